@@ -1,0 +1,85 @@
+"""Report by exception: publish a value only when it moved past its deadband, when its quality
+changed, or when its heartbeat is due. Shared by every plugin that publishes scalar values.
+
+A true analog deadband compares with the last *published* value (not the last read), so a slow
+drift is reported once it has accumulated past the band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Deadband:
+    """``absolute`` in the value's unit, or ``percent`` of ``span``; 0 means any change."""
+
+    absolute: float = 0.0
+    percent: float = 0.0
+    span: float = 0.0
+
+    def width(self) -> float:
+        return max(self.absolute, self.percent / 100.0 * self.span)
+
+
+NO_DEADBAND = Deadband()
+
+
+class ReportByException:
+    """Filter for one instance's values; ``heartbeat_s`` <= 0 disables the heartbeat."""
+
+    __slots__ = ("_bands", "_default", "heartbeat_s", "_last", "_last_q", "_sent_at")
+
+    def __init__(
+        self,
+        *,
+        heartbeat_s: float = 60.0,
+        default: Deadband = NO_DEADBAND,
+        bands: Mapping[str, Deadband] | None = None,
+    ) -> None:
+        self.heartbeat_s = heartbeat_s
+        self._default = default
+        self._bands = dict(bands or {})
+        self._last: dict[str, Any] = {}
+        self._last_q: dict[str, str] = {}
+        self._sent_at: dict[str, float] = {}
+
+    def _changed(self, key: str, value: Any) -> bool:
+        if key not in self._last:
+            return True
+        old = self._last[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or isinstance(old, bool):
+            return bool(value != old)
+        if not isinstance(old, (int, float)):
+            return True
+        band = self._bands.get(key, self._default).width()
+        diff = abs(value - old)
+        return diff > band if band > 0 else diff != 0 or value != value  # NaN always reported
+
+    def filter(
+        self, values: Mapping[str, Any], quality: Mapping[str, str], now_s: float
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Return the (values, quality) to publish now and remember them as published."""
+        out: dict[str, Any] = {}
+        out_q: dict[str, str] = {}
+        for key, value in values.items():
+            q = quality.get(key, "good")
+            due = self.heartbeat_s > 0 and now_s - self._sent_at.get(key, -1e18) >= self.heartbeat_s
+            if q != self._last_q.get(key, "good") or key not in self._last_q or due or (
+                q == "good" and self._changed(key, value)
+            ):
+                out[key] = value
+                if q != "good":
+                    out_q[key] = q
+                self._last[key] = value
+                self._last_q[key] = q
+                self._sent_at[key] = now_s
+        return out, out_q
+
+    def forget(self) -> None:
+        """Drop the memory so that the next filter publishes everything (after a reconnect)."""
+        self._last.clear()
+        self._last_q.clear()
+        self._sent_at.clear()
