@@ -1,0 +1,85 @@
+"""Options of the ``modbus`` driver (the keys of ``driver = {type = "modbus", ...}``)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Literal
+
+import msgspec
+
+from drivers.contract import Options
+from drivers.modbus.plan import MAX_BITS, MAX_REGISTERS, Limits, oversize
+from drivers.modbus.tags import Tag, TagMapError, check_tags, load_csv
+
+
+class Backend(enum.StrEnum):
+    TCP = "tcp"
+    RTU = "rtu"
+    SIM = "sim"  # an in-process simulated PLC (drivers.modbus.simplc), no socket
+
+
+class Layout(enum.StrEnum):
+    REFERENCE = "reference"  # the 500-tag reference PLC of drivers.modbus.simplc
+
+
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=600)]
+
+
+class ModbusOptions(Options):
+    backend: Backend = Backend.TCP
+    # TCP
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 502
+    # RTU (serial line)
+    serial_port: str = "/dev/ttyUSB0"
+    baudrate: Annotated[int, msgspec.Meta(ge=300, le=4_000_000)] = 19200
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    inter_request_delay_s: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.0  # silent time between requests
+    # device and requests
+    unit_id: Annotated[int, msgspec.Meta(ge=0, le=255)] = 1  # default for tags without unit_id
+    timeout_s: Seconds = 1.0
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1
+    max_registers: Annotated[int, msgspec.Meta(ge=1, le=MAX_REGISTERS)] = MAX_REGISTERS
+    max_bits: Annotated[int, msgspec.Meta(ge=1, le=MAX_BITS)] = MAX_BITS
+    max_gap: Annotated[int, msgspec.Meta(ge=0, le=MAX_REGISTERS)] = 16
+    max_gap_bits: Annotated[int, msgspec.Meta(ge=0, le=MAX_BITS)] = 256
+    slow_every: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10  # slow tags: every N reads
+    backoff_min_s: Seconds = 1.0
+    backoff_max_s: Seconds = 60.0
+    # tags: inline, from a CSV file, and/or a built-in layout (merged in that order)
+    tags: list[Tag] = []
+    tags_csv: str | None = None
+    layout: Layout | None = None
+    sim_seed: int = 1
+
+    def limits(self) -> Limits:
+        return Limits(self.max_registers, self.max_bits, self.max_gap, self.max_gap_bits)
+
+
+def all_tags(o: ModbusOptions) -> list[Tag]:
+    """The tag map: inline tags, then the CSV file's, then the layout's; TagMapError if unreadable."""
+    tags = list(o.tags)
+    if o.tags_csv:
+        tags += load_csv(o.tags_csv)
+    if o.layout is not None:
+        from drivers.modbus.simplc import LAYOUTS
+
+        tags += LAYOUTS[o.layout]()
+    return tags
+
+
+def check(o: ModbusOptions) -> list[str]:
+    """Cross-field checks of the options and the whole tag map ("key: problem")."""
+    try:
+        tags = all_tags(o)
+    except TagMapError as exc:
+        return [f"tags_csv: {exc}"]
+    out = check_tags(tags)
+    out += [f"tags: {p}" for p in oversize(tags, o.limits())]
+    if not tags:
+        out.append("tags: no tags (give tags, tags_csv or layout)")
+    if o.backoff_min_s > o.backoff_max_s:
+        out.append("backoff_min_s: must not exceed backoff_max_s")
+    return out

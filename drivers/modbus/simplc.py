@@ -1,0 +1,337 @@
+"""A simulated PLC: a register image whose values change, served over Modbus TCP or RTU.
+
+Run ``python -m drivers.modbus.simplc --port 15020 [--layout reference]`` for the demo and the
+benchmark. The image is also the ``backend = "sim"`` of the driver (read in process, no socket)
+and the server of the tests, which use its fault switches (``busy_units``, ``silent_units``) and
+its request counter.
+
+Values move with time: about ``change_per_s`` (2 %) of the tags change per second, chosen at
+random (analog values walk, booleans toggle), and tags named ``*count*`` count up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from drivers.contract import Scalar
+from drivers.modbus.codec import encode_value
+from drivers.modbus.tags import DataType, Order, PollClass, Table, Tag
+
+FUNCTION_TABLE = {1: Table.COIL, 2: Table.DISCRETE_INPUT, 3: Table.HOLDING_REGISTER, 4: Table.INPUT_REGISTER}
+FUNCTION_TABLE.update({5: Table.COIL, 15: Table.COIL, 6: Table.HOLDING_REGISTER, 16: Table.HOLDING_REGISTER})
+FUNCTION_TABLE.update({22: Table.HOLDING_REGISTER, 23: Table.HOLDING_REGISTER})
+
+
+class UnitImage:
+    """The four tables of one unit id; addresses not defined by a tag answer 'illegal address'."""
+
+    def __init__(self) -> None:
+        self.regs = {t: array.array("H", bytes(2 * 65536)) for t in Table if not t.is_bits}
+        self.bits = {t: bytearray(65536) for t in Table if t.is_bits}
+        self.valid = {t: bytearray(65536) for t in Table}
+
+    def define(self, table: Table, address: int, count: int) -> None:
+        self.valid[table][address : address + count] = b"\x01" * count
+
+    def is_valid(self, table: Table, address: int, count: int) -> bool:
+        v = self.valid[table]
+        return address + count <= 65536 and v.find(0, address, address + count) < 0
+
+
+class PlcImage:
+    """Register images of one or more unit ids, with tags whose values move with time."""
+
+    def __init__(
+        self, tags: Sequence[Tag], *, default_unit: int = 1, seed: int = 1, change_per_s: float = 0.02
+    ):
+        self.tags = list(tags)
+        self.default_unit = default_unit
+        self.units: dict[int, UnitImage] = {}
+        self.values: dict[str, Scalar] = {}
+        self.requests: Counter[tuple[int, int]] = Counter()  # (unit, function code) -> count
+        self.busy_units: set[int] = set()  # answer exception 6 (device busy)
+        self.silent_units: set[int] = set()  # never answer (timeout)
+        self.change_per_s = change_per_s
+        self._rng = random.Random(seed)
+        self._counters = [t for t in self.tags if "count" in t.name and t.type.is_integer]
+        self._others = [t for t in self.tags if t not in self._counters and t.type is not DataType.STRING]
+        self._last_s = time.monotonic()
+        self._carry = 0.0
+        for tag in self.tags:
+            self.unit(self._unit_of(tag)).define(tag.table, tag.address, tag.count)
+            self.set(tag, initial_value(tag, self._rng))
+
+    def _unit_of(self, tag: Tag) -> int:
+        return self.default_unit if tag.unit_id is None else tag.unit_id
+
+    def unit(self, unit_id: int) -> UnitImage:
+        return self.units.setdefault(unit_id, UnitImage())
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+    def set(self, tag: Tag, value: Scalar) -> None:
+        """Write an engineering value into the image (as a PLC program would)."""
+        img = self.unit(self._unit_of(tag))
+        if tag.table.is_bits:
+            img.bits[tag.table][tag.address] = int(bool(value))
+        elif tag.type is DataType.BIT:
+            shift = tag.bit or 0
+            if tag.byte_order is Order.LITTLE:
+                shift = (shift + 8) % 16
+            old = img.regs[tag.table][tag.address] & ~(1 << shift)
+            img.regs[tag.table][tag.address] = old | (int(bool(value)) << shift)
+        else:
+            img.regs[tag.table][tag.address : tag.address + tag.count] = array.array(
+                "H", encode_value(tag, value)
+            )
+        self.values[tag.name] = value
+
+    def advance(self, now_s: float | None = None) -> None:
+        """Move values on by the time elapsed since the last call."""
+        now = time.monotonic() if now_s is None else now_s
+        dt = max(0.0, now - self._last_s)
+        self._last_s = now
+        for tag in self._counters:
+            self._carry_count(tag, dt)
+        self._carry += dt * self.change_per_s * max(0, len(self.tags) - len(self._counters))
+        n, self._carry = int(self._carry), self._carry - int(self._carry)
+        for tag in self._rng.sample(self._others, min(n, len(self._others))):
+            self.set(tag, next_value(tag, self.values[tag.name], self._rng))
+
+    def _carry_count(self, tag: Tag, dt: float) -> None:
+        key = "_carry_" + tag.name
+        acc = self.values.get(key, 0.0)
+        acc = float(acc) + dt  # one count per second per counter
+        steps = int(acc)
+        self.values[key] = acc - steps
+        if steps:
+            lo, hi = 0, (1 << (16 * tag.count)) - 1
+            self.set(tag, lo + (int(self.values[tag.name]) + steps - lo) % (hi - lo + 1))
+
+    # -- the datastore interface pymodbus' request handler calls --------------------------
+    def device_ids(self) -> list[int]:
+        return list(self.units)
+
+    def _check(self, unit_id: int, func: int, address: int, count: int) -> Any:
+        from pymodbus.constants import ExcCodes
+        from pymodbus.exceptions import NoSuchIdException
+
+        self.requests[(unit_id, func)] += 1
+        if unit_id in self.silent_units or unit_id not in self.units:
+            raise NoSuchIdException(f"unit {unit_id} does not answer")
+        if unit_id in self.busy_units:
+            return ExcCodes.DEVICE_BUSY
+        if func not in FUNCTION_TABLE:
+            return ExcCodes.ILLEGAL_FUNCTION
+        if not self.units[unit_id].is_valid(FUNCTION_TABLE[func], address, count):
+            return ExcCodes.ILLEGAL_ADDRESS
+        return None
+
+    async def async_getValues(self, device_id: int, func_code: int, address: int, count: int = 1) -> Any:
+        """Serve a read (pymodbus datastore interface)."""
+        if (exc := self._check(device_id, func_code, address, count)) is not None:
+            return exc
+        self.advance()
+        table = FUNCTION_TABLE[func_code]
+        img = self.units[device_id]
+        if table.is_bits:
+            return [bool(b) for b in img.bits[table][address : address + count]]
+        return img.regs[table][address : address + count].tolist()
+
+    async def async_setValues(self, device_id: int, func_code: int, address: int, values: Any) -> Any:
+        """Serve a write (pymodbus datastore interface)."""
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        if (exc := self._check(device_id, func_code, address, len(values))) is not None:
+            return exc
+        table = FUNCTION_TABLE[func_code]
+        img = self.units[device_id]
+        if table.is_bits:
+            img.bits[table][address : address + len(values)] = bytes(int(bool(v)) for v in values)
+        else:
+            img.regs[table][address : address + len(values)] = array.array("H", values)
+        return None
+
+
+def initial_value(tag: Tag, rng: random.Random) -> Scalar:
+    """A plausible starting value for a tag."""
+    if tag.type in (DataType.BOOL, DataType.BIT):
+        return rng.random() < 0.5
+    if tag.type is DataType.STRING:
+        return ("PLC-" + tag.name.upper())[: 2 * tag.count]
+    if "count" in tag.name:
+        return 0
+    lo, hi = _span(tag)
+    v = lo + (hi - lo) * rng.random()
+    return round(v) * tag.scale + tag.offset if tag.type.is_integer else v
+
+
+def _span(tag: Tag) -> tuple[float, float]:
+    if tag.min is not None and tag.max is not None:
+        return tag.min, tag.max
+    return (0.0, 1000.0) if tag.type.is_integer and tag.type.value.startswith("u") else (-100.0, 100.0)
+
+
+def next_value(tag: Tag, old: Scalar, rng: random.Random) -> Scalar:
+    """Toggle a boolean, walk a number within its span."""
+    if isinstance(old, bool):
+        return not old
+    lo, hi = _span(tag)
+    step = max((hi - lo) * 0.02, abs(tag.scale)) * (1 if rng.random() < 0.5 else -1)
+    v = min(hi, max(lo, float(old) + step))
+    if tag.type.is_integer:
+        return round((v - tag.offset) / tag.scale) * tag.scale + tag.offset
+    return v
+
+
+def reference_layout() -> list[Tag]:
+    """The 500-tag reference PLC: the protocol minimum is 8 requests (4 + 2 + 1 + 1).
+
+    Holding registers 0-499: 4 setpoint/speed floats per machine in all four orders, counters,
+    status words (bits) and a recipe string; input registers 0-249: scaled int16 and uint32;
+    coils 0-99 and discrete inputs 0-49.
+    """
+    tags: list[Tag] = []
+    orders = [
+        (Order.BIG, Order.BIG),
+        (Order.BIG, Order.LITTLE),
+        (Order.LITTLE, Order.BIG),
+        (Order.LITTLE, Order.LITTLE),
+    ]
+    for i in range(160):  # 320 registers of float32, machine m = i // 4
+        bo, wo = orders[i % 4]
+        tags.append(
+            Tag(
+                name=f"m{i // 4:02d}_analog{i % 4}",
+                address=2 * i,
+                type=DataType.FLOAT32,
+                byte_order=bo,
+                word_order=wo,
+                unit="bar",
+                min=0.0,
+                max=10.0,
+            )
+        )
+    for i in range(20):  # 40 registers of uint32 part counters at 320..359
+        tags.append(Tag(name=f"line{i:02d}_part_count", address=320 + 2 * i, type=DataType.UINT32))
+    for i in range(20):  # status word bits at 360..379 (one bit per register)
+        tags.append(Tag(name=f"m{i:02d}_running", address=360 + i, type=DataType.BIT, bit=i % 16))
+    tags.append(Tag(name="recipe", address=380, type=DataType.STRING, length=8, poll=PollClass.FAST))
+    for i in range(59):  # int16 setpoints at 388..446
+        tags.append(
+            Tag(
+                name=f"sp{i:02d}",
+                address=388 + i,
+                type=DataType.INT16,
+                scale=0.1,
+                unit="degC",
+                min=0.0,
+                max=200.0,
+                writable=True,
+            )
+        )
+    for i in range(100):  # input registers 0..99: scaled temperatures
+        tags.append(
+            Tag(
+                name=f"t{i:03d}",
+                table=Table.INPUT_REGISTER,
+                address=i,
+                type=DataType.INT16,
+                scale=0.1,
+                unit="degC",
+                min=0.0,
+                max=150.0,
+            )
+        )
+    for i in range(40):  # input registers 100..179: uint32 energy counters (kWh)
+        tags.append(
+            Tag(
+                name=f"e{i:02d}_energy",
+                table=Table.INPUT_REGISTER,
+                address=100 + 2 * i,
+                type=DataType.UINT32,
+                unit="kWh",
+                min=0.0,
+                max=100000.0,
+            )
+        )
+    for i in range(70):
+        tags.append(Tag(name=f"q{i:02d}", table=Table.COIL, address=i, type=DataType.BOOL, writable=i < 10))
+    for i in range(30):
+        tags.append(Tag(name=f"di{i:02d}", table=Table.DISCRETE_INPUT, address=i, type=DataType.BOOL))
+    return tags
+
+
+LAYOUTS = {"reference": reference_layout}
+
+
+async def serve_tcp(image: PlcImage, host: str = "127.0.0.1", port: int = 0) -> Any:
+    """Start a Modbus TCP server on (host, port) in the background; return it (``await s.shutdown()``)."""
+    from pymodbus.server import ModbusTcpServer
+
+    server = ModbusTcpServer(_placeholder(), address=(host, port), ignore_missing_devices=True)
+    server.context = image  # type: ignore[assignment]  # duck-typed datastore
+    await server.serve_forever(background=True)
+    return server
+
+
+async def serve_rtu(image: PlcImage, port: str, baudrate: int = 115200) -> Any:
+    """Start a Modbus RTU server on a serial port (or pty) in the background; return it."""
+    from pymodbus.server import ModbusSerialServer
+
+    server = ModbusSerialServer(_placeholder(), port=port, baudrate=baudrate, ignore_missing_devices=True)
+    server.context = image  # type: ignore[assignment]
+    await server.serve_forever(background=True)
+    return server
+
+
+def bound_port(server: Any) -> int:
+    """The TCP port a server listens on (useful with port 0)."""
+    return int(server.transport.sockets[0].getsockname()[1])
+
+
+def _placeholder() -> Any:
+    from pymodbus.simulator import DataType as SimType
+    from pymodbus.simulator import SimData, SimDevice
+
+    return SimDevice(0, simdata=[SimData(0, datatype=SimType.REGISTERS)])
+
+
+async def _main(port: int, layout: str, host: str) -> None:
+    image = PlcImage(LAYOUTS[layout]())
+    server = await serve_tcp(image, host, port)
+    print(f"simplc: {len(image.tags)} tags on {host}:{bound_port(server)}", flush=True)
+    last = 0
+    try:
+        while True:
+            await asyncio.sleep(10)
+            total = image.total_requests
+            print(f"simplc: {total} requests ({(total - last) / 10:.1f}/s)", flush=True)
+            last = total
+    finally:
+        await server.shutdown()
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    """Command line: ``python -m drivers.modbus.simplc --port N [--layout reference]``."""
+    p = argparse.ArgumentParser(prog="python -m drivers.modbus.simplc", description=__doc__.split("\n")[0])
+    p.add_argument("--port", type=int, default=15020)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--layout", choices=sorted(LAYOUTS), default="reference")
+    args = p.parse_args(list(argv) if argv is not None else None)
+    try:
+        asyncio.run(_main(args.port, args.layout, args.host))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
