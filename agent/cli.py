@@ -1,0 +1,184 @@
+"""The ``edge-agent`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from agent import __version__
+
+ENV_URL = "EDGE_AGENT_MQTT_URL"
+DEFAULT_URL = "mqtt://127.0.0.1:1883"
+
+
+def _url(args: argparse.Namespace) -> str:
+    return str(args.url or os.environ.get(ENV_URL) or DEFAULT_URL)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent.config import load
+    from agent.errors import ConfigError
+    from agent.journal import setup_logging
+    from agent.registry import load_registry
+    from agent.runtime import Runtime
+
+    reg = load_registry()
+    try:
+        cfg = load(args.config, reg)
+    except ConfigError as exc:
+        print(f"edge-agent: invalid config {exc.source}:", file=sys.stderr)
+        for line in exc.errors:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    setup_logging(args.log_level or cfg.agent.log_level)
+    rt = Runtime(cfg, reg, config_path=Path(args.config), url_override=os.environ.get(ENV_URL))
+    return asyncio.run(rt.run())
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from agent.config import load
+    from agent.errors import ConfigError
+    from agent.registry import load_registry
+
+    reg = load_registry()
+    try:
+        cfg = load(args.config, reg)
+    except ConfigError as exc:
+        print(f"{exc.source}: {len(exc.errors)} error(s)")
+        for line in exc.errors:
+            print(line)
+        return 1
+    print(f"{args.config}: ok ({len(cfg.instances)} instance(s), agent {cfg.agent_id}, hash {cfg.hash})")
+    if args.plan:
+        for inst in cfg.instances:
+            if inst.driver is not None and inst.driver.plan is not None:
+                for line in inst.driver.plan(inst.driver_options):
+                    print(f"{inst.name}: {line}")
+    return 0
+
+
+def _listing(kind: str) -> int:
+    from agent.registry import load_registry
+
+    reg = load_registry()
+    specs = reg.plugins if kind == "plugin" else reg.drivers
+    for name in sorted(set(specs) | {n for k, n in reg.broken if k == kind}):
+        o = reg.origins.get((kind, name))
+        src = "built-in" if o and o.builtin else (f"{o.dist} {o.version}" if o else "?")
+        if (kind, name) in reg.broken:
+            print(f"{name:14} BROKEN   {src:24} {reg.broken[(kind, name)]}")
+            continue
+        spec = specs[name]
+        print(f"{name:14} {(o.version if o else ''):8} {src:24} {spec.description}")
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from agent.tail import tail
+
+    filters = args.filter or [f"{args.prefix}/#"]
+    return tail(_url(args), filters, count=args.count, seconds=args.seconds)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from agent.demo import run_demo
+
+    return run_demo(seconds=args.seconds, config=args.config, plain=args.plain)
+
+
+def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        fn: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
+        return fn(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge-agent", description="Plant-floor edge agent: sensors and PLCs "
+                                "in, machine-health features out over MQTT as MessagePack.")
+    p.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("run", help="run the daemon", description="Run the agent. EDGE_AGENT_MQTT_URL "
+                       "overrides [mqtt] url.")
+    s.add_argument("-c", "--config", required=True, help="TOML config file")
+    s.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: [agent] log_level")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("check-config", help="validate a config; exit 1 listing every error with its path")
+    s.add_argument("config")
+    s.add_argument("--plan", action="store_true", help="also print the read plan (Modbus requests)")
+    s.set_defaults(func=cmd_check_config)
+
+    s = sub.add_parser("tail", help="print decoded messages as JSON lines")
+    s.add_argument("filter", nargs="*", help="topic filters (default: PREFIX/#)")
+    s.add_argument("--url", help=f"broker (default: ${ENV_URL} or {DEFAULT_URL})")
+    s.add_argument("--prefix", default="edge")
+    s.add_argument("--count", type=int, help="stop after N messages")
+    s.add_argument("--seconds", type=float, help="stop after S seconds")
+    s.set_defaults(func=cmd_tail)
+
+    sub.add_parser("plugins", help="list installed plugins").set_defaults(func=lambda a: _listing("plugin"))
+    sub.add_parser("drivers", help="list installed drivers").set_defaults(func=lambda a: _listing("driver"))
+
+    s = sub.add_parser("demo", help="run a simulated plant end to end: broker, sensors, agent, live view")
+    s.add_argument("--seconds", type=float, help="stop after S seconds (default: until Ctrl-C)")
+    s.add_argument("--config", help="config to run (default: examples/reference-plant.toml)")
+    s.add_argument("--plain", action="store_true", help="plain lines instead of a refreshing table")
+    s.set_defaults(func=cmd_demo)
+
+    _add_remote_commands(sub)
+    return p
+
+
+def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("push-config", help="push a config to agents and wait for their answers")
+    s.add_argument("file", help="TOML (or JSON) config with the instances to apply")
+    s.add_argument("--url", help=f"broker (default: ${ENV_URL} or {DEFAULT_URL})")
+    s.add_argument("--agent", action="append", required=True, help="agent id; repeat, or a pattern with *")
+    s.add_argument("--prefix", default="edge")
+    s.add_argument("--version", type=int, dest="config_version", help="config version (default: now)")
+    s.add_argument("--sign", metavar="KEY", help="Ed25519 private key (PEM) to sign the push")
+    s.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for answers")
+    s.set_defaults(func=_lazy("agent.push", "cmd_push_config"))
+
+    s = sub.add_parser("keygen", help="create an Ed25519 key pair for signed config pushes")
+    s.add_argument("out", help="private key file to write (the public key goes to OUT.pub)")
+    s.set_defaults(func=_lazy("agent.push", "cmd_keygen"))
+
+    s = sub.add_parser("capture", help="capture a raw waveform from a vibration instance")
+    s.add_argument("--url", help=f"broker (default: ${ENV_URL} or {DEFAULT_URL})")
+    s.add_argument("--agent", required=True)
+    s.add_argument("--instance", required=True)
+    s.add_argument("--seconds", type=float, default=1.0)
+    s.add_argument("--out", required=True, help="FILE.npy, FILE.wav or FILE.csv")
+    s.add_argument("--plot", help="also draw FILE.png (needs the plot extra)")
+    s.add_argument("--prefix", default="edge")
+    s.add_argument("--timeout", type=float, default=30.0)
+    s.set_defaults(func=_capture)
+
+
+def _capture(args: argparse.Namespace) -> int:
+    from agent.capture import run_capture
+
+    return run_capture(url=_url(args), agent=args.agent, instance=args.instance, seconds=args.seconds,
+                       out=args.out, plot=args.plot, prefix=args.prefix, timeout_s=args.timeout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

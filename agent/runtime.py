@@ -1,0 +1,231 @@
+"""The runtime: wires config, registry, outbox, publisher, MQTT session and the supervised
+instances, and handles signals (TERM/INT stop, HUP reload)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+from agent.config import Config, Instance, load
+from agent.errors import ConfigError
+from agent.outbox import MemoryOutbox, Message, Outbox, Priority
+from agent.publisher import Publisher, Topics, now_ms
+from agent.registry import Registry
+from agent.seqstore import SeqStore
+from agent.session import MqttSession, SessionOptions, read_password
+from agent.supervisor import InstanceRunner, State, make_call
+from plugins.contract import Plugin, Severity
+
+log = logging.getLogger("agent.runtime")
+
+STOP_BUDGET_S = 4.0  # SIGTERM -> exit within 5 s, with a margin
+
+
+class Runtime:
+    """One agent process: ``await Runtime(cfg, reg).run()`` returns the exit code."""
+
+    def __init__(self, config: Config, registry: Registry, *, config_path: Path | None = None,
+                 url_override: str | None = None) -> None:
+        self.config = config
+        self.registry = registry
+        self.config_path = config_path
+        self.url = url_override or config.mqtt.url
+        self.topics = Topics(config.mqtt.prefix, config.agent_id)
+        self.started_ms = now_ms()
+        self.started_mono = time.monotonic()
+        self.runners: dict[str, tuple[InstanceRunner, asyncio.Task[None]]] = {}
+        self.stop_event = asyncio.Event()
+        self.first_publish_s: float | None = None
+        self.applied_ms = now_ms()
+        self.hooks: dict[str, Callable[..., Any]] = {}  # extension points (remote config, notify)
+
+    # --- life cycle -------------------------------------------------------------------
+    async def run(self) -> int:
+        state_dir = Path(self.config.agent.state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.seqs = SeqStore(state_dir / "seq.sqlite")
+        self.outbox: Outbox = self._make_outbox(state_dir)
+        self.publisher = Publisher(self.topics, self.seqs, self.outbox,
+                                   single_float=self.config.mqtt.float_precision == "single")
+        self.executor = ThreadPoolExecutor(self.config.agent.io_threads, thread_name_prefix="io")
+        self.call = make_call(self.executor)
+        self.session = MqttSession(self._session_options(), self.outbox)
+        self._install_signals()
+        async with self.session:
+            if not self.seqs.was_clean:
+                self.publisher.event("agent", "unclean_restart", "the previous run did not stop cleanly",
+                                     Severity.WARNING, {})
+            for inst in self.config.instances:
+                self.start_instance(inst)
+            await self._call_hook("started")
+            await self.stop_event.wait()
+            await self._shutdown()
+        return 0
+
+    def _make_outbox(self, state_dir: Path) -> Outbox:
+        factory = self.hooks.get("outbox")
+        if factory is not None:
+            outbox: Outbox = factory(self.config, state_dir)
+            return outbox
+        return MemoryOutbox(self.config.mqtt.queue_max)
+
+    def _session_options(self) -> SessionOptions:
+        m = self.config.mqtt
+        subs: dict[str, Any] = dict(self.hooks.get("subscriptions", lambda rt: {})(self))
+        return SessionOptions(
+            url=self.url, client_id=f"edge-agent-{self.config.agent_id}", keepalive_s=m.keepalive_s,
+            username=m.username, password=read_password(m.password_file), ca_file=m.ca_file,
+            cert_file=m.cert_file, key_file=m.key_file, max_inflight=m.max_inflight,
+            reconnect_min_s=m.reconnect_min_s, reconnect_max_s=m.reconnect_max_s,
+            will_topic=self.topics.status, will_payload=lambda: self._status_payload("offline", "lost"),
+            birth=self._birth, subscriptions=subs,
+        )
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload(), name="reload"))
+
+    def stop(self) -> None:
+        """Ask the runtime to stop (signal handlers, tests, the demo)."""
+        if not self.stop_event.is_set():
+            log.info("stopping")
+        self.stop_event.set()
+
+    async def _shutdown(self) -> None:
+        deadline = time.monotonic() + STOP_BUDGET_S
+        await self._call_hook("stopping")
+        await self.stop_instances(list(self.runners), timeout_s=1.5)
+        await self.session.drain(timeout_s=max(0.1, deadline - time.monotonic() - 1.0))
+        offline = self._status_message("offline", "stopped")
+        await self.session.close(final=offline, timeout_s=max(0.1, deadline - time.monotonic() - 0.2))
+        await self.outbox.close()
+        self.seqs.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _call_hook(self, name: str) -> None:
+        fn = self.hooks.get(name)
+        if fn is not None:
+            result = fn(self)
+            if asyncio.iscoroutine(result):
+                await result
+
+    # --- instances --------------------------------------------------------------------
+    def make_runner(self, inst: Instance) -> InstanceRunner:
+        return InstanceRunner(inst, self.publisher, self.call, extras={"agent_stats": self.stats,
+                                                                  "state_dir": self.config.agent.state_dir})
+
+    def start_instance(self, inst: Instance, runner: InstanceRunner | None = None,
+                       opened: tuple[Any, Plugin] | None = None) -> InstanceRunner:
+        """Start (or adopt an already opened) instance as a named task."""
+        runner = runner or self.make_runner(inst)
+        task = asyncio.get_running_loop().create_task(runner.run(opened), name=f"instance:{inst.name}")
+        self.runners[inst.name] = (runner, task)
+        return runner
+
+    async def stop_instances(self, names: list[str], *, timeout_s: float = 2.0) -> None:
+        """Cancel instances and wait (bounded) for their drivers to close."""
+        tasks = []
+        for name in names:
+            entry = self.runners.pop(name, None)
+            if entry is not None:
+                entry[1].cancel()
+                tasks.append(entry[1])
+                self.publisher.link.forget(name)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+
+    async def reload(self) -> None:
+        """SIGHUP: re-read the config file; keep running the old config if it is invalid."""
+        if self.config_path is None:
+            return
+        try:
+            new = load(self.config_path, self.registry)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config:\n%s", "\n".join(exc.errors))
+            return
+        if (new.mqtt, new.agent) != (self.config.mqtt, self.config.agent):
+            log.warning("reload: [mqtt] and [agent] changes take effect only after a restart")
+        summary = await self.apply_instances(new)
+        log.info("reloaded %s: %s", self.config_path, summary)
+
+    async def apply_instances(self, new: Config) -> dict[str, list[str]]:
+        """Swap only the instances that changed; unchanged ones keep running and their timing."""
+        old = {i.name: i for i in self.config.instances}
+        fresh = {i.name: i for i in new.instances}
+        summary = diff_instances(old, fresh)
+        await self.stop_instances(summary["removed"] + summary["changed"])
+        for name in summary["added"] + summary["changed"]:
+            self.start_instance(fresh[name])
+        self.config = new
+        self.applied_ms = now_ms()
+        self.publish_config_state()
+        return summary
+
+    # --- status and state ----------------------------------------------------------------
+    def _status_payload(self, state: str, reason: str = "") -> bytes:
+        return self._status_message(state, reason).payload
+
+    def _status_message(self, state: str, reason: str = "") -> Message:
+        d: dict[str, Any] = {
+            "state": state, "version": __version__, "config_version": self.config.version,
+            "config_hash": self.config.hash, "host": socket.gethostname(), "pid": os.getpid(),
+            "started": self.started_ms,
+        }
+        if reason:
+            d["reason"] = reason
+        return self.publisher.message(self.topics.status, d, retain=True, priority=Priority.STATE)
+
+    def _birth(self) -> list[Message]:
+        if self.first_publish_s is None:
+            self.first_publish_s = time.monotonic() - self.started_mono
+        return [self._status_message("online"), self.config_state_message()]
+
+    def config_state_message(self) -> Message:
+        d = {"version": self.config.version, "hash": self.config.hash, "applied": self.applied_ms,
+             "instances": self.instance_states()}
+        return self.publisher.message(self.topics.config_state, d, retain=True, priority=Priority.STATE)
+
+    def publish_config_state(self) -> None:
+        self.outbox.put(self.config_state_message())
+
+    def instance_states(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for name, (runner, _) in self.runners.items():
+            st: dict[str, Any] = {"plugin": runner.inst.plugin.name, "state": str(runner.state)}
+            if runner.state in (State.RESTARTING, State.FAILED) and runner.stats.last_error:
+                st["error"] = runner.stats.last_error
+            out[name] = st
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the system plugin and the status command."""
+        s = self.session.stats
+        return {
+            "uptime_s": round(time.monotonic() - self.started_mono, 1),
+            "queue_depth": self.outbox.depth(), "inflight": self.session.inflight(),
+            "sent": s.sent, "bytes_sent": s.bytes_sent, "reconnects": s.reconnects,
+            "connected": self.session.connected.is_set(), "dropped": self.outbox.dropped(),
+            "created": self.publisher.created,
+            "instances": {n: vars(r.stats) | {"state": str(r.state)} for n, (r, _) in self.runners.items()},
+        }
+
+
+def diff_instances(old: Mapping[str, Instance], new: Mapping[str, Instance]) -> dict[str, list[str]]:
+    """Which instances a new config adds, changes, removes or leaves unchanged."""
+    return {
+        "added": [n for n in new if n not in old],
+        "changed": [n for n in new if n in old and new[n].fingerprint != old[n].fingerprint],
+        "removed": [n for n in old if n not in new],
+        "unchanged": [n for n in new if n in old and new[n].fingerprint == old[n].fingerprint],
+    }

@@ -1,0 +1,85 @@
+"""``edge-agent tail``: subscribe and print decoded messages as JSON lines."""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent import codec
+from agent.errors import CodecError
+from agent.session import Endpoint
+
+
+def decode_line(topic: str, payload: bytes, retain: bool) -> dict[str, Any]:
+    """One printable record: topic, retained flag and the decoded envelope (or the error)."""
+    rec: dict[str, Any] = {"topic": topic}
+    if retain:
+        rec["retained"] = True
+    try:
+        rec.update(codec.to_jsonable(codec.decode(payload)))
+    except CodecError as exc:
+        rec["error"] = str(exc)
+        rec["bytes"] = len(payload)
+    return rec
+
+
+def subscribe(url: str, topics: list[str], *, client_id: str = "") -> tuple[mqtt.Client, queue.Queue[Any]]:
+    """Connect a plain paho client (network thread) delivering (topic, payload, retain) to a queue."""
+    ep = Endpoint.parse(url)
+    q: queue.Queue[Any] = queue.Queue()
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    if ep.tls:
+        c.tls_set()
+
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        for t in topics:
+            client.subscribe(t, qos=1)
+        q.put(("$connected", b"", False))
+
+    c.on_connect = on_connect
+    c.on_message = lambda cl, ud, m: q.put((m.topic, m.payload, bool(m.retain)))
+    c.connect(ep.host, ep.port, 30)
+    c.loop_start()
+    return c, q
+
+
+def tail(url: str, filters: list[str], *, count: int | None, seconds: float | None,
+         out: TextIO = sys.stdout, on_record: Callable[[dict[str, Any]], None] | None = None) -> int:
+    """Print records until ``count`` messages or ``seconds`` elapsed (both optional)."""
+    try:
+        client, q = subscribe(url, filters)
+    except OSError as exc:
+        print(f"edge-agent tail: cannot connect to {url}: {exc}", file=sys.stderr)
+        return 2
+    deadline = time.monotonic() + seconds if seconds else None
+    n = 0
+    try:
+        while count is None or n < count:
+            timeout = None if deadline is None else deadline - time.monotonic()
+            if timeout is not None and timeout <= 0:
+                break
+            try:
+                topic, payload, retain = q.get(timeout=timeout)
+            except queue.Empty:
+                break
+            if topic == "$connected":
+                continue
+            rec = decode_line(topic, payload, retain)
+            n += 1
+            if on_record:
+                on_record(rec)
+            else:
+                print(json.dumps(rec, separators=(",", ":")), file=out, flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return 0

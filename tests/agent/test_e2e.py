@@ -1,0 +1,83 @@
+"""End to end: `edge-agent run` as a process, a real mosquitto, a paho subscriber."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from support import AgentProcess, Subscriber, write_config
+
+from agent.broker import LocalBroker
+
+INSTANCES = """
+[[instances]]
+name = "sine"
+plugin = "values"
+interval_s = 0.1
+driver = { type = "sim", profile = "ramp", channels = 2, amplitude = 100.0, period_s = 5 }
+[instances.options]
+heartbeat_s = 0
+
+[[instances]]
+name = "system"
+plugin = "system"
+interval_s = 1
+"""
+
+
+def _config(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "agent.toml", state_dir=tmp_path / "state", instances=INSTANCES)
+
+
+def _seqs(sub: Subscriber, topic: str) -> list[int]:
+    return [m.env["seq"] for m in sub.on(topic)]
+
+
+def test_envelope_seq_status_and_last_will(tmp_path: Path, broker: LocalBroker, subscriber: Subscriber) -> None:
+    agent = AgentProcess(_config(tmp_path), broker.url)
+    try:
+        subscriber.wait_for(lambda: len(subscriber.on("edge/t1/data/sine")) >= 10, 15, "10 sine messages")
+        status = subscriber.wait_for(lambda: subscriber.on("edge/t1/status"), 5, "status")[-1]
+        assert status.env["d"]["state"] == "online"
+        assert {"version", "config_hash", "host", "started", "config_version"} <= set(status.env["d"])
+        msg = subscriber.on("edge/t1/data/sine")[0]
+        assert set(msg.env) >= {"v", "ts", "seq", "d"} and msg.env["v"] == 1
+        assert abs(msg.env["ts"] / 1000 - time.time()) < 30
+        assert set(msg.env["d"]) == {"ch0", "ch1"}
+        seqs = _seqs(subscriber, "edge/t1/data/sine")
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "seq must be continuous"
+        assert seqs[0] == 1
+        agent.kill()  # SIGKILL: the broker publishes the last will
+        subscriber.wait_for(lambda: subscriber.on("edge/t1/status")[-1].env["d"]["state"] == "offline", 60,
+                            "the offline last will")
+    finally:
+        agent.kill()
+    late = Subscriber(broker.url, ["edge/t1/status"])  # retained: a newcomer sees offline at once
+    try:
+        m = late.wait_for(lambda: late.on("edge/t1/status"), 5, "retained status")[0]
+        assert m.retain and m.env["d"]["state"] == "offline"
+    finally:
+        late.close()
+
+
+def test_sigterm_exits_0_fast_and_seq_continues_after_restart(
+    tmp_path: Path, broker: LocalBroker, subscriber: Subscriber
+) -> None:
+    cfg = _config(tmp_path)
+    agent = AgentProcess(cfg, broker.url)
+    subscriber.wait_for(lambda: len(subscriber.on("edge/t1/data/sine")) >= 5, 15, "first run data")
+    t0 = time.monotonic()
+    rc = agent.stop()
+    assert rc == 0, agent.log()
+    assert time.monotonic() - t0 < 5.0
+    status = subscriber.wait_for(lambda: subscriber.on("edge/t1/status")[-1], 5, "status")
+    assert status.env["d"]["state"] == "offline" and status.env["d"]["reason"] == "stopped"
+    time.sleep(0.2)
+    last = _seqs(subscriber, "edge/t1/data/sine")[-1]
+    agent2 = AgentProcess(cfg, broker.url)
+    try:
+        subscriber.wait_for(lambda: _seqs(subscriber, "edge/t1/data/sine")[-1] > last + 2, 15, "second run")
+    finally:
+        assert agent2.stop() == 0
+    seqs = _seqs(subscriber, "edge/t1/data/sine")
+    assert seqs == list(range(1, len(seqs) + 1)), "seq continues at last + 1 after a clean restart"

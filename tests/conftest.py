@@ -1,0 +1,29 @@
+"""Fixtures that start real things (a broker on a free port) and always stop them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from support import Subscriber
+
+from agent.broker import LocalBroker
+
+
+@pytest.fixture
+def broker() -> Iterator[LocalBroker]:
+    """mosquitto on a free 127.0.0.1 port (the embedded broker where mosquitto is absent)."""
+    b = LocalBroker().start()
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def subscriber(broker: LocalBroker) -> Iterator[Subscriber]:
+    s = Subscriber(broker.url)
+    try:
+        yield s
+    finally:
+        s.close()

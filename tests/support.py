@@ -1,0 +1,122 @@
+"""Helpers shared by the tests: a subscriber that decodes envelopes, and an agent subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent import codec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Received:
+    topic: str
+    env: dict[str, Any]
+    retain: bool
+    at: float
+    size: int
+
+
+class Subscriber:
+    """A paho client that records every decoded message; ``wait_for`` polls a predicate."""
+
+    def __init__(self, url: str, topics: list[str] | None = None) -> None:
+        host, port = url.split("//")[1].split(":")
+        self.messages: list[Received] = []
+        self.raw: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        topics = topics or ["#"]
+
+        def on_connect(c: mqtt.Client, u: Any, f: Any, rc: Any, p: Any = None) -> None:
+            for t in topics:
+                c.subscribe(t, qos=1)
+            self._connected.set()
+
+        self.client.on_connect = on_connect
+        self.client.on_message = self._on_message
+        self.client.connect(host, int(port), 30)
+        self.client.loop_start()
+        assert self._connected.wait(10), "subscriber could not connect"
+        time.sleep(0.1)  # let the SUBACK arrive
+
+    def _on_message(self, c: mqtt.Client, u: Any, m: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.raw.append((m.topic, m.payload))
+            try:
+                env = codec.decode(m.payload)
+            except Exception:
+                return
+            self.messages.append(Received(m.topic, env, bool(m.retain), time.monotonic(), len(m.payload)))
+
+    def on(self, topic: str) -> list[Received]:
+        with self._lock:
+            return [m for m in self.messages if m.topic == topic]
+
+    def wait_for(self, pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = pred()
+            if result:
+                return result
+            time.sleep(0.02)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class AgentProcess:
+    """``edge-agent run`` as a child process; always stopped by ``stop()``/``kill()``."""
+
+    def __init__(self, config: Path, url: str, *, log_path: Path | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "EDGE_AGENT_MQTT_URL": url, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+        self.log_path = log_path or config.with_suffix(".log")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "-c", str(config)],
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+
+
+def write_config(path: Path, *, state_dir: Path, instances: str, agent_id: str = "t1", extra: str = "") -> Path:
+    """Write a small TOML config for an end-to-end test."""
+    path.write_text(f'[agent]\nid = "{agent_id}"\nstate_dir = "{state_dir}"\n\n[mqtt]\nprefix = "edge"\n'
+                    f"reconnect_min_s = 0.2\nreconnect_max_s = 1.0\n{extra}\n{instances}")
+    return path
