@@ -53,9 +53,7 @@ class Source(Protocol):
 
     async def read(self, table: Table, unit_id: int, address: int, count: int) -> Sequence[Any]: ...
 
-    async def write(
-        self, table: Table, unit_id: int, address: int, values: list[int], mask: int | None
-    ) -> None: ...
+    async def write(self, table: Table, unit_id: int, address: int, values: list[int], mask: int | None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -110,14 +108,10 @@ class PymodbusSource:
             Table.HOLDING_REGISTER: c.read_holding_registers,
             Table.INPUT_REGISTER: c.read_input_registers,
         }[table]
-        rr = await self._call(
-            f"unit {unit_id} {table} {address}+{count}", fn, address, count=count, device_id=unit_id
-        )
+        rr = await self._call(f"unit {unit_id} {table} {address}+{count}", fn, address, count=count, device_id=unit_id)
         return rr.bits[:count] if table.is_bits else rr.registers  # type: ignore[no-any-return,unused-ignore]
 
-    async def write(
-        self, table: Table, unit_id: int, address: int, values: list[int], mask: int | None
-    ) -> None:
+    async def write(self, table: Table, unit_id: int, address: int, values: list[int], mask: int | None) -> None:
         c, what = self.client, f"unit {unit_id} write {table} {address}"
         if table is Table.COIL:
             await self._call(what, c.write_coil, address, bool(values[0]), device_id=unit_id)
@@ -156,9 +150,7 @@ class SimSource:
     async def read(self, table: Table, unit_id: int, address: int, count: int) -> Sequence[Any]:
         from pymodbus.exceptions import NoSuchIdException
 
-        func = {Table.COIL: 1, Table.DISCRETE_INPUT: 2, Table.HOLDING_REGISTER: 3, Table.INPUT_REGISTER: 4}[
-            table
-        ]
+        func = {Table.COIL: 1, Table.DISCRETE_INPUT: 2, Table.HOLDING_REGISTER: 3, Table.INPUT_REGISTER: 4}[table]
         try:
             res = await self.image.async_getValues(unit_id, func, address, count)
         except NoSuchIdException as exc:
@@ -167,9 +159,7 @@ class SimSource:
             raise ExceptionCode(int(res), f"unit {unit_id} {table} {address}+{count}")
         return res
 
-    async def write(
-        self, table: Table, unit_id: int, address: int, values: list[int], mask: int | None
-    ) -> None:
+    async def write(self, table: Table, unit_id: int, address: int, values: list[int], mask: int | None) -> None:
         func = 5 if table is Table.COIL else 6
         if mask is not None:
             old = self.image.unit(unit_id).regs[table][address]

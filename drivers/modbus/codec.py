@@ -103,7 +103,8 @@ def decode_registers(tag: Tag, regs: Sequence[int]) -> Scalar:
 
 def _raw_number(tag: Tag, value: float) -> float | int:
     """Engineering value -> raw number of the tag's type; ValueError if it does not fit."""
-    raw = (value - tag.offset) / tag.scale
+    exact = isinstance(value, int) and tag.scale == 1.0 and tag.offset == 0.0
+    raw = value if exact else (value - tag.offset) / tag.scale  # big integers stay exact
     if tag.type in (DataType.FLOAT32, DataType.FLOAT64):
         if tag.type is DataType.FLOAT32 and math.isfinite(raw) and abs(raw) > 3.4028234e38:
             raise ValueError(f"{tag.name}: {value} does not fit a float32")
@@ -126,7 +127,8 @@ def encode_value(tag: Tag, value: Scalar) -> list[int]:
     else:
         if tag.type in (DataType.BOOL, DataType.BIT):
             return [int(bool(value))]
-        data = struct.pack(">" + STRUCT_CODE[tag.type], _raw_number(tag, float(value)))
+        number = value if isinstance(value, int) else float(value)
+        data = struct.pack(">" + STRUCT_CODE[tag.type], _raw_number(tag, number))
     perm = _permutation(tag.count, tag.byte_order, tag.word_order)
     if perm is not None:  # the permutation is its own inverse for these orders
         data = bytes([data[perm.index(i)] for i in range(len(data))])

@@ -189,15 +189,17 @@ class ModbusDriver:
         self._replace(comp, good)
         bad = [t.name for t in comp.req.tags if t.name in self.isolated]
         quality.update(dict.fromkeys(bad, Quality.ILLEGAL_ADDRESS))
+        if not bad:
+            return None
         log.warning("unit %d: illegal address isolated to tag(s) %s", comp.req.unit_id, ", ".join(bad))
-        return ExceptionCode(2, f"unit {comp.req.unit_id} tag(s) {', '.join(bad)}") if bad else None
+        return ExceptionCode(2, f"unit {comp.req.unit_id} tag(s) {', '.join(bad)}")
 
     def _replace(self, comp: _Compiled, parts: list[_Compiled]) -> None:
         i = self.plan.index(comp)
         parts.sort(key=lambda c: c.req.address)
         self.plan[i : i + 1] = parts
 
-    async def write(self, name: str, value: Scalar) -> Scalar:
+    async def write(self, name: str, value: Any) -> Scalar:
         """Write one writable tag (type and range checked); return the value written."""
         tag = self.by_name.get(name)
         if tag is None or not tag.writable:

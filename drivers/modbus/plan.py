@@ -65,9 +65,7 @@ class ReadRequest:
         )
 
 
-def _pack(
-    tags: Sequence[Tag], unit_id: int, table: Table, poll: PollClass, limits: Limits
-) -> list[ReadRequest]:
+def _pack(tags: Sequence[Tag], unit_id: int, table: Table, poll: PollClass, limits: Limits) -> list[ReadRequest]:
     size, gap = limits.size(table), limits.gap(table)
     out: list[ReadRequest] = []
     group: list[Tag] = []
@@ -104,9 +102,7 @@ def split(request: ReadRequest, limits: Limits) -> tuple[ReadRequest, ReadReques
         return None
     tags = sorted(request.tags, key=lambda t: (t.address, t.end))
     mid = len(tags) // 2
-    halves = [
-        _pack(part, request.unit_id, request.table, request.poll, limits) for part in (tags[:mid], tags[mid:])
-    ]
+    halves = [_pack(part, request.unit_id, request.table, request.poll, limits) for part in (tags[:mid], tags[mid:])]
     a, b = halves[0][0], halves[1][0]  # a subset of a valid request always packs into one
     return a, b
 

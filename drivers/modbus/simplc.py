@@ -46,11 +46,20 @@ class UnitImage:
 
 
 class PlcImage:
-    """Register images of one or more unit ids, with tags whose values move with time."""
+    """Register images of one or more unit ids, with tags whose values move with time.
+
+    Like most PLCs, a unit serves every address from 0 to its highest tag (gaps read as 0);
+    ``strict = True`` serves only the tags' own addresses."""
 
     def __init__(
-        self, tags: Sequence[Tag], *, default_unit: int = 1, seed: int = 1, change_per_s: float = 0.02
-    ):
+        self,
+        tags: Sequence[Tag],
+        *,
+        default_unit: int = 1,
+        seed: int = 1,
+        change_per_s: float = 0.02,
+        strict: bool = False,
+    ) -> None:
         self.tags = list(tags)
         self.default_unit = default_unit
         self.units: dict[int, UnitImage] = {}
@@ -65,8 +74,13 @@ class PlcImage:
         self._last_s = time.monotonic()
         self._carry = 0.0
         for tag in self.tags:
-            self.unit(self._unit_of(tag)).define(tag.table, tag.address, tag.count)
+            img = self.unit(self._unit_of(tag))
+            img.define(tag.table, 0 if not strict else tag.address, tag.end + 1 if not strict else tag.count)
             self.set(tag, initial_value(tag, self._rng))
+
+    def undefine(self, unit_id: int, table: Table, address: int, count: int = 1) -> None:
+        """Make addresses answer "illegal data address" (a hole in the PLC's memory map)."""
+        self.unit(unit_id).valid[table][address : address + count] = bytes(count)
 
     def _unit_of(self, tag: Tag) -> int:
         return self.default_unit if tag.unit_id is None else tag.unit_id
@@ -90,9 +104,7 @@ class PlcImage:
             old = img.regs[tag.table][tag.address] & ~(1 << shift)
             img.regs[tag.table][tag.address] = old | (int(bool(value)) << shift)
         else:
-            img.regs[tag.table][tag.address : tag.address + tag.count] = array.array(
-                "H", encode_value(tag, value)
-            )
+            img.regs[tag.table][tag.address : tag.address + tag.count] = array.array("H", encode_value(tag, value))
         self.values[tag.name] = value
 
     def advance(self, now_s: float | None = None) -> None:

@@ -294,11 +294,7 @@ def to_csv(tags: Iterable[Tag]) -> str:
             v = getattr(t, c)
             v = v.value if isinstance(v, enum.Enum) else v
             row.append(
-                ""
-                if v is None or default.get(c, object()) == v
-                else str(v).lower()
-                if isinstance(v, bool)
-                else str(v)
+                "" if v is None or default.get(c, object()) == v else str(v).lower() if isinstance(v, bool) else str(v)
             )
         w.writerow(row)
     return out.getvalue()
