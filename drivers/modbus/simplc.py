@@ -6,7 +6,8 @@ and the server of the tests, which use its fault switches (``busy_units``, ``sil
 its request counter.
 
 Values move with time: about ``change_per_s`` (2 %) of the tags change per second, chosen at
-random (analog values walk, booleans toggle), and tags named ``*count*`` count up.
+random (analog values walk, booleans toggle), and tags named ``*count*`` count up (``count_per_s``
+each, part of the 2 %).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class PlcImage:
         default_unit: int = 1,
         seed: int = 1,
         change_per_s: float = 0.02,
+        count_per_s: float = 0.1,
         strict: bool = False,
     ) -> None:
         self.tags = list(tags)
@@ -67,12 +69,15 @@ class PlcImage:
         self.requests: Counter[tuple[int, int]] = Counter()  # (unit, function code) -> count
         self.busy_units: set[int] = set()  # answer exception 6 (device busy)
         self.silent_units: set[int] = set()  # never answer (timeout)
-        self.change_per_s = change_per_s
+        self.change_per_s = change_per_s  # of all tags, counters included
+        self.count_per_s = count_per_s  # per counter
+        self.clock = time.monotonic
         self._rng = random.Random(seed)
         self._counters = [t for t in self.tags if "count" in t.name and t.type.is_integer]
         self._others = [t for t in self.tags if t not in self._counters and t.type is not DataType.STRING]
-        self._last_s = time.monotonic()
+        self._last_s = self.clock()
         self._carry = 0.0
+        self._count_carry: dict[str, float] = {}
         for tag in self.tags:
             img = self.unit(self._unit_of(tag))
             img.define(tag.table, 0 if not strict else tag.address, tag.end + 1 if not strict else tag.count)
@@ -109,22 +114,21 @@ class PlcImage:
 
     def advance(self, now_s: float | None = None) -> None:
         """Move values on by the time elapsed since the last call."""
-        now = time.monotonic() if now_s is None else now_s
+        now = self.clock() if now_s is None else now_s
         dt = max(0.0, now - self._last_s)
         self._last_s = now
         for tag in self._counters:
             self._carry_count(tag, dt)
-        self._carry += dt * self.change_per_s * max(0, len(self.tags) - len(self._counters))
+        random_per_s = self.change_per_s * len(self.tags) - self.count_per_s * len(self._counters)
+        self._carry += dt * max(0.0, random_per_s)
         n, self._carry = int(self._carry), self._carry - int(self._carry)
         for tag in self._rng.sample(self._others, min(n, len(self._others))):
             self.set(tag, next_value(tag, self.values[tag.name], self._rng))
 
     def _carry_count(self, tag: Tag, dt: float) -> None:
-        key = "_carry_" + tag.name
-        acc = self.values.get(key, 0.0)
-        acc = float(acc) + dt  # one count per second per counter
+        acc = self._count_carry.get(tag.name, 0.0) + dt * self.count_per_s
         steps = int(acc)
-        self.values[key] = acc - steps
+        self._count_carry[tag.name] = acc - steps
         if steps:
             lo, hi = 0, (1 << (16 * tag.count)) - 1
             self.set(tag, lo + (int(self.values[tag.name]) + steps - lo) % (hi - lo + 1))
