@@ -133,11 +133,9 @@ def canonical_hash(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _driver(inst: InstanceSection, path: str, reg: Registry, errors: list[str]) -> tuple[Any, Any]:
-    if inst.driver is None:
-        return None, None
+def _driver(driver: dict[str, Any], path: str, reg: Registry, errors: list[str]) -> tuple[Any, Any]:
     dpath = join(path, "driver")
-    dtype = inst.driver.get("type")
+    dtype = driver.get("type")
     if not isinstance(dtype, str):
         errors.append(f"{join(dpath, 'type')}: required key is missing (installed: {', '.join(sorted(reg.drivers))})")
         return None, None
@@ -147,30 +145,46 @@ def _driver(inst: InstanceSection, path: str, reg: Registry, errors: list[str]) 
         hint = f"installed but broken: {why}" if why else f"installed: {', '.join(sorted(reg.drivers))}"
         errors.append(f"{join(dpath, 'type')}: unknown driver {describe(dtype)} ({hint})")
         return None, None
-    body = {k: v for k, v in inst.driver.items() if k != "type"}
+    body = {k: v for k, v in driver.items() if k != "type"}
     opts = validate(body, spec.options, dpath, errors)
     if opts is not None and spec.check is not None:
         errors.extend(f"{join(dpath, m)}" if ":" in m else f"{dpath}: {m}" for m in spec.check(opts))
     return spec, opts
 
 
-def _instance(
-    inst: InstanceSection, raw: dict[str, Any], path: str, reg: Registry, defaults: MqttSection, errors: list[str]
-) -> Instance | None:
+def _instance(raw: Any, path: str, reg: Registry, defaults: MqttSection, errors: list[str]) -> Instance | None:
+    """Validate one instance fully: its own keys, its plugin's options and its driver's options,
+    even when some of them are wrong, so that every error shows at once."""
     before = len(errors)
-    if not NAME_RE.match(inst.name):
-        errors.append(f"{join(path, 'name')}: {describe(inst.name)} is not a valid topic segment "
-                      "(letters, digits, _ . -; up to 64; no spaces, / + #)")
-    pspec = reg.plugins.get(inst.plugin)
-    if pspec is None:
-        why = reg.broken.get(("plugin", inst.plugin))
-        hint = f"installed but broken: {why}" if why else f"installed: {', '.join(sorted(reg.plugins))}"
-        errors.append(f"{join(path, 'plugin')}: unknown plugin {describe(inst.plugin)} ({hint})")
-    dspec, dopts = _driver(inst, path, reg, errors)
-    if pspec is None:
+    inst = validate(raw, InstanceSection, path, errors)
+    if not isinstance(raw, dict):
         return None
-    opts = validate(inst.options, pspec.options, join(path, "options"), errors)
-    if pspec.requires is not None and inst.driver is None:
+    name, plugin = raw.get("name"), raw.get("plugin")
+    if isinstance(name, str) and not NAME_RE.match(name):
+        errors.append(f"{join(path, 'name')}: {describe(name)} is not a valid topic segment "
+                      "(letters, digits, _ . -; up to 64; no spaces, / + #)")
+    pspec = reg.plugins.get(plugin) if isinstance(plugin, str) else None
+    if isinstance(plugin, str) and pspec is None:
+        why = reg.broken.get(("plugin", plugin))
+        hint = f"installed but broken: {why}" if why else f"installed: {', '.join(sorted(reg.plugins))}"
+        errors.append(f"{join(path, 'plugin')}: unknown plugin {describe(plugin)} ({hint})")
+    driver = raw.get("driver")
+    dspec, dopts = _driver(driver, path, reg, errors) if isinstance(driver, dict) else (None, None)
+    options = raw.get("options", {})
+    opts = validate(options, pspec.options, join(path, "options"), errors) if pspec and isinstance(
+        options, dict) else None
+    if pspec is not None:
+        _check_pair(pspec, dspec, driver, opts, path, errors)
+    if len(errors) > before or inst is None or pspec is None:
+        return None
+    qos = defaults.qos if inst.qos is None else inst.qos
+    return Instance(inst.name, pspec, dspec, inst.interval_s, qos, opts, dopts, raw) if inst.enabled else None
+
+
+def _check_pair(pspec: PluginSpec, dspec: DriverSpec | None, driver: Any, opts: Any, path: str,
+                errors: list[str]) -> None:
+    """Plugin/driver compatibility and the plugin's own cross-field checks."""
+    if pspec.requires is not None and driver is None:
         errors.append(f"{join(path, 'driver')}: plugin {pspec.name!r} needs a driver providing "
                       f"{pspec.requires.value!r}")
     elif pspec.requires is not None and dspec is not None and pspec.requires not in dspec.provides:
@@ -179,60 +193,81 @@ def _instance(
                       f"plugin {pspec.name!r} needs {pspec.requires.value!r}")
     if opts is not None and pspec.check is not None:
         errors.extend(f"{join(path, 'options')}.{m}" for m in pspec.check(opts, dspec.name if dspec else None))
-    if len(errors) > before:
-        return None
-    qos = defaults.qos if inst.qos is None else inst.qos
-    return Instance(inst.name, pspec, dspec, inst.interval_s, qos, opts, dopts, raw)
 
 
-def _check_sections(cfg: FileSection, errors: list[str]) -> None:
-    if not re.match(r"^(mqtts?|tcp|ssl)://[^/:]+(:\d+)?/?$", cfg.mqtt.url):
-        errors.append(f"mqtt.url: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got {describe(cfg.mqtt.url)}")
-    if cfg.agent.id and not NAME_RE.match(cfg.agent.id):
-        errors.append(f"agent.id: {describe(cfg.agent.id)} is not a valid topic segment")
-    if not NAME_RE.match(cfg.mqtt.prefix) or "/" in cfg.mqtt.prefix:
-        errors.append(f"mqtt.prefix: {describe(cfg.mqtt.prefix)} is not a valid topic segment")
-    if cfg.mqtt.reconnect_min_s > cfg.mqtt.reconnect_max_s:
+def _check_agent(a: dict[str, Any], errors: list[str]) -> None:
+    ident = a.get("id")
+    if isinstance(ident, str) and ident and not NAME_RE.match(ident):
+        errors.append(f"agent.id: {describe(ident)} is not a valid topic segment "
+                      "(letters, digits, _ . -; up to 64; no spaces, / + #)")
+
+
+def _check_mqtt(m: dict[str, Any], errors: list[str]) -> None:
+    url, prefix = m.get("url"), m.get("prefix")
+    if isinstance(url, str) and not re.match(r"^(mqtts?|tcp|ssl)://[^/:]+(:\d+)?/?$", url):
+        errors.append(f"mqtt.url: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT], got {describe(url)}")
+    if isinstance(prefix, str) and not NAME_RE.match(prefix):
+        errors.append(f"mqtt.prefix: {describe(prefix)} is not a valid topic segment")
+    lo, hi = m.get("reconnect_min_s", 1.0), m.get("reconnect_max_s", 60.0)
+    if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo > hi:
         errors.append("mqtt.reconnect_min_s: must not exceed mqtt.reconnect_max_s")
-    if bool(cfg.mqtt.cert_file) != bool(cfg.mqtt.key_file):
+    if bool(m.get("cert_file")) != bool(m.get("key_file")):
         errors.append("mqtt.cert_file: cert_file and key_file go together")
+
+
+SECTIONS: dict[str, tuple[type[msgspec.Struct], Any]] = {
+    "agent": (AgentSection, _check_agent),
+    "mqtt": (MqttSection, _check_mqtt),
+    "remote": (RemoteSection, None),
+    "spool": (SpoolSection, None),
+}
+
+
+def _sections(data: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+    """Validate every section on its own, so an error in one never hides those of another."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "version":
+            out[key] = validate({"version": value}, FileSection, "", errors)
+        elif key in SECTIONS:
+            cls, check = SECTIONS[key]
+            out[key] = validate(value, cls, key, errors)
+            if isinstance(value, dict) and check is not None:
+                check(value, errors)
+        elif key != "instances":
+            errors.append(f"{key}: unknown key (allowed: {', '.join(sorted([*SECTIONS, 'instances', 'version']))})")
+    return out
 
 
 def build(data: Any, reg: Registry, *, source: str = "config") -> Config:
     """Validate parsed config data; raise ConfigError listing every problem with its path."""
     errors: list[str] = []
-    sections = dict(data) if isinstance(data, dict) else data
-    raw_instances = sections.get("instances", []) if isinstance(sections, dict) else []
-    top = validate(sections, FileSection, "", errors)
-    if top is None:
-        _instances_only(raw_instances, reg, errors)
-        raise ConfigError(errors, source)
-    _check_sections(top, errors)
+    if not isinstance(data, dict):
+        raise ConfigError([f"(top): expected a table, got {describe(data)}"], source)
+    sections = _sections(data, errors)
+    mqtt = sections.get("mqtt") or MqttSection()
+    raw_instances = data.get("instances", [])
+    if not isinstance(raw_instances, list):
+        errors.append(f"instances: expected an array of tables ([[instances]]), got {describe(raw_instances)}")
+        raw_instances = []
     insts: list[Instance] = []
     seen: dict[str, int] = {}
-    for i, (inst, raw) in enumerate(zip(top.instances, raw_instances, strict=True)):
+    for i, raw in enumerate(raw_instances):
         path = f"instances[{i}]"
-        if inst.name in seen:
-            errors.append(f"{join(path, 'name')}: duplicate instance name {describe(inst.name)} "
-                          f"(first used by instances[{seen[inst.name]}])")
-        seen.setdefault(inst.name, i)
-        built = _instance(inst, raw, path, reg, top.mqtt, errors)
-        if built is not None and inst.enabled:
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if isinstance(name, str) and name in seen:
+            errors.append(f"{join(path, 'name')}: duplicate instance name {describe(name)} "
+                          f"(first used by instances[{seen[name]}])")
+        if isinstance(name, str):
+            seen.setdefault(name, i)
+        built = _instance(raw, path, reg, mqtt, errors)
+        if built is not None:
             insts.append(built)
     if errors:
         raise ConfigError(errors, source)
-    return Config(top.version, top.agent, top.mqtt, top.remote, top.spool, tuple(insts), dict(data), source)
-
-
-def _instances_only(raw_instances: Any, reg: Registry, errors: list[str]) -> None:
-    """When the top level failed, still check each well-formed instance so every error shows."""
-    if not isinstance(raw_instances, list):
-        return
-    defaults = MqttSection()
-    for i, raw in enumerate(raw_instances):
-        inst = validate(raw, InstanceSection, f"instances[{i}]", [])
-        if inst is not None:
-            _instance(inst, raw, f"instances[{i}]", reg, defaults, errors)
+    version = sections["version"].version if sections.get("version") else 0
+    return Config(version, sections.get("agent") or AgentSection(), mqtt, sections.get("remote") or RemoteSection(),
+                  sections.get("spool") or SpoolSection(), tuple(insts), dict(data), source)
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:

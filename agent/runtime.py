@@ -17,6 +17,7 @@ from typing import Any
 from agent import __version__
 from agent.config import Config, Instance, load
 from agent.errors import ConfigError
+from agent.notify import Notifier, watchdog_task
 from agent.outbox import MemoryOutbox, Message, Outbox, Priority
 from agent.publisher import Publisher, Topics, now_ms
 from agent.registry import Registry
@@ -46,7 +47,9 @@ class Runtime:
         self.stop_event = asyncio.Event()
         self.first_publish_s: float | None = None
         self.applied_ms = now_ms()
-        self.hooks: dict[str, Callable[..., Any]] = {}  # extension points (remote config, notify)
+        self.hooks: dict[str, Callable[..., Any]] = {}  # extension points (remote config, spool)
+        self.notifier = Notifier()
+        self._background: list[asyncio.Task[None]] = []
 
     # --- life cycle -------------------------------------------------------------------
     async def run(self) -> int:
@@ -67,9 +70,30 @@ class Runtime:
             for inst in self.config.instances:
                 self.start_instance(inst)
             await self._call_hook("started")
+            self._ready()
             await self.stop_event.wait()
             await self._shutdown()
         return 0
+
+    def _ready(self) -> None:
+        """READY=1 once the config is valid and the session started (not necessarily connected:
+        a broker outage at boot must not make systemd kill an agent that is buffering data)."""
+        loop = asyncio.get_running_loop()
+        self.notifier.ready(f"running {len(self.runners)} instance(s), broker {self.url}")
+        wd = watchdog_task(self.notifier, interval_s=self.notifier.watchdog_interval_s())
+        self._background.append(loop.create_task(wd, name="watchdog"))
+        self._background.append(loop.create_task(self._status_loop(), name="notify-status"))
+
+    async def _status_loop(self) -> None:
+        last = ""
+        while self.notifier.enabled:
+            await asyncio.sleep(10.0)
+            s = self.session.stats
+            text = (f"{'connected' if self.session.connected.is_set() else 'DISCONNECTED'}; "
+                    f"{len(self.runners)} instance(s); {s.sent} sent; queue {self.outbox.depth()}")
+            if text != last:
+                self.notifier.status(text)
+                last = text
 
     def _make_outbox(self, state_dir: Path) -> Outbox:
         factory = self.hooks.get("outbox")
@@ -104,6 +128,9 @@ class Runtime:
 
     async def _shutdown(self) -> None:
         deadline = time.monotonic() + STOP_BUDGET_S
+        self.notifier.stopping()
+        for task in self._background:
+            task.cancel()
         await self._call_hook("stopping")
         await self.stop_instances(list(self.runners), timeout_s=1.5)
         await self.session.drain(timeout_s=max(0.1, deadline - time.monotonic() - 1.0))
@@ -149,15 +176,18 @@ class Runtime:
         """SIGHUP: re-read the config file; keep running the old config if it is invalid."""
         if self.config_path is None:
             return
+        self.notifier.reloading()
         try:
             new = load(self.config_path, self.registry)
         except ConfigError as exc:
             log.error("reload refused, keeping the running config:\n%s", "\n".join(exc.errors))
+            self.notifier.ready("reload refused: invalid config, running the previous one")
             return
         if (new.mqtt, new.agent) != (self.config.mqtt, self.config.agent):
             log.warning("reload: [mqtt] and [agent] changes take effect only after a restart")
         summary = await self.apply_instances(new)
         log.info("reloaded %s: %s", self.config_path, summary)
+        self.notifier.ready(f"reloaded: {len(self.runners)} instance(s)")
 
     async def apply_instances(self, new: Config) -> dict[str, list[str]]:
         """Swap only the instances that changed; unchanged ones keep running and their timing."""

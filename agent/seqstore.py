@@ -55,7 +55,7 @@ class SeqStore:
         # Size the block to about a minute of this topic's traffic, so writes stay rare.
         now = time.monotonic()
         since, count = self._window.get(topic, (now, 0))
-        block = max(BLOCK_MIN, int(count / max(now - since, 1.0) * 60))
+        block = max(BLOCK_MIN, int(count / max(now - since, 10.0) * 60))
         self._window[topic] = (now, 0)
         self._reserved[topic] = seq + block
         self._db.execute("INSERT OR REPLACE INTO seq VALUES (?, ?)", (topic, seq + block))

@@ -1,0 +1,73 @@
+"""Codec round trip, outbox drop policy, seq persistence across clean and unclean stops."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+
+from agent import codec
+from agent.errors import CodecError
+from agent.outbox import MemoryOutbox, Message, Priority
+from agent.seqstore import BLOCK_MIN, SeqStore
+
+
+def test_codec_round_trip_and_compact_floats() -> None:
+    payload = codec.encode({"t": 21.5, "n": np.int64(3), "ok": True, "x": {"rms": np.float32(0.25)}},
+                           ts_ms=1_700_000_000_000, seq=7, quality={"t": "stale"})
+    env = codec.decode(payload)
+    assert env == {"v": 1, "ts": 1_700_000_000_000, "seq": 7, "d": {"t": 21.5, "n": 3, "ok": True,
+                                                                    "x": {"rms": 0.25}}, "q": {"t": "stale"}}
+    assert len(codec.encode({"a": 1.1}, ts_ms=0, seq=0)) < len(codec.encode({"a": 1.1}, ts_ms=0, seq=0,
+                                                                           single_float=False))
+
+
+@pytest.mark.parametrize("payload", [b"", b"\xc1", msgpack.packb([1, 2]), msgpack.packb({"v": 1}),
+                                     msgpack.packb({"v": 9, "ts": 0, "seq": 0, "d": {}})])
+def test_decode_rejects_bad_payloads(payload: bytes) -> None:
+    with pytest.raises(CodecError):
+        codec.decode(payload)
+
+
+def _msg(prio: Priority, n: int) -> Message:
+    return Message("t", str(n).encode(), 1, False, prio, n)
+
+
+def test_outbox_drops_oldest_data_first_and_counts() -> None:
+    async def go() -> None:
+        box = MemoryOutbox(3)
+        box.put(_msg(Priority.EVENT, 1))
+        box.put(_msg(Priority.DATA, 2))
+        box.put(_msg(Priority.DATA, 3))
+        box.put(_msg(Priority.DATA, 4))  # drops data 2
+        box.put(_msg(Priority.EVENT, 5))  # drops data 3
+        assert box.dropped() == {"data": 2, "event": 0, "state": 0}
+        got = [(await box.get()).seq for _ in range(3)]
+        assert got == [1, 4, 5]
+        box2 = MemoryOutbox(2)
+        box2.put(_msg(Priority.EVENT, 1))
+        box2.put(_msg(Priority.EVENT, 2))
+        box2.put(_msg(Priority.DATA, 3))  # nothing less important to drop: the newcomer is dropped
+        box2.put(_msg(Priority.EVENT, 4))  # drops event 1
+        assert box2.dropped() == {"data": 1, "event": 1, "state": 0}
+
+    asyncio.run(go())
+
+
+def test_seq_clean_restart_continues_and_crash_never_repeats(tmp_path: Path) -> None:
+    s = SeqStore(tmp_path / "seq.sqlite")
+    assert [s.next("a") for _ in range(5)] == [1, 2, 3, 4, 5]
+    s.close()
+    s = SeqStore(tmp_path / "seq.sqlite")
+    assert s.was_clean and s.next("a") == 6
+    for _ in range(3):
+        s.next("a")  # last used: 9
+    s._db.close()  # simulate a crash: no clean close
+    s = SeqStore(tmp_path / "seq.sqlite")
+    assert not s.was_clean
+    nxt = s.next("a")
+    assert 9 < nxt <= 6 + BLOCK_MIN + 1, "after a crash seq skips the reserved block, never repeats"
+    s.close()
