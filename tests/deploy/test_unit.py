@@ -1,0 +1,108 @@
+"""The systemd unit: `systemd-analyze verify` clean, security exposure <= 2.0; shellcheck on deploy/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+UNIT = REPO / "systemd" / "edge-agent.service"
+EXPOSURE_LIMIT = 2.0
+EXEC_START = "/opt/edge-agent/venv/bin/edge-agent"
+
+needs_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed on this host"
+)
+
+
+def unit_copy(directory: Path, drop_in: str | None = None) -> Path:
+    """Copy the unit, ExecStart pointed at an existing binary (verify fails on a missing one)."""
+    text = UNIT.read_text()
+    assert f"ExecStart={EXEC_START} run -c /etc/edge-agent/config.toml" in text
+    path = directory / UNIT.name
+    path.write_text(text.replace(f"ExecStart={EXEC_START}", f"ExecStart={shutil.which('true')}"))
+    if drop_in is not None:
+        (directory / f"{UNIT.name}.d").mkdir()
+        (directory / f"{UNIT.name}.d" / "10-groups.conf").write_text(drop_in)
+    return path
+
+
+def verify(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["systemd-analyze", "verify", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def exposure(path: Path) -> float:
+    """Run the offline security analysis and return the overall exposure figure."""
+    proc = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    match = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", proc.stdout)
+    assert match, proc.stdout + proc.stderr
+    return float(match.group(1))
+
+
+def test_unit_declares_the_lifecycle_contract() -> None:
+    text = UNIT.read_text()
+    for line in (
+        "Type=notify",
+        "NotifyAccess=main",
+        "WatchdogSec=30",
+        "Restart=on-failure",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "EnvironmentFile=-/etc/edge-agent/env",
+        "User=edge-agent",
+        "StateDirectory=edge-agent",
+        "ProtectSystem=strict",
+        "DevicePolicy=closed",
+        "CapabilityBoundingSet=",
+    ):
+        assert re.search(rf"^{re.escape(line)}$", text, re.M), line
+
+
+@needs_analyze
+def test_verify_is_clean(tmp_path: Path) -> None:
+    proc = verify(unit_copy(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", proc.stderr  # verify exits 0 on unknown keys: any warning is a failure
+
+
+@needs_analyze
+def test_verify_is_clean_with_group_drop_in(tmp_path: Path) -> None:
+    drop_in = "[Service]\nSupplementaryGroups=\nSupplementaryGroups=dialout\n"
+    proc = verify(unit_copy(tmp_path, drop_in))
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+@needs_analyze
+def test_security_exposure_at_most_2(tmp_path: Path) -> None:
+    value = exposure(unit_copy(tmp_path))
+    print(f"systemd-analyze security exposure: {value}")
+    assert value <= EXPOSURE_LIMIT
+
+
+@needs_analyze
+def test_verify_catches_a_bad_key(tmp_path: Path) -> None:
+    """Guards the test itself: a typo in a directive must show up on stderr."""
+    path = unit_copy(tmp_path)
+    path.write_text(path.read_text().replace("ProtectHome=yes", "ProtectHomee=yes"))
+    assert "ProtectHomee" in verify(path).stderr
+
+
+def test_shellcheck_deploy_scripts() -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    scripts = sorted(str(p) for p in (REPO / "deploy").glob("*.sh"))
+    assert scripts
+    proc = subprocess.run([shellcheck, "-x", *scripts], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
