@@ -1,0 +1,193 @@
+"""``edge-agent demo``: a simulated plant end to end on one machine, with no hardware.
+
+Starts a broker (mosquitto on a free port, else the embedded one), the simulated devices the
+config needs (the simulated PLC), the agent in this process on the reference plant, and a live
+view of what reaches the broker: a refreshing table on a terminal, plain lines otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections import deque
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from agent.broker import LocalBroker, free_port, wait_port
+from agent.config import build
+from agent.errors import ConfigError
+from agent.registry import load_registry
+from agent.runtime import Runtime
+from agent.tail import decode_line, subscribe
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = ROOT / "examples" / "reference-plant.toml"
+FALLBACK = {"instances": [{"name": "system", "plugin": "system", "interval_s": 5},
+                          {"name": "sine", "plugin": "values", "interval_s": 1,
+                           "driver": {"type": "sim", "profile": "sine", "channels": 2, "amplitude": 10.0}}]}
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict) and "bytes" in v:
+        return f"<{v['bytes']} B>"
+    return str(v)
+
+
+class LiveView:
+    """Keeps the latest message and counters per instance, plus recent events."""
+
+    def __init__(self, *, plain: bool) -> None:
+        self.plain = plain
+        self.instances: dict[str, dict[str, Any]] = {}
+        self.events: deque[str] = deque(maxlen=10)
+        self.logs: deque[str] = deque(maxlen=4)
+        self.status = "waiting for the agent..."
+        self.bytes = 0
+        self.total = 0
+        self.started = time.monotonic()
+
+    def add(self, rec: dict[str, Any], size: int) -> None:
+        parts = rec["topic"].split("/")
+        self.total += 1
+        self.bytes += size
+        kind, name = (parts[2], parts[3]) if len(parts) >= 4 else (parts[-1], "")
+        if kind == "status":
+            self.status = f"agent {parts[1]} is {rec.get('d', {}).get('state', '?')}"
+        elif kind == "data":
+            row = self.instances.setdefault(name, {"n": 0})
+            row.update(n=row["n"] + 1, seq=rec.get("seq"), at=time.monotonic(), d=rec.get("d", {}),
+                       q=rec.get("q", {}))
+        elif kind == "event":
+            d = rec.get("d", {})
+            line = f"{time.strftime('%H:%M:%S')} {name}: [{d.get('severity')}] {d.get('kind')}: {d.get('msg')}"
+            self.events.append(line)
+            if self.plain:
+                print("EVENT " + line, flush=True)
+
+    def render(self) -> str:
+        width = max(80, os.get_terminal_size().columns if sys.stdout.isatty() else 120)
+        up = time.monotonic() - self.started
+        lines = [f"edge-agent demo | {self.status} | {self.total} msgs, {self.bytes / max(up, 1):.0f} B/s | "
+                 "Ctrl-C to stop", ""]
+        lines.append(f"{'instance':16} {'msgs':>5} {'seq':>6} {'age':>5}  latest values")
+        for name in sorted(self.instances):
+            r = self.instances[name]
+            vals = ", ".join(f"{k}={_fmt(v)}" + (f"[{r['q'][k]}]" if k in r["q"] else "")
+                             for k, v in _flatten(r["d"]).items())
+            age = time.monotonic() - r["at"]
+            lines.append(f"{name:16} {r['n']:5d} {r['seq']:6d} {age:4.1f}s  {vals}"[:width])
+        lines += ["", "recent events:"] + [f"  {e}"[:width] for e in self.events or ["  (none yet)"]]
+        if self.logs:
+            lines += ["", "agent log:"] + [f"  {x}"[:width] for x in self.logs]
+        return "\n".join(lines)
+
+
+class _ViewLog(logging.Handler):
+    def __init__(self, view: LiveView) -> None:
+        super().__init__(logging.WARNING)
+        self.view = view
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.view.logs.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+def _start_simulated_plc(data: dict[str, Any], stack: ExitStack) -> None:
+    """Start one simulated PLC per local Modbus TCP device named in the config, on a free port."""
+    for inst in data.get("instances", []):
+        drv = inst.get("driver") or {}
+        if drv.get("type") != "modbus" or drv.get("backend", "tcp") != "tcp":
+            continue
+        if drv.get("host", "127.0.0.1") not in ("127.0.0.1", "localhost"):
+            continue
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "drivers.modbus.simplc", "--port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        stack.callback(_stop, proc)
+        if not wait_port(port, 15):
+            raise RuntimeError("the simulated PLC did not start")
+        drv["port"] = port
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _load(config: str | None) -> dict[str, Any]:
+    path = Path(config) if config else DEFAULT_CONFIG
+    if path.exists():
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    if config:
+        raise FileNotFoundError(config)
+    return dict(FALLBACK)
+
+
+async def _run(rt: Runtime, view: LiveView, seconds: float | None) -> int:
+    task = asyncio.create_task(rt.run(), name="agent")
+    if seconds:
+        asyncio.get_running_loop().call_later(seconds, rt.stop)
+    tty = sys.stdout.isatty() and not view.plain
+    last_plain = 0.0
+    while not task.done():
+        await asyncio.sleep(1.0)
+        if tty:
+            sys.stdout.write("\x1b[H\x1b[2J" + view.render() + "\n")
+            sys.stdout.flush()
+        elif time.monotonic() - last_plain >= 5:
+            last_plain = time.monotonic()
+            for name, r in sorted(view.instances.items()):
+                print(f"DATA {name}: {r['n']} msgs, seq {r['seq']}, "
+                      + ", ".join(f"{k}={_fmt(v)}" for k, v in list(_flatten(r["d"]).items())[:6]), flush=True)
+    return task.result()
+
+
+def run_demo(*, seconds: float | None = None, config: str | None = None, plain: bool = False) -> int:
+    """Run the demo; returns the exit code (0 after --seconds or Ctrl-C)."""
+    logging.basicConfig(level=logging.WARNING, handlers=[logging.NullHandler()])
+    reg = load_registry()
+    data = _load(config)
+    view = LiveView(plain=plain or not sys.stdout.isatty())
+    logging.getLogger().addHandler(_ViewLog(view))
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-"))
+        broker = stack.enter_context(LocalBroker())
+        print(f"demo: {broker.kind} broker on {broker.url}; state in {tmp}", flush=True)
+        _start_simulated_plc(data, stack)
+        data.setdefault("agent", {})["state_dir"] = tmp
+        data["agent"].setdefault("id", socket.gethostname().split(".")[0])
+        try:
+            cfg = build(data, reg, source=config or str(DEFAULT_CONFIG))
+        except ConfigError as exc:
+            print("\n".join(["demo: invalid config:", *exc.errors]), file=sys.stderr)
+            return 1
+        client, _ = subscribe(broker.url, [f"{cfg.mqtt.prefix}/{cfg.agent_id}/#"], client_id="edge-demo-view")
+        stack.callback(client.loop_stop)
+        client.on_message = lambda c, u, m: view.add(decode_line(m.topic, bytes(m.payload), bool(m.retain)),
+                                                     len(m.payload))
+        rt = Runtime(cfg, reg, url_override=broker.url)
+        rc = asyncio.run(_run(rt, view, seconds))
+        print(f"demo: stopped; {view.total} messages, {view.bytes} bytes reached the broker", flush=True)
+        return rc

@@ -1,0 +1,55 @@
+"""The command line: --version, listings, tail, and the demo end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from support import AgentProcess, write_config
+
+from agent.broker import LocalBroker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout)
+
+
+def test_version_and_help() -> None:
+    assert _cli("--version").stdout.startswith("edge-agent ")
+    for sub in ("run", "check-config", "tail", "demo", "push-config", "capture", "plugins", "drivers"):
+        out = _cli(sub, "--help")
+        assert out.returncode == 0 and "usage: edge-agent" in out.stdout
+
+
+def test_plugins_and_drivers_listed_with_source() -> None:
+    plugins = _cli("plugins").stdout
+    assert "system" in plugins and "values" in plugins and "built-in" in plugins
+    assert "sim" in _cli("drivers").stdout
+
+
+def test_demo_runs_end_to_end_and_stops_cleanly() -> None:
+    out = _cli("demo", "--seconds", "4", "--plain", timeout=90)
+    assert out.returncode == 0, out.stderr
+    assert "DATA system" in out.stdout and "demo: stopped" in out.stdout
+
+
+def test_tail_prints_json_lines(tmp_path: Path, broker: LocalBroker) -> None:
+    cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", instances="""
+[[instances]]
+name = "sine"
+plugin = "values"
+interval_s = 0.2
+driver = { type = "sim", profile = "ramp" }
+""")
+    agent = AgentProcess(cfg, broker.url)
+    try:
+        out = _cli("tail", "--url", broker.url, "--count", "3", "--seconds", "20", "edge/t1/data/#")
+    finally:
+        agent.stop()
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert len(lines) == 3 and all(x["topic"] == "edge/t1/data/sine" and "ch0" in x["d"] for x in lines)
