@@ -1,0 +1,23 @@
+"""ADXL345 3-axis accelerometer over SPI (spidev) or I2C (smbus2), with an emulated-chip sim backend.
+
+Full resolution (3.9 mg/LSB), +-2..16 g, up to 3200 Hz, FIFO in stream mode drained by a driver
+thread. ``backend = "sim"`` runs the same register code against :mod:`drivers.adxl345.emulator`
+fed by the physical model in :mod:`drivers.vibration_model`. See docs/vibration.md.
+"""
+
+from __future__ import annotations
+
+from drivers.adxl345.driver import Adxl345Driver
+from drivers.adxl345.options import Adxl345Options, Backend, Bus, check_options
+from drivers.contract import Capability, DriverSpec
+
+SPEC = DriverSpec(
+    name="adxl345",
+    factory=Adxl345Driver,
+    options=Adxl345Options,
+    provides=frozenset({Capability.WAVEFORM}),
+    description="ADXL345 accelerometer (SPI/I2C, FIFO stream, up to 3200 Hz); backend 'sim' emulates the chip",
+    check=check_options,
+)
+
+__all__ = ["SPEC", "Adxl345Driver", "Adxl345Options", "Backend", "Bus"]

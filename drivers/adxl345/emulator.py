@@ -1,0 +1,187 @@
+"""An emulated ADXL345: register file, 32-entry FIFO, sample clock, and SPI/I2C transaction ports.
+
+Samples come from a source (``source(n, rate_hz) -> (n, 3) g``, e.g. the physical model) at the
+rate in BW_RATE while POWER_CTL has the measure bit set. The FIFO follows the datasheet: in stream
+mode it keeps the newest 32 samples, OVERRUN (INT_SOURCE bit 0) is set when it is full and cleared
+when data is read; reading DATAX0..DATAZ1 pops one entry at the end of the transaction. The SPI port
+honours the read and multi-byte bits: a burst without 0x40 repeats the first register.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from drivers.adxl345.registers import (
+    DEVID_VALUE,
+    FIFO_DEPTH,
+    FIFO_ENTRIES_MASK,
+    FORMAT_FULL_RES,
+    INT_DATA_READY,
+    INT_OVERRUN,
+    INT_WATERMARK,
+    POWER_MEASURE,
+    SCALE_G_PER_LSB,
+    SPI_MULTI,
+    SPI_READ,
+    Reg,
+    rate_hz_of,
+)
+
+Source = Callable[[int, float], Any]
+_CHUNK_S = 0.125  # samples are generated in chunks this long, then released by the clock
+
+
+class Adxl345Emulator:
+    """Register-level model of the chip; ``spi`` and ``i2c`` are its bus ports."""
+
+    def __init__(self, source: Source, *, clock: Callable[[], float] = time.monotonic, address: int = 0x53) -> None:
+        self.source = source
+        self.clock = clock
+        self.address = address
+        self.regs = bytearray(64)
+        self.regs[Reg.DEVID] = DEVID_VALUE
+        self.regs[Reg.BW_RATE] = 0x0A  # 100 Hz after reset
+        self.fifo: deque[bytes] = deque(maxlen=FIFO_DEPTH)
+        self.overrun = False
+        self.lost_samples = 0  # ground truth for tests
+        self.produced = 0
+        self._t_start: float | None = None
+        self._chunk = b""
+        self.spi = _SpiPort(self)
+        self.i2c = _I2cPort(self)
+
+    @property
+    def rate_hz(self) -> float:
+        return rate_hz_of(self.regs[Reg.BW_RATE])
+
+    def _counts(self, g: Any) -> bytes:
+        fmt = self.regs[Reg.DATA_FORMAT]
+        rng = fmt & 0x03
+        if fmt & FORMAT_FULL_RES:
+            scale, bits = SCALE_G_PER_LSB, 10 + rng
+        else:
+            scale, bits = (2 << rng) * 2 / 1024, 10
+        lim = 1 << (bits - 1)
+        counts = np.clip(np.rint(np.asarray(g) / scale), -lim, lim - 1).astype("<i2")
+        return counts.tobytes()
+
+    def tick(self) -> None:
+        """Move the sample clock to now: push due samples into the FIFO."""
+        if self._t_start is None:
+            return
+        due = int((self.clock() - self._t_start) * self.rate_hz) - self.produced
+        while due > 0:
+            if not self._chunk:
+                n = max(int(self.rate_hz * _CHUNK_S), 1)
+                self._chunk = self._counts(self.source(n, self.rate_hz))
+            take = min(due, len(self._chunk) // 6)
+            self._push(self._chunk[: take * 6])
+            self._chunk = self._chunk[take * 6 :]
+            self.produced += take
+            due -= take
+
+    def _push(self, data: bytes) -> None:
+        n = len(data) // 6
+        if self.regs[Reg.FIFO_CTL] & 0xC0 == 0:  # bypass: only the output registers
+            self.fifo.clear()
+            if n:
+                self.fifo.append(data[-6:])
+            return
+        self.lost_samples += max(0, len(self.fifo) + n - FIFO_DEPTH)
+        self.fifo.extend(data[i : i + 6] for i in range(max(0, n - FIFO_DEPTH) * 6, n * 6, 6))
+        if len(self.fifo) == FIFO_DEPTH:
+            self.overrun = True
+
+    def read_register(self, reg: int) -> int:
+        if Reg.DATAX0 <= reg <= Reg.DATAZ1:
+            return self.fifo[0][reg - Reg.DATAX0] if self.fifo else 0
+        if reg == Reg.FIFO_STATUS:
+            return min(len(self.fifo), FIFO_ENTRIES_MASK)
+        if reg == Reg.INT_SOURCE:
+            wm = len(self.fifo) >= (self.regs[Reg.FIFO_CTL] & 0x1F)
+            ready = INT_DATA_READY if self.fifo else 0
+            return ready | (INT_WATERMARK if wm else 0) | (INT_OVERRUN if self.overrun else 0)
+        return self.regs[reg & 0x3F]
+
+    def write_register(self, reg: int, value: int) -> None:
+        if reg in (Reg.DEVID, Reg.INT_SOURCE, Reg.FIFO_STATUS) or Reg.DATAX0 <= reg <= Reg.DATAZ1:
+            return  # read-only
+        self.regs[reg] = value
+        if reg == Reg.POWER_CTL:
+            measuring = bool(value & POWER_MEASURE)
+            if measuring and self._t_start is None:
+                self._t_start, self.produced = self.clock(), 0
+            elif not measuring:
+                self._t_start = None
+        if reg == Reg.FIFO_CTL and value & 0xC0 == 0:
+            self.fifo.clear()
+            self.overrun = False
+
+    def transaction(self, reg: int, n: int, increment: bool) -> list[int]:
+        """Read ``n`` registers in one bus transaction; pops the FIFO if data was read."""
+        self.tick()
+        if reg == Reg.DATAX0 and n == 6 and increment:  # the burst read of one sample: fast path
+            if not self.fifo:
+                return [0] * 6
+            self.overrun = False
+            return list(self.fifo.popleft())
+        regs = [(reg + i) & 0x3F if increment else reg for i in range(n)]
+        out = [self.read_register(r) for r in regs]
+        if any(Reg.DATAX0 <= r <= Reg.DATAZ1 for r in regs) and self.fifo:
+            self.fifo.popleft()
+            self.overrun = False
+        return out
+
+
+class _SpiPort:
+    """spidev-like: ``xfer2([cmd, ...])``; cmd bit 7 read, bit 6 multi-byte, bits 5:0 register."""
+
+    def __init__(self, chip: Adxl345Emulator) -> None:
+        self.chip = chip
+        self.transfers = 0
+
+    def xfer2(self, data: list[int]) -> list[int]:
+        self.transfers += 1
+        cmd, rest = data[0], data[1:]
+        reg = cmd & 0x3F
+        if cmd & SPI_READ:
+            return [0, *self.chip.transaction(reg, len(rest), bool(cmd & SPI_MULTI))]
+        self.chip.tick()
+        for i, value in enumerate(rest if cmd & SPI_MULTI else rest[:1]):
+            self.chip.write_register(reg + i, value)
+        return [0] * len(data)
+
+    def close(self) -> None:
+        pass
+
+
+class _I2cPort:
+    """smbus2-like; a wrong address raises OSError 121 (no ACK) like the kernel driver."""
+
+    def __init__(self, chip: Adxl345Emulator) -> None:
+        self.chip = chip
+
+    def _check(self, addr: int) -> None:
+        if addr != self.chip.address:
+            raise OSError(121, "Remote I/O error")
+
+    def read_byte_data(self, i2c_addr: int, register: int) -> int:
+        self._check(i2c_addr)
+        return self.chip.transaction(register, 1, True)[0]
+
+    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int) -> list[int]:
+        self._check(i2c_addr)
+        return self.chip.transaction(register, length, True)
+
+    def write_byte_data(self, i2c_addr: int, register: int, value: int) -> None:
+        self._check(i2c_addr)
+        self.chip.tick()
+        self.chip.write_register(register, value)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,24 @@
+"""The ``vibration`` plugin: accelerometer waveforms in, machine-health features out.
+
+Per window and axis: acceleration statistics, velocity RMS (ISO 10816 band), spectrum peaks and
+bands, 1x/2x/3x; per instance: ISO 10816-3 zone, running speed, envelope-spectrum bearing tones
+with an N-of-M fault indicator. See docs/vibration.md.
+"""
+
+from __future__ import annotations
+
+from drivers.contract import Capability
+from plugins.contract import PluginSpec
+from plugins.vibration.options import VibrationOptions, check_options
+from plugins.vibration.plugin import VibrationPlugin
+
+SPEC = PluginSpec(
+    name="vibration",
+    factory=VibrationPlugin,
+    options=VibrationOptions,
+    requires=Capability.WAVEFORM,
+    description="Vibration features: ISO 10816-3 severity, spectrum, orders, envelope bearing tones",
+    check=check_options,
+)
+
+__all__ = ["SPEC", "VibrationOptions", "VibrationPlugin"]

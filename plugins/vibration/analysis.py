@@ -1,0 +1,123 @@
+"""One window in, one compact nested message out: composes the pure feature functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from plugins.vibration import features as F
+from plugins.vibration.bearing import Orders, Tone
+from plugins.vibration.envelope import envelope_spectrum, evaluate_tone
+from plugins.vibration.iso import iso_zone
+
+# Which harmonics of a tone decide its ratio: a ball defect hits both races, so 2xBSF counts.
+DETECT_HARMONICS: dict[Tone, tuple[int, ...]] = {
+    Tone.BPFO: (1,),
+    Tone.BPFI: (1,),
+    Tone.BSF: (1, 2),
+    Tone.FTF: (1,),
+}
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Everything the math needs, resolved from the plugin options and the sample rate."""
+
+    axes: tuple[str, ...]
+    iso_limits_mm_s: tuple[float, float, float]
+    velocity_band_hz: tuple[float, float] = (10.0, 1000.0)
+    peaks: int = 3
+    bands_hz: tuple[tuple[float, float], ...] = ()
+    speed_range_hz: tuple[float, float] | None = None  # set: estimate the speed from the spectrum
+    orders: Orders | None = None
+    envelope_band_hz: tuple[float, float] = (2000.0, 8000.0)
+    tone_harmonics: int = 3
+    tone_tolerance_pct: float = 1.0
+
+
+@dataclass
+class Analysis:
+    message: dict[str, Any]
+    shaft_hz: float | None
+    tone_ratio_db: dict[Tone, float] = field(default_factory=dict)
+
+
+def _f(v: Any) -> float:
+    return float(v)
+
+
+def _axis_message(
+    i: int, st: F.TimeStats, vel: Any, amp: Any, power: Any, sp: F.Spectrum, cfg: FeatureConfig
+) -> dict[str, Any]:
+    m: dict[str, Any] = {
+        "rms_g": _f(st.rms_g[i]),
+        "peak_g": _f(st.peak_g[i]),
+        "p2p_g": _f(st.p2p_g[i]),
+        "crest": _f(st.crest[i]),
+        "kurtosis": _f(st.kurtosis[i]),
+        "skewness": _f(st.skewness[i]),
+        "velocity_rms_mm_s": _f(vel[i]),
+    }
+    if cfg.peaks:
+        peaks = F.top_peaks(amp[i], sp.df_hz, cfg.peaks)
+        m["peaks_hz"] = [p[0] for p in peaks]
+        m["peaks_g"] = [p[1] for p in peaks]
+    if cfg.bands_hz:
+        m["bands_g"] = [_f(F.band_rms_g(power[i], sp, lo, hi)) for lo, hi in cfg.bands_hz]
+    return m
+
+
+def _orders(power: Any, sp: F.Spectrum, shaft_hz: float, cfg: FeatureConfig) -> list[Any]:
+    tol = max(shaft_hz * cfg.tone_tolerance_pct / 100.0, sp.df_hz)
+    return [F.tone_amplitude_g(power, sp, h * shaft_hz, h * tol) for h in (1, 2, 3)]
+
+
+def _bearing(sp: F.Spectrum, shaft_hz: float, cfg: FeatureConfig, a: Analysis) -> dict[str, Any]:
+    assert cfg.orders is not None
+    top = max(cfg.orders.hz(shaft_hz)[t] * max(cfg.tone_harmonics, 2) for t in Tone)
+    env = envelope_spectrum(sp, *cfg.envelope_band_hz, max_env_hz=top * 1.2 + 20 * sp.df_hz)
+    out: dict[str, Any] = {}
+    for tone, f_hz in cfg.orders.hz(shaft_hz).items():
+        results = [
+            evaluate_tone(
+                env,
+                ax,
+                f_hz,
+                harmonics=cfg.tone_harmonics,
+                detect=DETECT_HARMONICS[tone],
+                tol_pct=cfg.tone_tolerance_pct,
+            )
+            for ax in range(env.amp_g.shape[0])
+        ]
+        best = max(results, key=lambda r: r.ratio_db)
+        a.tone_ratio_db[tone] = best.ratio_db
+        out[tone.value] = {"hz": f_hz, "amp_g": best.amp_g, "ratio_db": best.ratio_db}
+    return out
+
+
+def analyse(x: Any, rate_hz: float, cfg: FeatureConfig, shaft_hz: float | None = None) -> Analysis:
+    """All features of one contiguous window ``x`` (n, axes) in g."""
+    xt = np.ascontiguousarray(np.asarray(x, dtype=np.float64).T)
+    st = F.time_stats(xt)
+    sp = F.spectrum(xt, rate_hz)
+    power = sp.power()
+    amp = sp.amplitude_g()
+    vel = F.velocity_rms_mm_s(power, sp, *cfg.velocity_band_hz)
+    msg: dict[str, Any] = {name: _axis_message(i, st, vel, amp, power, sp, cfg) for i, name in enumerate(cfg.axes)}
+    vmax = float(vel.max())
+    msg["velocity_rms_mm_s"] = vmax
+    msg["iso_zone"] = iso_zone(vmax, cfg.iso_limits_mm_s).value
+    if shaft_hz is None and cfg.speed_range_hz is not None:
+        shaft_hz = F.estimate_shaft_hz(power, sp, *cfg.speed_range_hz)
+    a = Analysis(msg, shaft_hz)
+    if shaft_hz is None:
+        return a
+    msg["rpm"] = shaft_hz * 60.0
+    for i, name in enumerate(cfg.axes):
+        for h, v in zip((1, 2, 3), _orders(power, sp, shaft_hz, cfg), strict=True):
+            msg[name][f"{h}x_g"] = _f(v[i])
+    if cfg.orders is not None:
+        msg["bearing"] = _bearing(sp, shaft_hz, cfg, a)
+    return a

@@ -1,0 +1,262 @@
+"""The ``vibration`` plugin: one window per poll -> one compact feature message, events, capture."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from drivers.contract import Quality, Waveform
+from drivers.errors import DriverError
+from plugins.alarms import AlarmSet
+from plugins.contract import Plugin, PluginContext, Severity
+from plugins.vibration.analysis import Analysis, FeatureConfig, analyse
+from plugins.vibration.bearing import NofM, Tone
+from plugins.vibration.capture import Capture
+from plugins.vibration.options import SpeedSource, VibrationOptions
+
+INDICATED = (Tone.BPFO, Tone.BPFI, Tone.BSF)  # FTF shows with every ball fault: reported, not flagged
+_ZONE_SEVERITY = {"A": Severity.INFO, "B": Severity.INFO, "C": Severity.WARNING, "D": Severity.ALARM}
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a nested message as dotted keys (``x.velocity_rms_mm_s``)."""
+    out: dict[str, float] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(flatten(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = float(v)
+    return out
+
+
+def default_envelope_band(rate_hz: float) -> tuple[float, float]:
+    """Envelope band when none is configured: rate/12.8 .. rate/3.2 (2-8 kHz at 25.6 kHz)."""
+    return (rate_hz / 12.8, rate_hz / 3.2)
+
+
+class VibrationPlugin(Plugin):
+    def __init__(self, ctx: PluginContext) -> None:
+        super().__init__(ctx)
+        self.o: VibrationOptions = ctx.options
+        self.alarms = AlarmSet(self.o.alarms)
+        self.indicators = {t: NofM(self.o.fault_n, self.o.fault_m) for t in INDICATED}
+        self.pending: list[Any] = []  # contiguous (n, axes) blocks not yet analysed
+        self.pending_n = 0
+        self.cfg: FeatureConfig | None = None
+        self.cfg_key: tuple[Any, ...] = ()
+        self.zone: str | None = None
+        self.faulted = False
+        self.overrun_episode = False
+        self.overruns = 0
+        self.captures: list[Capture] = []
+        self.last: Analysis | None = None
+
+    # -- configuration resolved at the first block ---------------------------------------------
+    def _config(self, wf: Waveform) -> FeatureConfig:
+        key = (wf.rate_hz, wf.axes)
+        if self.cfg is None or key != self.cfg_key:
+            o = self.o
+            lo, hi = o.speed_range_rpm
+            env = o.envelope_band_hz or default_envelope_band(wf.rate_hz)
+            self.cfg = FeatureConfig(
+                axes=tuple(o.axes or wf.axes),
+                iso_limits_mm_s=o.iso_limits(),
+                velocity_band_hz=o.velocity_band_hz,
+                peaks=o.peaks,
+                bands_hz=tuple(o.bands_hz),
+                speed_range_hz=(lo / 60.0, hi / 60.0) if o.speed_source is SpeedSource.SPECTRUM else None,
+                orders=o.bearing.orders() if o.bearing else None,
+                envelope_band_hz=(env[0], min(env[1], 0.49 * wf.rate_hz)),
+                tone_harmonics=o.tone_harmonics,
+                tone_tolerance_pct=o.tone_tolerance_pct,
+            )
+            self.cfg_key = key
+            self.pending, self.pending_n = [], 0
+        return self.cfg
+
+    def _columns(self, wf: Waveform) -> Any:
+        samples = np.asarray(wf.samples)
+        if samples.ndim == 1:
+            samples = samples[:, None]
+        if self.o.axes:
+            samples = samples[:, [wf.axes.index(a) for a in self.o.axes]]
+        return samples
+
+    def _shaft_hz(self) -> float | None:
+        o = self.o
+        if o.speed_source is SpeedSource.FIXED and o.rpm:
+            return o.rpm / 60.0
+        if o.speed_source is SpeedSource.LINK and o.speed_instance:
+            got = self.ctx.link.latest(o.speed_instance, o.speed_key)
+            if got is not None and got[1] <= o.speed_max_age_s and isinstance(got[0], (int, float)):
+                return float(got[0]) / 60.0 if got[0] > 0 else None
+        return None
+
+    # -- the scheduled tick ----------------------------------------------------------------------
+    async def poll(self) -> None:
+        try:
+            wf: Waveform = await self.ctx.read()
+        except DriverError as exc:
+            self._fault(exc)
+            return
+        if self.faulted:
+            self.faulted = False
+            self.ctx.event("sensor_ok", "readings are good again", Severity.INFO)
+        for cap in self.captures:
+            cap.feed(wf)
+        self.captures = [c for c in self.captures if not c.future.done()]
+        if wf.lost_samples:
+            self._overrun(wf)
+            return
+        if self.overrun_episode:
+            self.overrun_episode = False
+            self.ctx.event("overrun_end", "contiguous samples again", Severity.INFO)
+        window = self._take_window(wf)
+        if window is not None:
+            self._analyse(window, wf.rate_hz, wf.t0_ms)
+
+    def _take_window(self, wf: Waveform) -> Any:
+        """Append the block; return the newest complete window, keeping the contiguous rest."""
+        cfg = self._config(wf)
+        n_win = max(round((self.o.window_s or self.ctx.interval_s) * wf.rate_hz), 16)
+        block = self._columns(wf)
+        if len(block):
+            self.pending.append(block)
+            self.pending_n += len(block)
+        if self.pending_n < n_win or not cfg.axes:
+            return None
+        data = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
+        k = len(data) // n_win
+        window, rest = data[(k - 1) * n_win : k * n_win], data[k * n_win :]
+        self.pending, self.pending_n = ([rest] if len(rest) else []), len(rest)
+        return window
+
+    def _analyse(self, window: Any, rate_hz: float, t0_ms: int) -> None:
+        assert self.cfg is not None
+        a = analyse(window, rate_hz, self.cfg, self._shaft_hz())
+        self.last = a
+        now = self.ctx.clock.monotonic()
+        self._bearing_indicators(a)
+        self._iso_event(a.message)
+        for t in self.alarms.update(flatten(a.message), now):
+            sev = Severity.ALARM if t.active else Severity.INFO
+            state = "raised" if t.active else "cleared"
+            self.ctx.event(
+                "alarm",
+                f"{t.feature} {t.level} {state}: {t.value:.4g} (limit {t.limit:.4g})",
+                sev,
+                feature=t.feature,
+                level=t.level,
+                active=t.active,
+                value=t.value,
+                limit=t.limit,
+            )
+        self.ctx.emit(a.message)
+
+    def _bearing_indicators(self, a: Analysis) -> None:
+        bearing = a.message.get("bearing")
+        if not bearing:
+            return
+        for tone, ind in self.indicators.items():
+            info = bearing[tone.value]
+            changed = ind.update(info["ratio_db"] >= self.o.fault_ratio_db)
+            info["fault"] = ind.active
+            if changed is None:
+                continue
+            what = "indicated" if changed else "cleared"
+            self.ctx.event(
+                "bearing_fault",
+                f"bearing {tone.value.upper()} fault {what}: {info['ratio_db']:.1f} dB over floor at "
+                f"{info['hz']:.1f} Hz",
+                Severity.ALARM if changed else Severity.INFO,
+                tone=tone.value,
+                active=changed,
+                ratio_db=info["ratio_db"],
+                hz=info["hz"],
+            )
+
+    def _iso_event(self, msg: dict[str, Any]) -> None:
+        zone = msg["iso_zone"]
+        if self.zone is not None and zone != self.zone:
+            v = msg["velocity_rms_mm_s"]
+            self.ctx.event(
+                "iso_zone",
+                f"ISO 10816-3 zone {self.zone} -> {zone} ({v:.2f} mm/s)",
+                _ZONE_SEVERITY[zone],
+                zone=zone,
+                previous=self.zone,
+                velocity_rms_mm_s=v,
+            )
+        self.zone = zone
+
+    def _overrun(self, wf: Waveform) -> None:
+        self.overruns += 1
+        self.pending, self.pending_n = [], 0
+        if not self.overrun_episode:
+            self.overrun_episode = True
+            self.ctx.event(
+                "overrun",
+                f"{wf.lost_samples} samples lost; block not analysed",
+                Severity.WARNING,
+                lost_samples=wf.lost_samples,
+            )
+        vals = {"lost_samples": wf.lost_samples, "overruns": self.overruns}
+        self.ctx.emit(vals, {"lost_samples": Quality.OVERRUN.value})
+
+    def _fault(self, exc: DriverError) -> None:
+        self.pending, self.pending_n = [], 0
+        if not self.faulted:
+            self.faulted = True
+            self.ctx.event("sensor_fault", str(exc), Severity.ALARM, quality=exc.quality)
+        self.ctx.emit({"velocity_rms_mm_s": None}, {"velocity_rms_mm_s": exc.quality})
+
+    # -- commands --------------------------------------------------------------------------------
+    async def command(self, name: str, args: Mapping[str, Any]) -> Any:
+        """``capture`` {"seconds": S} -> raw samples; ``sim_fault`` {...} -> switch a sim fault."""
+        if name == "capture":
+            return await self._capture(args)
+        if name == "sim_fault":
+            return self._sim_fault(args)
+        raise KeyError(name)
+
+    async def _capture(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        seconds = float(args.get("seconds", 1.0))
+        if not 0 < seconds <= self.o.capture_max_s or math.isnan(seconds):
+            raise ValueError(f"seconds: must be in (0, {self.o.capture_max_s}], got {seconds}")
+        cap = Capture(seconds, asyncio.get_running_loop())
+        self.captures.append(cap)
+        timeout_s = seconds + 3 * self.ctx.interval_s + 5.0
+        try:
+            result = await asyncio.wait_for(asyncio.shield(cap.future), timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"capture: no {seconds} s of contiguous samples in {timeout_s:.0f} s") from None
+        finally:
+            if cap in self.captures:
+                self.captures.remove(cap)
+        result.update(self._capture_context(result["rate_hz"]))
+        return result
+
+    def _capture_context(self, rate_hz: float) -> dict[str, Any]:
+        """Extra meta for the analyst's plot: speed, bearing tones and the envelope band."""
+        extra: dict[str, Any] = {}
+        cfg = self.cfg
+        if cfg is not None:
+            extra["envelope_band_hz"] = list(cfg.envelope_band_hz)
+        shaft = self.last.shaft_hz if self.last else self._shaft_hz()
+        if shaft:
+            extra["rpm"] = shaft * 60.0
+            if cfg is not None and cfg.orders is not None:
+                extra["bearing_hz"] = {t.value: f for t, f in cfg.orders.hz(shaft).items()}
+        return extra
+
+    def _sim_fault(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        set_fault = getattr(self.ctx.driver, "set_fault", None)
+        if set_fault is None:
+            raise ValueError("sim_fault: the driver has no simulated machine")
+        fault = str(args.get("fault", "none"))
+        set_fault(fault, float(args.get("fault_g", 0.5)), float(args.get("growth_g_per_min", 0.0)))
+        return {"fault": fault}
