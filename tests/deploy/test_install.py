@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -210,3 +211,31 @@ def test_example_config_passes_the_real_check_config() -> None:
         pytest.skip("the edge-agent CLI is not installed in this environment")
     proc = subprocess.run([cli, "check-config", str(EXAMPLE)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+ANSIBLE = REPO / "deploy" / "ansible"
+ROLE = ANSIBLE / "roles" / "edge_agent"
+
+
+def test_ansible_role_parses_and_is_consistent() -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed")
+    docs = {p.relative_to(ANSIBLE): yaml.safe_load(p.read_text()) for p in ANSIBLE.rglob("*.yml")}
+    play = docs[Path("site.yml")][0]
+    assert play["hosts"] == "edge_agents" and play["roles"][0]["role"] == "edge_agent"
+    assert play["max_fail_percentage"] == 0
+    defaults = set(docs[Path("roles/edge_agent/defaults/main.yml")])
+    tasks = [t for p, d in docs.items() if p.parts[:3] == ("roles", "edge_agent", "tasks") for t in d]
+    produced = {t["register"] for t in tasks if "register" in t}
+    for t in tasks:
+        produced |= set(t.get("ansible.builtin.set_fact", {})) | set(t.get("vars", {}))
+        if "ansible.builtin.template" in t:
+            assert (ROLE / "templates" / t["ansible.builtin.template"]["src"]).is_file()
+        if "ansible.builtin.include_tasks" in t:
+            assert (ROLE / "tasks" / t["ansible.builtin.include_tasks"]).is_file()
+    handlers = {h["name"] for h in docs[Path("roles/edge_agent/handlers/main.yml")]}
+    assert {t["notify"] for t in tasks if "notify" in t} <= handlers
+    texts = [p.read_text() for p in ROLE.rglob("*") if p.is_file() and p.suffix in {".yml", ".j2"}]
+    used = set(re.findall(r"\bedge_agent_\w+", "\n".join(texts)))
+    assert used - defaults - produced == set()
+    inventory = (ANSIBLE / "inventory.example.ini").read_text()
+    assert set(re.findall(r"\bedge_agent_\w+", inventory)) <= defaults
