@@ -1,0 +1,100 @@
+"""A minimal SPI bus interface and its spidev backend, shared by SPI chip drivers.
+
+A driver talks to an :class:`SpiBus`; on hardware that is :class:`SpidevBus` (``spidev``
+imported only here, when opened), in tests and ``backend = "sim"`` it is an emulated chip
+implementing the same two methods, so the register code runs unchanged against both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from drivers.errors import CommError, DeviceNotFound
+
+_DEVICE_RE = re.compile(r"^/dev/spidev(\d+)\.(\d+)$")
+
+
+class SpiBus(Protocol):
+    """Full-duplex transfers with chip select held for the whole transfer."""
+
+    def xfer(self, data: Sequence[int]) -> list[int]:
+        """Send ``data`` and return as many bytes read back."""
+        ...
+
+    def close(self) -> None:
+        """Release the bus; safe to call twice."""
+        ...
+
+
+def parse_device(device: str) -> tuple[int, int]:
+    """Return (bus, chip_select) of a ``/dev/spidevB.C`` path; ValueError if malformed."""
+    m = _DEVICE_RE.match(device)
+    if not m:
+        raise ValueError(f"SPI device must look like /dev/spidev0.0, got {device!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+class SpidevBus:
+    """The hardware backend over the Linux spidev driver."""
+
+    def __init__(self, device: str, *, mode: int, max_speed_hz: int) -> None:
+        bus, cs = parse_device(device)
+        try:
+            import spidev  # only the hardware backend needs it
+        except ImportError as exc:
+            raise DeviceNotFound("python package 'spidev' is not installed (pip install edge-agent[pi])") from exc
+        self._spi: Any = spidev.SpiDev()
+        try:
+            self._spi.open(bus, cs)
+        except OSError as exc:
+            raise DeviceNotFound(f"{device}: {exc.strerror or exc}") from exc
+        self._spi.mode = mode
+        self._spi.max_speed_hz = max_speed_hz
+        self._device = device
+
+    def xfer(self, data: Sequence[int]) -> list[int]:
+        try:
+            return list(self._spi.xfer2(list(data)))
+        except OSError as exc:
+            raise CommError(f"{self._device}: SPI transfer failed: {exc}") from exc
+
+    def close(self) -> None:
+        if self._spi is not None:
+            self._spi.close()
+            self._spi = None
+
+
+class RegisterChip:
+    """Base for emulated register-file chips: address byte first, bit 7 set means write,
+    reads auto-increment (the MAX31856/MAX31865 convention)."""
+
+    def __init__(self, size: int) -> None:
+        self.regs = bytearray(size)
+        self.writes: list[tuple[int, int]] = []  # (address, value) log for tests
+        self.closed = False
+
+    def xfer(self, data: Sequence[int]) -> list[int]:
+        if not data:
+            return []
+        addr = data[0] & 0x7F
+        out = [0]
+        for i, byte in enumerate(data[1:]):
+            a = (addr + i) % len(self.regs)
+            if data[0] & 0x80:
+                self.write_register(a, byte)
+                out.append(0)
+            else:
+                out.append(self.read_register(a))
+        return out
+
+    def read_register(self, addr: int) -> int:
+        return self.regs[addr]
+
+    def write_register(self, addr: int, value: int) -> None:
+        self.writes.append((addr, value))
+        self.regs[addr] = value & 0xFF
+
+    def close(self) -> None:
+        self.closed = True
