@@ -1,0 +1,176 @@
+"""ADXL345 driver against the emulated chip (register file + FIFO + SPI/I2C transaction ports)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+
+from drivers.adxl345 import SPEC, Adxl345Driver, Adxl345Options
+from drivers.adxl345.bus import I2cBus, SpiBus
+from drivers.adxl345.emulator import Adxl345Emulator
+from drivers.adxl345.options import check_options
+from drivers.adxl345.registers import Reg, rate_hz_of
+from drivers.contract import Capability, check_driver_spec
+from drivers.errors import CommError, DeviceIdMismatch
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ramp_source() -> Any:
+    """Deterministic samples: x counts up by 1 LSB per sample, y = -x, z = 1 g."""
+    state = {"k": 0}
+
+    def source(n: int, _rate: float) -> Any:
+        k = state["k"] + np.arange(n)
+        state["k"] += n
+        x = ((k % 1000) - 500) * 0.0039
+        return np.stack([x, -x, np.full(n, 1.0)], axis=1)
+
+    return source
+
+
+def make(bus_kind: str = "spi", **opts: Any) -> tuple[Adxl345Driver, Adxl345Emulator, Clock]:
+    clock = Clock()
+    chip = Adxl345Emulator(ramp_source(), clock=clock)
+    bus = SpiBus(chip.spi) if bus_kind == "spi" else I2cBus(chip.i2c, 0x53)
+    o = msgspec.convert(opts, Adxl345Options)
+    return Adxl345Driver(o, bus=bus, clock=clock, background=False), chip, clock
+
+
+def run(drv: Adxl345Driver, clock: Clock, seconds: float, step_s: float = 0.005) -> None:
+    for _ in range(round(seconds / step_s)):
+        clock.now += step_s
+        drv.drain()
+
+
+def test_spec_is_valid() -> None:
+    spec = check_driver_spec(SPEC, "drivers.adxl345:SPEC")
+    assert spec.provides == frozenset({Capability.WAVEFORM})
+
+
+@pytest.mark.parametrize("bus_kind", ["spi", "i2c"])
+def test_init_sequence(bus_kind: str) -> None:
+    drv, chip, _ = make(bus_kind, range_g=4, rate_hz=1600)
+    drv.open()
+    assert chip.regs[Reg.BW_RATE] == 0x0E and rate_hz_of(chip.regs[Reg.BW_RATE]) == 1600
+    assert chip.regs[Reg.DATA_FORMAT] == 0x08 | 0x01  # FULL_RES, +-4 g
+    assert chip.regs[Reg.FIFO_CTL] == 0x80 | 16  # stream mode, watermark 16
+    assert chip.regs[Reg.POWER_CTL] == 0x08  # measuring
+    drv.close()
+    assert chip.regs[Reg.POWER_CTL] == 0x00
+    drv.close()  # twice is fine
+
+
+def test_rate_code_3200() -> None:
+    drv, chip, _ = make()
+    drv.open()
+    assert chip.regs[Reg.BW_RATE] == 0x0F
+
+
+def test_wrong_device_id_is_a_clear_error() -> None:
+    drv, chip, _ = make()
+    chip.regs[Reg.DEVID] = 0x00
+    with pytest.raises(DeviceIdMismatch, match="DEVID is 0x00, expected 0xE5"):
+        drv.open()
+
+
+@pytest.mark.parametrize("bus_kind", ["spi", "i2c"])
+def test_fifo_drain_loses_nothing_at_3200_hz(bus_kind: str) -> None:
+    drv, chip, clock = make(bus_kind)
+    drv.open()
+    run(drv, clock, 2.0)
+    wf = drv.read()
+    assert wf.lost_samples == 0 and chip.lost_samples == 0
+    assert len(wf.samples) == pytest.approx(6400, abs=33)
+    x = wf.raw[:, 0].astype(int)
+    assert np.all(np.diff(x) % 1000 == 1)  # contiguous ramp: no sample lost or repeated
+    assert np.array_equal(wf.raw[:, 1], -wf.raw[:, 0])
+    assert np.all(wf.raw[:, 2] == 256)  # 1 g / 3.9 mg
+    assert wf.samples[0, 2] == pytest.approx(0.9984, abs=1e-4) and wf.scale == 0.0039
+    assert wf.rate_hz == 3200.0 and wf.axes == ("x", "y", "z") and wf.unit == "g"
+
+
+def test_read_returns_blocks_since_last_read() -> None:
+    drv, _, clock = make()
+    drv.open()
+    run(drv, clock, 1.0)
+    first = drv.read()
+    run(drv, clock, 0.5)
+    second = drv.read()
+    assert abs(len(first.samples) - 3200) <= 33 and abs(len(second.samples) - 1600) <= 33
+    joined = np.concatenate([first.raw[:, 0], second.raw[:, 0]]).astype(int)
+    assert np.all(np.diff(joined) % 1000 == 1)
+
+
+def test_overrun_is_reported_with_lost_samples() -> None:
+    drv, chip, clock = make()
+    drv.open()
+    run(drv, clock, 0.5)
+    clock.now += 0.05  # a 50 ms stall: 160 samples arrive, the FIFO keeps 32
+    drv.drain()
+    run(drv, clock, 0.5)
+    wf = drv.read()
+    assert chip.lost_samples == 128
+    assert wf.lost_samples == pytest.approx(128, abs=2) and drv.overruns == 1
+    assert drv.read().lost_samples == 0
+
+
+def test_ring_buffer_overflow_counts_as_lost() -> None:
+    drv, _, clock = make(buffer_s=0.5)
+    drv.open()
+    run(drv, clock, 1.0)
+    wf = drv.read()
+    assert len(wf.samples) <= 1600 and len(wf.samples) + wf.lost_samples == pytest.approx(3200, abs=33)
+
+
+def test_spi_framing_read_and_multibyte_bits() -> None:
+    chip = Adxl345Emulator(ramp_source(), clock=Clock())
+    assert chip.spi.xfer2([0x80 | Reg.DEVID, 0]) == [0, 0xE5]
+    assert chip.spi.xfer2([Reg.DEVID, 0]) == [0, 0]  # a write (bit 7 clear) returns nothing useful
+    assert chip.regs[Reg.DEVID] == 0xE5  # and DEVID is read-only
+    chip.spi.xfer2([Reg.BW_RATE, 0x0D])
+    assert chip.spi.xfer2([0x80 | Reg.BW_RATE, 0, 0]) == [0, 0x0D, 0x0D]  # no MB bit: no increment
+    assert SpiBus(chip.spi).read(Reg.BW_RATE, 2) == bytes([0x0D, 0x00])  # MB bit: BW_RATE, POWER_CTL
+
+
+def test_i2c_wrong_address_is_comm_error() -> None:
+    chip = Adxl345Emulator(ramp_source(), clock=Clock())
+    with pytest.raises(CommError, match="0x1D"):
+        I2cBus(chip.i2c, 0x1D).read(Reg.DEVID, 1)
+
+
+def test_sim_backend_with_background_thread() -> None:
+    o = msgspec.convert({"backend": "sim", "bus": "i2c", "sim": {"fault": "outer"}}, Adxl345Options)
+    drv = SPEC.factory(o)
+    drv.open()
+    try:
+        time.sleep(0.3)
+        wf = drv.read()
+    finally:
+        drv.close()
+    assert len(wf.samples) > 300 and wf.samples.shape[1] == 3
+    assert float(np.std(wf.samples[:, 0])) > 0.01
+
+
+def test_options_check() -> None:
+    def errs(**kw: Any) -> list[str]:
+        return check_options(msgspec.convert(kw, Adxl345Options))
+
+    assert errs() == []
+    assert errs(rate_hz=3000)[0].startswith("rate_hz:")
+    assert errs(range_g=3)[0].startswith("range_g:")
+    assert errs(bus="i2c", device="/dev/i2c-1")[0].startswith("rate_hz: 3200 Hz needs SPI")
+    assert errs(bus="i2c", backend="sim") == []
+    assert errs(drain_interval_s=0.01)[0].startswith("drain_interval_s:")
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"rate": 3200}, Adxl345Options)
