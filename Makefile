@@ -26,7 +26,7 @@ demo: $(STAMP) sysdeps
 	$(BIN)/edge-agent demo $(if $(SECONDS),--seconds $(SECONDS))
 
 lint: $(STAMP)
-	$(BIN)/ruff check agent drivers plugins tests bench
+	$(BIN)/ruff check agent drivers plugins tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

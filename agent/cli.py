@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -21,21 +22,23 @@ def _url(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agent.config import load
     from agent.errors import ConfigError
     from agent.journal import setup_logging
     from agent.registry import load_registry
+    from agent.remote import load_effective
     from agent.runtime import Runtime
 
     reg = load_registry()
     try:
-        cfg = load(args.config, reg)
+        cfg, source = load_effective(Path(args.config), reg)
     except ConfigError as exc:
         print(f"edge-agent: invalid config {exc.source}:", file=sys.stderr)
         for line in exc.errors:
             print(f"  {line}", file=sys.stderr)
         return 1
     setup_logging(args.log_level or cfg.agent.log_level)
+    if source != args.config:
+        logging.getLogger("agent").info("running the remotely applied config %s (version %d)", source, cfg.version)
     rt = Runtime(cfg, reg, config_path=Path(args.config), url_override=os.environ.get(ENV_URL))
     return asyncio.run(rt.run())
 

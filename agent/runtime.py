@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.config import Config, Instance, load
+from agent.config import Config, Instance
 from agent.errors import ConfigError
 from agent.notify import Notifier, watchdog_task
 from agent.outbox import MemoryOutbox, Message, Outbox, Priority
@@ -104,7 +104,7 @@ class Runtime:
 
     def _session_options(self) -> SessionOptions:
         m = self.config.mqtt
-        subs: dict[str, Any] = dict(self.hooks.get("subscriptions", lambda rt: {})(self))
+        subs = self._subscriptions()
         return SessionOptions(
             url=self.url, client_id=f"edge-agent-{self.config.agent_id}", keepalive_s=m.keepalive_s,
             username=m.username, password=read_password(m.password_file), ca_file=m.ca_file,
@@ -113,6 +113,15 @@ class Runtime:
             will_topic=self.topics.status, will_payload=lambda: self._status_payload("offline", "lost"),
             birth=self._birth, subscriptions=subs,
         )
+
+    def _subscriptions(self) -> dict[str, Any]:
+        if not self.config.remote.enabled:
+            return {}
+        from agent.commands import Commands
+        from agent.remote import RemoteConfig
+
+        self.remote, self.commands = RemoteConfig(self), Commands(self)
+        return {self.topics.config_set: self.remote.on_push, self.topics.cmd: self.commands.on_command}
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -172,13 +181,21 @@ class Runtime:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout_s)
 
+    async def restart_instance(self, name: str) -> None:
+        """Stop and start one instance with its current config (the restart command)."""
+        runner = self.runners[name][0]
+        await self.stop_instances([name])
+        self.start_instance(runner.inst)
+
     async def reload(self) -> None:
         """SIGHUP: re-read the config file; keep running the old config if it is invalid."""
         if self.config_path is None:
             return
+        from agent.remote import load_effective
+
         self.notifier.reloading()
         try:
-            new = load(self.config_path, self.registry)
+            new, _ = load_effective(self.config_path, self.registry)
         except ConfigError as exc:
             log.error("reload refused, keeping the running config:\n%s", "\n".join(exc.errors))
             self.notifier.ready("reload refused: invalid config, running the previous one")

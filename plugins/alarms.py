@@ -46,7 +46,7 @@ class AlarmTransition:
 class Alarm:
     """State machine for one AlarmConfig."""
 
-    __slots__ = ("cfg", "active", "_pending_since")
+    __slots__ = ("_pending_since", "active", "cfg")
 
     def __init__(self, cfg: AlarmConfig) -> None:
         self.cfg = cfg

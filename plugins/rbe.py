@@ -30,7 +30,7 @@ NO_DEADBAND = Deadband()
 class ReportByException:
     """Filter for one instance's values; ``heartbeat_s`` <= 0 disables the heartbeat."""
 
-    __slots__ = ("_bands", "_default", "heartbeat_s", "_last", "_last_q", "_sent_at")
+    __slots__ = ("_bands", "_default", "_last", "_last_q", "_sent_at", "heartbeat_s")
 
     def __init__(
         self,

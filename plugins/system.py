@@ -45,13 +45,16 @@ def host_values(snap: dict[str, Any]) -> dict[str, Any]:
 
 def agent_values(stats: dict[str, Any], include_instances: bool) -> dict[str, Any]:
     """Select the agent counters that go into the message."""
-    d: dict[str, Any] = {k: stats[k] for k in ("uptime_s", "queue_depth", "sent", "bytes_sent", "reconnects", "connected")
-         if k in stats}
+    d: dict[str, Any] = {
+        k: stats[k] for k in ("uptime_s", "queue_depth", "sent", "bytes_sent", "reconnects", "connected") if k in stats
+    }
     if "dropped" in stats:
         d["dropped"] = sum(stats["dropped"].values())
     if include_instances and "instances" in stats:
-        d["instances"] = {n: {"polls": s["polls"], "errors": s["errors"], "skipped": s["skipped_ticks"]}
-                          for n, s in stats["instances"].items()}
+        d["instances"] = {
+            n: {"polls": s["polls"], "errors": s["errors"], "skipped": s["skipped_ticks"]}
+            for n, s in stats["instances"].items()
+        }
     return d
 
 

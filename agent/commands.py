@@ -1,0 +1,112 @@
+"""Commands on ``{p}/{agent}/cmd/{name}``, answered on ``cmd/{name}/result`` (correlated by id).
+
+Built in: ``ping``, ``status``, ``restart`` (one instance), ``reload``. Any other name with an
+``instance`` goes to that instance's plugin (``capture`` for vibration, ``write`` for PLC tags).
+A request is a MessagePack (or JSON) map ``{"id": ..., "instance": ..., "args": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from agent.outbox import Priority
+
+if TYPE_CHECKING:
+    from agent.runtime import Runtime
+
+log = logging.getLogger("agent.commands")
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; the message goes back to the caller."""
+
+
+def parse_request(payload: bytes) -> dict[str, Any]:
+    """Decode a command request; raise CommandError with a clear message."""
+    try:
+        req = json.loads(payload) if payload[:1] == b"{" else msgpack.unpackb(payload, raw=False)
+    except Exception as exc:
+        raise CommandError(f"request is neither MessagePack nor JSON: {type(exc).__name__}") from exc
+    if not isinstance(req, dict):
+        raise CommandError("request must be a map {id, instance, args}")
+    if not isinstance(req.get("args", {}), dict):
+        raise CommandError("args must be a map")
+    return req
+
+
+class Commands:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def on_command(self, topic: str, payload: bytes) -> None:
+        """Entry point from the MQTT session; always answers once (or in chunks)."""
+        name = topic.rsplit("/", 1)[-1]
+        ident: Any = None
+        try:
+            req = parse_request(payload)
+            ident = req.get("id")
+            result = await self.run(name, req)
+            self._answer_ok(name, ident, result)
+        except CommandError as exc:
+            self._answer(name, {"id": ident, "ok": False, "error": str(exc)})
+        except Exception as exc:
+            log.exception("command %s failed", name)
+            self._answer(name, {"id": ident, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+    async def run(self, name: str, req: dict[str, Any]) -> Any:
+        args = req.get("args", {})
+        if name == "ping":
+            return {"pong": True, "uptime_s": self.rt.stats()["uptime_s"]}
+        if name == "status":
+            return {"stats": self.rt.stats(), "instances": self.rt.instance_states(),
+                    "config": {"version": self.rt.config.version, "hash": self.rt.config.hash}}
+        if name == "reload":
+            await self.rt.reload()
+            return {"version": self.rt.config.version, "hash": self.rt.config.hash}
+        instance = req.get("instance", args.get("instance"))
+        if not isinstance(instance, str) or instance not in self.rt.runners:
+            known = ", ".join(sorted(self.rt.runners))
+            raise CommandError(f"unknown command {name!r}" if instance is None else
+                               f"unknown instance {instance!r} (running: {known})")
+        if name == "restart":
+            await self.rt.restart_instance(instance)
+            return {"restarted": instance}
+        return await self._plugin_command(name, instance, args)
+
+    async def _plugin_command(self, name: str, instance: str, args: dict[str, Any]) -> Any:
+        plugin = self.rt.runners[instance][0].plugin
+        if plugin is None:
+            raise CommandError(f"instance {instance!r} is not running yet")
+        try:
+            return await plugin.command(name, args)
+        except KeyError as exc:
+            raise CommandError(f"instance {instance!r} does not support command {name!r}") from exc
+        except (ValueError, TypeError) as exc:
+            raise CommandError(str(exc)) from exc
+
+    def _answer_ok(self, name: str, ident: Any, result: Any) -> None:
+        if isinstance(result, dict) and isinstance(result.get("samples"), bytes | bytearray):
+            self._answer_chunks(name, ident, result)
+        else:
+            self._answer(name, {"id": ident, "ok": True, "result": result})
+
+    def _answer_chunks(self, name: str, ident: Any, result: dict[str, Any]) -> None:
+        data = bytes(result["samples"])
+        meta = {k: v for k, v in result.items() if k != "samples"}
+        size = self.rt.config.remote.capture_chunk_bytes
+        chunks = max(1, math.ceil(len(data) / size))
+        for i in range(chunks):
+            d: dict[str, Any] = {"id": ident, "ok": True, "chunk": i, "chunks": chunks,
+                                 "data": data[i * size:(i + 1) * size]}
+            if i == 0:
+                d["meta"] = meta
+            self._answer(name, d)
+
+    def _answer(self, name: str, d: dict[str, Any]) -> None:
+        topic = self.rt.topics.cmd_result(name)
+        self.rt.outbox.put(self.rt.publisher.message(topic, d, priority=Priority.EVENT))
