@@ -151,3 +151,4 @@ def setup_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(parse_level(level))
+    logging.captureWarnings(True)  # warnings.warn() output gets a priority and the secret filter too

@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -27,12 +28,13 @@ from agent.journal import (
 
 @pytest.fixture
 def root_logger() -> Iterator[logging.Logger]:
-    """Restore the root logger's handlers and level after a test that calls setup_logging."""
+    """Restore the root logger's handlers, level and warnings capture after setup_logging."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
         yield root
     finally:
+        logging.captureWarnings(False)
         for h in list(root.handlers):
             if h not in handlers:
                 root.removeHandler(h)
@@ -146,3 +148,13 @@ def test_register_secret_reaches_setup_logging(root_logger: logging.Logger) -> N
         journal._DEFAULT_FILTER.secrets = frozenset()
     assert "broker-pass-9f3" not in out.getvalue()
     assert out.getvalue().rstrip().endswith("agent.mqtt: CONNACK refused for ***")
+
+
+def test_warnings_are_logged_with_a_priority(root_logger: logging.Logger) -> None:
+    out = io.StringIO()
+    setup_logging("info", stream=out, journal=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("token=abcd1234 is deprecated", UserWarning, stacklevel=1)
+    assert out.getvalue().startswith("<4>py.warnings: ")
+    assert "abcd1234" not in out.getvalue()

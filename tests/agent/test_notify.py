@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -189,3 +194,42 @@ def test_watchdog_task_returns_without_interval(systemd: tuple[FakeSystemd, Noti
     _, n = systemd
     asyncio.run(asyncio.wait_for(watchdog_task(n, interval_s=None), 1))
     asyncio.run(asyncio.wait_for(watchdog_task(Notifier({}), interval_s=1.0), 1))
+
+
+def test_real_agent_under_fake_systemd(tmp_path: Path) -> None:
+    """The installed CLI: READY without a broker, watchdog pings, STOPPING on SIGTERM, journal lines."""
+    cli = shutil.which("edge-agent", path=str(Path(sys.executable).parent))
+    if cli is None:
+        pytest.skip("the edge-agent CLI is not installed in this environment")
+    example = Path(__file__).resolve().parents[2] / "deploy" / "edge-agent.example.toml"
+    config = tmp_path / "config.toml"
+    config.write_text(example.read_text().replace("/var/lib/edge-agent", str(tmp_path / "state")))
+    fake = FakeSystemd(str(tmp_path / "notify.sock"))
+    env = dict(
+        os.environ,
+        NOTIFY_SOCKET=str(tmp_path / "notify.sock"),
+        WATCHDOG_USEC="200000",
+        INVOCATION_ID="0123456789abcdef",
+        EDGE_AGENT_MQTT_URL="mqtt://127.0.0.1:9",  # nothing listens: READY must not wait for it
+    )
+    proc = subprocess.Popen([cli, "run", "-c", str(config)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(fake.ping_times()) < 3 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+        fake.wait_for(len(fake.received) + 1, timeout_s=1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        fake.close()
+    msgs = fake.messages()
+    assert proc.returncode == 0, stderr
+    assert msgs[0].startswith("READY=1")
+    assert msgs.count("WATCHDOG=1") >= 3
+    assert msgs[-1] == "STOPPING=1"
+    lines = stderr.splitlines()
+    assert any(line.startswith("<4>agent.") for line in lines), stderr  # broker unreachable: a warning
+    assert all(re.match(r"<[2-7]>", line) for line in lines), stderr  # journald priority prefixes
