@@ -102,22 +102,21 @@ class Max31865Chip(RegisterChip):
         super().__init__(8)
         self.regs[HFT_MSB : HFT_MSB + 2] = b"\xff\xff"
         self.r0_ohm, self.r_ref_ohm = r0_ohm, r_ref_ohm
-        self._live = 0
 
     def write_register(self, addr: int, value: int) -> None:
         if addr in (RTD_MSB, RTD_MSB + 1, FAULT_STATUS):
             return
         super().write_register(addr, value & ~CFG_FAULTCLR if addr == CONFIG else value)
         if addr == CONFIG and value & CFG_FAULTCLR:
-            self.regs[FAULT_STATUS] = self._live
+            self.regs[FAULT_STATUS] = 0  # a fault still present latches again at the next conversion
+            self.regs[RTD_MSB + 1] &= 0xFE
 
     def set_code(self, code: int, extra_status: int = 0) -> None:
         """Load a conversion result; compare with the thresholds like the chip does."""
         code = max(0, min(FULL_SCALE - 1, code))
         high = int.from_bytes(self.regs[HFT_MSB : HFT_MSB + 2], "big") >> 1
         low = int.from_bytes(self.regs[LFT_MSB : LFT_MSB + 2], "big") >> 1
-        self._live = extra_status | (0x80 if code > high else 0) | (0x40 if code < low else 0)
-        self.regs[FAULT_STATUS] |= self._live
+        self.regs[FAULT_STATUS] |= extra_status | (0x80 if code > high else 0) | (0x40 if code < low else 0)
         self.regs[RTD_MSB : RTD_MSB + 2] = ((code << 1) | (1 if self.regs[FAULT_STATUS] else 0)).to_bytes(2, "big")
 
     def drive(self, hot_c: float, board_c: float, fault: SimFault) -> None:
