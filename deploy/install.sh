@@ -10,6 +10,8 @@
 # CI mode: --root DIR installs below DIR (venv, config, unit, drop-in) and skips, with a printed
 # note, every step that needs the real system (useradd, chown, apt-get, raspi-config, systemctl).
 set -euo pipefail
+# Whatever root's umask is on this host, the venv must be readable by the service user.
+umask 022
 
 readonly PKG="edge-agent"
 readonly SVC_USER="edge-agent"
@@ -174,6 +176,7 @@ check_prerequisites() {
         die "$PYTHON is older than 3.11 (Raspberry Pi OS Bookworm and Debian 12 ship 3.11)"
     if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
         real_system || die "$PYTHON cannot create venvs"
+        sys_run apt-get update
         sys_run apt-get install -y python3-venv
     fi
 }
