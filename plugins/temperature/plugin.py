@@ -128,8 +128,9 @@ class TemperaturePlugin(Plugin):
                 if not quiet_recovery:
                     self.ctx.event("sensor_ok", f"{name}: {h.detail}", Severity.INFO, channel=name)
                 continue
+            message = f"{name}: {h.quality}" + ("" if h.detail == h.quality else f" ({h.detail})")
             self.ctx.event(
-                "sensor_fault", f"{name}: {h.quality}: {h.detail}", Severity.ALARM,
+                "sensor_fault", message, Severity.ALARM,
                 channel=name, quality=str(h.quality), detail=h.detail, value_c=h.value_c,
             )  # fmt: skip
 
