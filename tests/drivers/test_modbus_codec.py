@@ -182,3 +182,14 @@ def test_plan_groups_by_unit_table_and_poll_class_and_describes_itself() -> None
     assert halves is not None and [h.address for h in halves] == [0, 10]
     assert split(ReadRequest(1, Table.COIL, 0, 1, PollClass.FAST, (tags[3],)), Limits()) is None
     assert DataType.INT64.is_integer
+
+
+def test_the_example_tag_csv_is_the_reference_layout() -> None:
+    from pathlib import Path
+
+    from drivers.modbus.simplc import reference_layout
+    from drivers.modbus.tags import load_csv
+
+    csv_path = Path(__file__).parent.parent.parent / "examples" / "plc-reference-tags.csv"
+    assert load_csv(csv_path) == reference_layout()
+    assert len(build_plan(reference_layout(), 1, Limits())) == 8
