@@ -80,17 +80,9 @@ def _bearing(sp: F.Spectrum, shaft_hz: float, cfg: FeatureConfig, a: Analysis) -
     env = envelope_spectrum(sp, *cfg.envelope_band_hz, max_env_hz=top * 1.2 + 20 * sp.df_hz)
     out: dict[str, Any] = {}
     for tone, f_hz in cfg.orders.hz(shaft_hz).items():
-        results = [
-            evaluate_tone(
-                env,
-                ax,
-                f_hz,
-                harmonics=cfg.tone_harmonics,
-                detect=DETECT_HARMONICS[tone],
-                tol_pct=cfg.tone_tolerance_pct,
-            )
-            for ax in range(env.amp_g.shape[0])
-        ]
+        results = evaluate_tone(
+            env, f_hz, harmonics=cfg.tone_harmonics, detect=DETECT_HARMONICS[tone], tol_pct=cfg.tone_tolerance_pct
+        )
         best = max(results, key=lambda r: r.ratio_db)
         a.tone_ratio_db[tone] = best.ratio_db
         out[tone.value] = {"hz": f_hz, "amp_g": best.amp_g, "ratio_db": best.ratio_db}

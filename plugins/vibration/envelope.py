@@ -65,36 +65,39 @@ class ToneResult:
     ratio_db: float  # best of the detection harmonics, over the local noise floor
 
 
-def _peak_and_floor(col: Array, k: float, tol_bins: float, floor_bins: int) -> tuple[float, float]:
+def _peak_and_floor(amp: Array, k: float, tol_bins: float, floor_bins: int) -> tuple[Array, Array]:
+    """Per axis: the highest bin within +-tol of bin k, and the median of the bins around it."""
     lo, hi = max(math.floor(k - tol_bins), 2), math.ceil(k + tol_bins)
-    if hi >= len(col) - 1 or hi < lo:
-        return 0.0, math.inf
-    peak = float(col[lo : hi + 1].max())
-    f_lo, f_hi = max(lo - floor_bins, 2), min(hi + floor_bins, len(col) - 1)
-    around = np.concatenate((col[f_lo:lo], col[hi + 1 : f_hi + 1]))
-    floor = float(np.median(around)) if len(around) else math.inf
+    axes = amp.shape[0]
+    if hi >= amp.shape[1] - 1 or hi < lo:
+        return np.zeros(axes), np.full(axes, np.inf)
+    peak = amp[:, lo : hi + 1].max(axis=1)
+    f_lo, f_hi = max(lo - floor_bins, 2), min(hi + floor_bins, amp.shape[1] - 1)
+    around = np.concatenate((amp[:, f_lo:lo], amp[:, hi + 1 : f_hi + 1]), axis=1)
+    floor = np.median(around, axis=1) if around.shape[1] else np.full(axes, np.inf)
     return peak, floor
 
 
 def evaluate_tone(
     env: EnvelopeSpectrum,
-    axis: int,
     f_hz: float,
     *,
     harmonics: int = 3,
     detect: tuple[int, ...] = (1,),
     tol_pct: float = 1.0,
     floor_bins: int = 20,
-) -> ToneResult:
-    """Amplitude with harmonics and ratio (dB) over the local envelope-spectrum median floor."""
-    col = env.amp_g[axis]
-    sq, best_db = 0.0, -math.inf
+) -> list[ToneResult]:
+    """Per axis: amplitude with harmonics and ratio (dB) over the local envelope-spectrum median floor."""
+    axes = env.amp_g.shape[0]
+    sq, best_db = np.zeros(axes), np.full(axes, -np.inf)
     for h in range(1, max(harmonics, *detect) + 1):
         k = h * f_hz / env.df_hz
-        tol = max(k * tol_pct / 100.0, 1.0)
-        peak, floor = _peak_and_floor(col, k, tol, floor_bins)
+        peak, floor = _peak_and_floor(env.amp_g, k, max(k * tol_pct / 100.0, 1.0), floor_bins)
         if h <= harmonics:
             sq += peak * peak
-        if h in detect and floor > 0 and peak > 0:
-            best_db = max(best_db, 20 * math.log10(peak / floor))
-    return ToneResult(f_hz, math.sqrt(sq), best_db if math.isfinite(best_db) else 0.0)
+        if h in detect:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                db = 20 * np.log10(peak / floor)
+            best_db = np.maximum(best_db, np.where(np.isfinite(db), db, -np.inf))
+    best_db = np.where(np.isfinite(best_db), best_db, 0.0)
+    return [ToneResult(f_hz, float(math.sqrt(sq[a])), float(best_db[a])) for a in range(axes)]
