@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 
 from drivers.adxl345 import Adxl345Driver, Adxl345Options
-from drivers.vibration_model import ModelOptions, VibrationModel
+from drivers.vibration_model import FaultKind, ModelOptions, VibrationModel
 from plugins.testing import Harness, RealClock
 from plugins.vibration import SPEC
 from plugins.vibration.analysis import FeatureConfig, analyse
@@ -88,7 +88,7 @@ def timed(fn: Any, repeat: int) -> tuple[float, float]:
 
 
 def bench_features(repeat: int) -> dict[str, Any]:
-    x = VibrationModel(ModelOptions(fault="outer", fault_g=0.2), FS).generate(int(FS))
+    x = VibrationModel(ModelOptions(fault=FaultKind.OUTER, fault_g=0.2), FS).generate(int(FS))
     ours = timed(lambda: analyse(x, FS, CFG, RPM / 60), repeat)
     naive = timed(lambda: scipy_features(x, FS, RPM / 60), repeat)
     for label, i in (("best", 0), ("median", 1)):
