@@ -60,12 +60,24 @@ class FakeSystemd:
         self.sock.close()
 
 
+class RecordingNotifier(Notifier):
+    """Records when each watchdog ping was sent, on the sending (event loop) thread."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(env)
+        self.pings_sent_at: list[float] = []
+
+    def watchdog(self) -> bool:
+        self.pings_sent_at.append(time.monotonic())
+        return super().watchdog()
+
+
 @pytest.fixture
-def systemd(tmp_path: Path) -> Iterator[tuple[FakeSystemd, Notifier]]:
+def systemd(tmp_path: Path) -> Iterator[tuple[FakeSystemd, RecordingNotifier]]:
     path = str(tmp_path / "notify.sock")
     fake = FakeSystemd(path)
     try:
-        yield fake, Notifier({"NOTIFY_SOCKET": path})
+        yield fake, RecordingNotifier({"NOTIFY_SOCKET": path})
     finally:
         fake.close()
 
@@ -87,7 +99,7 @@ def test_noop_without_notify_socket() -> None:
     assert n.watchdog_interval_s() is None
 
 
-def test_lifecycle_messages(systemd: tuple[FakeSystemd, Notifier]) -> None:
+def test_lifecycle_messages(systemd: tuple[FakeSystemd, RecordingNotifier]) -> None:
     fake, n = systemd
     assert n.enabled
     assert n.status("loading config")
@@ -147,7 +159,7 @@ async def _wait_pings(fake: FakeSystemd, count: int) -> None:
 
 
 def test_watchdog_pings_regularly_and_stop_while_loop_is_blocked(
-    systemd: tuple[FakeSystemd, Notifier],
+    systemd: tuple[FakeSystemd, RecordingNotifier],
 ) -> None:
     fake, n = systemd
 
@@ -163,13 +175,13 @@ def test_watchdog_pings_regularly_and_stop_while_loop_is_blocked(
         return blocked_from, blocked_until
 
     blocked_from, blocked_until = asyncio.run(scenario())
-    times = fake.ping_times()
-    assert len(times) >= 6
-    assert not [t for t in times if blocked_from < t < blocked_until]
-    assert [t for t in times if t > blocked_until]  # pings resume once the loop runs again
+    assert len(fake.ping_times()) >= 6  # every ping reached the socket
+    sent = n.pings_sent_at
+    assert not [t for t in sent if blocked_from <= t <= blocked_until]
+    assert [t for t in sent if t > blocked_until]  # pings resume once the loop runs again
 
 
-def test_watchdog_withheld_while_unhealthy(systemd: tuple[FakeSystemd, Notifier]) -> None:
+def test_watchdog_withheld_while_unhealthy(systemd: tuple[FakeSystemd, RecordingNotifier]) -> None:
     fake, n = systemd
     health = {"ok": True}
 
@@ -177,10 +189,9 @@ def test_watchdog_withheld_while_unhealthy(systemd: tuple[FakeSystemd, Notifier]
         task = asyncio.create_task(watchdog_task(n, interval_s=0.02, healthy=lambda: health["ok"]))
         await _wait_pings(fake, 2)
         health["ok"] = False
-        await asyncio.sleep(0.03)  # let the task see the change
-        count_unhealthy = len(fake.ping_times())
+        count_unhealthy = len(n.pings_sent_at)
         await asyncio.sleep(0.1)  # five periods without a ping
-        assert len(fake.ping_times()) == count_unhealthy
+        assert len(n.pings_sent_at) == count_unhealthy
         health["ok"] = True
         await _wait_pings(fake, 2)
         task.cancel()
@@ -190,7 +201,7 @@ def test_watchdog_withheld_while_unhealthy(systemd: tuple[FakeSystemd, Notifier]
     assert "STATUS=unhealthy: watchdog pings withheld" in fake.messages()
 
 
-def test_watchdog_task_returns_without_interval(systemd: tuple[FakeSystemd, Notifier]) -> None:
+def test_watchdog_task_returns_without_interval(systemd: tuple[FakeSystemd, RecordingNotifier]) -> None:
     _, n = systemd
     asyncio.run(asyncio.wait_for(watchdog_task(n, interval_s=None), 1))
     asyncio.run(asyncio.wait_for(watchdog_task(Notifier({}), interval_s=1.0), 1))
@@ -219,7 +230,9 @@ def test_real_agent_under_fake_systemd(tmp_path: Path) -> None:
             time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
-        fake.wait_for(len(fake.received) + 1, timeout_s=1)
+        deadline = time.monotonic() + 5  # STOPPING=1 was sent before exit; let the reader catch up
+        while "STOPPING=1" not in fake.messages() and time.monotonic() < deadline:
+            time.sleep(0.005)
     finally:
         if proc.poll() is None:
             proc.kill()
