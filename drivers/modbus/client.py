@@ -194,7 +194,7 @@ class Backoff:
         self.until = 0.0
 
 
-class _Compiled:
+class CompiledRequest:
     """A request with its tags' decoders and offsets, ready to decode a response fast."""
 
     __slots__ = ("items", "req")

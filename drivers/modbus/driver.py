@@ -10,7 +10,7 @@ from typing import Any
 
 from drivers.contract import Quality, Scalar, Values
 from drivers.errors import CommError, DeviceTimeout, DriverError
-from drivers.modbus.client import Backoff, ExceptionCode, PymodbusSource, SimSource, Source, _Compiled
+from drivers.modbus.client import Backoff, CompiledRequest, ExceptionCode, PymodbusSource, SimSource, Source
 from drivers.modbus.codec import encode_value
 from drivers.modbus.options import Backend, ModbusOptions, all_tags
 from drivers.modbus.plan import ReadRequest, build_plan, split
@@ -27,7 +27,7 @@ class ModbusDriver:
         self.tags = all_tags(options)
         self.by_name = {t.name: t for t in self.tags}
         self.limits = options.limits()
-        self.plan = [_Compiled(r) for r in build_plan(self.tags, options.unit_id, self.limits)]
+        self.plan = [CompiledRequest(r) for r in build_plan(self.tags, options.unit_id, self.limits)]
         self.isolated: dict[str, Quality] = {}  # tags dropped from the plan after isolation
         self._rng = random.Random()
         self._conn = Backoff(options.backoff_min_s, options.backoff_max_s, self._rng)
@@ -125,7 +125,7 @@ class ModbusDriver:
     async def _read_one(
         self,
         source: Source,
-        comp: _Compiled,
+        comp: CompiledRequest,
         now: float,
         values: dict[str, Scalar],
         quality: dict[str, Quality],
@@ -161,10 +161,10 @@ class ModbusDriver:
             await asyncio.sleep(self.o.inter_request_delay_s)
 
     async def _isolate(
-        self, source: Source, comp: _Compiled, values: dict[str, Scalar], quality: dict[str, Quality]
+        self, source: Source, comp: CompiledRequest, values: dict[str, Scalar], quality: dict[str, Quality]
     ) -> DriverError | None:
         """Split a request that hit an illegal address until the bad tags stand alone."""
-        good: list[_Compiled] = []
+        good: list[CompiledRequest] = []
         pending = [comp.req]
         while pending:
             req = pending.pop()
@@ -176,14 +176,14 @@ class ModbusDriver:
                 except DriverError as exc:
                     if not isinstance(exc, ExceptionCode) or exc.code != 2:
                         quality.update(dict.fromkeys((t.name for t in part.tags), Quality(exc.quality)))
-                        good.append(_Compiled(part))  # keep it planned; only illegal addresses drop
+                        good.append(CompiledRequest(part))  # keep it planned; only illegal addresses drop
                         continue
                     if len(part.tags) == 1:
                         self.isolated[part.tags[0].name] = Quality.ILLEGAL_ADDRESS
                     else:
                         pending.append(part)
                     continue
-                c = _Compiled(part)
+                c = CompiledRequest(part)
                 c.decode(data, values)
                 good.append(c)
         self._replace(comp, good)
@@ -194,7 +194,7 @@ class ModbusDriver:
         log.warning("unit %d: illegal address isolated to tag(s) %s", comp.req.unit_id, ", ".join(bad))
         return ExceptionCode(2, f"unit {comp.req.unit_id} tag(s) {', '.join(bad)}")
 
-    def _replace(self, comp: _Compiled, parts: list[_Compiled]) -> None:
+    def _replace(self, comp: CompiledRequest, parts: list[CompiledRequest]) -> None:
         i = self.plan.index(comp)
         parts.sort(key=lambda c: c.req.address)
         self.plan[i : i + 1] = parts
