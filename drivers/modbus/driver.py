@@ -101,7 +101,27 @@ class ModbusDriver:
                 errors.append(err)
                 if isinstance(err, CommError):
                     break
+        if self.isolated and not errors and self.reads % self.o.reprobe_every == 0:
+            await self._reprobe(source, values, quality)
         return self._finish(values, quality, errors, ok, ts_ms)
+
+    async def _reprobe(self, source: Source, values: dict[str, Scalar], quality: dict[str, Quality]) -> None:
+        """Try isolated tags alone again (a PLC program download may have added the address)."""
+        for name in list(self.isolated):
+            req = build_plan([self.by_name[name]], self.o.unit_id, self.limits)[0]
+            try:
+                self.requests_sent += 1
+                data = await source.read(req.table, req.unit_id, req.address, req.count)
+            except ExceptionCode:
+                continue
+            except DriverError:
+                return
+            comp = CompiledRequest(req)
+            comp.decode(data, values)
+            self.plan.append(comp)
+            del self.isolated[name]
+            quality.pop(name, None)
+            log.info("tag %s answers again; read on its own until the instance restarts", name)
 
     def _finish(
         self,

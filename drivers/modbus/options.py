@@ -46,6 +46,7 @@ class ModbusOptions(Options):
     max_gap: Annotated[int, msgspec.Meta(ge=0, le=MAX_REGISTERS)] = 16
     max_gap_bits: Annotated[int, msgspec.Meta(ge=0, le=MAX_BITS)] = 256
     slow_every: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 10  # slow tags: every N reads
+    reprobe_every: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 60  # isolated bad tags: retry every N
     backoff_min_s: Seconds = 1.0
     backoff_max_s: Seconds = 60.0
     # tags: inline, from a CSV file, and/or a built-in layout (merged in that order)

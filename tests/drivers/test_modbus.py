@@ -232,7 +232,7 @@ def test_illegal_address_is_isolated_to_the_bad_tag() -> None:
     image.undefine(1, Table.HOLDING_REGISTER, 17)  # not served: it answers "illegal data address"
 
     async def body(port: int) -> None:
-        d = ModbusDriver(options(port=port, tags=[msgspec.to_builtins(x) for x in tags]))
+        d = ModbusDriver(options(port=port, tags=[msgspec.to_builtins(x) for x in tags], reprobe_every=4))
         await d.open()
         v = await d.read()
         assert v.quality == {"missing": Quality.ILLEGAL_ADDRESS}
@@ -241,6 +241,11 @@ def test_illegal_address_is_isolated_to_the_bad_tag() -> None:
         v = await d.read()  # the refined plan: good halves only, no exception any more
         assert v.quality == {"missing": Quality.ILLEGAL_ADDRESS} and len(v.values) == 39
         assert image.total_requests - before == len(d.plan) <= 6
+        image.unit(1).define(Table.HOLDING_REGISTER, 17, 1)  # the PLC program now has it
+        for _ in range(3):  # reprobe_every = 4: the 4th read retries the isolated tag
+            v = await d.read()
+        assert v.quality == {} and v.values["missing"] == image.values["missing"]
+        assert (await d.read()).quality == {}
         await d.close()
 
     asyncio.run(with_tcp(image, body))
