@@ -174,11 +174,19 @@ check_prerequisites() {
     command -v "$PYTHON" >/dev/null || die "$PYTHON not found (apt-get install python3)"
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
         die "$PYTHON is older than 3.11 (Raspberry Pi OS Bookworm and Debian 12 ship 3.11)"
-    if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
-        real_system || die "$PYTHON cannot create venvs"
-        sys_run apt-get update
-        sys_run apt-get install -y python3-venv
+    local missing=()
+    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+    # RPi.GPIO and spidev have no ARM wheels on PyPI: pip compiles them (the offline bundle does not).
+    if [[ ",$(resolved_extras)," == *,pi,* && -z "$WHEELHOUSE" ]]; then
+        command -v gcc >/dev/null || missing+=(gcc)
+        "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' ||
+            missing+=(python3-dev)
     fi
+    ((${#missing[@]})) || return 0
+    real_system || die "missing on this host: ${missing[*]}"
+    command -v apt-get >/dev/null || die "missing on this host: ${missing[*]}"
+    sys_run apt-get update
+    sys_run apt-get install -y "${missing[@]}"
 }
 
 ensure_user() {
@@ -222,11 +230,17 @@ install_config() {
     sys_run chown -R root:"$SVC_USER" "$ETC"
 }
 
-pip_target() {
-    local extras="$EXTRAS" spec
-    if [[ "$extras" == auto ]]; then
-        case "$(uname -m)" in aarch64 | armv7l | armv6l) extras="pi" ;; *) extras="" ;; esac
+resolved_extras() {
+    if [[ "$EXTRAS" != auto ]]; then
+        echo "$EXTRAS"
+        return
     fi
+    case "$(uname -m)" in aarch64 | armv7l | armv6l) echo "pi" ;; *) echo "" ;; esac
+}
+
+pip_target() {
+    local extras spec
+    extras="$(resolved_extras)"
     if [[ -n "$WHEEL" ]]; then
         spec="$WHEEL"
     elif [[ -n "$SOURCE" ]]; then
