@@ -30,7 +30,7 @@ class FeatureConfig:
     velocity_band_hz: tuple[float, float] = (10.0, 1000.0)
     peaks: int = 3
     bands_hz: tuple[tuple[float, float], ...] = ()
-    speed_range_hz: tuple[float, float] | None = None  # set: estimate the speed from the spectrum
+    speed_range_hz: tuple[float, float] = (5.0, 60.0)  # where the spectrum estimate looks
     orders: Orders | None = None
     envelope_band_hz: tuple[float, float] = (2000.0, 8000.0)
     tone_harmonics: int = 3
@@ -89,8 +89,10 @@ def _bearing(sp: F.Spectrum, shaft_hz: float, cfg: FeatureConfig, a: Analysis) -
     return out
 
 
-def analyse(x: Any, rate_hz: float, cfg: FeatureConfig, shaft_hz: float | None = None) -> Analysis:
-    """All features of one contiguous window ``x`` (n, axes) in g."""
+def analyse(
+    x: Any, rate_hz: float, cfg: FeatureConfig, shaft_hz: float | None = None, *, estimate_speed: bool = False
+) -> Analysis:
+    """All features of one contiguous window ``x`` (n, axes) in g; speed estimated when asked and unknown."""
     xt = np.ascontiguousarray(np.asarray(x, dtype=np.float64).T)
     st = F.time_stats(xt)
     sp = F.spectrum(xt, rate_hz)
@@ -101,7 +103,7 @@ def analyse(x: Any, rate_hz: float, cfg: FeatureConfig, shaft_hz: float | None =
     vmax = float(vel.max())
     msg["velocity_rms_mm_s"] = vmax
     msg["iso_zone"] = iso_zone(vmax, cfg.iso_limits_mm_s).value
-    if shaft_hz is None and cfg.speed_range_hz is not None:
+    if shaft_hz is None and estimate_speed:
         shaft_hz = F.estimate_shaft_hz(power, sp, *cfg.speed_range_hz)
     a = Analysis(msg, shaft_hz)
     if shaft_hz is None:

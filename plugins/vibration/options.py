@@ -69,6 +69,7 @@ class VibrationOptions(Options):
     speed_instance: str | None = None
     speed_key: str = "rpm"
     speed_max_age_s: Positive = 5.0
+    speed_fallback_spectrum: bool = True  # link value missing or stale: estimate from the spectrum
     speed_range_rpm: tuple[float, float] = (300.0, 3600.0)
     bearing: BearingOptions | None = None
     envelope_band_hz: tuple[float, float] | None = None  # default: [rate/12.8, rate/3.2]

@@ -68,7 +68,7 @@ class VibrationPlugin(Plugin):
                 velocity_band_hz=o.velocity_band_hz,
                 peaks=o.peaks,
                 bands_hz=tuple(o.bands_hz),
-                speed_range_hz=(lo / 60.0, hi / 60.0) if o.speed_source is SpeedSource.SPECTRUM else None,
+                speed_range_hz=(lo / 60.0, hi / 60.0),
                 orders=o.bearing.orders() if o.bearing else None,
                 envelope_band_hz=(env[0], min(env[1], 0.49 * wf.rate_hz)),
                 tone_harmonics=o.tone_harmonics,
@@ -137,7 +137,12 @@ class VibrationPlugin(Plugin):
 
     def _analyse(self, window: Any, rate_hz: float, t0_ms: int) -> None:
         assert self.cfg is not None
-        a = analyse(window, rate_hz, self.cfg, self._shaft_hz())
+        shaft_hz = self._shaft_hz()
+        o = self.o
+        estimate = o.speed_source is SpeedSource.SPECTRUM or (
+            o.speed_source is SpeedSource.LINK and o.speed_fallback_spectrum
+        )
+        a = analyse(window, rate_hz, self.cfg, shaft_hz, estimate_speed=estimate)
         self.last = a
         now = self.ctx.clock.monotonic()
         self._bearing_indicators(a)

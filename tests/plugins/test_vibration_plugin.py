@@ -125,8 +125,16 @@ def test_speed_from_link_and_orders() -> None:
 
 
 def test_speed_from_link_missing_means_no_orders() -> None:
-    msg = run([sine_block(1.0, 0.2)], {"speed_source": "link", "speed_instance": "tacho"}).emitted[0].values
+    opts = {"speed_source": "link", "speed_instance": "tacho", "speed_fallback_spectrum": False}
+    msg = run([sine_block(1.0, 0.2)], opts).emitted[0].values
     assert "rpm" not in msg and "1x_g" not in msg["x"]
+
+
+def test_speed_from_link_falls_back_to_the_spectrum() -> None:
+    link = StaticLink({("other", "rpm"): 1500.0})
+    opts = {"speed_source": "link", "speed_instance": "tacho"}
+    msg = run([sine_block(1.0, 0.2, f_hz=24.75)], opts, link).emitted[0].values
+    assert msg["rpm"] == pytest.approx(1485.0, abs=1.0)
 
 
 def test_speed_from_spectrum() -> None:
