@@ -28,6 +28,7 @@ from plugins.temperature.options import TemperatureOptions, Unit, check_options
 RATE_LEVEL = "rate_warning"
 TIME_TO_ALARM_KEY = "time_to_alarm_s"
 TIME_TO_ALARM_DEADBAND_S = 30.0
+TIME_TO_ALARM_HORIZON_S = 86400.0  # further away than a day is "not on its way" (None)
 CRITICAL_LEVELS = frozenset({"high_high", "low_low"})
 
 
@@ -168,7 +169,7 @@ class TemperaturePlugin(Plugin):
         return [a for a in self.alarms.alarms if a.cfg.feature == key and a.cfg.direction is Direction.HIGH]
 
     def _time_to_alarm_s(self, name: str, good: Mapping[str, Any]) -> int | None:
-        """Seconds until the lowest inactive high limit at the present rate; None if never."""
+        """Seconds until the lowest inactive high limit at the present rate; None if never or > a day."""
         value, rate = good.get(f"{name}.{self.temp_key}"), good.get(f"{name}.{self.rate_key}")
         if value is None or rate is None:
             return None
@@ -176,7 +177,7 @@ class TemperaturePlugin(Plugin):
         if not limits:
             return None
         seconds = trend.time_to_threshold_s(value, rate, min(limits))
-        return None if seconds is None else round(seconds)
+        return None if seconds is None or seconds > TIME_TO_ALARM_HORIZON_S else round(seconds)
 
     def _alarm_event(self, t: AlarmTransition, outcomes: Mapping[str, Outcome]) -> None:
         channel = t.feature.split(".", 1)[0]

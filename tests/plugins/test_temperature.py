@@ -183,6 +183,14 @@ def test_rate_of_change_and_time_to_alarm():
     assert last["time_to_alarm_s"] == 201  # (80 - 59.9) / 0.1 degC/s
 
 
+def test_time_to_alarm_is_none_when_flat():
+    flat = [{"b": 50.0 + (1e-9 if i % 2 else 0.0)} for i in range(80)]
+    h = harness(ScriptDriver(flat), alarms=[HIGH], report_by_exception=False)
+    run(h, 80)
+    assert h.emitted[-1].values["b"]["rate_c_per_min"] == pytest.approx(0.0, abs=1e-6)
+    assert h.emitted[-1].values["b"]["time_to_alarm_s"] is None  # not years, and never a huge int
+
+
 def test_rate_warning_comes_before_the_high_alarm():
     ramp = [{"b": 45.0 + 0.1 * i} for i in range(600)]
     h = harness(ScriptDriver(ramp), alarms=[HIGH], rate_warning_c_per_min=3.0, rate_warning_on_delay_s=10.0)
