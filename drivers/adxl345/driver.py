@@ -20,6 +20,7 @@ from drivers.adxl345.emulator import Adxl345Emulator
 from drivers.adxl345.options import Adxl345Options, Backend, Bus
 from drivers.adxl345.registers import (
     DEVID_VALUE,
+    FIFO_DEPTH,
     FIFO_ENTRIES_MASK,
     FIFO_MODE_BYPASS,
     FIFO_MODE_STREAM,
@@ -134,8 +135,9 @@ class Adxl345Driver:
         assert self.bus is not None
         bus = self.bus
         now = self.clock()
-        overrun = bool(bus.read(Reg.INT_SOURCE, 1)[0] & INT_OVERRUN)
         entries = bus.read(Reg.FIFO_STATUS, 1)[0] & FIFO_ENTRIES_MASK
+        # The FIFO only grows between drains, so it can have overflowed only if it is full now.
+        overrun = entries >= FIFO_DEPTH and bool(bus.read(Reg.INT_SOURCE, 1)[0] & INT_OVERRUN)
         raw = b"".join(bus.read(Reg.DATAX0, 6) for _ in range(entries))
         lost = 0
         if overrun:  # the FIFO filled: what arrived since the last drain beyond what we read is gone

@@ -52,12 +52,13 @@ class Adxl345Emulator:
         self.produced = 0
         self._t_start: float | None = None
         self._chunk = b""
+        self._rate_hz = rate_hz_of(self.regs[Reg.BW_RATE])
         self.spi = _SpiPort(self)
         self.i2c = _I2cPort(self)
 
     @property
     def rate_hz(self) -> float:
-        return rate_hz_of(self.regs[Reg.BW_RATE])
+        return self._rate_hz
 
     def _counts(self, g: Any) -> bytes:
         fmt = self.regs[Reg.DATA_FORMAT]
@@ -74,7 +75,7 @@ class Adxl345Emulator:
         """Move the sample clock to now: push due samples into the FIFO."""
         if self._t_start is None:
             return
-        due = int((self.clock() - self._t_start) * self.rate_hz) - self.produced
+        due = int((self.clock() - self._t_start) * self._rate_hz) - self.produced
         while due > 0:
             if not self._chunk:
                 n = max(int(self.rate_hz * _CHUNK_S), 1)
@@ -112,6 +113,8 @@ class Adxl345Emulator:
         if reg in (Reg.DEVID, Reg.INT_SOURCE, Reg.FIFO_STATUS) or Reg.DATAX0 <= reg <= Reg.DATAZ1:
             return  # read-only
         self.regs[reg] = value
+        if reg == Reg.BW_RATE:
+            self._rate_hz = rate_hz_of(value)
         if reg == Reg.POWER_CTL:
             measuring = bool(value & POWER_MEASURE)
             if measuring and self._t_start is None:
