@@ -88,7 +88,7 @@ class PymodbusSource:
         return bool(self.client.connected)
 
     async def _call(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
-        from pymodbus.exceptions import ConnectionException, ModbusIOException
+        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
         try:
             rr = await fn(*args, **kw)
@@ -96,6 +96,8 @@ class PymodbusSource:
             raise CommError(f"{what}: connection lost ({exc})") from exc
         except ModbusIOException as exc:
             raise DeviceTimeout(f"{what}: no answer from {self.what}") from exc
+        except ModbusException as exc:  # anything else pymodbus reports: a garbled exchange
+            raise CommError(f"{what}: {exc}") from exc
         if rr.isError():
             raise ExceptionCode(int(getattr(rr, "exception_code", 4)), what)
         return rr

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from drivers.errors import DriverError
+
 
 class Table(enum.StrEnum):
     """The four Modbus data tables."""
@@ -170,7 +172,7 @@ def check_tags(tags: Iterable[Tag], where: str = "tags") -> list[str]:
     return out
 
 
-class TagMapError(ValueError):
+class TagMapError(DriverError, ValueError):
     """A tag map (CSV or TOML) is invalid; the message lists every problem with its location."""
 
 
