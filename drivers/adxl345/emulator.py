@@ -127,12 +127,10 @@ class Adxl345Emulator:
 
     def transaction(self, reg: int, n: int, increment: bool) -> list[int]:
         """Read ``n`` registers in one bus transaction; pops the FIFO if data was read."""
-        self.tick()
-        if reg == Reg.DATAX0 and n == 6 and increment:  # the burst read of one sample: fast path
-            if not self.fifo:
-                return [0] * 6
-            self.overrun = False
+        if reg == Reg.DATAX0 and n == 6 and increment and self.fifo:  # one sample's burst: fast path
+            self.overrun = False  # (the clock is advanced on status reads: same observable behaviour)
             return list(self.fifo.popleft())
+        self.tick()
         regs = [(reg + i) & 0x3F if increment else reg for i in range(n)]
         out = [self.read_register(r) for r in regs]
         if any(Reg.DATAX0 <= r <= Reg.DATAZ1 for r in regs) and self.fifo:
