@@ -32,6 +32,8 @@ class TemperatureOptions(Options):
     rate_min_points: Annotated[int, msgspec.Meta(ge=2)] = 5
     rate_warning_c_per_min: Annotated[float, msgspec.Meta(gt=0)] | None = None  # rising faster = warning
     rate_warning_on_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    time_to_alarm_horizon_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0  # further away: None
+    time_to_alarm_min_rate_c_per_min: Annotated[float, msgspec.Meta(ge=0)] = 0.5  # slower: None
     alarms: list[AlarmConfig] = []  # feature "bearing_de" means "bearing_de.temp_c" (unit key)
     report_by_exception: bool = True
     deadband_deg: Annotated[float, msgspec.Meta(ge=0)] = 0.2  # in the published unit

@@ -27,8 +27,6 @@ from plugins.temperature.options import TemperatureOptions, Unit, check_options
 
 RATE_LEVEL = "rate_warning"
 TIME_TO_ALARM_KEY = "time_to_alarm_s"
-TIME_TO_ALARM_DEADBAND_S = 30.0
-TIME_TO_ALARM_HORIZON_S = 86400.0  # further away than a day is "not on its way" (None)
 CRITICAL_LEVELS = frozenset({"high_high", "low_low"})
 
 
@@ -70,6 +68,7 @@ class TemperaturePlugin(Plugin):
         self.rate_alarms: dict[str, Alarm] = {}
         self.trackers: dict[str, ChannelTracker] = {}
         self.rbe: ReportByException | None = None
+        self._snapshot_at = -1e18  # when every value was last sent together (the heartbeat)
         self.driver_fault: Quality | None = None
 
     def _normalised(self, a: AlarmConfig) -> AlarmConfig:
@@ -169,15 +168,17 @@ class TemperaturePlugin(Plugin):
         return [a for a in self.alarms.alarms if a.cfg.feature == key and a.cfg.direction is Direction.HIGH]
 
     def _time_to_alarm_s(self, name: str, good: Mapping[str, Any]) -> int | None:
-        """Seconds until the lowest inactive high limit at the present rate; None if never or > a day."""
+        """Seconds until the lowest inactive high limit at the present rate (coarsened); None if
+        it is not on its way within the horizon."""
         value, rate = good.get(f"{name}.{self.temp_key}"), good.get(f"{name}.{self.rate_key}")
-        if value is None or rate is None:
-            return None
+        min_rate = delta_from_c(self.o.time_to_alarm_min_rate_c_per_min, self.o.unit)
+        if value is None or rate is None or rate < min_rate:
+            return None  # not trending: a countdown from noise would be a fiction
         limits = [a.cfg.limit for a in self._high_limits(name) if not a.active and a.cfg.limit > value]
         if not limits:
             return None
         seconds = trend.time_to_threshold_s(value, rate, min(limits))
-        return None if seconds is None or seconds > TIME_TO_ALARM_HORIZON_S else round(seconds)
+        return None if seconds is None or seconds > self.o.time_to_alarm_horizon_s else trend.coarse_seconds(seconds)
 
     def _alarm_event(self, t: AlarmTransition, outcomes: Mapping[str, Outcome]) -> None:
         channel = t.feature.split(".", 1)[0]
@@ -208,14 +209,17 @@ class TemperaturePlugin(Plugin):
                 bands[key] = Deadband(absolute=self.o.deadband_deg)
             elif key.endswith(self.rate_key):
                 bands[key] = Deadband(absolute=self.o.rate_deadband_per_min)
-            elif key.endswith(TIME_TO_ALARM_KEY):
-                bands[key] = Deadband(absolute=TIME_TO_ALARM_DEADBAND_S)
-        return ReportByException(heartbeat_s=self.o.heartbeat_s, bands=bands)
+        # Heartbeats are whole snapshots sent by _emit: per-key timers would drift apart and
+        # send one value per message.
+        return ReportByException(heartbeat_s=0.0, bands=bands)
 
     def _emit(self, flat: dict[str, Any], quality: dict[str, str], now: float, ts_ms: int | None) -> None:
         if self.o.report_by_exception:
             if self.rbe is None:
                 self.rbe = self._make_rbe(list(flat))
+            if self.o.heartbeat_s > 0 and now - self._snapshot_at >= self.o.heartbeat_s:
+                self.rbe.forget()
+                self._snapshot_at = now
             flat, quality = self.rbe.filter(flat, quality, now)
         if not flat:
             return

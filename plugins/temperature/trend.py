@@ -66,3 +66,10 @@ def is_jump(previous: float | None, value: float, max_step: float) -> bool:
     if previous is None or max_step <= 0.0:
         return False
     return abs(value - previous) > max_step
+
+
+def coarse_seconds(seconds: float) -> int:
+    """Round a countdown to a resolution that shrinks as it nears zero (5 s under 2 min, 15 s
+    under 10 min, 1 min beyond), so a noisy estimate does not produce a new number every read."""
+    step = 5 if seconds < 120 else 15 if seconds < 600 else 60
+    return int(round(seconds / step) * step)

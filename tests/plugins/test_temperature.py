@@ -180,7 +180,7 @@ def test_rate_of_change_and_time_to_alarm():
     run(h, 71)  # t = 99 s, value 59.9
     last = h.emitted[-1].values["b"]
     assert last["rate_c_per_min"] == pytest.approx(6.0, abs=1e-9)
-    assert last["time_to_alarm_s"] == 201  # (80 - 59.9) / 0.1 degC/s
+    assert last["time_to_alarm_s"] == 195  # (80 - 59.9) / 0.1 degC/s = 201 s, in 15 s steps
 
 
 def test_time_to_alarm_is_none_when_flat():
@@ -218,7 +218,7 @@ def test_open_circuit_episode_and_no_stale_republish():
     ]
     bad = [t for t in temps if t[1] is not None]
     assert bad and all(v is None and q == "open_circuit" for v, q in bad)  # heartbeat repeats None, not 30.0
-    assert len(bad) == 2  # the start of the episode and one heartbeat 60 s later (fault from 10 to 130 s)
+    assert len(bad) == 3  # the start of the episode (10 s) and the heartbeat snapshots at 60 s and 120 s
     assert temps[-1][1] is None and temps[-1][0] == pytest.approx(30.0, abs=0.1)
 
 

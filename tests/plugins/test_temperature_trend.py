@@ -50,3 +50,7 @@ def test_jump():
     assert not trend.is_jump(20.0, 60.0, 50.0)
     assert not trend.is_jump(None, 80.0, 50.0)
     assert not trend.is_jump(20.0, 900.0, 0.0)
+
+
+def test_coarse_seconds():
+    assert [trend.coarse_seconds(s) for s in (3.0, 118.0, 121.0, 599.0, 601.0, 3599.0)] == [5, 120, 120, 600, 600, 3600]
