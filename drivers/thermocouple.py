@@ -255,9 +255,13 @@ class SpiChipArray:
 
 
 def check_channel_names(options: Any) -> list[str]:
-    """Cross-field check shared by the multi-channel drivers: names unique and non-empty."""
+    """Cross-field check shared by the multi-channel drivers: names unique and usable as keys."""
     names = [ch.name for ch in options.channels]
-    errors = [f"channels[{i}].name: must not be empty" for i, n in enumerate(names) if not n]
+    errors = [
+        f"channels[{i}].name: {n!r} must be letters, digits, '_' or '-' (it becomes a message key)"
+        for i, n in enumerate(names)
+        if not n or not n.replace("_", "").replace("-", "").isalnum()
+    ]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         errors.append(f"channels: duplicate names {dupes}")

@@ -313,6 +313,8 @@ def test_specs_and_checks(mod):
     assert {Capability.TEMPERATURE, Capability.VALUES} <= spec.provides
     o = msgspec.convert({"channels": [{"name": "a"}, {"name": "a"}]}, spec.options)
     assert any("duplicate" in e for e in spec.check(o))
+    o = msgspec.convert({"channels": [{"name": "a.b"}, {"name": ""}]}, spec.options)
+    assert [e.split(":")[0] for e in spec.check(o)] == ["channels[0].name", "channels[1].name"]
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"channels": []}, spec.options)
     with pytest.raises(msgspec.ValidationError):
