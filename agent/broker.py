@@ -54,7 +54,7 @@ class LocalBroker:
         if self.kind == "mosquitto":
             conf = Path(self._dir.name) / "mosquitto.conf"
             conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                            "max_queued_messages 100000\n")
+                            "max_queued_messages 100000\nset_tcp_nodelay true\n")
             return [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)]
         return [sys.executable, "-m", "agent.broker", "--port", str(self.port)]
 

@@ -21,6 +21,9 @@ def _url(args: argparse.Namespace) -> str:
     return str(args.url or os.environ.get(ENV_URL) or DEFAULT_URL)
 
 
+EX_CONFIG = 78  # sysexits: systemd's RestartPreventExitStatus=78 stops restarting a bad config
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from agent.errors import ConfigError
     from agent.journal import setup_logging
@@ -28,17 +31,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agent.remote import load_effective
     from agent.runtime import Runtime
 
+    setup_logging(args.log_level or "info")
+    log = logging.getLogger("agent")
     reg = load_registry()
     try:
         cfg, source = load_effective(Path(args.config), reg)
     except ConfigError as exc:
-        print(f"edge-agent: invalid config {exc.source}:", file=sys.stderr)
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
-        return 1
+        log.error("invalid config %s (%d error(s)):\n%s", exc.source, len(exc.errors), "\n".join(exc.errors))
+        return EX_CONFIG
     setup_logging(args.log_level or cfg.agent.log_level)
     if source != args.config:
-        logging.getLogger("agent").info("running the remotely applied config %s (version %d)", source, cfg.version)
+        log.info("running the remotely applied config %s (version %d)", source, cfg.version)
     rt = Runtime(cfg, reg, config_path=Path(args.config), url_override=os.environ.get(ENV_URL))
     return asyncio.run(rt.run())
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from agent.outbox import Priority
+from drivers.errors import DriverError
 
 if TYPE_CHECKING:
     from agent.runtime import Runtime
@@ -88,6 +89,8 @@ class Commands:
             raise CommandError(f"instance {instance!r} does not support command {name!r}") from exc
         except (ValueError, TypeError) as exc:
             raise CommandError(str(exc)) from exc
+        except DriverError as exc:
+            raise CommandError(f"device error ({exc.quality}): {exc}") from exc
 
     def _answer_ok(self, name: str, ident: Any, result: Any) -> None:
         if isinstance(result, dict) and isinstance(result.get("samples"), bytes | bytearray):

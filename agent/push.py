@@ -55,9 +55,12 @@ def local_errors(config: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 def sign(version: int, config: dict[str, Any], key_path: str) -> str:
     """Detached Ed25519 signature (base64) over the canonical bytes."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     key = load_pem_private_key(Path(key_path).read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SystemExit(f"{key_path}: not an Ed25519 private key (make one with `edge-agent keygen`)")
     return base64.b64encode(key.sign(canonical_bytes(version, config))).decode()
 
 

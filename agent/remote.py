@@ -55,7 +55,7 @@ def parse_document(payload: bytes, max_bytes: int) -> dict[str, Any]:
         if payload[:1] in (b"{", b" ", b"\n"):
             doc = json.loads(payload.decode("utf-8"))
         else:
-            doc = msgpack.unpackb(payload, raw=False, strict_map_key=False, max_buffer_size=max_bytes)
+            doc = msgpack.unpackb(payload, raw=False, strict_map_key=False)
     except (ValueError, UnicodeDecodeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise Rejected([f"(document): neither MessagePack nor JSON: {type(exc).__name__}: {str(exc)[:100]}"]) \
             from exc

@@ -79,6 +79,15 @@ class SessionOptions:
     subscriptions: dict[str, Handler] = field(default_factory=dict)
 
 
+def set_nodelay(sock: Any) -> None:
+    """Disable Nagle: paho writes small packets and waits for answers, so Nagle plus delayed
+    ACKs would add 40-80 ms to every round trip (PUBACK, command answers)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not a TCP socket (or a TLS wrapper without it): nothing to tune
+
+
 def backoff_delays(min_s: float, max_s: float) -> Any:
     """Jittered exponential backoff ("full jitter" on the upper half): min, 2 min, ... max."""
     delay = min_s
@@ -136,6 +145,7 @@ class MqttSession:
 
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
+        set_nodelay(sock)
         self._soon(self._loop.add_reader, sock.fileno(), client.loop_read)
 
     def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
@@ -282,4 +292,10 @@ def read_password(path: str | None) -> str | None:
     """Read a password file (first line, stripped); None when no file is configured."""
     if not path:
         return None
-    return Path(path).read_text(encoding="utf-8").splitlines()[0].strip()
+    from agent.journal import register_secret
+
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    password = lines[0].strip() if lines else ""
+    if password:
+        register_secret(password)  # never let it reach a log line
+    return password

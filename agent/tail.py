@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import codec
 from agent.errors import CodecError
-from agent.session import Endpoint
+from agent.session import Endpoint, set_nodelay
 
 
 def decode_line(topic: str, payload: bytes, retain: bool) -> dict[str, Any]:
@@ -45,6 +45,7 @@ def subscribe(url: str, topics: list[str], *, client_id: str = "") -> tuple[mqtt
 
     c.on_connect = on_connect
     c.on_message = lambda cl, ud, m: q.put((m.topic, m.payload, bool(m.retain)))
+    c.on_socket_open = lambda cl, ud, sock: set_nodelay(sock)
     c.connect(ep.host, ep.port, 30)
     c.loop_start()
     return c, q

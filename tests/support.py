@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent import codec
+from agent.session import set_nodelay
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +39,7 @@ class Subscriber:
         host, port = url.split("//")[1].split(":")
         self.messages: list[Received] = []
         self.raw: list[tuple[str, bytes]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._connected = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
         topics = topics or ["#"]
@@ -49,6 +51,7 @@ class Subscriber:
 
         self.client.on_connect = on_connect
         self.client.on_message = self._on_message
+        self.client.on_socket_open = lambda c, u, sock: set_nodelay(sock)
         self.client.connect(host, int(port), 30)
         self.client.loop_start()
         assert self._connected.wait(10), "subscriber could not connect"
@@ -62,6 +65,7 @@ class Subscriber:
             except Exception:
                 return
             self.messages.append(Received(m.topic, env, bool(m.retain), time.monotonic(), len(m.payload)))
+            self._lock.notify_all()
 
     def on(self, topic: str) -> list[Received]:
         with self._lock:
@@ -69,11 +73,12 @@ class Subscriber:
 
     def wait_for(self, pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while (left := deadline - time.monotonic()) > 0:
             result = pred()
             if result:
                 return result
-            time.sleep(0.02)
+            with self._lock:
+                self._lock.wait(min(left, 0.05))
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
     def close(self) -> None:
@@ -120,3 +125,48 @@ def write_config(path: Path, *, state_dir: Path, instances: str, agent_id: str =
     path.write_text(f'[agent]\nid = "{agent_id}"\nstate_dir = "{state_dir}"\n\n[mqtt]\nprefix = "edge"\n'
                     f"reconnect_min_s = 0.2\nreconnect_max_s = 1.0\n{extra}\n{instances}")
     return path
+
+
+STEADY = {"name": "steady", "plugin": "values", "interval_s": 0.1,
+          "driver": {"type": "sim", "profile": "ramp", "amplitude": 1000.0, "period_s": 1000},
+          "options": {"heartbeat_s": 0}}
+OTHER = {"name": "other", "plugin": "values", "interval_s": 0.5, "driver": {"type": "sim", "profile": "square"}}
+
+BASE = """
+[[instances]]
+name = "steady"
+plugin = "values"
+interval_s = 0.1
+driver = { type = "sim", profile = "ramp", amplitude = 1000.0, period_s = 1000 }
+options = { heartbeat_s = 0 }
+
+[[instances]]
+name = "other"
+plugin = "values"
+interval_s = 0.5
+driver = { type = "sim", profile = "square" }
+"""
+
+
+class RemoteAgent:
+    """A broker subscriber plus an agent process on BASE, with a push() helper."""
+
+    def __init__(self, tmp: Path, broker: Any, extra: str = "") -> None:
+        self.tmp = tmp
+        self.cfg = write_config(tmp / "agent.toml", state_dir=tmp / "state", instances=BASE,
+                                extra="[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\n" + extra)
+        self.sub = Subscriber(broker.url)
+        self.proc = AgentProcess(self.cfg, broker.url)
+        self.sub.wait_for(lambda: len(self.sub.on("edge/t1/data/steady")) >= 3, 20, "agent running")
+        self.n = 0
+
+    def push(self, doc: Any, *, raw: bytes | None = None, timeout: float = 15) -> dict[str, Any]:
+        before = len(self.sub.on("edge/t1/config/result"))
+        payload = raw if raw is not None else msgpack.packb(doc)
+        self.sub.client.publish("edge/t1/config/set", payload, qos=1)
+        self.sub.wait_for(lambda: len(self.sub.on("edge/t1/config/result")) > before, timeout, "a config result")
+        return self.sub.on("edge/t1/config/result")[before].env["d"]  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.sub.close()
