@@ -35,8 +35,6 @@ def parse_request(payload: bytes) -> dict[str, Any]:
         raise CommandError(f"request is neither MessagePack nor JSON: {type(exc).__name__}") from exc
     if not isinstance(req, dict):
         raise CommandError("request must be a map {id, instance, args}")
-    if not isinstance(req.get("args", {}), dict):
-        raise CommandError("args must be a map")
     return req
 
 
@@ -61,6 +59,8 @@ class Commands:
 
     async def run(self, name: str, req: dict[str, Any]) -> Any:
         args = req.get("args", {})
+        if not isinstance(args, dict):
+            raise CommandError("args must be a map")
         if name == "ping":
             return {"pong": True, "uptime_s": self.rt.stats()["uptime_s"]}
         if name == "status":

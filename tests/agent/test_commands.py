@@ -1,0 +1,57 @@
+"""Commands over MQTT against a real agent: ping, status, restart, unknown, bad arguments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+from support import RemoteAgent
+
+from agent.broker import LocalBroker
+
+
+@pytest.fixture
+def agent(tmp_path: Path, broker: LocalBroker) -> Iterator[RemoteAgent]:
+    a = RemoteAgent(tmp_path, broker)
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+def cmd(a: RemoteAgent, name: str, req: dict[str, Any] | None = None, raw: bytes | None = None) -> dict[str, Any]:
+    topic = f"edge/t1/cmd/{name}/result"
+    before = len(a.sub.on(topic))
+    a.sub.client.publish(f"edge/t1/cmd/{name}", raw if raw is not None else msgpack.packb(req or {}), qos=1)
+    a.sub.wait_for(lambda: len(a.sub.on(topic)) > before, 10, f"answer to {name}")
+    return a.sub.on(topic)[before].env["d"]  # type: ignore[no-any-return]
+
+
+def test_ping_status_restart(agent: RemoteAgent) -> None:
+    pong = cmd(agent, "ping", {"id": "a1"})
+    assert pong["ok"] and pong["id"] == "a1" and pong["result"]["pong"] is True
+    status = cmd(agent, "status", {"id": 2})["result"]
+    assert set(status["instances"]) == {"steady", "other"} and status["stats"]["connected"] is True
+    assert status["stats"]["instances"]["steady"]["polls"] > 0
+    restarted = cmd(agent, "restart", {"instance": "other"})
+    assert restarted["ok"] and restarted["result"] == {"restarted": "other"}
+    n = len(agent.sub.on("edge/t1/data/other"))
+    agent.sub.wait_for(lambda: len(agent.sub.on("edge/t1/data/other")) > n, 5, "other publishing after restart")
+    as_json = cmd(agent, "ping", raw=json.dumps({"id": "j"}).encode())
+    assert as_json["ok"] and as_json["id"] == "j"
+
+
+def test_unknown_commands_and_bad_arguments_get_clear_errors(agent: RemoteAgent) -> None:
+    assert cmd(agent, "selfdestruct", {"id": 1}) == {"id": 1, "ok": False, "error": "unknown command 'selfdestruct'"}
+    wrong = cmd(agent, "restart", {"id": 2, "instance": "nope"})
+    assert not wrong["ok"] and wrong["error"] == "unknown instance 'nope' (running: other, steady)"
+    unsupported = cmd(agent, "capture", {"id": 3, "instance": "steady", "args": {"seconds": 1}})
+    assert unsupported["error"] == "instance 'steady' does not support command 'capture'"
+    garbage = cmd(agent, "ping", raw=b"\xc1\xc1")
+    assert not garbage["ok"] and "neither MessagePack nor JSON" in garbage["error"]
+    bad_args = cmd(agent, "ping", {"id": 4, "args": [1, 2]})
+    assert bad_args == {"id": 4, "ok": False, "error": "args must be a map"}
