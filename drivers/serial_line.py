@@ -150,13 +150,17 @@ class SerialLineDriver:
         self._regex = re.compile(options.response_regex)
         self._clock = clock
         self.port: Port | None = None
+        self._port_errors: tuple[type[BaseException], ...] = (OSError,)
         self.garbage_lines = 0  # lines that did not match, since open
 
     def _open_hw(self) -> Port:
         try:
+            import termios  # pyserial's POSIX backend lets termios.error through
+
             import serial  # pyserial; imported only by the hardware backend
         except ImportError as exc:
             raise DeviceNotFound("python package 'pyserial' is not installed") from exc
+        self._port_errors = (OSError, serial.SerialException, termios.error)
         try:
             port: Port = serial.Serial(
                 self.o.port, self.o.baudrate, bytesize=self.o.bytesize, parity=str(self.o.parity),
@@ -222,10 +226,15 @@ class SerialLineDriver:
             raise DriverError("serial_line: read before open")
         if self._sim_fault():
             raise DeviceTimeout(f"{self.o.port}: (sim) instrument does not answer")
-        self.port.reset_input_buffer()
-        if self.o.request:
-            self.port.write(self.o.request.encode(self.o.encoding))
-        m = self._read_line_match(self.port)
+        try:
+            self.port.reset_input_buffer()
+            if self.o.request:
+                self.port.write(self.o.request.encode(self.o.encoding))
+            m = self._read_line_match(self.port)
+        except DriverError:
+            raise  # DeviceTimeout is a TimeoutError, hence an OSError: keep it as it is
+        except self._port_errors as exc:  # an unplugged adapter, a closed descriptor...
+            raise CommError(f"{self.o.port}: {exc}") from exc
         channels = {
             name: ChannelReading(self._convert(text, name), sensor="serial") for name, text in m.groupdict().items()
         }

@@ -11,7 +11,7 @@ import pytest
 
 from drivers import serial_line
 from drivers.contract import Capability, check_driver_spec
-from drivers.errors import DeviceNotFound, DeviceTimeout
+from drivers.errors import CommError, DeviceNotFound, DeviceTimeout
 from drivers.serial_line import InstrumentEmulator, SerialLineDriver, SerialLineOptions
 
 
@@ -198,3 +198,14 @@ def test_spec_and_checks():
     assert "invalid regular expression" in errors(response_regex="(")[0]
     assert "named group" in errors(response_regex=r"\d+")[0]
     assert "sim_response" in errors(backend="sim", response_regex=r"(?P<x>\d+)")[0]
+
+
+def test_port_error_becomes_comm_error():
+    emu = _emulator()
+    with PtyInstrument(emu) as inst:
+        drv = _driver(inst.path, request="#01\r")
+        os.close(drv.port.fd)  # the adapter disappears under the driver
+        with pytest.raises(CommError):
+            drv.read()
+        drv.port.fd = None
+        drv.close()

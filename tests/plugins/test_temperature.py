@@ -114,6 +114,20 @@ def test_units_fahrenheit_and_kelvin():
         assert h.emitted[-1].values["t"][f"rate_{u}_per_min"] == pytest.approx(rate)
 
 
+def test_serial_instrument_in_fahrenheit_through_the_plugin():
+    from drivers import serial_line
+
+    clock = ManualClock()
+    o = msgspec.convert(
+        {"backend": "sim", "request": "#01\r", "unit": "F", "response_regex": r"(?P<kiln>[-+]?[\d.]+)F",
+         "sim_response": "{kiln:.1f}F\r\n", "sim": {"start_c": 212.0, "noise_c": 0.0, "amplitude_c": 0.0}},
+        serial_line.SerialLineOptions,
+    )  # fmt: skip
+    h = Harness(SPEC, options={}, driver=serial_line.SerialLineDriver(o, clock=clock.monotonic), clock=clock)
+    run(h, 1)
+    assert h.emitted[0].values["kiln"]["temp_c"] == pytest.approx(100.0)  # the sim speaks F here
+
+
 def test_plain_values_from_a_third_party_driver():
     class ValuesDriver(ScriptDriver):
         def read(self):
