@@ -72,6 +72,7 @@ def _listing(kind: str) -> int:
     from agent.registry import load_registry
 
     reg = load_registry()
+    reg.load_all()
     specs = reg.plugins if kind == "plugin" else reg.drivers
     for name in sorted(set(specs) | {n for k, n in reg.broken if k == kind}):
         o = reg.origins.get((kind, name))

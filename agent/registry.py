@@ -1,25 +1,30 @@
 """Discovery of drivers and plugins through entry points; built-ins register the same way.
 
-Every entry point is loaded and checked against its contract at start. One that fails to import
-or does not meet the contract is listed as broken with the reason and cannot be named in a
-config; it never takes the agent down (unless a config names it, which is then an error).
+Entry points are listed at start but a module is imported only when a config names it (or when
+``edge-agent plugins``/``drivers`` lists everything): an agent that reads two thermocouples does
+not pay the memory of the Modbus stack. A spec is checked against its contract when it is
+loaded; one that fails to import or does not meet the contract is recorded as broken with the
+reason and cannot be used; it never takes the agent down.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Generic, TypeVar
 
 from drivers.contract import ENTRY_POINT_GROUP as DRIVER_GROUP
 from drivers.contract import DriverSpec, check_driver_spec
 from plugins.contract import ENTRY_POINT_GROUP as PLUGIN_GROUP
 from plugins.contract import PluginSpec, check_plugin_spec
 
+S = TypeVar("S")
+
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a registered item comes from: distribution name and version, or "built-in"."""
+    """Where a registered item comes from: distribution name and version."""
 
     dist: str
     version: str
@@ -30,57 +35,100 @@ class Origin:
         return self.dist == "edge-agent"
 
 
+class LazySpecs(Mapping[str, S], Generic[S]):
+    """Name -> spec, importing each entry point on first use; broken ones disappear."""
+
+    def __init__(self, kind: str, check: Callable[[object, str], S], broken: dict[tuple[str, str], str]) -> None:
+        self.kind = kind
+        self._check = check
+        self._broken = broken
+        self._eps: dict[str, EntryPoint] = {}
+        self._loaded: dict[str, S] = {}
+
+    def add_entry_point(self, ep: EntryPoint) -> None:
+        self._eps[ep.name] = ep
+
+    def add(self, name: str, spec: S) -> None:
+        self._loaded[name] = spec
+
+    def __getitem__(self, name: str) -> S:
+        if name in self._loaded:
+            return self._loaded[name]
+        ep = self._eps.get(name)
+        if ep is None or (self.kind, name) in self._broken:
+            raise KeyError(name)
+        try:
+            spec = self._check(ep.load(), f"{self.kind} {name!r} ({ep.value})")
+        except Exception as exc:  # a broken third-party package must not stop the agent
+            self._broken[(self.kind, name)] = f"{type(exc).__name__}: {exc}"
+            raise KeyError(name) from None
+        self._loaded[name] = spec
+        return spec
+
+    def __iter__(self) -> Iterator[str]:
+        names = set(self._eps) | set(self._loaded)
+        return iter(sorted(n for n in names if (self.kind, n) not in self._broken))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def load_all(self) -> None:
+        """Import every entry point (listings); failures are recorded as broken."""
+        for name in list(self._eps):
+            self.get(name)
+
+
+def _check_plugin(obj: object, source: str) -> PluginSpec:
+    return check_plugin_spec(obj, source)
+
+
 @dataclass
 class Registry:
-    plugins: dict[str, PluginSpec] = field(default_factory=dict)
-    drivers: dict[str, DriverSpec] = field(default_factory=dict)
-    origins: dict[tuple[str, str], Origin] = field(default_factory=dict)  # (kind, name) -> origin
     broken: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> reason
+    origins: dict[tuple[str, str], Origin] = field(default_factory=dict)  # (kind, name) -> origin
+    plugins: LazySpecs[PluginSpec] = field(init=False)
+    drivers: LazySpecs[DriverSpec] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plugins = LazySpecs("plugin", _check_plugin, self.broken)
+        self.drivers = LazySpecs("driver", check_driver_spec, self.broken)
 
     def add_plugin(self, spec: PluginSpec, origin: Origin | None = None) -> None:
         """Register a plugin spec (tests and embedders); checked against the contract."""
-        check_plugin_spec(spec, f"plugin {spec.name!r}" if isinstance(spec, PluginSpec) else "plugin")
-        self.plugins[spec.name] = spec
+        check_plugin_spec(spec, f"plugin {getattr(spec, 'name', '?')!r}")
+        self.plugins.add(spec.name, spec)
         self.origins[("plugin", spec.name)] = origin or Origin("(added)", "", "")
 
     def add_driver(self, spec: DriverSpec, origin: Origin | None = None) -> None:
         """Register a driver spec (tests and embedders); checked against the contract."""
-        check_driver_spec(spec, f"driver {spec.name!r}" if isinstance(spec, DriverSpec) else "driver")
-        self.drivers[spec.name] = spec
+        check_driver_spec(spec, f"driver {getattr(spec, 'name', '?')!r}")
+        self.drivers.add(spec.name, spec)
         self.origins[("driver", spec.name)] = origin or Origin("(added)", "", "")
+
+    def load_all(self) -> None:
+        """Import everything (for listings and conformance checks)."""
+        self.plugins.load_all()
+        self.drivers.load_all()
 
 
 def _origin(ep: EntryPoint) -> Origin:
-    dist = ep.dist
+    dist: Any = ep.dist
     return Origin(dist.name if dist else "?", dist.version if dist else "?", ep.value)
-
-
-def _load(reg: Registry, kind: str, eps: Iterable[EntryPoint]) -> None:
-    for ep in eps:
-        source = f"{kind} {ep.name!r} ({ep.value})"
-        try:
-            obj = ep.load()
-            if kind == "plugin":
-                spec_p = check_plugin_spec(obj, source)
-                reg.plugins[ep.name] = spec_p
-            else:
-                spec_d = check_driver_spec(obj, source)
-                reg.drivers[ep.name] = spec_d
-            reg.origins[(kind, ep.name)] = _origin(ep)
-        except Exception as exc:  # a broken third-party package must not stop the agent
-            reg.broken[(kind, ep.name)] = f"{type(exc).__name__}: {exc}"
-            reg.origins[(kind, ep.name)] = _origin(ep)
 
 
 _cached: Registry | None = None
 
 
 def load_registry(*, refresh: bool = False) -> Registry:
-    """Load every installed driver and plugin once per process."""
+    """List every installed driver and plugin once per process (imported on first use)."""
     global _cached
     if _cached is None or refresh:
         reg = Registry()
-        _load(reg, "driver", entry_points(group=DRIVER_GROUP))
-        _load(reg, "plugin", entry_points(group=PLUGIN_GROUP))
+        for ep in entry_points(group=DRIVER_GROUP):
+            reg.drivers.add_entry_point(ep)
+            reg.origins[("driver", ep.name)] = _origin(ep)
+        for ep in entry_points(group=PLUGIN_GROUP):
+            reg.plugins.add_entry_point(ep)
+            reg.origins[("plugin", ep.name)] = _origin(ep)
         _cached = reg
     return _cached
