@@ -1,0 +1,80 @@
+"""The shared mechanisms: limit alarms (hysteresis, on-delay) and report by exception; the
+system and values plugins through the plugin test harness."""
+
+from __future__ import annotations
+
+import asyncio
+
+from drivers.sim import SPEC as SIM
+from drivers.sim import SimDriver, SimOptions
+from plugins.alarms import Alarm, AlarmConfig, AlarmSet, Direction
+from plugins.rbe import Deadband, ReportByException
+from plugins.system import SPEC as SYSTEM
+from plugins.testing import Harness
+from plugins.values import SPEC as VALUES
+
+
+def test_alarm_hysteresis_and_on_delay_do_not_chatter() -> None:
+    alarm = Alarm(AlarmConfig(feature="t", limit=80.0, hysteresis=2.0, on_delay_s=3.0))
+    script = [79, 81, 79.5, 81, 81, 81, 81, 79, 78.5, 77.9, 81]  # one value per second
+    transitions = [(t, tr.active) for t, v in enumerate(script) if (tr := alarm.update(v, float(t)))]
+    # 81 at t=1 breaks at t=2 (79.5 is back under) -> the delay restarts at t=3 and raises at t=6;
+    # it clears only at 77.9 (<= 80 - 2), not at 79 or 78.5.
+    assert transitions == [(6, True), (9, False)]
+
+
+def test_low_alarm_boundary_and_bad_values() -> None:
+    alarm = Alarm(AlarmConfig(feature="p", limit=1.0, direction=Direction.LOW, level="low"))
+    assert alarm.update(1.0, 0) is None  # exactly on the limit is not beyond it
+    assert alarm.update(float("nan"), 1) is None
+    raised = alarm.update(0.99, 2)
+    assert raised is not None and raised.active and raised.level == "low"
+    assert AlarmSet([alarm.cfg]).update({"p": True}, 3) == []  # booleans are not levels
+
+
+def test_report_by_exception_deadband_heartbeat_quality() -> None:
+    rbe = ReportByException(heartbeat_s=10, default=Deadband(absolute=0.5),
+                            bands={"pct": Deadband(percent=1.0, span=200.0)})
+    assert rbe.filter({"a": 1.0, "pct": 50.0}, {}, 0) == ({"a": 1.0, "pct": 50.0}, {})
+    assert rbe.filter({"a": 1.4, "pct": 51.9}, {}, 1) == ({}, {})  # inside both bands
+    assert rbe.filter({"a": 1.6, "pct": 52.1}, {}, 2) == ({"a": 1.6, "pct": 52.1}, {})  # drift accumulated
+    assert rbe.filter({"a": 1.6}, {"a": "timeout"}, 3) == ({"a": 1.6}, {"a": "timeout"})  # quality change
+    assert rbe.filter({"a": 1.6}, {}, 4) == ({"a": 1.6}, {})  # back to good is reported too
+    assert rbe.filter({"a": 1.6, "pct": 52.1}, {}, 12.5) == ({"pct": 52.1}, {})  # heartbeat of pct only
+    assert rbe.filter({"a": 1.6}, {}, 14.1) == ({"a": 1.6}, {})
+
+
+def test_values_plugin_faults_become_quality_and_one_event() -> None:
+    async def go() -> Harness:
+        drv = SimDriver(SimOptions(profile="ramp", amplitude=100, fail_reads=[3, 4], channels=2))
+        h = Harness(VALUES, options={"heartbeat_s": 0}, driver=drv)
+        await h.start()
+        await h.poll(times=6, advance_s=1)
+        await h.close()
+        return h
+
+    h = asyncio.run(go())
+    assert [e.kind for e in h.events] == ["sensor_fault", "sensor_ok"]
+    assert h.events[0].fields == {"quality": "comm_error"}
+    faulted = [e for e in h.emitted if e.quality]
+    assert faulted and faulted[0].values == {"ch0": None, "ch1": None}, "no stale value republished as fresh"
+    assert faulted[0].quality == {"ch0": "comm_error", "ch1": "comm_error"}
+    assert SIM.name == "sim"
+
+
+def test_system_plugin_reports_host_and_agent_figures() -> None:
+    stats = {"uptime_s": 5.0, "queue_depth": 2, "sent": 10, "bytes_sent": 900, "reconnects": 0,
+             "connected": True, "dropped": {"data": 1, "event": 0, "state": 0}}
+
+    async def go() -> Harness:
+        h = Harness(SYSTEM, options={"disk_path": "/"})
+        object.__setattr__(h.ctx, "extras", {"agent_stats": lambda: stats})
+        h.plugin = SYSTEM.factory(h.ctx)
+        await h.poll(times=2)
+        return h
+
+    h = asyncio.run(go())
+    first, second = h.emitted[0].values, h.emitted[1].values
+    assert {"load_1m", "rss_mb", "disk_free_mb", "disk_free_pct", "mem_used_pct", "queue_depth"} <= set(first)
+    assert first["dropped"] == 1 and first["sent"] == 10
+    assert "agent_cpu_pct" in second and "cpu_pct" in second  # rates need two snapshots
