@@ -44,6 +44,21 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# What a technician looks at first; everything else follows, cut at the terminal width.
+FIRST = ("iso_zone", "velocity_rms_mm_s", "fault", "ratio_db", "temp_c", "rate_c_per_min", "alarm", "state",
+         "oee", "rpm", "count", "rate_parts_per_min")
+
+
+def _ordered(d: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Flattened values, the most telling first."""
+    flat = _flatten(d)
+
+    def rank(key: str) -> int:
+        return next((i for i, word in enumerate(FIRST) if word in key), len(FIRST))
+
+    return sorted(flat.items(), key=lambda kv: rank(kv[0]))
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -92,7 +107,7 @@ class LiveView:
         for name in sorted(self.instances):
             r = self.instances[name]
             vals = ", ".join(f"{k}={_fmt(v)}" + (f"[{r['q'][k]}]" if k in r["q"] else "")
-                             for k, v in _flatten(r["d"]).items())
+                             for k, v in _ordered(r["d"]))
             age = time.monotonic() - r["at"]
             lines.append(f"{name:16} {r['n']:5d} {r['seq']:6d} {age:4.1f}s  {vals}"[:width])
         lines += ["", "recent events:"] + [f"  {e}"[:width] for e in self.events or ["  (none yet)"]]
@@ -160,7 +175,7 @@ async def _run(rt: Runtime, view: LiveView, seconds: float | None) -> int:
             last_plain = time.monotonic()
             for name, r in sorted(view.instances.items()):
                 print(f"DATA {name}: {r['n']} msgs, seq {r['seq']}, "
-                      + ", ".join(f"{k}={_fmt(v)}" for k, v in list(_flatten(r["d"]).items())[:6]), flush=True)
+                      + ", ".join(f"{k}={_fmt(v)}" for k, v in _ordered(r["d"])[:6]), flush=True)
     return task.result()
 
 
