@@ -1,0 +1,49 @@
+"""Waveform capture end to end: `edge-agent capture` -> cmd/capture -> chunks -> a .npy file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from support import AgentProcess, Subscriber, write_config
+
+from agent.broker import LocalBroker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+VIB = """
+[remote]
+capture_chunk_bytes = 4096
+
+[[instances]]
+name = "pump"
+plugin = "vibration"
+interval_s = 0.5
+driver = { type = "adxl345", backend = "sim", bus = "spi", rate_hz = 3200, range_g = 16 }
+options = { machine_group = 2, speed_source = "fixed", rpm = 1485 }
+"""
+
+
+def test_capture_writes_the_raw_waveform(tmp_path: Path, broker: LocalBroker, subscriber: Subscriber) -> None:
+    cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", instances="", extra=VIB)
+    agent = AgentProcess(cfg, broker.url)
+    try:
+        subscriber.wait_for(lambda: subscriber.on("edge/t1/data/pump"), 20, "vibration data")
+        out = tmp_path / "wave.npy"
+        run = subprocess.run([sys.executable, "-m", "agent", "capture", "--url", broker.url, "--agent", "t1",
+                              "--instance", "pump", "--seconds", "0.5", "--out", str(out), "--timeout", "20"],
+                             capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert run.returncode == 0, run.stdout + run.stderr
+        wave = np.load(out)
+        assert wave.shape[1] == 3 and 1500 <= wave.shape[0] <= 1700, wave.shape
+        chunks = [m for m in subscriber.on("edge/t1/cmd/capture/result")]
+        assert len(chunks) > 1 and all(m.size < 4096 + 300 for m in chunks), "sent in chunks"
+        assert np.abs(wave).max() < 16 and wave.std() > 0.001, "in g, and not silence"
+        bad = subprocess.run([sys.executable, "-m", "agent", "capture", "--url", broker.url, "--agent", "t1",
+                              "--instance", "nope", "--seconds", "0.5", "--out", str(out), "--timeout", "10"],
+                             capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert bad.returncode == 1 and "unknown instance" in bad.stdout + bad.stderr
+    finally:
+        agent.stop()
