@@ -81,3 +81,26 @@ def test_sigterm_exits_0_fast_and_seq_continues_after_restart(
         assert agent2.stop() == 0
     seqs = _seqs(subscriber, "edge/t1/data/sine")
     assert seqs == list(range(1, len(seqs) + 1)), "seq continues at last + 1 after a clean restart"
+
+
+def test_sighup_reloads_valid_config_and_keeps_old_on_invalid(
+    tmp_path: Path, broker: LocalBroker, subscriber: Subscriber
+) -> None:
+    import signal
+
+    cfg = _config(tmp_path)
+    agent = AgentProcess(cfg, broker.url)
+    try:
+        subscriber.wait_for(lambda: subscriber.on("edge/t1/data/sine"), 15, "first run data")
+        cfg.write_text(cfg.read_text() + '\n[[instances]]\nname = "extra"\nplugin = "values"\ninterval_s = 0.2\n'
+                       'driver = { type = "sim", profile = "ramp", amplitude = 100.0 }\n')
+        agent.proc.send_signal(signal.SIGHUP)
+        subscriber.wait_for(lambda: subscriber.on("edge/t1/data/extra"), 10, "the instance added by SIGHUP")
+        cfg.write_text(cfg.read_text().replace('interval_s = 0.2', 'interval_s = "often"'))
+        agent.proc.send_signal(signal.SIGHUP)
+        n = len(subscriber.on("edge/t1/data/extra"))
+        subscriber.wait_for(lambda: len(subscriber.on("edge/t1/data/extra")) > n + 3, 10, "still running the old one")
+        assert agent.proc.poll() is None
+    finally:
+        assert agent.stop() == 0
+    assert "reload refused" in agent.log() and 'interval_s: expected float, got "often"' in agent.log()
