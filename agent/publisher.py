@@ -48,6 +48,14 @@ class Topics:
         return f"{self.base}/cmd/{name}/result"
 
 
+def _merge(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge nested maps: a partial emit must not wipe sibling values of the same channel."""
+    out = dict(old)
+    for k, v in new.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
 class LocalLink:
     """The latest values each instance emitted, looked up by dotted key."""
 
@@ -56,7 +64,7 @@ class LocalLink:
 
     def store(self, instance: str, values: Mapping[str, Any]) -> None:
         old = self._latest.get(instance)
-        merged = {**old[0], **values} if old else dict(values)
+        merged = _merge(old[0], values) if old else dict(values)
         self._latest[instance] = (merged, time.monotonic())
 
     def latest(self, instance: str, key: str) -> tuple[Any, float] | None:

@@ -30,7 +30,7 @@ NO_DEADBAND = Deadband()
 class ReportByException:
     """Filter for one instance's values; ``heartbeat_s`` <= 0 disables the heartbeat."""
 
-    __slots__ = ("_bands", "_default", "_last", "_last_q", "_sent_at", "heartbeat_s")
+    __slots__ = ("_bands", "_default", "_last", "_last_q", "_sent_at", "_snapshot_at", "heartbeat_s", "snapshot")
 
     def __init__(
         self,
@@ -38,8 +38,13 @@ class ReportByException:
         heartbeat_s: float = 60.0,
         default: Deadband = NO_DEADBAND,
         bands: Mapping[str, Deadband] | None = None,
+        snapshot: bool = False,
     ) -> None:
         self.heartbeat_s = heartbeat_s
+        # snapshot=True: one heartbeat timer for the instance; when due, every value is sent in
+        # one message (consumers get a full state), instead of per-value timers drifting apart.
+        self.snapshot = snapshot
+        self._snapshot_at = -1e18
         self._default = default
         self._bands = dict(bands or {})
         self._last: dict[str, Any] = {}
@@ -64,9 +69,13 @@ class ReportByException:
         """Return the (values, quality) to publish now and remember them as published."""
         out: dict[str, Any] = {}
         out_q: dict[str, str] = {}
+        all_due = self.snapshot and self.heartbeat_s > 0 and now_s - self._snapshot_at >= self.heartbeat_s
+        if all_due:
+            self._snapshot_at = now_s
         for key, value in values.items():
             q = quality.get(key, "good")
-            due = self.heartbeat_s > 0 and now_s - self._sent_at.get(key, -1e18) >= self.heartbeat_s
+            due = all_due or (not self.snapshot and self.heartbeat_s > 0
+                              and now_s - self._sent_at.get(key, -1e18) >= self.heartbeat_s)
             if q != self._last_q.get(key, "good") or key not in self._last_q or due or (
                 q == "good" and self._changed(key, value)
             ):

@@ -70,7 +70,9 @@ def test_system_plugin_reports_host_and_agent_figures() -> None:
         h = Harness(SYSTEM, options={"disk_path": "/"})
         object.__setattr__(h.ctx, "extras", {"agent_stats": lambda: stats})
         h.plugin = SYSTEM.factory(h.ctx)
-        await h.poll(times=2)
+        await h.poll()
+        await asyncio.sleep(0.1)  # /proc/stat counts in 10 ms jiffies
+        await h.poll()
         return h
 
     h = asyncio.run(go())
@@ -78,3 +80,21 @@ def test_system_plugin_reports_host_and_agent_figures() -> None:
     assert {"load_1m", "rss_mb", "disk_free_mb", "disk_free_pct", "mem_used_pct", "queue_depth"} <= set(first)
     assert first["dropped"] == 1 and first["sent"] == 10
     assert "agent_cpu_pct" in second and "cpu_pct" in second  # rates need two snapshots
+
+
+def test_snapshot_heartbeat_sends_everything_together() -> None:
+    rbe = ReportByException(heartbeat_s=10, snapshot=True)
+    assert rbe.filter({"a": 1, "b": 2}, {}, 0) == ({"a": 1, "b": 2}, {})
+    assert rbe.filter({"a": 5, "b": 2}, {}, 4) == ({"a": 5}, {})
+    assert rbe.filter({"a": 5, "b": 2}, {}, 9) == ({}, {})
+    assert rbe.filter({"a": 5, "b": 2}, {}, 10) == ({"a": 5, "b": 2}, {}), "one message with the full state"
+
+
+def test_local_link_merges_nested_values() -> None:
+    from agent.publisher import LocalLink
+
+    link = LocalLink()
+    link.store("t", {"bearing": {"temp_c": 50.0, "rate_c_per_min": 0.5}})
+    link.store("t", {"bearing": {"temp_c": 51.0}})
+    assert link.latest("t", "bearing.rate_c_per_min")[0] == 0.5  # type: ignore[index]
+    assert link.latest("t", "bearing.temp_c")[0] == 51.0  # type: ignore[index]
