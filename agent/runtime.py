@@ -67,6 +67,8 @@ class Runtime:
             if not self.seqs.was_clean:
                 self.publisher.event("agent", "unclean_restart", "the previous run did not stop cleanly",
                                      Severity.WARNING, {})
+            if self.seqs.fault:
+                self.publisher.event("agent", "seq_store_fault", self.seqs.fault, Severity.CRITICAL, {})
             for inst in self.config.instances:
                 self.start_instance(inst)
             await self._call_hook("started")
@@ -100,7 +102,23 @@ class Runtime:
         if factory is not None:
             outbox: Outbox = factory(self.config, state_dir)
             return outbox
+        if self.config.spool.enabled:
+            from agent.spool import SpoolOutbox
+
+            self.seqs.reserve_when_handed(eager=(self.topics.status, self.topics.config_state))
+            return SpoolOutbox(state_dir / "spool.sqlite", self.config.spool, seqs=self.seqs,
+                               memory_max_messages=self.config.mqtt.queue_max,
+                               on_drop=self._spool_dropped, on_fault=self._spool_fault)
         return MemoryOutbox(self.config.mqtt.queue_max)
+
+    def _spool_dropped(self, since: dict[str, int], total: dict[str, int]) -> None:
+        n = sum(since.values())
+        self.publisher.event("agent", "spool_full", f"outbox full: dropped the {n} oldest message(s) "
+                             f"(data {since['data']}, event {since['event']})", Severity.WARNING,
+                             {"dropped": since, "dropped_total": total})
+
+    def _spool_fault(self, kind: str, why: str) -> None:
+        self.publisher.event("agent", "spool_fault", why, Severity.CRITICAL, {"fault": str(kind)})
 
     def _session_options(self) -> SessionOptions:
         m = self.config.mqtt

@@ -1,10 +1,18 @@
 """Per-topic sequence numbers that persist across restarts, in a small SQLite file (WAL).
 
-Writing every number to disk would wear an SD card, so numbers are *reserved* in blocks: the
-file holds, per topic, a number no message has used yet. A clean stop writes the exact last
-number, so the next run continues at last + 1. After a crash the run resumes past the reserved
-block: a number is never repeated (a repeat would make consumers drop a new message as a
-duplicate); the unused numbers are reported by ``skipped`` so they can be announced.
+The file holds, per topic, an upper bound of every number that *may have reached a broker*
+(``reserved``). A clean stop writes the exact last number, so the next run continues at last + 1.
+After a crash the next run starts above ``reserved`` (and above every number still waiting in the
+spool, see ``seed``), so a number a consumer may have seen is never reused.
+
+Writing every number would wear an SD card, so numbers are reserved in blocks of about a minute of
+traffic. Two modes decide *when* a number is reserved:
+
+- eager (no spool): when it is created, as any created message may be sent at once;
+- when handed (with the spool, ``reserve_when_handed``): when the outbox hands it to the MQTT
+  client. During a broker outage nothing is handed, so nothing is reserved ahead, and after a
+  crash the numbers of the spooled messages continue without a gap (``trim`` also gives back the
+  unused part of a block once messages start to be spooled).
 """
 
 from __future__ import annotations
@@ -12,44 +20,108 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 BLOCK_MIN = 32
+DB_ERRORS = (sqlite3.Error, OSError)
 
 
 class SeqStore:
     """Hands out seq numbers per topic; ``close()`` makes the next run continue without a gap."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS seq (topic TEXT PRIMARY KEY, reserved INTEGER NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        row = self._db.execute("SELECT value FROM meta WHERE key='clean'").fetchone()
-        self.was_clean = row is None or row[0] == "1"
-        self._reserved: dict[str, int] = dict(self._db.execute("SELECT topic, reserved FROM seq").fetchall())
+        self.fault = ""  # why the file could not be used ("" = fine)
+        self.was_clean = True
+        self._reserved: dict[str, int] = {}
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = self._open(path)
+        except DB_ERRORS as exc:
+            self._fail(f"cannot use {path}: {exc}")
+            self._reserved = _read_only(path)
+        self._floor = dict(self._reserved)  # numbers the previous run may have sent
         self._last: dict[str, int] = dict(self._reserved)  # next = reserved + 1 in both cases
+        self._handed: dict[str, int] = {}
+        self._eager: set[str] | None = None  # None: every topic is reserved when created
         self._window: dict[str, tuple[float, int]] = {}  # topic -> (since, messages)
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('clean', '0')")
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # rare writes; a lost reservation could repeat a number
+            db.execute("CREATE TABLE IF NOT EXISTS seq (topic TEXT PRIMARY KEY, reserved INTEGER NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = db.execute("SELECT value FROM meta WHERE key='clean'").fetchone()
+            self.was_clean = row is None or row[0] == "1"
+            self._reserved = dict(db.execute("SELECT topic, reserved FROM seq").fetchall())
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('clean', '0')")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _fail(self, why: str) -> None:
+        self.fault = why
+        log.error("seq store: %s; numbers are kept in memory only for this run", why)
+        if self._db is not None:
+            try:
+                self._db.close()
+            except DB_ERRORS:
+                pass
+        self._db = None
+
+    def reserve_when_handed(self, eager: Iterable[str] = ()) -> None:
+        """Reserve numbers when messages are handed to the client (``handed``), except for the
+        ``eager`` topics (published outside the outbox: status, config state)."""
+        self._eager = set(eager)
+
+    def seed(self, spooled_max: Mapping[str, int]) -> None:
+        """Continue above the numbers of messages still waiting in the spool."""
+        for topic, seq in spooled_max.items():
+            self._last[topic] = max(self._last.get(topic, 0), seq)
 
     def peek(self, topic: str) -> int:
         """The last number used for ``topic`` (0 if none)."""
         return self._last.get(topic, 0)
 
     def next(self, topic: str) -> int:
-        """Return the next number for ``topic``, reserving a new block on disk when needed."""
+        """Return the next number for ``topic``, reserving a block on disk when needed."""
         seq = self._last.get(topic, 0) + 1
         self._last[topic] = seq
         since, count = self._window.get(topic, (time.monotonic(), 0))
         self._window[topic] = (since, count + 1)
-        if seq > self._reserved.get(topic, 0):
+        if (self._eager is None or topic in self._eager) and seq > self._reserved.get(topic, 0):
             self._reserve(topic, seq)
         return seq
+
+    def handed(self, topic: str, seq: int) -> None:
+        """``seq`` is about to be handed to the MQTT client: make sure it is reserved first."""
+        if seq > self._handed.get(topic, 0):
+            self._handed[topic] = seq
+        if seq > self._reserved.get(topic, 0):
+            self._reserve(topic, seq)
+
+    def trim(self) -> None:
+        """Give back reserved numbers that were never handed (called when messages are spooled),
+        so a crash during an outage leaves no gap."""
+        if self._eager is None:
+            return
+        trimmed = {}
+        for topic, reserved in self._reserved.items():
+            if topic in self._eager:
+                continue
+            exact = max(self._floor.get(topic, 0), self._handed.get(topic, 0))
+            if reserved > exact:
+                trimmed[topic] = exact
+        if trimmed:
+            self._write(trimmed)
+            self._reserved.update(trimmed)
 
     def _reserve(self, topic: str, seq: int) -> None:
         # Size the block to about a minute of this topic's traffic, so writes stay rare.
@@ -58,13 +130,43 @@ class SeqStore:
         block = max(BLOCK_MIN, int(count / max(now - since, 10.0) * 60))
         self._window[topic] = (now, 0)
         self._reserved[topic] = seq + block
-        self._db.execute("INSERT OR REPLACE INTO seq VALUES (?, ?)", (topic, seq + block))
+        self._write({topic: seq + block})
+
+    def _write(self, values: Mapping[str, int]) -> None:
+        if self._db is None:
+            return
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO seq VALUES (?, ?)", list(values.items()))
+        except DB_ERRORS as exc:
+            self._fail(f"cannot write {self.path}: {exc}")
 
     def close(self) -> None:
         """Write the exact last numbers and mark the stop clean."""
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO seq VALUES (?, ?)", list(self._last.items()))
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('clean', '1')")
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if self._db is None:
+            return
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO seq VALUES (?, ?)", list(self._last.items()))
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('clean', '1')")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except DB_ERRORS as exc:
+            log.error("seq store: cannot write the last numbers to %s: %s", self.path, exc)
         self._db.close()
+        self._db = None
+
+
+def _read_only(path: Path) -> dict[str, int]:
+    """Best effort: the stored numbers of an unwritable file, so this run at least does not repeat them."""
+    if not path.exists():
+        return {}
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            return dict(db.execute("SELECT topic, reserved FROM seq").fetchall())
+        finally:
+            db.close()
+    except DB_ERRORS:
+        return {}
