@@ -79,6 +79,7 @@ class VibrationOptions(Options):
     fault_n: Annotated[int, msgspec.Meta(ge=1)] = 3
     fault_m: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     alarms: list[AlarmConfig] = []
+    overrun_quiet_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0  # clean time that ends an overrun episode
     capture_max_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
 
     def iso_limits(self) -> tuple[float, float, float]:

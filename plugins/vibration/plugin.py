@@ -52,6 +52,8 @@ class VibrationPlugin(Plugin):
         self.faulted = False
         self.overrun_episode = False
         self.overruns = 0
+        self.episode_overruns = 0
+        self.last_overrun_s = 0.0
         self.captures: list[Capture] = []
         self.last: Analysis | None = None
 
@@ -112,9 +114,10 @@ class VibrationPlugin(Plugin):
         if wf.lost_samples:
             self._overrun(wf)
             return
-        if self.overrun_episode:
+        if self.overrun_episode and self.ctx.clock.monotonic() - self.last_overrun_s >= self.o.overrun_quiet_s:
             self.overrun_episode = False
-            self.ctx.event("overrun_end", "contiguous samples again", Severity.INFO)
+            n = self.episode_overruns
+            self.ctx.event("overrun_end", f"contiguous samples again ({n} overrun blocks)", Severity.INFO, blocks=n)
         window = self._take_window(wf)
         if window is not None:
             self._analyse(window, wf.rate_hz, wf.t0_ms)
@@ -199,8 +202,11 @@ class VibrationPlugin(Plugin):
         self.zone = zone
 
     def _overrun(self, wf: Waveform) -> None:
+        """Discard the contiguous buffer; one event per episode (ends after overrun_quiet_s clean)."""
         self.overruns += 1
         self.pending, self.pending_n = [], 0
+        self.last_overrun_s = self.ctx.clock.monotonic()
+        self.episode_overruns = self.episode_overruns + 1 if self.overrun_episode else 1
         if not self.overrun_episode:
             self.overrun_episode = True
             self.ctx.event(

@@ -100,9 +100,11 @@ def test_feature_alarm_with_on_delay() -> None:
 
 def test_overrun_block_is_not_analysed() -> None:
     blocks = [sine_block(1.0, 0.1), sine_block(1.0, 0.1, lost=40), sine_block(1.0, 0.1, lost=5), sine_block(1.0, 0.1)]
-    h = run(blocks)
+    h = run(blocks, {"overrun_quiet_s": 1.0})
     kinds = [e.kind for e in h.events]
     assert kinds.count("overrun") == 1 and kinds.count("overrun_end") == 1
+    assert h.events[-1].fields["blocks"] == 2
+    assert [e.kind for e in run(blocks).events].count("overrun_end") == 0  # 60 s quiet time not reached
     bad = [e for e in h.emitted if e.quality]
     assert [b.values["lost_samples"] for b in bad] == [40, 5]
     assert all(b.quality == {"lost_samples": "overrun"} and "x" not in b.values for b in bad)
