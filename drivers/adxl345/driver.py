@@ -126,9 +126,10 @@ class Adxl345Driver:
         while not self._stop.wait(self.o.drain_interval_s):
             try:
                 self.drain()
-            except DriverError as exc:
+            except DriverError as exc:  # reported by the next read(); keep trying (transient bus errors)
                 self._error = exc
-                return
+                self._store(np.zeros((0, 3), dtype="<i2"), 1)  # samples popped before the error are gone
+                self._stop.wait(0.1)
 
     def drain(self) -> int:
         """Empty the chip's FIFO into the ring buffer once; return the number of samples read."""

@@ -62,6 +62,9 @@ class VibrationPlugin(Plugin):
         key = (wf.rate_hz, wf.axes)
         if self.cfg is None or key != self.cfg_key:
             o = self.o
+            missing = [a for a in o.axes or () if a not in wf.axes]
+            if missing:
+                raise ValueError(f"axes: {missing} not among the driver's axes {list(wf.axes)}")
             lo, hi = o.speed_range_rpm
             env = o.envelope_band_hz or default_envelope_band(wf.rate_hz)
             self.cfg = FeatureConfig(

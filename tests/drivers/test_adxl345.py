@@ -174,3 +174,38 @@ def test_options_check() -> None:
     assert errs(drain_interval_s=0.01)[0].startswith("drain_interval_s:")
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"rate": 3200}, Adxl345Options)
+
+
+class FlakyBus:
+    """Wraps a bus; raises CommError on the reads listed in ``fail``."""
+
+    def __init__(self, bus: Any, fail: set[int]) -> None:
+        self.bus, self.fail, self.n = bus, fail, 0
+
+    def read(self, reg: int, n: int) -> bytes:
+        self.n += 1
+        if self.n in self.fail:
+            raise CommError("spi: glitch")
+        return self.bus.read(reg, n)
+
+    def write(self, reg: int, value: int) -> None:
+        self.bus.write(reg, value)
+
+    def close(self) -> None:
+        self.bus.close()
+
+
+def test_bus_error_in_the_drain_thread_is_reported_then_recovers() -> None:
+    chip = Adxl345Emulator(ramp_source())
+    o = msgspec.convert({}, Adxl345Options)
+    drv = Adxl345Driver(o, bus=FlakyBus(SpiBus(chip.spi), {3}))
+    drv.open()
+    try:
+        time.sleep(0.05)
+        with pytest.raises(CommError):
+            drv.read()
+        time.sleep(0.3)
+        after = drv.read()
+        assert len(after.samples) > 100 and after.lost_samples >= 1  # the gap is flagged
+    finally:
+        drv.close()

@@ -242,3 +242,11 @@ def test_sim_fault_command_switches_the_model() -> None:
     assert drv.model is not None and drv.model.fault == "inner" and drv.model.fault_g == 0.3
     with pytest.raises(ValueError):
         asyncio.run(Harness(SPEC, driver=BlockDriver([])).plugin.command("sim_fault", {"fault": "outer"}))
+
+
+def test_axes_subset_and_unknown_axis() -> None:
+    msg = run([sine_block(1.0, 0.2)], {"axes": ["z", "x"]}).emitted[0].values
+    assert set(msg) == {"z", "x", "velocity_rms_mm_s", "iso_zone"}
+    assert msg["x"]["rms_g"] == pytest.approx(0.2 / math.sqrt(2), rel=1e-4)
+    with pytest.raises(ValueError, match="axes"):
+        run([sine_block(1.0, 0.2)], {"axes": ["q"]})
