@@ -91,15 +91,20 @@ class VibrationPlugin(Plugin):
             samples = samples[:, [wf.axes.index(a) for a in self.o.axes]]
         return samples
 
-    def _shaft_hz(self) -> float | None:
+    def _speed(self) -> tuple[float | None, bool]:
+        """(shaft_hz or None, whether the spectrum may estimate it); a linked 0 rpm means stopped."""
         o = self.o
         if o.speed_source is SpeedSource.FIXED and o.rpm:
-            return o.rpm / 60.0
+            return o.rpm / 60.0, False
+        if o.speed_source is SpeedSource.SPECTRUM:
+            return None, True
         if o.speed_source is SpeedSource.LINK and o.speed_instance:
             got = self.ctx.link.latest(o.speed_instance, o.speed_key)
-            if got is not None and got[1] <= o.speed_max_age_s and isinstance(got[0], (int, float)):
-                return float(got[0]) / 60.0 if got[0] > 0 else None
-        return None
+            fresh = got is not None and got[1] <= o.speed_max_age_s and isinstance(got[0], (int, float))
+            if fresh and got is not None:
+                return (float(got[0]) / 60.0 if got[0] > 0 else None), False
+            return None, o.speed_fallback_spectrum
+        return None, False
 
     # -- the scheduled tick ----------------------------------------------------------------------
     async def poll(self) -> None:
@@ -143,11 +148,7 @@ class VibrationPlugin(Plugin):
 
     def _analyse(self, window: Any, rate_hz: float, t0_ms: int) -> None:
         assert self.cfg is not None
-        shaft_hz = self._shaft_hz()
-        o = self.o
-        estimate = o.speed_source is SpeedSource.SPECTRUM or (
-            o.speed_source is SpeedSource.LINK and o.speed_fallback_spectrum
-        )
+        shaft_hz, estimate = self._speed()
         a = analyse(window, rate_hz, self.cfg, shaft_hz, estimate_speed=estimate)
         self.last = a
         now = self.ctx.clock.monotonic()
@@ -260,7 +261,7 @@ class VibrationPlugin(Plugin):
         cfg = self.cfg
         if cfg is not None:
             extra["envelope_band_hz"] = list(cfg.envelope_band_hz)
-        shaft = self.last.shaft_hz if self.last else self._shaft_hz()
+        shaft = self.last.shaft_hz if self.last else self._speed()[0]
         if shaft:
             extra["rpm"] = shaft * 60.0
             if cfg is not None and cfg.orders is not None:

@@ -250,3 +250,9 @@ def test_axes_subset_and_unknown_axis() -> None:
     assert msg["x"]["rms_g"] == pytest.approx(0.2 / math.sqrt(2), rel=1e-4)
     with pytest.raises(ValueError, match="axes"):
         run([sine_block(1.0, 0.2)], {"axes": ["q"]})
+
+
+def test_linked_zero_rpm_means_stopped_not_estimated() -> None:
+    link = StaticLink({("tacho", "rpm"): 0})
+    msg = run([sine_block(1.0, 0.2, f_hz=24.75)], {"speed_source": "link", "speed_instance": "tacho"}, link)
+    assert "rpm" not in msg.emitted[0].values
