@@ -240,6 +240,7 @@ class MqttSession:
     async def _send_loop(self) -> None:
         while True:
             await self._window.acquire()
+            await self.connected.wait()  # take nothing from the outbox during an outage (seq reservation)
             msg = await self.outbox.get()
             await self.connected.wait()
             self._publish(msg)
