@@ -78,12 +78,13 @@ def write(path: Path, meta: dict[str, Any], g: Any) -> None:
 
 
 def _envelope_spectrum(x: Any, rate_hz: float, band: tuple[float, float]) -> tuple[Any, Any]:
+    """Envelope spectrum (g, peak) of the band: FFT band-pass, analytic magnitude, Hann-windowed rfft."""
     n = len(x)
-    X = np.fft.fft((x - x.mean()) * np.hanning(n))
+    X = np.fft.fft(x - x.mean())
     f = np.fft.fftfreq(n, 1 / rate_hz)
-    X[(f < band[0]) | (f > band[1])] = 0.0
+    X[(f < band[0]) | (f > band[1])] = 0.0  # negative frequencies too: the analytic signal
     env = np.abs(np.fft.ifft(X)) * 2
-    amp = np.abs(np.fft.rfft(env - env.mean())) * 2 / n
+    amp = np.abs(np.fft.rfft((env - env.mean()) * np.hanning(n))) * 4 / n
     return np.fft.rfftfreq(n, 1 / rate_hz), amp
 
 
@@ -104,7 +105,7 @@ def plot(path: Path, meta: dict[str, Any], g: Any) -> None:
     ax2.set(xlabel="Hz", ylabel="g peak", title=f"spectrum ({meta['axes'][0]})")
     f, env = _envelope_spectrum(x, rate, (float(band[0]), float(band[1])))
     top = 4 * max((meta.get("bearing_hz") or {"x": 250.0}).values())
-    keep = f <= top
+    keep = (f >= 2.0) & (f <= top)
     ax3.plot(f[keep], env[keep], linewidth=0.7)
     for name, hz in (meta.get("bearing_hz") or {}).items():
         ax3.axvline(hz, linestyle="--", linewidth=0.8, color="red")
