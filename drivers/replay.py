@@ -147,10 +147,21 @@ class ReplayDriver:
         self.data = None
 
 
+def check_options(o: ReplayOptions) -> list[str]:
+    """Config checks that need no file access."""
+    suffix = Path(o.path).suffix.lower()
+    if suffix not in (".wav", ".npy", ".csv"):
+        return [f"path: unknown format {suffix!r} (use .wav, .npy or .csv)"]
+    if suffix == ".npy" and o.rate_hz is None:
+        return ["rate_hz: required for .npy recordings (the file has no rate)"]
+    return []
+
+
 SPEC = DriverSpec(
     name="replay",
     factory=ReplayDriver,
     options=ReplayOptions,
     provides=frozenset({Capability.WAVEFORM}),
     description="Replay a recorded waveform (.wav, .npy, .csv) in real time, looping or once",
+    check=check_options,
 )

@@ -13,7 +13,7 @@ import pytest
 
 from drivers.contract import check_driver_spec
 from drivers.errors import DeviceNotFound, DriverError
-from drivers.replay import SPEC, ReplayDriver, ReplayOptions
+from drivers.replay import SPEC, ReplayDriver, ReplayOptions, check_options
 
 RATE = 1000
 SIGNAL = np.stack([np.linspace(-0.5, 0.5, 250), np.linspace(0.25, -0.25, 250)], axis=1)
@@ -110,3 +110,12 @@ def test_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.wav").write_bytes(b"not a wave file")
     with pytest.raises(DriverError, match="RIFF"):
         driver(tmp_path / "bad.wav")
+
+
+def test_check_options() -> None:
+    def errs(**kw: Any) -> list[str]:
+        return check_options(msgspec.convert(kw, ReplayOptions))
+
+    assert errs(path="a.wav") == [] and errs(path="a.npy", rate_hz=100) == []
+    assert errs(path="a.npy")[0].startswith("rate_hz:")
+    assert errs(path="a.mp3")[0].startswith("path:")
