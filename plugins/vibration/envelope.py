@@ -45,7 +45,7 @@ def envelope_spectrum(sp: Spectrum, lo_hz: float, hi_hz: float, max_env_hz: floa
     """Envelope spectrum of the band [lo_hz, hi_hz] per axis, up to at least ``max_env_hz``."""
     k0 = max(sp.bin(lo_hz), 1)
     k1 = min(sp.bin(hi_hz), sp.X.shape[1] - 1)
-    band = k1 - k0 + 1
+    band = max(k1 - k0 + 1, 0)
     m = _fast_len(max(band, math.ceil(2 * max_env_hz / sp.df_hz) + 2))
     z: npt.NDArray[np.complex128] = np.zeros((sp.X.shape[0], m), dtype=np.complex128)
     z[:, :band] = sp.X[:, k0 : k1 + 1]

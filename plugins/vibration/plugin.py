@@ -66,7 +66,7 @@ class VibrationPlugin(Plugin):
             if missing:
                 raise ValueError(f"axes: {missing} not among the driver's axes {list(wf.axes)}")
             lo, hi = o.speed_range_rpm
-            env = o.envelope_band_hz or default_envelope_band(wf.rate_hz)
+            env = self._envelope_band(wf.rate_hz)
             self.cfg = FeatureConfig(
                 axes=tuple(o.axes or wf.axes),
                 iso_limits_mm_s=o.iso_limits(),
@@ -75,13 +75,27 @@ class VibrationPlugin(Plugin):
                 bands_hz=tuple(o.bands_hz),
                 speed_range_hz=(lo / 60.0, hi / 60.0),
                 orders=o.bearing.orders() if o.bearing else None,
-                envelope_band_hz=(env[0], min(env[1], 0.49 * wf.rate_hz)),
+                envelope_band_hz=env,
                 tone_harmonics=o.tone_harmonics,
                 tone_tolerance_pct=o.tone_tolerance_pct,
             )
             self.cfg_key = key
             self.pending, self.pending_n = [], 0
         return self.cfg
+
+    def _envelope_band(self, rate_hz: float) -> tuple[float, float]:
+        """The configured band clipped below Nyquist; the default (and an event) if nothing is left."""
+        band = self.o.envelope_band_hz or default_envelope_band(rate_hz)
+        lo, hi = band[0], min(band[1], 0.49 * rate_hz)
+        if lo < hi:
+            return (lo, hi)
+        fallback = default_envelope_band(rate_hz)
+        self.ctx.event(
+            "config",
+            f"envelope_band_hz {list(band)} is above the Nyquist frequency at {rate_hz:g} Hz; using {list(fallback)}",
+            Severity.WARNING,
+        )
+        return fallback
 
     def _columns(self, wf: Waveform) -> Any:
         samples = np.asarray(wf.samples)

@@ -123,3 +123,8 @@ def test_iso_table_values() -> None:
     assert zone_limits(2, Foundation.RIGID) == (1.4, 2.8, 4.5)
     assert zone_limits(2, Foundation.FLEXIBLE) == (2.3, 4.5, 7.1)
     assert iso_zone(11.04, (1.0, 2.0, 3.0)) is Zone.D
+
+
+def test_envelope_of_an_empty_band_is_zero() -> None:
+    env = envelope_spectrum(F.spectrum(rows(sine(100.0)), FS), 20000, 30000)
+    assert float(env.amp_g.max()) == 0.0

@@ -256,3 +256,14 @@ def test_linked_zero_rpm_means_stopped_not_estimated() -> None:
     link = StaticLink({("tacho", "rpm"): 0})
     msg = run([sine_block(1.0, 0.2, f_hz=24.75)], {"speed_source": "link", "speed_instance": "tacho"}, link)
     assert "rpm" not in msg.emitted[0].values
+
+
+def test_envelope_band_above_nyquist_falls_back_with_an_event() -> None:
+    opts = {
+        "speed_source": "fixed",
+        "rpm": 1500,
+        "envelope_band_hz": [2000, 8000],
+        "bearing": {"bpfo": 3.0, "bpfi": 5.0, "bsf": 2.0, "ftf": 0.4},
+    }
+    h = run([sine_block(1.0, 0.2)], opts)
+    assert [e.kind for e in h.events] == ["config"] and "bearing" in h.emitted[0].values
