@@ -143,6 +143,7 @@ class SpoolOutbox:
         self.written_rows = 0
         self._ready = asyncio.Event()
         self._bucket = TokenBucket(cfg.drain_rate_per_s)
+        self._db: sqlite3.Connection | None = None
         self._db = self._open()
         self._task = asyncio.get_running_loop().create_task(self._tick_loop(), name="spool-commit")
 
