@@ -21,6 +21,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,9 @@ DB_ERRORS = (sqlite3.Error, OSError)
 COLUMNS = "id, topic, seq, prio, qos, retain, payload"
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, seq INTEGER NOT NULL,"
-    " prio INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL)"
+    " prio INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL)",
+    # events are few: a partial index lets their lane page past a large data backlog cheaply
+    "CREATE INDEX IF NOT EXISTS spool_events ON spool (id) WHERE prio > 0",
 )
 
 DropHandler = Callable[[dict[str, int], dict[str, int]], None]
@@ -87,6 +90,28 @@ def move_aside(path: Path) -> Path:
     return aside
 
 
+class Lane(enum.IntEnum):
+    """Backlog lanes: events and state are paged on their own, never stuck behind a data backlog."""
+
+    DATA = 0
+    EVENTS = 1
+
+    @classmethod
+    def of(cls, prio: Priority) -> Lane:
+        return cls.DATA if prio is Priority.DATA else cls.EVENTS
+
+    @property
+    def sql(self) -> str:
+        return "prio = 0" if self is Lane.DATA else "prio > 0"
+
+
+@dataclass
+class LaneState:
+    spilled: bool = False  # queued messages of the lane with id > cursor are on disk (or unwritten) only
+    cursor: int = 0
+    queued: int = 0  # queued in memory
+
+
 class TokenBucket:
     """At most ``rate_per_s`` takes per second, with a burst of 50 ms worth."""
 
@@ -132,8 +157,7 @@ class SpoolOutbox:
         self._fresh: dict[int, Message] = {}  # put since the last commit tick, not on disk
         self._aging: dict[int, Message] = {}  # put before the last tick, not on disk: written next tick
         self._deletes: list[int] = []  # on disk and acknowledged or dropped
-        self._spilled = False  # queued messages with id > _cursor are on disk (or unwritten) only
-        self._cursor = 0
+        self._lanes = {lane: LaneState() for lane in Lane}
         self._count = self._bytes = 0
         self._next_id = 1
         self._dropped = {p.name.lower(): 0 for p in Priority}
@@ -177,7 +201,8 @@ class SpoolOutbox:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.cfg.synchronous}")
             db.execute("PRAGMA journal_size_limit=4194304")  # keep the WAL small once checkpointed
-            db.execute(SCHEMA)
+            for statement in SCHEMA:
+                db.execute(statement)
             count, size, max_id = db.execute(
                 "SELECT count(*), coalesce(sum(length(payload) + length(topic)), 0), coalesce(max(id), 0) FROM spool"
             ).fetchone()
@@ -186,7 +211,8 @@ class SpoolOutbox:
             db.close()
             raise
         self._count, self._bytes = count, size + count * ROW_OVERHEAD_B
-        self._next_id, self._spilled, self._cursor = max_id + 1, count > 0, 0
+        self._next_id = max_id + 1
+        self._lanes = {lane: LaneState(spilled=count > 0) for lane in Lane}
         if self.seqs is not None:
             self.seqs.seed(spooled_max)
         if count:
@@ -212,13 +238,9 @@ class SpoolOutbox:
                 pass
         self._db = None
         # spilled messages not yet written are not queued in memory: queue them now
-        unwritten = [
-            m
-            for m in (*self._aging.values(), *self._fresh.values())
-            if self._spilled and (m.spool_id or 0) > self._cursor
-        ]
-        left = self._count - self._mem_queued - len(self._inflight) - len(unwritten) if self._spilled else 0
-        self._spilled = False
+        unwritten = [m for m in (*self._aging.values(), *self._fresh.values()) if self._is_spilled(m)]
+        left = self._count - self._mem_queued - len(self._inflight) - len(unwritten)
+        self._lanes = {lane: LaneState(queued=state.queued) for lane, state in self._lanes.items()}
         for m in sorted(unwritten, key=lambda m: m.spool_id or 0):
             self._enqueue(m)
         self._aging, self._fresh, self._deletes = {}, {}, []
@@ -238,11 +260,12 @@ class SpoolOutbox:
         self._next_id += 1
         self._count += 1
         self._bytes += size
+        lane = self._lanes[Lane.of(msg.priority)]
         if self._db is not None:
             self._fresh[msg.spool_id] = msg
-            if not self._spilled and self._mem_queued >= self.memory_window:
-                self._spilled, self._cursor = True, msg.spool_id - 1
-        if not self._spilled:
+            if not lane.spilled and lane.queued >= self.memory_window:
+                lane.spilled, lane.cursor = True, msg.spool_id - 1
+        if not lane.spilled:
             self._enqueue(msg)
         if len(self._fresh) + len(self._aging) >= self.cfg.commit_messages:
             self._commit(everything=True)
@@ -252,8 +275,9 @@ class SpoolOutbox:
         """Wait for the next message: round robin over topics, in order within a topic, rate-limited."""
         await self._bucket.take()
         while True:
-            if self._spilled and self._mem_queued < min(PAGE_ROWS, self.memory_window) // 2 + 1:
-                self._page_in()
+            for lane, state in self._lanes.items():
+                if state.spilled and state.queued < min(PAGE_ROWS, self.memory_window) // 2 + 1:
+                    self._page_in(lane)
             if self._mem_queued:
                 break
             self._ready.clear()
@@ -261,7 +285,7 @@ class SpoolOutbox:
         topic = self._rr.popleft()
         q = self._queues[topic]
         msg = q.popleft()
-        self._mem_queued -= 1
+        self._dequeued(msg)
         if q:
             self._rr.append(topic)
         else:
@@ -312,6 +336,16 @@ class SpoolOutbox:
             self._rr.append(msg.topic)
         q.append(msg)
         self._mem_queued += 1
+        self._lanes[Lane.of(msg.priority)].queued += 1
+
+    def _dequeued(self, msg: Message) -> None:
+        self._mem_queued -= 1
+        self._lanes[Lane.of(msg.priority)].queued -= 1
+
+    def _is_spilled(self, msg: Message) -> bool:
+        """True if ``msg`` is queued but not held in memory (on disk, or waiting to be written)."""
+        state = self._lanes[Lane.of(msg.priority)]
+        return state.spilled and (msg.spool_id or 0) > state.cursor
 
     def _release(self, msg: Message) -> None:
         """A message leaves the spool (acknowledged or dropped)."""
@@ -346,7 +380,7 @@ class SpoolOutbox:
             return False
         q = min(heads, key=lambda d: d[0].spool_id or 0)
         msg = q.popleft()
-        self._mem_queued -= 1
+        self._dequeued(msg)
         if not q:
             del self._queues[msg.topic]
             self._rr.remove(msg.topic)
@@ -356,15 +390,17 @@ class SpoolOutbox:
 
     def _drop_disk(self, prio: Priority) -> bool:
         """Drop the oldest rows of class ``prio`` that are only on disk; False if none."""
-        if self._db is None or not self._spilled:
+        state = self._lanes[Lane.of(prio)]
+        if self._db is None or not state.spilled:
             return False
         self._commit(everything=True)
         if self._db is None:
             return False
         try:
             rows = self._db.execute(
-                "SELECT id, length(payload) + length(topic) FROM spool WHERE prio = ? AND id > ? ORDER BY id LIMIT ?",
-                (int(prio), self._cursor, DISK_DROP_ROWS),
+                f"SELECT id, length(payload) + length(topic) FROM spool"
+                f" WHERE {Lane.of(prio).sql} AND prio = ? AND id > ? ORDER BY id LIMIT ?",
+                (int(prio), state.cursor, DISK_DROP_ROWS),
             ).fetchall()
             with self._db:
                 self._db.execute("BEGIN")
@@ -400,15 +436,16 @@ class SpoolOutbox:
         if rows and self.seqs is not None:
             self.seqs.trim()
 
-    def _page_in(self) -> None:
-        """Read the next part of the backlog from disk into memory, in id (creation) order."""
+    def _page_in(self, lane: Lane) -> None:
+        """Read the next part of a lane's backlog from disk into memory, in id (creation) order."""
         self._commit(everything=True)  # spilled messages must be on disk to be read in order
+        state = self._lanes[lane]
         if self._db is None:
             return
-        limit = max(1, min(PAGE_ROWS, self.memory_window - self._mem_queued))
+        limit = max(1, min(PAGE_ROWS, self.memory_window - state.queued))
         try:
             rows = self._db.execute(
-                f"SELECT {COLUMNS} FROM spool WHERE id > ? ORDER BY id LIMIT ?", (self._cursor, limit)
+                f"SELECT {COLUMNS} FROM spool WHERE {lane.sql} AND id > ? ORDER BY id LIMIT ?", (state.cursor, limit)
             ).fetchall()
         except DB_ERRORS as exc:
             self._db_error(exc)
@@ -416,9 +453,9 @@ class SpoolOutbox:
         for sid, topic, seq, prio, qos, retain, payload in rows:
             self._enqueue(Message(topic, payload, qos, bool(retain), Priority(prio), seq, spool_id=sid))
         if rows:
-            self._cursor = rows[-1][0]
+            state.cursor = rows[-1][0]
         if len(rows) < limit:
-            self._spilled = False
+            state.spilled = False
 
     async def _tick_loop(self) -> None:
         interval_s = self.cfg.commit_interval_ms / 1000
