@@ -9,13 +9,12 @@ from typing import Any
 
 import msgspec
 
-from drivers.adxl345 import SPEC as ADXL345
-from drivers.adxl345 import Adxl345Driver
+from drivers.adxl345 import Adxl345Driver, Adxl345Options
 from drivers.adxl345.options import check_options as check_adxl345
 from drivers.iio import SPEC as IIO
 from plugins.testing import Harness, StaticLink
 from plugins.vibration import SPEC
-from plugins.vibration.options import check_options
+from plugins.vibration.options import VibrationOptions, check_options
 
 SNIPPET = Path(__file__).parents[2] / "examples" / "snippets" / "vibration.toml"
 
@@ -27,13 +26,14 @@ def instances() -> list[dict[str, Any]]:
 def test_snippet_validates() -> None:
     for inst in instances():
         assert inst["plugin"] == "vibration"
-        opts = msgspec.convert(inst["options"], SPEC.options)
+        opts = msgspec.convert(inst["options"], VibrationOptions)
         driver = dict(inst["driver"])
         kind = driver.pop("type")
         assert check_options(opts, kind) == []
-        dopts = msgspec.convert(driver, ADXL345.options if kind == "adxl345" else IIO.options)
         if kind == "adxl345":
-            assert check_adxl345(dopts) == []
+            assert check_adxl345(msgspec.convert(driver, Adxl345Options)) == []
+        else:
+            msgspec.convert(driver, IIO.options)
 
 
 class Clock:
@@ -48,7 +48,7 @@ def test_outer_race_fault_appears_within_a_minute() -> None:
     inst = instances()[0]
     driver_opts = {k: v for k, v in inst["driver"].items() if k != "type"}
     clock = Clock()
-    drv = Adxl345Driver(msgspec.convert(driver_opts, ADXL345.options), clock=clock, background=False)
+    drv = Adxl345Driver(msgspec.convert(driver_opts, Adxl345Options), clock=clock, background=False)
     link = StaticLink({("gpio", "shaft_rpm"): 1485})
     h = Harness(SPEC, options=inst["options"], driver=drv, link=link, instance=inst["name"])
     raised_at: list[tuple[float, str]] = []
