@@ -38,10 +38,10 @@ def pack(blocks: list[Waveform], n: int) -> dict[str, Any]:
     first = blocks[0]
     raw = all(b.raw is not None for b in blocks)
     if raw:
-        data = np.concatenate([np.asarray(b.raw) for b in blocks])[:n].astype("<i2")
+        data = np.concatenate([np.asarray(b.raw, dtype="<i2") for b in blocks])[:n]
         dtype, scale = "int16", float(first.scale)
     else:
-        data = np.concatenate([np.asarray(b.samples) for b in blocks])[:n].astype("<f4")
+        data = np.concatenate([np.asarray(b.samples, dtype="<f4") for b in blocks])[:n]
         dtype, scale = "float32", 1.0
     return {
         "rate_hz": float(first.rate_hz),

@@ -80,7 +80,7 @@ class VibrationOptions(Options):
     fault_m: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     alarms: list[AlarmConfig] = []
     overrun_quiet_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0  # clean time that ends an overrun episode
-    capture_max_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 60.0
+    capture_max_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0  # 10 s x 3 axes at 25.6 kHz: 3 MB
 
     def iso_limits(self) -> tuple[float, float, float]:
         """The zone boundaries in use (custom, else from machine group and foundation)."""
