@@ -72,7 +72,10 @@ def serve_plc(port: int, layout: str) -> None:
         async def async_getValues(self, device_id: int, func_code: int, address: int, count: int = 1) -> Any:
             t_in = time.perf_counter()
             if self.n and t_in - self.last_s > POLL_GAP_S:
-                print(json.dumps({"n": self.n, "span_ms": 1000 * (self.last_s - self.first_s)}), flush=True)
+                print(
+                    json.dumps({"n": self.n, "span_ms": 1000 * (self.last_s - self.first_s)}),
+                    flush=True,
+                )
                 self.n = 0
             if not self.n:
                 self.first_s = t_in
@@ -100,7 +103,14 @@ class PlcProcess:
         self.port = free_port()
         self.polls: list[tuple[float, int, float]] = []  # (arrival, requests, span_ms)
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve-plc", str(self.port), "--layout", layout],
+            [
+                sys.executable,
+                __file__,
+                "--serve-plc",
+                str(self.port),
+                "--layout",
+                layout,
+            ],
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
@@ -136,10 +146,19 @@ class Plant:
     plcs: list[PlcProcess] = field(default_factory=list)
 
 
-def prepare(config: Path, broker_url: str, state_dir: str, stack: ExitStack) -> Plant:
-    """Load the config, start its simulated PLCs and point the copy at them and at the broker."""
+def prepare(
+    config: Path,
+    broker_url: str,
+    state_dir: str,
+    stack: ExitStack,
+    only: str = "",
+    skip: str = "",
+) -> Plant:
+    """Load the config, start its simulated PLCs and point the copy at them and at the broker.
+    ``only``/``skip``: comma-separated instance or plugin names to keep/leave out."""
     with open(config, "rb") as f:
         data = tomllib.load(f)
+    data["instances"] = [i for i in data.get("instances", []) if _selected(i, only, skip)]
     data.setdefault("agent", {})["state_dir"] = state_dir
     data.setdefault("mqtt", {})["url"] = broker_url
     plant = Plant(data, {})
@@ -155,6 +174,13 @@ def prepare(config: Path, broker_url: str, state_dir: str, stack: ExitStack) -> 
             drv["host"], drv["port"] = "127.0.0.1", plc.port
             plant.plcs.append(plc)
     return plant
+
+
+def _selected(inst: dict[str, Any], only: str, skip: str) -> bool:
+    names = {inst["name"], inst["plugin"]}
+    if only and not names & set(only.split(",")):
+        return False
+    return not (skip and names & set(skip.split(",")))
 
 
 # -- the subscriber -------------------------------------------------------------------------------
@@ -189,22 +215,28 @@ def mqtt_publish_bytes(topic: str, payload: bytes, qos: int) -> int:
     return 1 + max(1, math.ceil(rem.bit_length() / 7)) + rem
 
 
-def _jsonable(obj: Any) -> Any:
-    """The decoded envelope as a JSON producer would write it: floats to 7 digits, bytes base64."""
+def _jsonable(obj: Any, digits: int | None) -> Any:
+    """The decoded envelope as JSON can carry it: bytes base64, NaN null, floats as decoded (float32
+    widened, as a gateway decoding registers prints them) or cut to ``digits`` significant digits."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): _jsonable(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [_jsonable(v, digits) for v in obj]
     if isinstance(obj, bytes):
         return base64.b64encode(obj).decode()
     if isinstance(obj, float):
-        return None if not math.isfinite(obj) else float(f"{obj:.7g}")
+        return None if not math.isfinite(obj) else (obj if digits is None else float(f"{obj:.{digits}g}"))
     return obj
 
 
 def json_bytes(env: dict[str, Any]) -> int:
-    """The same content as compact JSON."""
-    return len(json.dumps(_jsonable(env), separators=(",", ":")).encode())
+    """The same content as ``json.dumps`` writes it (the yardstick of the issue)."""
+    return len(json.dumps(_jsonable(env, None)).encode())
+
+
+def json_compact_bytes(env: dict[str, Any]) -> int:
+    """The same content as the tightest plain JSON: no spaces, floats to 7 significant digits."""
+    return len(json.dumps(_jsonable(env, 7), separators=(",", ":")).encode())
 
 
 def leaves(d: Any) -> int:
@@ -221,6 +253,7 @@ class Flow:
     wire: int = 0
     payload: int = 0
     json: int = 0
+    json_compact: int = 0
     values: int = 0
     latency_ms: list[float] = field(default_factory=list)
 
@@ -295,13 +328,21 @@ class Collector:
             self.status.append(f"{d.get('state')}:{d.get('reason', '')}")
 
     def _count(
-        self, t: float, topic: str, payload: bytes, qos: int, kind: str, plugin: str, env: dict[str, Any]
+        self,
+        t: float,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        kind: str,
+        plugin: str,
+        env: dict[str, Any],
     ) -> None:
         f = self.flows[plugin]
         f.msgs += 1
         f.wire += mqtt_publish_bytes(topic, payload, qos)
         f.payload += len(payload)
         f.json += json_bytes(env)
+        f.json_compact += json_compact_bytes(env)
         if kind not in ("data", "event"):
             return
         latency = 1000.0 * t - int(env["ts"])
@@ -351,12 +392,21 @@ def agent_command(config: Path) -> list[str]:
 
 
 def run_agent(
-    args: argparse.Namespace, config: Path, broker_url: str, q: queue.SimpleQueue[Record], col: Collector, tmp: Path
+    args: argparse.Namespace,
+    config: Path,
+    broker_url: str,
+    q: queue.SimpleQueue[Record],
+    col: Collector,
+    tmp: Path,
 ) -> Run:
     """Start the agent, sample it every second until the time is up, stop it with SIGTERM."""
     run = Run()
     log = open(tmp / "agent.log", "wb")  # noqa: SIM115 - closed below
-    env = dict(os.environ, EDGE_AGENT_MQTT_URL=broker_url, **dict(e.split("=", 1) for e in args.env))
+    env = dict(
+        os.environ,
+        EDGE_AGENT_MQTT_URL=broker_url,
+        **dict(e.split("=", 1) for e in args.env),
+    )
     run.t0 = time.time()
     proc = subprocess.Popen(agent_command(config), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     profiler: subprocess.Popen[bytes] | None = None
@@ -411,7 +461,10 @@ def _drain(q: queue.SimpleQueue[Record], col: Collector) -> None:
 def start_profiler(pid: int, duration_s: int, tmp: Path) -> subprocess.Popen[bytes] | None:
     exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if exe is None:
-        print("note: py-spy not found (pip install py-spy in .venv); no profile", file=sys.stderr)
+        print(
+            "note: py-spy not found (pip install py-spy in .venv); no profile",
+            file=sys.stderr,
+        )
         return None
     cmd = [
         exe,
@@ -442,7 +495,14 @@ def finish_profiler(profiler: subprocess.Popen[bytes], tmp: Path) -> str:
     return summarize_profile(path.read_text(errors="replace"))
 
 
-WAITS = {"Condition.wait", "Event.wait", "EpollSelector.select", "_worker", "SimpleQueue.get", "Thread.join"}
+WAITS = {
+    "Condition.wait",
+    "Event.wait",
+    "EpollSelector.select",
+    "_worker",
+    "SimpleQueue.get",
+    "Thread.join",
+}
 
 
 def summarize_profile(raw: str, top: int = 25) -> str:
@@ -469,7 +529,10 @@ def summarize_profile(raw: str, top: int = 25) -> str:
     ]
     for fr, k in own.most_common(top):
         lines.append(f"{100 * k / total:7.1f} {100 * incl[fr] / total:7.1f}  {fr}")
-    lines += ["", f"{'incl %':>7}  function (inclusive, our code and the libraries it calls)"]
+    lines += [
+        "",
+        f"{'incl %':>7}  function (inclusive, our code and the libraries it calls)",
+    ]
     for fr, k in incl.most_common(top + 15):
         lines.append(f"{100 * k / total:7.1f}  {fr}")
     return "\n".join(lines)
@@ -501,7 +564,10 @@ def cpu_figures(run: Run) -> list[Metric]:
 
 
 def memory_figures(run: Run, first_data_s: float | None) -> list[Metric]:
-    start = next((s for t, s in run.samples if first_data_s is not None and t >= first_data_s), run.samples[0][1])
+    start = next(
+        (s for t, s in run.samples if first_data_s is not None and t >= first_data_s),
+        run.samples[0][1],
+    )
     warm = next((s for t, s in run.samples if t >= run.warm_s), run.samples[-1][1])
     end = run.samples[-1][1]
     return [
@@ -509,7 +575,11 @@ def memory_figures(run: Run, first_data_s: float | None) -> list[Metric]:
         ("rss.warm_mb", warm.rss_kb / 1024, "MB after warm-up"),
         ("rss.end_mb", end.rss_kb / 1024, "MB"),
         ("rss.max_mb", max(s.rss_kb for _, s in run.samples) / 1024, "MB"),
-        ("rss.growth_pct", 100.0 * (end.rss_kb - warm.rss_kb) / warm.rss_kb, "% after warm-up -> end"),
+        (
+            "rss.growth_pct",
+            100.0 * (end.rss_kb - warm.rss_kb) / warm.rss_kb,
+            "% after warm-up -> end",
+        ),
         ("threads.start", start.threads, ""),
         ("threads.end", end.threads, ""),
         ("fds.start", start.fds, ""),
@@ -523,7 +593,7 @@ def flow_figures(col: Collector, seconds: float, interval_of: dict[str, float]) 
     tot_full = 0.0
     for plugin in sorted(col.flows):
         f = col.flows[plugin]
-        for k in ("msgs", "wire", "payload", "json", "values"):
+        for k in ("msgs", "wire", "payload", "json", "json_compact", "values"):
             setattr(tot, k, getattr(tot, k) + getattr(f, k))
         full = col.full_json_b_per_s(plugin, interval_of) if plugin != "agent" else f.json / seconds
         tot_full += full
@@ -532,7 +602,13 @@ def flow_figures(col: Collector, seconds: float, interval_of: dict[str, float]) 
     out += _flow_metrics("flow.total", tot, seconds, tot_full)
     plc = col.flows.get("plc")
     if plc is not None:
-        out.append(("plc.wire_pct_of_tb", 100.0 * plc.wire / seconds / TB_PLC_JSON_B_S, "% of 8.4 kB/s"))
+        out.append(
+            (
+                "plc.wire_pct_of_tb",
+                100.0 * plc.wire / seconds / TB_PLC_JSON_B_S,
+                "% of 8.4 kB/s",
+            )
+        )
     return out
 
 
@@ -543,10 +619,28 @@ def _flow_metrics(key: str, f: Flow, seconds: float, full_json_b_s: float) -> li
         (f"{key}.values_per_s", f.values / seconds, "values/s"),
         (f"{key}.wire_b_per_s", f.wire / seconds, "B/s MQTT PUBLISH"),
         (f"{key}.payload_b_per_s", payload_b_s, "B/s MessagePack"),
-        (f"{key}.json_b_per_s", f.json / seconds, "B/s same messages as JSON"),
-        (f"{key}.vs_json_pct", 100.0 * f.payload / f.json if f.json else math.nan, "% payload of JSON"),
+        (f"{key}.json_b_per_s", f.json / seconds, "B/s same messages, json.dumps"),
+        (
+            f"{key}.vs_json_pct",
+            100.0 * f.payload / f.json if f.json else math.nan,
+            "% payload of json.dumps",
+        ),
+        (
+            f"{key}.json_compact_b_per_s",
+            f.json_compact / seconds,
+            "B/s same messages, compact JSON 7 digits",
+        ),
+        (
+            f"{key}.vs_json_compact_pct",
+            100.0 * f.payload / f.json_compact if f.json_compact else math.nan,
+            "%",
+        ),
         (f"{key}.json_full_b_per_s", full_json_b_s, "B/s JSON, every value every poll"),
-        (f"{key}.vs_json_full_pct", 100.0 * payload_b_s / full_json_b_s if full_json_b_s else math.nan, "%"),
+        (
+            f"{key}.vs_json_full_pct",
+            100.0 * payload_b_s / full_json_b_s if full_json_b_s else math.nan,
+            "%",
+        ),
     ]
 
 
@@ -572,8 +666,16 @@ def modbus_figures(plant: Plant, window: tuple[float, float]) -> list[Metric]:
         key = f"modbus.{plc.instance}"
         out += [
             (f"{key}.polls", len(polls), "in the window"),
-            (f"{key}.requests_per_poll", sum(n for n, _ in polls) / len(polls) if polls else math.nan, ""),
-            (f"{key}.requests_max", max((n for n, _ in polls), default=math.nan), "per poll"),
+            (
+                f"{key}.requests_per_poll",
+                sum(n for n, _ in polls) / len(polls) if polls else math.nan,
+                "",
+            ),
+            (
+                f"{key}.requests_max",
+                max((n for n, _ in polls), default=math.nan),
+                "per poll",
+            ),
             (f"{key}.poll_p50_ms", percentile(spans, 50), "ms (server side)"),
             (f"{key}.poll_p95_ms", percentile(spans, 95), "ms (server side)"),
             (f"{key}.poll_max_ms", max(spans, default=math.nan), "ms (server side)"),
@@ -587,17 +689,33 @@ def lifecycle_figures(run: Run, col: Collector) -> list[Metric]:
     bad = sum(n for code, n in col.quality.items())
     warnings = sum(1 for line in run.log.splitlines() if " WARNING " in line or " ERROR " in line)
     return [
-        ("start.first_publish_s", (col.first_data_s or math.nan) - run.t0, "s process start -> first data"),
+        (
+            "start.first_publish_s",
+            (col.first_data_s or math.nan) - run.t0,
+            "s process start -> first data",
+        ),
         ("stop.clean_s", run.exit_s - run.stop_s, "s SIGTERM -> exit"),
-        ("stop.exit_code", run.exit_code if run.exit_code is not None else "timeout", ""),
-        ("stop.offline_seen", int(any(s.startswith("offline:stopped") for s in col.status)), "status offline"),
+        (
+            "stop.exit_code",
+            run.exit_code if run.exit_code is not None else "timeout",
+            "",
+        ),
+        (
+            "stop.offline_seen",
+            int(any(s.startswith("offline:stopped") for s in col.status)),
+            "status offline",
+        ),
         ("seq.gaps", sum(col.gaps.values()), "missing numbers, data+event topics"),
         ("seq.dups", sum(col.dups.values()), "repeated numbers"),
         ("seq.topics", len(col.last_seq), "topics checked"),
         ("quality.not_good", bad, "values with a quality code"),
         ("agent.skipped_ticks", skipped, "late polls (system plugin)"),
         ("agent.instance_errors", errors, "(system plugin)"),
-        ("agent.dropped", int(col.system.get("dropped", 0)), "messages (system plugin)"),
+        (
+            "agent.dropped",
+            int(col.system.get("dropped", 0)),
+            "messages (system plugin)",
+        ),
         ("agent.log_warnings", warnings, "WARNING/ERROR lines"),
         ("msgs.undecodable", col.undecodable, ""),
     ]
@@ -680,7 +798,8 @@ def write_csv(path: Path, meta: dict[str, str], figures: list[Metric]) -> None:
             w.writerow([k, f"{v:.6g}" if isinstance(v, float) else v, unit])
 
 
-def compare(old_path: Path, figures: list[Metric]) -> None:
+def compare(old_path: Path, figures: list[Metric], threshold: float = 0.05) -> None:
+    """Print the figures that changed by 5 % or more (and any change from 0)."""
     with open(old_path, newline="") as f:
         old = {row["metric"]: row["value"] for row in csv.DictReader(f)}
     print(f"\ncompared with {old_path.name} ({old.get('meta.label', '?')}, {old.get('meta.date', '?')}):")
@@ -692,14 +811,21 @@ def compare(old_path: Path, figures: list[Metric]) -> None:
             o = float(old[k])
         except ValueError:
             continue
-        change = "" if o == v else (f"{100 * (v - o) / abs(o):+.0f}%" if o else f"{v - o:+.3g}")
+        if o == v or (o and abs(v - o) / abs(o) < threshold):
+            continue
+        change = f"{100 * (v - o) / abs(o):+.0f}%" if o else f"{v - o:+.3g}"
         if change:
             print(f"{k:38} {fmt(o):>10} {fmt(float(v)):>10} {change:>10}")
 
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "agent", "drivers", "plugins"],
             capture_output=True,
@@ -716,7 +842,14 @@ def measure(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-plant-")))
         broker = stack.enter_context(LocalBroker())
-        plant = prepare(Path(args.config), broker.url, str(tmp / "state"), stack)
+        plant = prepare(
+            Path(args.config),
+            broker.url,
+            str(tmp / "state"),
+            stack,
+            args.only,
+            args.skip,
+        )
         config = tmp / "plant.toml"
         config.write_text(toml_dumps(plant.data))
         client, q = subscribe(broker.url)
@@ -730,7 +863,10 @@ def measure(args: argparse.Namespace) -> int:
         )
         run = run_agent(args, config, broker.url, q, col, tmp)
         if col.first_data_s is None or len(run.samples) < 3:
-            print("bench: the agent published no data; its log:\n" + run.log[-3000:], file=sys.stderr)
+            print(
+                "bench: the agent published no data; its log:\n" + run.log[-3000:],
+                file=sys.stderr,
+            )
             return 1
         window_s = col.window[1] - col.window[0]
         meta = dict(
@@ -744,6 +880,8 @@ def measure(args: argparse.Namespace) -> int:
             broker=broker.kind,
             config=str(args.config),
             env=" ".join(args.env),
+            only=args.only,
+            skip=args.skip,
             profiled=str(args.profile),
         )
         figures = (
@@ -767,15 +905,38 @@ def measure(args: argparse.Namespace) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--seconds", type=float, default=60.0, help="agent run time from process start (default 60)")
-    p.add_argument("--soak", type=float, metavar="SECONDS", help="a soak run of this length (label 'soak<N>')")
     p.add_argument(
-        "--warmup", type=float, default=None, help="s after the first publish not measured (default 10, 60 for a soak)"
+        "--seconds",
+        type=float,
+        default=60.0,
+        help="agent run time from process start (default 60)",
+    )
+    p.add_argument(
+        "--soak",
+        type=float,
+        metavar="SECONDS",
+        help="a soak run of this length (label 'soak<N>')",
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="s after the first publish not measured (default 10, 60 for a soak)",
     )
     p.add_argument("--label", help="name of the CSV (default run<N>s / soak<N>)")
     p.add_argument("--compare", metavar="CSV", help="print differences against an older result")
     p.add_argument("--config", default=str(DEFAULT_CONFIG))
-    p.add_argument("--profile", action="store_true", help="sample the agent with py-spy after warm-up")
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma-separated instances or plugins to run (cost by part)",
+    )
+    p.add_argument("--skip", default="", help="comma-separated instances or plugins to leave out")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the agent with py-spy after warm-up",
+    )
     p.add_argument(
         "--env",
         action="append",
