@@ -18,6 +18,7 @@ import enum
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -36,6 +37,7 @@ PAGE_ROWS = 1000  # backlog rows read from disk at once
 DISK_DROP_ROWS = 100  # oldest rows dropped from disk at once when full
 DROP_REPORT_INTERVAL_S = 10.0  # at most one drop event per interval (an event per drop would feed itself)
 DB_ERRORS = (sqlite3.Error, OSError)
+CHECKPOINT_EVERY = 30  # background syncs per checkpoint (a checkpoint costs the writer one header fsync)
 COLUMNS = "id, topic, seq, prio, qos, retain, payload"
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, seq INTEGER NOT NULL,"
@@ -112,6 +114,54 @@ class LaneState:
     queued: int = 0  # queued in memory
 
 
+class Syncer:
+    """Makes commits durable from a thread: every interval in which something was committed it
+    fdatasyncs the WAL, and every ``CHECKPOINT_EVERY`` of those it checkpoints (which syncs too).
+    With ``synchronous=NORMAL`` this bounds what a power cut can take, while the event loop never
+    waits for the storage device (an fsync on an SD card can take tens or hundreds of ms)."""
+
+    def __init__(self, path: Path, interval_s: float) -> None:
+        self.path, self.interval_s = path, interval_s
+        self.dirty = threading.Event()
+        self.syncs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="spool-sync", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA synchronous=FULL")
+        except DB_ERRORS as exc:
+            log.error("spool: no background sync (%s)", exc)
+            return
+        try:
+            while not self._stop.wait(self.interval_s):
+                if self.dirty.is_set():
+                    self.dirty.clear()
+                    self._sync(db)
+        except DB_ERRORS as exc:
+            log.error("spool: background sync failed, none until restart: %s", exc)
+        finally:
+            db.close()
+
+    def _sync(self, db: sqlite3.Connection) -> None:
+        self.syncs += 1
+        if self.syncs % CHECKPOINT_EVERY == 0:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # syncs the WAL, copies, syncs the file
+            return
+        fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+
+
 class TokenBucket:
     """At most ``rate_per_s`` takes per second, with a burst of 50 ms worth."""
 
@@ -168,7 +218,10 @@ class SpoolOutbox:
         self._ready = asyncio.Event()
         self._bucket = TokenBucket(cfg.drain_rate_per_s)
         self._db: sqlite3.Connection | None = None
+        self._syncer: Syncer | None = None
         self._db = self._open()
+        if self._db is not None and cfg.synchronous == "NORMAL":
+            self._syncer = Syncer(path, cfg.sync_interval_ms / 1000)
         self._task = asyncio.get_running_loop().create_task(self._tick_loop(), name="spool-commit")
 
     # --- open, faults -----------------------------------------------------------------
@@ -201,6 +254,7 @@ class SpoolOutbox:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.cfg.synchronous}")
             db.execute("PRAGMA journal_size_limit=4194304")  # keep the WAL small once checkpointed
+            db.execute("PRAGMA busy_timeout=1000")  # the background checkpoint may hold a lock briefly
             for statement in SCHEMA:
                 db.execute(statement)
             count, size, max_id = db.execute(
@@ -231,6 +285,9 @@ class SpoolOutbox:
 
     def _to_memory(self) -> None:
         """Keep every message that is in memory; those only on disk stay there for the next run."""
+        if self._syncer is not None:
+            self._syncer.stop(timeout_s=0.0)
+            self._syncer = None
         if self._db is not None:
             try:
                 self._db.close()
@@ -320,6 +377,8 @@ class SpoolOutbox:
                 log.error("spool in memory only: %d unsent message(s) lost at stop", self._count)
             return
         self._commit(everything=True)
+        if self._syncer is not None:
+            self._syncer.stop()
         if self._db is not None:
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -429,6 +488,8 @@ class SpoolOutbox:
             self._db_error(exc)
             return
         self.written_rows += len(rows)
+        if self._syncer is not None:
+            self._syncer.dirty.set()
         self._aging.clear()
         if everything:
             self._fresh.clear()

@@ -122,7 +122,9 @@ def _assert_in_order_no_gap(sub: DurableSubscriber) -> None:
         assert seqs == list(range(1, len(seqs) + 1)), f"{topic}: every seq once, in order"
 
 
-def test_broker_outage_every_seq_arrives_in_order(tmp_path: Path, pbroker: PersistentBroker) -> None:
+def test_broker_outage_and_a_clean_restart_every_seq_arrives_in_order(
+    tmp_path: Path, pbroker: PersistentBroker
+) -> None:
     cfg = write_config(tmp_path / "agent.toml", state_dir=tmp_path / "state", instances=INSTANCES, extra=SPOOL)
     sub = DurableSubscriber(pbroker.port)
     agent = AgentProcess(cfg, pbroker.url)
@@ -130,7 +132,12 @@ def test_broker_outage_every_seq_arrives_in_order(tmp_path: Path, pbroker: Persi
         _wait(lambda: all(len(sub.first_seen(t)) >= 20 for t in TOPICS), 20, "data before the outage")
         pbroker.stop()
         outage_ms = time.time_ns() // 1_000_000
-        time.sleep(4.0)
+        time.sleep(2.0)
+        t0 = time.monotonic()
+        assert agent.stop() == 0, agent.log()  # SIGTERM during the outage: the backlog stays spooled
+        assert time.monotonic() - t0 < 5.0
+        agent = AgentProcess(cfg, pbroker.url)
+        time.sleep(2.0)
         pbroker.start()
         back_ms = time.time_ns() // 1_000_000
         _wait(lambda: _caught_up(sub, back_ms + 500), 30, "the backlog and live data")
