@@ -209,3 +209,23 @@ def test_seq_during_an_outage_continues_without_gap_after_a_crash(tmp_path: Path
     assert rows(tmp_path / "s.sqlite") == [("a", s) for s in range(4, 16)]
     seqs = SeqStore(tmp_path / "seq.sqlite")
     assert not seqs.was_clean and seqs.next("status") > 2, "eager topics still skip their reserved block"
+
+
+def test_normal_mode_syncs_in_the_background_and_full_mode_needs_no_thread(tmp_path: Path) -> None:
+    async def go(sync: str) -> int | None:
+        box = spool(tmp_path / f"{sync}.sqlite", synchronous=sync, sync_interval_ms=10)
+        for i in range(1, 4):
+            box.put(msg("a", i))
+        box.tick()
+        box.tick()  # written: the background thread has something to make durable
+        syncer = box._syncer
+        for _ in range(200):
+            if syncer is None or syncer.syncs:
+                break
+            await asyncio.sleep(0.01)
+        await box.close()
+        return None if syncer is None else syncer.syncs
+
+    assert asyncio.run(go("FULL")) is None
+    assert asyncio.run(go("NORMAL")) == 1, "one sync for one interval with commits"
+    assert len(rows(tmp_path / "NORMAL.sqlite")) == 3
