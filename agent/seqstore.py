@@ -11,8 +11,8 @@ traffic. Two modes decide *when* a number is reserved:
 - eager (no spool): when it is created, as any created message may be sent at once;
 - when handed (with the spool, ``reserve_when_handed``): when the outbox hands it to the MQTT
   client. During a broker outage nothing is handed, so nothing is reserved ahead, and after a
-  crash the numbers of the spooled messages continue without a gap (``trim`` also gives back the
-  unused part of a block once messages start to be spooled).
+  crash the numbers of the spooled messages continue without a gap (``trim`` gives back the
+  unused part of a block once nothing has been handed for a commit interval).
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ class SeqStore:
             self._reserve(topic, seq)
 
     def trim(self) -> None:
-        """Give back reserved numbers that were never handed (called when messages are spooled),
-        so a crash during an outage leaves no gap."""
+        """Give back reserved numbers that were never handed (called when nothing was handed for
+        a commit interval: an outage or an idle spell), so a crash during an outage leaves no gap."""
         if self._eager is None:
             return
         trimmed = {}

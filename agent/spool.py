@@ -215,6 +215,7 @@ class SpoolOutbox:
         self._reported_at = -DROP_REPORT_INTERVAL_S
         self._notices: list[tuple[Fault, str]] = []
         self.written_rows = 0
+        self._handed_in_tick = False
         self._ready = asyncio.Event()
         self._bucket = TokenBucket(cfg.drain_rate_per_s)
         self._db: sqlite3.Connection | None = None
@@ -350,6 +351,7 @@ class SpoolOutbox:
         self._inflight[msg.spool_id or 0] = msg
         if self.seqs is not None:
             self.seqs.handed(msg.topic, msg.seq)
+        self._handed_in_tick = True
         return msg
 
     def ack(self, msg: Message) -> None:
@@ -494,8 +496,6 @@ class SpoolOutbox:
         if everything:
             self._fresh.clear()
         self._deletes.clear()
-        if rows and self.seqs is not None:
-            self.seqs.trim()
 
     def _page_in(self, lane: Lane) -> None:
         """Read the next part of a lane's backlog from disk into memory, in id (creation) order."""
@@ -529,6 +529,9 @@ class SpoolOutbox:
         self._report()
         self._commit(everything=False)
         self._aging, self._fresh = self._fresh, {}
+        if self.seqs is not None and not self._handed_in_tick:
+            self.seqs.trim()  # nothing handed for an interval (outage, or idle): give back unused numbers
+        self._handed_in_tick = False
 
     def _report(self) -> None:
         while self._notices:
