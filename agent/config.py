@@ -68,7 +68,7 @@ class SpoolSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     commit_messages: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
     drain_rate_per_s: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     synchronous: Annotated[str, msgspec.Meta(pattern="^(NORMAL|FULL)$")] = "NORMAL"
-    sync_interval_ms: Annotated[int, msgspec.Meta(ge=10, le=60_000)] = 1000  # background WAL checkpoint (NORMAL)
+    sync_interval_ms: Annotated[int, msgspec.Meta(ge=10, le=60_000)] = 1000  # background WAL fdatasync (NORMAL)
     memory_window: Annotated[int, msgspec.Meta(ge=10, le=1_000_000)] = 4096  # queued messages held in memory
 
 
