@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import itertools
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -57,8 +59,12 @@ class Outbox(Protocol):
 class MemoryOutbox:
     """Bounded in-memory outbox; ``get`` returns messages oldest-first across classes."""
 
-    def __init__(self, max_messages: int) -> None:
+    def __init__(self, max_messages: int, *,
+                 on_drop: Callable[[dict[str, int], dict[str, int]], None] | None = None) -> None:
         self.max_messages = max_messages
+        self.on_drop = on_drop  # called with (dropped since last report, total), at most every 10 s
+        self._reported: dict[str, int] = {}
+        self._reported_at = -1e18
         self._queues: dict[Priority, deque[Message]] = {p: deque() for p in Priority}
         self._size = 0
         self._unacked = 0
@@ -67,12 +73,24 @@ class MemoryOutbox:
 
     def put(self, msg: Message) -> None:
         """Queue a message; drop the oldest lowest-class message first when full."""
-        if self._size + self._unacked >= self.max_messages and not self._make_room(msg.priority):
+        full = self._size + self._unacked >= self.max_messages
+        if full and not self._make_room(msg.priority):
             self._dropped[msg.priority.name.lower()] += 1  # nothing less important to drop
+        else:
+            self._queues[msg.priority].append(msg)
+            self._size += 1
+            self._ready.set()
+        if full:
+            self._report_drops()
+
+    def _report_drops(self) -> None:
+        now = time.monotonic()
+        if self.on_drop is None or now - self._reported_at < 10.0:
             return
-        self._queues[msg.priority].append(msg)
-        self._size += 1
-        self._ready.set()
+        since = {k: v - self._reported.get(k, 0) for k, v in self._dropped.items()}
+        self._reported, self._reported_at = dict(self._dropped), now
+        if any(since.values()):
+            self.on_drop(since, dict(self._dropped))
 
     def _make_room(self, incoming: Priority) -> bool:
         """Drop the oldest message of the lowest class not above ``incoming``; False if none."""

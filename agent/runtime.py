@@ -109,7 +109,7 @@ class Runtime:
             return SpoolOutbox(state_dir / "spool.sqlite", self.config.spool, seqs=self.seqs,
                                memory_max_messages=self.config.mqtt.queue_max,
                                on_drop=self._spool_dropped, on_fault=self._spool_fault)
-        return MemoryOutbox(self.config.mqtt.queue_max)
+        return MemoryOutbox(self.config.mqtt.queue_max, on_drop=self._spool_dropped)
 
     def _spool_dropped(self, since: dict[str, int], total: dict[str, int]) -> None:
         n = sum(since.values())
@@ -218,8 +218,9 @@ class Runtime:
             log.error("reload refused, keeping the running config:\n%s", "\n".join(exc.errors))
             self.notifier.ready("reload refused: invalid config, running the previous one")
             return
-        if (new.mqtt, new.agent) != (self.config.mqtt, self.config.agent):
-            log.warning("reload: [mqtt] and [agent] changes take effect only after a restart")
+        restart = [k for k in ("agent", "mqtt", "spool", "remote") if getattr(new, k) != getattr(self.config, k)]
+        if restart:
+            log.warning("reload: changes to [%s] take effect only after a restart", "], [".join(restart))
         summary = await self.apply_instances(new)
         log.info("reloaded %s: %s", self.config_path, summary)
         self.notifier.ready(f"reloaded: {len(self.runners)} instance(s)")

@@ -71,3 +71,12 @@ def test_seq_clean_restart_continues_and_crash_never_repeats(tmp_path: Path) -> 
     nxt = s.next("a")
     assert 9 < nxt <= 6 + BLOCK_MIN + 1, "after a crash seq skips the reserved block, never repeats"
     s.close()
+
+
+def test_memory_outbox_reports_drops() -> None:
+    reports: list[tuple[dict[str, int], dict[str, int]]] = []
+    box = MemoryOutbox(2, on_drop=lambda since, total: reports.append((since, total)))
+    for n in range(5):
+        box.put(_msg(Priority.DATA, n))
+    assert reports == [({"data": 1, "event": 0, "state": 0}, {"data": 1, "event": 0, "state": 0})]
+    assert box.dropped()["data"] == 3, "counted exactly, reported at most every 10 s"
