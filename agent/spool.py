@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import os
 import sqlite3
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -29,6 +27,7 @@ from typing import Any
 from agent.config import SpoolSection
 from agent.outbox import Message, Priority
 from agent.seqstore import SeqStore
+from agent.spool_io import DB_ERRORS, Fault, Syncer, TokenBucket, classify, move_aside
 
 log = logging.getLogger("agent.spool")
 
@@ -36,8 +35,6 @@ ROW_OVERHEAD_B = 40  # per-row bytes counted against max_mb beside topic and pay
 PAGE_ROWS = 1000  # backlog rows read from disk at once
 DISK_DROP_ROWS = 100  # oldest rows dropped from disk at once when full
 DROP_REPORT_INTERVAL_S = 10.0  # at most one drop event per interval (an event per drop would feed itself)
-DB_ERRORS = (sqlite3.Error, OSError)
-CHECKPOINT_EVERY = 30  # background syncs per checkpoint (a checkpoint costs the writer one header fsync)
 COLUMNS = "id, topic, seq, prio, qos, retain, payload"
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, seq INTEGER NOT NULL,"
@@ -50,46 +47,9 @@ DropHandler = Callable[[dict[str, int], dict[str, int]], None]
 FaultHandler = Callable[["Fault", str], None]
 
 
-class Fault(enum.StrEnum):
-    DISK_FULL = "disk_full"
-    READ_ONLY = "read_only"
-    CORRUPT = "corrupt"
-    IO_ERROR = "io_error"
-
-
-def classify(exc: BaseException) -> Fault:
-    """Map a SQLite or OS error onto a fault kind."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        base = code & 0xFF
-        if base == sqlite3.SQLITE_FULL:
-            return Fault.DISK_FULL
-        if base in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
-            return Fault.READ_ONLY
-        if base in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-            return Fault.CORRUPT
-    errno = getattr(exc, "errno", None)
-    if errno == 28:  # ENOSPC
-        return Fault.DISK_FULL
-    if errno in (13, 30):  # EACCES, EROFS
-        return Fault.READ_ONLY
-    return Fault.IO_ERROR
-
-
 def size_of(msg: Message) -> int:
     """Bytes a message counts against ``max_mb``."""
     return len(msg.payload) + len(msg.topic) + ROW_OVERHEAD_B
-
-
-def move_aside(path: Path) -> Path:
-    """Rename a database file (and its -wal/-shm) with a UTC timestamp; returns the new name."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
-    for suffix in ("", "-wal", "-shm"):
-        src = Path(f"{path}{suffix}")
-        if src.exists():
-            os.replace(src, f"{aside}{suffix}")
-    return aside
 
 
 class Lane(enum.IntEnum):
@@ -112,74 +72,6 @@ class LaneState:
     spilled: bool = False  # queued messages of the lane with id > cursor are on disk (or unwritten) only
     cursor: int = 0
     queued: int = 0  # queued in memory
-
-
-class Syncer:
-    """Makes commits durable from a thread: every interval in which something was committed it
-    fdatasyncs the WAL, and every ``CHECKPOINT_EVERY`` of those it checkpoints (which syncs too).
-    With ``synchronous=NORMAL`` this bounds what a power cut can take, while the event loop never
-    waits for the storage device (an fsync on an SD card can take tens or hundreds of ms)."""
-
-    def __init__(self, path: Path, interval_s: float) -> None:
-        self.path, self.interval_s = path, interval_s
-        self.dirty = threading.Event()
-        self.syncs = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="spool-sync", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA synchronous=FULL")
-        except DB_ERRORS as exc:
-            log.error("spool: no background sync (%s)", exc)
-            return
-        try:
-            while not self._stop.wait(self.interval_s):
-                if self.dirty.is_set():
-                    self.dirty.clear()
-                    self._sync(db)
-        except DB_ERRORS as exc:
-            log.error("spool: background sync failed, none until restart: %s", exc)
-        finally:
-            db.close()
-
-    def _sync(self, db: sqlite3.Connection) -> None:
-        self.syncs += 1
-        if self.syncs % CHECKPOINT_EVERY == 0:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # syncs the WAL, copies, syncs the file
-            return
-        fd = os.open(f"{self.path}-wal", os.O_RDONLY)
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
-
-    def stop(self, timeout_s: float = 2.0) -> None:
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout_s)
-
-
-class TokenBucket:
-    """At most ``rate_per_s`` takes per second, with a burst of 50 ms worth."""
-
-    def __init__(self, rate_per_s: float) -> None:
-        self.rate_per_s = rate_per_s
-        self.capacity = max(1.0, rate_per_s * 0.05)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-
-    async def take(self) -> None:
-        while True:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate_per_s)
-            self.stamp = now
-            if self.tokens >= 1.0:
-                self.tokens -= 1.0
-                return
-            await asyncio.sleep((1.0 - self.tokens) / self.rate_per_s)
 
 
 class SpoolOutbox:
