@@ -153,12 +153,15 @@ def prepare(
     stack: ExitStack,
     only: str = "",
     skip: str = "",
+    sets: tuple[str, ...] = (),
 ) -> Plant:
     """Load the config, start its simulated PLCs and point the copy at them and at the broker.
     ``only``/``skip``: comma-separated instance or plugin names to keep/leave out."""
     with open(config, "rb") as f:
         data = tomllib.load(f)
     data["instances"] = [i for i in data.get("instances", []) if _selected(i, only, skip)]
+    for assignment in sets:
+        _assign(data, assignment)
     data.setdefault("agent", {})["state_dir"] = state_dir
     data.setdefault("mqtt", {})["url"] = broker_url
     plant = Plant(data, {})
@@ -174,6 +177,19 @@ def prepare(
             drv["host"], drv["port"] = "127.0.0.1", plc.port
             plant.plcs.append(plc)
     return plant
+
+
+def _assign(data: dict[str, Any], assignment: str) -> None:
+    """``INSTANCE.path.to.key=TOML value`` (e.g. ``pump1-de.driver.drain_interval_s=0.006``)."""
+    path, _, value = assignment.partition("=")
+    name, *keys = path.split(".")
+    inst = next((i for i in data["instances"] if i["name"] == name), None)
+    if inst is None or not keys:
+        raise SystemExit(f"--set {assignment}: no instance {name!r} or no key")
+    node = inst
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = tomllib.loads(f"v = {value}")["v"]
 
 
 def _selected(inst: dict[str, Any], only: str, skip: str) -> bool:
@@ -268,6 +284,7 @@ class Collector:
     gaps: Counter[str] = field(default_factory=Counter)
     dups: Counter[str] = field(default_factory=Counter)
     quality: Counter[str] = field(default_factory=Counter)
+    quality_window: Counter[str] = field(default_factory=Counter)  # after warm-up
     events: Counter[str] = field(default_factory=Counter)
     first_data_s: float | None = None
     status: list[str] = field(default_factory=list)
@@ -338,6 +355,8 @@ class Collector:
         env: dict[str, Any],
     ) -> None:
         f = self.flows[plugin]
+        if kind == "data":
+            self.quality_window.update(str(v) for v in _flat_values(env.get("q", {})))
         f.msgs += 1
         f.wire += mqtt_publish_bytes(topic, payload, qos)
         f.payload += len(payload)
@@ -708,7 +727,8 @@ def lifecycle_figures(run: Run, col: Collector) -> list[Metric]:
         ("seq.gaps", sum(col.gaps.values()), "missing numbers, data+event topics"),
         ("seq.dups", sum(col.dups.values()), "repeated numbers"),
         ("seq.topics", len(col.last_seq), "topics checked"),
-        ("quality.not_good", bad, "values with a quality code"),
+        ("quality.not_good", bad, "values with a quality code, whole run"),
+        ("quality.not_good_window", sum(col.quality_window.values()), "the same after warm-up (dropped samples)"),
         ("agent.skipped_ticks", skipped, "late polls (system plugin)"),
         ("agent.instance_errors", errors, "(system plugin)"),
         (
@@ -778,7 +798,7 @@ def print_table(meta: dict[str, str], figures: list[Metric], col: Collector, run
     if col.gaps or col.dups:
         print("seq problems:", dict(col.gaps), dict(col.dups))
     if col.quality:
-        print("quality codes seen:", dict(col.quality))
+        print("quality codes seen:", dict(col.quality), "after warm-up:", dict(col.quality_window))
     print("events:", dict(col.events) or "none")
     problems = [line for line in run.log.splitlines() if " WARNING " in line or " ERROR " in line]
     if problems:
@@ -882,6 +902,7 @@ def measure(args: argparse.Namespace) -> int:
             env=" ".join(args.env),
             only=args.only,
             skip=args.skip,
+            set=" ".join(args.set),
             profiled=str(args.profile),
         )
         figures = (
@@ -943,6 +964,13 @@ def main() -> int:
         default=[],
         metavar="KEY=VALUE",
         help="extra environment for the agent (experiments: OPENBLAS_NUM_THREADS=1, PYTHONPATH=a patched copy)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="INSTANCE.KEY=VALUE",
+        help="change the config copy, e.g. pump1-de.driver.drain_interval_s=0.006 (a TOML value)",
     )
     p.add_argument("--no-csv", action="store_true", help="do not write a result file")
     p.add_argument("--serve-plc", type=int, metavar="PORT", help=argparse.SUPPRESS)
