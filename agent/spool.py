@@ -108,6 +108,7 @@ class SpoolOutbox:
         self._notices: list[tuple[Fault, str]] = []
         self.written_rows = 0
         self._handed_in_tick = False
+        self._idle_ticks = 0  # consecutive commit intervals with nothing handed to the client
         self._ready = asyncio.Event()
         self._bucket = TokenBucket(cfg.drain_rate_per_s)
         self._db: sqlite3.Connection | None = None
@@ -421,9 +422,20 @@ class SpoolOutbox:
         self._report()
         self._commit(everything=False)
         self._aging, self._fresh = self._fresh, {}
-        if self.seqs is not None and not self._handed_in_tick:
-            self.seqs.trim()  # nothing handed for an interval (outage, or idle): give back unused numbers
+        self._idle_ticks = 0 if self._handed_in_tick else self._idle_ticks + 1
+        if self.seqs is not None and self._should_trim():
+            self.seqs.trim()  # give back unused numbers, so a crash now leaves no gap
         self._handed_in_tick = False
+
+    def _should_trim(self) -> bool:
+        """Trim at once when messages wait but none is handed (an outage: a crash must leave no
+        gap); when simply idle between ticks, only after ~5 s, so 1-Hz instances that tick
+        together do not rewrite the seq file every few hundred ms (SD wear, fsyncs on the loop)."""
+        if self._idle_ticks == 0:
+            return False
+        if self.depth() > 0:
+            return self._idle_ticks == 1
+        return self._idle_ticks == max(1, round(5000 / self.cfg.commit_interval_ms))
 
     def _report(self) -> None:
         while self._notices:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -142,7 +143,7 @@ class VibrationPlugin(Plugin):
             self.ctx.event("overrun_end", f"contiguous samples again ({n} overrun blocks)", Severity.INFO, blocks=n)
         window = self._take_window(wf)
         if window is not None:
-            self._analyse(window, wf.rate_hz, wf.t0_ms)
+            await self._analyse(window, wf.rate_hz, wf.t0_ms)
 
     def _take_window(self, wf: Waveform) -> Any:
         """Append the block; return the newest complete window, keeping the contiguous rest."""
@@ -160,10 +161,13 @@ class VibrationPlugin(Plugin):
         self.pending, self.pending_n = ([rest] if len(rest) else []), len(rest)
         return window
 
-    def _analyse(self, window: Any, rate_hz: float, t0_ms: int) -> None:
+    async def _analyse(self, window: Any, rate_hz: float, t0_ms: int) -> None:
         assert self.cfg is not None
         shaft_hz, estimate = self._speed()
-        a = analyse(window, rate_hz, self.cfg, shaft_hz, estimate_speed=estimate)
+        # 1-3 ms of numpy per window: run it in the I/O pool so the loop (MQTT, other instances)
+        # is never held; numpy releases the GIL for the FFTs.
+        a = await self.ctx.call(functools.partial(analyse, estimate_speed=estimate), window, rate_hz, self.cfg,
+                                shaft_hz)
         self.last = a
         now = self.ctx.clock.monotonic()
         self._bearing_indicators(a)
