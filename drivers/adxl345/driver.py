@@ -1,9 +1,10 @@
 """The ADXL345 driver: init, a background FIFO drain into a ring buffer, Waveform blocks on read.
 
-At 3200 Hz the 32-entry FIFO fills in 10 ms, far faster than a plugin polls, so a driver-owned
-thread drains it every ``drain_interval_s`` into a ring buffer; ``read()`` returns everything
-accumulated since the previous read as one Waveform. An overrun (the chip's FIFO filled, or the ring
-buffer overflowed) is reported as ``lost_samples`` > 0 on the block that contains the gap.
+At 3200 Hz the 32-entry FIFO fills in 10 ms, far faster than a plugin polls, so a background
+thread (one shared by every ADXL345 of the process) drains it every ``drain_interval_s`` into a
+ring buffer; ``read()`` returns everything accumulated since the previous read as one Waveform.
+An overrun (the chip's FIFO filled, or the ring buffer overflowed) is reported as
+``lost_samples`` > 0 on the block that contains the gap.
 """
 
 from __future__ import annotations
@@ -39,6 +40,49 @@ from drivers.vibration_model import FaultKind, VibrationModel
 AXES = ("x", "y", "z")
 
 
+class _Drainer:
+    """One thread drains every ADXL345 of the process: a wake-up costs more than the SPI burst
+    itself on a small box (KVM/Pi timer wake-ups), so N chips share one wake-up schedule."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._drivers: list[Adxl345Driver] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, drv: Adxl345Driver) -> None:
+        with self._lock:
+            self._drivers.append(drv)
+            if self._thread is None or not self._thread.is_alive():
+                self._stop = threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(self._stop,), name="adxl345-drain", daemon=True)
+                self._thread.start()
+
+    def remove(self, drv: Adxl345Driver) -> None:
+        with self._lock:
+            if drv in self._drivers:
+                self._drivers.remove(drv)
+            thread, stop = (self._thread, self._stop) if not self._drivers else (None, None)
+            if thread is not None and stop is not None:
+                self._thread = None
+                stop.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
+
+    def _run(self, stop: threading.Event) -> None:
+        while True:
+            with self._lock:
+                drivers = list(self._drivers)
+            interval = min((d.o.drain_interval_s for d in drivers), default=0.004)
+            if stop.wait(interval):
+                return
+            for drv in drivers:
+                drv.drain_guarded()
+
+
+_DRAINER = _Drainer()
+
+
 class Adxl345Driver:
     """One ADXL345; ``bus`` may be injected (tests), else opened from the options."""
 
@@ -62,7 +106,7 @@ class Adxl345Driver:
         self._lost = 0
         self._overruns = 0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._pause_until = 0.0
         self._error: DriverError | None = None
         self._last_drain = 0.0
         self._t_read_ms = 0
@@ -95,8 +139,7 @@ class Adxl345Driver:
         self._t_read_ms = time.time_ns() // 1_000_000
         if self.background:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=f"adxl345-{self.o.device}", daemon=True)
-            self._thread.start()
+            _DRAINER.add(self)
 
     def _configure(self, bus: RegisterBus) -> None:
         o = self.o
@@ -110,9 +153,7 @@ class Adxl345Driver:
     def close(self) -> None:
         """Stop draining, put the chip in standby, release the bus; safe to call twice."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        _DRAINER.remove(self)
         if self.bus is not None:
             try:
                 self.bus.write(Reg.POWER_CTL, 0x00)
@@ -122,14 +163,16 @@ class Adxl345Driver:
             self.bus = None
 
     # -- draining ------------------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self._stop.wait(self.o.drain_interval_s):
-            try:
-                self.drain()
-            except DriverError as exc:  # reported by the next read(); keep trying (transient bus errors)
-                self._error = exc
-                self._store(np.zeros((0, 3), dtype="<i2"), 1)  # samples popped before the error are gone
-                self._stop.wait(0.1)
+    def drain_guarded(self) -> None:
+        """Drain once from the shared thread; a bus error is kept for the next read()."""
+        if self._stop.is_set() or self.bus is None or self.clock() < self._pause_until:
+            return
+        try:
+            self.drain()
+        except DriverError as exc:  # reported by the next read(); keep trying (transient bus errors)
+            self._error = exc
+            self._store(np.zeros((0, 3), dtype="<i2"), 1)  # samples popped before the error are gone
+            self._pause_until = self.clock() + 0.1
 
     def drain(self) -> int:
         """Empty the chip's FIFO into the ring buffer once; return the number of samples read."""
