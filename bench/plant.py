@@ -599,11 +599,24 @@ def memory_figures(run: Run, first_data_s: float | None) -> list[Metric]:
             100.0 * (end.rss_kb - warm.rss_kb) / warm.rss_kb,
             "% after warm-up -> end",
         ),
+        ("rss.slope_mb_per_h", _slope_mb_per_h(run), "MB/h over the second half of the window"),
         ("threads.start", start.threads, ""),
         ("threads.end", end.threads, ""),
         ("fds.start", start.fds, ""),
         ("fds.end", end.fds, ""),
     ]
+
+
+def _slope_mb_per_h(run: Run) -> float:
+    """Least-squares slope of RSS over the second half of the measured window (leak or filling?)."""
+    steady = [(t, s.rss_kb / 1024) for t, s in run.samples if t >= run.warm_s]
+    half = steady[len(steady) // 2 :]
+    if len(half) < 3:
+        return math.nan
+    t_mean = sum(t for t, _ in half) / len(half)
+    m_mean = sum(m for _, m in half) / len(half)
+    var = sum((t - t_mean) ** 2 for t, _ in half)
+    return 3600.0 * sum((t - t_mean) * (m - m_mean) for t, m in half) / var if var else math.nan
 
 
 def flow_figures(col: Collector, seconds: float, interval_of: dict[str, float]) -> list[Metric]:
@@ -881,6 +894,7 @@ def measure(args: argparse.Namespace) -> int:
             f"{len(plant.plcs)} simulated PLC(s); running the agent for {args.seconds:.0f} s...",
             flush=True,
         )
+        commit = git_commit()  # the tree the agent starts from (others may commit during a soak)
         run = run_agent(args, config, broker.url, q, col, tmp)
         if col.first_data_s is None or len(run.samples) < 3:
             print(
@@ -896,7 +910,7 @@ def measure(args: argparse.Namespace) -> int:
             seconds=f"{args.seconds:.0f}",
             warmup_s=f"{args.warmup:.0f}",
             window_s=f"{window_s:.1f}",
-            commit=git_commit(),
+            commit=commit,
             broker=broker.kind,
             config=str(args.config),
             env=" ".join(args.env),
@@ -904,6 +918,7 @@ def measure(args: argparse.Namespace) -> int:
             skip=args.skip,
             set=" ".join(args.set),
             profiled=str(args.profile),
+            rss_trace=" ".join(f"{t - run.t0:.0f}s:{x.rss_kb / 1024:.1f}" for t, x in run.samples[::60]),
         )
         figures = (
             cpu_figures(run)
