@@ -9,21 +9,14 @@ a polynomial extrapolated past its range is a wrong number that looks right.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from drivers.thermocouple import TcType
 
-class ThermocoupleType(enum.StrEnum):
-    B = "B"
-    E = "E"
-    J = "J"
-    K = "K"
-    N = "N"
-    R = "R"
-    S = "S"
-    T = "T"
+# One enum for the letter types, shared with the drivers that configure chips by type.
+ThermocoupleType = TcType
 
 
 class OutOfRangeError(ValueError):
