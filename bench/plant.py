@@ -611,7 +611,7 @@ def _slope_mb_per_h(run: Run) -> float:
     """Least-squares slope of RSS over the second half of the measured window (leak or filling?)."""
     steady = [(t, s.rss_kb / 1024) for t, s in run.samples if t >= run.warm_s]
     half = steady[len(steady) // 2 :]
-    if len(half) < 3:
+    if len(half) < 120:  # under two minutes a slope is noise (RSS moves by pages and arenas)
         return math.nan
     t_mean = sum(t for t, _ in half) / len(half)
     m_mean = sum(m for _, m in half) / len(half)
