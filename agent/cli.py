@@ -189,6 +189,11 @@ def single_threaded_blas() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     single_threaded_blas()
+    # A thread holding the GIL (FIFO drain, feature math) keeps the event loop waiting up to the
+    # switch interval at every hand-over; at the default 5 ms a Modbus poll of 8 sequential
+    # requests took 13 ms in the reference plant, at 1 ms 4.6 ms (p99 latency of 1-Hz values
+    # 25 -> 12 ms), and the 3.2 kHz FIFO drains stop overrunning. CPU cost: within noise.
+    sys.setswitchinterval(0.001)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
