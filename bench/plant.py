@@ -285,6 +285,7 @@ class Collector:
     dups: Counter[str] = field(default_factory=Counter)
     quality: Counter[str] = field(default_factory=Counter)
     quality_window: Counter[str] = field(default_factory=Counter)  # after warm-up
+    data_window: Counter[str] = field(default_factory=Counter)  # data messages per instance after warm-up
     events: Counter[str] = field(default_factory=Counter)
     first_data_s: float | None = None
     status: list[str] = field(default_factory=list)
@@ -357,6 +358,7 @@ class Collector:
         f = self.flows[plugin]
         if kind == "data":
             self.quality_window.update(str(v) for v in _flat_values(env.get("q", {})))
+            self.data_window[topic.rsplit("/", 1)[-1]] += 1
         f.msgs += 1
         f.wire += mqtt_publish_bytes(topic, payload, qos)
         f.payload += len(payload)
@@ -812,6 +814,7 @@ def print_table(meta: dict[str, str], figures: list[Metric], col: Collector, run
         print("seq problems:", dict(col.gaps), dict(col.dups))
     if col.quality:
         print("quality codes seen:", dict(col.quality), "after warm-up:", dict(col.quality_window))
+    print("data messages per instance after warm-up:", dict(sorted(col.data_window.items())))
     print("events:", dict(col.events) or "none")
     problems = [line for line in run.log.splitlines() if " WARNING " in line or " ERROR " in line]
     if problems:
@@ -882,6 +885,7 @@ def measure(args: argparse.Namespace) -> int:
             stack,
             args.only,
             args.skip,
+            tuple(args.set),
         )
         config = tmp / "plant.toml"
         config.write_text(toml_dumps(plant.data))
