@@ -39,6 +39,8 @@ def default_envelope_band(rate_hz: float) -> tuple[float, float]:
     return (rate_hz / 12.8, rate_hz / 3.2)
 
 
+MAX_WINDOWS_PER_POLL = 3  # after a stall, analyse at most this many (newest) windows per poll
+
 class VibrationPlugin(Plugin):
     def __init__(self, ctx: PluginContext) -> None:
         super().__init__(ctx)
@@ -141,12 +143,13 @@ class VibrationPlugin(Plugin):
             self.overrun_episode = False
             n = self.episode_overruns
             self.ctx.event("overrun_end", f"contiguous samples again ({n} overrun blocks)", Severity.INFO, blocks=n)
-        window = self._take_window(wf)
-        if window is not None:
+        for window in self._take_windows(wf):
             await self._analyse(window, wf.rate_hz, wf.t0_ms)
 
-    def _take_window(self, wf: Waveform) -> Any:
-        """Append the block; return the newest complete window, keeping the contiguous rest."""
+    def _take_windows(self, wf: Waveform) -> list[Any]:
+        """Append the block; return the complete windows (a read a little short of a window is
+        made up by the next one, which then completes two), keeping the contiguous rest. After a
+        stall at most MAX_WINDOWS_PER_POLL newest windows are analysed, so CPU stays bounded."""
         cfg = self._config(wf)
         n_win = max(round((self.o.window_s or self.ctx.interval_s) * wf.rate_hz), 16)
         block = self._columns(wf)
@@ -154,12 +157,13 @@ class VibrationPlugin(Plugin):
             self.pending.append(block)
             self.pending_n += len(block)
         if self.pending_n < n_win or not cfg.axes:
-            return None
+            return []
         data = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
         k = len(data) // n_win
-        window, rest = data[(k - 1) * n_win : k * n_win], data[k * n_win :]
+        first = max(0, k - MAX_WINDOWS_PER_POLL)
+        windows, rest = [data[i * n_win : (i + 1) * n_win] for i in range(first, k)], data[k * n_win :]
         self.pending, self.pending_n = ([rest] if len(rest) else []), len(rest)
-        return window
+        return windows
 
     async def _analyse(self, window: Any, rate_hz: float, t0_ms: int) -> None:
         assert self.cfg is not None
