@@ -41,6 +41,7 @@ def default_envelope_band(rate_hz: float) -> tuple[float, float]:
 
 MAX_WINDOWS_PER_POLL = 3  # after a stall, analyse at most this many (newest) windows per poll
 
+
 class VibrationPlugin(Plugin):
     def __init__(self, ctx: PluginContext) -> None:
         super().__init__(ctx)
@@ -170,8 +171,9 @@ class VibrationPlugin(Plugin):
         shaft_hz, estimate = self._speed()
         # 1-3 ms of numpy per window: run it in the I/O pool so the loop (MQTT, other instances)
         # is never held; numpy releases the GIL for the FFTs.
-        a = await self.ctx.call(functools.partial(analyse, estimate_speed=estimate), window, rate_hz, self.cfg,
-                                shaft_hz)
+        a = await self.ctx.call(
+            functools.partial(analyse, estimate_speed=estimate), window, rate_hz, self.cfg, shaft_hz
+        )
         self.last = a
         now = self.ctx.clock.monotonic()
         self._bearing_indicators(a)
