@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from support import Subscriber
+from support import RemoteAgent, Subscriber
 
 from agent.broker import LocalBroker
 
@@ -27,3 +28,13 @@ def subscriber(broker: LocalBroker) -> Iterator[Subscriber]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def agent(tmp_path: Path, broker: LocalBroker) -> Iterator[RemoteAgent]:
+    """A real agent process on support.BASE with remote config enabled, and its subscriber."""
+    a = RemoteAgent(tmp_path, broker)
+    try:
+        yield a
+    finally:
+        a.close()

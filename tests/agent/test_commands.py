@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import msgpack
-import pytest
 from support import RemoteAgent
-
-from agent.broker import LocalBroker
-
-
-@pytest.fixture
-def agent(tmp_path: Path, broker: LocalBroker) -> Iterator[RemoteAgent]:
-    a = RemoteAgent(tmp_path, broker)
-    try:
-        yield a
-    finally:
-        a.close()
 
 
 def cmd(a: RemoteAgent, name: str, req: dict[str, Any] | None = None, raw: bytes | None = None) -> dict[str, Any]:

@@ -10,27 +10,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgpack
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from support import OTHER, STEADY, AgentProcess, RemoteAgent
 
 from agent.broker import LocalBroker
 from agent.remote import APPLIED_FILE, canonical_bytes
-
-
-@pytest.fixture
-def agent(tmp_path: Path, broker: LocalBroker) -> Iterator[RemoteAgent]:
-    a = RemoteAgent(tmp_path, broker)
-    try:
-        yield a
-    finally:
-        a.close()
 
 
 def _seqs(a: RemoteAgent, topic: str) -> list[int]:
