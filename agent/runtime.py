@@ -9,7 +9,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,6 @@ class Runtime:
         self.stop_event = asyncio.Event()
         self.first_publish_s: float | None = None
         self.applied_ms = now_ms()
-        self.hooks: dict[str, Callable[..., Any]] = {}  # extension points (remote config, spool)
         self.notifier = Notifier()
         self._background: list[asyncio.Task[None]] = []
 
@@ -71,7 +70,6 @@ class Runtime:
                 self.publisher.event("agent", "seq_store_fault", self.seqs.fault, Severity.CRITICAL, {})
             for inst in self.config.instances:
                 self.start_instance(inst)
-            await self._call_hook("started")
             self._ready()
             await self.stop_event.wait()
             await self._shutdown()
@@ -98,10 +96,6 @@ class Runtime:
                 last = text
 
     def _make_outbox(self, state_dir: Path) -> Outbox:
-        factory = self.hooks.get("outbox")
-        if factory is not None:
-            outbox: Outbox = factory(self.config, state_dir)
-            return outbox
         if self.config.spool.enabled:
             from agent.spool import SpoolOutbox
 
@@ -158,7 +152,6 @@ class Runtime:
         self.notifier.stopping()
         for task in self._background:
             task.cancel()
-        await self._call_hook("stopping")
         await self.stop_instances(list(self.runners), timeout_s=1.5)
         await self.session.drain(timeout_s=max(0.1, deadline - time.monotonic() - 1.0))
         offline = self._status_message("offline", "stopped")
@@ -166,13 +159,6 @@ class Runtime:
         await self.outbox.close()
         self.seqs.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
-
-    async def _call_hook(self, name: str) -> None:
-        fn = self.hooks.get(name)
-        if fn is not None:
-            result = fn(self)
-            if asyncio.iscoroutine(result):
-                await result
 
     # --- instances --------------------------------------------------------------------
     def make_runner(self, inst: Instance) -> InstanceRunner:
