@@ -243,7 +243,8 @@ class RemoteConfig:
         for inst in insts:
             runner = self.rt.make_runner(inst)
             try:
-                opened = await asyncio.wait_for(runner.open(), self.rt.config.remote.verify_timeout_s)
+                async with asyncio.timeout(self.rt.config.remote.verify_timeout_s):
+                    opened = await runner.open()
             except Exception as exc:
                 for r, (drv, plugin) in done:
                     await r._shutdown(drv, plugin)
@@ -254,7 +255,8 @@ class RemoteConfig:
     async def _verify(self, runners: list[InstanceRunner], timeout_s: float) -> str:
         for runner in runners:
             try:
-                await asyncio.wait_for(runner.first_good.wait(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await runner.first_good.wait()
             except TimeoutError:
                 why = runner.stats.last_error or "no good read"
                 return f"instance {runner.inst.name!r}: no good read within {timeout_s} s ({why})"

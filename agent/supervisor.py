@@ -179,7 +179,10 @@ class InstanceRunner:
         k = 0
         timeout = max(30.0, 10 * interval)
         while True:
-            await asyncio.wait_for(plugin.poll(), timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the poll finishes, and the instance would then never stop.
+            async with asyncio.timeout(timeout):
+                await plugin.poll()
             self.stats.polls += 1
             self.state = State.RUNNING
             self.first_good.set()
