@@ -78,10 +78,6 @@ class LazySpecs(Mapping[str, S], Generic[S]):
             self.get(name)
 
 
-def _check_plugin(obj: object, source: str) -> PluginSpec:
-    return check_plugin_spec(obj, source)
-
-
 @dataclass
 class Registry:
     broken: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> reason
@@ -90,7 +86,7 @@ class Registry:
     drivers: LazySpecs[DriverSpec] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.plugins = LazySpecs("plugin", _check_plugin, self.broken)
+        self.plugins = LazySpecs("plugin", check_plugin_spec, self.broken)
         self.drivers = LazySpecs("driver", check_driver_spec, self.broken)
 
     def add_plugin(self, spec: PluginSpec, origin: Origin | None = None) -> None:

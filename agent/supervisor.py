@@ -23,7 +23,7 @@ from typing import Any
 from agent.config import Instance
 from agent.publisher import Publisher
 from agent.session import backoff_delays
-from plugins.contract import Plugin, PluginContext, Severity
+from plugins.contract import Plugin, PluginContext, RealClock, Severity
 
 log = logging.getLogger("agent.supervisor")
 
@@ -43,14 +43,6 @@ class InstanceStats:
     errors: int = 0
     restarts: int = 0
     last_error: str = ""
-
-
-class RealClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time_ms(self) -> int:
-        return time.time_ns() // 1_000_000
 
 
 def make_call(executor: Executor) -> Callable[..., Awaitable[Any]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -54,6 +55,16 @@ class Clock(Protocol):
     def monotonic(self) -> float: ...
 
     def time_ms(self) -> int: ...
+
+
+class RealClock:
+    """The clock the runtime gives plugins: monotonic seconds and wall-clock milliseconds."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time_ms(self) -> int:
+        return time.time_ns() // 1_000_000
 
 
 class Emit(Protocol):

@@ -53,18 +53,6 @@ class ManualClock:
         self.now += seconds
 
 
-class RealClock:
-    def monotonic(self) -> float:
-        import time
-
-        return time.monotonic()
-
-    def time_ms(self) -> int:
-        import time
-
-        return time.time_ns() // 1_000_000
-
-
 @dataclass
 class StaticLink:
     """A DataLink with values set by the test: ``link.values[("tacho", "rpm")] = 1797``."""
