@@ -53,3 +53,21 @@ driver = { type = "sim", profile = "ramp" }
         agent.stop()
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     assert len(lines) == 3 and all(x["topic"] == "edge/t1/data/sine" and "ch0" in x["d"] for x in lines)
+
+
+def test_malloc_arenas_tuned_in_a_child_unless_the_environment_says_otherwise() -> None:
+    """The CLI caps glibc malloc arenas itself (demo, bench, shell), like the unit's MALLOC_ARENA_MAX."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, agent.cli as c; c.few_malloc_arenas(); "
+        "print(os.environ.get('MALLOC_ARENA_MAX', '-'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "-" and out.stderr == ""
+    env["MALLOC_ARENA_MAX"] = "4"  # an explicit setting wins: nothing is called
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "4"
