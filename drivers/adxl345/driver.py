@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from drivers.adxl345.bus import RegisterBus, open_i2c, open_spi
+from drivers.adxl345.bus import RegisterBus, open_i2c, open_spi, pop_fifo
 from drivers.adxl345.emulator import Adxl345Emulator
 from drivers.adxl345.options import Adxl345Options, Backend, Bus
 from drivers.adxl345.registers import (
@@ -182,7 +182,7 @@ class Adxl345Driver:
         entries = bus.read(Reg.FIFO_STATUS, 1)[0] & FIFO_ENTRIES_MASK
         # The FIFO only grows between drains, so it can have overflowed only if it is full now.
         overrun = entries >= FIFO_DEPTH and bool(bus.read(Reg.INT_SOURCE, 1)[0] & INT_OVERRUN)
-        raw = b"".join(bus.read(Reg.DATAX0, 6) for _ in range(entries))
+        raw = pop_fifo(bus, entries)  # over SPI one message of CS-separated bursts
         lost = 0
         if overrun:  # the FIFO filled: what arrived since the last drain beyond what we read is gone
             lost = max(1, int((now - self._last_drain) * self.o.rate_hz) - entries)

@@ -4,7 +4,9 @@ Samples come from a source (``source(n, rate_hz) -> (n, 3) g``, e.g. the physica
 rate in BW_RATE while POWER_CTL has the measure bit set. The FIFO follows the datasheet: in stream
 mode it keeps the newest 32 samples, OVERRUN (INT_SOURCE bit 0) is set when it is full and cleared
 when data is read; reading DATAX0..DATAZ1 pops one entry at the end of the transaction. The SPI port
-honours the read and multi-byte bits: a burst without 0x40 repeats the first register.
+honours the read and multi-byte bits: a burst without 0x40 repeats the first register. Its
+``xfer_segments`` (a spidev ``SPI_IOC_MESSAGE``) runs several transactions, CS high between them;
+a run of FIFO bursts pops its entries at once.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from drivers.adxl345.registers import (
 
 Source = Callable[[int, float], Any]
 _CHUNK_S = 0.125  # samples are generated in chunks this long, then released by the clock
+_FIFO_BURST = bytes([SPI_READ | SPI_MULTI | Reg.DATAX0]) + bytes(6)  # one FIFO entry, zero dummy bytes
 
 
 class Adxl345Emulator:
@@ -125,6 +128,13 @@ class Adxl345Emulator:
             self.fifo.clear()
             self.overrun = False
 
+    def pop_entries(self, n: int) -> bytes:
+        """Pop up to ``n`` FIFO entries (fewer if it holds fewer) as 6-byte records, in one go."""
+        k = min(n, len(self.fifo))
+        if k:
+            self.overrun = False
+        return b"".join([self.fifo.popleft() for _ in range(k)])
+
     def transaction(self, reg: int, n: int, increment: bool) -> list[int]:
         """Read ``n`` registers in one bus transaction; pops the FIFO if data was read."""
         if reg == Reg.DATAX0 and n == 6 and increment and self.fifo:  # one sample's burst: fast path
@@ -144,9 +154,14 @@ class _SpiPort:
 
     def __init__(self, chip: Adxl345Emulator) -> None:
         self.chip = chip
-        self.transfers = 0
+        self.transfers = 0  # CS-framed transfers
+        self.messages = 0  # calls (system calls on hardware)
 
     def xfer2(self, data: list[int]) -> list[int]:
+        self.messages += 1
+        return self._xfer(data)
+
+    def _xfer(self, data: list[int]) -> list[int]:
         self.transfers += 1
         cmd, rest = data[0], data[1:]
         reg = cmd & 0x3F
@@ -156,6 +171,18 @@ class _SpiPort:
         for i, value in enumerate(rest if cmd & SPI_MULTI else rest[:1]):
             self.chip.write_register(reg + i, value)
         return [0] * len(data)
+
+    def xfer_segments(self, segments: list[bytes], gap_us: int) -> list[bytes]:
+        """Like the spidev message: each segment is its own transaction (CS high between). Leading
+        FIFO bursts pop their entries at once; what the FIFO could not serve is run one by one."""
+        self.messages += 1
+        n = len(segments)
+        bursts = n if segments.count(_FIFO_BURST) == n else next(i for i, s in enumerate(segments) if s != _FIFO_BURST)
+        data = self.chip.pop_entries(bursts)
+        out = [b"\0" + data[i : i + 6] for i in range(0, len(data), 6)]
+        self.transfers += len(out)
+        out += [bytes(self._xfer(list(seg))) for seg in segments[len(out) :]]
+        return out
 
     def close(self) -> None:
         pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from drivers.adxl345 import SPEC, Adxl345Driver, Adxl345Options
-from drivers.adxl345.bus import I2cBus, SpiBus
+from drivers.adxl345.bus import SPI_IOC_TRANSFER, I2cBus, SpiBus, SpidevPort, spi_ioc_message
 from drivers.adxl345.emulator import Adxl345Emulator
 from drivers.adxl345.options import check_options
 from drivers.adxl345.registers import Reg, rate_hz_of
@@ -209,3 +210,137 @@ def test_bus_error_in_the_drain_thread_is_reported_then_recovers() -> None:
         assert len(after.samples) > 100 and after.lost_samples >= 1  # the gap is flagged
     finally:
         drv.close()
+
+
+# -- FIFO bursts: one message of CS-separated segments per drain --------------------------------------
+class PerEntryPort:
+    """Only ``xfer2``: forces SpiBus back to one transaction per FIFO entry."""
+
+    def __init__(self, port: Any) -> None:
+        self.port = port
+
+    def xfer2(self, data: list[int]) -> list[int]:
+        return self.port.xfer2(data)
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def drained(port_of: Any, seconds: float = 1.0) -> tuple[Any, int, int]:
+    """Raw counts, reported lost samples and chip-side lost samples of a run with a 50 ms stall."""
+    clock = Clock()
+    chip = Adxl345Emulator(ramp_source(), clock=clock)
+    drv = Adxl345Driver(msgspec.convert({}, Adxl345Options), bus=SpiBus(port_of(chip)), clock=clock, background=False)
+    drv.open()
+    run(drv, clock, seconds / 2, step_s=0.004)
+    clock.now += 0.05
+    run(drv, clock, seconds / 2, step_s=0.004)
+    wf = drv.read()
+    return wf.raw, wf.lost_samples, chip.lost_samples
+
+
+def test_burst_and_per_entry_drains_read_the_same() -> None:
+    burst = drained(lambda chip: chip.spi)
+    per_entry = drained(lambda chip: PerEntryPort(chip.spi))
+    assert np.array_equal(burst[0], per_entry[0]) and burst[1:] == per_entry[1:]
+    assert burst[2] > 100 and burst[1] == pytest.approx(burst[2], abs=2)  # the stall was seen and counted
+
+
+def test_spi_drain_is_two_messages() -> None:
+    drv, chip, clock = make()
+    drv.open()
+    before = chip.spi.messages
+    run(drv, clock, 1.0, step_s=0.004)
+    assert chip.spi.messages - before == 2 * 250  # FIFO_STATUS, then all entries in one message
+    assert len(drv.read().samples) == pytest.approx(3200, abs=33)
+
+
+def test_emulated_segments_match_single_transfers() -> None:
+    burst = [0x80 | 0x40 | Reg.DATAX0] + [0] * 6
+    segments = [bytes([0x80 | Reg.DEVID, 0])] + [bytes(burst)] * 3 + [bytes([0x80 | Reg.FIFO_STATUS, 0])]
+    chips = []
+    for _ in range(2):
+        clock = Clock()
+        chip = Adxl345Emulator(ramp_source(), clock=clock)
+        SpiBus(chip.spi).write(Reg.FIFO_CTL, 0x80)
+        SpiBus(chip.spi).write(Reg.POWER_CTL, 0x08)
+        clock.now += 0.001  # 3 samples at 3200 Hz
+        chips.append(chip)
+    one_by_one = [bytes(chips[0].spi.xfer2(list(seg))) for seg in segments]
+    assert chips[1].spi.xfer_segments(segments, 5) == one_by_one
+    assert one_by_one[0] == bytes([0, 0xE5]) and one_by_one[-1] == bytes([0, 0])  # 3 entries read, none left
+    only_bursts = [bytes(burst)] * 4  # more bursts than entries: the rest are plain transactions
+    clock.now += 0.001
+    assert [bytes(chips[0].spi.xfer2(list(seg))) for seg in only_bursts] == chips[1].spi.xfer_segments(only_bursts, 5)
+
+
+def test_spi_ioc_message_numbers() -> None:
+    assert spi_ioc_message(1) == 0x40206B00  # SPI_IOC_MESSAGE(1) as compiled from linux/spi/spidev.h
+    assert spi_ioc_message(13) == 0x41A06B00  # 13 x 32 bytes = 0x1A0
+    assert SPI_IOC_TRANSFER.size == 32
+    with pytest.raises(ValueError):
+        spi_ioc_message(512)  # 16 kB: does not fit the 14-bit size field
+
+
+class FakeKernel:
+    """Stands in for the spidev driver behind ``ioctl(fd, SPI_IOC_MESSAGE(n), transfers)``: runs each
+    transfer against the emulated chip, reading tx and writing rx at the addresses in the array."""
+
+    def __init__(self, chip: Adxl345Emulator) -> None:
+        self.chip = chip
+        self.calls: list[tuple[int, int, list[tuple[int, ...]]]] = []
+
+    def ioctl(self, fd: int, request: int, msg: bytearray) -> int:
+        transfers = list(SPI_IOC_TRANSFER.iter_unpack(bytes(msg)))
+        self.calls.append((fd, request, transfers))
+        for tx_buf, rx_buf, length, *_ in transfers:
+            rx = bytes(self.chip.spi.xfer2(list(ctypes.string_at(tx_buf, length))))
+            ctypes.memmove(rx_buf, rx, length)
+        return 0
+
+
+class FakeSpiDev:
+    """The py-spidev calls SpidevPort makes."""
+
+    def __init__(self, chip: Adxl345Emulator) -> None:
+        self.chip = chip
+
+    def xfer2(self, data: list[int]) -> list[int]:
+        return self.chip.spi.xfer2(data)
+
+    def fileno(self) -> int:
+        return 7
+
+    def close(self) -> None:
+        pass
+
+
+def test_spidev_port_sends_the_fifo_as_one_ioctl() -> None:
+    clock = Clock()
+    chip = Adxl345Emulator(ramp_source(), clock=clock)
+    kernel = FakeKernel(chip)
+    bus = SpiBus(SpidevPort(FakeSpiDev(chip), ioctl=kernel.ioctl))
+    drv = Adxl345Driver(msgspec.convert({}, Adxl345Options), bus=bus, clock=clock, background=False)
+    drv.open()
+    run(drv, clock, 0.5, step_s=0.004)
+    wf = drv.read()
+    assert wf.lost_samples == 0 and len(wf.samples) == pytest.approx(1600, abs=33)
+    assert np.all(np.diff(wf.raw[:, 0].astype(int)) % 1000 == 1)
+    fd, request, transfers = kernel.calls[-1]
+    assert fd == 7 and request == spi_ioc_message(len(transfers)) and len(transfers) in (12, 13, 14)
+    tx0, rx0 = transfers[0][:2]
+    for i, (tx, rx, length, speed_hz, delay_us, bits, cs_change, tx_nbits, rx_nbits, word_delay, pad) in enumerate(
+        transfers
+    ):
+        assert (tx - tx0, rx - rx0, length) == (7 * i, 7 * i, 7)  # consecutive segments of one buffer
+        assert (speed_hz, bits, tx_nbits, rx_nbits, word_delay, pad) == (0, 0, 0, 0, 0, 0)  # device settings
+        assert delay_us == 5 and cs_change == (0 if i == len(transfers) - 1 else 1)  # CS high between entries
+
+
+def test_failed_ioctl_is_comm_error() -> None:
+    def broken(fd: int, request: int, msg: bytearray) -> int:
+        raise OSError(5, "Input/output error")
+
+    chip = Adxl345Emulator(ramp_source(), clock=Clock())
+    with pytest.raises(CommError, match="FIFO read of 3 entries"):
+        SpiBus(SpidevPort(FakeSpiDev(chip), ioctl=broken)).read_fifo(3)
