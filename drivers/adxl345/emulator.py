@@ -12,7 +12,6 @@ a run of FIFO bursts pops its entries at once.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +36,8 @@ from drivers.adxl345.registers import (
 Source = Callable[[int, float], Any]
 _CHUNK_S = 0.125  # samples are generated in chunks this long, then released by the clock
 _FIFO_BURST = bytes([SPI_READ | SPI_MULTI | Reg.DATAX0]) + bytes(6)  # one FIFO entry, zero dummy bytes
+_ENTRY = 6  # bytes per FIFO entry (x, y, z as little-endian int16)
+_FIFO_BYTES = FIFO_DEPTH * _ENTRY
 
 
 class Adxl345Emulator:
@@ -49,12 +50,14 @@ class Adxl345Emulator:
         self.regs = bytearray(64)
         self.regs[Reg.DEVID] = DEVID_VALUE
         self.regs[Reg.BW_RATE] = 0x0A  # 100 Hz after reset
-        self.fifo: deque[bytes] = deque(maxlen=FIFO_DEPTH)
+        # The FIFO as its bytes, oldest entry first: pushing a chunk and popping N entries are one
+        # slice operation each (a deque of 6-byte entries cost a Python step per sample).
+        self._fifo = bytearray()
         self.overrun = False
         self.lost_samples = 0  # ground truth for tests
         self.produced = 0
         self._t_start: float | None = None
-        self._chunk = b""
+        self._chunk = memoryview(b"")  # generated samples not yet released by the clock
         self._rate_hz = rate_hz_of(self.regs[Reg.BW_RATE])
         self.spi = _SpiPort(self)
         self.i2c = _I2cPort(self)
@@ -62,6 +65,11 @@ class Adxl345Emulator:
     @property
     def rate_hz(self) -> float:
         return self._rate_hz
+
+    @property
+    def fifo_entries(self) -> int:
+        """Samples in the FIFO now (FIFO_STATUS without advancing the clock)."""
+        return len(self._fifo) // _ENTRY
 
     def _counts(self, g: Any) -> bytes:
         fmt = self.regs[Reg.DATA_FORMAT]
@@ -82,33 +90,32 @@ class Adxl345Emulator:
         while due > 0:
             if not self._chunk:
                 n = max(int(self.rate_hz * _CHUNK_S), 1)
-                self._chunk = self._counts(self.source(n, self.rate_hz))
-            take = min(due, len(self._chunk) // 6)
-            self._push(self._chunk[: take * 6])
-            self._chunk = self._chunk[take * 6 :]
+                self._chunk = memoryview(self._counts(self.source(n, self.rate_hz)))
+            take = min(due, len(self._chunk) // _ENTRY)
+            self._push(self._chunk[: take * _ENTRY])
+            self._chunk = self._chunk[take * _ENTRY :]
             self.produced += take
             due -= take
 
-    def _push(self, data: bytes) -> None:
-        n = len(data) // 6
+    def _push(self, data: memoryview) -> None:
+        fifo = self._fifo
         if self.regs[Reg.FIFO_CTL] & 0xC0 == 0:  # bypass: only the output registers
-            self.fifo.clear()
-            if n:
-                self.fifo.append(data[-6:])
+            fifo[:] = data[-_ENTRY:] if data else b""
             return
-        self.lost_samples += max(0, len(self.fifo) + n - FIFO_DEPTH)
-        self.fifo.extend(data[i : i + 6] for i in range(max(0, n - FIFO_DEPTH) * 6, n * 6, 6))
-        if len(self.fifo) == FIFO_DEPTH:
+        self.lost_samples += max(0, (len(fifo) + len(data)) // _ENTRY - FIFO_DEPTH)
+        fifo += data[-_FIFO_BYTES:]
+        if len(fifo) >= _FIFO_BYTES:  # stream mode keeps the newest 32
+            del fifo[: len(fifo) - _FIFO_BYTES]
             self.overrun = True
 
     def read_register(self, reg: int) -> int:
         if Reg.DATAX0 <= reg <= Reg.DATAZ1:
-            return self.fifo[0][reg - Reg.DATAX0] if self.fifo else 0
+            return self._fifo[reg - Reg.DATAX0] if self._fifo else 0
         if reg == Reg.FIFO_STATUS:
-            return min(len(self.fifo), FIFO_ENTRIES_MASK)
+            return min(self.fifo_entries, FIFO_ENTRIES_MASK)
         if reg == Reg.INT_SOURCE:
-            wm = len(self.fifo) >= (self.regs[Reg.FIFO_CTL] & 0x1F)
-            ready = INT_DATA_READY if self.fifo else 0
+            wm = self.fifo_entries >= (self.regs[Reg.FIFO_CTL] & 0x1F)
+            ready = INT_DATA_READY if self._fifo else 0
             return ready | (INT_WATERMARK if wm else 0) | (INT_OVERRUN if self.overrun else 0)
         return self.regs[reg & 0x3F]
 
@@ -125,27 +132,28 @@ class Adxl345Emulator:
             elif not measuring:
                 self._t_start = None
         if reg == Reg.FIFO_CTL and value & 0xC0 == 0:
-            self.fifo.clear()
+            self._fifo.clear()
             self.overrun = False
 
     def pop_entries(self, n: int) -> bytes:
         """Pop up to ``n`` FIFO entries (fewer if it holds fewer) as 6-byte records, in one go."""
-        k = min(n, len(self.fifo))
-        if k:
-            self.overrun = False
-        return b"".join([self.fifo.popleft() for _ in range(k)])
+        size = min(n * _ENTRY, len(self._fifo))
+        if size <= 0:
+            return b""
+        out = bytes(self._fifo[:size])
+        del self._fifo[:size]
+        self.overrun = False
+        return out
 
     def transaction(self, reg: int, n: int, increment: bool) -> list[int]:
         """Read ``n`` registers in one bus transaction; pops the FIFO if data was read."""
-        if reg == Reg.DATAX0 and n == 6 and increment and self.fifo:  # one sample's burst: fast path
-            self.overrun = False  # (the clock is advanced on status reads: same observable behaviour)
-            return list(self.fifo.popleft())
+        if reg == Reg.DATAX0 and n == _ENTRY and increment and self._fifo:  # one sample's burst: fast path
+            return list(self.pop_entries(1))  # (the clock is advanced on status reads: same observable behaviour)
         self.tick()
         regs = [(reg + i) & 0x3F if increment else reg for i in range(n)]
         out = [self.read_register(r) for r in regs]
-        if any(Reg.DATAX0 <= r <= Reg.DATAZ1 for r in regs) and self.fifo:
-            self.fifo.popleft()
-            self.overrun = False
+        if any(Reg.DATAX0 <= r <= Reg.DATAZ1 for r in regs):
+            self.pop_entries(1)
         return out
 
 
@@ -179,7 +187,7 @@ class _SpiPort:
         n = len(segments)
         bursts = n if segments.count(_FIFO_BURST) == n else next(i for i, s in enumerate(segments) if s != _FIFO_BURST)
         data = self.chip.pop_entries(bursts)
-        out = [b"\0" + data[i : i + 6] for i in range(0, len(data), 6)]
+        out = [b"\0" + data[i : i + _ENTRY] for i in range(0, len(data), _ENTRY)]
         self.transfers += len(out)
         out += [bytes(self._xfer(list(seg))) for seg in segments[len(out) :]]
         return out

@@ -344,3 +344,39 @@ def test_failed_ioctl_is_comm_error() -> None:
     chip = Adxl345Emulator(ramp_source(), clock=Clock())
     with pytest.raises(CommError, match="FIFO read of 3 entries"):
         SpiBus(SpidevPort(FakeSpiDev(chip), ioctl=broken)).read_fifo(3)
+
+
+# -- the emulated FIFO's register behaviour --------------------------------------------------------
+def started_chip(fifo_ctl: int = 0x80 | 16) -> tuple[Adxl345Emulator, SpiBus, Clock]:
+    clock = Clock()
+    chip = Adxl345Emulator(ramp_source(), clock=clock)
+    bus = SpiBus(chip.spi)
+    for reg, value in ((Reg.BW_RATE, 0x0F), (Reg.DATA_FORMAT, 0x0B), (Reg.FIFO_CTL, fifo_ctl), (Reg.POWER_CTL, 0x08)):
+        bus.write(reg, value)
+    return chip, bus, clock
+
+
+def x_counts(raw: bytes) -> list[int]:
+    return np.frombuffer(raw, dtype="<i2")[0::3].tolist()
+
+
+def test_emulated_fifo_keeps_the_newest_32_and_flags_overrun() -> None:
+    chip, bus, clock = started_chip()
+    clock.now += 10.5 / 3200  # 10 samples
+    assert bus.read(Reg.FIFO_STATUS, 1)[0] == 10 and bus.read(Reg.INT_SOURCE, 1)[0] == 0x80  # data, < watermark
+    clock.now += 40 / 3200  # 50 in all: the oldest 18 are overwritten
+    assert bus.read(Reg.FIFO_STATUS, 1)[0] == 32 and chip.lost_samples == 18
+    assert bus.read(Reg.INT_SOURCE, 1)[0] == 0x83  # data ready, watermark, overrun
+    assert x_counts(bus.read(Reg.DATAX0, 6)) == [18 - 500]  # the oldest kept sample, popped
+    assert bus.read(Reg.INT_SOURCE, 1)[0] & 0x01 == 0  # reading data cleared OVERRUN
+    assert x_counts(bus.read_fifo(31)) == list(range(19 - 500, 50 - 500))
+    assert bus.read(Reg.FIFO_STATUS, 1)[0] == 0 and chip.fifo_entries == 0
+    clock.now += 3 / 3200
+    assert x_counts(bus.read_fifo(3)) == list(range(50 - 500, 53 - 500)) and chip.lost_samples == 18
+
+
+def test_emulated_fifo_bypass_holds_only_the_latest_sample() -> None:
+    chip, bus, clock = started_chip(fifo_ctl=0x00)
+    clock.now += 5.5 / 3200
+    assert bus.read(Reg.FIFO_STATUS, 1)[0] == 1 and x_counts(bus.read(Reg.DATAX0, 6)) == [4 - 500]
+    assert chip.lost_samples == 0 and not chip.overrun
