@@ -401,6 +401,42 @@ class Run:
     exit_code: int | None = None
     log: str = ""
     profile: str = ""
+    imports_kb: int | None = None  # RSS of a fresh interpreter importing the agent's modules
+
+
+# Written into a directory put on the agent's PYTHONPATH: at exit the agent lists its modules,
+# so the bench can tell the RSS that importing them costs from the RSS the run adds.
+MODULES_HOOK = """import atexit, os, sys
+def _edge_bench_modules():
+    with open(os.environ["EDGE_BENCH_MODULES"], "w") as f:
+        f.write("\\n".join(sys.modules))
+atexit.register(_edge_bench_modules)
+"""
+
+IMPORT_FLOOR = """import importlib, re, sys
+for name in open(sys.argv[1]).read().split():
+    if name not in ("__main__", "sitecustomize") and not name.startswith("__editable"):
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+print(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+"""
+
+
+def import_floor_kb(modules: Path, env: dict[str, str]) -> int | None:
+    """RSS of a fresh interpreter that imports the modules the agent had loaded, running nothing."""
+    if not modules.exists():
+        return None
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_FLOOR, str(modules)],
+        env=dict(env, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    return int(out.stdout.split()[-1]) if out.returncode == 0 and out.stdout.strip() else None
 
 
 def agent_command(config: Path) -> list[str]:
@@ -428,6 +464,11 @@ def run_agent(
         EDGE_AGENT_MQTT_URL=broker_url,
         **dict(e.split("=", 1) for e in args.env),
     )
+    site = tmp / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(MODULES_HOOK)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), str(site)) if p)
+    env["EDGE_BENCH_MODULES"] = str(tmp / "modules.txt")
     run.t0 = time.time()
     proc = subprocess.Popen(agent_command(config), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     profiler: subprocess.Popen[bytes] | None = None
@@ -458,6 +499,7 @@ def run_agent(
     time.sleep(1.0)
     _drain(q, col)
     run.log = (tmp / "agent.log").read_text(errors="replace")
+    run.imports_kb = import_floor_kb(tmp / "modules.txt", env)
     return run
 
 
@@ -602,6 +644,11 @@ def memory_figures(run: Run, first_data_s: float | None) -> list[Metric]:
             "% after warm-up -> end",
         ),
         ("rss.slope_mb_per_h", _slope_mb_per_h(run), "MB/h over the second half of the window"),
+        (
+            "rss.imports_mb",
+            run.imports_kb / 1024 if run.imports_kb else math.nan,
+            "MB: a fresh interpreter importing the agent's modules, running nothing",
+        ),
         ("threads.start", start.threads, ""),
         ("threads.end", end.threads, ""),
         ("fds.start", start.fds, ""),
