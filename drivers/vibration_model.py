@@ -89,6 +89,24 @@ class VibrationModel:
         self._next_impact_k = 0
         self._tail = np.zeros((0, axes))
         self._h = self._impulse_response()
+        self._gain_impact = np.asarray([_GAIN_IMPACT[a % 3] for a in range(axes)])
+        self._shaft_mix = self._shaft_matrix()
+
+    def _shaft_matrix(self) -> Array:
+        """(3, axes): per axis, the weights of sin(wt), cos(wt), sin(2wt) in its shaft signal.
+
+        ``u g1 sin(wt + ph) + m g2 sin(2wt)`` = ``u g1 cos(ph) sin(wt) + u g1 sin(ph) cos(wt) + m g2 sin(2wt)``:
+        one sin and one cos per block whatever the number of axes, instead of two sines per axis."""
+        u, m = self.o.unbalance_g, self.o.misalignment_g
+        g1 = [_GAIN_1X[a % 3] for a in range(self.axes)]
+        ph = [_PHASE[a % 3] for a in range(self.axes)]
+        return np.array(
+            [
+                [u * g * math.cos(p) for g, p in zip(g1, ph, strict=True)],
+                [u * g * math.sin(p) for g, p in zip(g1, ph, strict=True)],
+                [m * _GAIN_2X[a % 3] for a in range(self.axes)],
+            ]
+        )
 
     def _impulse_response(self) -> Array:
         fn = self.o.resonance_hz or 0.2 * self.rate_hz
@@ -127,33 +145,46 @@ class VibrationModel:
     def generate(self, n: int) -> Array:
         """Return the next ``n`` samples, shape (n, axes), in g."""
         t = (self.n_done + np.arange(n)) / self.rate_hz
-        out = self._shaft(t) + self.rng.normal(0.0, self.o.noise_g, (n, self.axes))
-        out += self._impacts(t)
+        out = self._shaft(t)
+        out += self.rng.normal(0.0, self.o.noise_g, (n, self.axes))
+        impacts = self._impacts(t)
+        if impacts is not None:
+            out += impacts
         self.n_done += n
         return out
 
     def _shaft(self, t: Array) -> Array:
-        w = 2 * math.pi * self.shaft_hz
-        cols = []
-        for a in range(self.axes):
-            g1, g2, ph = _GAIN_1X[a % 3], _GAIN_2X[a % 3], _PHASE[a % 3]
-            cols.append(self.o.unbalance_g * g1 * np.sin(w * t + ph) + self.o.misalignment_g * g2 * np.sin(2 * w * t))
-        return np.stack(cols, axis=1)
+        wt = (2 * math.pi * self.shaft_hz) * t
+        basis = np.empty((3, len(t)))
+        np.sin(wt, out=basis[0])
+        np.cos(wt, out=basis[1])
+        np.multiply(basis[0], basis[1], out=basis[2])
+        basis[2] *= 2.0  # sin(2wt) = 2 sin(wt) cos(wt)
+        return basis.T @ self._shaft_mix
 
     def _amplitude_g(self, t_s: float) -> float:
         if self.fault is FaultKind.NONE or t_s < self.fault_since_s:
             return 0.0
         return self.fault_g + self.growth_g_per_min * (t_s - self.fault_since_s) / 60.0
 
-    def _impacts(self, t: Array) -> Array:
+    def _impacts(self, t: Array) -> Array | None:
+        """The block's share of the resonance ringing (new impacts and the earlier tail); None if silent."""
         n = len(t)
+        hits = self._impact_list(float(t[0]), n)
+        carry = self._tail
+        if not hits:  # the convolution would be all zeros (a healthy machine): only the old tail rings on
+            if not len(carry):
+                return None
+            self._tail = carry[n:]
+            out = np.zeros((n, self.axes))
+            out[: len(carry)] = carry[:n]
+            return out
         train = np.zeros(n)
-        for k, idx, amp in self._impact_list(float(t[0]), n):
+        for k, idx, amp in hits:
             train[idx] += amp * self._modulation(k, idx + self.n_done)
         block = np.convolve(train, self._h)
-        carry = self._tail
-        self._tail = block[n:, None] * np.asarray([_GAIN_IMPACT[a % 3] for a in range(self.axes)])
-        out = block[:n, None] * np.asarray([_GAIN_IMPACT[a % 3] for a in range(self.axes)])
+        self._tail = block[n:, None] * self._gain_impact
+        out = block[:n, None] * self._gain_impact
         m = min(len(carry), n)
         out[:m] += carry[:m]
         if len(carry) > n:  # very short blocks: keep the rest of the old tail too
