@@ -146,7 +146,9 @@ class VibrationModel:
         """Return the next ``n`` samples, shape (n, axes), in g."""
         t = (self.n_done + np.arange(n)) / self.rate_hz
         out = self._shaft(t)
-        out += self.rng.normal(0.0, self.o.noise_g, (n, self.axes))
+        noise = self.rng.standard_normal((n, self.axes))  # the draws of normal(0, noise_g): same stream
+        noise *= self.o.noise_g
+        out += noise
         impacts = self._impacts(t)
         if impacts is not None:
             out += impacts

@@ -148,8 +148,17 @@ class Adxl345Emulator:
     def transaction(self, reg: int, n: int, increment: bool) -> list[int]:
         """Read ``n`` registers in one bus transaction; pops the FIFO if data was read."""
         if reg == Reg.DATAX0 and n == _ENTRY and increment and self._fifo:  # one sample's burst: fast path
-            return list(self.pop_entries(1))  # (the clock is advanced on status reads: same observable behaviour)
+            entry = list(self._fifo[:_ENTRY])  # (the clock is advanced on status reads: same observable behaviour)
+            del self._fifo[:_ENTRY]
+            self.overrun = False
+            return entry
         self.tick()
+        if n == 1:  # a status read (FIFO_STATUS, INT_SOURCE on every drain): the loop below without its lists
+            r = reg & 0x3F if increment else reg
+            value = self.read_register(r)
+            if Reg.DATAX0 <= r <= Reg.DATAZ1:
+                self.pop_entries(1)
+            return [value]
         regs = [(reg + i) & 0x3F if increment else reg for i in range(n)]
         out = [self.read_register(r) for r in regs]
         if any(Reg.DATAX0 <= r <= Reg.DATAZ1 for r in regs):
@@ -163,13 +172,8 @@ class _SpiPort:
     def __init__(self, chip: Adxl345Emulator) -> None:
         self.chip = chip
         self.transfers = 0  # CS-framed transfers
-        self.messages = 0  # calls (system calls on hardware)
 
     def xfer2(self, data: list[int]) -> list[int]:
-        self.messages += 1
-        return self._xfer(data)
-
-    def _xfer(self, data: list[int]) -> list[int]:
         self.transfers += 1
         cmd, rest = data[0], data[1:]
         reg = cmd & 0x3F
@@ -183,13 +187,12 @@ class _SpiPort:
     def xfer_segments(self, segments: list[bytes], gap_us: int) -> list[bytes]:
         """Like the spidev message: each segment is its own transaction (CS high between). Leading
         FIFO bursts pop their entries at once; what the FIFO could not serve is run one by one."""
-        self.messages += 1
         n = len(segments)
         bursts = n if segments.count(_FIFO_BURST) == n else next(i for i, s in enumerate(segments) if s != _FIFO_BURST)
         data = self.chip.pop_entries(bursts)
         out = [b"\0" + data[i : i + _ENTRY] for i in range(0, len(data), _ENTRY)]
         self.transfers += len(out)
-        out += [bytes(self._xfer(list(seg))) for seg in segments[len(out) :]]
+        out += [bytes(self.xfer2(list(seg))) for seg in segments[len(out) :]]
         return out
 
     def close(self) -> None:
