@@ -70,11 +70,14 @@ class _Drainer:
             thread.join(timeout=2.0)
 
     def _run(self, stop: threading.Event) -> None:
-        while True:
+        # time.sleep, not stop.wait(interval): a wake-up is most of a drain's cost (measured on the
+        # KVM test box: 40 us per Event.wait wake-up, 27 us per sleep), and stop is seen within one
+        # interval anyway.
+        while not stop.is_set():
             with self._lock:
                 drivers = list(self._drivers)
-            interval = min((d.o.drain_interval_s for d in drivers), default=0.004)
-            if stop.wait(interval):
+            time.sleep(min((d.o.drain_interval_s for d in drivers), default=0.004))
+            if stop.is_set():
                 return
             for drv in drivers:
                 drv.drain_guarded()
