@@ -74,8 +74,16 @@ def _peak_and_floor(amp: Array, k: float, tol_bins: float, floor_bins: int) -> t
     peak = amp[:, lo : hi + 1].max(axis=1)
     f_lo, f_hi = max(lo - floor_bins, 2), min(hi + floor_bins, amp.shape[1] - 1)
     around = np.concatenate((amp[:, f_lo:lo], amp[:, hi + 1 : f_hi + 1]), axis=1)
-    floor = np.median(around, axis=1) if around.shape[1] else np.full(axes, np.inf)
+    floor = _row_median(around) if around.shape[1] else np.full(axes, np.inf)
     return peak, floor
+
+
+def _row_median(a: Array) -> Array:
+    """``np.median(a, axis=1)`` for the few dozen bins of a floor, without its generic machinery
+    (np.median was a quarter of a 3.2 kHz window's analysis); same values (no NaN here)."""
+    s = np.sort(a, axis=1)
+    h = s.shape[1] // 2
+    return s[:, h] if s.shape[1] % 2 else 0.5 * (s[:, h - 1] + s[:, h])
 
 
 def evaluate_tone(

@@ -128,3 +128,14 @@ def test_iso_table_values() -> None:
 def test_envelope_of_an_empty_band_is_zero() -> None:
     env = envelope_spectrum(F.spectrum(rows(sine(100.0)), FS), 20000, 30000)
     assert float(env.amp_g.max()) == 0.0
+
+
+def test_floor_median_equals_numpy_median_for_odd_and_even_widths() -> None:
+    import numpy as np
+
+    from plugins.vibration.envelope import _row_median
+
+    rng = np.random.default_rng(7)
+    for width in (1, 2, 3, 20, 39, 40):
+        a = rng.random((3, width))
+        assert np.array_equal(_row_median(a), np.median(a, axis=1)), width
