@@ -3,12 +3,14 @@ options schema, validated as a whole, every error reported with its path."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
 import socket
 import tomllib
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +20,7 @@ import msgspec
 from agent.errors import ConfigError
 from agent.registry import Registry
 from agent.validate import describe, join, validate
-from drivers.contract import DriverSpec
+from drivers.contract import RELATIVE_TO_CONFIG, DriverSpec, FilePath
 from plugins.contract import PluginSpec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -36,10 +38,10 @@ class MqttSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     url: str = "mqtt://127.0.0.1:1883"
     prefix: str = "edge"
     username: str | None = None
-    password_file: str | None = None
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
+    password_file: FilePath | None = None
+    ca_file: FilePath | None = None
+    cert_file: FilePath | None = None
+    key_file: FilePath | None = None
     keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
     qos: Annotated[int, msgspec.Meta(ge=0, le=1)] = 1
     queue_max: Annotated[int, msgspec.Meta(ge=10, le=10_000_000)] = 20_000
@@ -119,6 +121,7 @@ class Config:
     instances: tuple[Instance, ...]
     raw: dict[str, Any]
     source: str
+    base_dir: str | None = None  # relative file paths in the config are taken from here
 
     @property
     def agent_id(self) -> str:
@@ -135,7 +138,37 @@ def canonical_hash(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _driver(driver: dict[str, Any], path: str, reg: Registry, errors: list[str]) -> tuple[Any, Any]:
+def _is_file_path(tp: Any) -> bool:
+    if typing.get_origin(tp) is Annotated:
+        return any(m is RELATIVE_TO_CONFIG for m in typing.get_args(tp)[1:])
+    return any(_is_file_path(a) for a in typing.get_args(tp))  # FilePath | None
+
+
+@functools.lru_cache(maxsize=256)
+def _file_path_fields(cls: type) -> frozenset[str]:
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except Exception:  # an options class whose annotations cannot be resolved: nothing to resolve
+        return frozenset()
+    return frozenset(name for name, tp in hints.items() if _is_file_path(tp))
+
+
+def with_config_paths(table: Any, cls: type, base_dir: str | None) -> Any:
+    """A copy of ``table`` whose relative ``FilePath`` options are joined to ``base_dir`` (the
+    config file's directory), so they do not depend on the working directory."""
+    if base_dir is None or not isinstance(table, dict):
+        return table
+    fields = _file_path_fields(cls)
+    out = dict(table)
+    for name in fields & out.keys():
+        value = out[name]
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            out[name] = os.path.join(base_dir, value)
+    return out
+
+
+def _driver(driver: dict[str, Any], path: str, reg: Registry, errors: list[str],
+            base_dir: str | None = None) -> tuple[Any, Any]:
     dpath = join(path, "driver")
     dtype = driver.get("type")
     if not isinstance(dtype, str):
@@ -147,14 +180,15 @@ def _driver(driver: dict[str, Any], path: str, reg: Registry, errors: list[str])
         hint = f"installed but broken: {why}" if why else f"installed: {', '.join(sorted(reg.drivers))}"
         errors.append(f"{join(dpath, 'type')}: unknown driver {describe(dtype)} ({hint})")
         return None, None
-    body = {k: v for k, v in driver.items() if k != "type"}
+    body = with_config_paths({k: v for k, v in driver.items() if k != "type"}, spec.options, base_dir)
     opts = validate(body, spec.options, dpath, errors)
     if opts is not None and spec.check is not None:
         errors.extend(f"{join(dpath, m)}" if ":" in m else f"{dpath}: {m}" for m in spec.check(opts))
     return spec, opts
 
 
-def _instance(raw: Any, path: str, reg: Registry, defaults: MqttSection, errors: list[str]) -> Instance | None:
+def _instance(raw: Any, path: str, reg: Registry, defaults: MqttSection, errors: list[str],
+              base_dir: str | None = None) -> Instance | None:
     """Validate one instance fully: its own keys, its plugin's options and its driver's options,
     even when some of them are wrong, so that every error shows at once."""
     before = len(errors)
@@ -171,8 +205,8 @@ def _instance(raw: Any, path: str, reg: Registry, defaults: MqttSection, errors:
         hint = f"installed but broken: {why}" if why else f"installed: {', '.join(sorted(reg.plugins))}"
         errors.append(f"{join(path, 'plugin')}: unknown plugin {describe(plugin)} ({hint})")
     driver = raw.get("driver")
-    dspec, dopts = _driver(driver, path, reg, errors) if isinstance(driver, dict) else (None, None)
-    options = raw.get("options", {})
+    dspec, dopts = _driver(driver, path, reg, errors, base_dir) if isinstance(driver, dict) else (None, None)
+    options = with_config_paths(raw.get("options", {}), pspec.options, base_dir) if pspec else raw.get("options", {})
     opts = validate(options, pspec.options, join(path, "options"), errors) if pspec and isinstance(
         options, dict) else None
     if pspec is not None:
@@ -225,7 +259,7 @@ SECTIONS: dict[str, tuple[type[msgspec.Struct], Any]] = {
 }
 
 
-def _sections(data: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+def _sections(data: dict[str, Any], errors: list[str], base_dir: str | None = None) -> dict[str, Any]:
     """Validate every section on its own, so an error in one never hides those of another."""
     out: dict[str, Any] = {}
     for key, value in data.items():
@@ -233,7 +267,7 @@ def _sections(data: dict[str, Any], errors: list[str]) -> dict[str, Any]:
             out[key] = validate({"version": value}, FileSection, "", errors)
         elif key in SECTIONS:
             cls, check = SECTIONS[key]
-            out[key] = validate(value, cls, key, errors)
+            out[key] = validate(with_config_paths(value, cls, base_dir), cls, key, errors)
             if isinstance(value, dict) and check is not None:
                 check(value, errors)
         elif key != "instances":
@@ -241,12 +275,17 @@ def _sections(data: dict[str, Any], errors: list[str]) -> dict[str, Any]:
     return out
 
 
-def build(data: Any, reg: Registry, *, source: str = "config") -> Config:
-    """Validate parsed config data; raise ConfigError listing every problem with its path."""
+def build(
+    data: Any, reg: Registry, *, source: str = "config", base_dir: str | os.PathLike[str] | None = None
+) -> Config:
+    """Validate parsed config data; raise ConfigError listing every problem with its path.
+    ``base_dir``: where relative file paths point (the config file's directory; None: the
+    working directory)."""
     errors: list[str] = []
     if not isinstance(data, dict):
         raise ConfigError([f"(top): expected a table, got {describe(data)}"], source)
-    sections = _sections(data, errors)
+    base = None if base_dir is None else os.fspath(base_dir)
+    sections = _sections(data, errors, base)
     mqtt = sections.get("mqtt") or MqttSection()
     raw_instances = data.get("instances", [])
     if not isinstance(raw_instances, list):
@@ -262,14 +301,14 @@ def build(data: Any, reg: Registry, *, source: str = "config") -> Config:
                           f"(first used by instances[{seen[name]}])")
         if isinstance(name, str):
             seen.setdefault(name, i)
-        built = _instance(raw, path, reg, mqtt, errors)
+        built = _instance(raw, path, reg, mqtt, errors, base)
         if built is not None:
             insts.append(built)
     if errors:
         raise ConfigError(errors, source)
     version = sections["version"].version if sections.get("version") else 0
     return Config(version, sections.get("agent") or AgentSection(), mqtt, sections.get("remote") or RemoteSection(),
-                  sections.get("spool") or SpoolSection(), tuple(insts), dict(data), source)
+                  sections.get("spool") or SpoolSection(), tuple(insts), dict(data), source, base)
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
@@ -287,4 +326,4 @@ def load(path: str | os.PathLike[str], reg: Registry) -> Config:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"(file): cannot read {p}: {exc}"], str(p)) from exc
-    return build(parse_toml(text, str(p)), reg, source=str(p))
+    return build(parse_toml(text, str(p)), reg, source=str(p), base_dir=p.absolute().parent)

@@ -194,7 +194,8 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
         data.setdefault("agent", {})["state_dir"] = tmp
         data["agent"].setdefault("id", socket.gethostname().split(".")[0])
         try:
-            cfg = build(data, reg, source=config or str(DEFAULT_CONFIG))
+            src = Path(config) if config else DEFAULT_CONFIG
+            cfg = build(data, reg, source=str(src), base_dir=src.absolute().parent)
         except ConfigError as exc:
             print("\n".join(["demo: invalid config:", *exc.errors]), file=sys.stderr)
             return 1

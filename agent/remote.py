@@ -148,7 +148,7 @@ def load_effective(path: Path, reg: Registry) -> tuple[Config, str]:
             continue
         try:
             data = json.loads(candidate.read_text(encoding="utf-8"))
-            cfg = build(data, reg, source=str(candidate))
+            cfg = build(data, reg, source=str(candidate), base_dir=base.base_dir)
         except (ValueError, ConfigError) as exc:
             log.warning("ignoring %s: %s", candidate, exc)
             continue
@@ -215,7 +215,7 @@ class RemoteConfig:
     async def _apply(self, doc: dict[str, Any]) -> dict[str, Any]:
         merged, restart = self._merge(doc)
         try:
-            new = build(merged, self.rt.registry, source="config/set")
+            new = build(merged, self.rt.registry, source="config/set", base_dir=self.rt.config.base_dir)
         except ConfigError as exc:
             raise Rejected([e.replace("(top)", "config") for e in exc.errors]) from exc
         old = {i.name: i for i in self.rt.config.instances}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -27,6 +27,20 @@ from drivers.errors import DriverError
 ENTRY_POINT_GROUP = "edge_agent.drivers"
 
 Scalar = float | int | bool | str
+
+
+class _RelativeToConfig:
+    """Marks an option as a file path that the agent resolves against the config file's directory."""
+
+    def __repr__(self) -> str:
+        return "RELATIVE_TO_CONFIG"
+
+
+RELATIVE_TO_CONFIG = _RelativeToConfig()
+FilePath = Annotated[str, RELATIVE_TO_CONFIG]
+"""A file path option (``tags_csv: FilePath | None = None``). The agent makes a relative path
+absolute against the directory of the config file before the driver sees it, so it does not
+depend on the working directory (the systemd unit runs in /run/edge-agent)."""
 
 
 class Capability(enum.StrEnum):

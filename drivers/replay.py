@@ -18,14 +18,14 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 
-from drivers.contract import Capability, DriverSpec, Options, Waveform
+from drivers.contract import Capability, DriverSpec, FilePath, Options, Waveform
 from drivers.errors import DeviceNotFound, DriverError
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 
 
 class ReplayOptions(Options):
-    path: str
+    path: FilePath  # relative: to the config file's directory
     rate_hz: Annotated[float, msgspec.Meta(gt=0)] | None = None  # required for .npy; overrides the file
     loop: bool = True
     axes: list[str] | None = None  # default: the CSV header, else x, y, z, ...

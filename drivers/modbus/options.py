@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from drivers.contract import Options
+from drivers.contract import FilePath, Options
 from drivers.modbus.plan import MAX_BITS, MAX_REGISTERS, Limits, oversize
 from drivers.modbus.tags import Tag, TagMapError, check_tags, load_csv
 
@@ -51,7 +51,7 @@ class ModbusOptions(Options):
     backoff_max_s: Seconds = 60.0
     # tags: inline, from a CSV file, and/or a built-in layout (merged in that order)
     tags: list[Tag] = []
-    tags_csv: str | None = None
+    tags_csv: FilePath | None = None  # relative: to the config file's directory
     layout: Layout | None = None
     sim_seed: int = 1
 

@@ -93,3 +93,28 @@ def test_config_hash_is_stable_and_instance_fingerprint_tracks_changes() -> None
     c = build({"instances": [{"name": "s", "plugin": "system", "interval_s": 6}]}, reg)
     assert a.hash == b.hash != c.hash
     assert a.instances[0].fingerprint != c.instances[0].fingerprint
+
+
+def test_relative_file_paths_are_taken_from_the_config_files_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unit runs in /run/edge-agent: a relative tags_csv or password_file must not depend on it."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "tags.csv").write_text("name,table,address,type\nspeed,holding_register,0,uint16\n")
+    (etc / "password").write_text("secret\n")
+    (etc / "agent.toml").write_text(
+        '[mqtt]\npassword_file = "password"\nusername = "u"\nca_file = "/etc/ssl/ca.pem"\n'
+        '[[instances]]\nname = "plc"\nplugin = "plc"\n'
+        '[instances.driver]\ntype = "modbus"\nhost = "127.0.0.1"\ntags_csv = "tags.csv"\n'
+    )
+    monkeypatch.chdir(tmp_path / "..")  # anywhere but etc/
+    cfg = load(etc / "agent.toml", load_registry())
+    assert cfg.mqtt.password_file == str(etc / "password")
+    assert cfg.mqtt.ca_file == "/etc/ssl/ca.pem"  # absolute paths are left alone
+    assert cfg.instances[0].driver_options.tags_csv == str(etc / "tags.csv")
+    assert cfg.raw["instances"][0]["driver"]["tags_csv"] == "tags.csv"  # hashes, diffs and pushes see the text
+    assert cfg.base_dir == str(etc)
+    # the same document built without a file (a push validated locally) keeps the working directory
+    with pytest.raises(ConfigError, match=r"instances\[0\]\.driver\.tags_csv: .*tags\.csv"):
+        build(cfg.raw, load_registry(), source="push")
