@@ -68,12 +68,22 @@ class Runtime:
                                      Severity.WARNING, {})
             if self.seqs.fault:
                 self.publisher.event("agent", "seq_store_fault", self.seqs.fault, Severity.CRITICAL, {})
+            self.seqs.on_fault = self._seq_store_fault
             for inst in self.config.instances:
                 self.start_instance(inst)
             self._ready()
             await self.stop_event.wait()
             await self._shutdown()
         return 0
+
+    def _seq_store_fault(self, why: str) -> None:
+        """seq.sqlite failed during the run: numbers go on in memory; after a crash they may repeat.
+        Called from inside a seq reservation: the event is published on the next loop turn."""
+        asyncio.get_running_loop().call_soon(self._publish_seq_store_fault, why)
+
+    def _publish_seq_store_fault(self, why: str) -> None:
+        self.publisher.event("agent", "seq_store_fault", f"{why}; seq numbers are kept in memory for this run",
+                             Severity.CRITICAL, {})
 
     def _ready(self) -> None:
         """READY=1 once the config is valid and the session started (not necessarily connected:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class SeqStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.fault = ""  # why the file could not be used ("" = fine)
+        self.on_fault: Callable[[str], None] | None = None  # told once when the file fails during the run
         self.was_clean = True
         self._reserved: dict[str, int] = {}
         self._db: sqlite3.Connection | None = None
@@ -69,12 +70,15 @@ class SeqStore:
     def _fail(self, why: str) -> None:
         self.fault = why
         log.error("seq store: %s; numbers are kept in memory only for this run", why)
+        running = self._db is not None
         if self._db is not None:
             try:
                 self._db.close()
             except DB_ERRORS:
                 pass
         self._db = None
+        if running and self.on_fault is not None:
+            self.on_fault(why)
 
     def reserve_when_handed(self, eager: Iterable[str] = ()) -> None:
         """Reserve numbers when messages are handed to the client (``handed``), except for the

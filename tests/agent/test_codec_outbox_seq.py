@@ -80,3 +80,17 @@ def test_memory_outbox_reports_drops() -> None:
         box.put(_msg(Priority.DATA, n))
     assert reports == [({"data": 1, "event": 0, "state": 0}, {"data": 1, "event": 0, "state": 0})]
     assert box.dropped()["data"] == 3, "counted exactly, reported at most every 10 s"
+
+
+def test_seq_store_failing_during_the_run_says_so_once_and_goes_on_in_memory(tmp_path: Path) -> None:
+    store = SeqStore(tmp_path / "seq.sqlite")
+    faults: list[str] = []
+    store.on_fault = faults.append
+    first = [store.next("a") for _ in range(3)]
+    assert store._db is not None
+    store._db.close()  # the file becomes unusable (disk gone, I/O error...)
+    later = [store.next("a") for _ in range(200)]  # beyond the reserved block: a write is attempted
+    assert first + later == list(range(1, 204))  # no number repeated or skipped in this run
+    assert len(faults) == 1 and "seq.sqlite" in faults[0]
+    assert store.fault == faults[0]
+    store.close()  # nothing to write any more: no error
