@@ -1,7 +1,7 @@
-"""``python -m agent`` runs the CLI."""
+"""``python -m edge_agent.agent`` runs the CLI."""
 
 import sys
 
-from agent.cli import main
+from edge_agent.agent.cli import main
 
 sys.exit(main())

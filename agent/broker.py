@@ -1,7 +1,7 @@
 """A local MQTT broker for the demo and the tests: the installed mosquitto on a free port if
 there is one, else an embedded pure-Python broker (amqtt) in a child process.
 
-``python -m agent.broker --port N`` runs the embedded broker in the foreground.
+``python -m edge_agent.agent.broker --port N`` runs the embedded broker in the foreground.
 """
 
 from __future__ import annotations
@@ -53,16 +53,17 @@ class LocalBroker:
     def _command(self) -> list[str]:
         if self.kind == "mosquitto":
             conf = Path(self._dir.name) / "mosquitto.conf"
-            conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                            "max_queued_messages 100000\nset_tcp_nodelay true\n")
+            conf.write_text(
+                f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                "max_queued_messages 100000\nset_tcp_nodelay true\n"
+            )
             return [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)]
-        return [sys.executable, "-m", "agent.broker", "--port", str(self.port)]
+        return [sys.executable, "-m", "edge_agent.agent.broker", "--port", str(self.port)]
 
     def start(self) -> LocalBroker:
         """Start the broker and wait until it accepts connections."""
         log = open(Path(self._dir.name) / "broker.log", "ab")  # noqa: SIM115 - lives as long as the child
-        self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         if not wait_port(self.port, 15.0):
             self.stop()
             raise RuntimeError(f"{self.kind} broker did not start on port {self.port}")

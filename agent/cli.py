@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from agent import __version__
+from edge_agent.agent import __version__
 
 ENV_URL = "EDGE_AGENT_MQTT_URL"
 DEFAULT_URL = "mqtt://127.0.0.1:1883"
@@ -25,11 +25,11 @@ EX_CONFIG = 78  # sysexits: systemd's RestartPreventExitStatus=78 stops restarti
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agent.errors import ConfigError
-    from agent.journal import setup_logging
-    from agent.registry import load_registry
-    from agent.remote import load_effective
-    from agent.runtime import Runtime
+    from edge_agent.agent.errors import ConfigError
+    from edge_agent.agent.journal import setup_logging
+    from edge_agent.agent.registry import load_registry
+    from edge_agent.agent.remote import load_effective
+    from edge_agent.agent.runtime import Runtime
 
     setup_logging(args.log_level or "info")
     log = logging.getLogger("agent")
@@ -47,9 +47,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from agent.config import load
-    from agent.errors import ConfigError
-    from agent.registry import load_registry
+    from edge_agent.agent.config import load
+    from edge_agent.agent.errors import ConfigError
+    from edge_agent.agent.registry import load_registry
 
     reg = load_registry()
     try:
@@ -69,7 +69,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _listing(kind: str) -> int:
-    from agent.registry import load_registry
+    from edge_agent.agent.registry import load_registry
 
     reg = load_registry()
     reg.load_all()
@@ -86,14 +86,14 @@ def _listing(kind: str) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from agent.tail import tail
+    from edge_agent.agent.tail import tail
 
     filters = args.filter or [f"{args.prefix}/#"]
     return tail(_url(args), filters, count=args.count, seconds=args.seconds)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from agent.demo import run_demo
+    from edge_agent.agent.demo import run_demo
 
     return run_demo(seconds=args.seconds, config=args.config, plain=args.plain)
 
@@ -107,13 +107,17 @@ def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edge-agent", description="Plant-floor edge agent: sensors and PLCs "
-                                "in, machine-health features out over MQTT as MessagePack.")
+    p = argparse.ArgumentParser(
+        prog="edge-agent",
+        description="Plant-floor edge agent: sensors and PLCs "
+        "in, machine-health features out over MQTT as MessagePack.",
+    )
     p.add_argument("--version", action="version", version=f"edge-agent {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("run", help="run the daemon", description="Run the agent. EDGE_AGENT_MQTT_URL "
-                       "overrides [mqtt] url.")
+    s = sub.add_parser(
+        "run", help="run the daemon", description="Run the agent. EDGE_AGENT_MQTT_URL overrides [mqtt] url."
+    )
     s.add_argument("-c", "--config", required=True, help="TOML config file")
     s.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: [agent] log_level")
     s.set_defaults(func=cmd_run)
@@ -153,11 +157,11 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     s.add_argument("--version", type=int, dest="config_version", help="config version (default: now)")
     s.add_argument("--sign", metavar="KEY", help="Ed25519 private key (PEM) to sign the push")
     s.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for answers")
-    s.set_defaults(func=_lazy("agent.push", "cmd_push_config"))
+    s.set_defaults(func=_lazy("edge_agent.agent.push", "cmd_push_config"))
 
     s = sub.add_parser("keygen", help="create an Ed25519 key pair for signed config pushes")
     s.add_argument("out", help="private key file to write (the public key goes to OUT.pub)")
-    s.set_defaults(func=_lazy("agent.push", "cmd_keygen"))
+    s.set_defaults(func=_lazy("edge_agent.agent.push", "cmd_keygen"))
 
     s = sub.add_parser("capture", help="capture a raw waveform from a vibration instance")
     s.add_argument("--url", help=f"broker (default: ${ENV_URL} or {DEFAULT_URL})")
@@ -172,10 +176,18 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def _capture(args: argparse.Namespace) -> int:
-    from agent.capture import run_capture
+    from edge_agent.agent.capture import run_capture
 
-    return run_capture(url=_url(args), agent=args.agent, instance=args.instance, seconds=args.seconds,
-                       out=args.out, plot=args.plot, prefix=args.prefix, timeout_s=args.timeout)
+    return run_capture(
+        url=_url(args),
+        agent=args.agent,
+        instance=args.instance,
+        seconds=args.seconds,
+        out=args.out,
+        plot=args.plot,
+        prefix=args.prefix,
+        timeout_s=args.timeout,
+    )
 
 
 def single_threaded_blas() -> None:

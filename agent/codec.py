@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgpack
-
-from agent.errors import CodecError
+from edge_agent.agent.errors import CodecError
 
 VERSION = 1
 

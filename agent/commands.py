@@ -13,12 +13,11 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import msgpack
-
-from agent.outbox import Priority
-from drivers.errors import DriverError
+from edge_agent.agent.outbox import Priority
+from edge_agent.drivers.errors import DriverError
 
 if TYPE_CHECKING:
-    from agent.runtime import Runtime
+    from edge_agent.agent.runtime import Runtime
 
 log = logging.getLogger("agent.commands")
 
@@ -64,16 +63,20 @@ class Commands:
         if name == "ping":
             return {"pong": True, "uptime_s": self.rt.stats()["uptime_s"]}
         if name == "status":
-            return {"stats": self.rt.stats(), "instances": self.rt.instance_states(),
-                    "config": {"version": self.rt.config.version, "hash": self.rt.config.hash}}
+            return {
+                "stats": self.rt.stats(),
+                "instances": self.rt.instance_states(),
+                "config": {"version": self.rt.config.version, "hash": self.rt.config.hash},
+            }
         if name == "reload":
             await self.rt.reload()
             return {"version": self.rt.config.version, "hash": self.rt.config.hash}
         instance = req.get("instance", args.get("instance"))
         if not isinstance(instance, str) or instance not in self.rt.runners:
             known = ", ".join(sorted(self.rt.runners))
-            raise CommandError(f"unknown command {name!r}" if instance is None else
-                               f"unknown instance {instance!r} (running: {known})")
+            raise CommandError(
+                f"unknown command {name!r}" if instance is None else f"unknown instance {instance!r} (running: {known})"
+            )
         if name == "restart":
             await self.rt.restart_instance(instance)
             return {"restarted": instance}
@@ -104,8 +107,13 @@ class Commands:
         size = self.rt.config.remote.capture_chunk_bytes
         chunks = max(1, math.ceil(len(data) / size))
         for i in range(chunks):
-            d: dict[str, Any] = {"id": ident, "ok": True, "chunk": i, "chunks": chunks,
-                                 "data": data[i * size:(i + 1) * size]}
+            d: dict[str, Any] = {
+                "id": ident,
+                "ok": True,
+                "chunk": i,
+                "chunks": chunks,
+                "data": data[i * size : (i + 1) * size],
+            }
             if i == 0:
                 d["meta"] = meta
             self._answer(name, d)

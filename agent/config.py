@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
-
-from agent.errors import ConfigError
-from agent.registry import Registry
-from agent.validate import describe, join, validate
-from drivers.contract import RELATIVE_TO_CONFIG, DriverSpec, FilePath
-from plugins.contract import PluginSpec
+from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.registry import Registry
+from edge_agent.agent.validate import describe, join, validate
+from edge_agent.drivers.contract import RELATIVE_TO_CONFIG, DriverSpec, FilePath
+from edge_agent.plugins.contract import PluginSpec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PosFloat = Annotated[float, msgspec.Meta(gt=0)]
@@ -167,8 +166,9 @@ def with_config_paths(table: Any, cls: type, base_dir: str | None) -> Any:
     return out
 
 
-def _driver(driver: dict[str, Any], path: str, reg: Registry, errors: list[str],
-            base_dir: str | None = None) -> tuple[Any, Any]:
+def _driver(
+    driver: dict[str, Any], path: str, reg: Registry, errors: list[str], base_dir: str | None = None
+) -> tuple[Any, Any]:
     dpath = join(path, "driver")
     dtype = driver.get("type")
     if not isinstance(dtype, str):
@@ -187,8 +187,9 @@ def _driver(driver: dict[str, Any], path: str, reg: Registry, errors: list[str],
     return spec, opts
 
 
-def _instance(raw: Any, path: str, reg: Registry, defaults: MqttSection, errors: list[str],
-              base_dir: str | None = None) -> Instance | None:
+def _instance(
+    raw: Any, path: str, reg: Registry, defaults: MqttSection, errors: list[str], base_dir: str | None = None
+) -> Instance | None:
     """Validate one instance fully: its own keys, its plugin's options and its driver's options,
     even when some of them are wrong, so that every error shows at once."""
     before = len(errors)
@@ -197,8 +198,10 @@ def _instance(raw: Any, path: str, reg: Registry, defaults: MqttSection, errors:
         return None
     name, plugin = raw.get("name"), raw.get("plugin")
     if isinstance(name, str) and not NAME_RE.match(name):
-        errors.append(f"{join(path, 'name')}: {describe(name)} is not a valid topic segment "
-                      "(letters, digits, _ . -; up to 64; no spaces, / + #)")
+        errors.append(
+            f"{join(path, 'name')}: {describe(name)} is not a valid topic segment "
+            "(letters, digits, _ . -; up to 64; no spaces, / + #)"
+        )
     pspec = reg.plugins.get(plugin) if isinstance(plugin, str) else None
     if isinstance(plugin, str) and pspec is None:
         why = reg.broken.get(("plugin", plugin))
@@ -207,8 +210,9 @@ def _instance(raw: Any, path: str, reg: Registry, defaults: MqttSection, errors:
     driver = raw.get("driver")
     dspec, dopts = _driver(driver, path, reg, errors, base_dir) if isinstance(driver, dict) else (None, None)
     options = with_config_paths(raw.get("options", {}), pspec.options, base_dir) if pspec else raw.get("options", {})
-    opts = validate(options, pspec.options, join(path, "options"), errors) if pspec and isinstance(
-        options, dict) else None
+    opts = (
+        validate(options, pspec.options, join(path, "options"), errors) if pspec and isinstance(options, dict) else None
+    )
     if pspec is not None:
         _check_pair(pspec, dspec, driver, opts, path, errors)
     if len(errors) > before or inst is None or pspec is None:
@@ -217,16 +221,20 @@ def _instance(raw: Any, path: str, reg: Registry, defaults: MqttSection, errors:
     return Instance(inst.name, pspec, dspec, inst.interval_s, qos, opts, dopts, raw) if inst.enabled else None
 
 
-def _check_pair(pspec: PluginSpec, dspec: DriverSpec | None, driver: Any, opts: Any, path: str,
-                errors: list[str]) -> None:
+def _check_pair(
+    pspec: PluginSpec, dspec: DriverSpec | None, driver: Any, opts: Any, path: str, errors: list[str]
+) -> None:
     """Plugin/driver compatibility and the plugin's own cross-field checks."""
     if pspec.requires is not None and driver is None:
-        errors.append(f"{join(path, 'driver')}: plugin {pspec.name!r} needs a driver providing "
-                      f"{pspec.requires.value!r}")
+        errors.append(
+            f"{join(path, 'driver')}: plugin {pspec.name!r} needs a driver providing {pspec.requires.value!r}"
+        )
     elif pspec.requires is not None and dspec is not None and pspec.requires not in dspec.provides:
         provides = ", ".join(sorted(c.value for c in dspec.provides))
-        errors.append(f"{join(path, 'driver.type')}: driver {dspec.name!r} provides {provides}, "
-                      f"plugin {pspec.name!r} needs {pspec.requires.value!r}")
+        errors.append(
+            f"{join(path, 'driver.type')}: driver {dspec.name!r} provides {provides}, "
+            f"plugin {pspec.name!r} needs {pspec.requires.value!r}"
+        )
     if opts is not None and pspec.check is not None:
         errors.extend(f"{join(path, 'options')}.{m}" for m in pspec.check(opts, dspec.name if dspec else None))
 
@@ -234,8 +242,10 @@ def _check_pair(pspec: PluginSpec, dspec: DriverSpec | None, driver: Any, opts: 
 def _check_agent(a: dict[str, Any], errors: list[str]) -> None:
     ident = a.get("id")
     if isinstance(ident, str) and ident and not NAME_RE.match(ident):
-        errors.append(f"agent.id: {describe(ident)} is not a valid topic segment "
-                      "(letters, digits, _ . -; up to 64; no spaces, / + #)")
+        errors.append(
+            f"agent.id: {describe(ident)} is not a valid topic segment "
+            "(letters, digits, _ . -; up to 64; no spaces, / + #)"
+        )
 
 
 def _check_mqtt(m: dict[str, Any], errors: list[str]) -> None:
@@ -297,8 +307,10 @@ def build(
         path = f"instances[{i}]"
         name = raw.get("name") if isinstance(raw, dict) else None
         if isinstance(name, str) and name in seen:
-            errors.append(f"{join(path, 'name')}: duplicate instance name {describe(name)} "
-                          f"(first used by instances[{seen[name]}])")
+            errors.append(
+                f"{join(path, 'name')}: duplicate instance name {describe(name)} "
+                f"(first used by instances[{seen[name]}])"
+            )
         if isinstance(name, str):
             seen.setdefault(name, i)
         built = _instance(raw, path, reg, mqtt, errors, base)
@@ -307,8 +319,17 @@ def build(
     if errors:
         raise ConfigError(errors, source)
     version = sections["version"].version if sections.get("version") else 0
-    return Config(version, sections.get("agent") or AgentSection(), mqtt, sections.get("remote") or RemoteSection(),
-                  sections.get("spool") or SpoolSection(), tuple(insts), dict(data), source, base)
+    return Config(
+        version,
+        sections.get("agent") or AgentSection(),
+        mqtt,
+        sections.get("remote") or RemoteSection(),
+        sections.get("spool") or SpoolSection(),
+        tuple(insts),
+        dict(data),
+        source,
+        base,
+    )
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:

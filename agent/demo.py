@@ -21,18 +21,26 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from agent.broker import LocalBroker, free_port, wait_port
-from agent.config import build
-from agent.errors import ConfigError
-from agent.registry import load_registry
-from agent.runtime import Runtime
-from agent.tail import decode_line, subscribe
+from edge_agent.agent.broker import LocalBroker, free_port, wait_port
+from edge_agent.agent.config import build
+from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.registry import load_registry
+from edge_agent.agent.runtime import Runtime
+from edge_agent.agent.tail import decode_line, subscribe
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "examples" / "reference-plant.toml"
-FALLBACK = {"instances": [{"name": "system", "plugin": "system", "interval_s": 5},
-                          {"name": "sine", "plugin": "values", "interval_s": 1,
-                           "driver": {"type": "sim", "profile": "sine", "channels": 2, "amplitude": 10.0}}]}
+FALLBACK = {
+    "instances": [
+        {"name": "system", "plugin": "system", "interval_s": 5},
+        {
+            "name": "sine",
+            "plugin": "values",
+            "interval_s": 1,
+            "driver": {"type": "sim", "profile": "sine", "channels": 2, "amplitude": 10.0},
+        },
+    ]
+}
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -45,8 +53,20 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
 
 
 # What a technician looks at first; everything else follows, cut at the terminal width.
-FIRST = ("iso_zone", "velocity_rms_mm_s", "fault", "ratio_db", "temp_c", "rate_c_per_min", "alarm", "state",
-         "oee", "rpm", "count", "rate_parts_per_min")
+FIRST = (
+    "iso_zone",
+    "velocity_rms_mm_s",
+    "fault",
+    "ratio_db",
+    "temp_c",
+    "rate_c_per_min",
+    "alarm",
+    "state",
+    "oee",
+    "rpm",
+    "count",
+    "rate_parts_per_min",
+)
 
 
 def _ordered(d: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -89,8 +109,7 @@ class LiveView:
             self.status = f"agent {parts[1]} is {rec.get('d', {}).get('state', '?')}"
         elif kind == "data":
             row = self.instances.setdefault(name, {"n": 0})
-            row.update(n=row["n"] + 1, seq=rec.get("seq"), at=time.monotonic(), d=rec.get("d", {}),
-                       q=rec.get("q", {}))
+            row.update(n=row["n"] + 1, seq=rec.get("seq"), at=time.monotonic(), d=rec.get("d", {}), q=rec.get("q", {}))
         elif kind == "event":
             d = rec.get("d", {})
             line = f"{time.strftime('%H:%M:%S')} {name}: [{d.get('severity')}] {d.get('kind')}: {d.get('msg')}"
@@ -101,13 +120,14 @@ class LiveView:
     def render(self) -> str:
         width = max(80, os.get_terminal_size().columns if sys.stdout.isatty() else 120)
         up = time.monotonic() - self.started
-        lines = [f"edge-agent demo | {self.status} | {self.total} msgs, {self.bytes / max(up, 1):.0f} B/s | "
-                 "Ctrl-C to stop", ""]
+        lines = [
+            f"edge-agent demo | {self.status} | {self.total} msgs, {self.bytes / max(up, 1):.0f} B/s | Ctrl-C to stop",
+            "",
+        ]
         lines.append(f"{'instance':16} {'msgs':>5} {'seq':>6} {'age':>5}  latest values")
         for name in sorted(self.instances):
             r = self.instances[name]
-            vals = ", ".join(f"{k}={_fmt(v)}" + (f"[{r['q'][k]}]" if k in r["q"] else "")
-                             for k, v in _ordered(r["d"]))
+            vals = ", ".join(f"{k}={_fmt(v)}" + (f"[{r['q'][k]}]" if k in r["q"] else "") for k, v in _ordered(r["d"]))
             age = time.monotonic() - r["at"]
             lines.append(f"{name:16} {r['n']:5d} {r['seq']:6d} {age:4.1f}s  {vals}"[:width])
         lines += ["", "recent events:"] + [f"  {e}"[:width] for e in self.events or ["  (none yet)"]]
@@ -134,8 +154,12 @@ def _start_simulated_plc(data: dict[str, Any], stack: ExitStack) -> None:
         if drv.get("host", "127.0.0.1") not in ("127.0.0.1", "localhost"):
             continue
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "drivers.modbus.simplc", "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edge_agent.drivers.modbus.simplc", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
         stack.callback(_stop, proc)
         if not wait_port(port, 15):
             raise RuntimeError("the simulated PLC did not start")
@@ -174,8 +198,11 @@ async def _run(rt: Runtime, view: LiveView, seconds: float | None) -> int:
         elif time.monotonic() - last_plain >= 5:
             last_plain = time.monotonic()
             for name, r in sorted(view.instances.items()):
-                print(f"DATA {name}: {r['n']} msgs, seq {r['seq']}, "
-                      + ", ".join(f"{k}={_fmt(v)}" for k, v in _ordered(r["d"])[:6]), flush=True)
+                print(
+                    f"DATA {name}: {r['n']} msgs, seq {r['seq']}, "
+                    + ", ".join(f"{k}={_fmt(v)}" for k, v in _ordered(r["d"])[:6]),
+                    flush=True,
+                )
     return task.result()
 
 
@@ -201,8 +228,9 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
             return 1
         client, _ = subscribe(broker.url, [f"{cfg.mqtt.prefix}/{cfg.agent_id}/#"], client_id="edge-demo-view")
         stack.callback(client.loop_stop)
-        client.on_message = lambda c, u, m: view.add(decode_line(m.topic, bytes(m.payload), bool(m.retain)),
-                                                     len(m.payload))
+        client.on_message = lambda c, u, m: view.add(
+            decode_line(m.topic, bytes(m.payload), bool(m.retain)), len(m.payload)
+        )
         rt = Runtime(cfg, reg, url_override=broker.url)
         rc = asyncio.run(_run(rt, view, seconds))
         print(f"demo: stopped; {view.total} messages, {view.bytes} bytes reached the broker", flush=True)

@@ -59,8 +59,9 @@ class Outbox(Protocol):
 class MemoryOutbox:
     """Bounded in-memory outbox; ``get`` returns messages oldest-first across classes."""
 
-    def __init__(self, max_messages: int, *,
-                 on_drop: Callable[[dict[str, int], dict[str, int]], None] | None = None) -> None:
+    def __init__(
+        self, max_messages: int, *, on_drop: Callable[[dict[str, int], dict[str, int]], None] | None = None
+    ) -> None:
         self.max_messages = max_messages
         self.on_drop = on_drop  # called with (dropped since last report, total), at most every 10 s
         self._reported: dict[str, int] = {}

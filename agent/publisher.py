@@ -8,10 +8,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from agent import codec
-from agent.outbox import Message, Outbox, Priority
-from agent.seqstore import SeqStore
-from plugins.contract import Severity
+from edge_agent.agent import codec
+from edge_agent.agent.outbox import Message, Outbox, Priority
+from edge_agent.agent.seqstore import SeqStore
+from edge_agent.plugins.contract import Severity
 
 log = logging.getLogger("agent.publish")
 
@@ -107,19 +107,20 @@ class Publisher:
     ) -> Message:
         """Build one sequenced message (not queued)."""
         seq = self.seqs.next(topic)
-        payload = codec.encode(d, ts_ms=ts_ms or now_ms(), seq=seq, quality=quality,
-                               single_float=self.single_float)
+        payload = codec.encode(d, ts_ms=ts_ms or now_ms(), seq=seq, quality=quality, single_float=self.single_float)
         self.created += 1
         return Message(topic, payload, qos, retain, priority, seq)
 
-    def data(self, instance: str, values: Mapping[str, Any], quality: Mapping[str, str] | None,
-             ts_ms: int | None, qos: int) -> None:
+    def data(
+        self, instance: str, values: Mapping[str, Any], quality: Mapping[str, str] | None, ts_ms: int | None, qos: int
+    ) -> None:
         """Queue a data message of an instance and update the local link."""
         self.link.store(instance, values)
         self.outbox.put(self.message(self.topics.data(instance), values, quality=quality, ts_ms=ts_ms, qos=qos))
 
-    def event(self, instance: str, kind: str, message: str, severity: Severity, fields: Mapping[str, Any],
-              qos: int = 1) -> None:
+    def event(
+        self, instance: str, kind: str, message: str, severity: Severity, fields: Mapping[str, Any], qos: int = 1
+    ) -> None:
         """Queue an event and log it (journald carries events even with no broker)."""
         log.log(_LOG_LEVEL.get(Severity(severity), logging.WARNING), "%s: %s: %s", instance, kind, message)
         d = {"kind": kind, "severity": str(severity), "msg": message, **fields}

@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-
-from agent import codec
-from agent.config import build
-from agent.errors import ConfigError
-from agent.registry import load_registry
-from agent.remote import canonical_bytes
-from agent.tail import subscribe
+from edge_agent.agent import codec
+from edge_agent.agent.config import build
+from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.registry import load_registry
+from edge_agent.agent.remote import canonical_bytes
+from edge_agent.agent.tail import subscribe
 
 NO_ANSWER = "no answer"
 
@@ -133,8 +132,9 @@ def summary_line(agent: str, d: dict[str, Any] | None) -> str:
 def cmd_push_config(args: argparse.Namespace) -> int:
     url = args.url or os.environ.get("EDGE_AGENT_MQTT_URL") or "mqtt://127.0.0.1:1883"
     config = read_push_file(Path(args.file))
-    version = args.config_version if args.config_version is not None else int(config.pop("version", 0)) or \
-        int(time.time())
+    version = (
+        args.config_version if args.config_version is not None else int(config.pop("version", 0)) or int(time.time())
+    )
     config.pop("version", None)
     errors, warnings = local_errors(config)
     for w in warnings:
@@ -168,14 +168,15 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         print(f"{out} exists; not overwriting a key", file=sys.stderr)
         return 1
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     pub = base64.b64encode(raw).decode()
     Path(f"{out}.pub").write_text(pub + "\n")
-    print(f"private key: {out} (keep it with ops)\npublic key:  {out}.pub\n"
-          f'agents trust it with:\n[remote]\nrequire_signature = true\ntrusted_keys = ["{pub}"]')
+    print(
+        f"private key: {out} (keep it with ops)\npublic key:  {out}.pub\n"
+        f'agents trust it with:\n[remote]\nrequire_signature = true\ntrusted_keys = ["{pub}"]'
+    )
     return 0

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
-from drivers.contract import ENTRY_POINT_GROUP as DRIVER_GROUP
-from drivers.contract import DriverSpec, check_driver_spec
-from plugins.contract import ENTRY_POINT_GROUP as PLUGIN_GROUP
-from plugins.contract import PluginSpec, check_plugin_spec
+from edge_agent.drivers.contract import ENTRY_POINT_GROUP as DRIVER_GROUP
+from edge_agent.drivers.contract import DriverSpec, check_driver_spec
+from edge_agent.plugins.contract import ENTRY_POINT_GROUP as PLUGIN_GROUP
+from edge_agent.plugins.contract import PluginSpec, check_plugin_spec
 
 S = TypeVar("S")
 

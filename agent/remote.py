@@ -21,17 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgpack
-
-from agent.config import Config, Instance, build, load
-from agent.errors import ConfigError
-from agent.outbox import Priority
-from agent.registry import Registry
-from agent.runtime import diff_instances
-from agent.supervisor import InstanceRunner
-from plugins.contract import Plugin
+from edge_agent.agent.config import Config, Instance, build, load
+from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.outbox import Priority
+from edge_agent.agent.registry import Registry
+from edge_agent.agent.runtime import diff_instances
+from edge_agent.agent.supervisor import InstanceRunner
+from edge_agent.plugins.contract import Plugin
 
 if TYPE_CHECKING:
-    from agent.runtime import Runtime
+    from edge_agent.agent.runtime import Runtime
 
 log = logging.getLogger("agent.remote")
 
@@ -57,8 +56,7 @@ def parse_document(payload: bytes, max_bytes: int) -> dict[str, Any]:
         else:
             doc = msgpack.unpackb(payload, raw=False, strict_map_key=False)
     except (ValueError, UnicodeDecodeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-        raise Rejected([f"(document): neither MessagePack nor JSON: {type(exc).__name__}: {str(exc)[:100]}"]) \
-            from exc
+        raise Rejected([f"(document): neither MessagePack nor JSON: {type(exc).__name__}: {str(exc)[:100]}"]) from exc
     except Exception as exc:  # msgpack raises assorted types on hostile input
         raise Rejected([f"(document): undecodable: {type(exc).__name__}"]) from exc
     if not isinstance(doc, dict):
@@ -80,8 +78,9 @@ def parse_document(payload: bytes, max_bytes: int) -> dict[str, Any]:
 
 def canonical_bytes(version: int, config: dict[str, Any]) -> bytes:
     """The bytes a signature covers: canonical JSON of version and config (sorted keys)."""
-    return json.dumps({"config": config, "version": version}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, default=str).encode("utf-8")
+    return json.dumps(
+        {"config": config, "version": version}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode("utf-8")
 
 
 def load_public_keys(entries: list[str]) -> list[Any]:
@@ -200,15 +199,21 @@ class RemoteConfig:
             raise Rejected([f"version: stale version {doc['version']} (applied: {self.rt.config.version})"])
         instances = doc["config"].get("instances", [])
         if isinstance(instances, list) and len(instances) > remote.max_instances:
-            raise Rejected([f"config.instances: {len(instances)} instances exceed remote.max_instances = "
-                            f"{remote.max_instances}"])
+            raise Rejected(
+                [f"config.instances: {len(instances)} instances exceed remote.max_instances = {remote.max_instances}"]
+            )
 
     def _merge(self, doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         pushed = doc["config"]
         restart = [k for k in pushed if k in RESTART_SECTIONS and pushed[k] != self.rt.config.raw.get(k)]
         if restart and not self.rt.config.remote.allow_restart_sections:
-            raise Rejected([f"{k}: this section needs a restart and cannot be changed remotely "
-                            "(remote.allow_restart_sections = false)" for k in restart])
+            raise Rejected(
+                [
+                    f"{k}: this section needs a restart and cannot be changed remotely "
+                    "(remote.allow_restart_sections = false)"
+                    for k in restart
+                ]
+            )
         merged = {**self.rt.config.raw, **pushed, "version": doc["version"]}
         return merged, restart
 
@@ -232,8 +237,7 @@ class RemoteConfig:
             await self._rollback(summary, old)
             return {"status": "rolled_back", "reason": failure, "version": self.rt.config.version}
         self._commit(new)
-        answer: dict[str, Any] = {"status": "accepted", "version": new.version, "hash": new.hash,
-                                  "instances": summary}
+        answer: dict[str, Any] = {"status": "accepted", "version": new.version, "hash": new.hash, "instances": summary}
         if restart:
             answer["restart_required"] = restart
         return answer

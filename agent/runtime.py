@@ -15,17 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from agent import __version__
-from agent.config import Config, Instance
-from agent.errors import ConfigError
-from agent.notify import Notifier, watchdog_task
-from agent.outbox import MemoryOutbox, Message, Outbox, Priority
-from agent.publisher import Publisher, Topics, now_ms
-from agent.registry import Registry
-from agent.seqstore import SeqStore
-from agent.session import MqttSession, SessionOptions, read_password
-from agent.supervisor import InstanceRunner, State, make_call
-from plugins.contract import Plugin, Severity
+from edge_agent.agent import __version__
+from edge_agent.agent.config import Config, Instance
+from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.notify import Notifier, watchdog_task
+from edge_agent.agent.outbox import MemoryOutbox, Message, Outbox, Priority
+from edge_agent.agent.publisher import Publisher, Topics, now_ms
+from edge_agent.agent.registry import Registry
+from edge_agent.agent.seqstore import SeqStore
+from edge_agent.agent.session import MqttSession, SessionOptions, read_password
+from edge_agent.agent.supervisor import InstanceRunner, State, make_call
+from edge_agent.plugins.contract import Plugin, Severity
 
 log = logging.getLogger("agent.runtime")
 
@@ -43,14 +43,16 @@ def settle_gc() -> None:
     gc.freeze()
     log.debug("gc: %d start-up objects frozen", gc.get_freeze_count())
 
+
 STOP_BUDGET_S = 4.0  # SIGTERM -> exit within 5 s, with a margin
 
 
 class Runtime:
     """One agent process: ``await Runtime(cfg, reg).run()`` returns the exit code."""
 
-    def __init__(self, config: Config, registry: Registry, *, config_path: Path | None = None,
-                 url_override: str | None = None) -> None:
+    def __init__(
+        self, config: Config, registry: Registry, *, config_path: Path | None = None, url_override: str | None = None
+    ) -> None:
         self.config = config
         self.registry = registry
         self.config_path = config_path
@@ -71,16 +73,18 @@ class Runtime:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.seqs = SeqStore(state_dir / "seq.sqlite")
         self.outbox: Outbox = self._make_outbox(state_dir)
-        self.publisher = Publisher(self.topics, self.seqs, self.outbox,
-                                   single_float=self.config.mqtt.float_precision == "single")
+        self.publisher = Publisher(
+            self.topics, self.seqs, self.outbox, single_float=self.config.mqtt.float_precision == "single"
+        )
         self.executor = ThreadPoolExecutor(self.config.agent.io_threads, thread_name_prefix="io")
         self.call = make_call(self.executor)
         self.session = MqttSession(self._session_options(), self.outbox)
         self._install_signals()
         async with self.session:
             if not self.seqs.was_clean:
-                self.publisher.event("agent", "unclean_restart", "the previous run did not stop cleanly",
-                                     Severity.WARNING, {})
+                self.publisher.event(
+                    "agent", "unclean_restart", "the previous run did not stop cleanly", Severity.WARNING, {}
+                )
             if self.seqs.fault:
                 self.publisher.event("agent", "seq_store_fault", self.seqs.fault, Severity.CRITICAL, {})
             self.seqs.on_fault = self._seq_store_fault
@@ -98,8 +102,9 @@ class Runtime:
         asyncio.get_running_loop().call_soon(self._publish_seq_store_fault, why)
 
     def _publish_seq_store_fault(self, why: str) -> None:
-        self.publisher.event("agent", "seq_store_fault", f"{why}; seq numbers are kept in memory for this run",
-                             Severity.CRITICAL, {})
+        self.publisher.event(
+            "agent", "seq_store_fault", f"{why}; seq numbers are kept in memory for this run", Severity.CRITICAL, {}
+        )
 
     def _ready(self) -> None:
         """READY=1 once the config is valid and the session started (not necessarily connected:
@@ -115,27 +120,38 @@ class Runtime:
         while self.notifier.enabled:
             await asyncio.sleep(10.0)
             s = self.session.stats
-            text = (f"{'connected' if self.session.connected.is_set() else 'DISCONNECTED'}; "
-                    f"{len(self.runners)} instance(s); {s.sent} sent; queue {self.outbox.depth()}")
+            text = (
+                f"{'connected' if self.session.connected.is_set() else 'DISCONNECTED'}; "
+                f"{len(self.runners)} instance(s); {s.sent} sent; queue {self.outbox.depth()}"
+            )
             if text != last:
                 self.notifier.status(text)
                 last = text
 
     def _make_outbox(self, state_dir: Path) -> Outbox:
         if self.config.spool.enabled:
-            from agent.spool import SpoolOutbox
+            from edge_agent.agent.spool import SpoolOutbox
 
             self.seqs.reserve_when_handed(eager=(self.topics.status, self.topics.config_state))
-            return SpoolOutbox(state_dir / "spool.sqlite", self.config.spool, seqs=self.seqs,
-                               memory_max_messages=self.config.mqtt.queue_max,
-                               on_drop=self._spool_dropped, on_fault=self._spool_fault)
+            return SpoolOutbox(
+                state_dir / "spool.sqlite",
+                self.config.spool,
+                seqs=self.seqs,
+                memory_max_messages=self.config.mqtt.queue_max,
+                on_drop=self._spool_dropped,
+                on_fault=self._spool_fault,
+            )
         return MemoryOutbox(self.config.mqtt.queue_max, on_drop=self._spool_dropped)
 
     def _spool_dropped(self, since: dict[str, int], total: dict[str, int]) -> None:
         n = sum(since.values())
-        self.publisher.event("agent", "spool_full", f"outbox full: dropped the {n} oldest message(s) "
-                             f"(data {since['data']}, event {since['event']})", Severity.WARNING,
-                             {"dropped": since, "dropped_total": total})
+        self.publisher.event(
+            "agent",
+            "spool_full",
+            f"outbox full: dropped the {n} oldest message(s) (data {since['data']}, event {since['event']})",
+            Severity.WARNING,
+            {"dropped": since, "dropped_total": total},
+        )
 
     def _spool_fault(self, kind: str, why: str) -> None:
         self.publisher.event("agent", "spool_fault", why, Severity.CRITICAL, {"fault": str(kind)})
@@ -144,19 +160,28 @@ class Runtime:
         m = self.config.mqtt
         subs = self._subscriptions()
         return SessionOptions(
-            url=self.url, client_id=f"edge-agent-{self.config.agent_id}", keepalive_s=m.keepalive_s,
-            username=m.username, password=read_password(m.password_file), ca_file=m.ca_file,
-            cert_file=m.cert_file, key_file=m.key_file, max_inflight=m.max_inflight,
-            reconnect_min_s=m.reconnect_min_s, reconnect_max_s=m.reconnect_max_s,
-            will_topic=self.topics.status, will_payload=lambda: self._status_payload("offline", "lost"),
-            birth=self._birth, subscriptions=subs,
+            url=self.url,
+            client_id=f"edge-agent-{self.config.agent_id}",
+            keepalive_s=m.keepalive_s,
+            username=m.username,
+            password=read_password(m.password_file),
+            ca_file=m.ca_file,
+            cert_file=m.cert_file,
+            key_file=m.key_file,
+            max_inflight=m.max_inflight,
+            reconnect_min_s=m.reconnect_min_s,
+            reconnect_max_s=m.reconnect_max_s,
+            will_topic=self.topics.status,
+            will_payload=lambda: self._status_payload("offline", "lost"),
+            birth=self._birth,
+            subscriptions=subs,
         )
 
     def _subscriptions(self) -> dict[str, Any]:
         if not self.config.remote.enabled:
             return {}
-        from agent.commands import Commands
-        from agent.remote import RemoteConfig
+        from edge_agent.agent.commands import Commands
+        from edge_agent.agent.remote import RemoteConfig
 
         self.remote, self.commands = RemoteConfig(self), Commands(self)
         return {self.topics.config_set: self.remote.on_push, self.topics.cmd: self.commands.on_command}
@@ -188,11 +213,16 @@ class Runtime:
 
     # --- instances --------------------------------------------------------------------
     def make_runner(self, inst: Instance) -> InstanceRunner:
-        return InstanceRunner(inst, self.publisher, self.call, extras={"agent_stats": self.stats,
-                                                                  "state_dir": self.config.agent.state_dir})
+        return InstanceRunner(
+            inst,
+            self.publisher,
+            self.call,
+            extras={"agent_stats": self.stats, "state_dir": self.config.agent.state_dir},
+        )
 
-    def start_instance(self, inst: Instance, runner: InstanceRunner | None = None,
-                       opened: tuple[Any, Plugin] | None = None) -> InstanceRunner:
+    def start_instance(
+        self, inst: Instance, runner: InstanceRunner | None = None, opened: tuple[Any, Plugin] | None = None
+    ) -> InstanceRunner:
         """Start (or adopt an already opened) instance as a named task."""
         runner = runner or self.make_runner(inst)
         task = asyncio.get_running_loop().create_task(runner.run(opened), name=f"instance:{inst.name}")
@@ -221,7 +251,7 @@ class Runtime:
         """SIGHUP: re-read the config file; keep running the old config if it is invalid."""
         if self.config_path is None:
             return
-        from agent.remote import load_effective
+        from edge_agent.agent.remote import load_effective
 
         self.notifier.reloading()
         try:
@@ -256,8 +286,12 @@ class Runtime:
 
     def _status_message(self, state: str, reason: str = "") -> Message:
         d: dict[str, Any] = {
-            "state": state, "version": __version__, "config_version": self.config.version,
-            "config_hash": self.config.hash, "host": socket.gethostname(), "pid": os.getpid(),
+            "state": state,
+            "version": __version__,
+            "config_version": self.config.version,
+            "config_hash": self.config.hash,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
             "started": self.started_ms,
         }
         if reason:
@@ -270,8 +304,12 @@ class Runtime:
         return [self._status_message("online"), self.config_state_message()]
 
     def config_state_message(self) -> Message:
-        d = {"version": self.config.version, "hash": self.config.hash, "applied": self.applied_ms,
-             "instances": self.instance_states()}
+        d = {
+            "version": self.config.version,
+            "hash": self.config.hash,
+            "applied": self.applied_ms,
+            "instances": self.instance_states(),
+        }
         return self.publisher.message(self.topics.config_state, d, retain=True, priority=Priority.STATE)
 
     def publish_config_state(self) -> None:
@@ -291,9 +329,13 @@ class Runtime:
         s = self.session.stats
         return {
             "uptime_s": round(time.monotonic() - self.started_mono, 1),
-            "queue_depth": self.outbox.depth(), "inflight": self.session.inflight(),
-            "sent": s.sent, "bytes_sent": s.bytes_sent, "reconnects": s.reconnects,
-            "connected": self.session.connected.is_set(), "dropped": self.outbox.dropped(),
+            "queue_depth": self.outbox.depth(),
+            "inflight": self.session.inflight(),
+            "sent": s.sent,
+            "bytes_sent": s.bytes_sent,
+            "reconnects": s.reconnects,
+            "connected": self.session.connected.is_set(),
+            "dropped": self.outbox.dropped(),
             "created": self.publisher.created,
             "instances": {n: vars(r.stats) | {"state": str(r.state)} for n, (r, _) in self.runners.items()},
         }

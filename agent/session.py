@@ -26,9 +26,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
+from edge_agent.agent.outbox import Message, Outbox
 from paho.mqtt.enums import CallbackAPIVersion
-
-from agent.outbox import Message, Outbox
 
 log = logging.getLogger("agent.mqtt")
 
@@ -121,8 +120,13 @@ class MqttSession:
         if o.username:
             c.username_pw_set(o.username, o.password)
         if Endpoint.parse(o.url).tls:
-            c.tls_set(ca_certs=o.ca_file, certfile=o.cert_file, keyfile=o.key_file,
-                      cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            c.tls_set(
+                ca_certs=o.ca_file,
+                certfile=o.cert_file,
+                keyfile=o.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
         if o.will_topic and o.will_payload:
             c.will_set(o.will_topic, o.will_payload(), qos=1, retain=True)
         c.on_connect = self._on_connect
@@ -293,7 +297,7 @@ def read_password(path: str | None) -> str | None:
     """Read a password file (first line, stripped); None when no file is configured."""
     if not path:
         return None
-    from agent.journal import register_secret
+    from edge_agent.agent.journal import register_secret
 
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     password = lines[0].strip() if lines else ""

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.config import SpoolSection
-from agent.outbox import Message, Priority
-from agent.seqstore import SeqStore
-from agent.spool_io import DB_ERRORS, Fault, Syncer, TokenBucket, classify, move_aside
+from edge_agent.agent.config import SpoolSection
+from edge_agent.agent.outbox import Message, Priority
+from edge_agent.agent.seqstore import SeqStore
+from edge_agent.agent.spool_io import DB_ERRORS, Fault, Syncer, TokenBucket, classify, move_aside
 
 log = logging.getLogger("agent.spool")
 

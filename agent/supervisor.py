@@ -20,10 +20,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from agent.config import Instance
-from agent.publisher import Publisher
-from agent.session import backoff_delays
-from plugins.contract import Plugin, PluginContext, RealClock, Severity
+from edge_agent.agent.config import Instance
+from edge_agent.agent.publisher import Publisher
+from edge_agent.agent.session import backoff_delays
+from edge_agent.plugins.contract import Plugin, PluginContext, RealClock, Severity
 
 log = logging.getLogger("agent.supervisor")
 
@@ -82,8 +82,9 @@ class InstanceRunner:
         self.plugin: Plugin | None = None
         self.log = logging.getLogger(f"instance.{inst.name}")
 
-    def _emit(self, values: Mapping[str, Any], quality: Mapping[str, str] | None = None, *,
-              ts_ms: int | None = None) -> None:
+    def _emit(
+        self, values: Mapping[str, Any], quality: Mapping[str, str] | None = None, *, ts_ms: int | None = None
+    ) -> None:
         self.publisher.data(self.inst.name, values, quality, ts_ms, self.inst.qos)
 
     def _event(self, kind: str, message: str, severity: Severity = Severity.WARNING, **fields: Any) -> None:
@@ -92,9 +93,17 @@ class InstanceRunner:
     def context(self, driver: Any) -> PluginContext:
         """The PluginContext this instance's plugin gets."""
         return PluginContext(
-            instance=self.inst.name, options=self.inst.options, driver=driver, emit=self._emit,
-            event=self._event, clock=RealClock(), call=self.call, link=self.publisher.link,
-            interval_s=self.inst.interval_s, log=self.log, extras=self.extras,
+            instance=self.inst.name,
+            options=self.inst.options,
+            driver=driver,
+            emit=self._emit,
+            event=self._event,
+            clock=RealClock(),
+            call=self.call,
+            link=self.publisher.link,
+            interval_s=self.inst.interval_s,
+            log=self.log,
+            extras=self.extras,
         )
 
     async def open(self) -> tuple[Any, Plugin]:
@@ -159,9 +168,13 @@ class InstanceRunner:
         self.stats.restarts += 1
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
         where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-        self._event("instance_error", f"{self.stats.last_error}; restarting in {delay_s:.1f} s",
-                    Severity.ALARM, restart_in_s=round(delay_s, 2),
-                    at=f"{where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno}" if where else "")
+        self._event(
+            "instance_error",
+            f"{self.stats.last_error}; restarting in {delay_s:.1f} s",
+            Severity.ALARM,
+            restart_in_s=round(delay_s, 2),
+            at=f"{where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno}" if where else "",
+        )
         await asyncio.sleep(delay_s)
 
     async def _ticks(self, plugin: Plugin) -> None:

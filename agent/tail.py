@@ -10,11 +10,10 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
+from edge_agent.agent import codec
+from edge_agent.agent.errors import CodecError
+from edge_agent.agent.session import Endpoint, set_nodelay
 from paho.mqtt.enums import CallbackAPIVersion
-
-from agent import codec
-from agent.errors import CodecError
-from agent.session import Endpoint, set_nodelay
 
 
 def decode_line(topic: str, payload: bytes, retain: bool) -> dict[str, Any]:
@@ -51,8 +50,15 @@ def subscribe(url: str, topics: list[str], *, client_id: str = "") -> tuple[mqtt
     return c, q
 
 
-def tail(url: str, filters: list[str], *, count: int | None, seconds: float | None,
-         out: TextIO = sys.stdout, on_record: Callable[[dict[str, Any]], None] | None = None) -> int:
+def tail(
+    url: str,
+    filters: list[str],
+    *,
+    count: int | None,
+    seconds: float | None,
+    out: TextIO = sys.stdout,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
     """Print records until ``count`` messages or ``seconds`` elapsed (both optional)."""
     try:
         client, q = subscribe(url, filters)

@@ -17,9 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from edge_agent.agent.broker import LocalBroker  # noqa: E402
 from support import Subscriber  # noqa: E402
-
-from agent.broker import LocalBroker  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -42,13 +41,16 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp, LocalBroker() as broker:
         cfg = Path(tmp) / "minimal.toml"
-        cfg.write_text((ROOT / "examples" / "minimal.toml").read_text().replace(
-            '/tmp/edge-agent-minimal', f"{tmp}/state"))
+        cfg.write_text(
+            (ROOT / "examples" / "minimal.toml").read_text().replace("/tmp/edge-agent-minimal", f"{tmp}/state")
+        )
         sub = Subscriber(broker.url, ["edge/+/data/#"])
         t0 = time.monotonic()
-        proc = subprocess.Popen([str(ROOT / ".venv/bin/edge-agent"), "run", "-c", str(cfg)],
-                                env={**os.environ, "EDGE_AGENT_MQTT_URL": broker.url},
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/edge-agent"), "run", "-c", str(cfg)],
+            env={**os.environ, "EDGE_AGENT_MQTT_URL": broker.url},
+            stderr=subprocess.DEVNULL,
+        )
         try:
             first = sub.wait_for(lambda: sub.messages, 30, "first data message")[0]
             first_s = first.at - t0
@@ -72,8 +74,10 @@ def main() -> None:
                 proc.kill()
             sub.close()
     print(f"start to first publish : {first_s * 1000:.0f} ms (process start -> first data message at the broker)")
-    print(f"idle CPU               : mean {statistics.mean(samples_cpu):.2f} % of a core, "
-          f"max {max(samples_cpu):.2f} % over {len(samples_cpu)} 1-s samples")
+    print(
+        f"idle CPU               : mean {statistics.mean(samples_cpu):.2f} % of a core, "
+        f"max {max(samples_cpu):.2f} % over {len(samples_cpu)} 1-s samples"
+    )
     print(f"RSS                    : {samples_rss[0]:.1f} MB -> {samples_rss[-1]:.1f} MB")
     print(f"threads                : {threads}")
     print(f"clean stop             : {stop_s * 1000:.0f} ms, exit code {rc}")

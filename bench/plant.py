@@ -44,11 +44,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ProcSample, machine, percentile, proc_sample, toml_dumps
-
-from agent import codec
-from agent.broker import LocalBroker, free_port
-from agent.errors import CodecError
-from agent.session import set_nodelay
+from edge_agent.agent import codec
+from edge_agent.agent.broker import LocalBroker, free_port
+from edge_agent.agent.errors import CodecError
+from edge_agent.agent.session import set_nodelay
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -63,7 +62,7 @@ def serve_plc(port: int, layout: str) -> None:
     ({"n": requests, "span_ms": first request in -> last answer out}) on stdout."""
     import asyncio
 
-    from drivers.modbus.simplc import LAYOUTS, PlcImage, bound_port, serve_tcp
+    from edge_agent.drivers.modbus.simplc import LAYOUTS, PlcImage, bound_port, serve_tcp
 
     class TimedImage(PlcImage):
         first_s = last_s = 0.0
@@ -222,9 +221,8 @@ Record = tuple[float, str, bytes, int, bool]  # arrival (epoch s), topic, payloa
 def subscribe(url: str) -> tuple[Any, queue.SimpleQueue[Record]]:
     """A paho client on '#' (QoS 2, so every message arrives with its publish QoS), TCP_NODELAY."""
     import paho.mqtt.client as mqtt
+    from edge_agent.agent.session import Endpoint
     from paho.mqtt.enums import CallbackAPIVersion
-
-    from agent.session import Endpoint
 
     ep = Endpoint.parse(url)
     q: queue.SimpleQueue[Record] = queue.SimpleQueue()

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent import codec
-from agent.broker import LocalBroker
-from agent.config import SpoolSection
-from agent.outbox import MemoryOutbox, Message, Outbox, Priority
-from agent.session import MqttSession, SessionOptions
-from agent.spool import SpoolOutbox
+from edge_agent.agent import codec
+from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.config import SpoolSection
+from edge_agent.agent.outbox import MemoryOutbox, Message, Outbox, Priority
+from edge_agent.agent.session import MqttSession, SessionOptions
+from edge_agent.agent.spool import SpoolOutbox
 
 TOPICS = [f"edge/bench/data/inst{i}" for i in range(10)]
 REFERENCE_RATES_PER_S = (30, 50)

@@ -19,13 +19,12 @@ from typing import Any
 import msgpack
 import msgspec
 import numpy as np
-
-from drivers.adxl345 import Adxl345Driver, Adxl345Options
-from drivers.vibration_model import FaultKind, ModelOptions, VibrationModel
-from plugins.testing import Harness, RealClock
-from plugins.vibration import SPEC
-from plugins.vibration.analysis import FeatureConfig, analyse
-from plugins.vibration.bearing import orders_from_geometry
+from edge_agent.drivers.adxl345 import Adxl345Driver, Adxl345Options
+from edge_agent.drivers.vibration_model import FaultKind, ModelOptions, VibrationModel
+from edge_agent.plugins.testing import Harness, RealClock
+from edge_agent.plugins.vibration import SPEC
+from edge_agent.plugins.vibration.analysis import FeatureConfig, analyse
+from edge_agent.plugins.vibration.bearing import orders_from_geometry
 
 FS = 25600.0
 RPM = 1797.0

@@ -1,7 +1,7 @@
 """A conformance kit for drivers: run it from a driver package's own tests.
 
-    from drivers.conformance import check_driver
-    assert check_driver(SPEC, {"backend": "sim"}) == []
+from edge_agent.drivers.conformance import check_driver
+assert check_driver(SPEC, {"backend": "sim"}) == []
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
-
-from drivers.contract import Capability, DriverSpec, Values, Waveform, check_driver_spec
-from drivers.errors import DriverError
+from edge_agent.drivers.contract import Capability, DriverSpec, Values, Waveform, check_driver_spec
+from edge_agent.drivers.errors import DriverError
 
 
 def _call(fn: Callable[[], Any]) -> Any:

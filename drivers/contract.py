@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol, runtime_checkable
 
 import msgspec
-
-from drivers.errors import DriverError
+from edge_agent.drivers.errors import DriverError
 
 ENTRY_POINT_GROUP = "edge_agent.drivers"
 

@@ -18,9 +18,8 @@ from collections import deque
 from typing import Annotated, Any, Literal
 
 import msgspec
-
-from drivers.contract import Capability, DriverSpec, Options, Scalar, Values
-from drivers.errors import DeviceNotFound, DriverError
+from edge_agent.drivers.contract import Capability, DriverSpec, Options, Scalar, Values
+from edge_agent.drivers.errors import DeviceNotFound, DriverError
 
 
 class Kind(enum.StrEnum):

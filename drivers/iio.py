@@ -22,10 +22,9 @@ from typing import Annotated, Any
 
 import msgspec
 import numpy as np
-
-from drivers.contract import Capability, DriverSpec, Options, Waveform
-from drivers.errors import CommError, DeviceNotFound, DriverError
-from drivers.vibration_model import FaultKind, ModelOptions, VibrationModel
+from edge_agent.drivers.contract import Capability, DriverSpec, Options, Waveform
+from edge_agent.drivers.errors import CommError, DeviceNotFound, DriverError
+from edge_agent.drivers.vibration_model import FaultKind, ModelOptions, VibrationModel
 
 STANDARD_GRAVITY = 9.80665
 _TYPE_RE = re.compile(r"^(be|le):([su])(\d+)/(\d+)(?:X(\d+))?>>(\d+)$")

@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import msgspec
-
-from drivers.contract import Capability, DriverSpec, Options, Quality
-from drivers.errors import CommError
-from drivers.spi_bus import SpiBus
-from drivers.thermocouple import (
+from edge_agent.drivers.contract import Capability, DriverSpec, Options, Quality
+from edge_agent.drivers.errors import CommError
+from edge_agent.drivers.spi_bus import SpiBus
+from edge_agent.drivers.thermocouple import (
     Backend,
     ChannelReading,
     Linearisation,

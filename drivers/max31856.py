@@ -15,11 +15,10 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import msgspec
-
-from drivers.contract import Capability, DriverSpec, Options, Quality
-from drivers.errors import CommError, DeviceIdMismatch
-from drivers.spi_bus import RegisterChip, SpiBus
-from drivers.thermocouple import (
+from edge_agent.drivers.contract import Capability, DriverSpec, Options, Quality
+from edge_agent.drivers.errors import CommError, DeviceIdMismatch
+from edge_agent.drivers.spi_bus import RegisterChip, SpiBus
+from edge_agent.drivers.thermocouple import (
     Backend,
     ChannelReading,
     SimFault,

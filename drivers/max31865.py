@@ -4,7 +4,7 @@ Registers (read at the address, write at address | 0x80): configuration 0x00, RT
 0x01-0x02 (15-bit, left-justified, D0 = fault), high/low fault thresholds 0x03-0x06, fault
 status 0x07. R = code / 32768 x R_ref. The driver reports the resistance
 (``Linearisation.RTD``); Callendar-Van Dusen turns it into degC in ``plugins.temperature.rtd``
-(drivers do no conversion math, and plugins may import drivers but not the other way round).
+(drivers do no conversion math, and plugins may import edge_agent.drivers but not the other way round).
 
 The fault thresholds are set to the codes of -200 degC and 850 degC (the CVD range), so an
 open RTD (ratio near 1) and a shorted one (ratio near 0) raise the chip's threshold faults.
@@ -15,11 +15,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-
-from drivers.contract import Capability, DriverSpec, Options, Quality
-from drivers.errors import CommError, DeviceIdMismatch
-from drivers.spi_bus import RegisterChip, SpiBus
-from drivers.thermocouple import (
+from edge_agent.drivers.contract import Capability, DriverSpec, Options, Quality
+from edge_agent.drivers.errors import CommError, DeviceIdMismatch
+from edge_agent.drivers.spi_bus import RegisterChip, SpiBus
+from edge_agent.drivers.thermocouple import (
     Backend,
     ChannelReading,
     Linearisation,

@@ -17,9 +17,8 @@ from typing import Annotated, Any
 
 import msgspec
 import numpy as np
-
-from drivers.contract import Capability, DriverSpec, FilePath, Options, Waveform
-from drivers.errors import DeviceNotFound, DriverError
+from edge_agent.drivers.contract import Capability, DriverSpec, FilePath, Options, Waveform
+from edge_agent.drivers.errors import DeviceNotFound, DriverError
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 

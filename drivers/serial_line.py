@@ -17,10 +17,9 @@ from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
 import msgspec
-
-from drivers.contract import Capability, DriverSpec, Options
-from drivers.errors import CommError, DeviceNotFound, DeviceTimeout, DriverError
-from drivers.thermocouple import (
+from edge_agent.drivers.contract import Capability, DriverSpec, Options
+from edge_agent.drivers.errors import CommError, DeviceNotFound, DeviceTimeout, DriverError
+from edge_agent.drivers.thermocouple import (
     Backend,
     ChannelReading,
     SimFault,

@@ -13,9 +13,8 @@ import time
 from typing import Annotated
 
 import msgspec
-
-from drivers.contract import Capability, DriverSpec, Options, Values
-from drivers.errors import CommError, DriverError
+from edge_agent.drivers.contract import Capability, DriverSpec, Options, Values
+from edge_agent.drivers.errors import CommError, DriverError
 
 
 class Profile(enum.StrEnum):

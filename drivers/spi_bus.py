@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from drivers.errors import CommError, DeviceNotFound
+from edge_agent.drivers.errors import CommError, DeviceNotFound
 
 _DEVICE_RE = re.compile(r"^/dev/spidev(\d+)\.(\d+)$")
 

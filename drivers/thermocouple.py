@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 import msgspec
-
-from drivers.contract import Quality, Scalar, Values
-from drivers.errors import DriverError
-from drivers.spi_bus import SpiBus, SpidevBus
+from edge_agent.drivers.contract import Quality, Scalar, Values
+from edge_agent.drivers.errors import DriverError
+from edge_agent.drivers.spi_bus import SpiBus, SpidevBus
 
 
 class Linearisation(enum.StrEnum):

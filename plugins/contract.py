@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import msgspec
-
-from drivers.contract import Capability, Driver
-from drivers.errors import DriverError
+from edge_agent.drivers.contract import Capability, Driver
+from edge_agent.drivers.errors import DriverError
 
 ENTRY_POINT_GROUP = "edge_agent.plugins"
 
@@ -78,9 +77,7 @@ class Emit(Protocol):
 
 
 class EventFn(Protocol):
-    def __call__(
-        self, kind: str, message: str, severity: Severity = Severity.WARNING, **fields: Any
-    ) -> None: ...
+    def __call__(self, kind: str, message: str, severity: Severity = Severity.WARNING, **fields: Any) -> None: ...
 
 
 class DataLink(Protocol):

@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-
-from drivers.contract import Capability, Values
-from drivers.errors import DriverError
-from plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity
-from plugins.rbe import Deadband, ReportByException
+from edge_agent.drivers.contract import Capability, Values
+from edge_agent.drivers.errors import DriverError
+from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity
+from edge_agent.plugins.rbe import Deadband, ReportByException
 
 
 class Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):

@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import msgspec
-
-from drivers.contract import Capability, Values
-from drivers.errors import DriverError
-from plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity
-from plugins.rbe import Deadband, ReportByException
+from edge_agent.drivers.contract import Capability, Values
+from edge_agent.drivers.errors import DriverError
+from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity
+from edge_agent.plugins.rbe import Deadband, ReportByException
 
 MAX_NAMES_IN_EVENT = 10
 

@@ -74,10 +74,14 @@ class ReportByException:
             self._snapshot_at = now_s
         for key, value in values.items():
             q = quality.get(key, "good")
-            due = all_due or (not self.snapshot and self.heartbeat_s > 0
-                              and now_s - self._sent_at.get(key, -1e18) >= self.heartbeat_s)
-            if q != self._last_q.get(key, "good") or key not in self._last_q or due or (
-                q == "good" and self._changed(key, value)
+            due = all_due or (
+                not self.snapshot and self.heartbeat_s > 0 and now_s - self._sent_at.get(key, -1e18) >= self.heartbeat_s
+            )
+            if (
+                q != self._last_q.get(key, "good")
+                or key not in self._last_q
+                or due
+                or (q == "good" and self._changed(key, value))
             ):
                 out[key] = value
                 if q != "good":

@@ -1,6 +1,6 @@
 """The ``system`` plugin: health of the edge box and of the agent itself.
 
-Needs no driver. Host figures come from drivers.host; agent counters (queue depth, messages and
+Needs no driver. Host figures come from edge_agent.drivers.host; agent counters (queue depth, messages and
 bytes sent, reconnects, drops) come from the runtime through ``ctx.extras["agent_stats"]``.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers import host
-from plugins.contract import Options, Plugin, PluginContext, PluginSpec
+from edge_agent.drivers import host
+from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec
 
 
 class SystemOptions(Options):

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-
-from drivers.contract import Driver
-from plugins.contract import Plugin, PluginContext, PluginSpec, Severity
+from edge_agent.drivers.contract import Driver
+from edge_agent.plugins.contract import Plugin, PluginContext, PluginSpec, Severity
 
 
 @dataclass

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from edge_agent.agent.broker import LocalBroker
 from support import RemoteAgent, Subscriber
-
-from agent.broker import LocalBroker
 
 
 @pytest.fixture

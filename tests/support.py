@@ -15,10 +15,9 @@ from typing import Any
 
 import msgpack
 import paho.mqtt.client as mqtt
+from edge_agent.agent import codec
+from edge_agent.agent.session import set_nodelay
 from paho.mqtt.enums import CallbackAPIVersion
-
-from agent import codec
-from agent.session import set_nodelay
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,14 +88,20 @@ class Subscriber:
 class AgentProcess:
     """``edge-agent run`` as a child process; always stopped by ``stop()``/``kill()``."""
 
-    def __init__(self, config: Path, url: str, *, log_path: Path | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: Path, url: str, *, log_path: Path | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
         env = {**os.environ, "EDGE_AGENT_MQTT_URL": url, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
         self.log_path = log_path or config.with_suffix(".log")
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "-c", str(config)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agent", "run", "-c", str(config)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -122,14 +127,20 @@ class AgentProcess:
 
 def write_config(path: Path, *, state_dir: Path, instances: str, agent_id: str = "t1", extra: str = "") -> Path:
     """Write a small TOML config for an end-to-end test."""
-    path.write_text(f'[agent]\nid = "{agent_id}"\nstate_dir = "{state_dir}"\n\n[mqtt]\nprefix = "edge"\n'
-                    f"reconnect_min_s = 0.2\nreconnect_max_s = 1.0\n{extra}\n{instances}")
+    path.write_text(
+        f'[agent]\nid = "{agent_id}"\nstate_dir = "{state_dir}"\n\n[mqtt]\nprefix = "edge"\n'
+        f"reconnect_min_s = 0.2\nreconnect_max_s = 1.0\n{extra}\n{instances}"
+    )
     return path
 
 
-STEADY = {"name": "steady", "plugin": "values", "interval_s": 0.1,
-          "driver": {"type": "sim", "profile": "ramp", "amplitude": 1000.0, "period_s": 1000},
-          "options": {"heartbeat_s": 0}}
+STEADY = {
+    "name": "steady",
+    "plugin": "values",
+    "interval_s": 0.1,
+    "driver": {"type": "sim", "profile": "ramp", "amplitude": 1000.0, "period_s": 1000},
+    "options": {"heartbeat_s": 0},
+}
 OTHER = {"name": "other", "plugin": "values", "interval_s": 0.5, "driver": {"type": "sim", "profile": "square"}}
 
 BASE = """
@@ -153,8 +164,12 @@ class RemoteAgent:
 
     def __init__(self, tmp: Path, broker: Any, extra: str = "") -> None:
         self.tmp = tmp
-        self.cfg = write_config(tmp / "agent.toml", state_dir=tmp / "state", instances=BASE,
-                                extra="[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\n" + extra)
+        self.cfg = write_config(
+            tmp / "agent.toml",
+            state_dir=tmp / "state",
+            instances=BASE,
+            extra="[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\n" + extra,
+        )
         self.sub = Subscriber(broker.url)
         self.proc = AgentProcess(self.cfg, broker.url)
         self.sub.wait_for(lambda: len(self.sub.on("edge/t1/data/steady")) >= 3, 20, "agent running")

@@ -7,9 +7,9 @@ fed by the physical model in :mod:`drivers.vibration_model`. See docs/vibration.
 
 from __future__ import annotations
 
-from drivers.adxl345.driver import Adxl345Driver
-from drivers.adxl345.options import Adxl345Options, Backend, Bus, check_options
-from drivers.contract import Capability, DriverSpec
+from edge_agent.drivers.adxl345.driver import Adxl345Driver
+from edge_agent.drivers.adxl345.options import Adxl345Options, Backend, Bus, check_options
+from edge_agent.drivers.contract import Capability, DriverSpec
 
 SPEC = DriverSpec(
     name="adxl345",

@@ -19,8 +19,8 @@ import struct
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from drivers.adxl345.registers import SPI_MULTI, SPI_READ, Reg
-from drivers.errors import CommError, DeviceNotFound
+from edge_agent.drivers.adxl345.registers import SPI_MULTI, SPI_READ, Reg
+from edge_agent.drivers.errors import CommError, DeviceNotFound
 
 FIFO_ENTRY_BYTES = 6  # DATAX0..DATAZ1
 FIFO_POP_US = 5  # datasheet: >= 5 us with CS high after an entry before the next FIFO read

@@ -15,11 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from drivers.adxl345.bus import RegisterBus, open_i2c, open_spi, pop_fifo
-from drivers.adxl345.emulator import Adxl345Emulator
-from drivers.adxl345.options import Adxl345Options, Backend, Bus
-from drivers.adxl345.registers import (
+from edge_agent.drivers.adxl345.bus import RegisterBus, open_i2c, open_spi, pop_fifo
+from edge_agent.drivers.adxl345.emulator import Adxl345Emulator
+from edge_agent.drivers.adxl345.options import Adxl345Options, Backend, Bus
+from edge_agent.drivers.adxl345.registers import (
     DEVID_VALUE,
     FIFO_DEPTH,
     FIFO_ENTRIES_MASK,
@@ -33,9 +32,9 @@ from drivers.adxl345.registers import (
     SCALE_G_PER_LSB,
     Reg,
 )
-from drivers.contract import Waveform
-from drivers.errors import DeviceIdMismatch, DriverError
-from drivers.vibration_model import FaultKind, VibrationModel
+from edge_agent.drivers.contract import Waveform
+from edge_agent.drivers.errors import DeviceIdMismatch, DriverError
+from edge_agent.drivers.vibration_model import FaultKind, VibrationModel
 
 AXES = ("x", "y", "z")
 
@@ -121,7 +120,7 @@ class Adxl345Driver:
             self.model = VibrationModel(o.sim, o.rate_hz, axes=3)
             model = self.model
             self.chip = Adxl345Emulator(lambda n, _rate: model.generate(n), clock=self.clock, address=o.address)
-            from drivers.adxl345.bus import I2cBus, SpiBus
+            from edge_agent.drivers.adxl345.bus import I2cBus, SpiBus
 
             return SpiBus(self.chip.spi) if o.bus is Bus.SPI else I2cBus(self.chip.i2c, o.address)
         if o.bus is Bus.SPI:

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from drivers.adxl345.registers import (
+from edge_agent.drivers.adxl345.registers import (
     DEVID_VALUE,
     FIFO_DEPTH,
     FIFO_ENTRIES_MASK,

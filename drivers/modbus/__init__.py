@@ -5,11 +5,11 @@ See docs/plc.md for the options and the tag fields.
 
 from __future__ import annotations
 
-from drivers.contract import Capability, DriverSpec
-from drivers.modbus.driver import ModbusDriver
-from drivers.modbus.options import ModbusOptions, all_tags, check
-from drivers.modbus.plan import build_plan
-from drivers.modbus.tags import DataType, Order, PollClass, Table, Tag, TagMapError
+from edge_agent.drivers.contract import Capability, DriverSpec
+from edge_agent.drivers.modbus.driver import ModbusDriver
+from edge_agent.drivers.modbus.options import ModbusOptions, all_tags, check
+from edge_agent.drivers.modbus.plan import build_plan
+from edge_agent.drivers.modbus.tags import DataType, Order, PollClass, Table, Tag, TagMapError
 
 
 def plan_lines(o: ModbusOptions) -> list[str]:

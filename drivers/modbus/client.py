@@ -14,12 +14,12 @@ import random
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from drivers.contract import Quality, Scalar
-from drivers.errors import CommError, DeviceTimeout, DriverError
-from drivers.modbus.codec import Decoder, decoder, registers_to_bytes
-from drivers.modbus.options import Backend, ModbusOptions
-from drivers.modbus.plan import ReadRequest
-from drivers.modbus.tags import Table, Tag
+from edge_agent.drivers.contract import Quality, Scalar
+from edge_agent.drivers.errors import CommError, DeviceTimeout, DriverError
+from edge_agent.drivers.modbus.codec import Decoder, decoder, registers_to_bytes
+from edge_agent.drivers.modbus.options import Backend, ModbusOptions
+from edge_agent.drivers.modbus.plan import ReadRequest
+from edge_agent.drivers.modbus.tags import Table, Tag
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class SimSource:
     """The simulated PLC read in process (no socket); same exceptions as a real device."""
 
     def __init__(self, tags: list[Tag], o: ModbusOptions) -> None:
-        from drivers.modbus.simplc import PlcImage
+        from edge_agent.drivers.modbus.simplc import PlcImage
 
         self.image = PlcImage(tags, default_unit=o.unit_id, seed=o.sim_seed)
         self.is_open = False

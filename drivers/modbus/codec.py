@@ -21,8 +21,8 @@ import math
 import struct
 from collections.abc import Callable, Sequence
 
-from drivers.contract import Scalar
-from drivers.modbus.tags import INT_RANGE, STRUCT_CODE, DataType, Order, Tag
+from edge_agent.drivers.contract import Scalar
+from edge_agent.drivers.modbus.tags import INT_RANGE, STRUCT_CODE, DataType, Order, Tag
 
 Decoder = Callable[[bytes, int], Scalar]  # (block bytes, register offset) -> value
 

@@ -6,10 +6,9 @@ import enum
 from typing import Annotated, Literal
 
 import msgspec
-
-from drivers.contract import FilePath, Options
-from drivers.modbus.plan import MAX_BITS, MAX_REGISTERS, Limits, oversize
-from drivers.modbus.tags import Tag, TagMapError, check_tags, load_csv
+from edge_agent.drivers.contract import FilePath, Options
+from edge_agent.drivers.modbus.plan import MAX_BITS, MAX_REGISTERS, Limits, oversize
+from edge_agent.drivers.modbus.tags import Tag, TagMapError, check_tags, load_csv
 
 
 class Backend(enum.StrEnum):
@@ -65,7 +64,7 @@ def all_tags(o: ModbusOptions) -> list[Tag]:
     if o.tags_csv:
         tags += load_csv(o.tags_csv)
     if o.layout is not None:
-        from drivers.modbus.simplc import LAYOUTS
+        from edge_agent.drivers.modbus.simplc import LAYOUTS
 
         tags += LAYOUTS[o.layout]()
     return tags

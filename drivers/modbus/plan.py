@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from drivers.modbus.tags import PollClass, Table, Tag
+from edge_agent.drivers.modbus.tags import PollClass, Table, Tag
 
 MAX_REGISTERS = 125  # protocol limit of function codes 3 and 4
 MAX_BITS = 2000  # protocol limit of function codes 1 and 2

@@ -1,6 +1,6 @@
 """A simulated PLC: a register image whose values change, served over Modbus TCP or RTU.
 
-Run ``python -m drivers.modbus.simplc --port 15020 [--layout reference]`` for the demo and the
+Run ``python -m edge_agent.drivers.modbus.simplc --port 15020 [--layout reference]`` for the demo and the
 benchmark. The image is also the ``backend = "sim"`` of the driver (read in process, no socket)
 and the server of the tests, which use its fault switches (``busy_units``, ``silent_units``) and
 its request counter.
@@ -21,9 +21,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from drivers.contract import Scalar
-from drivers.modbus.codec import encode_value
-from drivers.modbus.tags import DataType, Order, PollClass, Table, Tag
+from edge_agent.drivers.contract import Scalar
+from edge_agent.drivers.modbus.codec import encode_value
+from edge_agent.drivers.modbus.tags import DataType, Order, PollClass, Table, Tag
 
 FUNCTION_TABLE = {1: Table.COIL, 2: Table.DISCRETE_INPUT, 3: Table.HOLDING_REGISTER, 4: Table.INPUT_REGISTER}
 FUNCTION_TABLE.update({5: Table.COIL, 15: Table.COIL, 6: Table.HOLDING_REGISTER, 16: Table.HOLDING_REGISTER})
@@ -337,8 +337,8 @@ async def _main(port: int, layout: str, host: str) -> None:
 
 
 def main(argv: Iterable[str] | None = None) -> None:
-    """Command line: ``python -m drivers.modbus.simplc --port N [--layout reference]``."""
-    p = argparse.ArgumentParser(prog="python -m drivers.modbus.simplc", description=__doc__.split("\n")[0])
+    """Command line: ``python -m edge_agent.drivers.modbus.simplc --port N [--layout reference]``."""
+    p = argparse.ArgumentParser(prog="python -m edge_agent.drivers.modbus.simplc", description=__doc__.split("\n")[0])
     p.add_argument("--port", type=int, default=15020)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--layout", choices=sorted(LAYOUTS), default="reference")

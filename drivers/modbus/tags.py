@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
-
-from drivers.errors import DriverError
+from edge_agent.drivers.errors import DriverError
 
 
 class Table(enum.StrEnum):

@@ -13,10 +13,9 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
-
-from plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity
-from plugins.production.counters import CounterEvent, CounterTracker, RateWindow
-from plugins.production.oee import Oee, Rolling, RunState, Shift, Totals, classify, current_shift, oee
+from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity
+from edge_agent.plugins.production.counters import CounterEvent, CounterTracker, RateWindow
+from edge_agent.plugins.production.oee import Oee, Rolling, RunState, Shift, Totals, classify, current_shift, oee
 
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 

@@ -7,6 +7,6 @@
 - :mod:`plugins.temperature.plugin`: the plugin (``SPEC``)
 """
 
-from plugins.temperature.plugin import SPEC
+from edge_agent.plugins.temperature.plugin import SPEC
 
 __all__ = ["SPEC"]

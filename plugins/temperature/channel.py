@@ -10,10 +10,10 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from drivers.contract import Quality
-from drivers.thermocouple import ChannelReading, Linearisation
-from plugins.temperature import its90, rtd, trend
-from plugins.temperature.options import TemperatureOptions
+from edge_agent.drivers.contract import Quality
+from edge_agent.drivers.thermocouple import ChannelReading, Linearisation
+from edge_agent.plugins.temperature import its90, rtd, trend
+from edge_agent.plugins.temperature.options import TemperatureOptions
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,8 @@ import enum
 from typing import Annotated
 
 import msgspec
-
-from plugins.alarms import AlarmConfig
-from plugins.contract import Options
+from edge_agent.plugins.alarms import AlarmConfig
+from edge_agent.plugins.contract import Options
 
 
 class Unit(enum.StrEnum):

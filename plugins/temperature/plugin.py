@@ -15,15 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drivers.contract import Capability, Quality, Values
-from drivers.errors import DriverError
-from drivers.thermocouple import ChannelReading, TemperatureReading
-from plugins.alarms import Alarm, AlarmConfig, AlarmSet, AlarmTransition, Direction
-from plugins.contract import Plugin, PluginContext, PluginSpec, Severity
-from plugins.rbe import Deadband, ReportByException
-from plugins.temperature import trend
-from plugins.temperature.channel import ChannelTracker, Outcome
-from plugins.temperature.options import TemperatureOptions, Unit, check_options
+from edge_agent.drivers.contract import Capability, Quality, Values
+from edge_agent.drivers.errors import DriverError
+from edge_agent.drivers.thermocouple import ChannelReading, TemperatureReading
+from edge_agent.plugins.alarms import Alarm, AlarmConfig, AlarmSet, AlarmTransition, Direction
+from edge_agent.plugins.contract import Plugin, PluginContext, PluginSpec, Severity
+from edge_agent.plugins.rbe import Deadband, ReportByException
+from edge_agent.plugins.temperature import trend
+from edge_agent.plugins.temperature.channel import ChannelTracker, Outcome
+from edge_agent.plugins.temperature.options import TemperatureOptions, Unit, check_options
 
 RATE_LEVEL = "rate_warning"
 TIME_TO_ALARM_KEY = "time_to_alarm_s"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from plugins.temperature.its90 import OutOfRangeError
+from edge_agent.plugins.temperature.its90 import OutOfRangeError
 
 T_MIN_C = -200.0
 T_MAX_C = 850.0

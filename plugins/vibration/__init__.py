@@ -7,10 +7,10 @@ with an N-of-M fault indicator. See docs/vibration.md.
 
 from __future__ import annotations
 
-from drivers.contract import Capability
-from plugins.contract import PluginSpec
-from plugins.vibration.options import VibrationOptions, check_options
-from plugins.vibration.plugin import VibrationPlugin
+from edge_agent.drivers.contract import Capability
+from edge_agent.plugins.contract import PluginSpec
+from edge_agent.plugins.vibration.options import VibrationOptions, check_options
+from edge_agent.plugins.vibration.plugin import VibrationPlugin
 
 SPEC = PluginSpec(
     name="vibration",

@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from plugins.vibration import features as F
-from plugins.vibration.bearing import Orders, Tone
-from plugins.vibration.envelope import envelope_spectrum, evaluate_tone
-from plugins.vibration.iso import iso_zone
+from edge_agent.plugins.vibration import features as F
+from edge_agent.plugins.vibration.bearing import Orders, Tone
+from edge_agent.plugins.vibration.envelope import envelope_spectrum, evaluate_tone
+from edge_agent.plugins.vibration.iso import iso_zone
 
 # Which harmonics of a tone decide its ratio: a ball defect hits both races, so 2xBSF counts.
 DETECT_HARMONICS: dict[Tone, tuple[int, ...]] = {

@@ -6,8 +6,7 @@ import asyncio
 from typing import Any
 
 import numpy as np
-
-from drivers.contract import Waveform
+from edge_agent.drivers.contract import Waveform
 
 
 class Capture:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-
-from plugins.vibration.features import Array, Spectrum
+from edge_agent.plugins.vibration.features import Array, Spectrum
 
 
 @dataclass(frozen=True, slots=True)

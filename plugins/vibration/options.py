@@ -6,11 +6,10 @@ import enum
 from typing import Annotated
 
 import msgspec
-
-from plugins.alarms import AlarmConfig
-from plugins.contract import Options
-from plugins.vibration.bearing import Orders, orders_from_geometry
-from plugins.vibration.iso import Foundation, zone_limits
+from edge_agent.plugins.alarms import AlarmConfig
+from edge_agent.plugins.contract import Options
+from edge_agent.plugins.vibration.bearing import Orders, orders_from_geometry
+from edge_agent.plugins.vibration.iso import Foundation, zone_limits
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 

@@ -9,15 +9,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
-from drivers.contract import Quality, Waveform
-from drivers.errors import DriverError
-from plugins.alarms import AlarmSet
-from plugins.contract import Plugin, PluginContext, Severity
-from plugins.vibration.analysis import Analysis, FeatureConfig, analyse
-from plugins.vibration.bearing import NofM, Tone
-from plugins.vibration.capture import Capture
-from plugins.vibration.options import SpeedSource, VibrationOptions
+from edge_agent.drivers.contract import Quality, Waveform
+from edge_agent.drivers.errors import DriverError
+from edge_agent.plugins.alarms import AlarmSet
+from edge_agent.plugins.contract import Plugin, PluginContext, Severity
+from edge_agent.plugins.vibration.analysis import Analysis, FeatureConfig, analyse
+from edge_agent.plugins.vibration.bearing import NofM, Tone
+from edge_agent.plugins.vibration.capture import Capture
+from edge_agent.plugins.vibration.options import SpeedSource, VibrationOptions
 
 INDICATED = (Tone.BPFO, Tone.BPFI, Tone.BSF)  # FTF shows with every ball fault: reported, not flagged
 _ZONE_SEVERITY = {"A": Severity.INFO, "B": Severity.INFO, "C": Severity.WARNING, "D": Severity.ALARM}

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from edge_agent.agent.broker import LocalBroker
 from support import AgentProcess, Subscriber, write_config
-
-from agent.broker import LocalBroker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,18 +31,60 @@ def test_capture_writes_the_raw_waveform(tmp_path: Path, broker: LocalBroker, su
     try:
         subscriber.wait_for(lambda: subscriber.on("edge/t1/data/pump"), 20, "vibration data")
         out = tmp_path / "wave.npy"
-        run = subprocess.run([sys.executable, "-m", "agent", "capture", "--url", broker.url, "--agent", "t1",
-                              "--instance", "pump", "--seconds", "0.5", "--out", str(out), "--timeout", "20"],
-                             capture_output=True, text=True, cwd=ROOT, timeout=60)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "capture",
+                "--url",
+                broker.url,
+                "--agent",
+                "t1",
+                "--instance",
+                "pump",
+                "--seconds",
+                "0.5",
+                "--out",
+                str(out),
+                "--timeout",
+                "20",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         wave = np.load(out)
         assert wave.shape[1] == 3 and 1500 <= wave.shape[0] <= 1700, wave.shape
         chunks = [m for m in subscriber.on("edge/t1/cmd/capture/result")]
         assert len(chunks) > 1 and all(m.size < 4096 + 300 for m in chunks), "sent in chunks"
         assert np.abs(wave).max() < 16 and wave.std() > 0.001, "in g, and not silence"
-        bad = subprocess.run([sys.executable, "-m", "agent", "capture", "--url", broker.url, "--agent", "t1",
-                              "--instance", "nope", "--seconds", "0.5", "--out", str(out), "--timeout", "10"],
-                             capture_output=True, text=True, cwd=ROOT, timeout=60)
+        bad = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "capture",
+                "--url",
+                broker.url,
+                "--agent",
+                "t1",
+                "--instance",
+                "nope",
+                "--seconds",
+                "0.5",
+                "--out",
+                str(out),
+                "--timeout",
+                "10",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
         assert bad.returncode == 1 and "unknown instance" in bad.stdout + bad.stderr
     finally:
         agent.stop()

@@ -7,16 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edge_agent.agent.broker import LocalBroker
 from support import AgentProcess, write_config
-
-from agent.broker import LocalBroker
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
+    )
 
 
 def test_version_and_help() -> None:
@@ -39,13 +39,17 @@ def test_demo_runs_end_to_end_and_stops_cleanly() -> None:
 
 
 def test_tail_prints_json_lines(tmp_path: Path, broker: LocalBroker) -> None:
-    cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", instances="""
+    cfg = write_config(
+        tmp_path / "a.toml",
+        state_dir=tmp_path / "s",
+        instances="""
 [[instances]]
 name = "sine"
 plugin = "values"
 interval_s = 0.2
 driver = { type = "sim", profile = "ramp" }
-""")
+""",
+    )
     agent = AgentProcess(cfg, broker.url)
     try:
         out = _cli("tail", "--url", broker.url, "--count", "3", "--seconds", "20", "edge/t1/data/#")
@@ -61,10 +65,7 @@ def test_malloc_arenas_tuned_in_a_child_unless_the_environment_says_otherwise() 
     import subprocess
     import sys
 
-    code = (
-        "import os, agent.cli as c; c.few_malloc_arenas(); "
-        "print(os.environ.get('MALLOC_ARENA_MAX', '-'))"
-    )
+    code = "import os, agent.cli as c; c.few_malloc_arenas(); print(os.environ.get('MALLOC_ARENA_MAX', '-'))"
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "-" and out.stderr == ""
@@ -77,7 +78,7 @@ def test_settle_gc_freezes_start_up_objects() -> None:
     """A full collection then walks only objects made after start-up (no 15 ms GIL pause)."""
     import gc
 
-    from agent.runtime import settle_gc
+    from edge_agent.agent.runtime import settle_gc
 
     before = gc.get_freeze_count()
     try:

@@ -8,25 +8,36 @@ from pathlib import Path
 import msgpack
 import numpy as np
 import pytest
-
-from agent import codec
-from agent.errors import CodecError
-from agent.outbox import MemoryOutbox, Message, Priority
-from agent.seqstore import BLOCK_MIN, SeqStore
+from edge_agent.agent import codec
+from edge_agent.agent.errors import CodecError
+from edge_agent.agent.outbox import MemoryOutbox, Message, Priority
+from edge_agent.agent.seqstore import BLOCK_MIN, SeqStore
 
 
 def test_codec_round_trip_and_compact_floats() -> None:
-    payload = codec.encode({"t": 21.5, "n": np.int64(3), "ok": True, "x": {"rms": np.float32(0.25)}},
-                           ts_ms=1_700_000_000_000, seq=7, quality={"t": "stale"})
+    payload = codec.encode(
+        {"t": 21.5, "n": np.int64(3), "ok": True, "x": {"rms": np.float32(0.25)}},
+        ts_ms=1_700_000_000_000,
+        seq=7,
+        quality={"t": "stale"},
+    )
     env = codec.decode(payload)
-    assert env == {"v": 1, "ts": 1_700_000_000_000, "seq": 7, "d": {"t": 21.5, "n": 3, "ok": True,
-                                                                    "x": {"rms": 0.25}}, "q": {"t": "stale"}}
-    assert len(codec.encode({"a": 1.1}, ts_ms=0, seq=0)) < len(codec.encode({"a": 1.1}, ts_ms=0, seq=0,
-                                                                           single_float=False))
+    assert env == {
+        "v": 1,
+        "ts": 1_700_000_000_000,
+        "seq": 7,
+        "d": {"t": 21.5, "n": 3, "ok": True, "x": {"rms": 0.25}},
+        "q": {"t": "stale"},
+    }
+    assert len(codec.encode({"a": 1.1}, ts_ms=0, seq=0)) < len(
+        codec.encode({"a": 1.1}, ts_ms=0, seq=0, single_float=False)
+    )
 
 
-@pytest.mark.parametrize("payload", [b"", b"\xc1", msgpack.packb([1, 2]), msgpack.packb({"v": 1}),
-                                     msgpack.packb({"v": 9, "ts": 0, "seq": 0, "d": {}})])
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"\xc1", msgpack.packb([1, 2]), msgpack.packb({"v": 1}), msgpack.packb({"v": 9, "ts": 0, "seq": 0, "d": {}})],
+)
 def test_decode_rejects_bad_payloads(payload: bytes) -> None:
     with pytest.raises(CodecError):
         codec.decode(payload)

@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from agent.config import build, load
-from agent.errors import ConfigError
-from agent.registry import Registry, load_registry
-from drivers.sim import SPEC as SIM
-from plugins.contract import Plugin, PluginSpec
-from plugins.system import SPEC as SYSTEM
-from plugins.values import SPEC as VALUES
+from edge_agent.agent.config import build, load
+from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.registry import Registry, load_registry
+from edge_agent.drivers.sim import SPEC as SIM
+from edge_agent.plugins.contract import Plugin, PluginSpec
+from edge_agent.plugins.system import SPEC as SYSTEM
+from edge_agent.plugins.values import SPEC as VALUES
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "config"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "expected.txt").exists())
@@ -52,16 +51,27 @@ def test_unknown_plugin_names_the_installed_ones() -> None:
 
 
 def test_check_config_exit_codes(tmp_path: Path) -> None:
-    ok = subprocess.run([sys.executable, "-m", "agent", "check-config", str(ROOT / "examples" / "minimal.toml")],
-                        capture_output=True, text=True, cwd=ROOT)
+    ok = subprocess.run(
+        [sys.executable, "-m", "agent", "check-config", str(ROOT / "examples" / "minimal.toml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert ok.returncode == 0 and "ok" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "agent", "check-config", str(GOLDEN / "every_error_listed" /
-                                                                           "config.toml")],
-                         capture_output=True, text=True, cwd=ROOT)
+    bad = subprocess.run(
+        [sys.executable, "-m", "agent", "check-config", str(GOLDEN / "every_error_listed" / "config.toml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert bad.returncode == 1
     assert "10 error(s)" in bad.stdout and "instances[0].driver.noise" in bad.stdout
-    missing = subprocess.run([sys.executable, "-m", "agent", "check-config", str(tmp_path / "nope.toml")],
-                             capture_output=True, text=True, cwd=ROOT)
+    missing = subprocess.run(
+        [sys.executable, "-m", "agent", "check-config", str(tmp_path / "nope.toml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert missing.returncode == 1 and "cannot read" in missing.stdout
 
 

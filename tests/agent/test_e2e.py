@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from edge_agent.agent.broker import LocalBroker
 from support import AgentProcess, Subscriber, write_config
-
-from agent.broker import LocalBroker
 
 INSTANCES = """
 [[instances]]
@@ -48,8 +47,9 @@ def test_envelope_seq_status_and_last_will(tmp_path: Path, broker: LocalBroker, 
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "seq must be continuous"
         assert seqs[0] == 1
         agent.kill()  # SIGKILL: the broker publishes the last will
-        subscriber.wait_for(lambda: subscriber.on("edge/t1/status")[-1].env["d"]["state"] == "offline", 60,
-                            "the offline last will")
+        subscriber.wait_for(
+            lambda: subscriber.on("edge/t1/status")[-1].env["d"]["state"] == "offline", 60, "the offline last will"
+        )
     finally:
         agent.kill()
     late = Subscriber(broker.url, ["edge/t1/status"])  # retained: a newcomer sees offline at once
@@ -92,11 +92,13 @@ def test_sighup_reloads_valid_config_and_keeps_old_on_invalid(
     agent = AgentProcess(cfg, broker.url)
     try:
         subscriber.wait_for(lambda: subscriber.on("edge/t1/data/sine"), 15, "first run data")
-        cfg.write_text(cfg.read_text() + '\n[[instances]]\nname = "extra"\nplugin = "values"\ninterval_s = 0.2\n'
-                       'driver = { type = "sim", profile = "ramp", amplitude = 100.0 }\n')
+        cfg.write_text(
+            cfg.read_text() + '\n[[instances]]\nname = "extra"\nplugin = "values"\ninterval_s = 0.2\n'
+            'driver = { type = "sim", profile = "ramp", amplitude = 100.0 }\n'
+        )
         agent.proc.send_signal(signal.SIGHUP)
         subscriber.wait_for(lambda: subscriber.on("edge/t1/data/extra"), 10, "the instance added by SIGHUP")
-        cfg.write_text(cfg.read_text().replace('interval_s = 0.2', 'interval_s = "often"'))
+        cfg.write_text(cfg.read_text().replace("interval_s = 0.2", 'interval_s = "often"'))
         agent.proc.send_signal(signal.SIGHUP)
         n = len(subscriber.on("edge/t1/data/extra"))
         subscriber.wait_for(lambda: len(subscriber.on("edge/t1/data/extra")) > n + 3, 10, "still running the old one")

@@ -12,9 +12,8 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-
-from agent import journal
-from agent.journal import (
+from edge_agent.agent import journal
+from edge_agent.agent.journal import (
     JournalFormatter,
     SecretFilter,
     journal_wanted,
@@ -91,10 +90,10 @@ def test_setup_logging_journal(root_logger: logging.Logger) -> None:
     setup_logging("debug", stream=out, env={"INVOCATION_ID": "x"})
     setup_logging("debug", stream=out, env={"INVOCATION_ID": "x"})  # idempotent: one handler
     logging.getLogger("agent.runtime").warning("broker %s unreachable", "b1")
-    logging.getLogger("drivers.adxl345").debug("fifo=%d", 32)
+    logging.getLogger("edge_agent.drivers.adxl345").debug("fifo=%d", 32)
     assert out.getvalue().splitlines() == [
         "<4>agent.runtime: broker b1 unreachable",
-        "<7>drivers.adxl345: fifo=32",
+        "<7>edge_agent.drivers.adxl345: fifo=32",
     ]
 
 

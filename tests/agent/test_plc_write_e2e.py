@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgpack
+from edge_agent.agent.broker import LocalBroker
 from support import AgentProcess, Subscriber, write_config
-
-from agent.broker import LocalBroker
 
 PLC = """
 [[instances]]
@@ -39,8 +38,11 @@ def test_write_command_checks_tag_and_range(tmp_path: Path, broker: LocalBroker,
         subscriber.wait_for(lambda: subscriber.on("edge/t1/data/plc"), 20, "plc data")
         ok = _cmd(subscriber, {"id": 1, "instance": "plc", "args": {"tag": "setpoint", "value": 123}})
         assert ok["ok"] is True, ok
-        subscriber.wait_for(lambda: any(m.env["d"].get("setpoint") == 123 for m in subscriber.on("edge/t1/data/plc")),
-                            10, "the written value read back")
+        subscriber.wait_for(
+            lambda: any(m.env["d"].get("setpoint") == 123 for m in subscriber.on("edge/t1/data/plc")),
+            10,
+            "the written value read back",
+        )
         not_writable = _cmd(subscriber, {"id": 2, "instance": "plc", "args": {"tag": "speed", "value": 1}})
         assert not_writable["ok"] is False and "speed" in str(not_writable["error"])
         too_big = _cmd(subscriber, {"id": 3, "instance": "plc", "args": {"tag": "setpoint", "value": 9999}})

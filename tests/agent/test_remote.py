@@ -16,10 +16,9 @@ from typing import Any
 import msgpack
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.remote import APPLIED_FILE, canonical_bytes
 from support import OTHER, STEADY, AgentProcess, RemoteAgent
-
-from agent.broker import LocalBroker
-from agent.remote import APPLIED_FILE, canonical_bytes
 
 
 def _seqs(a: RemoteAgent, topic: str) -> list[int]:
@@ -48,15 +47,18 @@ def test_accepted_push_swaps_only_what_changed(agent: RemoteAgent) -> None:
 
 
 def test_rejected_push_lists_every_error_and_changes_nothing(agent: RemoteAgent) -> None:
-    bad = [{"name": "a", "plugin": "values", "interval_s": -1, "driver": {"type": "sim", "channels": "x"}},
-           {"name": "b", "plugin": "nope"}, {"name": "a", "plugin": "system", "options": {"zzz": 1}}]
+    bad = [
+        {"name": "a", "plugin": "values", "interval_s": -1, "driver": {"type": "sim", "channels": "x"}},
+        {"name": "b", "plugin": "nope"},
+        {"name": "a", "plugin": "system", "options": {"zzz": 1}},
+    ]
     answer = agent.push({"version": 5, "id": 7, "config": {"instances": bad}})
     assert answer["status"] == "rejected" and answer["id"] == 7
     assert answer["errors"] == [
         "instances[0].interval_s: expected float > 0.0, got -1",
-        "instances[0].driver.channels: expected int, got \"x\"",
+        'instances[0].driver.channels: expected int, got "x"',
         answer["errors"][2],
-        "instances[2].name: duplicate instance name \"a\" (first used by instances[0])",
+        'instances[2].name: duplicate instance name "a" (first used by instances[0])',
         "instances[2].options.zzz: unknown key (allowed: disk_path, include_instances)",
     ]
     assert answer["errors"][2].startswith('instances[1].plugin: unknown plugin "nope"')
@@ -91,15 +93,19 @@ def test_stale_version_oversize_and_restart_sections(agent: RemoteAgent) -> None
 def test_signed_pushes(tmp_path: Path, broker: LocalBroker) -> None:
     key = Ed25519PrivateKey.generate()
     other = Ed25519PrivateKey.generate()
-    pub = base64.b64encode(key.public_key().public_bytes(serialization.Encoding.Raw,
-                                                         serialization.PublicFormat.Raw)).decode()
+    pub = base64.b64encode(
+        key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    ).decode()
     a = RemoteAgent(tmp_path, broker, extra=f'require_signature = true\ntrusted_keys = ["{pub}"]\n')
     try:
         cfg = {"instances": [STEADY]}
 
         def signed(k: Ed25519PrivateKey, version: int, config: dict[str, Any]) -> dict[str, Any]:
-            return {"version": version, "config": config,
-                    "sig": base64.b64encode(k.sign(canonical_bytes(version, config))).decode()}
+            return {
+                "version": version,
+                "config": config,
+                "sig": base64.b64encode(k.sign(canonical_bytes(version, config))).decode(),
+            }
 
         assert a.push({"version": 2, "config": cfg})["errors"][0].startswith("sig: a signature is required")
         assert "does not match" in a.push(signed(other, 2, cfg))["errors"][0]
@@ -117,8 +123,14 @@ def test_applied_config_survives_restart(tmp_path: Path, broker: LocalBroker) ->
         assert a.push({"version": 9, "config": {"instances": [STEADY]}})["status"] == "accepted"
         a.proc.kill()
         a.proc = AgentProcess(a.cfg, broker.url)
-        a.sub.wait_for(lambda: a.sub.on("edge/t1/status")[-1].env["d"]["state"] == "online"
-                       and a.sub.on("edge/t1/status")[-1].env["d"]["config_version"] == 9, 20, "restart on v9")
+        a.sub.wait_for(
+            lambda: (
+                a.sub.on("edge/t1/status")[-1].env["d"]["state"] == "online"
+                and a.sub.on("edge/t1/status")[-1].env["d"]["config_version"] == 9
+            ),
+            20,
+            "restart on v9",
+        )
     finally:
         a.close()
 
@@ -126,7 +138,7 @@ def test_applied_config_survives_restart(tmp_path: Path, broker: LocalBroker) ->
 WRITER = """
 import json, sys
 from pathlib import Path
-from agent.remote import atomic_write
+from edge_agent.agent.remote import atomic_write
 p = Path(sys.argv[1])
 v = 0
 while True:

@@ -9,11 +9,10 @@ from typing import Any
 
 import msgpack
 import pytest
+from edge_agent.agent.broker import LocalBroker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import RemoteAgent
-
-from agent.broker import LocalBroker
 
 
 def _big_strings(version: int) -> bytes:
@@ -21,23 +20,37 @@ def _big_strings(version: int) -> bytes:
     return msgpack.packb({"version": version, "config": {"instances": [inst]}})
 
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(allow_nan=True),
-                    st.text(max_size=50), st.binary(max_size=50))
-nested = st.recursive(scalars, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8),
-                                                                                         kids, max_size=4),
-                      max_leaves=40)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(allow_nan=True),
+    st.text(max_size=50),
+    st.binary(max_size=50),
+)
+nested = st.recursive(
+    scalars,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    max_leaves=40,
+)
 bad_version = st.one_of(st.none(), st.text(max_size=5), st.floats(), st.integers(-(2**63), 0), st.lists(scalars))
-bad_instance = st.fixed_dictionaries({"name": st.one_of(st.text(max_size=70), st.integers(-5, 5)),
-                                      "plugin": st.one_of(st.text(max_size=10), st.none()),
-                                      "interval_s": st.one_of(st.floats(max_value=0), st.text(max_size=3))})
+bad_instance = st.fixed_dictionaries(
+    {
+        "name": st.one_of(st.text(max_size=70), st.integers(-5, 5)),
+        "plugin": st.one_of(st.text(max_size=10), st.none()),
+        "interval_s": st.one_of(st.floats(max_value=0), st.text(max_size=3)),
+    }
+)
 documents = st.one_of(
     st.binary(max_size=300),  # not MessagePack, or truncated
     nested.map(lambda x: msgpack.packb([x])),  # MessagePack that is not a push (not a map)
     st.fixed_dictionaries({"version": bad_version, "config": nested}).map(msgpack.packb),
-    st.fixed_dictionaries({"version": st.integers(2, 10**6),
-                           "config": st.fixed_dictionaries({"instances": st.lists(bad_instance, min_size=1,
-                                                                                  max_size=5)})}
-                          ).map(msgpack.packb),
+    st.fixed_dictionaries(
+        {
+            "version": st.integers(2, 10**6),
+            "config": st.fixed_dictionaries({"instances": st.lists(bad_instance, min_size=1, max_size=5)}),
+        }
+    ).map(msgpack.packb),
     st.integers(2, 10).map(_big_strings),
     st.integers(1, 3000).map(lambda n: b"\x91" * n + b"\xc0"),  # deep nesting
     st.binary(min_size=1, max_size=40).map(lambda b: b'{"version": 3, "config": {"a": "' + b"\xff" + b + b'"}}'),

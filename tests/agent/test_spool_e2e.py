@@ -18,11 +18,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from edge_agent.agent import codec
+from edge_agent.agent.broker import LocalBroker
 from paho.mqtt.enums import CallbackAPIVersion
 from support import AgentProcess, write_config
-
-from agent import codec
-from agent.broker import LocalBroker
 
 TOPICS = [f"edge/t1/data/fast{i}" for i in range(3)]
 INSTANCES = "".join(

@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.config import SpoolSection
+from edge_agent.agent.outbox import Message, Priority
+from edge_agent.agent.seqstore import SeqStore
+from edge_agent.agent.spool import Fault, SpoolOutbox
 from support import AgentProcess, Subscriber, write_config
-
-from agent.broker import LocalBroker
-from agent.config import SpoolSection
-from agent.outbox import Message, Priority
-from agent.seqstore import SeqStore
-from agent.spool import Fault, SpoolOutbox
 
 Faults = list[tuple[Fault, str]]
 

@@ -9,16 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
-from agent import codec
-from agent.config import Instance
-from agent.outbox import MemoryOutbox, Message
-from agent.publisher import Publisher, Topics
-from agent.seqstore import SeqStore
-from agent.supervisor import InstanceRunner, State, make_call
-from drivers.sim import SPEC as SIM
-from plugins.contract import Options, Plugin, PluginSpec
-from plugins.values import SPEC as VALUES
+from edge_agent.agent import codec
+from edge_agent.agent.config import Instance
+from edge_agent.agent.outbox import MemoryOutbox, Message
+from edge_agent.agent.publisher import Publisher, Topics
+from edge_agent.agent.seqstore import SeqStore
+from edge_agent.agent.supervisor import InstanceRunner, State, make_call
+from edge_agent.drivers.sim import SPEC as SIM
+from edge_agent.plugins.contract import Options, Plugin, PluginSpec
+from edge_agent.plugins.values import SPEC as VALUES
 
 
 class CrashOptions(Options):
@@ -40,8 +39,16 @@ CRASHY = PluginSpec(name="crashy", factory=Crashy, options=CrashOptions, require
 
 def _instance(name: str, spec: PluginSpec, interval_s: float, driver: dict[str, Any] | None = None) -> Instance:
     dopts = msgspec.convert(driver, SIM.options) if driver is not None else None
-    return Instance(name, spec, SIM if driver is not None else None, interval_s, 1,
-                    msgspec.convert({}, spec.options), dopts, {"name": name})
+    return Instance(
+        name,
+        spec,
+        SIM if driver is not None else None,
+        interval_s,
+        1,
+        msgspec.convert({}, spec.options),
+        dopts,
+        {"name": name},
+    )
 
 
 def _drain(outbox: MemoryOutbox) -> list[Message]:

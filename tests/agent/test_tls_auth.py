@@ -17,11 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from edge_agent.agent import codec
+from edge_agent.agent.broker import free_port, wait_port
 from paho.mqtt.enums import CallbackAPIVersion
 from support import AgentProcess, write_config
-
-from agent import codec
-from agent.broker import free_port, wait_port
 
 pytestmark = pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="mosquitto_passwd not installed")
 
@@ -43,23 +42,38 @@ def _cert(tmp: Path) -> tuple[Path, Path, Path]:
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edge-test-ca")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
     import ipaddress
 
     san = x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1)).add_extension(san, critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(san, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     paths = tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
     paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     for p in paths:
         p.chmod(0o644)
     return paths
@@ -72,16 +86,21 @@ def test_tls_and_password(tmp_path: Path) -> None:
     pw.chmod(0o644)
     port = free_port()
     conf = tmp_path / "m.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
-                    f"allow_anonymous false\npassword_file {pw}\npersistence false\n")
+    conf.write_text(
+        f"listener {port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n"
+        f"allow_anonymous false\npassword_file {pw}\npersistence false\n"
+    )
     broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
     try:
         assert wait_port(port)
         (tmp_path / "mqtt.pass").write_text("s3cret-Pw\n")
-        cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", extra=(
-            f'username = "edge"\npassword_file = "{tmp_path / "mqtt.pass"}"\nca_file = "{ca}"\n'),
+        cfg = write_config(
+            tmp_path / "a.toml",
+            state_dir=tmp_path / "s",
+            extra=(f'username = "edge"\npassword_file = "{tmp_path / "mqtt.pass"}"\nca_file = "{ca}"\n'),
             instances='[[instances]]\nname = "sine"\nplugin = "values"\ninterval_s = 0.2\n'
-                      'driver = { type = "sim", profile = "ramp", amplitude = 100.0 }\n')
+            'driver = { type = "sim", profile = "ramp", amplitude = 100.0 }\n',
+        )
         got: list[dict] = []
         sub = mqtt.Client(CallbackAPIVersion.VERSION2)
         sub.tls_set(ca_certs=str(ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
@@ -116,9 +135,12 @@ def test_wrong_password_is_reported_and_retried(tmp_path: Path) -> None:
     try:
         assert wait_port(port)
         (tmp_path / "mqtt.pass").write_text("wrong\n")
-        cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s",
-                           extra=f'username = "edge"\npassword_file = "{tmp_path / "mqtt.pass"}"\n',
-                           instances='[[instances]]\nname = "system"\nplugin = "system"\n')
+        cfg = write_config(
+            tmp_path / "a.toml",
+            state_dir=tmp_path / "s",
+            extra=f'username = "edge"\npassword_file = "{tmp_path / "mqtt.pass"}"\n',
+            instances='[[instances]]\nname = "system"\nplugin = "system"\n',
+        )
         agent = AgentProcess(cfg, f"mqtt://127.0.0.1:{port}")
         time.sleep(3)
         assert agent.proc.poll() is None, "a refused login is retried, never a crash"

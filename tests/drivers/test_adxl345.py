@@ -9,14 +9,13 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
-
-from drivers.adxl345 import SPEC, Adxl345Driver, Adxl345Options
-from drivers.adxl345.bus import SPI_IOC_TRANSFER, I2cBus, SpiBus, SpidevPort, spi_ioc_message
-from drivers.adxl345.emulator import Adxl345Emulator
-from drivers.adxl345.options import check_options
-from drivers.adxl345.registers import Reg, rate_hz_of
-from drivers.contract import Capability, check_driver_spec
-from drivers.errors import CommError, DeviceIdMismatch
+from edge_agent.drivers.adxl345 import SPEC, Adxl345Driver, Adxl345Options
+from edge_agent.drivers.adxl345.bus import SPI_IOC_TRANSFER, I2cBus, SpiBus, SpidevPort, spi_ioc_message
+from edge_agent.drivers.adxl345.emulator import Adxl345Emulator
+from edge_agent.drivers.adxl345.options import check_options
+from edge_agent.drivers.adxl345.registers import Reg, rate_hz_of
+from edge_agent.drivers.contract import Capability, check_driver_spec
+from edge_agent.drivers.errors import CommError, DeviceIdMismatch
 
 
 class Clock:
@@ -55,7 +54,7 @@ def run(drv: Adxl345Driver, clock: Clock, seconds: float, step_s: float = 0.005)
 
 
 def test_spec_is_valid() -> None:
-    spec = check_driver_spec(SPEC, "drivers.adxl345:SPEC")
+    spec = check_driver_spec(SPEC, "edge_agent.drivers.adxl345:SPEC")
     assert spec.provides == frozenset({Capability.WAVEFORM})
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from drivers.conformance import check_driver
-from drivers.sim import SPEC as SIM
+from edge_agent.drivers.conformance import check_driver
+from edge_agent.drivers.sim import SPEC as SIM
 
 
 def test_sim_driver_conforms() -> None:

@@ -10,17 +10,16 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
-
-from drivers.contract import check_driver_spec
-from drivers.errors import DeviceNotFound, DriverError
-from drivers.iio import SPEC, IioDriver, IioOptions, decode, parse_type, scan_layout
-from drivers.iio import Channel as IioChannel
+from edge_agent.drivers.contract import check_driver_spec
+from edge_agent.drivers.errors import DeviceNotFound, DriverError
+from edge_agent.drivers.iio import SPEC, IioDriver, IioOptions, decode, parse_type, scan_layout
+from edge_agent.drivers.iio import Channel as IioChannel
 
 SCALE_M_S2 = 0.0000382464  # ADXL355 +-2 g: 3.9 ug/LSB in m/s^2
 
 
 def test_spec_is_valid() -> None:
-    check_driver_spec(SPEC, "drivers.iio:SPEC")
+    check_driver_spec(SPEC, "edge_agent.drivers.iio:SPEC")
 
 
 def test_parse_type() -> None:

@@ -2,13 +2,12 @@
 
 import msgspec
 import pytest
-
-from drivers import max31855, max31856, max31865
-from drivers.contract import Capability, Quality, check_driver_spec
-from drivers.errors import CommError
-from drivers.spi_bus import parse_device
-from drivers.thermocouple import Linearisation, SimFault, TemperatureReading
-from plugins.temperature import rtd
+from edge_agent.drivers import max31855, max31856, max31865
+from edge_agent.drivers.contract import Capability, Quality, check_driver_spec
+from edge_agent.drivers.errors import CommError
+from edge_agent.drivers.spi_bus import parse_device
+from edge_agent.drivers.thermocouple import Linearisation, SimFault, TemperatureReading
+from edge_agent.plugins.temperature import rtd
 
 
 class Clock:
@@ -322,7 +321,7 @@ def test_specs_and_checks(mod):
 
 
 def test_hw_backend_without_device_is_a_clear_error():
-    from drivers.errors import DeviceNotFound
+    from edge_agent.drivers.errors import DeviceNotFound
 
     drv = make(max31855, {"channels": [{"name": "t", "device": "/dev/spidev9.9"}]})
     with pytest.raises(DeviceNotFound):

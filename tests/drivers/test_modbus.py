@@ -12,12 +12,11 @@ from typing import Any
 
 import msgspec
 import pytest
-
-from drivers.contract import Quality, Values
-from drivers.errors import CommError, DriverError
-from drivers.modbus import SPEC, ModbusDriver, ModbusOptions
-from drivers.modbus.simplc import PlcImage, bound_port, serve_rtu, serve_tcp
-from drivers.modbus.tags import Order, Table, Tag
+from edge_agent.drivers.contract import Quality, Values
+from edge_agent.drivers.errors import CommError, DriverError
+from edge_agent.drivers.modbus import SPEC, ModbusDriver, ModbusOptions
+from edge_agent.drivers.modbus.simplc import PlcImage, bound_port, serve_rtu, serve_tcp
+from edge_agent.drivers.modbus.tags import Order, Table, Tag
 
 SWAPS = {"ABCD": (False, False), "CDAB": (False, True), "BADC": (True, False), "DCBA": (True, True)}
 CODES = {

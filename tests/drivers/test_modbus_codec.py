@@ -7,10 +7,19 @@ import struct
 
 import msgspec
 import pytest
-
-from drivers.modbus.codec import decode_registers, encode_value
-from drivers.modbus.plan import Limits, ReadRequest, build_plan, split
-from drivers.modbus.tags import DataType, Order, PollClass, Table, Tag, TagMapError, check_tags, parse_csv, to_csv
+from edge_agent.drivers.modbus.codec import decode_registers, encode_value
+from edge_agent.drivers.modbus.plan import Limits, ReadRequest, build_plan, split
+from edge_agent.drivers.modbus.tags import (
+    DataType,
+    Order,
+    PollClass,
+    Table,
+    Tag,
+    TagMapError,
+    check_tags,
+    parse_csv,
+    to_csv,
+)
 
 ORDERS = {
     "ABCD": (Order.BIG, Order.BIG),
@@ -187,8 +196,8 @@ def test_plan_groups_by_unit_table_and_poll_class_and_describes_itself() -> None
 def test_the_example_tag_csv_is_the_reference_layout() -> None:
     from pathlib import Path
 
-    from drivers.modbus.simplc import reference_layout
-    from drivers.modbus.tags import load_csv
+    from edge_agent.drivers.modbus.simplc import reference_layout
+    from edge_agent.drivers.modbus.tags import load_csv
 
     csv_path = Path(__file__).parent.parent.parent / "examples" / "plc-reference-tags.csv"
     assert load_csv(csv_path) == reference_layout()

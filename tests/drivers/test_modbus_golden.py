@@ -11,10 +11,9 @@ from typing import Any
 
 import msgspec
 import pytest
-
-from drivers.modbus import SPEC, ModbusDriver, ModbusOptions
-from drivers.modbus.client import SimSource
-from drivers.modbus.tags import Table
+from edge_agent.drivers.modbus import SPEC, ModbusDriver, ModbusOptions
+from edge_agent.drivers.modbus.client import SimSource
+from edge_agent.drivers.modbus.tags import Table
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "modbus"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())

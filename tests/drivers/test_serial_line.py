@@ -8,11 +8,10 @@ import tty
 
 import msgspec
 import pytest
-
-from drivers import serial_line
-from drivers.contract import Capability, check_driver_spec
-from drivers.errors import CommError, DeviceNotFound, DeviceTimeout
-from drivers.serial_line import InstrumentEmulator, SerialLineDriver, SerialLineOptions
+from edge_agent.drivers import serial_line
+from edge_agent.drivers.contract import Capability, check_driver_spec
+from edge_agent.drivers.errors import CommError, DeviceNotFound, DeviceTimeout
+from edge_agent.drivers.serial_line import InstrumentEmulator, SerialLineDriver, SerialLineOptions
 
 
 class PtyInstrument:

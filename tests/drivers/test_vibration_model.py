@@ -5,9 +5,8 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 import pytest
+from edge_agent.drivers.vibration_model import FaultKind, ModelOptions, VibrationModel
 from former_vibration_model import FormerModel
-
-from drivers.vibration_model import FaultKind, ModelOptions, VibrationModel
 
 PLANT = {  # the reference plant's three machines (examples/snippets/vibration.toml), two more faults
     "pump1-de": (

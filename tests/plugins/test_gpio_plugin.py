@@ -6,11 +6,10 @@ import asyncio
 from typing import Any
 
 import msgspec
+from edge_agent.drivers.gpio import GpioDriver, GpioOptions
+from edge_agent.plugins.gpio import SPEC, GpioPluginOptions, OutputRule, check, rule_wants_on
+from edge_agent.plugins.testing import Harness, StaticLink
 from gpiozero.pins.mock import MockFactory
-
-from drivers.gpio import GpioDriver, GpioOptions
-from plugins.gpio import SPEC, GpioPluginOptions, OutputRule, check, rule_wants_on
-from plugins.testing import Harness, StaticLink
 
 
 def driver(**kw: Any) -> tuple[GpioDriver, MockFactory]:

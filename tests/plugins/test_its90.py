@@ -4,9 +4,8 @@ import math
 
 import numpy as np
 import pytest
-
-from plugins.temperature import its90, rtd
-from plugins.temperature.its90 import OutOfRangeError, ThermocoupleType
+from edge_agent.plugins.temperature import its90, rtd
+from edge_agent.plugins.temperature.its90 import OutOfRangeError, ThermocoupleType
 
 TC = ThermocoupleType
 

@@ -7,13 +7,12 @@ from typing import Any
 
 import msgspec
 import pytest
-
-from drivers.modbus import ModbusDriver, ModbusOptions
-from drivers.modbus.client import SimSource
-from drivers.modbus.simplc import PlcImage, bound_port, serve_tcp
-from drivers.modbus.tags import Table, Tag
-from plugins.plc import SPEC
-from plugins.testing import Harness, ManualClock
+from edge_agent.drivers.modbus import ModbusDriver, ModbusOptions
+from edge_agent.drivers.modbus.client import SimSource
+from edge_agent.drivers.modbus.simplc import PlcImage, bound_port, serve_tcp
+from edge_agent.drivers.modbus.tags import Table, Tag
+from edge_agent.plugins.plc import SPEC
+from edge_agent.plugins.testing import Harness, ManualClock
 
 
 def driver(**kw: Any) -> ModbusDriver:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
-from drivers.sim import SPEC as SIM
-from drivers.sim import SimDriver, SimOptions
-from plugins.alarms import Alarm, AlarmConfig, AlarmSet, Direction
-from plugins.rbe import Deadband, ReportByException
-from plugins.system import SPEC as SYSTEM
-from plugins.testing import Harness
-from plugins.values import SPEC as VALUES
+from edge_agent.drivers.sim import SPEC as SIM
+from edge_agent.drivers.sim import SimDriver, SimOptions
+from edge_agent.plugins.alarms import Alarm, AlarmConfig, AlarmSet, Direction
+from edge_agent.plugins.rbe import Deadband, ReportByException
+from edge_agent.plugins.system import SPEC as SYSTEM
+from edge_agent.plugins.testing import Harness
+from edge_agent.plugins.values import SPEC as VALUES
 
 
 def test_alarm_hysteresis_and_on_delay_do_not_chatter() -> None:
@@ -33,8 +33,9 @@ def test_low_alarm_boundary_and_bad_values() -> None:
 
 
 def test_report_by_exception_deadband_heartbeat_quality() -> None:
-    rbe = ReportByException(heartbeat_s=10, default=Deadband(absolute=0.5),
-                            bands={"pct": Deadband(percent=1.0, span=200.0)})
+    rbe = ReportByException(
+        heartbeat_s=10, default=Deadband(absolute=0.5), bands={"pct": Deadband(percent=1.0, span=200.0)}
+    )
     assert rbe.filter({"a": 1.0, "pct": 50.0}, {}, 0) == ({"a": 1.0, "pct": 50.0}, {})
     assert rbe.filter({"a": 1.4, "pct": 51.9}, {}, 1) == ({}, {})  # inside both bands
     assert rbe.filter({"a": 1.6, "pct": 52.1}, {}, 2) == ({"a": 1.6, "pct": 52.1}, {})  # drift accumulated
@@ -63,8 +64,15 @@ def test_values_plugin_faults_become_quality_and_one_event() -> None:
 
 
 def test_system_plugin_reports_host_and_agent_figures() -> None:
-    stats = {"uptime_s": 5.0, "queue_depth": 2, "sent": 10, "bytes_sent": 900, "reconnects": 0,
-             "connected": True, "dropped": {"data": 1, "event": 0, "state": 0}}
+    stats = {
+        "uptime_s": 5.0,
+        "queue_depth": 2,
+        "sent": 10,
+        "bytes_sent": 900,
+        "reconnects": 0,
+        "connected": True,
+        "dropped": {"data": 1, "event": 0, "state": 0},
+    }
 
     async def go() -> Harness:
         h = Harness(SYSTEM, options={"disk_path": "/"})
@@ -91,7 +99,7 @@ def test_snapshot_heartbeat_sends_everything_together() -> None:
 
 
 def test_local_link_merges_nested_values() -> None:
-    from agent.publisher import LocalLink
+    from edge_agent.agent.publisher import LocalLink
 
     link = LocalLink()
     link.store("t", {"bearing": {"temp_c": 50.0, "rate_c_per_min": 0.5}})

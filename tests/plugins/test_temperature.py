@@ -6,14 +6,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
-from drivers import max31855, max31856, max31865
-from drivers.contract import Quality, Values
-from drivers.errors import CommError
-from drivers.thermocouple import ChannelReading, Linearisation, make_reading
-from plugins.contract import Severity, check_plugin_spec
-from plugins.temperature import SPEC, its90
-from plugins.testing import Harness, ManualClock
+from edge_agent.drivers import max31855, max31856, max31865
+from edge_agent.drivers.contract import Quality, Values
+from edge_agent.drivers.errors import CommError
+from edge_agent.drivers.thermocouple import ChannelReading, Linearisation, make_reading
+from edge_agent.plugins.contract import Severity, check_plugin_spec
+from edge_agent.plugins.temperature import SPEC, its90
+from edge_agent.plugins.testing import Harness, ManualClock
 
 SNIPPET = Path(__file__).resolve().parents[2] / "examples" / "snippets" / "temperature.toml"
 
@@ -66,7 +65,7 @@ def kinds(h):
 
 
 def test_spec_is_valid():
-    spec = check_plugin_spec(SPEC, "plugins.temperature:SPEC")
+    spec = check_plugin_spec(SPEC, "edge_agent.plugins.temperature:SPEC")
     assert spec.requires.value == "temperature"
     o = msgspec.convert({"median_window": 4}, spec.options)
     assert spec.check(o, "max31855") == ["median_window: must be odd (1 = off), got 4"]
@@ -115,7 +114,7 @@ def test_units_fahrenheit_and_kelvin():
 
 
 def test_serial_instrument_in_fahrenheit_through_the_plugin():
-    from drivers import serial_line
+    from edge_agent.drivers import serial_line
 
     clock = ManualClock()
     o = msgspec.convert(

@@ -4,8 +4,7 @@ import math
 
 import numpy as np
 import pytest
-
-from plugins.temperature import trend
+from edge_agent.plugins.temperature import trend
 
 
 def test_slope_of_a_clean_ramp():

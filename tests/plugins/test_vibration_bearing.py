@@ -7,13 +7,12 @@ from typing import Any
 
 import msgspec
 import pytest
-
-from drivers.iio import IioDriver, IioOptions
-from drivers.vibration_model import ModelOptions, SimBearing, defect_orders
-from plugins.testing import Harness
-from plugins.vibration import SPEC
-from plugins.vibration.bearing import NofM, Orders, Tone, orders_from_geometry
-from plugins.vibration.options import BearingOptions
+from edge_agent.drivers.iio import IioDriver, IioOptions
+from edge_agent.drivers.vibration_model import ModelOptions, SimBearing, defect_orders
+from edge_agent.plugins.testing import Harness
+from edge_agent.plugins.vibration import SPEC
+from edge_agent.plugins.vibration.bearing import NofM, Orders, Tone, orders_from_geometry
+from edge_agent.plugins.vibration.options import BearingOptions
 
 GEOMETRY_6205 = {"balls": 9, "ball_diameter": 0.3126, "pitch_diameter": 1.537}
 

@@ -16,10 +16,9 @@ import msgpack
 import msgspec
 import numpy as np
 import pytest
-
-from agent.capture import CaptureError, _finish, assemble, run_capture, write
-from drivers.contract import Waveform
-from drivers.replay import ReplayOptions, load
+from edge_agent.agent.capture import CaptureError, _finish, assemble, run_capture, write
+from edge_agent.drivers.contract import Waveform
+from edge_agent.drivers.replay import ReplayOptions, load
 
 RATE = 3200.0
 
@@ -30,7 +29,7 @@ def capture_answer(raw: bool) -> dict[str, Any]:
     t = np.arange(n) / RATE
     counts = np.stack([np.round(100 * np.sin(2 * np.pi * 50 * t)), np.arange(n) % 300, np.full(n, 256)], 1)
     counts = counts.astype(np.int16)
-    from plugins.vibration.capture import pack
+    from edge_agent.plugins.vibration.capture import pack
 
     wf = Waveform(counts * 0.0039, RATE, ("x", "y", "z"), 123, raw=counts if raw else None, scale=0.0039)
     return pack([wf], n)
@@ -176,8 +175,8 @@ def test_end_to_end_through_a_broker(mosquitto: int, tmp_path: Path, ok: bool) -
 
 
 def test_plugin_capture_meta_keys() -> None:
-    from plugins.testing import Harness
-    from plugins.vibration import SPEC
+    from edge_agent.plugins.testing import Harness
+    from edge_agent.plugins.vibration import SPEC
 
     class One:
         def open(self) -> None: ...
@@ -204,7 +203,7 @@ def test_plugin_capture_meta_keys() -> None:
 
 def test_plot_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from agent.capture import plot
+    from edge_agent.agent.capture import plot
 
     meta, g = assemble(chunked(capture_answer(True), 4096))
     meta["bearing_hz"] = {"bpfo": 107.4, "bpfi": 162.2}

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
-from drivers.adxl345 import Adxl345Driver, Adxl345Options
-from drivers.adxl345.options import check_options as check_adxl345
-from drivers.iio import SPEC as IIO
-from plugins.testing import Harness, StaticLink
-from plugins.vibration import SPEC
-from plugins.vibration.options import VibrationOptions, check_options
+from edge_agent.drivers.adxl345 import Adxl345Driver, Adxl345Options
+from edge_agent.drivers.adxl345.options import check_options as check_adxl345
+from edge_agent.drivers.iio import SPEC as IIO
+from edge_agent.plugins.testing import Harness, StaticLink
+from edge_agent.plugins.vibration import SPEC
+from edge_agent.plugins.vibration.options import VibrationOptions, check_options
 
 SNIPPET = Path(__file__).parents[2] / "examples" / "snippets" / "vibration.toml"
 

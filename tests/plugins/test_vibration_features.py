@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
-
-from plugins.vibration import features as F
-from plugins.vibration.envelope import envelope_spectrum, evaluate_tone
-from plugins.vibration.iso import ISO_10816_3_MM_S, Foundation, Zone, iso_zone, zone_limits
+from edge_agent.plugins.vibration import features as F
+from edge_agent.plugins.vibration.envelope import envelope_spectrum, evaluate_tone
+from edge_agent.plugins.vibration.iso import ISO_10816_3_MM_S, Foundation, Zone, iso_zone, zone_limits
 
 FS = 25600.0
 T = np.arange(int(FS)) / FS
@@ -132,8 +131,7 @@ def test_envelope_of_an_empty_band_is_zero() -> None:
 
 def test_floor_median_equals_numpy_median_for_odd_and_even_widths() -> None:
     import numpy as np
-
-    from plugins.vibration.envelope import _row_median
+    from edge_agent.plugins.vibration.envelope import _row_median
 
     rng = np.random.default_rng(7)
     for width in (1, 2, 3, 20, 39, 40):

@@ -9,15 +9,14 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
-
-from drivers.adxl345 import Adxl345Driver, Adxl345Options
-from drivers.contract import Waveform
-from drivers.errors import CommError
-from plugins.contract import Severity
-from plugins.testing import Harness, StaticLink
-from plugins.vibration import SPEC
-from plugins.vibration.options import VibrationOptions, check_options
-from plugins.vibration.plugin import flatten
+from edge_agent.drivers.adxl345 import Adxl345Driver, Adxl345Options
+from edge_agent.drivers.contract import Waveform
+from edge_agent.drivers.errors import CommError
+from edge_agent.plugins.contract import Severity
+from edge_agent.plugins.testing import Harness, StaticLink
+from edge_agent.plugins.vibration import SPEC
+from edge_agent.plugins.vibration.options import VibrationOptions, check_options
+from edge_agent.plugins.vibration.plugin import flatten
 
 RATE = 3200.0
 
