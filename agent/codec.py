@@ -1,14 +1,17 @@
 """The message codec: one MessagePack envelope for every topic, and its decoder.
 
 ``{"v": 1, "ts": <ms since epoch>, "seq": <per topic>, "d": {...}}`` plus an optional ``"q"``
-(quality per value where not good). Floats are packed as IEEE-754 single precision (7
-significant digits, more than any sensor here resolves) to keep payloads small; ints stay ints.
+(quality per value where not good). Values are lossless: ints stay ints; a float goes as an
+IEEE-754 single (5 bytes) when its key is declared float32 (a sensor measurement, 7 significant
+digits) or when the single holds it exactly, and as a double (9 bytes) otherwise, so a float64
+tag, a 32/64-bit counter or a scaled integer arrives exactly as the agent computed it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import struct
+from collections.abc import Container, Mapping
 from typing import Any
 
 import msgpack
@@ -28,8 +31,48 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
+_packer = msgpack.Packer(use_single_float=False, default=_default)
 _packer_single = msgpack.Packer(use_single_float=True, default=_default)
-_packer_double = msgpack.Packer(use_single_float=False, default=_default)
+_F32 = struct.Struct(">Bf")
+_F64 = struct.Struct(">Bd")
+_AS_F32 = struct.Struct(">f")
+NOTHING: frozenset[str] = frozenset()
+
+
+def fits_float32(x: float) -> bool:
+    """True when an IEEE-754 single holds ``x`` exactly (so narrowing it loses nothing)."""
+    try:
+        return _AS_F32.unpack(_AS_F32.pack(x))[0] == x or x != x
+    except OverflowError:
+        return False
+
+
+def _float(x: float, narrow: bool) -> bytes:
+    if narrow or fits_float32(x):
+        try:
+            return _F32.pack(0xCA, x)
+        except OverflowError:  # declared float32 but beyond its range: keep it whole
+            pass
+    return _F64.pack(0xCB, x)
+
+
+def _walk(obj: Any, path: str, narrow: Container[str], out: list[bytes]) -> None:
+    """Append the MessagePack of ``obj``; ``path`` is its dotted key (for the declared dtype)."""
+    if isinstance(obj, float):
+        out.append(_float(obj, path in narrow))
+    elif isinstance(obj, Mapping):
+        out.append(_packer.pack_map_header(len(obj)))
+        for k, v in obj.items():
+            out.append(_packer.pack(k))
+            _walk(v, f"{path}.{k}" if path else str(k), narrow, out)
+    elif isinstance(obj, (list, tuple)):
+        out.append(_packer.pack_array_header(len(obj)))
+        for v in obj:
+            _walk(v, path, narrow, out)
+    elif type(obj).__module__ == "numpy" and getattr(obj, "ndim", None) == 0:
+        _walk(obj.item(), path, narrow, out)  # a numpy scalar: its float32 stays exact
+    else:
+        out.append(_packer.pack(obj))
 
 
 def encode(
@@ -38,14 +81,26 @@ def encode(
     ts_ms: int,
     seq: int,
     quality: Mapping[str, str] | None = None,
-    single_float: bool = True,
+    narrow: Container[str] = NOTHING,
+    single_float: bool = False,
 ) -> bytes:
-    """Encode one envelope; ``quality`` is omitted when empty."""
+    """Encode one envelope; ``quality`` is omitted when empty.
+
+    ``narrow``: dotted keys declared float32 (sent as singles). ``single_float`` = every float a
+    single, the old lossy form (tests comparing sizes only)."""
     env: dict[str, Any] = {"v": VERSION, "ts": ts_ms, "seq": seq, "d": d}
     if quality:
         env["q"] = quality
-    packer = _packer_single if single_float else _packer_double
-    return packer.pack(env)
+    if single_float:
+        return _packer_single.pack(env)
+    out: list[bytes] = [_packer.pack_map_header(len(env))]
+    for k, v in env.items():
+        out.append(_packer.pack(k))
+        if k == "d":
+            _walk(v, "", narrow, out)
+        else:
+            out.append(_packer.pack(v))
+    return b"".join(out)
 
 
 def decode(payload: bytes) -> dict[str, Any]:
@@ -73,5 +128,16 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, bytes):
         return {"bytes": len(obj)}
     if isinstance(obj, float):
-        return None if not math.isfinite(obj) else float(f"{obj:.7g}")
+        return None if not math.isfinite(obj) else short_float(obj)
     return obj
+
+
+def short_float(x: float) -> float:
+    """The shortest float that reads back as ``x``: a float32 that came as a single prints as
+    1.84 (not 1.8400000333786011); a double prints with all the digits it needs."""
+    if fits_float32(x):
+        for digits in range(1, 10):
+            y = float(f"{x:.{digits}g}")
+            if _AS_F32.unpack(_AS_F32.pack(y))[0] == x:
+                return y
+    return x

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from edge_agent.agent import codec
@@ -90,9 +90,17 @@ class Publisher:
         self.topics = topics
         self.seqs = seqs
         self.outbox = outbox
+        # single_float (``[mqtt] float_precision = "single"``): values *declared* float32 go as
+        # singles; every other float goes as a single only when that is exact. False: all doubles.
         self.single_float = single_float
+        self.narrow: dict[str, frozenset[str]] = {}  # instance -> its keys declared float32
         self.link = LocalLink()
         self.created = 0
+
+    def declare(self, instance: str, specs: Iterable[Any]) -> None:
+        """Remember an instance's declared values (ValueSpec: key, dtype) for the wire rule."""
+        keys = frozenset(s.key for s in specs if str(s.dtype) == "float32")
+        self.narrow[instance] = keys if self.single_float else frozenset()
 
     def message(
         self,
@@ -104,10 +112,11 @@ class Publisher:
         qos: int = 1,
         retain: bool = False,
         priority: Priority = Priority.DATA,
+        narrow: frozenset[str] = codec.NOTHING,
     ) -> Message:
-        """Build one sequenced message (not queued)."""
+        """Build one sequenced message (not queued); ``narrow``: keys declared float32."""
         seq = self.seqs.next(topic)
-        payload = codec.encode(d, ts_ms=ts_ms or now_ms(), seq=seq, quality=quality, single_float=self.single_float)
+        payload = codec.encode(d, ts_ms=ts_ms or now_ms(), seq=seq, quality=quality, narrow=narrow)
         self.created += 1
         return Message(topic, payload, qos, retain, priority, seq)
 
@@ -116,7 +125,9 @@ class Publisher:
     ) -> None:
         """Queue a data message of an instance and update the local link."""
         self.link.store(instance, values)
-        self.outbox.put(self.message(self.topics.data(instance), values, quality=quality, ts_ms=ts_ms, qos=qos))
+        narrow = self.narrow.get(instance, codec.NOTHING)
+        msg = self.message(self.topics.data(instance), values, quality=quality, ts_ms=ts_ms, qos=qos, narrow=narrow)
+        self.outbox.put(msg)
 
     def event(
         self, instance: str, kind: str, message: str, severity: Severity, fields: Mapping[str, Any], qos: int = 1

@@ -1,9 +1,11 @@
 """The MQTT session: paho-mqtt 2.x driven from the asyncio loop (no network thread).
 
 paho's socket hooks register its socket with the event loop (``add_reader``/``add_writer``), so
-every paho callback runs on the loop thread and no lock is ever shared with another thread (a
-paho callback waiting on a lock held by a publishing thread deadlocks silently; see
-ENV-FACTS). Only the blocking TCP/TLS connect runs in a worker thread.
+every paho callback runs on the loop thread and no lock is ever shared with another thread. Why:
+with paho's own network thread, its callbacks run while paho holds its internal locks; a callback
+waiting for one of our locks while another thread holds that lock and calls ``publish()``
+deadlocks both, silently and only sometimes (seen in a prototype: status published, then no data
+ever again; docs/architecture.md, threads). Only the blocking TCP/TLS connect runs in a worker thread.
 
 Delivery: messages come from an Outbox; at most ``max_inflight`` are unacknowledged at once;
 a PUBACK acknowledges the message in the outbox. On a reconnect paho resends its in-flight

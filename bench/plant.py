@@ -52,7 +52,7 @@ from edge_agent.agent.session import set_nodelay
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_CONFIG = ROOT / "examples" / "reference-plant.toml"
-TB_PLC_JSON_B_S = 8400.0  # ThingsBoard IoT Gateway, 500 tags at 1 Hz (DESIGN.md)
+TB_PLC_JSON_B_S = 8400.0  # ThingsBoard IoT Gateway, 500 tags at 1 Hz (the design brief's peer figure)
 POLL_GAP_S = 0.3  # requests closer than this belong to one poll
 
 

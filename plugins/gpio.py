@@ -32,7 +32,7 @@ class OutputRule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
 
 
 class GpioPluginOptions(Options):
-    heartbeat_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    heartbeat_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0  # 0 = every value every poll
     rpm_deadband: Annotated[float, msgspec.Meta(ge=0)] = 1.0  # rpm; counts and states: every change
     outputs: list[OutputRule] = []
 

@@ -24,7 +24,7 @@ MAX_NAMES_IN_EVENT = 10
 
 
 class PlcOptions(Options):
-    heartbeat_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0  # 0 = never republish unchanged values
+    heartbeat_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0  # 0 = every tag every poll
     report_by_exception: bool = True  # false = publish every tag every poll
     deadband: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # default absolute band, tag's unit
     deadband_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.0  # default, of the tag's span

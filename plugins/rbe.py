@@ -28,14 +28,15 @@ NO_DEADBAND = Deadband()
 
 
 class ReportByException:
-    """Filter for one instance's values; ``heartbeat_s`` <= 0 disables the heartbeat."""
+    """Filter for one instance's values; ``heartbeat_s`` = 0: every value at every poll (a
+    heartbeat of 0 s is always due), None: no heartbeat (changes only)."""
 
     __slots__ = ("_bands", "_default", "_last", "_last_q", "_sent_at", "_snapshot_at", "heartbeat_s", "snapshot")
 
     def __init__(
         self,
         *,
-        heartbeat_s: float = 60.0,
+        heartbeat_s: float | None = 60.0,
         default: Deadband = NO_DEADBAND,
         bands: Mapping[str, Deadband] | None = None,
         snapshot: bool = False,
@@ -69,14 +70,13 @@ class ReportByException:
         """Return the (values, quality) to publish now and remember them as published."""
         out: dict[str, Any] = {}
         out_q: dict[str, str] = {}
-        all_due = self.snapshot and self.heartbeat_s > 0 and now_s - self._snapshot_at >= self.heartbeat_s
+        hb = self.heartbeat_s
+        all_due = self.snapshot and hb is not None and now_s - self._snapshot_at >= hb
         if all_due:
             self._snapshot_at = now_s
         for key, value in values.items():
             q = quality.get(key, "good")
-            due = all_due or (
-                not self.snapshot and self.heartbeat_s > 0 and now_s - self._sent_at.get(key, -1e18) >= self.heartbeat_s
-            )
+            due = all_due or (not self.snapshot and hb is not None and now_s - self._sent_at.get(key, -1e18) >= hb)
             if (
                 q != self._last_q.get(key, "good")
                 or key not in self._last_q

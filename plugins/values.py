@@ -18,7 +18,7 @@ from edge_agent.plugins.rbe import Deadband, ReportByException
 
 class ValuesOptions(Options):
     deadband: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # absolute, in the values' unit
-    heartbeat_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0  # 0 = publish every read
+    heartbeat_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0  # 0 = every value every poll
     report_by_exception: bool = True
     round_digits: Annotated[int, msgspec.Meta(ge=0, le=15)] | None = None
 

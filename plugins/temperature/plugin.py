@@ -211,13 +211,13 @@ class TemperaturePlugin(Plugin):
                 bands[key] = Deadband(absolute=self.o.rate_deadband_per_min)
         # Heartbeats are whole snapshots sent by _emit: per-key timers would drift apart and
         # send one value per message.
-        return ReportByException(heartbeat_s=0.0, bands=bands)
+        return ReportByException(heartbeat_s=None, bands=bands)
 
     def _emit(self, flat: dict[str, Any], quality: dict[str, str], now: float, ts_ms: int | None) -> None:
         if self.o.report_by_exception:
             if self.rbe is None:
                 self.rbe = self._make_rbe(list(flat))
-            if self.o.heartbeat_s > 0 and now - self._snapshot_at >= self.o.heartbeat_s:
+            if now - self._snapshot_at >= self.o.heartbeat_s:  # 0: a snapshot every poll
                 self.rbe.forget()
                 self._snapshot_at = now
             flat, quality = self.rbe.filter(flat, quality, now)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import struct
 from pathlib import Path
 
 import msgpack
@@ -29,9 +31,25 @@ def test_codec_round_trip_and_compact_floats() -> None:
         "d": {"t": 21.5, "n": 3, "ok": True, "x": {"rms": 0.25}},
         "q": {"t": "stale"},
     }
-    assert len(codec.encode({"a": 1.1}, ts_ms=0, seq=0)) < len(
-        codec.encode({"a": 1.1}, ts_ms=0, seq=0, single_float=False)
-    )
+    assert len(codec.encode({"a": 1.1}, ts_ms=0, seq=0, narrow={"a"})) < len(codec.encode({"a": 1.1}, ts_ms=0, seq=0))
+
+
+def test_codec_is_lossless_unless_a_value_is_declared_float32() -> None:
+    d = {"pi": math.pi, "e": {"kwh": 1234567 * 0.001, "v": 1.84}, "big": 2**64 - 1, "half": 0.5, "arr": [0.1, 2.5]}
+    payload = codec.encode(d, ts_ms=0, seq=0, narrow={"e.v"})
+    got = codec.decode(payload)["d"]
+    assert got["pi"] == math.pi and got["e"]["kwh"] == 1234.567 and got["big"] == 2**64 - 1
+    assert got["arr"] == [0.1, 2.5] and got["half"] == 0.5
+    assert got["e"]["v"] == struct.unpack(">f", struct.pack(">f", 1.84))[0]  # declared float32: a single
+    assert payload.count(b"\xcb") == 3  # doubles: pi, kwh, 0.1; 0.5 and 2.5 fit a single exactly
+    assert codec.to_jsonable(got)["e"]["v"] == 1.84  # tail prints the single's shortest form
+    assert codec.to_jsonable(got)["pi"] == math.pi
+    import numpy as np
+
+    assert codec.decode(codec.encode({"f": np.float32(1.84), "g": np.float64(math.pi)}, ts_ms=0, seq=0))["d"] == {
+        "f": float(np.float32(1.84)),
+        "g": math.pi,
+    }
 
 
 @pytest.mark.parametrize(

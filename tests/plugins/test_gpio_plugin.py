@@ -26,7 +26,7 @@ def test_counts_and_states_are_published_by_exception() -> None:
             {"name": "shaft_rpm", "pin": 5, "kind": "tachometer", "pull": "down"},
         ]
     )
-    h = Harness(SPEC, options={"heartbeat_s": 0}, driver=d)
+    h = Harness(SPEC, options={"heartbeat_s": 3600}, driver=d)
 
     async def main() -> None:
         await h.start()

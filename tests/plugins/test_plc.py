@@ -29,7 +29,7 @@ def image_of(d: ModbusDriver) -> PlcImage:
 
 def test_500_tags_with_2_percent_changing_publish_about_10_values_per_second() -> None:
     d = driver(layout="reference")
-    h = Harness(SPEC, options={"heartbeat_s": 0}, driver=d, clock=ManualClock())
+    h = Harness(SPEC, options={"heartbeat_s": 3600}, driver=d, clock=ManualClock())
     now = [0.0]
 
     async def main() -> None:
@@ -66,7 +66,7 @@ def test_heartbeat_republishes_unchanged_values() -> None:
 def test_tag_deadband_percent_of_span_comes_from_the_tag_map() -> None:
     tags = [{"name": "p", "address": 0, "type": "float32", "min": 0.0, "max": 10.0, "deadband_percent": 5.0}]
     d = driver(tags=tags)
-    h = Harness(SPEC, options={"heartbeat_s": 0}, driver=d)
+    h = Harness(SPEC, options={"heartbeat_s": 3600}, driver=d)
     tag = d.by_name["p"]
 
     async def main() -> None:
@@ -84,7 +84,7 @@ def test_tag_deadband_percent_of_span_comes_from_the_tag_map() -> None:
 
 def test_device_fault_is_one_event_per_episode_and_values_turn_null() -> None:
     d = driver(tags=[{"name": "a", "address": 0}], backoff_min_s=0.001, backoff_max_s=0.002)
-    h = Harness(SPEC, options={"heartbeat_s": 0}, driver=d)
+    h = Harness(SPEC, options={"heartbeat_s": 3600}, driver=d)
 
     async def main() -> None:
         await h.start()
@@ -113,7 +113,7 @@ def test_illegal_address_is_one_tag_fault_event_and_others_keep_publishing() -> 
     async def main() -> Harness:
         server = await serve_tcp(image, "127.0.0.1", 0)
         d = driver(backend="tcp", port=bound_port(server), tags=[msgspec.to_builtins(t) for t in tags])
-        h = Harness(SPEC, options={"heartbeat_s": 0}, driver=d)
+        h = Harness(SPEC, options={"heartbeat_s": 3600}, driver=d)
         try:
             await h.start()
             await h.poll(times=3)

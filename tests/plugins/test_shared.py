@@ -106,3 +106,21 @@ def test_local_link_merges_nested_values() -> None:
     link.store("t", {"bearing": {"temp_c": 51.0}})
     assert link.latest("t", "bearing.rate_c_per_min")[0] == 0.5  # type: ignore[index]
     assert link.latest("t", "bearing.temp_c")[0] == 51.0  # type: ignore[index]
+
+
+def test_heartbeat_zero_publishes_every_poll() -> None:
+    """docs/config.md: ``heartbeat_s = 0`` means every poll (issue 20 item 1): five polls of a
+    constant are five messages, in the values plugin as in the shared filter."""
+    rbe = ReportByException(heartbeat_s=0)
+    assert [rbe.filter({"a": 1.0}, {}, float(t))[0] for t in range(5)] == [{"a": 1.0}] * 5
+    never = ReportByException(heartbeat_s=None)
+    assert [bool(never.filter({"a": 1.0}, {}, float(t))[0]) for t in range(5)] == [True] + [False] * 4
+
+    async def go() -> Harness:
+        h = Harness(VALUES, options={"heartbeat_s": 0}, driver=SimDriver(SimOptions(profile="constant")))
+        await h.start()
+        await h.poll(times=5, advance_s=1)
+        await h.close()
+        return h
+
+    assert len(asyncio.run(go()).emitted) == 5
