@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 from edge_agent.agent.outbox import Priority
 from edge_agent.drivers.errors import DriverError
+from edge_agent.plugins.contract import UnknownCommand
 
 if TYPE_CHECKING:
     from edge_agent.agent.runtime import Runtime
@@ -88,7 +89,7 @@ class Commands:
             raise CommandError(f"instance {instance!r} is not running yet")
         try:
             return await plugin.command(name, args)
-        except KeyError as exc:
+        except UnknownCommand as exc:
             raise CommandError(f"instance {instance!r} does not support command {name!r}") from exc
         except (ValueError, TypeError) as exc:
             raise CommandError(str(exc)) from exc

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from edge_agent.agent import __version__
 from edge_agent.agent.config import Config, Instance
@@ -25,7 +25,7 @@ from edge_agent.agent.registry import Registry
 from edge_agent.agent.seqstore import SeqStore
 from edge_agent.agent.session import MqttSession, SessionOptions, read_password
 from edge_agent.agent.supervisor import InstanceRunner, State, make_call
-from edge_agent.plugins.contract import Plugin, Severity
+from edge_agent.plugins.contract import AgentInfo, AgentStats, InstanceStats, Plugin, Severity
 
 log = logging.getLogger("agent.runtime")
 
@@ -217,7 +217,7 @@ class Runtime:
             inst,
             self.publisher,
             self.call,
-            extras={"agent_stats": self.stats, "state_dir": self.config.agent.state_dir},
+            agent=AgentInfo(self.config.agent.state_dir, self.stats),
         )
 
     def start_instance(
@@ -324,7 +324,7 @@ class Runtime:
             out[name] = st
         return out
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> AgentStats:
         """Counters for the system plugin and the status command."""
         s = self.session.stats
         return {
@@ -337,7 +337,9 @@ class Runtime:
             "connected": self.session.connected.is_set(),
             "dropped": self.outbox.dropped(),
             "created": self.publisher.created,
-            "instances": {n: vars(r.stats) | {"state": str(r.state)} for n, (r, _) in self.runners.items()},
+            "instances": {
+                n: cast(InstanceStats, vars(r.stats) | {"state": str(r.state)}) for n, (r, _) in self.runners.items()
+            },
         }
 
 

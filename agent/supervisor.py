@@ -23,7 +23,7 @@ from typing import Any
 from edge_agent.agent.config import Instance
 from edge_agent.agent.publisher import Publisher
 from edge_agent.agent.session import backoff_delays
-from edge_agent.plugins.contract import Plugin, PluginContext, RealClock, Severity
+from edge_agent.plugins.contract import AgentInfo, Plugin, PluginContext, RealClock, Severity
 
 log = logging.getLogger("agent.supervisor")
 
@@ -68,13 +68,13 @@ class InstanceRunner:
         publisher: Publisher,
         call: Callable[..., Awaitable[Any]],
         *,
-        extras: Mapping[str, Any] | None = None,
+        agent: AgentInfo | None = None,
         backoff: tuple[float, float] = (1.0, 60.0),
     ) -> None:
         self.inst = inst
         self.publisher = publisher
         self.call = call
-        self.extras = extras
+        self.agent = agent or AgentInfo()
         self.backoff = backoff
         self.state = State.STARTING
         self.stats = InstanceStats()
@@ -103,7 +103,7 @@ class InstanceRunner:
             link=self.publisher.link,
             interval_s=self.inst.interval_s,
             log=self.log,
-            extras=self.extras,
+            agent=self.agent,
         )
 
     async def open(self) -> tuple[Any, Plugin]:

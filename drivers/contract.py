@@ -11,19 +11,30 @@ entry-point group ``edge_agent.drivers``::
     mychip = "mychip_driver:SPEC"
 
 The runtime validates the spec when it is loaded (``check_driver_spec``), not when it first runs.
+
+The contract is versioned (:data:`CONTRACT_VERSION`, "MAJOR.MINOR"): a spec states the version
+it was written for (``contract_version``, default: the version it was built against). The agent
+refuses a spec of another major version and warns about a newer minor one (docs/driver-guide.md).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 import msgspec
-from edge_agent.drivers.errors import DriverError
+from edge_agent.agent.errors import RegistryError
 
 ENTRY_POINT_GROUP = "edge_agent.drivers"
+
+CONTRACT_VERSION: Final = "1.0"
+"""The driver contract's version, "MAJOR.MINOR": a new minor only adds (fields with defaults,
+reading types); a new major changes or removes something a driver relies on."""
+
+_log = logging.getLogger("edge_agent.registry")
 
 Scalar = float | int | bool | str
 
@@ -45,11 +56,11 @@ depend on the working directory (the systemd unit runs in /run/edge-agent)."""
 class Capability(enum.StrEnum):
     """What kind of reading a driver returns; plugins name the one they need."""
 
-    VALUES = "values"  # drivers.contract.Values: named scalars with quality
-    WAVEFORM = "waveform"  # drivers.contract.Waveform: sampled signal blocks
-    TEMPERATURE = "temperature"  # drivers.thermocouple.TemperatureReading
-    REGISTERS = "registers"  # Modbus/PLC tag values (a Values subtype)
-    DIGITAL = "digital"  # GPIO inputs, counters, tachometer (Values)
+    VALUES = "values"  # Values: named scalars with quality
+    WAVEFORM = "waveform"  # Waveform: sampled signal blocks
+    TEMPERATURE = "temperature"  # TemperatureReading: per-channel temperatures (also a Values)
+    REGISTERS = "registers"  # Values of PLC tags; the driver may also ``write(tag, value)``
+    DIGITAL = "digital"  # Values of GPIO inputs, counters, tachometer
 
 
 class Quality(enum.StrEnum):
@@ -72,6 +83,27 @@ class Quality(enum.StrEnum):
     STALE = "stale"
 
 
+class DType(enum.StrEnum):
+    """The type of a declared value as it travels in a message's ``d`` map."""
+
+    FLOAT32 = "float32"  # a measurement; may be narrowed to single precision on the wire
+    FLOAT64 = "float64"  # needs full precision (counters as floats, totals, timestamps)
+    INT = "int"
+    BOOL = "bool"
+    STR = "str"
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSpec:
+    """One value a driver returns or a plugin emits, declared in its spec."""
+
+    key: str  # dotted key exactly as emitted in "d" ("x.velocity_rms_mm_s", "line_speed"); "*" = any name
+    dtype: DType
+    unit: str = ""  # engineering unit as in docs/messages.md ("mm/s", "degC", "g", "rpm"; "" = none)
+    description: str = ""
+    writable: bool = False  # a PLC tag that cmd/write (and Sparkplug DCMD) may set
+
+
 @dataclass(frozen=True, slots=True)
 class Values:
     """One scheduled read of named scalar values; ``quality`` lists only the values not good."""
@@ -86,7 +118,7 @@ class Waveform:
     """A contiguous block of samples, shape (n_samples, n_axes), in engineering units (g for
     accelerometers). ``lost_samples`` > 0 means the block is NOT continuous (FIFO overrun)."""
 
-    samples: Any  # numpy.ndarray, float32/float64, (n, axes)
+    samples: Any  # numpy.ndarray, float32/float64, (n, axes); typed Any to keep numpy optional
     rate_hz: float
     axes: tuple[str, ...]
     t0_ms: int
@@ -96,50 +128,142 @@ class Waveform:
     scale: float = 1.0  # raw * scale == samples
 
 
+class Linearisation(enum.StrEnum):
+    """How ``ChannelReading.temperature_c`` was obtained."""
+
+    DONE = "done"  # final degC: chip-linearised (MAX31856) or an instrument's reading
+    LINEAR = "linear"  # straight-line approximation of a thermocouple (MAX31855)
+    RTD = "rtd"  # no temperature yet: convert resistance_ohm with Callendar-Van Dusen
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelReading:
+    """One temperature sensor's reading; ``faults`` names every fault bit the device reported."""
+
+    temperature_c: float | None
+    cold_junction_c: float | None = None
+    quality: Quality = Quality.GOOD
+    faults: tuple[str, ...] = ()
+    linearisation: Linearisation = Linearisation.DONE
+    sensor: str = ""  # thermocouple letter ("K"), "pt100", "pt1000" or the instrument's name
+    slope_uv_per_c: float | None = None  # LINEAR only: the chip's assumed Seebeck slope
+    resistance_ohm: float | None = None  # RTD only
+    r0_ohm: float | None = None  # RTD only
+
+
+@dataclass(frozen=True, slots=True)
+class TemperatureReading(Values):
+    """One read of every temperature channel; ``values``/``quality`` are the flat Values view
+    (``name`` in degC, or ``name_ohm`` for an RTD not yet converted)."""
+
+    channels: Mapping[str, ChannelReading] = field(default_factory=dict)
+
+
+READING_TYPES: Final[Mapping[Capability, type]] = {
+    Capability.VALUES: Values,
+    Capability.WAVEFORM: Waveform,
+    Capability.TEMPERATURE: TemperatureReading,
+    Capability.REGISTERS: Values,
+    Capability.DIGITAL: Values,
+}
+"""The reading type ``read()`` returns for each capability (an instance of it, or of a subclass)."""
+
+
 class Options(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base for a driver's options (the keys of ``driver = {...}`` other than ``type``)."""
 
 
-@runtime_checkable
-class Driver(Protocol):
-    """A device handle. Methods may be plain (run in the runtime's bounded thread pool) or
-    ``async def`` (awaited on the event loop, for drivers with asyncio clients)."""
+OptionsT = TypeVar("OptionsT", bound=Options)
+ReadingT = TypeVar("ReadingT")
+R_co = TypeVar("R_co", covariant=True)
 
-    def open(self) -> Any:
+
+@runtime_checkable
+class Driver(Protocol[R_co]):
+    """A device handle returning readings of type ``R_co``. Methods may be plain (run in the
+    runtime's bounded thread pool) or ``async def`` (awaited on the event loop, for drivers with
+    asyncio clients)."""
+
+    def open(self) -> object:
         """Open the device; raise a DriverError subclass with a clear message on failure."""
 
-    def read(self) -> Any:
-        """Return one reading (Values, Waveform or the capability's own type)."""
+    def read(self) -> R_co | Awaitable[R_co]:
+        """Return one reading (the type of the capability: ``READING_TYPES``)."""
 
-    def close(self) -> Any:
+    def close(self) -> object:
         """Release the device; must be safe to call twice and after a failed open."""
 
 
 @dataclass(frozen=True)
-class DriverSpec:
-    """What a driver package registers: its name, options schema, factory and capabilities."""
+class DriverSpec(Generic[OptionsT, ReadingT]):
+    """What a driver package registers: its name, options schema, factory and capabilities.
+    Generic over its options (``OptionsT``) and reading (``ReadingT``) types, inferred from ``factory``."""
 
     name: str
-    factory: Callable[[Any], Driver]  # called with an instance of ``options``
-    options: type[Options]
+    factory: Callable[[OptionsT], Driver[ReadingT]]  # called with an instance of ``options``
+    options: type[OptionsT]
     provides: frozenset[Capability]
     description: str = ""
     # Optional cross-field checks beyond the schema; returns messages "key: problem".
-    check: Callable[[Any], list[str]] | None = None
+    check: Callable[[OptionsT], list[str]] | None = None
     # Optional: a one-line-per-item plan shown by `check-config --plan` (Modbus requests).
-    plan: Callable[[Any], list[str]] | None = None
+    plan: Callable[[OptionsT], list[str]] | None = None
+    # What one read() returns (for Values readings: the keys of ``Values.values``), computed
+    # from the options; None = not declared (check-config then cannot check references).
+    values: Callable[[OptionsT], Sequence[ValueSpec]] | None = None
+    contract_version: str = CONTRACT_VERSION  # the version this driver was written for
 
 
-def check_driver_spec(obj: object, source: str) -> DriverSpec:
-    """Validate a loaded entry point; raise DriverError naming what is wrong and where."""
+def parse_version(text: object) -> tuple[int, int] | None:
+    """``"1.2"`` -> (1, 2); None when it is not "MAJOR.MINOR"."""
+    if not isinstance(text, str):
+        return None
+    major, dot, minor = text.partition(".")
+    if not (dot and major.isdigit() and minor.isdigit()):
+        return None
+    return int(major), int(minor)
+
+
+def check_contract_version(declared: object, current: str, source: str) -> None:
+    """Refuse another major version, warn about a newer minor (both versions in the message)."""
+    theirs, ours = parse_version(declared), parse_version(current)
+    assert ours is not None
+    if theirs is None:
+        raise RegistryError(f'{source}: contract_version must be "MAJOR.MINOR", got {declared!r}')
+    if theirs[0] != ours[0]:
+        raise RegistryError(
+            f"{source}: written for contract {declared}, this agent implements {current} "
+            "(another major version: upgrade the package or the agent)"
+        )
+    if theirs[1] > ours[1]:
+        _log.warning(
+            "%s: written for contract %s, newer than this agent's %s; features added after %s are missing",
+            source,
+            declared,
+            current,
+            current,
+        )
+
+
+def valid_name(name: object) -> bool:
+    """Driver and plugin names: letters, digits, ``_`` and ``-``."""
+    return isinstance(name, str) and bool(name) and name.replace("_", "").replace("-", "").isalnum()
+
+
+def check_driver_spec(obj: object, source: str) -> DriverSpec[Any, Any]:
+    """Validate a loaded entry point; raise RegistryError naming what is wrong and where."""
     if not isinstance(obj, DriverSpec):
-        raise DriverError(f"{source}: expected a drivers.contract.DriverSpec, got {type(obj).__name__}")
-    if not obj.name or not obj.name.replace("_", "").replace("-", "").isalnum():
-        raise DriverError(f"{source}: invalid driver name {obj.name!r}")
+        raise RegistryError(f"{source}: expected a drivers.contract.DriverSpec, got {type(obj).__name__}")
+    check_contract_version(obj.contract_version, CONTRACT_VERSION, source)
+    if not valid_name(obj.name):
+        raise RegistryError(f"{source}: invalid driver name {obj.name!r}")
     if not (isinstance(obj.options, type) and issubclass(obj.options, msgspec.Struct)):
-        raise DriverError(f"{source}: options must be a msgspec.Struct subclass")
+        raise RegistryError(f"{source}: options must be a msgspec.Struct subclass")
     if not callable(obj.factory):
-        raise DriverError(f"{source}: factory is not callable")
+        raise RegistryError(f"{source}: factory is not callable")
     if not obj.provides or not all(isinstance(c, Capability) for c in obj.provides):
-        raise DriverError(f"{source}: provides must be a non-empty set of Capability")
+        raise RegistryError(f"{source}: provides must be a non-empty set of Capability")
+    for name in ("check", "plan", "values"):
+        if getattr(obj, name) is not None and not callable(getattr(obj, name)):
+            raise RegistryError(f"{source}: {name} must be callable or None")
     return obj

@@ -13,7 +13,7 @@ import time
 from typing import Annotated
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, Options, Values
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Values, ValueSpec
 from edge_agent.drivers.errors import CommError, DriverError
 
 
@@ -86,10 +86,19 @@ class SimDriver:
         self.opened = False
 
 
+def declared(o: SimOptions) -> list[ValueSpec]:
+    """One float per channel: ``{prefix}0`` ... ``{prefix}{channels-1}``."""
+    return [
+        ValueSpec(f"{o.prefix}{k}", DType.FLOAT32, description=f"simulated {o.profile} signal, channel {k}")
+        for k in range(o.channels)
+    ]
+
+
 SPEC = DriverSpec(
     name="sim",
     factory=SimDriver,
     options=SimOptions,
     provides=frozenset({Capability.VALUES}),
     description="Signal generator (sine, ramp, random walk, square, constant) with fault injection",
+    values=declared,
 )

@@ -1,9 +1,11 @@
 """The reading type of temperature drivers (``Capability.TEMPERATURE``) and the small thermal
 model their simulated backends share.
 
-A :class:`TemperatureReading` *is* a :class:`drivers.contract.Values` (one value per channel,
-degC, with quality), so every temperature driver also provides ``Capability.VALUES``; the
-``temperature`` plugin reads the richer per-channel :class:`ChannelReading` instead.
+The reading types (:class:`TemperatureReading`, :class:`ChannelReading`, :class:`Linearisation`)
+live in :mod:`drivers.contract` and are re-exported here. A :class:`TemperatureReading` *is* a
+:class:`drivers.contract.Values` (one value per channel, degC, with quality), so every
+temperature driver also provides ``Capability.VALUES``; the ``temperature`` plugin reads the
+richer per-channel :class:`ChannelReading` instead.
 
 Drivers report what the chip measures and never do feature math. Two conversions are left to
 the consumer (the ``temperature`` plugin does both with ``plugins.temperature``):
@@ -22,43 +24,17 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 import msgspec
-from edge_agent.drivers.contract import Quality, Scalar, Values
+from edge_agent.drivers.contract import (  # the reading types live in the contract; re-exported here
+    ChannelReading as ChannelReading,
+)
+from edge_agent.drivers.contract import Linearisation as Linearisation
+from edge_agent.drivers.contract import Quality, Scalar
+from edge_agent.drivers.contract import TemperatureReading as TemperatureReading
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.spi_bus import SpiBus, SpidevBus
-
-
-class Linearisation(enum.StrEnum):
-    """How ``ChannelReading.temperature_c`` was obtained."""
-
-    DONE = "done"  # final degC: chip-linearised (MAX31856) or an instrument's reading
-    LINEAR = "linear"  # straight-line approximation of a thermocouple (MAX31855)
-    RTD = "rtd"  # no temperature yet: convert resistance_ohm with Callendar-Van Dusen
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelReading:
-    """One sensor's reading; ``faults`` names every fault bit the device reported."""
-
-    temperature_c: float | None
-    cold_junction_c: float | None = None
-    quality: Quality = Quality.GOOD
-    faults: tuple[str, ...] = ()
-    linearisation: Linearisation = Linearisation.DONE
-    sensor: str = ""  # thermocouple letter ("K"), "pt100", "pt1000" or the instrument's name
-    slope_uv_per_c: float | None = None  # LINEAR only: the chip's assumed Seebeck slope
-    resistance_ohm: float | None = None  # RTD only
-    r0_ohm: float | None = None  # RTD only
-
-
-@dataclass(frozen=True, slots=True)
-class TemperatureReading(Values):
-    """One scheduled read of every channel; ``values``/``quality`` are the flat Values view."""
-
-    channels: Mapping[str, ChannelReading] = field(default_factory=dict)
 
 
 def make_reading(channels: Mapping[str, ChannelReading], ts_ms: int | None = None) -> TemperatureReading:

@@ -15,6 +15,10 @@ The runtime calls ``await plugin.poll()`` at start + k x interval_s (drift-free;
 skips ticks and they are counted), and ``await plugin.close()`` on stop. An exception escaping
 ``poll`` becomes an event and a restart of the instance with backoff; a DriverError should
 rather become a quality flag (see :meth:`PluginContext.emit`).
+
+Specs, plugins and their context are generic over the plugin's options and the reading type
+it expects (``Plugin[MyOptions, Values]``), so a type checker sees a plugin that reads the wrong
+type. The contract is versioned like the driver contract (:data:`CONTRACT_VERSION`).
 """
 
 from __future__ import annotations
@@ -22,17 +26,35 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Generic, Protocol, TypedDict, TypeVar, cast
 
 import msgspec
-from edge_agent.drivers.contract import Capability, Driver
+from edge_agent.agent.errors import RegistryError
+from edge_agent.drivers.contract import (
+    READING_TYPES,
+    Capability,
+    ChannelReading,
+    Driver,
+    DType,
+    Quality,
+    TemperatureReading,
+    Values,
+    ValueSpec,
+    Waveform,
+    check_contract_version,
+    valid_name,
+)
 from edge_agent.drivers.errors import DriverError
 
 ENTRY_POINT_GROUP = "edge_agent.plugins"
 
+CONTRACT_VERSION: Final = "1.0"
+"""The plugin contract's version, "MAJOR.MINOR" (same rules as the driver contract's)."""
+
 T = TypeVar("T")
+ReadingT = TypeVar("ReadingT")  # the reading type the plugin expects from its driver
 
 
 class Severity(enum.StrEnum):
@@ -46,6 +68,49 @@ class Severity(enum.StrEnum):
 
 class Options(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base for a plugin's options (the ``[instances.options]`` table)."""
+
+
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+
+class UnknownCommand(Exception):
+    """Raised by :meth:`Plugin.command` for a command name the plugin does not answer."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown command {name!r}")
+        self.name = name
+
+
+class InstanceStats(TypedDict, total=False):
+    polls: int
+    errors: int
+    skipped_ticks: int
+    restarts: int
+    last_error: str
+    state: str
+
+
+class AgentStats(TypedDict, total=False):
+    """The agent's counters, as the ``system`` plugin publishes them (docs/messages.md)."""
+
+    uptime_s: float
+    queue_depth: int
+    inflight: int
+    sent: int
+    bytes_sent: int
+    reconnects: int
+    connected: bool
+    dropped: Mapping[str, int]  # per reason
+    created: int
+    instances: Mapping[str, InstanceStats]
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """What the agent tells a plugin about itself (used by ``system``; tests leave the defaults)."""
+
+    state_dir: str = ""  # [agent] state_dir; "" outside an agent
+    stats: Callable[[], AgentStats] | None = None  # the agent's counters now; None outside an agent
 
 
 class Clock(Protocol):
@@ -88,12 +153,13 @@ class DataLink(Protocol):
 
 
 @dataclass(frozen=True)
-class PluginContext:
-    """Everything a plugin instance may use; built by the runtime, or by tests directly."""
+class PluginContext(Generic[OptionsT, ReadingT]):
+    """Everything a plugin instance may use; built by the runtime, or by tests directly.
+    ``OptionsT``: the plugin's options type; ``ReadingT``: the reading type its driver returns."""
 
     instance: str
-    options: Any  # an instance of the plugin's Options subclass
-    driver: Driver | None
+    options: OptionsT  # an instance of the plugin's Options subclass
+    driver: Driver[ReadingT] | None
     emit: Emit
     event: EventFn
     clock: Clock
@@ -101,21 +167,21 @@ class PluginContext:
     link: DataLink
     interval_s: float
     log: logging.Logger
-    # Optional per-plugin extension point: named commands this instance answers (capture...).
-    extras: Mapping[str, Any] | None = None
+    agent: AgentInfo = field(default_factory=AgentInfo)
 
-    async def read(self) -> Any:
+    async def read(self) -> ReadingT:
         """Read the driver once: awaited directly if async, else in the bounded thread pool."""
         if self.driver is None:
             raise DriverError(f"instance {self.instance!r} has no driver")
         result = await self.call(self.driver.read)
-        return result
+        return cast(ReadingT, result)
 
 
-class Plugin:
-    """Base class for plugin instances; subclass it and override ``poll``."""
+class Plugin(Generic[OptionsT, ReadingT]):
+    """Base class for plugin instances; subclass it as ``Plugin[MyOptions, Values]`` and
+    override ``poll``."""
 
-    def __init__(self, ctx: PluginContext) -> None:
+    def __init__(self, ctx: PluginContext[OptionsT, ReadingT]) -> None:
         self.ctx = ctx
 
     async def start(self) -> None:
@@ -129,35 +195,84 @@ class Plugin:
         """Called once on stop; release what ``start`` acquired."""
 
     async def command(self, name: str, args: Mapping[str, Any]) -> Any:
-        """Answer an instance command (``cmd/...`` with ``instance``); unknown -> KeyError."""
-        raise KeyError(name)
+        """Answer an instance command (``cmd/...`` with ``instance``); raise UnknownCommand for
+        a name this plugin does not answer, ValueError for bad arguments."""
+        raise UnknownCommand(name)
 
 
 @dataclass(frozen=True)
-class PluginSpec:
-    """What a plugin package registers."""
+class PluginSpec(Generic[OptionsT, ReadingT]):
+    """What a plugin package registers; generic over its options (``OptionsT``) and the reading
+    type (``ReadingT``) it expects, inferred from ``factory`` (and checked against ``reading`` if given)."""
 
     name: str
-    factory: Callable[[PluginContext], Plugin]
-    options: type[Options]
+    factory: Callable[[PluginContext[OptionsT, ReadingT]], Plugin[OptionsT, ReadingT]]
+    options: type[OptionsT]
     requires: Capability | None  # the driver capability needed; None = no driver
     description: str = ""
     # Optional cross-field checks with the driver's type name; returns "key: problem" messages.
-    check: Callable[[Any, str | None], list[str]] | None = None
+    check: Callable[[OptionsT, str | None], list[str]] | None = None
+    # What the plugin emits on data/{instance}, from its options and the driver's declared
+    # values; None = not declared (check-config then cannot check references to its values).
+    values: Callable[[OptionsT, Sequence[ValueSpec]], Sequence[ValueSpec]] | None = None
+    # The reading type the plugin expects (READING_TYPES[requires] or a subclass of it): lets a
+    # type checker match ``factory``'s reading type to ``requires``.
+    reading: type[ReadingT] | None = None
+    contract_version: str = CONTRACT_VERSION  # the version this plugin was written for
 
 
-def check_plugin_spec(obj: object, source: str) -> PluginSpec:
-    """Validate a loaded entry point; raise TypeError naming what is wrong and where."""
+def check_plugin_spec(obj: object, source: str) -> PluginSpec[Any, Any]:
+    """Validate a loaded entry point; raise RegistryError naming what is wrong and where."""
     if not isinstance(obj, PluginSpec):
-        raise TypeError(f"{source}: expected a plugins.contract.PluginSpec, got {type(obj).__name__}")
-    if not obj.name or not obj.name.replace("_", "").replace("-", "").isalnum():
-        raise TypeError(f"{source}: invalid plugin name {obj.name!r}")
+        raise RegistryError(f"{source}: expected a plugins.contract.PluginSpec, got {type(obj).__name__}")
+    check_contract_version(obj.contract_version, CONTRACT_VERSION, source)
+    if not valid_name(obj.name):
+        raise RegistryError(f"{source}: invalid plugin name {obj.name!r}")
     if not (isinstance(obj.options, type) and issubclass(obj.options, msgspec.Struct)):
-        raise TypeError(f"{source}: options must be a msgspec.Struct subclass")
+        raise RegistryError(f"{source}: options must be a msgspec.Struct subclass")
     if not callable(obj.factory):
-        raise TypeError(f"{source}: factory is not callable")
+        raise RegistryError(f"{source}: factory is not callable")
     if isinstance(obj.factory, type) and not issubclass(obj.factory, Plugin):
-        raise TypeError(f"{source}: factory class must subclass plugins.contract.Plugin")
+        raise RegistryError(f"{source}: factory class must subclass plugins.contract.Plugin")
     if obj.requires is not None and not isinstance(obj.requires, Capability):
-        raise TypeError(f"{source}: requires must be a Capability or None")
+        raise RegistryError(f"{source}: requires must be a Capability or None")
+    if obj.reading is not None:
+        expected = READING_TYPES.get(obj.requires) if obj.requires is not None else None
+        if expected is None or not (isinstance(obj.reading, type) and issubclass(obj.reading, expected)):
+            want = expected.__name__ if expected is not None else "nothing (requires is None)"
+            raise RegistryError(f"{source}: reading {obj.reading!r} does not match requires: a driver gives {want}")
+    for name in ("check", "values"):
+        if getattr(obj, name) is not None and not callable(getattr(obj, name)):
+            raise RegistryError(f"{source}: {name} must be callable or None")
     return obj
+
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "ENTRY_POINT_GROUP",
+    "READING_TYPES",
+    "AgentInfo",
+    "AgentStats",
+    "Capability",
+    "ChannelReading",
+    "Clock",
+    "DType",
+    "DataLink",
+    "Driver",
+    "DriverError",
+    "Emit",
+    "EventFn",
+    "Options",
+    "Plugin",
+    "PluginContext",
+    "PluginSpec",
+    "Quality",
+    "RealClock",
+    "Severity",
+    "TemperatureReading",
+    "UnknownCommand",
+    "ValueSpec",
+    "Values",
+    "Waveform",
+    "check_plugin_spec",
+]

@@ -11,13 +11,13 @@ only for tags marked ``writable = true`` and only when ``allow_writes = true``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import msgspec
-from edge_agent.drivers.contract import Capability, Values
+from edge_agent.drivers.contract import Capability, Values, ValueSpec
 from edge_agent.drivers.errors import DriverError
-from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity
+from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity, UnknownCommand
 from edge_agent.plugins.rbe import Deadband, ReportByException
 
 MAX_NAMES_IN_EVENT = 10
@@ -111,7 +111,7 @@ class PlcPlugin(Plugin):
     async def command(self, name: str, args: Mapping[str, Any]) -> Any:
         """``write``: write one writable tag; ValueError explains a refused write."""
         if name != "write":
-            raise KeyError(name)
+            raise UnknownCommand(name)
         if not self.ctx.options.allow_writes:
             raise ValueError("writes are disabled for this instance (options.allow_writes = false)")
         tag, value = args.get("tag"), args.get("value")
@@ -125,10 +125,16 @@ class PlcPlugin(Plugin):
         return {"tag": tag, "value": written, "ok": True}
 
 
+def declared(o: PlcOptions, driver: Sequence[ValueSpec]) -> Sequence[ValueSpec]:
+    """The driver's values, unchanged (a bad value is published as null with its quality)."""
+    return driver
+
+
 SPEC = PluginSpec(
     name="plc",
     factory=PlcPlugin,
     options=PlcOptions,
     requires=Capability.REGISTERS,
+    values=declared,
     description="PLC tags by exception (deadband, heartbeat), fault events, guarded tag writes",
 )

@@ -1,7 +1,7 @@
 """The ``system`` plugin: health of the edge box and of the agent itself.
 
 Needs no driver. Host figures come from edge_agent.drivers.host; agent counters (queue depth, messages and
-bytes sent, reconnects, drops) come from the runtime through ``ctx.extras["agent_stats"]``.
+bytes sent, reconnects, drops) come from the runtime through ``ctx.agent.stats``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge_agent.drivers import host
-from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec
+from edge_agent.plugins.contract import AgentStats, Options, Plugin, PluginContext, PluginSpec
 
 
 class SystemOptions(Options):
@@ -43,7 +43,7 @@ def host_values(snap: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-def agent_values(stats: dict[str, Any], include_instances: bool) -> dict[str, Any]:
+def agent_values(stats: AgentStats, include_instances: bool) -> dict[str, Any]:
     """Select the agent counters that go into the message."""
     d: dict[str, Any] = {
         k: stats[k] for k in ("uptime_s", "queue_depth", "sent", "bytes_sent", "reconnects", "connected") if k in stats
@@ -61,9 +61,8 @@ def agent_values(stats: dict[str, Any], include_instances: bool) -> dict[str, An
 class SystemPlugin(Plugin):
     def __init__(self, ctx: PluginContext) -> None:
         super().__init__(ctx)
-        extras = ctx.extras or {}
-        self.path = ctx.options.disk_path or str(extras.get("state_dir", "/"))
-        self.stats_fn = extras.get("agent_stats")
+        self.path = ctx.options.disk_path or ctx.agent.state_dir or "/"
+        self.stats_fn = ctx.agent.stats
         self.prev: dict[str, Any] | None = None
 
     async def poll(self) -> None:
@@ -72,7 +71,7 @@ class SystemPlugin(Plugin):
         if self.prev is not None:
             values.update(rates(self.prev, snap))
         self.prev = snap
-        if callable(self.stats_fn):
+        if self.stats_fn is not None:
             values.update(agent_values(self.stats_fn(), self.ctx.options.include_instances))
         self.ctx.emit(values)
 

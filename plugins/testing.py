@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 from edge_agent.drivers.contract import Driver
-from edge_agent.plugins.contract import Plugin, PluginContext, PluginSpec, Severity
+from edge_agent.plugins.contract import AgentInfo, Plugin, PluginContext, PluginSpec, Severity
 
 
 @dataclass
@@ -82,6 +82,7 @@ class Harness:
         link: Any = None,
         interval_s: float = 1.0,
         instance: str = "test",
+        agent: AgentInfo | None = None,
     ) -> None:
         self.emitted: list[Emitted] = []
         self.events: list[Event] = []
@@ -99,6 +100,7 @@ class Harness:
             link=link or StaticLink(),
             interval_s=interval_s,
             log=logging.getLogger(f"plugin.{instance}"),
+            agent=agent or AgentInfo(),
         )
         self.plugin: Plugin = spec.factory(self.ctx)
 

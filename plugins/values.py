@@ -7,10 +7,11 @@ episode; the last good value is never republished as fresh.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
-from edge_agent.drivers.contract import Capability, Values
+from edge_agent.drivers.contract import Capability, Values, ValueSpec
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity
 from edge_agent.plugins.rbe import Deadband, ReportByException
@@ -69,10 +70,16 @@ class ValuesPlugin(Plugin):
             self.ctx.emit(marks, quality)
 
 
+def declared(o: ValuesOptions, driver: Sequence[ValueSpec]) -> Sequence[ValueSpec]:
+    """The driver's values, unchanged (a bad value is published as null with its quality)."""
+    return driver
+
+
 SPEC = PluginSpec(
     name="values",
     factory=ValuesPlugin,
     options=ValuesOptions,
     requires=Capability.VALUES,
+    values=declared,
     description="Publish a driver's named values with deadband and heartbeat",
 )

@@ -5,7 +5,7 @@ See docs/plc.md for the options and the tag fields.
 
 from __future__ import annotations
 
-from edge_agent.drivers.contract import Capability, DriverSpec
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Values, ValueSpec
 from edge_agent.drivers.modbus.driver import ModbusDriver
 from edge_agent.drivers.modbus.options import ModbusOptions, all_tags, check
 from edge_agent.drivers.modbus.plan import build_plan
@@ -25,7 +25,42 @@ def plan_lines(o: ModbusOptions) -> list[str]:
     return [head] + [r.describe() for r in plan]
 
 
-SPEC = DriverSpec(
+def tag_dtype(tag: Tag) -> DType:
+    """The dtype of a tag's engineering value: integers stay integers unless scaled."""
+    if tag.type in (DataType.BOOL, DataType.BIT):
+        return DType.BOOL
+    if tag.type is DataType.STRING:
+        return DType.STR
+    if tag.type is DataType.FLOAT64:
+        return DType.FLOAT64
+    if tag.type is DataType.FLOAT32:
+        return DType.FLOAT32
+    if tag.scale == 1.0 and tag.offset == 0.0:
+        return DType.INT
+    # a scaled 16-bit register has < 5 significant digits; wider counters need double precision
+    return DType.FLOAT32 if tag.type in (DataType.INT16, DataType.UINT16) else DType.FLOAT64
+
+
+def declared(o: ModbusOptions) -> list[ValueSpec]:
+    """One value per tag of the tag map (none when the map cannot be read: check() says why)."""
+    try:
+        tags = all_tags(o)
+    except TagMapError:
+        return []
+    return [
+        ValueSpec(
+            t.name,
+            tag_dtype(t),
+            t.unit,
+            f"{t.table} {t.address} ({t.type}{', ' + t.poll if t.poll is PollClass.SLOW else ''})",
+            t.writable,
+        )
+        for t in tags
+    ]
+
+
+# An async driver's reading type cannot be inferred from ``async def read``: annotate it.
+SPEC: DriverSpec[ModbusOptions, Values] = DriverSpec(
     name="modbus",
     factory=ModbusDriver,
     options=ModbusOptions,
@@ -33,6 +68,7 @@ SPEC = DriverSpec(
     description="Modbus TCP/RTU client with request coalescing, byte/word orders and fault isolation",
     check=check,
     plan=plan_lines,
+    values=declared,
 )
 
 __all__ = ["SPEC", "DataType", "ModbusDriver", "ModbusOptions", "Order", "PollClass", "Table", "Tag"]

@@ -12,7 +12,7 @@ import numpy as np
 from edge_agent.drivers.contract import Quality, Waveform
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.alarms import AlarmSet
-from edge_agent.plugins.contract import Plugin, PluginContext, Severity
+from edge_agent.plugins.contract import Plugin, PluginContext, Severity, UnknownCommand
 from edge_agent.plugins.vibration.analysis import Analysis, FeatureConfig, analyse
 from edge_agent.plugins.vibration.bearing import NofM, Tone
 from edge_agent.plugins.vibration.capture import Capture
@@ -259,7 +259,7 @@ class VibrationPlugin(Plugin):
             return await self._capture(args)
         if name == "sim_fault":
             return self._sim_fault(args)
-        raise KeyError(name)
+        raise UnknownCommand(name)
 
     async def _capture(self, args: Mapping[str, Any]) -> dict[str, Any]:
         seconds = float(args.get("seconds", 1.0))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import msgpack
+import pytest
+from edge_agent.agent.commands import CommandError, Commands
+from edge_agent.plugins.contract import Plugin, UnknownCommand
 from support import RemoteAgent
 
 
@@ -41,3 +47,18 @@ def test_unknown_commands_and_bad_arguments_get_clear_errors(agent: RemoteAgent)
     assert not garbage["ok"] and "neither MessagePack nor JSON" in garbage["error"]
     bad_args = cmd(agent, "ping", {"id": 4, "args": [1, 2]})
     assert bad_args == {"id": 4, "ok": False, "error": "args must be a map"}
+
+
+def test_a_key_error_inside_a_real_command_is_not_answered_as_unknown() -> None:
+    class Lookup(Plugin):
+        async def command(self, name: str, args: Mapping[str, Any]) -> Any:
+            if name == "lookup":
+                return {}[args["key"]]  # a bug in a real command: must not read "does not support"
+            raise UnknownCommand(name)
+
+    rt = SimpleNamespace(runners={"p": (SimpleNamespace(plugin=Lookup(None)), None)})  # type: ignore[arg-type]
+    commands = Commands(rt)  # type: ignore[arg-type]
+    with pytest.raises(KeyError):
+        asyncio.run(commands._plugin_command("lookup", "p", {"key": "x"}))
+    with pytest.raises(CommandError, match="instance 'p' does not support command 'nope'"):
+        asyncio.run(commands._plugin_command("nope", "p", {}))

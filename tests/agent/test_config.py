@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from edge_agent.agent.config import build, load
-from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.errors import ConfigError, RegistryError
 from edge_agent.agent.registry import Registry, load_registry
 from edge_agent.drivers.sim import SPEC as SIM
 from edge_agent.plugins.contract import Plugin, PluginSpec
@@ -77,9 +77,9 @@ def test_check_config_exit_codes(tmp_path: Path) -> None:
 
 def test_a_plugin_breaking_the_contract_is_rejected_when_registered() -> None:
     reg = Registry()
-    with pytest.raises(TypeError, match=r"options must be a msgspec\.Struct"):
+    with pytest.raises(RegistryError, match=r"options must be a msgspec\.Struct"):
         reg.add_plugin(PluginSpec(name="bad", factory=Plugin, options=dict, requires=None))  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"expected a plugins\.contract\.PluginSpec"):
+    with pytest.raises(RegistryError, match=r"expected a plugins\.contract\.PluginSpec"):
         reg.add_plugin(object())  # type: ignore[arg-type]
 
 

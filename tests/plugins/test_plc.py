@@ -11,6 +11,7 @@ from edge_agent.drivers.modbus import ModbusDriver, ModbusOptions
 from edge_agent.drivers.modbus.client import SimSource
 from edge_agent.drivers.modbus.simplc import PlcImage, bound_port, serve_tcp
 from edge_agent.drivers.modbus.tags import Table, Tag
+from edge_agent.plugins.contract import UnknownCommand
 from edge_agent.plugins.plc import SPEC
 from edge_agent.plugins.testing import Harness, ManualClock
 
@@ -151,7 +152,7 @@ def test_write_command_is_guarded() -> None:
         (True, "write", {"tag": "ro", "value": 1}, ValueError, "not a writable tag"),
         (True, "write", {"tag": "sp", "value": 120}, ValueError, r"outside 0.0..100.0"),
         (True, "write", {"tag": "sp"}, ValueError, "needs"),
-        (True, "capture", {}, KeyError, "capture"),
+        (True, "capture", {}, UnknownCommand, "capture"),
     ]
     for allow, name, args, exc, match in cases:
         with pytest.raises(exc, match=match):

@@ -8,6 +8,7 @@ import asyncio
 from edge_agent.drivers.sim import SPEC as SIM
 from edge_agent.drivers.sim import SimDriver, SimOptions
 from edge_agent.plugins.alarms import Alarm, AlarmConfig, AlarmSet, Direction
+from edge_agent.plugins.contract import AgentInfo
 from edge_agent.plugins.rbe import Deadband, ReportByException
 from edge_agent.plugins.system import SPEC as SYSTEM
 from edge_agent.plugins.testing import Harness
@@ -75,9 +76,7 @@ def test_system_plugin_reports_host_and_agent_figures() -> None:
     }
 
     async def go() -> Harness:
-        h = Harness(SYSTEM, options={"disk_path": "/"})
-        object.__setattr__(h.ctx, "extras", {"agent_stats": lambda: stats})
-        h.plugin = SYSTEM.factory(h.ctx)
+        h = Harness(SYSTEM, options={"disk_path": "/"}, agent=AgentInfo(stats=lambda: stats))
         await h.poll()
         await asyncio.sleep(0.1)  # /proc/stat counts in 10 ms jiffies
         await h.poll()

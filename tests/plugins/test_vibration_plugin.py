@@ -12,7 +12,7 @@ import pytest
 from edge_agent.drivers.adxl345 import Adxl345Driver, Adxl345Options
 from edge_agent.drivers.contract import Waveform
 from edge_agent.drivers.errors import CommError
-from edge_agent.plugins.contract import Severity
+from edge_agent.plugins.contract import Severity, UnknownCommand
 from edge_agent.plugins.testing import Harness, StaticLink
 from edge_agent.plugins.vibration import SPEC
 from edge_agent.plugins.vibration.options import VibrationOptions, check_options
@@ -214,7 +214,7 @@ def test_capture_float32_and_limits() -> None:
         await h.start()
         with pytest.raises(ValueError):
             await h.plugin.command("capture", {"seconds": 10})
-        with pytest.raises(KeyError):
+        with pytest.raises(UnknownCommand):
             await h.plugin.command("nope", {})
         task = asyncio.create_task(h.plugin.command("capture", {"seconds": 0.25}))
         await asyncio.sleep(0)
