@@ -19,6 +19,7 @@ import msgspec
 from edge_agent.agent.errors import ConfigError
 from edge_agent.agent.registry import Registry
 from edge_agent.agent.validate import describe, join, validate
+from edge_agent.agent.values import check_references
 from edge_agent.drivers.contract import RELATIVE_TO_CONFIG, DriverSpec, FilePath
 from edge_agent.plugins.contract import PluginSpec
 
@@ -302,6 +303,7 @@ def build(
         errors.append(f"instances: expected an array of tables ([[instances]]), got {describe(raw_instances)}")
         raw_instances = []
     insts: list[Instance] = []
+    paths: dict[str, tuple[Instance, str]] = {}
     seen: dict[str, int] = {}
     for i, raw in enumerate(raw_instances):
         path = f"instances[{i}]"
@@ -316,6 +318,8 @@ def build(
         built = _instance(raw, path, reg, mqtt, errors, base)
         if built is not None:
             insts.append(built)
+            paths.setdefault(built.name, (built, path))
+    check_references(paths, seen, errors)
     if errors:
         raise ConfigError(errors, source)
     version = sections["version"].version if sections.get("version") else 0

@@ -8,11 +8,13 @@ generated reference (docs/reference/) and the Sparkplug birth certificate all us
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.drivers.contract import DType, ValueSpec
+from edge_agent.agent.validate import describe
+from edge_agent.drivers.contract import DType, ValueRef, ValueSpec
 
 if TYPE_CHECKING:
     from edge_agent.agent.config import Instance
@@ -102,6 +104,13 @@ def fits(declared_type: DType, value: Any) -> bool:
     return actual is declared_type
 
 
+def fits_spec(spec: ValueSpec, value: Any) -> bool:
+    """Does an emitted value agree with its declaration (a list of up to ``length``, or one value)?"""
+    if spec.length is None:
+        return fits(spec.dtype, value)
+    return isinstance(value, (list, tuple)) and len(value) <= spec.length and all(fits(spec.dtype, v) for v in value)
+
+
 def undeclared(values: Sequence[ValueSpec], d: Mapping[str, Any]) -> list[str]:
     """Problems of one emitted ``d`` map against declared values ("key: problem")."""
     out: list[str] = []
@@ -109,6 +118,75 @@ def undeclared(values: Sequence[ValueSpec], d: Mapping[str, Any]) -> list[str]:
         spec = find(values, key)
         if spec is None:
             out.append(f"{key}: emitted but not declared")
-        elif not fits(spec.dtype, value):
-            out.append(f"{key}: declared {spec.dtype}, emitted {type(value).__name__} {value!r}")
+        elif not fits_spec(spec, value):
+            shape = f"{spec.dtype}" if spec.length is None else f"a list of up to {spec.length} {spec.dtype}"
+            out.append(f"{key}: declared {shape}, emitted {type(value).__name__} {value!r}")
     return out
+
+
+NUMERIC = frozenset({DType.FLOAT32, DType.FLOAT64, DType.INT})
+MAX_LISTED = 8
+
+
+def _hint(values: Sequence[ValueSpec], key: str) -> str:
+    """A short list of what is declared, closest names first."""
+    names = [v.key for v in values]
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    if close:
+        return f"did you mean {', '.join(close)}?"
+    if not names:
+        return "it declares no values"
+    shown = ", ".join(names[:MAX_LISTED])
+    return f"declared: {shown}" + (f" (+{len(names) - MAX_LISTED} more)" if len(names) > MAX_LISTED else "")
+
+
+def _check_ref(ref: ValueRef, values: Sequence[ValueSpec], whose: str) -> str | None:
+    spec = find(values, ref.key)
+    if spec is None:
+        return f"{describe(ref.key)} is not a value {whose} ({_hint(values, ref.key)})"
+    if ref.numeric and spec.dtype not in NUMERIC:
+        return f"{describe(ref.key)} {whose} is a {spec.dtype}, a number is needed here"
+    return None
+
+
+def _values_of(inst: Instance, errors: list[str], path: str) -> tuple[ValueSpec, ...] | None:
+    """The instance's declared values; an error (not a crash) when its plugin cannot compute them
+    from what the driver declares (a plugin needing a key the driver does not return)."""
+    try:
+        return declared(inst)
+    except (KeyError, ValueError, LookupError, TypeError) as exc:
+        dvals = driver_values(inst) or ()
+        got = ", ".join(v.key for v in dvals[:MAX_LISTED]) or "nothing"
+        dname = inst.driver.name if inst.driver else "none"
+        errors.append(
+            f"{path}: plugin {describe(inst.plugin.name)} does not work with what driver {describe(dname)} returns "
+            f"({type(exc).__name__}: {exc}; the driver declares: {got})"
+        )
+        return None
+
+
+def check_references(instances: Mapping[str, tuple[Instance, str]], names: Iterable[str], errors: list[str]) -> None:
+    """Check every option naming a value (``PluginSpec.references``) against the declared values
+    of the instance it names; ``instances``: name -> (validated instance, its config path)."""
+    known = set(names)
+    values = {name: _values_of(inst, errors, path) for name, (inst, path) in instances.items()}
+    for name, (inst, path) in instances.items():
+        refs = inst.plugin.references(inst.options) if inst.plugin.references is not None else ()
+        for ref in refs:
+            where = f"{path}.options.{ref.option}"
+            if ref.driver:
+                dvals = driver_values(inst)
+                dname = inst.driver.name if inst.driver else "none"
+                problem = None if dvals is None else _check_ref(ref, dvals, f"of driver {describe(dname)}")
+            elif ref.instance is None or ref.instance == name:
+                own = values[name]
+                problem = None if own is None else _check_ref(ref, own, "of this instance")
+            elif ref.instance not in known:
+                listed = ", ".join(sorted(known)) or "none"
+                where = f"{path}.options.{ref.instance_option or ref.option}"
+                problem = f"no instance {describe(ref.instance)} in this config (instances: {listed})"
+            else:
+                other = values.get(ref.instance)  # None: disabled, invalid or undeclared
+                problem = None if other is None else _check_ref(ref, other, f"of instance {describe(ref.instance)}")
+            if problem is not None:
+                errors.append(f"{where}: {problem}")

@@ -102,6 +102,20 @@ class ValueSpec:
     unit: str = ""  # engineering unit as in docs/messages.md ("mm/s", "degC", "g", "rpm"; "" = none)
     description: str = ""
     writable: bool = False  # a PLC tag that cmd/write (and Sparkplug DCMD) may set
+    length: int | None = None  # a list of up to ``length`` values of ``dtype`` (spectrum peaks); None = one
+
+
+@dataclass(frozen=True, slots=True)
+class ValueRef:
+    """An option that names a value (an alarm's feature, a linked speed): check-config checks it
+    against the declared values and names ``option`` when it is not there."""
+
+    option: str  # where in the plugin's options, e.g. "alarms[0].feature" or "speed_key"
+    key: str  # the dotted key it names
+    instance: str | None = None  # another instance's data (the data link); None: this instance's
+    instance_option: str = ""  # where ``instance`` is set ("speed_instance"), for its error
+    driver: bool = False  # True: a key of this instance's driver's reading, not of the plugin's output
+    numeric: bool = False  # must be a number (alarm limits, speeds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from collections import deque
 from typing import Annotated, Any, Literal
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, Options, Scalar, Values
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Scalar, Values, ValueSpec
 from edge_agent.drivers.errors import DeviceNotFound, DriverError
 
 
@@ -328,6 +328,18 @@ def check(o: GpioOptions) -> list[str]:
     return out
 
 
+KIND_VALUE = {
+    Kind.INPUT: (DType.BOOL, "", "debounced state, true when active"),
+    Kind.COUNTER: (DType.INT, "", "activations counted since start"),
+    Kind.TACHOMETER: (DType.FLOAT32, "rpm", "shaft speed from the pulses"),
+}
+
+
+def declared(o: GpioOptions) -> list[ValueSpec]:
+    """One value per input: a state (bool), a count (int) or a speed (rpm)."""
+    return [ValueSpec(i.name, *KIND_VALUE[i.kind]) for i in o.inputs]
+
+
 SPEC = DriverSpec(
     name="gpio",
     factory=GpioDriver,
@@ -335,4 +347,5 @@ SPEC = DriverSpec(
     provides=frozenset({Capability.DIGITAL, Capability.VALUES}),
     description="GPIO via gpiozero: debounced inputs, edge counters, tachometer rpm, optional outputs",
     check=check,
+    values=declared,
 )

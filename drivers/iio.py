@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import msgspec
 import numpy as np
-from edge_agent.drivers.contract import Capability, DriverSpec, Options, Waveform
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, ValueSpec, Waveform
 from edge_agent.drivers.errors import CommError, DeviceNotFound, DriverError
 from edge_agent.drivers.vibration_model import FaultKind, ModelOptions, VibrationModel
 
@@ -285,10 +285,24 @@ class IioDriver:
         self.model.set_fault(FaultKind(fault), fault_g, growth_g_per_min)
 
 
+def declared(o: IioOptions) -> list[ValueSpec]:
+    """One waveform axis each, named like the driver names them ("*": known only from the device)."""
+    if o.axes:
+        axes = list(o.axes)
+    elif o.channels:
+        axes = [c.split("_")[-1] for c in o.channels]
+    elif o.backend is Backend.SIM:
+        axes = list(("x", "y", "z", "a", "b", "c", "d", "e")[: o.sim_axes])
+    else:
+        axes = ["*"]
+    return [ValueSpec(a, DType.FLOAT32, "g", "acceleration (waveform axis)") for a in axes]
+
+
 SPEC = DriverSpec(
     name="iio",
     factory=IioDriver,
     options=IioOptions,
     provides=frozenset({Capability.WAVEFORM}),
     description="Linux IIO buffered device (ADXL355/357, IEPE ADC front ends); backend 'sim' at any rate",
+    values=declared,
 )

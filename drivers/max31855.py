@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, Options, Quality
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec
 from edge_agent.drivers.errors import CommError
 from edge_agent.drivers.spi_bus import SpiBus
 from edge_agent.drivers.thermocouple import (
@@ -151,6 +151,19 @@ def _check(options: Max31855Options) -> list[str]:
     return errors
 
 
+def declared(o: Max31855Options) -> list[ValueSpec]:
+    """One temperature per channel, named as configured."""
+    return [
+        ValueSpec(
+            ch.name,
+            DType.FLOAT32,
+            "degC",
+            "thermocouple temperature (chip straight line; the temperature plugin corrects it)",
+        )
+        for ch in o.channels
+    ]
+
+
 SPEC = DriverSpec(
     name="max31855",
     factory=Max31855Driver,
@@ -158,4 +171,5 @@ SPEC = DriverSpec(
     provides=frozenset({Capability.TEMPERATURE, Capability.VALUES}),
     description="MAX31855 thermocouple converters (SPI, one chip per channel), sim backend",
     check=_check,
+    values=declared,
 )

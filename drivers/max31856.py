@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, Options, Quality
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec
 from edge_agent.drivers.errors import CommError, DeviceIdMismatch
 from edge_agent.drivers.spi_bus import RegisterChip, SpiBus
 from edge_agent.drivers.thermocouple import (
@@ -200,6 +200,11 @@ def _check(options: Max31856Options) -> list[str]:
     return errors
 
 
+def declared(o: Max31856Options) -> list[ValueSpec]:
+    """One temperature per channel, named as configured."""
+    return [ValueSpec(ch.name, DType.FLOAT32, "degC", "thermocouple temperature") for ch in o.channels]
+
+
 SPEC = DriverSpec(
     name="max31856",
     factory=Max31856Driver,
@@ -207,4 +212,5 @@ SPEC = DriverSpec(
     provides=frozenset({Capability.TEMPERATURE, Capability.VALUES}),
     description="MAX31856 thermocouple converters, all eight types (SPI, one chip per channel), sim backend",
     check=_check,
+    values=declared,
 )

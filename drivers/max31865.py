@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, Options, Quality
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec
 from edge_agent.drivers.errors import CommError, DeviceIdMismatch
 from edge_agent.drivers.spi_bus import RegisterChip, SpiBus
 from edge_agent.drivers.thermocouple import (
@@ -178,6 +178,13 @@ def _check(options: Max31865Options) -> list[str]:
     return errors
 
 
+def declared(o: Max31865Options) -> list[ValueSpec]:
+    """One RTD resistance per channel (``{name}_ohm``): the temperature plugin converts it."""
+    return [
+        ValueSpec(f"{ch.name}_ohm", DType.FLOAT32, "ohm", f"RTD resistance, R0 {ch.r0_ohm:g} ohm") for ch in o.channels
+    ]
+
+
 SPEC = DriverSpec(
     name="max31865",
     factory=Max31865Driver,
@@ -185,4 +192,5 @@ SPEC = DriverSpec(
     provides=frozenset({Capability.TEMPERATURE, Capability.VALUES}),
     description="MAX31865 RTD converters, Pt100/Pt1000, 2/3/4-wire (SPI, one chip per channel), sim backend",
     check=_check,
+    values=declared,
 )

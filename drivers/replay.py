@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import msgspec
 import numpy as np
-from edge_agent.drivers.contract import Capability, DriverSpec, FilePath, Options, Waveform
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, FilePath, Options, ValueSpec, Waveform
 from edge_agent.drivers.errors import DeviceNotFound, DriverError
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
@@ -156,6 +156,11 @@ def check_options(o: ReplayOptions) -> list[str]:
     return []
 
 
+def declared(o: ReplayOptions) -> list[ValueSpec]:
+    """One waveform axis each: ``axes``, else named by the recording ("*")."""
+    return [ValueSpec(a, DType.FLOAT32, o.unit, "recorded signal (waveform axis)") for a in o.axes or ["*"]]
+
+
 SPEC = DriverSpec(
     name="replay",
     factory=ReplayDriver,
@@ -163,4 +168,5 @@ SPEC = DriverSpec(
     provides=frozenset({Capability.WAVEFORM}),
     description="Replay a recorded waveform (.wav, .npy, .csv) in real time, looping or once",
     check=check_options,
+    values=declared,
 )

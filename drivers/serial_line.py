@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, Options
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, ValueSpec
 from edge_agent.drivers.errors import CommError, DeviceNotFound, DeviceTimeout, DriverError
 from edge_agent.drivers.thermocouple import (
     Backend,
@@ -262,6 +262,15 @@ def _check(options: SerialLineOptions) -> list[str]:
     return errors
 
 
+def declared(o: SerialLineOptions) -> list[ValueSpec]:
+    """One temperature per named group of ``response_regex`` (none when the regex is invalid)."""
+    try:
+        groups = list(re.compile(o.response_regex).groupindex)
+    except re.error:
+        return []
+    return [ValueSpec(g, DType.FLOAT32, "degC", f"instrument reading (sent in {o.unit})") for g in groups]
+
+
 SPEC = DriverSpec(
     name="serial_line",
     factory=SerialLineDriver,
@@ -269,4 +278,5 @@ SPEC = DriverSpec(
     provides=frozenset({Capability.TEMPERATURE, Capability.VALUES}),
     description="ASCII line instruments over RS-232/RS-485 (request, regex, unit), sim backend",
     check=_check,
+    values=declared,
 )

@@ -40,6 +40,7 @@ from edge_agent.drivers.contract import (
     DType,
     Quality,
     TemperatureReading,
+    ValueRef,
     Values,
     ValueSpec,
     Waveform,
@@ -218,6 +219,8 @@ class PluginSpec(Generic[OptionsT, ReadingT]):
     # The reading type the plugin expects (READING_TYPES[requires] or a subclass of it): lets a
     # type checker match ``factory``'s reading type to ``requires``.
     reading: type[ReadingT] | None = None
+    # The options that name a value (alarm features, linked keys), for check-config.
+    references: Callable[[OptionsT], Sequence[ValueRef]] | None = None
     contract_version: str = CONTRACT_VERSION  # the version this plugin was written for
 
 
@@ -241,7 +244,7 @@ def check_plugin_spec(obj: object, source: str) -> PluginSpec[Any, Any]:
         if expected is None or not (isinstance(obj.reading, type) and issubclass(obj.reading, expected)):
             want = expected.__name__ if expected is not None else "nothing (requires is None)"
             raise RegistryError(f"{source}: reading {obj.reading!r} does not match requires: a driver gives {want}")
-    for name in ("check", "values"):
+    for name in ("check", "values", "references"):
         if getattr(obj, name) is not None and not callable(getattr(obj, name)):
             raise RegistryError(f"{source}: {name} must be callable or None")
     return obj
@@ -271,6 +274,7 @@ __all__ = [
     "Severity",
     "TemperatureReading",
     "UnknownCommand",
+    "ValueRef",
     "ValueSpec",
     "Values",
     "Waveform",

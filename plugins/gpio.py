@@ -8,12 +8,13 @@ output is on while a value another instance published is above/below a limit, or
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
 from edge_agent.drivers.contract import Capability, Values
 from edge_agent.drivers.errors import DriverError
-from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity
+from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity, ValueRef, ValueSpec
 from edge_agent.plugins.rbe import Deadband, ReportByException
 
 
@@ -114,6 +115,25 @@ def check(o: GpioPluginOptions, driver_type: str | None) -> list[str]:
     ]
 
 
+def declared(o: GpioPluginOptions, driver: Sequence[ValueSpec]) -> Sequence[ValueSpec]:
+    """The driver's inputs, unchanged."""
+    return driver
+
+
+def references(o: GpioPluginOptions) -> list[ValueRef]:
+    """The values output rules follow (another instance's; numeric with above/below)."""
+    return [
+        ValueRef(
+            f"outputs[{i}].source.key",
+            r.source.key,
+            r.source.instance,
+            f"outputs[{i}].source.instance",
+            numeric=r.above is not None or r.below is not None,
+        )
+        for i, r in enumerate(o.outputs)
+    ]
+
+
 SPEC = PluginSpec(
     name="gpio",
     factory=GpioPlugin,
@@ -121,4 +141,6 @@ SPEC = PluginSpec(
     requires=Capability.DIGITAL,
     description="GPIO inputs, part counters and tachometer rpm by exception; outputs driven by rules",
     check=check,
+    values=declared,
+    references=references,
 )

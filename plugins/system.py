@@ -6,9 +6,11 @@ bytes sent, reconnects, drops) come from the runtime through ``ctx.agent.stats``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from edge_agent.drivers import host
+from edge_agent.drivers.contract import DType, ValueSpec
 from edge_agent.plugins.contract import AgentStats, Options, Plugin, PluginContext, PluginSpec
 
 
@@ -76,10 +78,42 @@ class SystemPlugin(Plugin):
         self.ctx.emit(values)
 
 
+F32, INT = DType.FLOAT32, DType.INT
+HOST_VALUES = (
+    ValueSpec("load_1m", F32, "", "1-minute load average"),
+    ValueSpec("cpu_pct", F32, "%", "host CPU use over the last interval, all cores"),
+    ValueSpec("cpu_temp_c", F32, "degC", "SoC temperature (absent without a thermal zone)"),
+    ValueSpec("mem_available_mb", F32, "MB", "host memory available"),
+    ValueSpec("mem_used_pct", F32, "%", "host memory used"),
+    ValueSpec("disk_free_mb", F32, "MB", "free space of the state_dir file system"),
+    ValueSpec("disk_free_pct", F32, "%", "free space of the state_dir file system"),
+    ValueSpec("rss_mb", F32, "MB", "the agent's resident memory"),
+    ValueSpec("agent_cpu_pct", F32, "%", "the agent's CPU use over the last interval, % of one core"),
+    ValueSpec("uptime_s", DType.FLOAT64, "s", "since the agent started"),
+    ValueSpec("queue_depth", INT, "", "messages waiting for the broker's acknowledgement"),
+    ValueSpec("sent", INT, "", "messages published since start"),
+    ValueSpec("bytes_sent", INT, "B", "bytes published since start (with topics)"),
+    ValueSpec("reconnects", INT, "", "broker reconnects since start"),
+    ValueSpec("connected", DType.BOOL, "", "the session is connected now"),
+    ValueSpec("dropped", INT, "", "messages dropped by the outbox/spool bound since start"),
+)
+INSTANCE_VALUES = (
+    ValueSpec("instances.*.polls", INT, "", "polls of each instance since start"),
+    ValueSpec("instances.*.errors", INT, "", "errors of each instance since start"),
+    ValueSpec("instances.*.skipped", INT, "", "ticks each instance skipped (slow polls)"),
+)
+
+
+def declared(o: SystemOptions, driver: Sequence[ValueSpec]) -> list[ValueSpec]:
+    """Host and agent figures; per-instance counters with ``include_instances``."""
+    return [*HOST_VALUES, *(INSTANCE_VALUES if o.include_instances else ())]
+
+
 SPEC = PluginSpec(
     name="system",
     factory=SystemPlugin,
     options=SystemOptions,
     requires=None,
     description="Health of the edge box and the agent: CPU, temperature, memory, disk, queue, traffic",
+    values=declared,
 )

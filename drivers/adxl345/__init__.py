@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from edge_agent.drivers.adxl345.driver import Adxl345Driver
 from edge_agent.drivers.adxl345.options import Adxl345Options, Backend, Bus, check_options
-from edge_agent.drivers.contract import Capability, DriverSpec
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, ValueSpec
 
 SPEC = DriverSpec(
     name="adxl345",
@@ -18,6 +18,7 @@ SPEC = DriverSpec(
     provides=frozenset({Capability.WAVEFORM}),
     description="ADXL345 accelerometer (SPI/I2C, FIFO stream, up to 3200 Hz); backend 'sim' emulates the chip",
     check=check_options,
+    values=lambda o: [ValueSpec(a, DType.FLOAT32, "g", f"acceleration, {a} axis (waveform)") for a in "xyz"],
 )
 
 __all__ = ["SPEC", "Adxl345Driver", "Adxl345Options", "Backend", "Bus"]

@@ -9,11 +9,21 @@ GPIO part counter, a running signal...) through the local data link, named by
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
-from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity
+from edge_agent.plugins.contract import (
+    DType,
+    Options,
+    Plugin,
+    PluginContext,
+    PluginSpec,
+    Severity,
+    ValueRef,
+    ValueSpec,
+)
 from edge_agent.plugins.production.counters import CounterEvent, CounterTracker, RateWindow
 from edge_agent.plugins.production.oee import Oee, Rolling, RunState, Shift, Totals, classify, current_shift, oee
 
@@ -204,6 +214,45 @@ class ProductionPlugin(Plugin):
         return values
 
 
+def _oee(prefix: str, what: str) -> list[ValueSpec]:
+    return [
+        ValueSpec(f"{prefix}.{k}", DType.FLOAT32, "", f"{k} (0..1) {what}")
+        for k in ("availability", "performance", "quality", "oee")
+    ]
+
+
+def declared(o: ProductionOptions, driver: Sequence[ValueSpec]) -> list[ValueSpec]:
+    """State, rate and counts; per-shift values with ``shifts``; the rolling OEE."""
+    out = [
+        ValueSpec("state", DType.STR, "", "running, idle, fault or planned_stop"),
+        ValueSpec("state_s", DType.FLOAT64, "s", "time in the current state"),
+        ValueSpec("rate_parts_per_min", DType.FLOAT32, "parts/min", "over rate_window_s"),
+        ValueSpec("count_total", DType.INT, "parts", "since the instance started"),
+        ValueSpec("count_good", DType.INT, "parts", "since the instance started"),
+    ]
+    if o.shifts:
+        out.append(ValueSpec("shift.name", DType.STR, "", "the current shift (absent outside every shift)"))
+        out += [ValueSpec(f"shift.{s}_s", DType.FLOAT64, "s", f"time {s} in this shift") for s in RunState]
+        out += [
+            ValueSpec(f"shift.count_{k}", DType.INT, "parts", f"{k} parts in this shift") for k in ("total", "good")
+        ]
+        out += _oee("shift", "this shift so far")
+    out.append(ValueSpec("rolling.window_s", DType.FLOAT32, "s", "the rolling window"))
+    return out + _oee("rolling", "over the rolling window")
+
+
+def references(o: ProductionOptions) -> list[ValueRef]:
+    """The counters and signals read from other instances."""
+    refs: list[ValueRef] = []
+    for name in ("total_count", "good_count", "reject_count", "running", "fault", "planned_stop", "reason"):
+        src = getattr(o, name)
+        if src is not None:
+            refs.append(
+                ValueRef(f"{name}.key", src.key, src.instance, f"{name}.instance", numeric=name.endswith("_count"))
+            )
+    return refs
+
+
 SPEC = PluginSpec(
     name="production",
     factory=ProductionPlugin,
@@ -211,4 +260,6 @@ SPEC = PluginSpec(
     requires=None,
     description="Part counters to rate, run state, time per state and OEE per shift and rolling",
     check=check,
+    values=declared,
+    references=references,
 )

@@ -24,6 +24,7 @@ from edge_agent.plugins.rbe import Deadband, ReportByException
 from edge_agent.plugins.temperature import trend
 from edge_agent.plugins.temperature.channel import ChannelTracker, Outcome
 from edge_agent.plugins.temperature.options import TemperatureOptions, Unit, check_options
+from edge_agent.plugins.temperature.values import declared, references
 
 RATE_LEVEL = "rate_warning"
 TIME_TO_ALARM_KEY = "time_to_alarm_s"
@@ -237,4 +238,6 @@ SPEC = PluginSpec(
     requires=Capability.TEMPERATURE,
     description="Thermocouples and RTDs: NIST-corrected degC, trends, alarms, sensor health, report by exception",
     check=check_options,
+    values=declared,
+    references=references,
 )

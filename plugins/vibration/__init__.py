@@ -11,6 +11,7 @@ from edge_agent.drivers.contract import Capability
 from edge_agent.plugins.contract import PluginSpec
 from edge_agent.plugins.vibration.options import VibrationOptions, check_options
 from edge_agent.plugins.vibration.plugin import VibrationPlugin
+from edge_agent.plugins.vibration.values import declared, references
 
 SPEC = PluginSpec(
     name="vibration",
@@ -19,6 +20,8 @@ SPEC = PluginSpec(
     requires=Capability.WAVEFORM,
     description="Vibration features: ISO 10816-3 severity, spectrum, orders, envelope bearing tones",
     check=check_options,
+    values=declared,
+    references=references,
 )
 
 __all__ = ["SPEC", "VibrationOptions", "VibrationPlugin"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from edge_agent.agent.config import build, load
 from edge_agent.agent.errors import ConfigError, RegistryError
 from edge_agent.agent.registry import Registry, load_registry
+from edge_agent.drivers.modbus.tags import TagMapError, load_csv
 from edge_agent.drivers.sim import SPEC as SIM
 from edge_agent.plugins.contract import Plugin, PluginSpec
 from edge_agent.plugins.system import SPEC as SYSTEM
@@ -38,9 +40,68 @@ def test_golden_case(case: str) -> None:
     assert _normalise("\n".join(info.value.errors)) == expected
 
 
+def example_files(root: Path) -> dict[str, list[Path]]:
+    """Every file under ``root`` by how it is checked; an example package (a folder with its own
+    pyproject.toml) is tested by its own tests and left out here."""
+    packages = [p.parent for p in root.rglob("pyproject.toml")]
+    kinds: dict[str, list[Path]] = {"config": [], "snippet": [], "tags": [], "unchecked": []}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if any(pkg in path.parents for pkg in packages) or "__pycache__" in path.parts:
+            continue
+        if path.suffix == ".toml":
+            kinds["snippet" if "snippets" in path.parts else "config"].append(path)
+        elif path.suffix == ".csv":
+            kinds["tags"].append(path)
+        else:
+            kinds["unchecked"].append(path)
+    return kinds
+
+
+def check_examples(root: Path) -> list[str]:
+    """Problems of the example folder: every config validates, every snippet validates (naming
+    instances of other snippets, which the reference plant puts together), every tag map loads."""
+    kinds = example_files(root)
+    if not kinds["config"] or not kinds["snippet"]:
+        return [f"{root}: no example configs or snippets found"]
+    problems = [f"{p}: not checked by any test (add a check here)" for p in kinds["unchecked"]]
+    for path in kinds["config"]:
+        try:
+            load(path, load_registry())
+        except ConfigError as exc:
+            problems += [f"{path}: {e}" for e in exc.errors]
+    snippet_instances = {
+        p: {i["name"] for i in tomllib.loads(p.read_text()).get("instances", [])} for p in kinds["snippet"]
+    }
+    for path in kinds["snippet"]:
+        others = set().union(*(names for p, names in snippet_instances.items() if p != path))
+        try:
+            load(path, load_registry())
+        except ConfigError as exc:
+            for e in exc.errors:
+                named = re.search(r': no instance "([^"]+)" in this config', e)
+                if not (named and named.group(1) in others):
+                    problems.append(f"{path}: {e}")
+    for path in kinds["tags"]:
+        try:
+            load_csv(str(path))
+        except TagMapError as exc:
+            problems.append(f"{path}: {exc}")
+    return problems
+
+
 def test_examples_are_valid() -> None:
-    for path in sorted((ROOT / "examples").glob("*.toml")):
-        load(path, load_registry())
+    assert check_examples(ROOT / "examples") == []
+
+
+def test_the_examples_check_fails_on_an_empty_folder_and_on_a_broken_snippet(tmp_path: Path) -> None:
+    assert check_examples(tmp_path) == [f"{tmp_path}: no example configs or snippets found"]
+    (tmp_path / "snippets").mkdir()
+    (tmp_path / "ok.toml").write_text('[[instances]]\nname = "s"\nplugin = "system"\n')
+    (tmp_path / "snippets" / "bad.toml").write_text('[[instances]]\nname = "s"\nplugin = "nope"\n')
+    (tmp_path / "notes.txt").write_text("")
+    problems = check_examples(tmp_path)
+    assert any("snippets/bad.toml: instances[0].plugin: unknown plugin" in p for p in problems)
+    assert f"{tmp_path / 'notes.txt'}: not checked by any test (add a check here)" in problems
 
 
 def test_unknown_plugin_names_the_installed_ones() -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pytest
 from edge_agent.agent.config import build
-from edge_agent.agent.registry import load_registry
+from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.registry import Registry, load_registry
 from edge_agent.agent.values import declared, declared_values, find, flatten, key_matches, undeclared
-from edge_agent.drivers.contract import DType, ValueSpec
+from edge_agent.drivers.contract import Capability, DType, ValueRef, ValueSpec
+from edge_agent.drivers.sim import SPEC as SIM
+from edge_agent.plugins.contract import Options, Plugin, PluginSpec
 
 
 def _instance(table: dict[str, object]):  # type: ignore[no-untyped-def]
@@ -64,3 +70,39 @@ def test_wildcards_flatten_and_dtype_checks() -> None:
         "instances.a.polls: declared int, emitted str 'many'",
     ]
     assert undeclared(specs, {"x": {"rms_g": None}}) == []  # a bad value travels as null
+
+
+class ClimateOptions(Options):
+    humidity_key: str = "humidity"
+
+
+def _climate_values(o: ClimateOptions, driver: Sequence[ValueSpec]) -> list[ValueSpec]:
+    by_key = {v.key: v for v in driver}
+    return [ValueSpec("dew_point_c", DType.FLOAT32, "degC"), by_key["temperature"]]  # KeyError if absent
+
+
+CLIMATE = PluginSpec(
+    name="climate",
+    factory=Plugin,
+    options=ClimateOptions,
+    requires=Capability.VALUES,
+    values=_climate_values,
+    references=lambda o: [ValueRef("humidity_key", o.humidity_key, driver=True, numeric=True)],
+)
+
+
+def test_a_plugin_needing_keys_the_driver_does_not_declare_fails_check_config() -> None:
+    reg = Registry()
+    reg.add_driver(SIM)
+    reg.add_plugin(CLIMATE)
+    with pytest.raises(ConfigError) as info:
+        build({"instances": [{"name": "c", "plugin": "climate", "driver": {"type": "sim"}}]}, reg)
+    assert info.value.errors == [
+        'instances[0]: plugin "climate" does not work with what driver "sim" returns '
+        "(KeyError: 'temperature'; the driver declares: ch0)",
+        'instances[0].options.humidity_key: "humidity" is not a value of driver "sim" (declared: ch0)',
+    ]
+    ok = {"name": "c", "plugin": "climate", "driver": {"type": "sim", "channels": 1, "prefix": "temperature"}}
+    with pytest.raises(ConfigError) as info:
+        build({"instances": [ok]}, reg)  # "temperature0", not "temperature"
+    assert "KeyError: 'temperature'" in info.value.errors[0]
