@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import tempfile
 import time
 import tomllib
 from collections import deque
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -117,6 +119,10 @@ class LiveView:
             if self.plain:
                 print("EVENT " + line, flush=True)
 
+    def add_raw(self, topic: str, payload: bytes, retain: bool) -> None:
+        """Decode one message and add it (call on the event loop only)."""
+        self.add(decode_line(topic, payload, retain), len(payload))
+
     def render(self) -> str:
         width = max(80, os.get_terminal_size().columns if sys.stdout.isatty() else 120)
         up = time.monotonic() - self.started
@@ -184,7 +190,27 @@ def _load(config: str | None) -> dict[str, Any]:
     return dict(FALLBACK)
 
 
-async def _run(rt: Runtime, view: LiveView, seconds: float | None) -> int:
+def _feed_view(client: Any, early: queue.Queue[Any], view: LiveView) -> None:
+    """Route the view's messages through the event loop: paho calls ``on_message`` on its network
+    thread, and the loop iterates the view's dicts while rendering, so only the loop may change them."""
+    loop = asyncio.get_running_loop()
+
+    def on_message(c: Any, u: Any, m: Any) -> None:
+        payload = bytes(m.payload)
+        loop.call_soon_threadsafe(view.add_raw, m.topic, payload, bool(m.retain))
+
+    client.on_message = on_message
+    while True:  # what arrived before the loop ran (subscribe() queued it); scheduled ones come later
+        try:
+            topic, payload, retain = early.get_nowait()
+        except queue.Empty:
+            break
+        if not topic.startswith("$"):
+            view.add_raw(topic, bytes(payload), bool(retain))
+
+
+async def _run(rt: Runtime, view: LiveView, seconds: float | None, feed: Callable[[], None]) -> int:
+    feed()
     task = asyncio.create_task(rt.run(), name="agent")
     if seconds:
         asyncio.get_running_loop().call_later(seconds, rt.stop)
@@ -226,12 +252,9 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
         except ConfigError as exc:
             print("\n".join(["demo: invalid config:", *exc.errors]), file=sys.stderr)
             return 1
-        client, _ = subscribe(broker.url, [f"{cfg.mqtt.prefix}/{cfg.agent_id}/#"], client_id="edge-demo-view")
+        client, early = subscribe(broker.url, [f"{cfg.mqtt.prefix}/{cfg.agent_id}/#"], client_id="edge-demo-view")
         stack.callback(client.loop_stop)
-        client.on_message = lambda c, u, m: view.add(
-            decode_line(m.topic, bytes(m.payload), bool(m.retain)), len(m.payload)
-        )
         rt = Runtime(cfg, reg, url_override=broker.url)
-        rc = asyncio.run(_run(rt, view, seconds))
+        rc = asyncio.run(_run(rt, view, seconds, lambda: _feed_view(client, early, view)))
         print(f"demo: stopped; {view.total} messages, {view.bytes} bytes reached the broker", flush=True)
         return rc

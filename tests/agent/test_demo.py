@@ -1,0 +1,41 @@
+"""`edge-agent demo`: the live view is changed only on the event loop (paho's thread hands over)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from edge_agent.agent import demo
+
+SMALL = """
+[agent]
+id = "demo-t"
+
+[[instances]]
+name = "sine"
+plugin = "values"
+interval_s = 0.2
+driver = { type = "sim", profile = "sine", channels = 2 }
+"""
+
+
+def test_live_view_is_only_changed_on_the_event_loop_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """paho delivers on its network thread while the loop iterates the view's dicts to render:
+    every change must run on the thread that runs the loop (here the main thread)."""
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    threads: list[int] = []
+    original = demo.LiveView.add
+
+    def recording_add(self: demo.LiveView, rec: dict[str, Any], size: int) -> None:
+        threads.append(threading.get_ident())
+        original(self, rec, size)
+
+    monkeypatch.setattr(demo.LiveView, "add", recording_add)
+    assert demo.run_demo(seconds=2.5, config=str(cfg), plain=True) == 0
+    assert len(threads) >= 5, capsys.readouterr().out
+    assert set(threads) == {threading.main_thread().ident}
