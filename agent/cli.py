@@ -144,6 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--plain", action="store_true", help="plain lines instead of a refreshing table")
     s.set_defaults(func=cmd_demo)
 
+    s = sub.add_parser(
+        "plantsim",
+        help="serve a config's simulated hardware from outside the agent (PLCs, IIO devices, ptys)",
+        description="Serve the simulated devices of CONFIG (see docs/plantsim.md), or send a command "
+        "to a running simulator: status, fault INSTANCE KIND [--g G] [--growth G], plc INSTANCE ok|busy|silent.",
+    )
+    from edge_agent.drivers.plantsim import add_arguments as add_plantsim_arguments
+
+    add_plantsim_arguments(s)
+    s.set_defaults(func=_lazy("edge_agent.drivers.plantsim", "cmd_plantsim"))
+
     _add_remote_commands(sub)
     return p
 

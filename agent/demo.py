@@ -1,8 +1,9 @@
 """``edge-agent demo``: a simulated plant end to end on one machine, with no hardware.
 
-Starts a broker (mosquitto on a free port, else the embedded one), the simulated devices the
-config needs (the simulated PLC), the agent in this process on the reference plant, and a live
-view of what reaches the broker: a refreshing table on a terminal, plain lines otherwise.
+Starts a broker (mosquitto on a free port, else the embedded one), the plant simulator
+(``edge-agent plantsim``: the PLC over Modbus TCP and the accelerometers as IIO devices, served
+from another process, see agent/demo_plant.py), the agent in this process on the reference plant,
+and a live view of what reaches the broker: a refreshing table on a terminal, plain lines otherwise.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import logging
 import os
 import queue
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,8 +23,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from edge_agent.agent.broker import LocalBroker, free_port, wait_port
+from edge_agent.agent.broker import LocalBroker
 from edge_agent.agent.config import build
+from edge_agent.agent.demo_plant import localize, start_plantsim
 from edge_agent.agent.errors import ConfigError
 from edge_agent.agent.registry import load_registry
 from edge_agent.agent.runtime import Runtime
@@ -151,33 +152,10 @@ class _ViewLog(logging.Handler):
         self.view.logs.append(f"{record.levelname} {record.name}: {record.getMessage()}")
 
 
-def _start_simulated_plc(data: dict[str, Any], stack: ExitStack) -> None:
-    """Start one simulated PLC per local Modbus TCP device named in the config, on a free port."""
-    for inst in data.get("instances", []):
-        drv = inst.get("driver") or {}
-        if drv.get("type") != "modbus" or drv.get("backend", "tcp") != "tcp":
-            continue
-        if drv.get("host", "127.0.0.1") not in ("127.0.0.1", "localhost"):
-            continue
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "edge_agent.drivers.modbus.simplc", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
-        stack.callback(_stop, proc)
-        if not wait_port(port, 15):
-            raise RuntimeError("the simulated PLC did not start")
-        drv["port"] = port
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def _served(ready: dict[str, Any]) -> str:
+    parts = [f"PLC {n} on port {p}" for n, p in ready.get("plcs", {}).items()]
+    parts += [f"IIO {n}" for n in ready.get("iio", [])] + [f"serial {n}" for n in ready.get("serial", {})]
+    return ", ".join(parts) or "nothing"
 
 
 def _load(config: str | None) -> dict[str, Any]:
@@ -243,11 +221,17 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-"))
         broker = stack.enter_context(LocalBroker())
         print(f"demo: {broker.kind} broker on {broker.url}; state in {tmp}", flush=True)
-        _start_simulated_plc(data, stack)
+        src = Path(config) if config else DEFAULT_CONFIG
+        if localize(data, Path(tmp) / "plant", src.absolute().parent):
+            (Path(tmp) / "plant").mkdir()
+            plant = start_plantsim(data, Path(tmp) / "plant", stack)
+            print(f"demo: simulated hardware served by `edge-agent plantsim` ({_served(plant.ready)});", flush=True)
+            print(
+                f"      switch a fault: edge-agent plantsim --control {plant.control} fault INSTANCE outer", flush=True
+            )
         data.setdefault("agent", {})["state_dir"] = tmp
         data["agent"].setdefault("id", socket.gethostname().split(".")[0])
         try:
-            src = Path(config) if config else DEFAULT_CONFIG
             cfg = build(data, reg, source=str(src), base_dir=src.absolute().parent)
         except ConfigError as exc:
             print("\n".join(["demo: invalid config:", *exc.errors]), file=sys.stderr)

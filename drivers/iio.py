@@ -35,6 +35,14 @@ class Backend(enum.StrEnum):
     SIM = "sim"
 
 
+class SimChip(enum.StrEnum):
+    """What ``edge-agent plantsim`` emulates at a device's path (the agent itself ignores it)."""
+
+    ADXL345 = "adxl345"  # the kernel's adxl345 driver: 13-bit full resolution, 3.9 mg/LSB
+    ADXL355 = "adxl355"  # 20-bit, +-2 g
+    IEPE = "iepe"  # a 24-bit ADC behind an IEPE front end: voltage channels, 100 mV/g sensors
+
+
 class IioOptions(Options):
     backend: Backend = Backend.HW
     device: str = "iio:device0"  # directory under sysfs_root, or the device's `name`
@@ -46,7 +54,8 @@ class IioOptions(Options):
     buffer_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0  # kernel buffer length
     sensitivity_mv_per_g: Annotated[float, msgspec.Meta(gt=0)] | None = None  # voltage channels
     sim_axes: Annotated[int, msgspec.Meta(ge=1, le=8)] = 3
-    sim: ModelOptions = msgspec.field(default_factory=ModelOptions)
+    sim: ModelOptions = msgspec.field(default_factory=ModelOptions)  # backend sim, or plantsim's model
+    sim_chip: SimChip = SimChip.ADXL345  # plantsim only
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +129,7 @@ def find_device(root: Path, device: str) -> Path:
 
 def _channel(dev: Path, name: str) -> Channel:
     se = dev / "scan_elements"
-    kind = name.split("_")[0]
+    kind = name.split("_")[0].rstrip("0123456789")  # accel_x -> accel, voltage0 -> voltage (kernel names)
     scale = _attr(dev, [f"in_{name}_scale", f"in_{kind}_scale"])
     offset = _attr(dev, [f"in_{name}_offset", f"in_{kind}_offset"])
     return Channel(

@@ -19,6 +19,8 @@ class Backend(enum.StrEnum):
 
 class Layout(enum.StrEnum):
     REFERENCE = "reference"  # the 500-tag reference PLC of drivers.modbus.simplc
+    REFERENCE_X2 = "reference-x2"  # two reference blocks in one PLC: 1,000 tags (cost curves)
+    REFERENCE_X4 = "reference-x4"  # four: 2,000 tags
 
 
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=600)]

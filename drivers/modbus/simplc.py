@@ -18,9 +18,10 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import msgspec
 from edge_agent.drivers.contract import Scalar
 from edge_agent.drivers.modbus.codec import encode_value
 from edge_agent.drivers.modbus.tags import DataType, Order, PollClass, Table, Tag
@@ -28,6 +29,7 @@ from edge_agent.drivers.modbus.tags import DataType, Order, PollClass, Table, Ta
 FUNCTION_TABLE = {1: Table.COIL, 2: Table.DISCRETE_INPUT, 3: Table.HOLDING_REGISTER, 4: Table.INPUT_REGISTER}
 FUNCTION_TABLE.update({5: Table.COIL, 15: Table.COIL, 6: Table.HOLDING_REGISTER, 16: Table.HOLDING_REGISTER})
 FUNCTION_TABLE.update({22: Table.HOLDING_REGISTER, 23: Table.HOLDING_REGISTER})
+POLL_GAP_S = 0.3  # requests closer than this belong to one poll (see PlcImage.time_polls)
 
 
 class UnitImage:
@@ -78,6 +80,10 @@ class PlcImage:
         self._last_s = self.clock()
         self._carry = 0.0
         self._count_carry: dict[str, float] = {}
+        self._on_poll: Callable[[int, float], None] | None = None
+        self._gap_s = POLL_GAP_S
+        self._poll_n = 0
+        self._poll_first = self._poll_last = 0.0
         for tag in self.tags:
             img = self.unit(self._unit_of(tag))
             img.define(tag.table, 0 if not strict else tag.address, tag.end + 1 if not strict else tag.count)
@@ -152,8 +158,30 @@ class PlcImage:
             return ExcCodes.ILLEGAL_ADDRESS
         return None
 
+    def time_polls(self, on_poll: Callable[[int, float], None], gap_s: float = POLL_GAP_S) -> None:
+        """Call ``on_poll(requests, span_ms)`` for each poll served: requests closer than ``gap_s``
+        are one poll, timed from the arrival of its first request to the answer of its last."""
+        self._on_poll, self._gap_s = on_poll, gap_s
+
+    def _timed(self, t_in: float) -> None:
+        if self._poll_n and t_in - self._poll_last > self._gap_s and self._on_poll is not None:
+            self._on_poll(self._poll_n, 1000.0 * (self._poll_last - self._poll_first))
+            self._poll_n = 0
+        if not self._poll_n:
+            self._poll_first = t_in
+        self._poll_n += 1
+
     async def async_getValues(self, device_id: int, func_code: int, address: int, count: int = 1) -> Any:
         """Serve a read (pymodbus datastore interface)."""
+        if self._on_poll is not None:
+            self._timed(time.perf_counter())
+            try:
+                return await self._get(device_id, func_code, address, count)
+            finally:
+                self._poll_last = time.perf_counter()
+        return await self._get(device_id, func_code, address, count)
+
+    async def _get(self, device_id: int, func_code: int, address: int, count: int) -> Any:
         if (exc := self._check(device_id, func_code, address, count)) is not None:
             return exc
         self.advance()
@@ -206,6 +234,21 @@ def next_value(tag: Tag, old: Scalar, rng: random.Random) -> Scalar:
     if tag.type.is_integer:
         return round((v - tag.offset) / tag.scale) * tag.scale + tag.offset
     return v
+
+
+# Where block k of a scaled reference layout starts in each table (a block uses less than this).
+BLOCK_STRIDE = {Table.HOLDING_REGISTER: 500, Table.INPUT_REGISTER: 250, Table.COIL: 100, Table.DISCRETE_INPUT: 50}
+
+
+def scaled_layout(blocks: int) -> list[Tag]:
+    """``blocks`` copies of the reference layout side by side in one PLC (500 tags each): block k
+    at k times :data:`BLOCK_STRIDE` in each table, its tag names prefixed ``b<k>_`` (k >= 1)."""
+    tags: list[Tag] = []
+    for k in range(blocks):
+        for t in reference_layout():
+            name = t.name if k == 0 else f"b{k}_{t.name}"
+            tags.append(msgspec.structs.replace(t, name=name, address=t.address + k * BLOCK_STRIDE[t.table]))
+    return tags
 
 
 def reference_layout() -> list[Tag]:
@@ -286,7 +329,11 @@ def reference_layout() -> list[Tag]:
     return tags
 
 
-LAYOUTS = {"reference": reference_layout}
+LAYOUTS: dict[str, Callable[[], list[Tag]]] = {
+    "reference": reference_layout,  # 500 tags
+    "reference-x2": lambda: scaled_layout(2),  # 1,000 tags (cost curves: several of these PLCs)
+    "reference-x4": lambda: scaled_layout(4),  # 2,000 tags
+}
 
 
 async def serve_tcp(image: PlcImage, host: str = "127.0.0.1", port: int = 0) -> Any:
