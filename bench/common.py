@@ -142,3 +142,39 @@ def machine() -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
     }
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size (shared pages split among the processes mapping them), in kB."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def thread_times(pid: int) -> dict[int, tuple[str, int]]:
+    """Every thread of a process: tid -> (name, ns on a CPU so far) from ``task/*/schedstat``
+    (exact run time, not 10-ms ticks). Threads that ended between listing and reading are left out."""
+    out: dict[int, tuple[str, int]] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                out[int(tid)] = (name, int(f.read().split()[0]))
+        except OSError:
+            continue
+    return out
+
+
+def thread_cpu_pct(
+    before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]], seconds: float
+) -> dict[str, float]:
+    """% of one core per thread name between two :func:`thread_times` looks (threads started in
+    between count from 0; same-named threads are summed)."""
+    out: dict[str, float] = {}
+    for tid, (name, ns) in after.items():
+        prev = before.get(tid, (name, 0))[1]
+        out[name] = out.get(name, 0.0) + 100.0 * (ns - prev) / 1e9 / seconds
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
