@@ -151,3 +151,27 @@ def test_sim_backend_at_25600_hz() -> None:
     assert len(wf.samples) == 51200 and wf.lost_samples == 76800
     drv.set_fault("outer", 0.2)
     assert drv.model is not None and drv.model.fault == "outer"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "le:s13/16>>0",
+        "le:s20/32>>4",
+        "le:s24/32>>8",
+        "be:s12/16>>4",
+        "be:u12/16>>4",
+        "le:u16/16>>0",
+        "le:s64/64>>0",
+        "le:s8/8>>0",
+    ],
+)
+def test_decode_native_equals_the_generic_decoding(text: str) -> None:
+    """The fast path (storage-sized integers) gives the same counts as the int64 reference."""
+    from edge_agent.drivers.iio import decode_native
+
+    st = parse_type(text)
+    rng = np.random.default_rng(7)
+    dtype = f"{'>' if st.big_endian else '<'}u{st.storage_bits // 8}"
+    words = rng.integers(0, 2**st.storage_bits - 1, size=2000, dtype=np.uint64, endpoint=True).astype(dtype)
+    assert decode_native(words, st).tolist() == decode(words, st).tolist()
