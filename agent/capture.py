@@ -13,14 +13,15 @@ from __future__ import annotations
 import queue
 import struct
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import msgpack
 import numpy as np
+from edge_agent.agent.client import ClientError, ClientSettings, Connection
 
 EXIT_OK, EXIT_ERROR_ANSWER, EXIT_NO_ANSWER = 0, 1, 2
 DTYPES = {"int16": "<i2", "float32": "<f4"}
@@ -116,19 +117,6 @@ def plot(path: Path, meta: dict[str, Any], g: Any) -> None:
     plt.close(fig)
 
 
-def _client(url: str, client_id: str) -> tuple[Any, str, int]:
-    import paho.mqtt.client as mqtt
-
-    u = urlparse(url)
-    tls = u.scheme == "mqtts"
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    if u.username:
-        client.username_pw_set(u.username, u.password)
-    if tls:
-        client.tls_set()
-    return client, u.hostname or "127.0.0.1", u.port or (8883 if tls else 1883)
-
-
 def _collect(inbox: queue.Queue[Any], req_id: str, deadline: float) -> dict[str, Any] | list[dict[str, Any]]:
     """Chunks of our request until complete (list), an error answer (dict) or the deadline ({})."""
     chunks: dict[int, dict[str, Any]] = {}
@@ -149,48 +137,43 @@ def _collect(inbox: queue.Queue[Any], req_id: str, deadline: float) -> dict[str,
 
 def run_capture(
     *,
-    url: str,
     agent: str,
     instance: str,
     seconds: float,
     out: str,
     plot: str | None,
-    prefix: str = "edge",
     timeout_s: float = 30.0,
+    settings: ClientSettings | None = None,
+    url: str | None = None,
 ) -> int:
     """Request a capture and write it; exit code 0 ok, 1 error answer, 2 no answer."""
+    settings = settings or ClientSettings(url=url or "mqtt://127.0.0.1:1883")
     req_id = uuid.uuid4().hex[:12]
-    topic = f"{prefix}/{agent}/cmd/capture"
+    topic = f"{settings.prefix}/{agent}/cmd/capture"
     inbox: queue.Queue[Any] = queue.Queue()
     request = msgpack.packb({"id": req_id, "instance": instance, "args": {"seconds": seconds}})
-    client, host, port = _client(url, f"edge-capture-{req_id}")
+    try:
+        conn = Connection(settings, [topic + "/result"], name="edge-capture").__enter__()
+    except ClientError as exc:
+        print(f"capture: {exc}", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    try:
+        conn.publish(topic, request)
+        deadline = time.monotonic() + timeout_s + seconds
+        threading.Thread(target=_pump, args=(conn, inbox, deadline), daemon=True).start()
+        answer = _collect(inbox, req_id, deadline)
+    finally:
+        conn.close()
+    return _finish(answer, out, plot, timeout_s + seconds)
 
-    def on_connect(c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if not rc.is_failure:
-            c.subscribe(topic + "/result", qos=1)
 
-    def on_subscribe(c: Any, _u: Any, _mid: Any, _rc: Any, _p: Any) -> None:
-        c.publish(topic, request, qos=1)
-
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+def _pump(conn: Connection, inbox: queue.Queue[Any], deadline: float) -> None:
+    """Hand the ``d`` of every envelope to the collector (other payloads are skipped)."""
+    while (msg := conn.get(deadline - time.monotonic())) is not None:
         try:
-            inbox.put(msgpack.unpackb(msg.payload, raw=False).get("d"))
+            inbox.put(msgpack.unpackb(msg[1], raw=False).get("d"))
         except (ValueError, AttributeError, msgpack.UnpackException):
             pass  # not an envelope: ignore
-
-    client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
-    try:
-        client.connect(host, port)
-    except OSError as exc:
-        print(f"capture: cannot connect to {url}: {exc}", file=sys.stderr)
-        return EXIT_NO_ANSWER
-    client.loop_start()
-    try:
-        answer = _collect(inbox, req_id, time.monotonic() + timeout_s + seconds)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return _finish(answer, out, plot, timeout_s + seconds)
 
 
 def _finish(answer: dict[str, Any] | list[dict[str, Any]], out: str, plot_path: str | None, waited_s: float) -> int:

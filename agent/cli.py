@@ -27,22 +27,36 @@ EX_CONFIG = 78  # sysexits: systemd's RestartPreventExitStatus=78 stops restarti
 def cmd_run(args: argparse.Namespace) -> int:
     from edge_agent.agent.errors import ConfigError
     from edge_agent.agent.journal import setup_logging
+    from edge_agent.agent.layers import APPLIED_FILE, load_effective
     from edge_agent.agent.registry import load_registry
-    from edge_agent.agent.remote import load_effective
     from edge_agent.agent.runtime import Runtime
 
     setup_logging(args.log_level or "info")
     log = logging.getLogger("agent")
     reg = load_registry()
     try:
-        cfg, source = load_effective(Path(args.config), reg)
+        file_cfg, cfg, layer = load_effective(Path(args.config), reg)
     except ConfigError as exc:
         log.error("invalid config %s (%d error(s)):\n%s", exc.source, len(exc.errors), "\n".join(exc.errors))
         return EX_CONFIG
     setup_logging(args.log_level or cfg.agent.log_level)
-    if source != args.config:
-        log.info("running the remotely applied config %s (version %d)", source, cfg.version)
-    rt = Runtime(cfg, reg, config_path=Path(args.config), url_override=os.environ.get(ENV_URL))
+    if layer.instances:  # only when a push is really in effect (issue 20 item 3)
+        where = Path(file_cfg.agent.state_dir) / APPLIED_FILE
+        log.info(
+            "running %s with the pushed config version %d on top (%d pushed instance(s), %s)",
+            args.config,
+            layer.version,
+            len(layer.instances),
+            where,
+        )
+    rt = Runtime(
+        cfg,
+        reg,
+        config_path=Path(args.config),
+        url_override=os.environ.get(ENV_URL),
+        file_config=file_cfg,
+        layer=layer,
+    )
     return asyncio.run(rt.run())
 
 
@@ -86,10 +100,15 @@ def _listing(kind: str) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
+    from edge_agent.agent.client import ClientError, resolve
     from edge_agent.agent.tail import tail
 
-    filters = args.filter or [f"{args.prefix}/#"]
-    return tail(_url(args), filters, count=args.count, seconds=args.seconds)
+    try:
+        settings = resolve(args)
+    except ClientError as exc:
+        raise SystemExit(f"tail: {exc}") from exc
+    filters = args.filter or [f"{settings.prefix}/#"]
+    return tail(settings, filters, count=args.count, seconds=args.seconds)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -104,6 +123,12 @@ def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
         return fn(args)
 
     return run
+
+
+def _client_args(p: argparse.ArgumentParser) -> None:
+    from edge_agent.agent.client import add_args
+
+    add_args(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,10 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("tail", help="print decoded messages as JSON lines")
     s.add_argument("filter", nargs="*", help="topic filters (default: PREFIX/#)")
-    s.add_argument("--url", help=f"broker (default: ${ENV_URL} or {DEFAULT_URL})")
-    s.add_argument("--prefix", default="edge")
     s.add_argument("--count", type=int, help="stop after N messages")
     s.add_argument("--seconds", type=float, help="stop after S seconds")
+    _client_args(s)
     s.set_defaults(func=cmd_tail)
 
     sub.add_parser("plugins", help="list installed plugins").set_defaults(func=lambda a: _listing("plugin"))
@@ -160,43 +184,85 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    s = sub.add_parser("push-config", help="push a config to agents and wait for their answers")
-    s.add_argument("file", help="TOML (or JSON) config with the instances to apply")
-    s.add_argument("--url", help=f"broker (default: ${ENV_URL} or {DEFAULT_URL})")
-    s.add_argument("--agent", action="append", required=True, help="agent id; repeat, or a pattern with *")
-    s.add_argument("--prefix", default="edge")
-    s.add_argument("--version", type=int, dest="config_version", help="config version (default: now)")
-    s.add_argument("--sign", metavar="KEY", help="Ed25519 private key (PEM) to sign the push")
-    s.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for answers")
+    from edge_agent.agent.client import add_args
+
+    s = sub.add_parser(
+        "push-config",
+        help="write the desired instances of agents (ids, patterns, groups) in waves and wait for their answers",
+    )
+    s.add_argument("file", nargs="?", help="TOML (or JSON) file with [[instances]] only")
+    s.add_argument("--agent", action="append", help="agent id or pattern with * (repeat)")
+    s.add_argument("--group", action="append", help="every agent listing this group in [agent] groups (repeat)")
+    s.add_argument("--patch", action="store_true", help="add/replace the file's instances, keep the other pushed ones")
+    s.add_argument("--remove", action="append", metavar="NAME", help="remove a pushed instance (a patch; repeat)")
+    s.add_argument("--clear", action="store_true", help="withdraw every pushed instance: the agents run their file")
+    s.add_argument("--version", type=int, dest="config_version", help="config version (default: next fleet-wide)")
+    s.add_argument("--force", action="store_true", help="re-apply even if this version is applied")
+    s.add_argument("--check-s", type=float, help="seconds each new instance has to deliver a good value")
+    s.add_argument(
+        "--sign", metavar="KEY", help="Ed25519 private key (PEM) to sign with (or sign_key in the CLI config)"
+    )
+    s.add_argument("--ttl", type=float, default=7 * 86400, help="seconds the documents stay valid (default 7 days)")
+    s.add_argument("--wave", type=int, default=10, help="agents per wave (default 10)")
+    s.add_argument("--max-failures", type=int, default=0, help="failures tolerated before the rollout stops")
+    s.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a wave's answers")
+    s.add_argument("--json", action="store_true", help="results as JSON")
+    add_args(s)
     s.set_defaults(func=_lazy("edge_agent.agent.push", "cmd_push_config"))
+
+    s = sub.add_parser("fleet", help="inventory: every agent, online, versions, drift, instances, last seen")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--wait", type=float, default=5.0, help="longest time to read the retained state")
+    add_args(s)
+    s.set_defaults(func=_lazy("edge_agent.agent.fleet", "cmd_fleet"))
+
+    s = sub.add_parser("cmd", help="send a command to an agent: ping, status, reload, config, restart INSTANCE")
+    s.add_argument("agent_id", metavar="AGENT")
+    s.add_argument("name", metavar="COMMAND", help="ping | status | reload | config | restart | a plugin command")
+    s.add_argument("instance", nargs="?", metavar="INSTANCE", help="the instance (restart, capture, write)")
+    s.add_argument("--arg", action="append", metavar="KEY=VALUE", help="command argument (repeat)")
+    s.add_argument("--timeout", type=float, default=10.0)
+    s.add_argument("--json", action="store_true", help="the whole answer as JSON")
+    add_args(s)
+    s.set_defaults(func=_lazy("edge_agent.agent.fleet", "cmd_cmd"))
+
+    s = sub.add_parser("get-config", help="print an agent's effective config as TOML")
+    s.add_argument("agent_id", metavar="AGENT")
+    s.add_argument("--timeout", type=float, default=10.0)
+    s.add_argument("--json", action="store_true")
+    add_args(s)
+    s.set_defaults(func=_lazy("edge_agent.agent.fleet", "cmd_get_config"))
 
     s = sub.add_parser("keygen", help="create an Ed25519 key pair for signed config pushes")
     s.add_argument("out", help="private key file to write (the public key goes to OUT.pub)")
     s.set_defaults(func=_lazy("edge_agent.agent.push", "cmd_keygen"))
 
     s = sub.add_parser("capture", help="capture a raw waveform from a vibration instance")
-    s.add_argument("--url", help=f"broker (default: ${ENV_URL} or {DEFAULT_URL})")
     s.add_argument("--agent", required=True)
     s.add_argument("--instance", required=True)
     s.add_argument("--seconds", type=float, default=1.0)
     s.add_argument("--out", required=True, help="FILE.npy, FILE.wav or FILE.csv")
     s.add_argument("--plot", help="also draw FILE.png (needs the plot extra)")
-    s.add_argument("--prefix", default="edge")
     s.add_argument("--timeout", type=float, default=30.0)
+    add_args(s)
     s.set_defaults(func=_capture)
 
 
 def _capture(args: argparse.Namespace) -> int:
     from edge_agent.agent.capture import run_capture
+    from edge_agent.agent.client import ClientError, resolve
 
+    try:
+        settings = resolve(args)
+    except ClientError as exc:
+        raise SystemExit(f"capture: {exc}") from exc
     return run_capture(
-        url=_url(args),
+        settings=settings,
         agent=args.agent,
         instance=args.instance,
         seconds=args.seconds,
         out=args.out,
         plot=args.plot,
-        prefix=args.prefix,
         timeout_s=args.timeout,
     )
 

@@ -1,6 +1,7 @@
 """Commands on ``{p}/{agent}/cmd/{name}``, answered on ``cmd/{name}/result`` (correlated by id).
 
-Built in: ``ping``, ``status``, ``restart`` (one instance), ``reload``. Any other name with an
+Built in: ``ping``, ``status``, ``config`` (the effective config), ``restart`` (one instance),
+``reload``. Commands talk to the agent only through ``AgentControl``. Any other name with an
 ``instance`` goes to that instance's plugin (``capture`` for vibration, ``write`` for PLC tags).
 A request is a MessagePack (or JSON) map ``{"id": ..., "instance": ..., "args": {...}}``.
 """
@@ -13,12 +14,13 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import msgpack
-from edge_agent.agent.outbox import Priority
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.contract import UnknownCommand
 
 if TYPE_CHECKING:
-    from edge_agent.agent.runtime import Runtime
+    from collections.abc import Callable
+
+    from edge_agent.agent.control import AgentControl
 
 log = logging.getLogger("agent.commands")
 
@@ -38,9 +40,18 @@ def parse_request(payload: bytes) -> dict[str, Any]:
     return req
 
 
+INSTANCE_COMMANDS = ("restart",)
+
+
 class Commands:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    """Answers the built-in commands and hands the others to an instance's plugin."""
+
+    def __init__(
+        self, control: AgentControl, *, answer: Callable[[str, dict[str, Any]], None], chunk_bytes: int
+    ) -> None:
+        self.control = control
+        self.answer = answer
+        self.chunk_bytes = chunk_bytes
 
     async def on_command(self, topic: str, payload: bytes) -> None:
         """Entry point from the MQTT session; always answers once (or in chunks)."""
@@ -61,30 +72,40 @@ class Commands:
         args = req.get("args", {})
         if not isinstance(args, dict):
             raise CommandError("args must be a map")
+        c = self.control
         if name == "ping":
-            return {"pong": True, "uptime_s": self.rt.stats()["uptime_s"]}
+            return {"pong": True, "uptime_s": c.stats()["uptime_s"]}
         if name == "status":
+            state = c.state()
+            config = {"version": state["version"], "desired_version": state["desired_version"], "hash": state["hash"]}
             return {
-                "stats": self.rt.stats(),
-                "instances": self.rt.instance_states(),
-                "config": {"version": self.rt.config.version, "hash": self.rt.config.hash},
+                "stats": c.stats(),
+                "instances": state["instances"],
+                "config": config,
+                "last": state.get("last_result"),
             }
+        if name == "config":
+            return c.effective_config()
         if name == "reload":
-            await self.rt.reload()
-            return {"version": self.rt.config.version, "hash": self.rt.config.hash}
+            return await c.reload_file()
         instance = req.get("instance", args.get("instance"))
-        if not isinstance(instance, str) or instance not in self.rt.runners:
-            known = ", ".join(sorted(self.rt.runners))
+        known = ", ".join(c.instance_names()) or "none"
+        if instance is None:
+            if name in INSTANCE_COMMANDS:
+                raise CommandError(f'{name} needs an instance: {{"instance": NAME}} (running: {known})')
             raise CommandError(
-                f"unknown command {name!r}" if instance is None else f"unknown instance {instance!r} (running: {known})"
+                f"unknown command {name!r} (built in: ping, status, config, reload, restart; "
+                "plugin commands such as capture or write need an instance)"
             )
+        if not isinstance(instance, str) or instance not in c.instance_names():
+            raise CommandError(f"unknown instance {instance!r} (running: {known})")
         if name == "restart":
-            await self.rt.restart_instance(instance)
+            await c.restart_instance(instance)
             return {"restarted": instance}
         return await self._plugin_command(name, instance, args)
 
     async def _plugin_command(self, name: str, instance: str, args: dict[str, Any]) -> Any:
-        plugin = self.rt.runners[instance][0].plugin
+        plugin = self.control.plugin_of(instance)
         if plugin is None:
             raise CommandError(f"instance {instance!r} is not running yet")
         try:
@@ -105,7 +126,7 @@ class Commands:
     def _answer_chunks(self, name: str, ident: Any, result: dict[str, Any]) -> None:
         data = bytes(result["samples"])
         meta = {k: v for k, v in result.items() if k != "samples"}
-        size = self.rt.config.remote.capture_chunk_bytes
+        size = self.chunk_bytes
         chunks = max(1, math.ceil(len(data) / size))
         for i in range(chunks):
             d: dict[str, Any] = {
@@ -120,5 +141,4 @@ class Commands:
             self._answer(name, d)
 
     def _answer(self, name: str, d: dict[str, Any]) -> None:
-        topic = self.rt.topics.cmd_result(name)
-        self.rt.outbox.put(self.rt.publisher.message(topic, d, priority=Priority.EVENT))
+        self.answer(name, d)

@@ -32,6 +32,7 @@ class AgentSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     state_dir: str = "/var/lib/edge-agent"
     io_threads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
     log_level: str = "info"
+    groups: list[str] = []  # fleet groups: the agent also follows {prefix}/group/{g}/config/desired
 
 
 class MqttSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -241,6 +242,10 @@ def _check_pair(
 
 
 def _check_agent(a: dict[str, Any], errors: list[str]) -> None:
+    groups = a.get("groups")
+    for i, g in enumerate(groups if isinstance(groups, list) else []):
+        if isinstance(g, str) and not NAME_RE.match(g):
+            errors.append(f"agent.groups[{i}]: {describe(g)} is not a valid topic segment")
     ident = a.get("id")
     if isinstance(ident, str) and ident and not NAME_RE.match(ident):
         errors.append(

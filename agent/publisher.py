@@ -37,6 +37,11 @@ class Topics:
         self.config_state = f"{self.base}/config/state"
         self.config_result = f"{self.base}/config/result"
         self.cmd = f"{self.base}/cmd/+"
+        self.config_desired = f"{self.base}/config/desired"
+        self.prefix = prefix
+
+    def group_desired(self, group: str) -> str:
+        return f"{self.prefix}/group/{group}/config/desired"
 
     def data(self, instance: str) -> str:
         return f"{self.base}/data/{instance}"

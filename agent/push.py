@@ -1,18 +1,18 @@
 """``edge-agent push-config`` and ``edge-agent keygen``: the ops side of remote configuration.
 
-push-config validates locally first, pushes to one or many agents (ids, or patterns with ``*``
-resolved from their retained status), waits for every answer and prints a summary table. Exit
-code: 0 all accepted, 1 any rejected or rolled back, 2 any agent did not answer.
+push-config checks the file locally, reads the inventory, writes each target agent's retained
+desired config (signed, bound to that agent, versioned fleet-wide) in waves and waits for the
+answers; a failure threshold stops the rollout. Offline agents get the retained document and
+apply it when they reconnect. Exit code: 0 every online agent accepted (or already had it),
+1 any rejected / rolled back / unknown id / rollout stopped, 2 an online agent did not answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import fnmatch
 import json
 import os
-import queue
 import sys
 import time
 import tomllib
@@ -22,146 +22,208 @@ from typing import Any
 
 import msgpack
 from edge_agent.agent import codec
+from edge_agent.agent.client import ClientError, ClientSettings, Connection, resolve
 from edge_agent.agent.config import build
-from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.errors import CodecError, ConfigError
+from edge_agent.agent.inventory import AgentInfo, collect, fleet_version, select
 from edge_agent.agent.registry import load_registry
-from edge_agent.agent.remote import canonical_bytes
-from edge_agent.agent.tail import subscribe
+from edge_agent.agent.signing import load_private_key, sign
 
-NO_ANSWER = "no answer"
+LOCAL_SECTIONS = ("agent", "mqtt", "remote", "spool")
+FAILED = ("rejected", "rolled_back", "no_answer", "unknown_id", "not_pushed")
 
 
 def read_push_file(path: Path) -> dict[str, Any]:
-    """A TOML or JSON file with [[instances]] (and optional sections)."""
-    text = path.read_bytes()
-    if path.suffix == ".json":
-        data: dict[str, Any] = json.loads(text)
-    else:
-        data = tomllib.loads(text.decode("utf-8"))
+    """A TOML or JSON file with [[instances]]; SystemExit with one line when it cannot be read."""
+    try:
+        text = path.read_bytes()
+        data: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise SystemExit(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: expected a table with [[instances]]")
     return data
 
 
-def local_errors(config: dict[str, Any]) -> tuple[list[str], list[str]]:
+def local_errors(instances: list[Any]) -> tuple[list[str], list[str]]:
     """Validate with the plugins installed here; unknown plugins/drivers are only warnings (the
     agents may have packages this machine lacks)."""
     try:
-        build(config, load_registry(), source="push")
+        build({"instances": instances}, load_registry(), source="push")
     except ConfigError as exc:
         warn = [e for e in exc.errors if "unknown plugin" in e or "unknown driver" in e]
         return [e for e in exc.errors if e not in warn], warn
     return [], []
 
 
-def sign(version: int, config: dict[str, Any], key_path: str) -> str:
-    """Detached Ed25519 signature (base64) over the canonical bytes."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    key = load_pem_private_key(Path(key_path).read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SystemExit(f"{key_path}: not an Ed25519 private key (make one with `edge-agent keygen`)")
-    return base64.b64encode(key.sign(canonical_bytes(version, config))).decode()
-
-
-def resolve_agents(url: str, prefix: str, patterns: list[str], wait_s: float = 1.5) -> list[str]:
-    """Expand patterns with * against the agents whose retained status says online."""
-    if not any("*" in p for p in patterns):
-        return patterns
-    client, q = subscribe(url, [f"{prefix}/+/status"], client_id=f"edge-push-{uuid.uuid4().hex[:8]}")
-    online: set[str] = set()
-    deadline = time.monotonic() + wait_s
-    try:
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                topic, payload, _ = q.get(timeout=left)
-            except queue.Empty:
-                break
-            if topic.endswith("/status"):
-                env = codec.decode(payload)
-                if env["d"].get("state") == "online":
-                    online.add(topic.split("/")[1])
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    out = [p for p in patterns if "*" not in p]
-    out += sorted(a for a in online if any(fnmatch.fnmatchcase(a, p) for p in patterns if "*" in p))
-    return out
-
-
-def push(url: str, prefix: str, agents: list[str], doc: dict[str, Any], timeout_s: float) -> dict[str, dict[str, Any]]:
-    """Publish the document to every agent and collect their answers by id."""
-    topics = [f"{prefix}/{a}/config/result" for a in agents]
-    client, q = subscribe(url, topics, client_id=f"edge-push-{uuid.uuid4().hex[:8]}")
-    answers: dict[str, dict[str, Any]] = {}
-    try:
-        while q.get(timeout=10)[0] != "$connected":
-            pass
-        ids = {}
-        for a in agents:
-            ident = f"{uuid.uuid4().hex[:12]}"
-            ids[ident] = a
-            client.publish(f"{prefix}/{a}/config/set", msgpack.packb({**doc, "id": ident}), qos=1)
-        deadline = time.monotonic() + timeout_s
-        while len(answers) < len(agents) and (left := deadline - time.monotonic()) > 0:
-            try:
-                _, payload, _ = q.get(timeout=left)
-            except queue.Empty:
-                break
-            d = codec.decode(payload)["d"]
-            if d.get("id") in ids:
-                answers[ids[d["id"]]] = d
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    return answers
-
-
-def summary_line(agent: str, d: dict[str, Any] | None) -> str:
-    if d is None:
-        return f"{agent:20} {NO_ANSWER}"
-    status = d.get("status", "?")
-    if status == "accepted":
-        inst = d.get("instances", {})
-        counts = ", ".join(f"{len(v)} {k}" for k, v in inst.items() if v)
-        return f"{agent:20} accepted    version {d.get('version')} ({counts})"
-    if status == "rolled_back":
-        return f"{agent:20} rolled_back {d.get('reason')}"
-    return f"{agent:20} rejected    " + "\n" + "\n".join(f"{'':22}{e}" for e in d.get("errors", []))
-
-
-def cmd_push_config(args: argparse.Namespace) -> int:
-    url = args.url or os.environ.get("EDGE_AGENT_MQTT_URL") or "mqtt://127.0.0.1:1883"
-    config = read_push_file(Path(args.file))
-    version = (
-        args.config_version if args.config_version is not None else int(config.pop("version", 0)) or int(time.time())
-    )
-    config.pop("version", None)
-    errors, warnings = local_errors(config)
+def body_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``config`` or ``patch`` part of the document, checked locally; SystemExit on errors."""
+    data = read_push_file(Path(args.file)) if args.file else {}
+    if not args.file and not args.remove and not args.clear:
+        raise SystemExit("push-config: give a FILE with [[instances]], --remove NAME or --clear")
+    sections = [k for k in data if k in LOCAL_SECTIONS]
+    other = [k for k in data if k not in LOCAL_SECTIONS and k not in ("instances", "version")]
+    if sections or other:
+        why = [f"{k}: [{k}] comes from each agent's local file; a push carries instances only" for k in sections]
+        why += [f"{k}: unknown key (a push file holds [[instances]] only)" for k in other]
+        raise SystemExit(f"{args.file}: nothing pushed\n" + "\n".join(why))
+    instances = data.get("instances", [])
+    errors, warnings = local_errors(instances)
     for w in warnings:
         print(f"warning (not installed here, checked by the agent): {w}", file=sys.stderr)
     if errors:
-        print(f"{args.file}: {len(errors)} error(s), nothing pushed", file=sys.stderr)
-        print("\n".join(errors), file=sys.stderr)
+        raise SystemExit(f"{args.file}: {len(errors)} error(s), nothing pushed\n" + "\n".join(errors))
+    if args.patch or args.remove:
+        return {"patch": {"set": instances, "remove": list(args.remove or [])}}
+    return {"config": {"instances": [] if args.clear else instances}}
+
+
+def make_doc(body: dict[str, Any], version: int, target: str, args: argparse.Namespace, key: Any) -> dict[str, Any]:
+    """One bound document: target, version, expiry, nonce (signed when a key is given)."""
+    doc: dict[str, Any] = {
+        **body,
+        "version": version,
+        "target": target,
+        "expires": int(time.time() + args.ttl),
+        "nonce": base64.urlsafe_b64encode(os.urandom(12)).decode(),
+        "id": uuid.uuid4().hex[:12],
+    }
+    if args.check_s is not None:
+        doc["check_s"] = args.check_s
+    if args.force:
+        doc["force"] = True
+    return sign(doc, key) if key is not None else doc
+
+
+def wait_answers(conn: Connection, prefix: str, ids: dict[str, str], timeout_s: float) -> dict[str, dict[str, Any]]:
+    """Answers on config/result correlated by id: {agent: d}."""
+    answers: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(answers) < len(ids) and (msg := conn.get(deadline - time.monotonic())) is not None:
+        topic, payload, _ = msg
+        try:
+            d = codec.decode(payload)["d"]
+        except (CodecError, KeyError) as exc:
+            print(f"warning: skipping {topic}: not an edge-agent message ({exc})", file=sys.stderr)
+            continue
+        agent = ids.get(str(d.get("id"))) if isinstance(d, dict) else None
+        if agent is not None and topic == f"{prefix}/{agent}/config/result":
+            answers[agent] = d
+    return answers
+
+
+def rollout(
+    conn: Connection,
+    s: ClientSettings,
+    agents: dict[str, AgentInfo],
+    targets: list[str],
+    body: dict[str, Any],
+    version: int,
+    args: argparse.Namespace,
+    key: Any,
+) -> dict[str, dict[str, Any]]:
+    """Write desired configs wave by wave; stop when failures exceed the threshold."""
+    results: dict[str, dict[str, Any]] = {}
+    failures = 0
+    for start in range(0, len(targets), args.wave):
+        wave = targets[start : start + args.wave]
+        if failures > args.max_failures:
+            results.update(
+                {a: {"status": "not_pushed", "reason": f"rollout stopped after {failures} failure(s)"} for a in wave}
+            )
+            continue
+        ids = {}
+        for a in wave:
+            doc = make_doc(body, version, f"agent:{a}", args, key)
+            conn.publish(f"{s.prefix}/{a}/config/desired", msgpack.packb(doc), retain=True)
+            if agents[a].online:
+                ids[doc["id"]] = a
+            else:
+                results[a] = {
+                    "status": "pending",
+                    "reason": "offline: applies the retained desired config on reconnect",
+                }
+        got = wait_answers(conn, s.prefix, ids, args.timeout)
+        for a in ids.values():
+            results[a] = got.get(
+                a, {"status": "no_answer", "reason": f"online but no answer within {args.timeout:g} s"}
+            )
+            failures += results[a]["status"] in FAILED
+    return results
+
+
+def group_docs(
+    conn: Connection,
+    s: ClientSettings,
+    groups: list[str],
+    body: dict[str, Any],
+    version: int,
+    args: argparse.Namespace,
+    key: Any,
+) -> None:
+    """After a successful rollout: the group's retained desired config, for members that join later."""
+    for g in groups:
+        conn.publish(
+            f"{s.prefix}/group/{g}/config/desired",
+            msgpack.packb(make_doc(body, version, f"group:{g}", args, key)),
+            retain=True,
+        )
+
+
+def describe(agent: str, d: dict[str, Any]) -> str:
+    """One line (plus error lines) per agent, by name."""
+    st = d.get("status", "?")
+    if st == "accepted":
+        counts = ", ".join(f"{len(v)} {k}" for k, v in d.get("instances", {}).items() if v and k != "unchanged")
+        return f"{agent:20} accepted         version {d.get('version')} ({counts or 'no change'})"
+    if st == "already_applied":
+        return f"{agent:20} already applied  version {d.get('version')}"
+    if st == "rejected":
+        return f"{agent:20} rejected\n" + "\n".join(f"{'':22}{e}" for e in d.get("errors", []))
+    return f"{agent:20} {st.replace('_', ' '):16} {d.get('reason', '')}"
+
+
+def cmd_push_config(args: argparse.Namespace) -> int:
+    try:
+        s = resolve(args)
+        body = body_from_args(args)
+        key_path = args.sign or s.sign_key
+        key = load_private_key(str(key_path)) if key_path else None
+        agents = collect(s)
+        targets, unknown = select(agents, args.agent or [], args.group or [])
+        version = args.config_version if args.config_version is not None else fleet_version(agents)
+        results: dict[str, dict[str, Any]] = {
+            u: {"status": "unknown_id", "reason": "no agent with this id ever connected to this broker"}
+            for u in unknown
+        }
+        if not targets and not unknown:
+            raise SystemExit("push-config: no agent matched (see `edge-agent fleet`)")
+        with Connection(s, [f"{s.prefix}/{a}/config/result" for a in targets], name="edge-push") as conn:
+            results.update(rollout(conn, s, agents, targets, body, version, args, key))
+            if args.group and not any(r["status"] in FAILED for r in results.values()):
+                group_docs(conn, s, args.group, body, version, args, key)
+    except ClientError as exc:
+        raise SystemExit(f"push-config: {exc}") from exc
+    return report(results, version, args.json)
+
+
+def report(results: dict[str, dict[str, Any]], version: int, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"version": version, "results": codec.to_jsonable(results)}, indent=1))
+    else:
+        print(f"version {version} to {len(results)} agent(s):")
+        for a in sorted(results):
+            print(describe(a, results[a]))
+    statuses = [r["status"] for r in results.values()]
+    if any(st in ("rejected", "rolled_back", "unknown_id", "not_pushed") for st in statuses):
         return 1
-    doc: dict[str, Any] = {"version": version, "config": config}
-    if args.sign:
-        doc["sig"] = sign(version, config, args.sign)
-    agents = resolve_agents(url, args.prefix, args.agent)
-    if not agents:
-        print("no agent matched", file=sys.stderr)
-        return 2
-    answers = push(url, args.prefix, agents, doc, args.timeout)
-    print(f"pushed version {version} to {len(agents)} agent(s):")
-    for a in agents:
-        print(summary_line(a, answers.get(a)))
-    if len(answers) < len(agents):
-        return 2
-    return 0 if all(d.get("status") == "accepted" for d in answers.values()) else 1
+    return 2 if "no_answer" in statuses else 0
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from edge_agent.agent.signing import key_id
 
     out = Path(args.out)
     if out.exists():
@@ -176,7 +238,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     pub = base64.b64encode(raw).decode()
     Path(f"{out}.pub").write_text(pub + "\n")
     print(
-        f"private key: {out} (keep it with ops)\npublic key:  {out}.pub\n"
-        f'agents trust it with:\n[remote]\nrequire_signature = true\ntrusted_keys = ["{pub}"]'
+        f"private key: {out} (keep it with ops)\npublic key:  {out}.pub (key id {key_id(raw)})\n"
+        f"agents trust it with (the key itself, or the path to {out}.pub):\n[remote]\nrequire_signature = true\n"
+        f'trusted_keys = ["{pub}"]'
     )
     return 0

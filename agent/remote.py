@@ -1,49 +1,38 @@
-"""Remote configuration over MQTT: validated, atomic, per instance, rolled back on failure.
+"""Remote configuration over MQTT: pushes on ``config/set`` and retained desired state on
+``config/desired`` (per agent and per group), bound, signed, proven by a good read.
 
-A push on ``config/set`` is ``{"version": n, "config": {...}, "id": "...", "sig": "..."}``
-(MessagePack, or JSON detected by its first byte). Steps: check limits, signature and version ->
-validate (every error, as check-config prints them) -> **prepare** (build every new or changed
-instance and open its driver, stopping nothing) -> **apply** (swap only what changed) ->
-**verify** (each new instance completes one good poll in time) -> **commit** (atomic write of
-the applied config into state_dir) or **rollback** (the previous instances come back). Every push
-gets one answer on ``config/result``: accepted, rejected or rolled_back.
+A document (MessagePack, or JSON detected by its first byte) carries ``version``, either
+``config = {instances = [...]}`` (the whole pushed layer) or ``patch = {set = [...], remove =
+[...]}``, and optionally ``target``, ``expires``, ``nonce``, ``check_s``, ``force``, ``kid``,
+``sig`` and a correlation ``id``. Only instances travel: ``[agent]``, ``[mqtt]``, ``[remote]`` and
+``[spool]`` come from the local file, always. Every push gets one answer on ``config/result``;
+see docs/remote.md for the whole protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import copy
 import json
 import logging
-import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgpack
-from edge_agent.agent.config import Config, Instance, build, load
-from edge_agent.agent.errors import ConfigError
-from edge_agent.agent.outbox import Priority
-from edge_agent.agent.registry import Registry
-from edge_agent.agent.runtime import diff_instances
-from edge_agent.agent.supervisor import InstanceRunner
-from edge_agent.plugins.contract import Plugin
+from edge_agent.agent.config import canonical_hash
+from edge_agent.agent.control import Rejected
+from edge_agent.agent.layers import PushedLayer
+from edge_agent.agent.signing import TrustedKeyError, load_public_keys, verify
 
 if TYPE_CHECKING:
-    from edge_agent.agent.runtime import Runtime
+    from collections.abc import Callable
+
+    from edge_agent.agent.control import AgentControl
 
 log = logging.getLogger("agent.remote")
 
-APPLIED_FILE = "applied-config.json"
-RESTART_SECTIONS = ("agent", "mqtt", "spool", "remote")
-
-
-class Rejected(Exception):
-    """A push that is refused before anything changes; ``errors`` are "path: message" lines."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
+DOC_KEYS = ("version", "config", "patch", "target", "expires", "nonce", "check_s", "force", "kid", "sig", "id")
+LOCAL_SECTIONS = ("agent", "mqtt", "remote", "spool")
 
 
 def parse_document(payload: bytes, max_bytes: int) -> dict[str, Any]:
@@ -61,220 +50,237 @@ def parse_document(payload: bytes, max_bytes: int) -> dict[str, Any]:
         raise Rejected([f"(document): undecodable: {type(exc).__name__}"]) from exc
     if not isinstance(doc, dict):
         raise Rejected([f"(document): expected a map, got {type(doc).__name__}"])
-    errors = []
-    if not isinstance(doc.get("version"), int) or isinstance(doc.get("version"), bool) or doc["version"] < 0:
-        errors.append("version: required, an integer >= 0")
-    if not isinstance(doc.get("config"), dict):
-        errors.append("config: required, a map with the instances (and optional sections)")
-    if "id" in doc and not isinstance(doc["id"], str | int):
-        errors.append("id: must be a string or an integer")
-    unknown = sorted(str(k) for k in doc if k not in ("version", "config", "id", "sig"))
-    if unknown:
-        errors.append(f"(document): unknown keys {', '.join(unknown)} (allowed: version, config, id, sig)")
+    errors = _shape_errors(doc)
     if errors:
-        raise Rejected(errors)
+        rejected = Rejected(errors)
+        rejected.ident = doc.get("id") if isinstance(doc.get("id"), str | int) else None  # echoed even so
+        raise rejected
     return doc
 
 
-def canonical_bytes(version: int, config: dict[str, Any]) -> bytes:
-    """The bytes a signature covers: canonical JSON of version and config (sorted keys)."""
-    return json.dumps(
-        {"config": config, "version": version}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    ).encode("utf-8")
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
-def load_public_keys(entries: list[str]) -> list[Any]:
-    """Ed25519 public keys from base64 (32 raw bytes) or PEM file paths."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    keys = []
-    for entry in entries:
-        if os.path.exists(entry):
-            keys.append(load_pem_public_key(Path(entry).read_bytes()))
-        else:
-            keys.append(Ed25519PublicKey.from_public_bytes(base64.b64decode(entry)))
-    return keys
-
-
-def verify_signature(doc: dict[str, Any], keys: list[Any]) -> None:
-    """Raise Rejected unless ``doc["sig"]`` is a valid signature by one of ``keys``."""
-    from cryptography.exceptions import InvalidSignature
-
-    sig = doc.get("sig")
-    if sig is None:
-        raise Rejected(["sig: a signature is required (remote.require_signature = true)"])
-    try:
-        raw = sig if isinstance(sig, bytes) else base64.b64decode(str(sig), validate=True)
-    except ValueError as exc:
-        raise Rejected(["sig: not base64"]) from exc
-    data = canonical_bytes(doc["version"], doc["config"])
-    for key in keys:
-        try:
-            key.verify(raw, data)
-            return
-        except InvalidSignature:
-            continue
-    raise Rejected(["sig: signature does not match any trusted key (wrong key or tampered document)"])
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temp file, fsync, keep the previous file as .bak, rename: never a half file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    if path.exists():  # a hard link keeps the previous version with no moment without a file
-        bak = path.with_name(path.name + ".bak")
-        bak.unlink(missing_ok=True)
-        os.link(path, bak)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def load_effective(path: Path, reg: Registry) -> tuple[Config, str]:
-    """The config to run: the file, or the remotely applied one in state_dir when it is newer."""
-    base = load(path, reg)
-    state = Path(base.agent.state_dir)
-    for name in (APPLIED_FILE, APPLIED_FILE + ".bak"):
-        candidate = state / name
-        if not candidate.exists():
-            continue
-        try:
-            data = json.loads(candidate.read_text(encoding="utf-8"))
-            cfg = build(data, reg, source=str(candidate), base_dir=base.base_dir)
-        except (ValueError, ConfigError) as exc:
-            log.warning("ignoring %s: %s", candidate, exc)
-            continue
-        if cfg.version >= base.version:
-            return cfg, str(candidate)
-        break
-    return base, str(path)
+def _shape_errors(doc: dict[str, Any]) -> list[str]:
+    errors = []
+    if not _is_int(doc.get("version")) or doc["version"] < 0:
+        errors.append("version: required, an integer >= 0")
+    if ("config" in doc) == ("patch" in doc):
+        errors.append("config: exactly one of config (the whole pushed set) or patch (set/remove) is required")
+    if "config" in doc and not isinstance(doc["config"], dict):
+        errors.append("config: a map with instances")
+    if "patch" in doc and not isinstance(doc["patch"], dict):
+        errors.append("patch: a map with set (instance tables) and/or remove (names)")
+    if "id" in doc and not isinstance(doc["id"], str | int):
+        errors.append("id: must be a string or an integer")
+    for key, ok, what in (
+        ("target", lambda v: isinstance(v, str), 'a string "agent:ID" or "group:NAME"'),
+        ("expires", _is_int, "an integer (Unix seconds)"),
+        ("nonce", lambda v: isinstance(v, str) and 8 <= len(v) <= 128, "a string of 8-128 characters"),
+        (
+            "check_s",
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 3600,
+            "seconds, 0 < s <= 3600",
+        ),
+        ("force", lambda v: isinstance(v, bool), "true or false"),
+        ("kid", lambda v: isinstance(v, str), "a key id string"),
+    ):
+        if key in doc and not ok(doc[key]):
+            errors.append(f"{key}: must be {what}")
+    unknown = sorted(str(k) for k in doc if k not in DOC_KEYS)
+    if unknown:
+        errors.append(f"(document): unknown keys {', '.join(unknown)} (allowed: {', '.join(DOC_KEYS)})")
+    return errors
 
 
 class RemoteConfig:
-    """Handles pushes for one runtime; pushes are applied one at a time."""
+    """Handles pushes and desired documents for one agent; one at a time."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    def __init__(
+        self, control: AgentControl, *, agent_id: str, groups: tuple[str, ...], answer: Callable[[dict[str, Any]], None]
+    ) -> None:
+        self.control = control
+        self.agent_id = agent_id
+        self.groups = groups
+        self.answer = answer
         self.lock = asyncio.Lock()
         self.last_push = 0.0
-        self.keys: list[Any] | None = None
+        self._keys: dict[str, Any] | None = None
 
     async def on_push(self, topic: str, payload: bytes) -> None:
-        """Entry point from the MQTT session; always answers once."""
+        """``config/set``: a one-shot push, always answered."""
+        await self._handle(topic, payload, desired=False)
+
+    async def on_desired(self, topic: str, payload: bytes) -> None:
+        """``config/desired`` (agent or group, retained): applied when newer than what runs."""
+        await self._handle(topic, payload, desired=True)
+
+    async def _handle(self, topic: str, payload: bytes, *, desired: bool) -> None:
         ident: Any = None
+        result: dict[str, Any] | None
         try:
-            doc = parse_document(payload, self.rt.config.remote.max_bytes)
+            doc = parse_document(payload, self.control.remote.max_bytes)
             ident = doc.get("id")
-            self._check_limits(doc)
+            if not desired:
+                self._rate_limit()
             async with self.lock:
-                answer = await self._apply(doc)
+                result = await self._process(topic, doc, desired)
         except Rejected as exc:
-            answer = {"status": "rejected", "errors": exc.errors}
-            log.warning("config push rejected: %s", "; ".join(exc.errors)[:500])
+            ident = ident if ident is not None else exc.ident
+            result = {"status": "rejected", "errors": exc.errors}
+            log.warning("config %s rejected: %s", "desired" if desired else "push", "; ".join(exc.errors)[:500])
         except Exception as exc:  # never let a push take the agent down
             log.exception("config push failed")
-            answer = {"status": "rejected", "errors": [f"(internal): {type(exc).__name__}: {exc}"]}
+            result = {"status": "rejected", "errors": [f"(internal): {type(exc).__name__}: {exc}"]}
+        if result is None:  # a retained desired document that is already applied: nothing to say
+            return
         if ident is not None:
-            answer["id"] = ident
-        self.rt.outbox.put(self.rt.publisher.message(self.rt.topics.config_result, answer, priority=Priority.EVENT))
+            result["id"] = ident
+        result["agent"] = self.agent_id
+        if desired:
+            result["source"] = topic
+        if result["status"] not in ("accepted", "already_applied"):
+            self.control.note_result(result)
+        self.answer(result)
 
-    def _check_limits(self, doc: dict[str, Any]) -> None:
-        remote = self.rt.config.remote
+    def _rate_limit(self) -> None:
         now = time.monotonic()
-        if now - self.last_push < remote.min_interval_s:
-            raise Rejected([f"(document): too many pushes: at most one per {remote.min_interval_s} s"])
+        if now - self.last_push < self.control.remote.min_interval_s:
+            raise Rejected([f"(document): too many pushes: at most one per {self.control.remote.min_interval_s} s"])
         self.last_push = now
+
+    async def _process(self, topic: str, doc: dict[str, Any], desired: bool) -> dict[str, Any] | None:
+        self._check_binding(topic, doc, desired)
+        layer = self.control.layer
+        nonce = doc.get("nonce")
+        seen = isinstance(nonce, str) and nonce in layer.nonces
+        version, force = doc["version"], bool(doc.get("force"))
+        if desired:
+            layer.desired_version = max(layer.desired_version, version)
+            if seen or (version < layer.version and not force):
+                return None  # redelivered or older than what runs: the reconcile loop has nothing to do
+        elif seen:
+            raise Rejected([f"nonce: {nonce!r} was already used (a replayed push)"])
+        instances = self._new_instances(doc, layer)
+        if version == layer.version and not force:
+            if canonical_hash(instances) == canonical_hash(layer.instances):
+                self._remember(doc)
+                self.control.commit({"status": "already_applied", "version": version, "id": doc.get("id")})
+                return {"status": "already_applied", "version": version, "hash": self.control.hash}
+            raise Rejected(
+                [f"version: {version} is already applied with other content (push a new version, or --force)"]
+            )
+        if version < layer.version and not force:
+            raise Rejected(
+                [f"version: stale version {version} (applied: {layer.version}; push a newer one, or --force)"]
+            )
+        new = PushedLayer(
+            version=version, instances=instances, desired_version=layer.desired_version, nonces=dict(layer.nonces)
+        )
+        self._remember(doc)
+        result = await self.control.apply_layer(new, check_s=doc.get("check_s"), force=force)
+        if result["status"] == "accepted":
+            self.control.layer.nonces = dict(layer.nonces)
+            self.control.commit(result | {"id": doc.get("id")})
+        return result
+
+    def _remember(self, doc: dict[str, Any]) -> None:
+        nonce = doc.get("nonce")
+        if isinstance(nonce, str):
+            expires = doc.get("expires") or int(time.time()) + 7 * 86400
+            self.control.layer.remember(nonce, expires, time.time())
+
+    def _check_binding(self, topic: str, doc: dict[str, Any], desired: bool) -> None:
+        """Signature, target, expiry: a document meant for another agent or time is refused."""
+        remote = self.control.remote
         if remote.require_signature:
-            if self.keys is None:
-                self.keys = load_public_keys(remote.trusted_keys)
-            verify_signature(doc, self.keys)
-        if doc["version"] <= self.rt.config.version:
-            raise Rejected([f"version: stale version {doc['version']} (applied: {self.rt.config.version})"])
-        instances = doc["config"].get("instances", [])
-        if isinstance(instances, list) and len(instances) > remote.max_instances:
+            missing = [k for k in ("target", "expires", "nonce") if k not in doc]
+            if missing:
+                raise Rejected([f"{k}: required in a signed push (remote.require_signature = true)" for k in missing])
+            why = verify(doc, self._trusted_keys())
+            if why:
+                raise Rejected([why])
+        target = doc.get("target")
+        if target is not None:
+            mine = {f"agent:{self.agent_id}", *(f"group:{g}" for g in self.groups)}
+            if target not in mine:
+                raise Rejected(
+                    [
+                        f"target: {target!r} is not this agent (this is agent:{self.agent_id}"
+                        + "".join(f", group:{g}" for g in self.groups)
+                        + ")"
+                    ]
+                )
+            if desired and "/group/" in topic and target != f"group:{topic.split('/')[-3]}":
+                raise Rejected([f"target: {target!r} does not match the topic {topic}"])
+            if desired and "/group/" not in topic and target != f"agent:{self.agent_id}":
+                raise Rejected([f"target: {target!r} does not match the topic {topic}"])
+        expires = doc.get("expires")
+        if expires is not None and expires < time.time():
             raise Rejected(
-                [f"config.instances: {len(instances)} instances exceed remote.max_instances = {remote.max_instances}"]
+                [f"expires: the document expired at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expires))}"]
             )
 
-    def _merge(self, doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        pushed = doc["config"]
-        restart = [k for k in pushed if k in RESTART_SECTIONS and pushed[k] != self.rt.config.raw.get(k)]
-        if restart and not self.rt.config.remote.allow_restart_sections:
-            raise Rejected(
-                [
-                    f"{k}: this section needs a restart and cannot be changed remotely "
-                    "(remote.allow_restart_sections = false)"
-                    for k in restart
-                ]
-            )
-        merged = {**self.rt.config.raw, **pushed, "version": doc["version"]}
-        return merged, restart
-
-    async def _apply(self, doc: dict[str, Any]) -> dict[str, Any]:
-        merged, restart = self._merge(doc)
-        try:
-            new = build(merged, self.rt.registry, source="config/set", base_dir=self.rt.config.base_dir)
-        except ConfigError as exc:
-            raise Rejected([e.replace("(top)", "config") for e in exc.errors]) from exc
-        old = {i.name: i for i in self.rt.config.instances}
-        fresh = {i.name: i for i in new.instances}
-        summary = diff_instances(old, fresh)
-        prepared = await self._prepare([fresh[n] for n in summary["added"] + summary["changed"]])
-        if isinstance(prepared, str):
-            return {"status": "rolled_back", "reason": prepared, "version": self.rt.config.version}
-        await self.rt.stop_instances(summary["removed"] + summary["changed"])
-        for runner, opened in prepared:
-            self.rt.start_instance(runner.inst, runner, opened)
-        failure = await self._verify([r for r, _ in prepared], new.remote.verify_timeout_s)
-        if failure:
-            await self._rollback(summary, old)
-            return {"status": "rolled_back", "reason": failure, "version": self.rt.config.version}
-        self._commit(new)
-        answer: dict[str, Any] = {"status": "accepted", "version": new.version, "hash": new.hash, "instances": summary}
-        if restart:
-            answer["restart_required"] = restart
-        return answer
-
-    async def _prepare(self, insts: list[Instance]) -> list[tuple[InstanceRunner, tuple[Any, Plugin]]] | str:
-        done: list[tuple[InstanceRunner, tuple[Any, Plugin]]] = []
-        for inst in insts:
-            runner = self.rt.make_runner(inst)
+    def _trusted_keys(self) -> dict[str, Any]:
+        if self._keys is None:
             try:
-                async with asyncio.timeout(self.rt.config.remote.verify_timeout_s):
-                    opened = await runner.open()
-            except Exception as exc:
-                for r, (drv, plugin) in done:
-                    await r._shutdown(drv, plugin)
-                return f"instance {inst.name!r}: could not start: {type(exc).__name__}: {exc}"
-            done.append((runner, opened))
-        return done
+                self._keys = load_public_keys(self.control.remote.trusted_keys)
+            except (TrustedKeyError, OSError) as exc:
+                raise Rejected([str(exc)]) from exc
+        return self._keys
 
-    async def _verify(self, runners: list[InstanceRunner], timeout_s: float) -> str:
-        for runner in runners:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await runner.first_good.wait()
-            except TimeoutError:
-                why = runner.stats.last_error or "no good read"
-                return f"instance {runner.inst.name!r}: no good read within {timeout_s} s ({why})"
-        return ""
+    def reset_keys(self) -> None:
+        """Re-read remote.trusted_keys (after a reload of the local file)."""
+        self._keys = None
 
-    async def _rollback(self, summary: dict[str, list[str]], old: dict[str, Instance]) -> None:
-        await self.rt.stop_instances(summary["added"] + summary["changed"])
-        for name in summary["changed"] + summary["removed"]:
-            self.rt.start_instance(old[name])
-        self.rt.publish_config_state()
+    def _new_instances(self, doc: dict[str, Any], layer: PushedLayer) -> list[dict[str, Any]]:
+        if "config" in doc:
+            cfg = doc["config"]
+            local = [k for k in cfg if k in LOCAL_SECTIONS]
+            other = [k for k in cfg if k not in LOCAL_SECTIONS and k != "instances"]
+            errors = [
+                f"{k}: [{k}] comes from the agent's local file only; a push may change instances only" for k in local
+            ]
+            errors += [f"config.{k}: unknown key (a push carries instances only)" for k in other]
+            instances = cfg.get("instances", [])
+            if not isinstance(instances, list):
+                errors.append("config.instances: expected a list of instance tables")
+            if errors:
+                raise Rejected(errors)
+        else:
+            instances = self._patched(doc["patch"], layer)
+        limit = self.control.remote.max_instances
+        if len(instances) > limit:
+            raise Rejected([f"config.instances: {len(instances)} instances exceed remote.max_instances = {limit}"])
+        return copy.deepcopy(instances)
 
-    def _commit(self, new: Config) -> None:
-        path = Path(new.agent.state_dir) / APPLIED_FILE
-        atomic_write(path, json.dumps(new.raw, indent=1, sort_keys=True).encode())
-        self.rt.config = new
-        self.rt.applied_ms = int(time.time() * 1000)
-        self.rt.publish_config_state()
+    def _patched(self, patch: dict[str, Any], layer: PushedLayer) -> list[dict[str, Any]]:
+        """The pushed layer with ``set`` tables added or replaced and ``remove`` names dropped."""
+        sets, removes = patch.get("set", []), patch.get("remove", [])
+        errors = [f"patch.{k}: unknown key (allowed: set, remove)" for k in patch if k not in ("set", "remove")]
+        if not isinstance(sets, list) or not all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in sets):
+            errors.append("patch.set: expected a list of instance tables, each with a name")
+            sets = []
+        if not isinstance(removes, list) or not all(isinstance(n, str) for n in removes):
+            errors.append("patch.remove: expected a list of instance names")
+            removes = []
+        out = {t["name"]: t for t in layer.instances}
+        file_names = {t.get("name") for t in self.control.file_config.raw.get("instances", [])}
+        for i, name in enumerate(removes):
+            if name in out:
+                del out[name]
+            elif name in file_names:
+                errors.append(
+                    f"patch.remove[{i}]: {name!r} comes from the local file; "
+                    "to stop it remotely, set it with enabled = false"
+                )
+            else:
+                errors.append(
+                    f"patch.remove[{i}]: no pushed instance {name!r} (pushed: {', '.join(sorted(out)) or 'none'})"
+                )
+        for t in sets:
+            out[t["name"]] = t
+        if errors:
+            raise Rejected(errors)
+        return list(out.values())

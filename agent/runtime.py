@@ -10,14 +10,14 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
 from edge_agent.agent import __version__
 from edge_agent.agent.config import Config, Instance
-from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.control import AgentControl
+from edge_agent.agent.layers import PushedLayer
 from edge_agent.agent.notify import Notifier, watchdog_task
 from edge_agent.agent.outbox import MemoryOutbox, Message, Outbox, Priority
 from edge_agent.agent.publisher import Publisher, Topics, now_ms
@@ -51,7 +51,14 @@ class Runtime:
     """One agent process: ``await Runtime(cfg, reg).run()`` returns the exit code."""
 
     def __init__(
-        self, config: Config, registry: Registry, *, config_path: Path | None = None, url_override: str | None = None
+        self,
+        config: Config,
+        registry: Registry,
+        *,
+        config_path: Path | None = None,
+        url_override: str | None = None,
+        file_config: Config | None = None,
+        layer: PushedLayer | None = None,
     ) -> None:
         self.config = config
         self.registry = registry
@@ -66,6 +73,10 @@ class Runtime:
         self.applied_ms = now_ms()
         self.notifier = Notifier()
         self._background: list[asyncio.Task[None]] = []
+        # the one owner of file + pushed layers; remote config and commands talk only to it
+        self.control = AgentControl(
+            self, registry, file_config=file_config or config, layer=layer or PushedLayer(), config_path=config_path
+        )
 
     # --- life cycle -------------------------------------------------------------------
     async def run(self) -> int:
@@ -114,6 +125,18 @@ class Runtime:
         wd = watchdog_task(self.notifier, interval_s=self.notifier.watchdog_interval_s())
         self._background.append(loop.create_task(wd, name="watchdog"))
         self._background.append(loop.create_task(self._status_loop(), name="notify-status"))
+        self._background.append(loop.create_task(self._state_watch(), name="state-watch"))
+
+    async def _state_watch(self) -> None:
+        """Republish the retained config/state when an instance's live state changes, so that it
+        never says ``starting`` after a restart or hides a later failure."""
+        last = self.instance_states()
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.instance_states()
+            if now != last:
+                self.publish_state()
+                last = now
 
     async def _status_loop(self) -> None:
         last = ""
@@ -183,8 +206,27 @@ class Runtime:
         from edge_agent.agent.commands import Commands
         from edge_agent.agent.remote import RemoteConfig
 
-        self.remote, self.commands = RemoteConfig(self), Commands(self)
-        return {self.topics.config_set: self.remote.on_push, self.topics.cmd: self.commands.on_command}
+        groups = tuple(self.config.agent.groups)
+        self.remote = RemoteConfig(
+            self.control, agent_id=self.config.agent_id, groups=groups, answer=self._config_answer
+        )
+        self.commands = Commands(
+            self.control, answer=self._cmd_answer, chunk_bytes=self.config.remote.capture_chunk_bytes
+        )
+        subs: dict[str, Any] = {
+            self.topics.config_set: self.remote.on_push,
+            self.topics.config_desired: self.remote.on_desired,
+        }
+        for g in groups:
+            subs[self.topics.group_desired(g)] = self.remote.on_desired
+        subs[self.topics.cmd] = self.commands.on_command
+        return subs
+
+    def _config_answer(self, d: dict[str, Any]) -> None:
+        self.outbox.put(self.publisher.message(self.topics.config_result, d, priority=Priority.EVENT))
+
+    def _cmd_answer(self, name: str, d: dict[str, Any]) -> None:
+        self.outbox.put(self.publisher.message(self.topics.cmd_result(name), d, priority=Priority.EVENT))
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -248,37 +290,15 @@ class Runtime:
         self.start_instance(runner.inst)
 
     async def reload(self) -> None:
-        """SIGHUP: re-read the config file; keep running the old config if it is invalid."""
-        if self.config_path is None:
-            return
-        from edge_agent.agent.remote import load_effective
-
+        """SIGHUP: re-read the local file through the one apply path (see AgentControl.reload_file)."""
         self.notifier.reloading()
-        try:
-            new, _ = load_effective(self.config_path, self.registry)
-        except ConfigError as exc:
-            log.error("reload refused, keeping the running config:\n%s", "\n".join(exc.errors))
-            self.notifier.ready("reload refused: invalid config, running the previous one")
-            return
-        restart = [k for k in ("agent", "mqtt", "spool", "remote") if getattr(new, k) != getattr(self.config, k)]
-        if restart:
-            log.warning("reload: changes to [%s] take effect only after a restart", "], [".join(restart))
-        summary = await self.apply_instances(new)
-        log.info("reloaded %s: %s", self.config_path, summary)
-        self.notifier.ready(f"reloaded: {len(self.runners)} instance(s)")
-
-    async def apply_instances(self, new: Config) -> dict[str, list[str]]:
-        """Swap only the instances that changed; unchanged ones keep running and their timing."""
-        old = {i.name: i for i in self.config.instances}
-        fresh = {i.name: i for i in new.instances}
-        summary = diff_instances(old, fresh)
-        await self.stop_instances(summary["removed"] + summary["changed"])
-        for name in summary["added"] + summary["changed"]:
-            self.start_instance(fresh[name])
-        self.config = new
-        self.applied_ms = now_ms()
-        self.publish_config_state()
-        return summary
+        result = await self.control.reload_file()
+        if getattr(self, "remote", None) is not None:
+            self.remote.reset_keys()  # [remote] trusted_keys may have changed
+        log.info("reload: %s", result)
+        self.notifier.ready(
+            f"reloaded: {len(self.runners)} instance(s)" if result.get("reloaded") else "reload refused"
+        )
 
     # --- status and state ----------------------------------------------------------------
     def _status_payload(self, state: str, reason: str = "") -> bytes:
@@ -288,8 +308,9 @@ class Runtime:
         d: dict[str, Any] = {
             "state": state,
             "version": __version__,
-            "config_version": self.config.version,
-            "config_hash": self.config.hash,
+            "config_version": self.control.layer.version,
+            "config_hash": self.control.hash,
+            "groups": list(self.config.agent.groups),
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "started": self.started_ms,
@@ -304,16 +325,20 @@ class Runtime:
         return [self._status_message("online"), self.config_state_message()]
 
     def config_state_message(self) -> Message:
-        d = {
-            "version": self.config.version,
-            "hash": self.config.hash,
-            "applied": self.applied_ms,
-            "instances": self.instance_states(),
-        }
+        d = self.control.state()
         return self.publisher.message(self.topics.config_state, d, retain=True, priority=Priority.STATE)
 
-    def publish_config_state(self) -> None:
-        self.outbox.put(self.config_state_message())
+    def publish_state(self) -> None:
+        """Republish the retained status (config version) and config/state after a change.
+
+        Straight to the client and only while connected: a state message waiting in the spool
+        would reach the broker after the next birth and overwrite the newer retained state with
+        an older one. While disconnected nothing is lost: every (re)connect publishes the birth."""
+        session = getattr(self, "session", None)
+        if session is None or not session.connected.is_set():
+            return
+        for msg in (self._status_message("online"), self.config_state_message()):
+            session.publish_direct(msg.topic, msg.payload, qos=msg.qos, retain=True)
 
     def instance_states(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -341,13 +366,3 @@ class Runtime:
                 n: cast(InstanceStats, vars(r.stats) | {"state": str(r.state)}) for n, (r, _) in self.runners.items()
             },
         }
-
-
-def diff_instances(old: Mapping[str, Instance], new: Mapping[str, Instance]) -> dict[str, list[str]]:
-    """Which instances a new config adds, changes, removes or leaves unchanged."""
-    return {
-        "added": [n for n in new if n not in old],
-        "changed": [n for n in new if n in old and new[n].fingerprint != old[n].fingerprint],
-        "removed": [n for n in old if n not in new],
-        "unchanged": [n for n in new if n in old and new[n].fingerprint == old[n].fingerprint],
-    }

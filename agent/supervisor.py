@@ -78,7 +78,8 @@ class InstanceRunner:
         self.backoff = backoff
         self.state = State.STARTING
         self.stats = InstanceStats()
-        self.first_good = asyncio.Event()
+        self.first_good = asyncio.Event()  # set by the first good-quality value (the proof of a push)
+        self.last_bad_quality = ""
         self.plugin: Plugin | None = None
         self.log = logging.getLogger(f"instance.{inst.name}")
 
@@ -86,6 +87,12 @@ class InstanceRunner:
         self, values: Mapping[str, Any], quality: Mapping[str, str] | None = None, *, ts_ms: int | None = None
     ) -> None:
         self.publisher.data(self.inst.name, values, quality, ts_ms, self.inst.qos)
+        if not self.first_good.is_set():
+            bad = quality or {}
+            if any(bad.get(k, "good") == "good" for k in values):
+                self.first_good.set()
+            elif bad:
+                self.last_bad_quality = "quality " + ", ".join(sorted({str(q) for q in bad.values()}))
 
     def _event(self, kind: str, message: str, severity: Severity = Severity.WARNING, **fields: Any) -> None:
         self.publisher.event(self.inst.name, kind, message, Severity(severity), fields, self.inst.qos)
@@ -155,6 +162,10 @@ class InstanceRunner:
                     delays = backoff_delays(*self.backoff)
                 await self._failed(exc, next(delays))
 
+    async def close(self, driver: Any, plugin: Plugin) -> None:
+        """Close an instance that was opened but never run (a push rolled back before the swap)."""
+        await self._shutdown(driver, plugin)
+
     async def _shutdown(self, driver: Any, plugin: Plugin) -> None:
         try:
             await plugin.close()
@@ -190,7 +201,6 @@ class InstanceRunner:
                 await plugin.poll()
             self.stats.polls += 1
             self.state = State.RUNNING
-            self.first_good.set()
             now = loop.time()
             due = max(k + 1, math.ceil((now - start) / interval))
             self.stats.skipped_ticks += due - (k + 1)

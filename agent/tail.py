@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
 from edge_agent.agent import codec
+from edge_agent.agent.client import ClientError, ClientSettings, Connection
 from edge_agent.agent.errors import CodecError
 from edge_agent.agent.session import Endpoint, set_nodelay
 from paho.mqtt.enums import CallbackAPIVersion
@@ -51,7 +52,7 @@ def subscribe(url: str, topics: list[str], *, client_id: str = "") -> tuple[mqtt
 
 
 def tail(
-    url: str,
+    settings: ClientSettings,
     filters: list[str],
     *,
     count: int | None,
@@ -59,26 +60,26 @@ def tail(
     out: TextIO = sys.stdout,
     on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
-    """Print records until ``count`` messages or ``seconds`` elapsed (both optional)."""
+    """Print records until ``count`` messages or ``seconds`` elapsed (both optional); a broker
+    that cannot be reached or refuses the login is a one-line error and exit code 2."""
     try:
-        client, q = subscribe(url, filters)
-    except OSError as exc:
-        print(f"edge-agent tail: cannot connect to {url}: {exc}", file=sys.stderr)
+        conn = Connection(settings, filters, name="edge-tail").__enter__()
+    except ClientError as exc:
+        print(f"edge-agent tail: {exc}", file=sys.stderr)
         return 2
     deadline = time.monotonic() + seconds if seconds else None
     n = 0
     try:
         while count is None or n < count:
-            timeout = None if deadline is None else deadline - time.monotonic()
-            if timeout is not None and timeout <= 0:
+            timeout = 3600.0 if deadline is None else deadline - time.monotonic()
+            if timeout <= 0:
                 break
-            try:
-                topic, payload, retain = q.get(timeout=timeout)
-            except queue.Empty:
+            msg = conn.get(timeout)
+            if msg is None:
+                if deadline is None:
+                    continue
                 break
-            if topic == "$connected":
-                continue
-            rec = decode_line(topic, payload, retain)
+            rec = decode_line(*msg)
             n += 1
             if on_record:
                 on_record(rec)
@@ -87,6 +88,5 @@ def tail(
     except KeyboardInterrupt:
         pass
     finally:
-        client.loop_stop()
-        client.disconnect()
+        conn.close()
     return 0

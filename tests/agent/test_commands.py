@@ -38,7 +38,12 @@ def test_ping_status_restart(agent: RemoteAgent) -> None:
 
 
 def test_unknown_commands_and_bad_arguments_get_clear_errors(agent: RemoteAgent) -> None:
-    assert cmd(agent, "selfdestruct", {"id": 1}) == {"id": 1, "ok": False, "error": "unknown command 'selfdestruct'"}
+    unknown = cmd(agent, "selfdestruct", {"id": 1})
+    assert unknown["id"] == 1 and not unknown["ok"] and unknown["error"].startswith("unknown command 'selfdestruct' (")
+    bare = cmd(agent, "restart", {"id": 5})  # issue 20 item 12: say that an instance is required
+    assert bare["error"] == 'restart needs an instance: {"instance": NAME} (running: other, steady)'
+    config = cmd(agent, "config", {"id": 6})["result"]
+    assert config["version"] == 0 and [i["name"] for i in config["instances"]] == ["steady", "other"]
     wrong = cmd(agent, "restart", {"id": 2, "instance": "nope"})
     assert not wrong["ok"] and wrong["error"] == "unknown instance 'nope' (running: other, steady)"
     unsupported = cmd(agent, "capture", {"id": 3, "instance": "steady", "args": {"seconds": 1}})

@@ -17,8 +17,20 @@ import msgpack
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge_agent.agent.broker import LocalBroker
-from edge_agent.agent.remote import APPLIED_FILE, canonical_bytes
+from edge_agent.agent.layers import APPLIED_FILE
+from edge_agent.agent.signing import sign
 from support import OTHER, STEADY, AgentProcess, RemoteAgent
+
+
+def bound(version: int, config: dict[str, Any], target: str = "agent:t1", ttl: float = 60) -> dict[str, Any]:
+    """A push bound to its target, version, expiry and a fresh nonce."""
+    return {
+        "version": version,
+        "config": config,
+        "target": target,
+        "expires": int(time.time() + ttl),
+        "nonce": base64.urlsafe_b64encode(os.urandom(12)).decode(),
+    }
 
 
 def _seqs(a: RemoteAgent, topic: str) -> list[int]:
@@ -34,16 +46,20 @@ def test_accepted_push_swaps_only_what_changed(agent: RemoteAgent) -> None:
     assert answer["instances"] == {"added": ["added"], "changed": ["other"], "removed": [], "unchanged": ["steady"]}
     agent.sub.wait_for(lambda: agent.sub.on("edge/t1/data/added"), 5, "the added instance publishing")
     answer = agent.push({"version": 3, "config": {"instances": [STEADY]}})
-    assert answer["instances"]["removed"] == ["other", "added"]
+    # the pushed layer now holds only steady: "added" goes, "other" is the file's again
+    assert answer["instances"]["removed"] == ["added"] and answer["instances"]["changed"] == ["other"]
     time.sleep(0.5)
     seqs = _seqs(agent, "edge/t1/data/steady")
     assert seqs == list(range(1, len(seqs) + 1)), "the untouched instance has no gap"
     ts = [m.env["ts"] for m in agent.sub.on("edge/t1/data/steady")]
     assert max(b - a for a, b in itertools.pairwise(ts)) < 250, "and kept its cadence"
     state = agent.sub.on("edge/t1/config/state")[-1].env["d"]
-    assert state["version"] == 3 and list(state["instances"]) == ["steady"]
+    assert state["version"] == 3 and sorted(state["instances"]) == ["other", "steady"]
+    assert state["instances"]["other"]["managed_by"] == "file"
+    assert state["instances"]["steady"]["managed_by"] == "push (overrides file)"
     applied = json.loads((agent.tmp / "state" / APPLIED_FILE).read_text())
     assert applied["version"] == 3 and len(applied["instances"]) == 1
+    assert not {"agent", "mqtt", "remote", "spool"} & set(applied), "the stored push holds no sections"
 
 
 def test_rejected_push_lists_every_error_and_changes_nothing(agent: RemoteAgent) -> None:
@@ -80,12 +96,18 @@ def test_failing_driver_is_rolled_back(agent: RemoteAgent) -> None:
 
 def test_stale_version_oversize_and_restart_sections(agent: RemoteAgent) -> None:
     assert agent.push({"version": 2, "config": {"instances": [STEADY]}})["status"] == "accepted"
-    stale = agent.push({"version": 2, "config": {"instances": [STEADY]}})
-    assert stale["status"] == "rejected" and stale["errors"] == ["version: stale version 2 (applied: 2)"]
+    again = agent.push({"version": 2, "config": {"instances": [STEADY]}})
+    assert again["status"] == "already_applied" and again["version"] == 2
+    stale = agent.push({"version": 1, "config": {"instances": [STEADY]}})
+    assert stale["status"] == "rejected" and stale["errors"][0].startswith("version: stale version 1 (applied: 2")
+    no_version = agent.push({"id": "p9", "config": {"instances": []}, "bogus": 1})
+    assert no_version["status"] == "rejected" and no_version["id"] == "p9", "issue 20 item 12: id echoed always"
     huge = agent.push(None, raw=msgpack.packb({"version": 3, "config": {"x": "y" * 300_000}}))
     assert huge["status"] == "rejected" and "exceeds remote.max_bytes" in huge["errors"][0]
     mqtt = agent.push({"version": 4, "config": {"mqtt": {"url": "mqtt://elsewhere:1883"}}})
-    assert mqtt["status"] == "rejected" and mqtt["errors"][0].startswith("mqtt: this section needs a restart")
+    assert mqtt["status"] == "rejected" and mqtt["errors"] == [
+        "mqtt: [mqtt] comes from the agent's local file only; a push may change instances only"
+    ]
     json_doc = json.dumps({"version": 5, "config": {"instances": [STEADY]}}).encode()
     assert agent.push(None, raw=json_doc)["status"] == "accepted"
 
@@ -101,16 +123,14 @@ def test_signed_pushes(tmp_path: Path, broker: LocalBroker) -> None:
         cfg = {"instances": [STEADY]}
 
         def signed(k: Ed25519PrivateKey, version: int, config: dict[str, Any]) -> dict[str, Any]:
-            return {
-                "version": version,
-                "config": config,
-                "sig": base64.b64encode(k.sign(canonical_bytes(version, config))).decode(),
-            }
+            return sign(bound(version, config), k)
 
-        assert a.push({"version": 2, "config": cfg})["errors"][0].startswith("sig: a signature is required")
-        assert "does not match" in a.push(signed(other, 2, cfg))["errors"][0]
+        unsigned = a.push(bound(2, cfg))
+        assert unsigned["errors"][0].startswith("sig: a signature is required"), unsigned
+        assert "is not trusted by this agent" in a.push(signed(other, 2, cfg))["errors"][0]
         tampered = signed(key, 2, cfg)
         tampered["config"] = {"instances": [STEADY, OTHER]}
+        tampered["nonce"] = "another-nonce"
         assert "does not match" in a.push(tampered)["errors"][0]
         assert a.push(signed(key, 2, cfg))["status"] == "accepted"
     finally:
@@ -138,7 +158,7 @@ def test_applied_config_survives_restart(tmp_path: Path, broker: LocalBroker) ->
 WRITER = """
 import json, sys
 from pathlib import Path
-from edge_agent.agent.remote import atomic_write
+from edge_agent.agent.layers import atomic_write
 p = Path(sys.argv[1])
 v = 0
 while True:
