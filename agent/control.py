@@ -19,6 +19,7 @@ from edge_agent.agent.config import Config, build, load
 from edge_agent.agent.errors import ConfigError
 from edge_agent.agent.layers import PushedLayer, effective, instances_hash, managed_by, save_layer
 from edge_agent.agent.registry import Registry
+from edge_agent.plugins.contract import AgentStats
 
 log = logging.getLogger("agent.control")
 
@@ -34,7 +35,7 @@ class ControlHost(apply_path.InstanceHost, Protocol):
 
     def publish_state(self) -> None: ...
 
-    def stats(self) -> dict[str, Any]: ...
+    def stats(self) -> AgentStats: ...
 
 
 class Rejected(Exception):
@@ -177,7 +178,7 @@ class AgentControl:
         raw.pop("version", None)
         return {"version": self.layer.version, **raw}
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> AgentStats:
         return self.host.stats()
 
     # --- reported state ---------------------------------------------------------------

@@ -61,8 +61,8 @@ def test_a_key_error_inside_a_real_command_is_not_answered_as_unknown() -> None:
                 return {}[args["key"]]  # a bug in a real command: must not read "does not support"
             raise UnknownCommand(name)
 
-    rt = SimpleNamespace(runners={"p": (SimpleNamespace(plugin=Lookup(None)), None)})  # type: ignore[arg-type]
-    commands = Commands(rt)  # type: ignore[arg-type]
+    control = SimpleNamespace(plugin_of=lambda name: Lookup(None))  # type: ignore[arg-type]
+    commands = Commands(control, answer=lambda name, d: None, chunk_bytes=1024)  # type: ignore[arg-type]
     with pytest.raises(KeyError):
         asyncio.run(commands._plugin_command("lookup", "p", {"key": "x"}))
     with pytest.raises(CommandError, match="instance 'p' does not support command 'nope'"):
