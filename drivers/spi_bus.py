@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from edge_agent.drivers.errors import CommError, DeviceNotFound
+from edge_agent.drivers.testing.buses import RegisterChip  # the emulated chips' base (re-exported)
+
+__all__ = ["RegisterChip", "SpiBus", "SpidevBus", "parse_device"]
 
 _DEVICE_RE = re.compile(r"^/dev/spidev(\d+)\.(\d+)$")
 
@@ -64,37 +67,3 @@ class SpidevBus:
         if self._spi is not None:
             self._spi.close()
             self._spi = None
-
-
-class RegisterChip:
-    """Base for emulated register-file chips: address byte first, bit 7 set means write,
-    reads auto-increment (the MAX31856/MAX31865 convention)."""
-
-    def __init__(self, size: int) -> None:
-        self.regs = bytearray(size)
-        self.writes: list[tuple[int, int]] = []  # (address, value) log for tests
-        self.closed = False
-
-    def xfer(self, data: Sequence[int]) -> list[int]:
-        if not data:
-            return []
-        addr = data[0] & 0x7F
-        out = [0]
-        for i, byte in enumerate(data[1:]):
-            a = (addr + i) % len(self.regs)
-            if data[0] & 0x80:
-                self.write_register(a, byte)
-                out.append(0)
-            else:
-                out.append(self.read_register(a))
-        return out
-
-    def read_register(self, addr: int) -> int:
-        return self.regs[addr]
-
-    def write_register(self, addr: int, value: int) -> None:
-        self.writes.append((addr, value))
-        self.regs[addr] = value & 0xFF
-
-    def close(self) -> None:
-        self.closed = True

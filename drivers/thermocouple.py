@@ -207,6 +207,8 @@ class SpiChipArray:
 
     def read(self) -> TemperatureReading:
         """Read every channel; per-channel problems become that channel's quality."""
+        if not self.buses:
+            raise DriverError(f"{type(self).__name__}: read before open")
         t_s = self._clock() - self._t0
         out: dict[str, ChannelReading] = {}
         for ch in self.o.channels:

@@ -143,7 +143,9 @@ class VibrationModel:
             self._tail = np.zeros((0, self.axes))
 
     def generate(self, n: int) -> Array:
-        """Return the next ``n`` samples, shape (n, axes), in g."""
+        """Return the next ``n`` samples, shape (n, axes), in g (an empty block when ``n`` is 0)."""
+        if n <= 0:  # a read when no sample is due yet: nothing, and no impact bookkeeping
+            return np.empty((0, self.axes))
         t = (self.n_done + np.arange(n)) / self.rate_hz
         out = self._shaft(t)
         noise = self.rng.standard_normal((n, self.axes))  # the draws of normal(0, noise_g): same stream

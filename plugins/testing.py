@@ -4,6 +4,8 @@ Used by our own tests and offered to integrators::
 
     h = Harness(SPEC, options={"machine_group": 2}, driver=my_driver)
     await h.start(); await h.poll(); h.emitted[-1].values
+
+and the plugin conformance kit as a class to subclass (:class:`PluginConformance`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from edge_agent.drivers.contract import Driver
+from edge_agent.drivers.testing.clock import ManualClock
 from edge_agent.plugins.contract import AgentInfo, Plugin, PluginContext, PluginSpec, Severity
 
 
@@ -33,23 +36,6 @@ class Event:
     message: str
     severity: Severity
     fields: dict[str, Any]
-
-
-class ManualClock:
-    """A clock the test advances by hand."""
-
-    def __init__(self, start_s: float = 1000.0, epoch_ms: int = 1_700_000_000_000) -> None:
-        self.now = start_s
-        self._epoch_ms = epoch_ms - int(start_s * 1000)
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time_ms(self) -> int:
-        return self._epoch_ms + int(self.now * 1000)
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -83,6 +69,7 @@ class Harness:
         interval_s: float = 1.0,
         instance: str = "test",
         agent: AgentInfo | None = None,
+        call: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
         self.emitted: list[Emitted] = []
         self.events: list[Event] = []
@@ -96,7 +83,7 @@ class Harness:
             emit=self._emit,
             event=self._event,
             clock=self.clock,
-            call=_call,
+            call=call or _call,
             link=link or StaticLink(),
             interval_s=interval_s,
             log=logging.getLogger(f"plugin.{instance}"),
@@ -114,7 +101,7 @@ class Harness:
 
     async def start(self) -> None:
         if self.driver is not None:
-            await _call(self.driver.open)
+            await self.ctx.call(self.driver.open)
         await self.plugin.start()
 
     async def poll(self, times: int = 1, advance_s: float | None = None) -> None:
@@ -126,4 +113,15 @@ class Harness:
     async def close(self) -> None:
         await self.plugin.close()
         if self.driver is not None:
-            await _call(self.driver.close)
+            await self.ctx.call(self.driver.close)
+
+
+__all__ = ["Emitted", "Event", "Harness", "ManualClock", "StaticLink"]  # and PluginConformance, on use
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PluginConformance":  # imported on use: it is test code
+        from edge_agent.plugins.kit import PluginConformance
+
+        return PluginConformance
+    raise AttributeError(name)

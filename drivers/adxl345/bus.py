@@ -14,6 +14,7 @@ ioctl, see :class:`SpidevPort`), else one transaction per entry.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import re
 import struct
 from collections.abc import Callable
@@ -211,9 +212,17 @@ def _numbers(device: str, pattern: str) -> list[int]:
     return [int(g) for g in m.groups()]
 
 
+def _hardware_module(name: str) -> Any:
+    """Import a bus library of the `pi` extra; its absence is a device error, not a crash."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise DeviceNotFound(f"adxl345: python package {name!r} is not installed (pip install edge-agent[pi])") from exc
+
+
 def open_spi(device: str, speed_hz: int) -> SpiBus:
     """Open ``/dev/spidevB.C`` in mode 3 with spidev."""
-    import spidev  # the `pi` extra
+    spidev = _hardware_module("spidev")
 
     bus, cs = _numbers(device, r"spidev(\d+)\.(\d+)$")
     port: Any = spidev.SpiDev()
@@ -228,7 +237,7 @@ def open_spi(device: str, speed_hz: int) -> SpiBus:
 
 def open_i2c(device: str, address: int) -> I2cBus:
     """Open ``/dev/i2c-N`` with smbus2."""
-    import smbus2  # the `pi` extra
+    smbus2 = _hardware_module("smbus2")
 
     (bus,) = _numbers(device, r"i2c-(\d+)$")
     try:
