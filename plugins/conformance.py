@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 from edge_agent.drivers.conformance import check_options, check_values, flatten, raised
 from edge_agent.drivers.conformance import check_registration as check_entry_point
-from edge_agent.drivers.contract import Driver
+from edge_agent.drivers.contract import Driver, DriverSpec, ValueSpec
 from edge_agent.drivers.errors import CommError, DriverError
 from edge_agent.drivers.testing.calls import Caller, DeadlineExceeded
 from edge_agent.drivers.testing.faults import FaultPlan, inject_faults
@@ -33,6 +33,13 @@ from edge_agent.plugins.testing import Harness
 
 POLL_DEADLINE_S = 10.0
 DriverFactory = Callable[[], Driver]
+
+
+def driver_declared_values(driver_spec: DriverSpec[Any, Any], driver_options: Mapping[str, Any]) -> list[ValueSpec]:
+    """What a driver declares for these options (empty when it declares nothing)."""
+    if driver_spec.values is None:
+        return []
+    return list(driver_spec.values(msgspec.convert(dict(driver_options), driver_spec.options)))
 
 
 def check_spec(spec: object) -> list[str]:
@@ -151,15 +158,18 @@ def check_plugin(
     polls: int = 3,
     interval_s: float = 1.0,
     deadline_s: float = POLL_DEADLINE_S,
+    driver_values: Sequence[Any] = (),
 ) -> list[str]:
-    """Every check but registration. ``driver`` builds the (simulated) driver the plugin needs."""
+    """Every check but registration. ``driver`` builds the (simulated) driver the plugin needs,
+    ``driver_values`` are what that driver declares (``driver_declared_values``)."""
     problems = check_spec(spec)
     if problems:
         return problems
     problems = check_options(spec.options, options)
     if spec.requires is not None and driver is None:
         return [*problems, f"run: the plugin requires a {spec.requires} driver: pass driver="]
-    problems += check_run(spec, options, driver, polls=polls, interval_s=interval_s, deadline_s=deadline_s)
+    kw: dict[str, Any] = {"polls": polls, "interval_s": interval_s, "deadline_s": deadline_s}
+    problems += check_run(spec, options, driver, driver_values=driver_values, **kw)
     if driver is not None:
         problems += check_driver_faults(spec, options, driver, polls=polls, interval_s=interval_s)
     return problems

@@ -28,6 +28,7 @@ from edge_agent.plugins.conformance import (
     check_registration,
     check_run,
     check_spec,
+    driver_declared_values,
 )
 from edge_agent.plugins.contract import PluginSpec
 
@@ -72,17 +73,9 @@ class PluginConformance:
         _ok(check_options(self.spec.options, self.options))
 
     def test_start_poll_close(self) -> None:
-        factory = self._factory()
-        _ok(
-            check_run(
-                self.spec,
-                self.options,
-                factory,
-                polls=self.polls,
-                interval_s=self.interval_s,
-                deadline_s=self.poll_deadline_s,
-            )
-        )
+        declared = [] if self.driver_spec is None else driver_declared_values(self.driver_spec, self.driver_options)
+        kw: dict[str, Any] = {"polls": self.polls, "interval_s": self.interval_s, "deadline_s": self.poll_deadline_s}
+        _ok(check_run(self.spec, self.options, self._factory(), driver_values=declared, **kw))
 
     def test_driver_errors_become_quality_or_event(self) -> None:
         factory = self._factory()

@@ -11,7 +11,7 @@ from conformance_cases import PLUGINS
 from edge_agent.agent.registry import load_registry
 from edge_agent.drivers.contract import Capability
 from edge_agent.drivers.sim import SPEC as SIM
-from edge_agent.plugins.conformance import check_plugin, check_registration
+from edge_agent.plugins.conformance import check_plugin, check_registration, driver_declared_values
 from edge_agent.plugins.contract import Options, Plugin, PluginSpec
 from edge_agent.plugins.testing import PluginConformance
 from edge_agent.plugins.values import SPEC as VALUES
@@ -35,7 +35,8 @@ def test_every_builtin_has_a_case() -> None:
 def test_builtin_plugin_conforms(name: str) -> None:
     options, kind, driver_options = PLUGINS[name]
     spec = REGISTRY.plugins[name]
-    assert check_plugin(spec, options, driver=_driver(kind, driver_options)) == []
+    declared = driver_declared_values(REGISTRY.drivers[kind], driver_options) if kind else []
+    assert check_plugin(spec, options, driver=_driver(kind, driver_options), driver_values=declared) == []
     assert check_registration(spec) == []
 
 
