@@ -33,7 +33,7 @@ class ControlHost(apply_path.InstanceHost, Protocol):
 
     def instance_states(self) -> dict[str, dict[str, Any]]: ...
 
-    def publish_state(self) -> None: ...
+    def publish_state(self, *, status: bool = True) -> None: ...
 
     def stats(self) -> AgentStats: ...
 
@@ -87,7 +87,7 @@ class AgentControl:
         pushed = frozenset(str(t.get("name")) for t in layer.instances) if force else frozenset()
         outcome = await apply_path.apply(self.host, self.config, new, prove=True, check_s=check_s, force=pushed)
         if outcome.status != "accepted":
-            self.host.publish_state()
+            self.host.publish_state(status=False)
             return {"status": "rolled_back", "reason": outcome.reason, "version": self.layer.version}
         self.layer = layer
         self.layer.applied_ms = int(time.time() * 1000)
@@ -105,7 +105,7 @@ class AgentControl:
         self.layer.last_result = _short(result)
         if store:
             save_layer(self.file_config.agent.state_dir, self.layer)
-        self.host.publish_state()
+        self.host.publish_state(status=False)
 
     # --- the local file ---------------------------------------------------------------
     async def reload_file(self) -> dict[str, Any]:

@@ -135,7 +135,7 @@ class Runtime:
             await asyncio.sleep(1.0)
             now = self.instance_states()
             if now != last:
-                self.publish_state()
+                self.publish_state(status=False)  # the status carries no instance states
                 last = now
 
     async def _status_loop(self) -> None:
@@ -328,7 +328,7 @@ class Runtime:
         d = self.control.state()
         return self.publisher.message(self.topics.config_state, d, retain=True, priority=Priority.STATE)
 
-    def publish_state(self) -> None:
+    def publish_state(self, *, status: bool = True) -> None:
         """Republish the retained status (config version) and config/state after a change.
 
         Straight to the client and only while connected: a state message waiting in the spool
@@ -337,7 +337,8 @@ class Runtime:
         session = getattr(self, "session", None)
         if session is None or not session.connected.is_set():
             return
-        for msg in (self._status_message("online"), self.config_state_message()):
+        msgs = [self._status_message("online")] if status else []
+        for msg in [*msgs, self.config_state_message()]:
             session.publish_direct(msg.topic, msg.payload, qos=msg.qos, retain=True)
 
     def instance_states(self) -> dict[str, dict[str, Any]]:

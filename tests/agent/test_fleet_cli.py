@@ -1,0 +1,220 @@
+"""The ops side against mosquitto with the shipped password + ACL setup (deploy/mosquitto): the
+CLI logs in (URL, flags, environment, CLI config file), pushes in waves, names every agent's result
+(accepted, already applied, pending because offline, unknown id), and the ACL keeps agents apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import paho.mqtt.client as mqtt
+import pytest
+from edge_agent.agent.broker import free_port, wait_port
+from paho.mqtt.enums import CallbackAPIVersion
+from support import BASE, ROOT, AgentProcess, write_config
+
+USERS = ("ops", "t1", "t2", "t3")
+
+pytestmark = pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="mosquitto_passwd not installed")
+
+
+class AclBroker:
+    """mosquitto with deploy/mosquitto/acl and a password file of USERS (password = user + '-pw')."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.dir = tmp / "broker"
+        self.dir.mkdir()
+        passwd = self.dir / "passwd"
+        passwd.touch(mode=0o600)
+        for u in USERS:
+            subprocess.run(["mosquitto_passwd", "-b", str(passwd), u, f"{u}-pw"], check=True)
+            (tmp / f"{u}.pass").write_text(f"{u}-pw\n")
+        shutil.copy(ROOT / "deploy" / "mosquitto" / "acl", self.dir / "acl")
+        conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+        conf = conf.replace("listener 1883", f"listener {self.port} 127.0.0.1")
+        conf = conf.replace("/etc/mosquitto/edge-agent.passwd", str(passwd)).replace(
+            "/etc/mosquitto/edge-agent.acl", str(self.dir / "acl")
+        )
+        conf = conf.replace("persistence true", "persistence false")
+        if os.geteuid() == 0:  # as root mosquitto would switch to its own user, who cannot read tmp
+            conf += "user root\n"
+        (self.dir / "mosquitto.conf").write_text(conf)
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([exe, "-c", str(self.dir / "mosquitto.conf")], stderr=subprocess.DEVNULL)
+        assert wait_port(self.port), "mosquitto with the ACL did not start"
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def acl_broker(tmp_path: Path) -> Iterator[AclBroker]:
+    b = AclBroker(tmp_path)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+def start_agent(tmp: Path, broker: AclBroker, agent_id: str, groups: str = "") -> AgentProcess:
+    d = tmp / agent_id
+    d.mkdir(exist_ok=True)
+    extra = f'username = "{agent_id}"\npassword_file = "{tmp / (agent_id + ".pass")}"\n'
+    extra += "[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\n"
+    cfg = write_config(d / "agent.toml", state_dir=d / "state", instances=BASE, agent_id=agent_id, extra=extra)
+    if groups:
+        cfg.write_text(cfg.read_text().replace(f'id = "{agent_id}"\n', f'id = "{agent_id}"\ngroups = [{groups}]\n'))
+    return AgentProcess(cfg, broker.url)
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_AGENT_")}
+    full_env["EDGE_AGENT_CLI_CONFIG"] = os.devnull + ".absent"  # never the developer's own file
+    full_env.update(env or {})
+    if full_env["EDGE_AGENT_CLI_CONFIG"].endswith(".absent"):
+        del full_env["EDGE_AGENT_CLI_CONFIG"]
+        full_env["HOME"] = str(Path(os.devnull).parent / "nonexistent-home")
+    return subprocess.run(
+        [sys.executable, "-m", "edge_agent.agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=ROOT,
+    )
+
+
+def wait_online(url_args: list[str], ids: list[str], timeout: float = 30) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = cli("fleet", "--json", "--wait", "1.5", *url_args)
+        if r.returncode == 0:
+            inv = json.loads(r.stdout)
+            if all(any(a["id"] == i and a["online"] for a in inv) for i in ids):
+                return inv  # type: ignore[no-any-return]
+        time.sleep(0.5)
+    raise AssertionError(f"agents {ids} not online: {r.stdout} {r.stderr}")
+
+
+class Spy:
+    """A paho client logged in as some user, recording what it receives."""
+
+    def __init__(self, broker: AclBroker, user: str, topics: list[str]) -> None:
+        self.got: list[str] = []
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2)
+        self.c.username_pw_set(user, f"{user}-pw")
+        self.c.on_message = lambda c, u, m: self.got.append(m.topic)
+        self.c.on_connect = lambda c, u, f, rc, p=None: [c.subscribe(t, qos=1) for t in topics]
+        self.c.connect("127.0.0.1", broker.port)
+        self.c.loop_start()
+        time.sleep(0.3)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.c.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def test_ops_fleet_against_mosquitto_with_passwords_and_acl(tmp_path: Path, acl_broker: AclBroker) -> None:
+    ops = ["--url", acl_broker.url, "--username", "ops", "--password-file", str(tmp_path / "ops.pass")]
+    t1 = start_agent(tmp_path, acl_broker, "t1", groups='"line1"')
+    t2 = start_agent(tmp_path, acl_broker, "t2", groups='"line1"')
+    t3 = start_agent(tmp_path, acl_broker, "t3")
+    spy = Spy(acl_broker, "t2", ["edge/t1/#", "edge/+/config/set"])
+    try:
+        inv = wait_online(ops, ["t1", "t2", "t3"])
+        assert {a["id"] for a in inv} == {"t1", "t2", "t3"}
+        t3.stop()  # t3 is offline during the push: its result is "pending", it catches up later
+        push_file = tmp_path / "push.toml"
+        push_file.write_text(
+            '[[instances]]\nname = "added"\nplugin = "values"\ninterval_s = 0.2\ndriver = { type = "sim" }\n'
+        )
+        r = cli("push-config", str(push_file), "--agent", "t*", "--agent", "nosuch", "--wave", "1", "--json", *ops)
+        out = json.loads(r.stdout)
+        res = out["results"]
+        assert res["t1"]["status"] == res["t2"]["status"] == "accepted", r.stdout + r.stderr
+        assert res["t3"]["status"] == "pending" and "offline" in res["t3"]["reason"]
+        assert res["nosuch"]["status"] == "unknown_id"
+        assert r.returncode == 1, "an unknown id fails the command"
+        version = out["version"]
+        again = cli("push-config", str(push_file), "--agent", "t1", "--version", str(version), *ops)
+        assert again.returncode == 0 and "already applied" in again.stdout, again.stdout + again.stderr
+        # the ACL: t2 saw none of t1's pushes or data, and its own push to t1 never arrives
+        assert not [t for t in spy.got if t.startswith("edge/t1/")], spy.got
+        forged = {"version": version + 5, "config": {"instances": []}, "id": "forged"}
+        spy.publish("edge/t1/config/set", msgpack.packb(forged))
+        t3 = start_agent(tmp_path, acl_broker, "t3")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            inv = {a["id"]: a for a in json.loads(cli("fleet", "--json", "--wait", "1.5", *ops).stdout)}
+            if inv["t3"]["online"] and inv["t3"]["version"] == version:
+                break
+            time.sleep(0.5)
+        assert inv["t3"]["version"] == version and not inv["t3"]["drift"], inv["t3"]
+        assert inv["t1"]["version"] == version, "the forged push from another agent never arrived"
+        got = cli("get-config", "t1", *ops)
+        assert got.returncode == 0 and '[[instances]]\nname = "added"' in got.stdout and "[mqtt]" in got.stdout
+        ping = cli("cmd", "t2", "ping", *ops)
+        assert ping.returncode == 0 and '"pong": true' in ping.stdout
+        bare = cli("cmd", "t2", "restart", *ops)
+        assert bare.returncode == 1 and "restart needs an instance" in bare.stderr
+        offline = cli("cmd", "nosuch", "ping", "--timeout", "1", *ops)
+        assert offline.returncode == 1 and "unknown agent 'nosuch'" in offline.stderr
+    finally:
+        spy.close()
+        for a in (t1, t2, t3):
+            a.kill()
+
+
+def test_cli_login_from_url_env_and_file_and_one_line_errors(tmp_path: Path, acl_broker: AclBroker) -> None:
+    url = acl_broker.url
+    anonymous = cli("tail", "--url", url, "--seconds", "1")
+    assert anonymous.returncode == 2 and anonymous.stderr.count("\n") == 1
+    assert "refused the connection (no user name given" in anonymous.stderr
+    wrong = cli("fleet", "--url", url.replace("//", "//ops:nope@"))
+    assert (
+        wrong.returncode == 1
+        and "refused the connection as 'ops': " in wrong.stderr
+        and "Traceback" not in wrong.stderr
+    )
+    from_url = cli("fleet", "--json", "--url", url.replace("//", "//ops:ops-pw@"), "--wait", "1")
+    assert from_url.returncode == 0, from_url.stderr
+    env = {
+        "EDGE_AGENT_MQTT_URL": url,
+        "EDGE_AGENT_MQTT_USERNAME": "ops",
+        "EDGE_AGENT_MQTT_PASSWORD_FILE": str(tmp_path / "ops.pass"),
+    }
+    assert cli("fleet", "--json", "--wait", "1", env=env).returncode == 0
+    conf = tmp_path / "cli.toml"
+    conf.write_text(f'[mqtt]\nurl = "{url}"\nusername = "ops"\npassword_file = "{tmp_path / "ops.pass"}"\n')
+    assert cli("fleet", "--json", "--wait", "1", env={"EDGE_AGENT_CLI_CONFIG": str(conf)}).returncode == 0
+    conf.write_text("[mqtt\nurl = 1")
+    bad_conf = cli("fleet", env={"EDGE_AGENT_CLI_CONFIG": str(conf)})
+    assert bad_conf.returncode == 1 and bad_conf.stderr.startswith(f"fleet: {conf}: not a readable TOML file")
+    bad_push = tmp_path / "bad.toml"
+    bad_push.write_text("[[instances]\n")
+    r = cli("push-config", str(bad_push), "--agent", "t1", "--url", url)
+    assert r.returncode == 1 and r.stderr.startswith(f"{bad_push}: cannot read:") and "Traceback" not in r.stderr
+    sections = tmp_path / "sections.toml"
+    sections.write_text('[mqtt]\nurl = "mqtt://elsewhere:1883"\n')
+    r = cli("push-config", str(sections), "--agent", "t1", "--url", url)
+    assert r.returncode == 1 and "mqtt: [mqtt] comes from each agent's local file" in r.stderr
+    # a foreign retained payload under the prefix is skipped with a warning
+    spy = Spy(acl_broker, "ops", [])
+    spy.c.publish("edge/zz/status", b"not msgpack at all", qos=1, retain=True).wait_for_publish(5)
+    spy.close()
+    r = cli("fleet", "--json", "--wait", "1", env=env)
+    assert r.returncode == 0 and "warning: skipping edge/zz/status: not an edge-agent message" in r.stderr
