@@ -57,7 +57,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         file_config=file_cfg,
         layer=layer,
     )
-    return asyncio.run(rt.run())
+    code = asyncio.run(rt.run())
+    rt.finish()
+    if rt.lanes.stats()["stuck"]:
+        # a driver call is still stuck in a thread: the spool and seq store are closed, so leave
+        # without waiting for it (interpreter shutdown could wait on it)
+        from edge_agent.agent.runtime import hard_exit
+
+        hard_exit(code)
+    return code
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

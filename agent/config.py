@@ -30,7 +30,9 @@ PosFloat = Annotated[float, msgspec.Meta(gt=0)]
 class AgentSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     id: str = ""  # topic segment; default: the host name
     state_dir: str = "/var/lib/edge-agent"
-    io_threads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+    io_threads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4  # unused since lanes; accepted for old configs
+    max_lane_threads: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 64  # hard ceiling on driver-call threads
+    stop_timeout_s: Annotated[float, msgspec.Meta(ge=1.0, le=600.0)] = 5.0  # SIGTERM -> exit within this
     log_level: str = "info"
     groups: list[str] = []  # fleet groups: the agent also follows {prefix}/group/{g}/config/desired
 

@@ -240,5 +240,6 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
         stack.callback(client.loop_stop)
         rt = Runtime(cfg, reg, url_override=broker.url)
         rc = asyncio.run(_run(rt, view, seconds, lambda: _feed_view(client, early, view)))
+        rt.finish()
         print(f"demo: stopped; {view.total} messages, {view.bytes} bytes reached the broker", flush=True)
         return rc

@@ -9,8 +9,8 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,7 +24,8 @@ from edge_agent.agent.publisher import Publisher, Topics, now_ms
 from edge_agent.agent.registry import Registry
 from edge_agent.agent.seqstore import SeqStore
 from edge_agent.agent.session import MqttSession, SessionOptions, read_password
-from edge_agent.agent.supervisor import InstanceRunner, State, make_call
+from edge_agent.agent.supervisor import InstanceRunner, State
+from edge_agent.drivers.lanes import Lanes
 from edge_agent.plugins.contract import AgentInfo, AgentStats, InstanceStats, Plugin, Severity
 
 log = logging.getLogger("agent.runtime")
@@ -44,7 +45,10 @@ def settle_gc() -> None:
     log.debug("gc: %d start-up objects frozen", gc.get_freeze_count())
 
 
-STOP_BUDGET_S = 4.0  # SIGTERM -> exit within 5 s, with a margin
+def hard_exit(code: int) -> None:
+    """Leave now: flush the logs and skip everything else (stuck threads, atexit handlers)."""
+    logging.shutdown()
+    os._exit(code)
 
 
 class Runtime:
@@ -77,6 +81,9 @@ class Runtime:
         self.control = AgentControl(
             self, registry, file_config=file_config or config, layer=layer or PushedLayer(), config_path=config_path
         )
+        self.stopped_clean = False
+        self.lanes = Lanes(config.agent.max_lane_threads)
+        self._state_pending = False
 
     # --- life cycle -------------------------------------------------------------------
     async def run(self) -> int:
@@ -87,8 +94,6 @@ class Runtime:
         self.publisher = Publisher(
             self.topics, self.seqs, self.outbox, single_float=self.config.mqtt.float_precision == "single"
         )
-        self.executor = ThreadPoolExecutor(self.config.agent.io_threads, thread_name_prefix="io")
-        self.call = make_call(self.executor)
         self.session = MqttSession(self._session_options(), self.outbox)
         self._install_signals()
         async with self.session:
@@ -229,38 +234,82 @@ class Runtime:
         self.outbox.put(self.publisher.message(self.topics.cmd_result(name), d, priority=Priority.EVENT))
 
     def _install_signals(self) -> None:
+        # A Python-level handler, not loop.add_signal_handler: it runs between bytecodes even when
+        # the loop is busy, so the stop deadline and the second signal hold whatever the loop does.
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop)
+            signal.signal(sig, lambda signum, _frame: self._on_stop_signal(loop, signum))
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload(), name="reload"))
 
+    def _on_stop_signal(self, loop: asyncio.AbstractEventLoop, signum: int) -> None:
+        if self.stop_event.is_set():  # a second SIGTERM or Ctrl-C: the operator wants out now
+            log.warning("second %s: exiting at once", signal.Signals(signum).name)
+            hard_exit(128 + signum)
+        loop.call_soon_threadsafe(self.stop)
+
     def stop(self) -> None:
-        """Ask the runtime to stop (signal handlers, tests, the demo)."""
+        """Ask the runtime to stop (signal handlers, tests, the demo); the stop deadline starts now."""
         if not self.stop_event.is_set():
-            log.info("stopping")
+            log.info("stopping (deadline %g s)", self.config.agent.stop_timeout_s)
+            self._stop_timer = threading.Timer(self.config.agent.stop_timeout_s, self._stop_overdue)
+            self._stop_timer.daemon = True
+            self._stop_timer.start()
         self.stop_event.set()
 
+    def _stop_overdue(self) -> None:
+        """The backstop: the clean shutdown is bounded to finish earlier; this fires only if it did not."""
+        log.error(
+            "stop deadline of %g s passed: exiting without the rest of the clean shutdown",
+            self.config.agent.stop_timeout_s,
+        )
+        hard_exit(1)
+
     async def _shutdown(self) -> None:
-        deadline = time.monotonic() + STOP_BUDGET_S
+        """Bounded clean stop: instances, then drain, offline status, spool and seq store, within the deadline."""
+        budget = self.config.agent.stop_timeout_s
+        deadline = time.monotonic() + budget * 0.9
         self.notifier.stopping()
         for task in self._background:
             task.cancel()
-        await self.stop_instances(list(self.runners), timeout_s=1.5)
+        # hung reads and close() are abandoned on their lanes (daemon threads): they cannot hold the exit
+        await self.stop_instances(list(self.runners), timeout_s=min(1.5, budget * 0.3))
         await self.session.drain(timeout_s=max(0.1, deadline - time.monotonic() - 1.0))
         offline = self._status_message("offline", "stopped")
-        await self.session.close(final=offline, timeout_s=max(0.1, deadline - time.monotonic() - 0.2))
+        await self.session.close(final=offline, timeout_s=max(0.1, deadline - time.monotonic() - 0.3))
         await self.outbox.close()
         self.seqs.close()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.stopped_clean = True
+        stuck = self.lanes.stats()["stuck"]
+        if stuck:
+            log.warning("exiting with %d driver call(s) still stuck: %s", len(stuck), ", ".join(sorted(stuck)))
+
+    def finish(self) -> None:
+        """After the loop ended: cancel the backstop timer."""
+        timer = getattr(self, "_stop_timer", None)
+        if timer is not None:
+            timer.cancel()
 
     # --- instances --------------------------------------------------------------------
     def make_runner(self, inst: Instance) -> InstanceRunner:
         return InstanceRunner(
             inst,
             self.publisher,
-            self.call,
+            self.lanes.get(inst.name),
             agent=AgentInfo(self.config.agent.state_dir, self.stats),
+            on_state=self._instance_state_changed,
         )
+
+    def _instance_state_changed(self, runner: InstanceRunner) -> None:
+        """Republish the retained config/state once per loop turn, however many instances changed."""
+        if self.runners.get(runner.inst.name, (None,))[0] is not runner or self._state_pending:
+            return
+        self._state_pending = True
+        asyncio.get_running_loop().call_soon(self._flush_state)
+
+    def _flush_state(self) -> None:
+        self._state_pending = False
+        if not self.stop_event.is_set():
+            self.publish_state()
 
     def start_instance(
         self, inst: Instance, runner: InstanceRunner | None = None, opened: tuple[Any, Plugin] | None = None
@@ -280,6 +329,7 @@ class Runtime:
                 entry[1].cancel()
                 tasks.append(entry[1])
                 self.publisher.link.forget(name)
+                self.lanes.release(name)  # the thread ends when its last call returns (at once if idle)
         if tasks:
             await asyncio.wait(tasks, timeout=timeout_s)
 
@@ -315,6 +365,9 @@ class Runtime:
             "pid": os.getpid(),
             "started": self.started_ms,
         }
+        lanes = self.lanes.stats()
+        d["threads"] = {k: lanes[k] for k in ("threads", "lane_threads", "max_lane_threads", "lanes")}
+        d["threads"]["stuck"] = len(lanes["stuck"])
         if reason:
             d["reason"] = reason
         return self.publisher.message(self.topics.status, d, retain=True, priority=Priority.STATE)
@@ -344,8 +397,8 @@ class Runtime:
     def instance_states(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for name, (runner, _) in self.runners.items():
-            st: dict[str, Any] = {"plugin": runner.inst.plugin.name, "state": str(runner.state)}
-            if runner.state in (State.RESTARTING, State.FAILED) and runner.stats.last_error:
+            st: dict[str, Any] = {"plugin": runner.inst.plugin.name, **runner.info.as_dict()}
+            if runner.state in (State.BACKOFF, State.HUNG) and runner.stats.last_error:
                 st["error"] = runner.stats.last_error
             out[name] = st
         return out
@@ -363,6 +416,7 @@ class Runtime:
             "connected": self.session.connected.is_set(),
             "dropped": self.outbox.dropped(),
             "created": self.publisher.created,
+            "threads": self.lanes.stats(),
             "instances": {
                 n: cast(InstanceStats, vars(r.stats) | {"state": str(r.state)}) for n, (r, _) in self.runners.items()
             },

@@ -1,39 +1,63 @@
-"""One supervised task per plugin instance: drift-free schedule, restart with backoff.
+"""One supervised task per plugin instance: its own lane, drift-free ticks, faults as data.
 
-Ticks fall at start + k x interval_s on the monotonic clock. A poll that overruns skips the
-ticks it missed (counted in ``skipped_ticks``) instead of piling them up. An exception escaping a
-poll becomes an event on ``event/{instance}`` and a restart after a jittered exponential
-backoff (1 s doubling up to 60 s, reset after a healthy minute); other instances never notice.
+Ticks fall at start + k x interval_s on the monotonic clock; a poll that overruns skips the ticks it
+missed (``skipped_ticks``). The instance's blocking driver calls run on its own lane
+(:mod:`edge_agent.drivers.lanes`) with a deadline. While the instance cannot poll (its driver is
+stuck in a call, ``open()`` failed, or it waits out a backoff after an error), it keeps its
+cadence with its values as null and a quality code, so a dashboard shows *why* there is no number.
+
+Every state change (:class:`State`) is reported through ``on_state``: the runtime republishes the
+retained ``config/state`` from it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import inspect
 import logging
 import math
 import time
-import traceback
-from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import Executor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.agent.config import Instance
-from edge_agent.agent.publisher import Publisher
+from edge_agent.agent.publisher import Publisher, now_ms
 from edge_agent.agent.session import backoff_delays
+from edge_agent.agent.values import WILDCARD, declared
+from edge_agent.drivers.errors import DriverError
+from edge_agent.drivers.lanes import DriverHung, Lane, deadline_for, where
 from edge_agent.plugins.contract import AgentInfo, Plugin, PluginContext, RealClock, Severity
 
 log = logging.getLogger("agent.supervisor")
 
+HEALTHY_RESET_S = 60.0  # a healthy minute resets the backoff
+
 
 class State(enum.StrEnum):
-    STARTING = "starting"
-    RUNNING = "running"
-    RESTARTING = "restarting"
-    FAILED = "failed"
+    """An instance's state as ``config/state`` shows it."""
+
+    STARTING = "starting"  # building and opening the driver, starting the plugin
+    RUNNING = "running"  # polling; the last poll's values were all good
+    DEGRADED = "degraded"  # polling, but some values were not good (their quality says why)
+    HUNG = "hung"  # a driver call passed its deadline; no new call until it returns
+    BACKOFF = "backoff"  # open() or a poll failed; waiting before the next try
     STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class StateInfo:
+    """One instance's state, since when (ms since epoch) and why (a sentence, may be empty)."""
+
+    state: State
+    since_ms: int
+    why: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"state": str(self.state), "since": self.since_ms}
+        if self.why:
+            d["why"] = self.why
+        return d
 
 
 @dataclass
@@ -42,21 +66,35 @@ class InstanceStats:
     skipped_ticks: int = 0
     errors: int = 0
     restarts: int = 0
+    hung: int = 0  # driver_hung episodes
+    faults: int = 0  # sensor_fault episodes (open() failed)
     last_error: str = ""
 
 
-def make_call(executor: Executor) -> Callable[..., Awaitable[Any]]:
-    """Await coroutine functions on the loop; run blocking ones in the bounded pool."""
+def describe(exc: BaseException) -> str:
+    """``RuntimeError: boom`` or the class name alone when the message is empty."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
-    async def call(fn: Callable[..., Any], *args: Any) -> Any:
-        if inspect.iscoroutinefunction(fn):
-            return await fn(*args)
-        result = await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
-        if inspect.isawaitable(result):
-            return await result
-        return result
 
-    return call
+def flatten(d: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys of a nested map (``x.velocity_rms_mm_s``), as ``q`` names them."""
+    out: list[str] = []
+    for k, v in d.items():
+        out += flatten(v, f"{prefix}{k}.") if isinstance(v, Mapping) else [f"{prefix}{k}"]
+    return out
+
+
+def nulls(keys: list[str]) -> dict[str, Any]:
+    """A nested map with every dotted key set to None."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        *path, leaf = key.split(".")
+        node = out
+        for p in path:
+            node = node.setdefault(p, {})
+        node[leaf] = None
+    return out
 
 
 class InstanceRunner:
@@ -66,26 +104,55 @@ class InstanceRunner:
         self,
         inst: Instance,
         publisher: Publisher,
-        call: Callable[..., Awaitable[Any]],
+        lane: Lane,
         *,
         agent: AgentInfo | None = None,
         backoff: tuple[float, float] = (1.0, 60.0),
+        on_state: Callable[[InstanceRunner], None] | None = None,
+        value_keys: tuple[str, ...] = (),
     ) -> None:
         self.inst = inst
         self.publisher = publisher
-        self.call = call
+        self.lane = lane
         self.agent = agent or AgentInfo()
         self.backoff = backoff
-        self.state = State.STARTING
+        self.on_state = on_state
+        # the keys nulled while the instance waits: its declared values, else every key it emitted
+        declared_keys = [v.key for v in declared(inst) or () if WILDCARD not in v.key]
+        self.value_keys: list[str] = list(value_keys) or declared_keys
+        self._learn_keys = not self.value_keys
+        self._top_keys: set[str] = set()
+        self.info = StateInfo(State.STARTING, now_ms(), "opening the driver")
         self.stats = InstanceStats()
         self.first_good = asyncio.Event()  # set by the first good-quality value (the proof of a push)
         self.last_bad_quality = ""
         self.plugin: Plugin | None = None
+        self.driver: Any = None
         self.log = logging.getLogger(f"instance.{inst.name}")
+        self._fault_since: float | None = None
+        self._emitted_bad = False
 
+    # --- state -----------------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        return self.info.state
+
+    def set_state(self, state: State, why: str = "") -> None:
+        """Record a state change (same state, new reason counts too) and tell the runtime."""
+        if (state, why) == (self.info.state, self.info.why):
+            return
+        self.info = StateInfo(state, now_ms() if state != self.info.state else self.info.since_ms, why)
+        if self.on_state is not None:
+            self.on_state(self)
+
+    # --- what the plugin gets --------------------------------------------------------------
     def _emit(
         self, values: Mapping[str, Any], quality: Mapping[str, str] | None = None, *, ts_ms: int | None = None
     ) -> None:
+        if self._learn_keys and not values.keys() <= self._top_keys:  # cheap: new top-level keys only
+            self._top_keys |= values.keys()
+            self.value_keys += [k for k in flatten(values) if k not in set(self.value_keys)]
+        self._emitted_bad = self._emitted_bad or bool(quality)
         self.publisher.data(self.inst.name, values, quality, ts_ms, self.inst.qos)
         if not self.first_good.is_set():
             bad = quality or {}
@@ -96,6 +163,11 @@ class InstanceRunner:
 
     def _event(self, kind: str, message: str, severity: Severity = Severity.WARNING, **fields: Any) -> None:
         self.publisher.event(self.inst.name, kind, message, Severity(severity), fields, self.inst.qos)
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``ctx.call``: run ``fn`` on this instance's lane with the driver's deadline for it."""
+        method = getattr(fn, "__name__", "read")
+        return await self.lane.call(fn, *args, deadline_s=deadline_for(self.driver, method, self.inst.interval_s))
 
     def context(self, driver: Any) -> PluginContext:
         """The PluginContext this instance's plugin gets."""
@@ -113,13 +185,21 @@ class InstanceRunner:
             agent=self.agent,
         )
 
+    # --- life cycle --------------------------------------------------------------------------
     async def open(self) -> tuple[Any, Plugin]:
         """Build and open the driver and start the plugin (the prepare step of a config push)."""
-        driver = None
+        self.set_state(State.STARTING, "opening the driver")
+        driver = self.driver = None
         if self.inst.driver is not None:
-            driver = self.inst.driver.factory(self.inst.driver_options)
+            driver = self.driver = self.inst.driver.factory(self.inst.driver_options)
             try:
                 await self.call(driver.open)
+            except DriverHung:
+                await self._close_driver(driver)
+                raise
+            except Exception as exc:
+                await self._close_driver(driver)
+                raise OpenFailed(exc) from exc
             except BaseException:
                 await self._close_driver(driver)
                 raise
@@ -134,33 +214,43 @@ class InstanceRunner:
     async def _close_driver(self, driver: Any) -> None:
         if driver is None:
             return
+        if self.lane.stuck is not None:  # never two calls at once: close after the stuck one returns
+            self.lane.defer(driver.close)
+            return
         try:
             await self.call(driver.close)
         except Exception as exc:  # closing must never mask the original problem
-            self.log.warning("closing driver failed: %s", exc)
+            self.log.warning("closing driver failed: %s", describe(exc))
 
     async def run(self, opened: tuple[Any, Plugin] | None = None) -> None:
-        """Run until cancelled; restart after failures with jittered backoff."""
+        """Run until cancelled: poll, wait out a stuck call, retry a failed open with backoff."""
         delays = backoff_delays(*self.backoff)
-        while True:
-            started = time.monotonic()
-            try:
-                if opened is None:
-                    opened = await self.open()
-                driver, self.plugin = opened
-                opened = None
+        try:
+            while True:
+                started = time.monotonic()
                 try:
-                    await self._ticks(self.plugin)
-                finally:
-                    await self._shutdown(driver, self.plugin)
-            except asyncio.CancelledError:
-                self.state = State.STOPPED
-                raise
-            except Exception as exc:
-                opened = None
-                if time.monotonic() - started > 60:
-                    delays = backoff_delays(*self.backoff)
-                await self._failed(exc, next(delays))
+                    await self._wait_lane()
+                    if opened is None:
+                        opened = await self.open()
+                    self.driver, self.plugin = opened
+                    opened = None
+                    self._recovered()
+                    try:
+                        await self._ticks(self.plugin)
+                    finally:
+                        await self._shutdown(self.driver, self.plugin)
+                except DriverHung as exc:
+                    opened = None
+                    self._hung(exc)
+                    if self.lane.stuck is None:  # an async call cancelled at its deadline: back off, retry
+                        await self._failed(exc, next(delays), event=False)
+                except Exception as exc:
+                    opened = None
+                    if time.monotonic() - started > HEALTHY_RESET_S:
+                        delays = backoff_delays(*self.backoff)
+                    await self._failed(exc, next(delays))
+        finally:
+            self.set_state(State.STOPPED, "stopped")
 
     async def close(self, driver: Any, plugin: Plugin) -> None:
         """Close an instance that was opened but never run (a push rolled back before the swap)."""
@@ -170,23 +260,115 @@ class InstanceRunner:
         try:
             await plugin.close()
         except Exception as exc:
-            self.log.warning("plugin close failed: %s", exc)
+            self.log.warning("plugin close failed: %s", describe(exc))
         await self._close_driver(driver)
 
-    async def _failed(self, exc: Exception, delay_s: float) -> None:
-        self.state = State.RESTARTING
+    # --- faults as data --------------------------------------------------------------------
+    def _hung(self, exc: DriverHung) -> None:
+        """A call passed its deadline: one ``driver_hung`` per episode, then wait for it in _wait_lane."""
+        stuck = self.lane.stuck
+        if stuck is None:  # an async call was cancelled at its deadline: nothing left running
+            self._event("driver_hung", f"{self._driver_name()}: {exc}", Severity.ALARM, **self._hung_fields(exc))
+            return
+        if not stuck.reported:
+            stuck.reported = True
+            self.stats.hung += 1
+            msg = (
+                f"{self._driver_name()}: {stuck.call} did not return within {stuck.deadline_s:g} s; "
+                "its values are null with quality timeout until it does"
+            )
+            self._event("driver_hung", msg, Severity.ALARM, **self._hung_fields(exc))
+
+    def _hung_fields(self, exc: DriverHung) -> dict[str, Any]:
+        return {"driver": self._driver_name(), "call": exc.call, "for_s": round(exc.waited_s, 1), "at": exc.at}
+
+    async def _wait_lane(self) -> None:
+        """Hold the cadence with null values while the lane is stuck; report when the call returns."""
+        stuck = self.lane.stuck
+        if stuck is None:
+            return
+        self.set_state(
+            State.HUNG, f"{stuck.call} of driver {self._driver_name()} stuck since {stuck.for_s():.0f} s ago"
+        )
+        await self._hold("timeout", lambda: self.lane.stuck is None)
+        self._event(
+            "driver_recovered",
+            f"{self._driver_name()}: {stuck.call} returned after {stuck.for_s():.1f} s; reopening the driver",
+            Severity.INFO,
+            call=stuck.call,
+            hung_s=round(stuck.for_s(), 1),
+        )
+
+    async def _failed(self, exc: Exception, delay_s: float, *, event: bool = True) -> None:
+        """open() failed (a sensor fault) or a poll raised (an instance error): nulls, event, backoff."""
+        cause = exc.cause if isinstance(exc, OpenFailed) else exc
         self.stats.errors += 1
         self.stats.restarts += 1
-        self.stats.last_error = f"{type(exc).__name__}: {exc}"
-        where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-        self._event(
-            "instance_error",
-            f"{self.stats.last_error}; restarting in {delay_s:.1f} s",
-            Severity.ALARM,
-            restart_in_s=round(delay_s, 2),
-            at=f"{where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno}" if where else "",
-        )
-        await asyncio.sleep(delay_s)
+        self.stats.last_error = describe(cause)
+        quality = getattr(cause, "quality", "device_error") if isinstance(cause, DriverError) else "device_error"
+        at = where(cause.__traceback__)
+        if isinstance(exc, OpenFailed):
+            what = f"open() of driver {self._driver_name()} failed: {describe(cause)}"
+            if self._fault_since is None:
+                self._fault_since = time.monotonic()
+                self.stats.faults += 1
+                self._event("sensor_fault", what, Severity.ALARM, quality=quality, count=self.stats.faults, at=at)
+        else:
+            what = f"{self._failed_call(cause)} raised {describe(cause)}"
+        if event and not isinstance(exc, OpenFailed):
+            self._event(
+                "instance_error",
+                f"{what}; restarting in {delay_s:.1f} s",
+                Severity.ALARM,
+                restart_in_s=round(delay_s, 2),
+                at=at,
+            )
+        self.set_state(State.BACKOFF, f"{what}; retrying in {delay_s:.1f} s")
+        end = time.monotonic() + delay_s
+        await self._hold(quality, lambda: time.monotonic() >= end)
+
+    def _failed_call(self, exc: BaseException) -> str:
+        """Which call failed, in words: ``read() of driver 'sim'`` or ``poll() of plugin 'values'``."""
+        tb, name = exc.__traceback__, ""
+        while tb is not None:
+            if self.driver is not None and tb.tb_frame.f_locals.get("self") is self.driver:
+                name = tb.tb_frame.f_code.co_name
+            tb = tb.tb_next
+        if name:
+            return f"{name}() of driver {self._driver_name()}"
+        return f"poll() of plugin {self.inst.plugin.name!r}"
+
+    def _recovered(self) -> None:
+        if self._fault_since is not None:
+            down = time.monotonic() - self._fault_since
+            self._fault_since = None
+            self._event(
+                "sensor_ok",
+                f"driver {self._driver_name()} opened after {down:.1f} s",
+                Severity.INFO,
+                down_s=round(down, 1),
+            )
+
+    async def _hold(self, quality: str, done: Callable[[], bool]) -> None:
+        """Until ``done()``: every interval, the values as null with ``quality`` (no driver call)."""
+        interval = self.inst.interval_s
+        next_emit = time.monotonic()
+        while not done():
+            now = time.monotonic()
+            if now >= next_emit:
+                self._emit_nulls(quality)
+                next_emit = max(next_emit + interval, now)
+            await asyncio.sleep(min(0.05, max(0.0, next_emit - now)))  # notice done() within 50 ms
+
+    def _emit_nulls(self, quality: str) -> None:
+        keys = self.value_keys
+        if keys:  # the link keeps the last real values: other instances must not read None as a number
+            topic = self.publisher.topics.data(self.inst.name)
+            q = dict.fromkeys(keys, quality)
+            self.publisher.outbox.put(self.publisher.message(topic, nulls(keys), quality=q, qos=self.inst.qos))
+
+    def _driver_name(self) -> str:
+        return repr(self.inst.driver.name) if self.inst.driver is not None else "(none)"
 
     async def _ticks(self, plugin: Plugin) -> None:
         loop = asyncio.get_running_loop()
@@ -195,14 +377,40 @@ class InstanceRunner:
         k = 0
         timeout = max(30.0, 10 * interval)
         while True:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-            # arrives as the poll finishes, and the instance would then never stop.
-            async with asyncio.timeout(timeout):
-                await plugin.poll()
+            if self.lane.stuck is not None:  # the plugin swallowed a DriverHung: stop calling the driver
+                stuck = self.lane.stuck
+                raise DriverHung(f"{stuck.call} is stuck", call=stuck.call, waited_s=stuck.for_s(), at=stuck.at())
+            self._emitted_bad = False
+            try:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # arrives as the poll finishes, and the instance would then never stop.
+                async with asyncio.timeout(timeout):
+                    await plugin.poll()
+            except TimeoutError as exc:
+                if isinstance(exc, DriverError):
+                    raise
+                raise PollHung(
+                    f"poll() of plugin {self.inst.plugin.name!r} did not finish within {timeout:g} s"
+                ) from None
             self.stats.polls += 1
-            self.state = State.RUNNING
+            self.set_state(
+                State.DEGRADED if self._emitted_bad else State.RUNNING,
+                "some values are not good" if self._emitted_bad else "",
+            )
             now = loop.time()
             due = max(k + 1, math.ceil((now - start) / interval))
             self.stats.skipped_ticks += due - (k + 1)
             k = due
             await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
+
+
+class OpenFailed(Exception):
+    """open() of the driver failed (wraps the cause): a sensor fault, not a bug."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(describe(cause))
+        self.cause = cause
+
+
+class PollHung(Exception):
+    """The plugin's own poll() (not a driver call) passed the poll deadline."""

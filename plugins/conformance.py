@@ -17,7 +17,6 @@ From a test: subclass :class:`edge_agent.plugins.testing.PluginConformance`, or 
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from edge_agent.drivers.conformance import check_options, check_values, flatten,
 from edge_agent.drivers.conformance import check_registration as check_entry_point
 from edge_agent.drivers.contract import Driver, DriverSpec, ValueSpec
 from edge_agent.drivers.errors import CommError, DriverError
+from edge_agent.drivers.lanes import Lane
 from edge_agent.drivers.testing.calls import Caller, DeadlineExceeded
 from edge_agent.drivers.testing.faults import FaultPlan, inject_faults
 from edge_agent.plugins.contract import ENTRY_POINT_GROUP, PluginSpec, check_plugin_spec
@@ -64,12 +64,11 @@ def _declared(spec: PluginSpec, opts: Any, driver_values: Sequence[Any]) -> dict
 
 
 def _thread_call(caller: Caller, deadline_s: float) -> Callable[..., Any]:
-    """The context's ``call``: plain functions in a daemon thread (a stuck read cannot hang the kit)."""
+    """The context's ``call``: the agent's own rules (a lane, a deadline), so a stuck read cannot hang the kit."""
+    lane = Lane(f"{caller.name}:plugin")
 
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
-        if inspect.iscoroutinefunction(fn):
-            return await fn(*args)
-        return await asyncio.to_thread(caller, lambda: fn(*args), deadline_s)
+        return await lane.call(fn, *args, deadline_s=deadline_s)
 
     return call
 

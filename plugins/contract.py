@@ -89,6 +89,8 @@ class InstanceStats(TypedDict, total=False):
     restarts: int
     last_error: str
     state: str
+    hung: int  # driver_hung episodes
+    faults: int  # sensor_fault episodes (open() failed)
 
 
 class AgentStats(TypedDict, total=False):
@@ -104,6 +106,7 @@ class AgentStats(TypedDict, total=False):
     dropped: Mapping[str, int]  # per reason
     created: int
     instances: Mapping[str, InstanceStats]
+    threads: Mapping[str, Any]  # threads, lane_threads, max_lane_threads, lanes, stuck (drivers.lanes)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ and the plugin conformance kit as a class to subclass (:class:`PluginConformance
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from typing import Any
 
 import msgspec
 from edge_agent.drivers.contract import Driver
+from edge_agent.drivers.lanes import Lane, deadline_for
 from edge_agent.drivers.testing.clock import ManualClock
 from edge_agent.plugins.contract import AgentInfo, Plugin, PluginContext, PluginSpec, Severity
 
@@ -49,12 +48,6 @@ class StaticLink:
         return None if v is None else (v, 0.0)
 
 
-async def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    if inspect.iscoroutinefunction(fn):
-        return await fn(*args)
-    return await asyncio.to_thread(fn, *args)
-
-
 class Harness:
     """Build a plugin instance the way the runtime does, with recording emit/event."""
 
@@ -75,6 +68,9 @@ class Harness:
         self.events: list[Event] = []
         self.clock = clock or ManualClock()
         self.driver = driver
+        self.interval_s = interval_s
+        # the runtime's rules exactly: the driver's calls on a lane of their own, with its deadlines
+        self.lane = Lane(f"harness:{instance}")
         opts = msgspec.convert(dict(options or {}), spec.options)
         self.ctx = PluginContext(
             instance=instance,
@@ -83,7 +79,7 @@ class Harness:
             emit=self._emit,
             event=self._event,
             clock=self.clock,
-            call=call or _call,
+            call=call or self.call,
             link=link or StaticLink(),
             interval_s=interval_s,
             log=logging.getLogger(f"plugin.{instance}"),
@@ -98,6 +94,11 @@ class Harness:
 
     def _event(self, kind: str, message: str, severity: Severity = Severity.WARNING, **fields: Any) -> None:
         self.events.append(Event(kind, message, Severity(severity), dict(fields)))
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``ctx.call`` as the runtime does it: on the instance's lane, with the driver's deadline."""
+        deadline = deadline_for(self.driver, getattr(fn, "__name__", "read"), self.interval_s)
+        return await self.lane.call(fn, *args, deadline_s=deadline)
 
     async def start(self) -> None:
         if self.driver is not None:
@@ -114,6 +115,7 @@ class Harness:
         await self.plugin.close()
         if self.driver is not None:
             await self.ctx.call(self.driver.close)
+        self.lane.release()
 
 
 __all__ = ["Emitted", "Event", "Harness", "ManualClock", "StaticLink"]  # and PluginConformance, on use

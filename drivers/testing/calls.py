@@ -1,19 +1,20 @@
 """Call a driver method, plain or ``async def``, off the caller's thread with a deadline.
 
-A plain method runs in a fresh daemon thread per call, so a call that never returns costs that
-thread only; ``async def`` methods run on one event loop thread kept for the caller's life (an
-asyncio client opened in ``open`` must be read on the same loop).
+A thin adapter over :class:`edge_agent.drivers.lanes.Lane`, so the conformance kit calls a driver
+exactly as the agent does (issue 20 item 8: one helper, one behaviour): plain methods on the
+lane's thread, ``async def`` methods on the lane's one persistent loop (an asyncio client opened
+in ``open`` is read on the same loop), an awaitable result awaited. After a call that never
+returns, the next call gets a fresh lane (a new driver object in the kit; the stuck thread is a
+daemon and costs that thread only).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import inspect
-import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
+
+from edge_agent.drivers.lanes import DriverHung, Lane
 
 
 class DeadlineExceeded(Exception):
@@ -23,52 +24,25 @@ class DeadlineExceeded(Exception):
 class Caller:
     """``call(fn, deadline_s)`` runs fn and returns its result or raises its exception."""
 
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def _loop_thread(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="conformance-loop", daemon=True)
-            self._thread.start()
-        return self._loop
+    def __init__(self, name: str = "conformance") -> None:
+        self.name = name
+        self._lane = Lane(name)
 
     def __call__(self, fn: Callable[[], Any], deadline_s: float) -> Any:
+        if self._lane.stuck is not None:  # the kit moved on to a new driver object
+            self._lane.release()
+            self._lane = Lane(self.name)
         name = getattr(fn, "__qualname__", repr(fn))
-        if inspect.iscoroutinefunction(fn):
-            fut = asyncio.run_coroutine_threadsafe(fn(), self._loop_thread())
-            done, _ = concurrent.futures.wait([fut], timeout=deadline_s)
-            if not done:
-                fut.cancel()
-                raise DeadlineExceeded(f"{name}() did not return within {deadline_s} s")
-            return fut.result()
-        box: dict[str, Any] = {}
-        finished = threading.Event()
-
-        def work() -> None:
-            try:
-                box["result"] = fn()
-            except BaseException as exc:  # handed to the caller
-                box["error"] = exc
-            finally:
-                finished.set()
-
-        threading.Thread(target=work, name=f"conformance-{name}", daemon=True).start()
-        if not finished.wait(deadline_s):
-            raise DeadlineExceeded(f"{name}() did not return within {deadline_s} s")
-        if "error" in box:
-            raise box["error"]
-        return box["result"]
+        try:
+            return self._lane.call_sync(fn, deadline_s=deadline_s)
+        except DriverHung as exc:
+            if self._lane.stuck is None and "deadline" not in str(exc):
+                raise  # the driver itself raised a DriverHung
+            raise DeadlineExceeded(f"{name}() did not return within {deadline_s} s") from None
 
     def close(self) -> None:
-        """Stop the event loop thread (if one was started)."""
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=2)
-            if not self._thread.is_alive():
-                self._loop.close()
-            self._loop = self._thread = None
+        """End the lane's thread (at once if idle, else when its call returns)."""
+        self._lane.release()
 
     def __enter__(self) -> Caller:
         return self

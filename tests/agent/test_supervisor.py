@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,8 @@ from edge_agent.agent.config import Instance
 from edge_agent.agent.outbox import MemoryOutbox, Message
 from edge_agent.agent.publisher import Publisher, Topics
 from edge_agent.agent.seqstore import SeqStore
-from edge_agent.agent.supervisor import InstanceRunner, State, make_call
+from edge_agent.agent.supervisor import InstanceRunner, State
+from edge_agent.drivers.lanes import Lanes
 from edge_agent.drivers.sim import SPEC as SIM
 from edge_agent.plugins.contract import Options, Plugin, PluginSpec
 from edge_agent.plugins.values import SPEC as VALUES
@@ -61,8 +61,8 @@ async def _run(
 ) -> tuple[list[Message], list[InstanceRunner]]:
     outbox = MemoryOutbox(100_000)
     pub = Publisher(Topics("edge", "t"), SeqStore(tmp_path / "seq.sqlite"), outbox)
-    call = make_call(ThreadPoolExecutor(4))
-    runners = [InstanceRunner(i, pub, call, backoff=(0.2, 0.4)) for i in runners_spec]
+    lanes = Lanes()
+    runners = [InstanceRunner(i, pub, lanes.get(i.name), backoff=(0.2, 0.4)) for i in runners_spec]
     tasks = [asyncio.create_task(r.run()) for r in runners]
     await asyncio.sleep(seconds)
     for t in tasks:
@@ -79,8 +79,11 @@ def test_crash_restarts_with_event_and_other_instance_keeps_cadence(tmp_path: Pa
     assert events and events[0]["kind"] == "instance_error" and "boom on purpose" in events[0]["msg"]
     assert 0.1 <= events[0]["restart_in_s"] <= 0.2 + 1e-6  # float32 on the wire
     assert runners[0].stats.restarts == 1 and runners[0].state == State.STOPPED
-    crash_data = [codec.decode(m.payload)["d"]["n"] for m in msgs if m.topic == "edge/t/data/crashy"]
+    crash_msgs = [codec.decode(m.payload) for m in msgs if m.topic == "edge/t/data/crashy"]
+    crash_data = [e["d"]["n"] for e in crash_msgs if e["d"]["n"] is not None]
     assert crash_data[:2] == [1, 2] and crash_data[2] == 4, "it restarted after the crash"
+    held = [e for e in crash_msgs if e["d"]["n"] is None]
+    assert held and all(e["q"] == {"n": "device_error"} for e in held), "during the backoff: null with a quality"
     steady = [codec.decode(m.payload) for m in msgs if m.topic == "edge/t/data/steady"]
     assert len(steady) >= 11, "the other instance kept its 10 Hz cadence during the crash and backoff"
     gaps = [b["ts"] - a["ts"] for a, b in itertools.pairwise(steady)]
