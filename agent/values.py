@@ -106,7 +106,7 @@ def fits(declared_type: DType, value: Any) -> bool:
 
 def fits_spec(spec: ValueSpec, value: Any) -> bool:
     """Does an emitted value agree with its declaration (a list of up to ``length``, or one value)?"""
-    if spec.length is None:
+    if spec.length is None or value is None:  # None (a value with a bad quality) always fits
         return fits(spec.dtype, value)
     return isinstance(value, (list, tuple)) and len(value) <= spec.length and all(fits(spec.dtype, v) for v in value)
 
