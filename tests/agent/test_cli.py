@@ -33,9 +33,12 @@ def test_plugins_and_drivers_listed_with_source() -> None:
 
 
 def test_demo_runs_end_to_end_and_stops_cleanly() -> None:
-    out = _cli("demo", "--seconds", "4", "--plain", timeout=90)
+    out = _cli("demo", "--seconds", "7", "--plain", timeout=90)
     assert out.returncode == 0, out.stderr
     assert "DATA system" in out.stdout and "demo: stopped" in out.stdout
+    # the PLC and the accelerometers come from the plant simulator's process, read as hardware
+    for instance in ("plc1", "pump1-de", "pump1-nde", "fan2"):
+        assert f"DATA {instance}:" in out.stdout, out.stdout
 
 
 def test_tail_prints_json_lines(tmp_path: Path, broker: LocalBroker) -> None:

@@ -84,13 +84,14 @@ def test_full_buffer_loses_the_newest_scans_and_counts_them(tmp_path: Path) -> N
 
 
 def test_only_enabled_channels_are_sent_and_faults_switch(tmp_path: Path) -> None:
-    sim, drv, clock = _pair(tmp_path, SimChip.ADXL345, 3200.0, channels=["accel_z"])
+    sim, drv, clock = _pair(tmp_path, SimChip.ADXL345, 3200.0, channels=["accel_y", "accel_z"])
     drv.open()
     sim.tick()  # the simulator sees buffer/enable = 1: the buffer starts filling now
     try:
+        assert drv.read().samples.shape == (0, 2)  # nothing yet (the second channel sits at an offset)
         clock.t += 0.5
         sim.tick()
-        assert drv.read().samples.shape == (1600, 1)
+        assert drv.read().samples.shape == (1600, 2)
         sim.set_fault("outer", 0.5)
         assert sim.model is not None and sim.model.fault_hz() > 0
     finally:
