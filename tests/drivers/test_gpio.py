@@ -148,3 +148,16 @@ def test_pin_factory_from_the_environment_and_checks(monkeypatch: pytest.MonkeyP
         "inputs: duplicate name(s) a across inputs and outputs",
         "inputs: duplicate pin(s) 5 across inputs and outputs",
     ]
+
+
+def test_sim_edges_carry_their_own_times() -> None:
+    """Each simulated edge has its due time as its ticks, so the tachometer reads the configured
+    speed exactly (24.75 Hz -> 1485 rpm) however late the simulator's thread wakes."""
+    tach = {"name": "rpm", "pin": 5, "kind": "tachometer", "pull": "down", "sim_hz": 24.75}
+    d = GpioDriver(msgspec.convert({"backend": "sim", "inputs": [tach]}, GpioOptions))
+    d.open()
+    try:
+        time.sleep(0.6)
+        assert d.read().values["rpm"] == pytest.approx(1485.0, rel=0.02)
+    finally:
+        d.close()
