@@ -3,6 +3,7 @@ with the dtype it has on the wire."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -20,6 +21,8 @@ def _plant(tmp_path: Path) -> Path:
     text = PLANT.read_text()
     text = text.replace('state_dir = "/tmp/edge-agent-reference"', f'state_dir = "{tmp_path / "state"}"')
     text = text.replace('backend = "tcp"', 'backend = "sim"')  # the in-process simulated PLC
+    # and the accelerometers' model in process instead of edge-agent plantsim
+    text = re.sub(r'^type = "iio"$', 'type = "iio"\nbackend = "sim"', text, flags=re.M)
     assert 'backend = "sim"' in text
     path = tmp_path / "plant.toml"
     path.write_text(text)
