@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from edge_agent.agent import __version__
 
@@ -74,6 +75,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     from edge_agent.agent.registry import load_registry
 
     reg = load_registry()
+    if str(args.config).endswith(".json"):
+        return _check_pushed_layer(args.config, reg)
     try:
         cfg = load(args.config, reg)
     except ConfigError as exc:
@@ -87,6 +90,30 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             if inst.driver is not None and inst.driver.plan is not None:
                 for line in inst.driver.plan(inst.driver_options):
                     print(f"{inst.name}: {line}")
+    return 0
+
+
+def _check_pushed_layer(path: str, reg: Any) -> int:
+    """check-config on a stored pushed layer (state_dir/applied-config.json) or a JSON push file."""
+    import json
+
+    from edge_agent.agent.config import build
+    from edge_agent.agent.errors import ConfigError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"{path}: cannot read: {exc}")
+        return 1
+    instances = data.get("instances", []) if isinstance(data, dict) else data
+    try:
+        cfg = build({"instances": instances}, reg, source=path)
+    except ConfigError as exc:
+        print(f"{path}: {len(exc.errors)} error(s)")
+        print("\n".join(exc.errors))
+        return 1
+    version = data.get("version", "-") if isinstance(data, dict) else "-"
+    print(f"{path}: ok (pushed layer version {version}: {len(cfg.instances)} instance(s))")
     return 0
 
 

@@ -106,7 +106,7 @@ class RemoteConfig:
         self.answer = answer
         self.lock = asyncio.Lock()
         self.last_push = 0.0
-        self._keys: dict[str, Any] | None = None
+        self._keys: tuple[tuple[str, ...], dict[str, Any]] | None = None  # (entries read, keys)
 
     async def on_push(self, topic: str, payload: bytes) -> None:
         """``config/set``: a one-shot push, always answered."""
@@ -223,15 +223,17 @@ class RemoteConfig:
             )
 
     def _trusted_keys(self) -> dict[str, Any]:
-        if self._keys is None:
+        """The keys of the local file's remote.trusted_keys, read again whenever a reload changed it."""
+        entries = tuple(self.control.remote.trusted_keys)
+        if self._keys is None or self._keys[0] != entries:
             try:
-                self._keys = load_public_keys(self.control.remote.trusted_keys)
+                self._keys = (entries, load_public_keys(list(entries)))
             except (TrustedKeyError, OSError) as exc:
                 raise Rejected([str(exc)]) from exc
-        return self._keys
+        return self._keys[1]
 
     def reset_keys(self) -> None:
-        """Re-read remote.trusted_keys (after a reload of the local file)."""
+        """Read remote.trusted_keys again at the next push (key files may have been replaced)."""
         self._keys = None
 
     def _new_instances(self, doc: dict[str, Any], layer: PushedLayer) -> list[dict[str, Any]]:

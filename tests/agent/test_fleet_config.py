@@ -223,6 +223,14 @@ def test_idempotence_force_and_patches(agents: Any) -> None:
         "patch.remove[0]: 'other' comes from the local file; to stop it remotely, set it with enabled = false"
     ]
     assert sorted(a.state()["instances"]) == ["extra", "other", "steady"] and a.state()["version"] == 6
+    stored = a.dir / "state" / "applied-config.json"
+    checked = subprocess.run(
+        [sys.executable, "-m", "edge_agent.agent", "check-config", str(stored)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert checked.returncode == 0 and "ok (pushed layer version 6: 1 instance(s))" in checked.stdout, checked.stdout
 
 
 def test_desired_state_reaches_an_agent_that_was_offline(agents: Any) -> None:
