@@ -17,6 +17,8 @@ from edge_agent.agent import codec
 from edge_agent.agent.client import ClientSettings, Connection
 from edge_agent.agent.errors import CodecError
 
+FAULTED = ("degraded", "hung", "backoff", "stopped", "restarting", "failed")  # live states that are not healthy
+
 
 @dataclass
 class AgentInfo:
@@ -98,7 +100,7 @@ def _state(info: AgentInfo, d: dict[str, Any]) -> None:
     info.desired_version = int(d.get("desired_version", 0) or 0)
     info.hash = str(d.get("hash", ""))
     insts = d.get("instances", {}) or {}
-    info.faulted = sorted(n for n, st in insts.items() if isinstance(st, dict) and st.get("state") not in ("running",))
+    info.faulted = sorted(n for n, st in insts.items() if isinstance(st, dict) and st.get("state") in FAULTED)
     info.ok = len(insts) - len(info.faulted)
     info.last_result = d.get("last_result", {}) or {}
 

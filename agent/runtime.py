@@ -130,18 +130,6 @@ class Runtime:
         wd = watchdog_task(self.notifier, interval_s=self.notifier.watchdog_interval_s())
         self._background.append(loop.create_task(wd, name="watchdog"))
         self._background.append(loop.create_task(self._status_loop(), name="notify-status"))
-        self._background.append(loop.create_task(self._state_watch(), name="state-watch"))
-
-    async def _state_watch(self) -> None:
-        """Republish the retained config/state when an instance's live state changes, so that it
-        never says ``starting`` after a restart or hides a later failure."""
-        last = self.instance_states()
-        while True:
-            await asyncio.sleep(1.0)
-            now = self.instance_states()
-            if now != last:
-                self.publish_state(status=False)  # the status carries no instance states
-                last = now
 
     async def _status_loop(self) -> None:
         last = ""
@@ -309,7 +297,7 @@ class Runtime:
     def _flush_state(self) -> None:
         self._state_pending = False
         if not self.stop_event.is_set():
-            self.publish_state()
+            self.publish_state(status=False)  # the status carries no instance state
 
     def start_instance(
         self, inst: Instance, runner: InstanceRunner | None = None, opened: tuple[Any, Plugin] | None = None
