@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("agent.commands")
 
 
+AGENT_COMMANDS = frozenset({"calibrate", "captures", "capture_get", "report"})
+
+
 class CommandError(Exception):
     """A command that cannot be carried out; the message goes back to the caller."""
 
@@ -47,9 +50,15 @@ class Commands:
     """Answers the built-in commands and hands the others to an instance's plugin."""
 
     def __init__(
-        self, control: AgentControl, *, answer: Callable[[str, dict[str, Any]], None], chunk_bytes: int
+        self,
+        control: AgentControl,
+        *,
+        answer: Callable[[str, dict[str, Any]], None],
+        chunk_bytes: int,
+        agent_commands: Any = None,
     ) -> None:
         self.control = control
+        self.agent_commands = agent_commands  # calibrate, captures, capture_get, report (agent/maintenance)
         self.answer = answer
         self.chunk_bytes = chunk_bytes
 
@@ -88,6 +97,8 @@ class Commands:
             return c.effective_config()
         if name == "reload":
             return await c.reload_file()
+        if name in AGENT_COMMANDS and self.agent_commands is not None:
+            return await self._agent_command(name, req, args)
         instance = req.get("instance", args.get("instance"))
         known = ", ".join(c.instance_names()) or "none"
         if instance is None:
@@ -103,6 +114,15 @@ class Commands:
             await c.restart_instance(instance)
             return {"restarted": instance}
         return await self._plugin_command(name, instance, args)
+
+    async def _agent_command(self, name: str, req: dict[str, Any], args: dict[str, Any]) -> Any:
+        """calibrate, captures, capture_get, report (agent/maintenance/service.py)."""
+        if "instance" in req and "instance" not in args:
+            args = {**args, "instance": req["instance"]}
+        try:
+            return await self.agent_commands.command(name, args)
+        except (ValueError, TypeError) as exc:
+            raise CommandError(str(exc)) from exc
 
     async def _plugin_command(self, name: str, instance: str, args: dict[str, Any]) -> Any:
         plugin = self.control.plugin_of(instance)

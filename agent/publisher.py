@@ -101,6 +101,9 @@ class Publisher:
         self.narrow: dict[str, frozenset[str]] = {}  # instance -> its keys declared float32
         self.link = LocalLink()
         self.created = 0
+        # agent-side listener (agent/maintenance/service.py): sees every data message and event;
+        # its on_data returns the quality map to send (calibration past due: "uncertain")
+        self.hook: Any = None
 
     def declare(self, instance: str, specs: Iterable[Any]) -> None:
         """Remember an instance's declared values (ValueSpec: key, dtype) for the wire rule."""
@@ -130,6 +133,8 @@ class Publisher:
     ) -> None:
         """Queue a data message of an instance and update the local link."""
         self.link.store(instance, values)
+        if self.hook is not None:
+            quality = self.hook.on_data(instance, values, quality)
         narrow = self.narrow.get(instance, codec.NOTHING)
         msg = self.message(self.topics.data(instance), values, quality=quality, ts_ms=ts_ms, qos=qos, narrow=narrow)
         self.outbox.put(msg)
@@ -141,3 +146,5 @@ class Publisher:
         log.log(_LOG_LEVEL.get(Severity(severity), logging.WARNING), "%s: %s: %s", instance, kind, message)
         d = {"kind": kind, "severity": str(severity), "msg": message, **fields}
         self.outbox.put(self.message(self.topics.event(instance), d, qos=qos, priority=Priority.EVENT))
+        if self.hook is not None:
+            self.hook.on_event(instance, kind, str(severity), fields)

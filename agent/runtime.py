@@ -18,6 +18,7 @@ from edge_agent.agent import __version__
 from edge_agent.agent.config import Config, Instance
 from edge_agent.agent.control import AgentControl
 from edge_agent.agent.layers import PushedLayer
+from edge_agent.agent.maintenance.service import Maintenance
 from edge_agent.agent.notify import Notifier, watchdog_task
 from edge_agent.agent.outbox import MemoryOutbox, Message, Outbox, Priority
 from edge_agent.agent.publisher import Publisher, Topics, now_ms
@@ -94,6 +95,8 @@ class Runtime:
         self.publisher = Publisher(
             self.topics, self.seqs, self.outbox, single_float=self.config.mqtt.float_precision == "single"
         )
+        self.maintenance = Maintenance(state_dir, self.publisher, self._plugin_of, self._driver_keys)
+        self.publisher.hook = self.maintenance
         self.session = MqttSession(self._session_options(), self.outbox)
         self._install_signals()
         async with self.session:
@@ -106,6 +109,7 @@ class Runtime:
             self.seqs.on_fault = self._seq_store_fault
             for inst in self.config.instances:
                 self.start_instance(inst)
+            self.maintenance.start()
             self._ready()
             asyncio.get_running_loop().call_later(GC_SETTLE_S, settle_gc)
             await self.stop_event.wait()
@@ -204,7 +208,10 @@ class Runtime:
             self.control, agent_id=self.config.agent_id, groups=groups, answer=self._config_answer
         )
         self.commands = Commands(
-            self.control, answer=self._cmd_answer, chunk_bytes=self.config.remote.capture_chunk_bytes
+            self.control,
+            answer=self._cmd_answer,
+            chunk_bytes=self.config.remote.capture_chunk_bytes,
+            agent_commands=self.maintenance,
         )
         subs: dict[str, Any] = {
             self.topics.config_set: self.remote.on_push,
@@ -264,6 +271,7 @@ class Runtime:
         await self.session.drain(timeout_s=max(0.1, deadline - time.monotonic() - 1.0))
         offline = self._status_message("offline", "stopped")
         await self.session.close(final=offline, timeout_s=max(0.1, deadline - time.monotonic() - 0.3))
+        self.maintenance.close()
         await self.outbox.close()
         self.seqs.close()
         self.stopped_clean = True
@@ -283,8 +291,14 @@ class Runtime:
             inst,
             self.publisher,
             self.lanes.get(inst.name),
-            agent=AgentInfo(self.config.agent.state_dir, self.stats),
+            agent=AgentInfo(
+                self.config.agent.state_dir,
+                self.stats,
+                store=self.maintenance.store,
+                recorder=self.maintenance.recorder,
+            ),
             on_state=self._instance_state_changed,
+            driver_tap=self.maintenance.wrap_driver,
         )
 
     def _instance_state_changed(self, runner: InstanceRunner) -> None:
@@ -298,6 +312,25 @@ class Runtime:
         self._state_pending = False
         if not self.stop_event.is_set():
             self.publish_state(status=False)  # the status carries no instance state
+
+    def _plugin_of(self, name: str) -> str | None:
+        inst = next((i for i in self.config.instances if i.name == name), None)
+        return None if inst is None else inst.plugin.name
+
+    def _driver_keys(self, name: str) -> list[str] | None:
+        """The value keys the instance's driver declares (declared values API), None if unknown."""
+        inst = next((i for i in self.config.instances if i.name == name), None)
+        if inst is None or inst.driver is None:
+            return None
+        values_fn = getattr(inst.driver, "values", None)
+        if values_fn is None:
+            return None
+        try:
+            specs = values_fn(inst.driver_options)
+        except Exception:  # a third-party declaration that fails: fall back to what was read
+            return None
+        numeric = {"float32", "float64", "int"}
+        return [s.key for s in specs if str(s.dtype) in numeric]
 
     def start_instance(
         self, inst: Instance, runner: InstanceRunner | None = None, opened: tuple[Any, Plugin] | None = None

@@ -110,11 +110,13 @@ class InstanceRunner:
         backoff: tuple[float, float] = (1.0, 60.0),
         on_state: Callable[[InstanceRunner], None] | None = None,
         value_keys: tuple[str, ...] = (),
+        driver_tap: Callable[[str, Any], Any] | None = None,
     ) -> None:
         self.inst = inst
         self.publisher = publisher
         self.lane = lane
         self.agent = agent or AgentInfo()
+        self.driver_tap = driver_tap  # calibration and capture rings (agent/maintenance)
         self.backoff = backoff
         self.on_state = on_state
         # the keys nulled while the instance waits: its declared values, else every key it emitted
@@ -192,6 +194,8 @@ class InstanceRunner:
         driver = self.driver = None
         if self.inst.driver is not None:
             driver = self.driver = self.inst.driver.factory(self.inst.driver_options)
+            if self.driver_tap is not None:
+                driver = self.driver = self.driver_tap(self.inst.name, driver)
             try:
                 await self.call(driver.open)
             except DriverHung:

@@ -115,6 +115,8 @@ class AgentInfo:
 
     state_dir: str = ""  # [agent] state_dir; "" outside an agent
     stats: Callable[[], AgentStats] | None = None  # the agent's counters now; None outside an agent
+    store: Any = None  # plugins.state.StateStore: state that survives restarts; None: keep it in memory
+    recorder: Any = None  # the capture service the ``recorder`` plugin configures (agent/maintenance)
 
 
 class Clock(Protocol):

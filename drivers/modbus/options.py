@@ -21,6 +21,7 @@ class Layout(enum.StrEnum):
     REFERENCE = "reference"  # the 500-tag reference PLC of drivers.modbus.simplc
     REFERENCE_X2 = "reference-x2"  # two reference blocks in one PLC: 1,000 tags (cost curves)
     REFERENCE_X4 = "reference-x4"  # four: 2,000 tags
+    METER = "meter"  # the simulated energy meter (kWh counter, active power) of drivers.modbus.simplc
 
 
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=600)]

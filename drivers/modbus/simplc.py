@@ -76,7 +76,11 @@ class PlcImage:
         self.clock = time.monotonic
         self._rng = random.Random(seed)
         self._counters = [t for t in self.tags if "count" in t.name and t.type.is_integer]
-        self._others = [t for t in self.tags if t not in self._counters and t.type is not DataType.STRING]
+        self.meter = EnergyMeter.of(self.tags)
+        metered = {t.name for t in self.tags if self.meter is not None and t.name in METER_TAGS}
+        self._others = [
+            t for t in self.tags if t not in self._counters and t.type is not DataType.STRING and t.name not in metered
+        ]
         self._last_s = self.clock()
         self._carry = 0.0
         self._count_carry: dict[str, float] = {}
@@ -88,6 +92,9 @@ class PlcImage:
             img = self.unit(self._unit_of(tag))
             img.define(tag.table, 0 if not strict else tag.address, tag.end + 1 if not strict else tag.count)
             self.set(tag, initial_value(tag, self._rng))
+        if self.meter is not None:
+            for tag, value in self.meter.advance(0.0, self._rng):
+                self.set(tag, value)
 
     def undefine(self, unit_id: int, table: Table, address: int, count: int = 1) -> None:
         """Make addresses answer "illegal data address" (a hole in the PLC's memory map)."""
@@ -125,6 +132,9 @@ class PlcImage:
         self._last_s = now
         for tag in self._counters:
             self._carry_count(tag, dt)
+        if self.meter is not None:
+            for tag, value in self.meter.advance(dt, self._rng):
+                self.set(tag, value)
         random_per_s = self.change_per_s * len(self.tags) - self.count_per_s * len(self._counters)
         self._carry += dt * max(0.0, random_per_s)
         n, self._carry = int(self._carry), self._carry - int(self._carry)
@@ -329,10 +339,55 @@ def reference_layout() -> list[Tag]:
     return tags
 
 
+METER_TAGS = ("energy_kwh", "power_kw")
+
+
+class EnergyMeter:
+    """The physics of a simulated energy meter: active power walks around ``run_kw``; the kWh
+    register integrates it (as a real meter's import counter does)."""
+
+    def __init__(self, energy: Tag, power: Tag, *, start_kwh: float = 1520.0, run_kw: float = 7.5) -> None:
+        self.energy_tag, self.power_tag = energy, power
+        self.kwh, self.kw, self.run_kw = start_kwh, run_kw, run_kw
+
+    @classmethod
+    def of(cls, tags: Sequence[Tag]) -> EnergyMeter | None:
+        """A meter when the tag map has ``energy_kwh`` and ``power_kw`` tags, else None."""
+        by_name = {t.name: t for t in tags}
+        if all(n in by_name for n in METER_TAGS):
+            return cls(by_name["energy_kwh"], by_name["power_kw"])
+        return None
+
+    def advance(self, dt: float, rng: random.Random) -> list[tuple[Tag, float]]:
+        """Integrate ``dt`` seconds; return the new register values."""
+        self.kwh += self.kw * dt / 3600.0
+        self.kw = min(1.2 * self.run_kw, max(0.8 * self.run_kw, self.kw + rng.gauss(0.0, 0.05)))
+        return [(self.energy_tag, self.kwh), (self.power_tag, self.kw)]
+
+
+def meter_layout() -> list[Tag]:
+    """A three-phase energy meter's registers (input registers, float32 big-endian, as most
+    meters): import energy kWh at 0, total active power kW at 2, voltage L1-N V at 4."""
+    return [
+        Tag(name="energy_kwh", table=Table.INPUT_REGISTER, address=0, type=DataType.FLOAT32, unit="kWh"),
+        Tag(name="power_kw", table=Table.INPUT_REGISTER, address=2, type=DataType.FLOAT32, unit="kW"),
+        Tag(
+            name="voltage_v",
+            table=Table.INPUT_REGISTER,
+            address=4,
+            type=DataType.FLOAT32,
+            unit="V",
+            min=225.0,
+            max=235.0,
+        ),
+    ]
+
+
 LAYOUTS: dict[str, Callable[[], list[Tag]]] = {
     "reference": reference_layout,  # 500 tags
     "reference-x2": lambda: scaled_layout(2),  # 1,000 tags (cost curves: several of these PLCs)
     "reference-x4": lambda: scaled_layout(4),  # 2,000 tags
+    "meter": meter_layout,  # an energy meter (kWh, kW, V)
 }
 
 

@@ -24,8 +24,12 @@ from edge_agent.plugins.contract import (
     ValueRef,
     ValueSpec,
 )
-from edge_agent.plugins.production.counters import CounterEvent, CounterTracker, RateWindow
+from edge_agent.plugins.production.counters import CounterEvent, CounterTracker, EnergyCounter, RateWindow
 from edge_agent.plugins.production.oee import Oee, Rolling, RunState, Shift, Totals, classify, current_shift, oee
+from edge_agent.plugins.state import state_store
+
+STATE_KEY = "production"  # the plugin's key in the state store
+TOP_REASONS = 5
 
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 
@@ -61,6 +65,8 @@ class ProductionOptions(Options, kw_only=True):
     shifts: list[ShiftConfig] = []  # none: one open-ended period
     timezone: str = "UTC"  # IANA name of the plant's local time
     rolling_window_s: Annotated[float, msgspec.Meta(gt=0, le=7 * 86400)] = 3600.0
+    energy_kwh: Source | None = None  # an energy meter's kWh counter (e.g. a Modbus meter's tag)
+    power_kw: Source | None = None  # the meter's active power, published beside the energy figures
 
 
 def _time(text: str) -> dt.time:
@@ -85,6 +91,17 @@ def check(o: ProductionOptions, driver_type: str | None) -> list[str]:
     return out
 
 
+def _energy(out: dict[str, Any], t: Totals) -> dict[str, Any]:
+    """Energy figures of a period: kWh, idle kWh, kWh per good part (None before the first)."""
+    per_part = t.kwh_per_good_part()
+    out.update(
+        energy_kwh=round(t.energy_kwh, 4),
+        idle_energy_kwh=round(t.idle_kwh, 4),
+        kwh_per_good_part=None if per_part is None else round(per_part, 5),
+    )
+    return out
+
+
 def _factors(prefix: dict[str, Any], f: Oee) -> dict[str, Any]:
     prefix.update(availability=f.availability, performance=f.performance, quality=f.quality, oee=f.oee)
     return prefix
@@ -104,15 +121,55 @@ class ProductionPlugin(Plugin):
         self.lifetime = Totals()
         self.shift_totals = Totals()
         self.shift_key: tuple[str, dt.datetime] | None = None
+        self.energy = EnergyCounter()
         self.state: RunState | None = None
         self.state_since = 0.0
         self.last_s: float | None = None
+        self.store = state_store(ctx)
+
+    async def start(self) -> None:
+        """Take back the figures of the running shift (and the lifetime totals) after a restart."""
+        saved = self.store.load(self.ctx.instance, STATE_KEY)
+        if not isinstance(saved, dict):
+            return
+        try:
+            self.lifetime = Totals.from_dict(saved["lifetime"])
+            if saved.get("shift_key"):
+                name, started = saved["shift_key"]
+                self.shift_key = (str(name), dt.datetime.fromisoformat(started))
+                self.shift_totals = Totals.from_dict(saved["shift"])
+            self.total.last, self.second.last = saved.get("total_last"), saved.get("second_last")
+            self.energy.last = saved.get("energy_last")
+        except (KeyError, TypeError, ValueError) as exc:  # a damaged or foreign entry: start afresh
+            self.ctx.log.warning("production: saved state not usable (%s); counting from zero", exc)
+            self.lifetime, self.shift_key, self.shift_totals = Totals(), None, Totals()
+
+    def _save(self) -> None:
+        key = None if self.shift_key is None else [self.shift_key[0], self.shift_key[1].isoformat()]
+        self.store.save(
+            self.ctx.instance,
+            STATE_KEY,
+            {
+                "lifetime": self.lifetime.to_dict(),
+                "shift_key": key,
+                "shift": self.shift_totals.to_dict(),
+                "total_last": self.total.last,
+                "second_last": self.second.last,
+                "energy_last": self.energy.last,
+            },
+        )
 
     def _link(self, src: Source | None) -> Any:
         if src is None:
             return None
         got = self.ctx.link.latest(src.instance, src.key)
         return None if got is None else got[0]
+
+    def _kwh(self) -> float:
+        raw = self._link(self.o.energy_kwh)
+        if not isinstance(raw, (int, float)) or isinstance(raw, bool) or raw != raw:
+            return 0.0
+        return self.energy.update(float(raw))
 
     def _signal(self, src: Source | None) -> bool | None:
         v = self._link(src)
@@ -156,11 +213,15 @@ class ProductionPlugin(Plugin):
             rate_per_min=rate,
             min_rate_per_min=self.o.min_rate_per_min,
         )
+        kwh = self._kwh()
+        reason = self._link(self.o.reason)
         self._transition(state, now)
         self._roll_shift(wall)
+        why = None if reason in (None, "", 0) else str(reason)
         for t in (self.lifetime, self.shift_totals):
-            t.add(state, elapsed, total, good)
-        self.rolling.add(now, state, elapsed, total, good)
+            t.add(state, elapsed, total, good, kwh, why)
+        self.rolling.add(now, state, elapsed, total, good, kwh)
+        self._save()
         self.ctx.emit(self._values(state, now, rate))
 
     def _transition(self, state: RunState, now: float) -> None:
@@ -187,6 +248,9 @@ class ProductionPlugin(Plugin):
             return
         if self.shift_key is not None:
             summary = self._shift_values(self.shift_key[0])
+            summary["started"] = self.shift_key[1].isoformat()
+            summary["ended"] = wall.isoformat(timespec="seconds")
+            summary["downtime_top"] = [[r, round(s, 1)] for r, s in self.shift_totals.top_downtime(TOP_REASONS)]
             self.ctx.event(
                 "shift_end", f"shift {self.shift_key[0]} ended: OEE {summary['oee']:.3f}", Severity.INFO, **summary
             )
@@ -196,7 +260,10 @@ class ProductionPlugin(Plugin):
     def _shift_values(self, name: str) -> dict[str, Any]:
         t = self.shift_totals
         out: dict[str, Any] = {"name": name, "count_total": t.total, "count_good": t.good}
+        out["count_scrap"] = t.total - t.good
         out.update({f"{s}_s": round(v, 3) for s, v in t.seconds.items()})
+        if self.o.energy_kwh is not None:
+            _energy(out, t)
         return _factors(out, oee(t, self.o.ideal_cycle_time_s))
 
     def _values(self, state: RunState, now: float, rate: float) -> dict[str, Any]:
@@ -209,8 +276,14 @@ class ProductionPlugin(Plugin):
         }
         if self.shift_key is not None:
             values["shift"] = self._shift_values(self.shift_key[0])
-        rolling = {"window_s": self.o.rolling_window_s}
-        values["rolling"] = _factors(rolling, oee(self.rolling.totals(), self.o.ideal_cycle_time_s))
+        rolling: dict[str, Any] = {"window_s": self.o.rolling_window_s}
+        totals = self.rolling.totals()
+        if self.o.energy_kwh is not None:
+            _energy(rolling, totals)
+        values["rolling"] = _factors(rolling, oee(totals, self.o.ideal_cycle_time_s))
+        power = self._link(self.o.power_kw)
+        if isinstance(power, (int, float)) and not isinstance(power, bool):
+            values["power_kw"] = float(power)
         return values
 
 
@@ -236,20 +309,35 @@ def declared(o: ProductionOptions, driver: Sequence[ValueSpec]) -> list[ValueSpe
         out += [
             ValueSpec(f"shift.count_{k}", DType.INT, "parts", f"{k} parts in this shift") for k in ("total", "good")
         ]
+        out.append(ValueSpec("shift.count_scrap", DType.INT, "parts", "scrap parts in this shift"))
         out += _oee("shift", "this shift so far")
+        if o.energy_kwh is not None:
+            out += _energy_specs("shift", "this shift so far")
     out.append(ValueSpec("rolling.window_s", DType.FLOAT32, "s", "the rolling window"))
+    if o.energy_kwh is not None:
+        out += _energy_specs("rolling", "over the rolling window")
+    if o.power_kw is not None:
+        out.append(ValueSpec("power_kw", DType.FLOAT32, "kW", "active power from the energy meter"))
     return out + _oee("rolling", "over the rolling window")
+
+
+def _energy_specs(prefix: str, what: str) -> list[ValueSpec]:
+    return [
+        ValueSpec(f"{prefix}.energy_kwh", DType.FLOAT64, "kWh", f"energy {what}"),
+        ValueSpec(f"{prefix}.idle_energy_kwh", DType.FLOAT64, "kWh", f"energy while not running, {what}"),
+        ValueSpec(f"{prefix}.kwh_per_good_part", DType.FLOAT64, "kWh/part", f"energy per good part {what}"),
+    ]
 
 
 def references(o: ProductionOptions) -> list[ValueRef]:
     """The counters and signals read from other instances."""
     refs: list[ValueRef] = []
-    for name in ("total_count", "good_count", "reject_count", "running", "fault", "planned_stop", "reason"):
+    names = ("total_count", "good_count", "reject_count", "running", "fault", "planned_stop", "reason")
+    for name in (*names, "energy_kwh", "power_kw"):
         src = getattr(o, name)
         if src is not None:
-            refs.append(
-                ValueRef(f"{name}.key", src.key, src.instance, f"{name}.instance", numeric=name.endswith("_count"))
-            )
+            numeric = name.endswith("_count") or name in ("energy_kwh", "power_kw")
+            refs.append(ValueRef(f"{name}.key", src.key, src.instance, f"{name}.instance", numeric=numeric))
     return refs
 
 

@@ -72,3 +72,17 @@ class RateWindow:
             return 0.0
         span = min(self.window_s, now_s - self._first_s)
         return 0.0 if span <= 0 else self._sum * 60.0 / span
+
+
+class EnergyCounter:
+    """Increments of an energy meter's kWh register; a reading below the last (meter reset or
+    replaced) attributes nothing to that step rather than a huge negative or positive jump."""
+
+    def __init__(self, last: float | None = None) -> None:
+        self.last = last
+
+    def update(self, kwh: float) -> float:
+        last, self.last = self.last, float(kwh)
+        if last is None or kwh < last:
+            return 0.0
+        return float(kwh) - last

@@ -14,6 +14,7 @@ import enum
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class RunState(enum.StrEnum):
@@ -30,17 +31,63 @@ class Totals:
     seconds: dict[RunState, float] = field(default_factory=lambda: dict.fromkeys(RunState, 0.0))
     total: int = 0
     good: int = 0
+    energy_kwh: float = 0.0  # from the energy meter, while in any state
+    idle_kwh: float = 0.0  # the part of energy_kwh used while not running
+    downtime_s: dict[str, float] = field(default_factory=dict)  # reason -> s not running (idle, fault)
 
-    def add(self, state: RunState, seconds: float, total: int, good: int) -> None:
+    def add(
+        self, state: RunState, seconds: float, total: int, good: int, kwh: float = 0.0, reason: str | None = None
+    ) -> None:
         self.seconds[state] += seconds
         self.total += total
         self.good += good
+        self.energy_kwh += kwh
+        if state is not RunState.RUNNING:
+            self.idle_kwh += kwh
+        if state in (RunState.IDLE, RunState.FAULT) and seconds > 0:
+            why = reason or str(state)
+            self.downtime_s[why] = self.downtime_s.get(why, 0.0) + seconds
 
     def merge(self, other: Totals) -> None:
         for s, v in other.seconds.items():
             self.seconds[s] += v
         self.total += other.total
         self.good += other.good
+        self.energy_kwh += other.energy_kwh
+        self.idle_kwh += other.idle_kwh
+        for why, v in other.downtime_s.items():
+            self.downtime_s[why] = self.downtime_s.get(why, 0.0) + v
+
+    def kwh_per_good_part(self) -> float | None:
+        """Energy per good part; None before the first good part."""
+        return self.energy_kwh / self.good if self.good > 0 else None
+
+    def top_downtime(self, n: int = 5) -> list[tuple[str, float]]:
+        """The n reasons with the most downtime, longest first."""
+        return sorted(self.downtime_s.items(), key=lambda kv: -kv[1])[:n]
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for the state store."""
+        return {
+            "seconds": {str(k): v for k, v in self.seconds.items()},
+            "total": self.total,
+            "good": self.good,
+            "energy_kwh": self.energy_kwh,
+            "idle_kwh": self.idle_kwh,
+            "downtime_s": dict(self.downtime_s),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Totals:
+        """Inverse of to_dict; unknown states are ignored (an older or newer version saved it)."""
+        t = cls()
+        for k, v in dict(d.get("seconds") or {}).items():
+            if k in RunState._value2member_map_:
+                t.seconds[RunState(k)] = float(v)
+        t.total, t.good = int(d.get("total", 0)), int(d.get("good", 0))
+        t.energy_kwh, t.idle_kwh = float(d.get("energy_kwh", 0.0)), float(d.get("idle_kwh", 0.0))
+        t.downtime_s = {str(k): float(v) for k, v in dict(d.get("downtime_s") or {}).items()}
+        return t
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +160,11 @@ class Rolling:
         self.window_s, self.bucket_s = window_s, bucket_s
         self._buckets: deque[tuple[int, Totals]] = deque()
 
-    def add(self, now_s: float, state: RunState, seconds: float, total: int, good: int) -> None:
+    def add(self, now_s: float, state: RunState, seconds: float, total: int, good: int, kwh: float = 0.0) -> None:
         index = int(now_s // self.bucket_s)
         if not self._buckets or self._buckets[-1][0] != index:
             self._buckets.append((index, Totals()))
-        self._buckets[-1][1].add(state, seconds, total, good)
+        self._buckets[-1][1].add(state, seconds, total, good, kwh)
         oldest = int((now_s - self.window_s) // self.bucket_s)
         while self._buckets and self._buckets[0][0] <= oldest:
             self._buckets.popleft()

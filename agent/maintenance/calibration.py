@@ -1,0 +1,357 @@
+"""Calibration records and their application to readings (docs/maintenance.md#calibration).
+
+A channel is ``(instance, key)``: a value key the instance's driver returns (a thermocouple
+channel, a PLC tag) or an axis of a waveform driver (accelerometer sensitivity). The active
+record of each channel lives in ``maintenance.sqlite`` (kv ``calibration``); every calibration
+is also appended as a permanent record and published retained on
+``{p}/{agent}/calibration/{instance}/{key}``. The correction runs on the driver's reading, before
+the plugin computes features and alarms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from edge_agent.agent.maintenance.calmath import Coefficients, Mode, errors, fit, fit_sensitivity
+from edge_agent.drivers.contract import Values, Waveform
+from edge_agent.plugins.contract import Severity
+from edge_agent.plugins.state import StateStore
+
+NS = "calibration"
+DAY_MS = 86_400_000
+REMIND_MS = DAY_MS  # an overdue channel is reminded once a day
+FRESH_S = 30.0  # a "point" takes the live reading only if it is at most this old
+ARGS = {
+    "instance",
+    "channel",
+    "by",
+    "action",
+    "reference",
+    "reading",
+    "points",
+    "mode",
+    "interval_days",
+    "warn_days",
+    "uncertain_when_due",
+    "note",
+}
+
+EventFn = Callable[[str, str, str, Severity, dict[str, Any]], None]  # (instance, kind, msg, severity, fields)
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds")
+
+
+def _number(
+    args: Mapping[str, Any], key: str, default: float | None = None, lo: float = -math.inf, hi: float = math.inf
+) -> float:
+    v = args.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"{key}: a finite number is required, got {v!r}")
+    if not lo <= v <= hi:
+        raise ValueError(f"{key}: must be in {lo:g}..{hi:g}, got {v!r}")
+    return float(v)
+
+
+def _rms(axis: Any) -> float:
+    a = np.asarray(axis, dtype=np.float64)
+    return float(np.sqrt(np.mean((a - a.mean()) ** 2))) if a.size else math.nan
+
+
+class Calibrations:
+    """Active calibrations, the last raw readings, pending reference points, due checks."""
+
+    def __init__(self, store: StateStore, publish: Callable[[str, str, dict[str, Any]], None], event: EventFn) -> None:
+        self.store, self.publish, self.event = store, publish, event
+        self.active: dict[tuple[str, str], tuple[Coefficients, dict[str, Any]]] = {}
+        self.raw: dict[str, tuple[Any, float]] = {}  # instance -> (last uncorrected reading, monotonic)
+        self.pending: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        self.due_state: dict[tuple[str, str], tuple[str, int]] = {}  # -> (state, when told)
+        self.uncertain: dict[str, set[str]] = {}  # instance -> channels past due that publish "uncertain"
+        self._lock = threading.Lock()
+        saved = store.load(NS, "active") or {}
+        for key, rec in dict(saved).items():
+            inst, _, ch = str(key).partition("/")
+            self.active[(inst, ch)] = (Coefficients.from_dict(rec["coefficients"]), rec)
+
+    # -- the data path (runs in the I/O thread of the reading instance) ------------------------
+    def correct(self, instance: str, reading: Any) -> Any:
+        """Remember the uncorrected reading and return it corrected."""
+        self.raw[instance] = (reading, time.monotonic())
+        mine = {ch: c for (inst, ch), (c, _) in self.active.items() if inst == instance}
+        if not mine:
+            return reading
+        if isinstance(reading, Waveform):
+            return _correct_waveform(reading, mine)
+        channels = getattr(reading, "channels", None)
+        if isinstance(channels, Mapping):  # a TemperatureReading: correct the channels, rebuild the view
+            from edge_agent.drivers.thermocouple import make_reading
+
+            fixed = {
+                n: dataclasses.replace(c, temperature_c=mine[n].apply(c.temperature_c))
+                if n in mine and c.temperature_c is not None and math.isfinite(c.temperature_c)
+                else c
+                for n, c in channels.items()
+            }
+            return make_reading(fixed, reading.ts_ms)
+        if isinstance(reading, Values):
+            vals = dict(reading.values)
+            for ch, c in mine.items():
+                v = vals.get(ch)
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    vals[ch] = c.apply(float(v))
+            return dataclasses.replace(reading, values=vals)
+        return reading
+
+    def raw_value(self, instance: str, channel: str) -> tuple[float, float] | None:
+        """(uncorrected value, age s) of a channel; an axis gives the RMS of the last block."""
+        got = self.raw.get(instance)
+        if got is None:
+            return None
+        reading, at = got
+        age = time.monotonic() - at
+        if isinstance(reading, Waveform):
+            if channel not in reading.axes:
+                return None
+            samples = np.asarray(reading.samples)
+            return _rms(samples[:, reading.axes.index(channel)] if samples.ndim > 1 else samples), age
+        channels = getattr(reading, "channels", None)
+        if isinstance(channels, Mapping) and channel in channels:
+            v = channels[channel].temperature_c
+            return (math.nan if v is None else float(v)), age
+        values = getattr(reading, "values", {})
+        v = values.get(channel) if isinstance(values, Mapping) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v), age
+        return None
+
+    def channels(self, instance: str) -> list[str]:
+        """Numeric channels seen in the instance's last reading."""
+        got = self.raw.get(instance)
+        if got is None:
+            return []
+        reading = got[0]
+        if isinstance(reading, Waveform):
+            return list(reading.axes)
+        channels = getattr(reading, "channels", None)
+        if isinstance(channels, Mapping):
+            return list(channels)
+        values = getattr(reading, "values", {})
+        return [k for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+    def is_waveform(self, instance: str) -> bool:
+        got = self.raw.get(instance)
+        return got is not None and isinstance(got[0], Waveform)
+
+    # -- the command ---------------------------------------------------------------------------
+    def command(self, args: Mapping[str, Any], declared: Iterable[str] | None) -> dict[str, Any]:
+        """``calibrate``: point / apply / cancel / clear / show. ValueError refuses, changing nothing."""
+        unknown = sorted(set(args) - ARGS)
+        if unknown:
+            raise ValueError(f"calibrate: unknown argument(s) {unknown} (known: {sorted(ARGS)})")
+        inst, ch = args.get("instance"), args.get("channel")
+        if not isinstance(inst, str) or not isinstance(ch, str) or not ch:
+            raise ValueError('calibrate needs "instance" and "channel" (a value key of the instance\'s driver)')
+        known = list(declared) if declared is not None else self.channels(inst)
+        if ch not in known:
+            shown = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
+            raise ValueError(f"channel {ch!r} is not a numeric value of instance {inst!r} (has: {shown or 'none yet'})")
+        action = str(args.get("action") or ("apply" if "points" in args else "point"))
+        key = (inst, ch)
+        if action == "show":
+            return self.show(key)
+        if action == "cancel":
+            return {"channel": f"{inst}/{ch}", "dropped_points": len(self.pending.pop(key, []))}
+        by = args.get("by")
+        if not isinstance(by, str) or not by.strip() or len(by) > 64:
+            raise ValueError('"by": who calibrates (a name or badge, 1-64 characters) is required')
+        if action == "point":
+            return self._point(key, args)
+        if action == "apply":
+            return self._apply(key, args, by.strip())
+        if action == "clear":
+            return self._clear(key, by.strip(), str(args.get("note") or ""))
+        raise ValueError(f"action: one of point, apply, cancel, clear, show; got {action!r}")
+
+    def _point(self, key: tuple[str, str], args: Mapping[str, Any]) -> dict[str, Any]:
+        ref = _number(args, "reference")
+        if "reading" in args:
+            raw = _number(args, "reading")
+        else:
+            got = self.raw_value(*key)
+            if got is None or not math.isfinite(got[0]):
+                raise ValueError(f"{key[0]}/{key[1]}: no valid live reading to pair with the reference")
+            if got[1] > FRESH_S:
+                raise ValueError(f"{key[0]}/{key[1]}: the live reading is {got[1]:.0f} s old (instance stalled?)")
+            raw = got[0]
+        pts = self.pending.setdefault(key, [])
+        if len(pts) >= 20:
+            raise ValueError("at most 20 reference points per calibration")
+        pts.append((raw, ref))
+        return {"channel": f"{key[0]}/{key[1]}", "points": [list(p) for p in pts], "reading": raw, "reference": ref}
+
+    def _points(self, key: tuple[str, str], args: Mapping[str, Any]) -> list[tuple[float, float]]:
+        given = args.get("points")
+        if given is None:
+            pts = list(self.pending.get(key, []))
+            if not pts:
+                raise ValueError(f"{key[0]}/{key[1]}: no reference points (send action=point first, or points=[...])")
+            return pts
+        if not isinstance(given, list) or not given:
+            raise ValueError('points: a list of {"reading": R, "reference": X} (or [R, X] pairs)')
+        out = []
+        for i, p in enumerate(given):
+            pair = (p.get("reading"), p.get("reference")) if isinstance(p, Mapping) else p
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise ValueError(f"points[{i}]: expected {{reading, reference}}, got {p!r}")
+            out.append((_number({"reading": pair[0]}, "reading"), _number({"reference": pair[1]}, "reference")))
+        return out
+
+    def _apply(self, key: tuple[str, str], args: Mapping[str, Any], by: str) -> dict[str, Any]:
+        pts = self._points(key, args)
+        wave = self.is_waveform(key[0])
+        mode_arg = args.get("mode") or ("linear" if len(pts) >= 2 else "offset")
+        try:
+            mode = Mode(str(mode_arg))
+        except ValueError:
+            raise ValueError(f"mode: one of offset, linear, table; got {mode_arg!r}") from None
+        interval = _number(args, "interval_days", 365.0, 1e-4, 3650.0)
+        warn = _number(args, "warn_days", min(14.0, interval / 4), 0.0, interval)
+        coeff = fit_sensitivity(pts) if wave else fit(pts, mode)
+        old = self.active.get(key)
+        old_coeff = old[0] if old else Coefficients(Mode.OFFSET)
+        found, left = errors(pts, old_coeff), errors(pts, coeff)
+        now = time.time_ns() // 1_000_000
+        due = now + round(interval * DAY_MS)
+        rec: dict[str, Any] = {
+            "instance": key[0],
+            "channel": key[1],
+            "when": _iso(now),
+            "ts_ms": now,
+            "by": by,
+            "note": str(args.get("note") or "")[:500],
+            "references": [
+                {"reading": r, "reference": x, "as_found_error": f, "as_left_error": e}
+                for (r, x), f, e in zip(pts, found, left, strict=True)
+            ],
+            "as_found_max_error": max(abs(e) for e in found),
+            "as_left_max_error": max(abs(e) for e in left),
+            "coefficients": coeff.to_dict(),
+            "previous_coefficients": old_coeff.to_dict(),
+            "interval_days": interval,
+            "warn_days": warn,
+            "next_due": _iso(due),
+            "next_due_ms": due,
+            "uncertain_when_due": bool(args.get("uncertain_when_due", False)),
+        }
+        rec["record_id"] = self.store.record(NS, f"{key[0]}/{key[1]}", rec)
+        with self._lock:
+            self.active[key] = (coeff, rec)
+            self.pending.pop(key, None)
+            self.due_state.pop(key, None)
+            self._refresh_uncertain(now)
+        self._save()
+        self.publish(key[0], key[1], rec)
+        msg = (
+            f"{key[0]}/{key[1]} calibrated by {by}: as found {rec['as_found_max_error']:.4g}, "
+            f"as left {rec['as_left_max_error']:.4g}; next due {rec['next_due'][:10]}"
+        )
+        self.event(key[0], "calibrated", msg, Severity.INFO, {"channel": key[1], "record_id": rec["record_id"]})
+        return rec
+
+    def _clear(self, key: tuple[str, str], by: str, note: str) -> dict[str, Any]:
+        if key not in self.active:
+            raise ValueError(f"{key[0]}/{key[1]} has no calibration to clear")
+        now = time.time_ns() // 1_000_000
+        rec = {
+            "instance": key[0],
+            "channel": key[1],
+            "when": _iso(now),
+            "ts_ms": now,
+            "by": by,
+            "note": note,
+            "cleared": True,
+            "coefficients": Coefficients(Mode.OFFSET).to_dict(),
+        }
+        rec["record_id"] = self.store.record(NS, f"{key[0]}/{key[1]}", rec)
+        with self._lock:
+            self.active.pop(key, None)
+            self._refresh_uncertain(now)
+        self._save()
+        self.publish(key[0], key[1], rec)
+        return rec
+
+    def show(self, key: tuple[str, str]) -> dict[str, Any]:
+        got = self.active.get(key)
+        history = self.store.records(NS, f"{key[0]}/{key[1]}", limit=10)
+        return {
+            "active": got[1] if got else None,
+            "pending": [list(p) for p in self.pending.get(key, [])],
+            "history": history,
+        }
+
+    def _save(self) -> None:
+        self.store.save(NS, "active", {f"{i}/{c}": rec for (i, c), (_, rec) in self.active.items()})
+
+    # -- due dates -----------------------------------------------------------------------------
+    def _refresh_uncertain(self, now_ms: int) -> None:
+        out: dict[str, set[str]] = {}
+        for (inst, ch), (_, rec) in self.active.items():
+            if rec.get("uncertain_when_due") and now_ms >= int(rec["next_due_ms"]):
+                out.setdefault(inst, set()).add(ch)
+        self.uncertain = out
+
+    def check_due(self, now_ms: int | None = None) -> None:
+        """``calibration_due`` ahead of the due date (once) and when overdue (then once a day)."""
+        now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        with self._lock:
+            self._refresh_uncertain(now)
+            items = list(self.active.items())
+        for key, (_, rec) in items:
+            due = int(rec["next_due_ms"])
+            state = "overdue" if now >= due else "due_soon" if now >= due - rec["warn_days"] * DAY_MS else "ok"
+            last = self.due_state.get(key)
+            if state == "ok" or (last and last[0] == state and (state != "overdue" or now - last[1] < REMIND_MS)):
+                continue
+            self.due_state[key] = (state, now)
+            days = (due - now) / DAY_MS
+            when = f"overdue since {rec['next_due']}" if state == "overdue" else f"due {rec['next_due']} ({days:.1f} d)"
+            sev = Severity.ALARM if state == "overdue" else Severity.WARNING
+            self.event(
+                key[0],
+                "calibration_due",
+                f"{key[0]}/{key[1]}: calibration {when}",
+                sev,
+                {
+                    "channel": key[1],
+                    "due": rec["next_due"],
+                    "overdue": state == "overdue",
+                    "last_calibrated": rec["when"],
+                    "by": rec["by"],
+                    "record_id": rec.get("record_id"),
+                },
+            )
+
+    def republish(self) -> None:
+        """Publish every active record (retained) again, e.g. after start."""
+        for (inst, ch), (_, rec) in list(self.active.items()):
+            self.publish(inst, ch, rec)
+
+
+def _correct_waveform(wf: Waveform, mine: Mapping[str, Coefficients]) -> Waveform:
+    samples = np.array(wf.samples, dtype=np.float64 if wf.samples.dtype == np.float64 else np.float32)
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    for i, axis in enumerate(wf.axes):
+        if axis in mine:
+            samples[:, i] = mine[axis].apply_array(samples[:, i])
+    # raw counts no longer match the corrected samples: captures take the samples (float32)
+    return dataclasses.replace(wf, samples=samples, raw=None)

@@ -1,0 +1,313 @@
+"""The capture service behind the ``recorder`` plugin: ring buffers, triggers, the capture store.
+
+Ring buffers hold the raw readings of the instances that some rule records, for the longest
+``pre_s + post_s`` of those rules (a waveform as its int16 counts when the driver gives them, else
+float32; values as the read maps, by reference). A rule fires on a matching event or value edge;
+``post_s`` later the service cuts [t - pre_s, t + post_s] out of the rings and writes one
+MessagePack file in ``{state_dir}/captures`` from a worker thread, then publishes ``capture_saved``.
+A rule that fired waits ``holdoff_s`` before it can fire again (suppressed firings are counted),
+and the store keeps at most ``max_captures`` files and ``max_mb`` (oldest evicted, counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+from edge_agent.drivers.contract import Values, Waveform
+from edge_agent.plugins.contract import Severity
+
+log = logging.getLogger("agent.maintenance.recorder")
+FORMAT = "edge-agent-capture/1"
+EventFn = Callable[[str, str, str, Severity, dict[str, Any]], None]
+
+
+class Ring:
+    """Readings of one instance over the last ``keep_s`` seconds (fed from its I/O thread)."""
+
+    def __init__(self, keep_s: float) -> None:
+        self.keep_s = keep_s
+        self.items: deque[tuple[float, int, Any]] = deque()  # (monotonic, ts_ms, payload)
+        self.nbytes = 0
+        self._lock = threading.Lock()
+
+    def add(self, reading: Any) -> None:
+        now = time.monotonic()
+        payload, size = _payload(reading)
+        ts = int(getattr(reading, "t0_ms", None) or getattr(reading, "ts_ms", None) or time.time_ns() // 1_000_000)
+        with self._lock:
+            self.items.append((now, ts, payload))
+            self.nbytes += size
+            while self.items and self.items[0][0] < now - self.keep_s:
+                self.nbytes -= _payload_size(self.items.popleft()[2])
+
+    def window(self, since: float, until: float) -> list[tuple[float, int, Any]]:
+        with self._lock:
+            return [it for it in self.items if since <= it[0] <= until]
+
+
+def _payload(reading: Any) -> tuple[Any, int]:
+    if isinstance(reading, Waveform):
+        data = reading.raw if reading.raw is not None else np.asarray(reading.samples, dtype=np.float32)
+        wf = {
+            "rate_hz": reading.rate_hz,
+            "axes": reading.axes,
+            "unit": reading.unit,
+            "lost": reading.lost_samples,
+            "scale": reading.scale if reading.raw is not None else 1.0,
+            "data": data,
+        }
+        return wf, int(data.nbytes)
+    if isinstance(reading, Values):
+        vals = {k: v for k, v in reading.values.items()}  # shallow: the driver makes a new map per read
+        return {"values": vals, "quality": {k: str(q) for k, q in reading.quality.items()}}, 48 * len(vals)
+    return {"repr": repr(reading)[:200]}, 200
+
+
+def _payload_size(p: Any) -> int:
+    if "data" in p:
+        return int(p["data"].nbytes)
+    if "values" in p:
+        return 48 * len(p["values"])
+    return 200
+
+
+def _series(items: list[tuple[float, int, Any]], t_trigger: float) -> dict[str, Any]:
+    """One instance's cut: a waveform as one int16/float32 block, values as a list of rows."""
+    if not items:
+        return {"kind": "none"}
+    first = items[0][2]
+    if "data" in first:
+        blocks = [p for _, _, p in items if p["axes"] == first["axes"] and p["rate_hz"] == first["rate_hz"]]
+        data = np.concatenate([np.asarray(p["data"]) for p in blocks])
+        return {
+            "kind": "waveform",
+            "rate_hz": first["rate_hz"],
+            "axes": list(first["axes"]),
+            "unit": first["unit"],
+            "dtype": "int16" if data.dtype == np.int16 else "float32",
+            "scale": first["scale"],
+            "n": int(data.shape[0]),
+            "t0_ms": items[0][1],
+            "trigger_offset_s": round(t_trigger - items[0][0], 3),
+            "lost_samples": int(sum(p["lost"] for p in blocks)),
+            "samples": np.ascontiguousarray(data.astype("<i2" if data.dtype == np.int16 else "<f4")).tobytes(),
+        }
+    rows = [{"t_s": round(t - t_trigger, 3), "ts_ms": ts, **p} for t, ts, p in items]
+    return {"kind": "values", "rows": rows}
+
+
+class Recorder:
+    """Rules and rings of every recorder instance, and the capture store."""
+
+    def __init__(self, directory: Path, event: EventFn, store: Any) -> None:
+        self.dir = directory
+        self.event, self.store = event, store
+        self.rules: dict[str, Any] = {}  # owner -> RecorderOptions
+        self.rings: dict[str, Ring] = {}
+        self.latest: dict[str, dict[str, Any]] = {}  # instance -> latest values (merged)
+        self.latest_q: dict[str, dict[str, str]] = {}
+        self.last_fired: dict[tuple[str, str], float] = {}
+        self.value_state: dict[tuple[str, str], bool] = {}
+        counters = store.load("recorder", "counters") or {}
+        self.saved, self.evicted = int(counters.get("saved", 0)), int(counters.get("evicted", 0))
+        self.suppressed = int(counters.get("suppressed", 0))
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- configuration (from the recorder plugin) ----------------------------------------------
+    def configure(self, owner: str, options: Any) -> None:
+        self.rules[owner] = options
+        self._resize()
+
+    def unconfigure(self, owner: str) -> None:
+        self.rules.pop(owner, None)
+        self._resize()
+
+    def _resize(self) -> None:
+        keep: dict[str, float] = {}
+        for opts in self.rules.values():
+            for r in opts.rules:
+                src = r.value.instance if r.value is not None else r.instance
+                for inst in r.record or ([src] if src else []):
+                    keep[inst] = max(keep.get(inst, 0.0), r.pre_s + r.post_s + 1.0)
+        for inst in list(self.rings):
+            if inst not in keep:
+                del self.rings[inst]
+        for inst, keep_s in keep.items():
+            ring = self.rings.get(inst)
+            if ring is None:
+                self.rings[inst] = Ring(keep_s)
+            else:
+                ring.keep_s = keep_s
+
+    # -- the data path ---------------------------------------------------------------------------
+    def feed(self, instance: str, reading: Any) -> None:
+        """A reading of ``instance`` (called from its I/O thread): into its ring, if it has one."""
+        ring = self.rings.get(instance)
+        if ring is not None:
+            ring.add(reading)
+
+    def on_data(self, instance: str, values: Mapping[str, Any], quality: Mapping[str, str] | None) -> None:
+        """Every published data message: the snapshot, and value triggers."""
+        self.latest.setdefault(instance, {}).update(values)
+        q = self.latest_q.setdefault(instance, {})
+        for k in values:
+            q.pop(k, None)
+        if quality:
+            q.update(quality)
+        for owner, opts in self.rules.items():
+            for r in opts.rules:
+                if r.value is not None and r.value.instance == instance:
+                    self._value_edge(owner, r, values)
+
+    def _value_edge(self, owner: str, r: Any, values: Mapping[str, Any]) -> None:
+        v: Any = values
+        for part in r.value.key.split("."):
+            v = v.get(part) if isinstance(v, Mapping) else None
+        if v is None:
+            return
+        t = r.value
+        on = (v == t.equals) if t.equals is not None else (v > t.above) if t.above is not None else (v < t.below)
+        was = self.value_state.get((owner, r.name), False)
+        self.value_state[(owner, r.name)] = bool(on)
+        if on and not was:
+            self._fire(owner, r, t.instance, {"kind": "value", "key": t.key, "value": v})
+
+    def on_event(self, instance: str, kind: str, fields: Mapping[str, Any]) -> None:
+        """Every published event: event triggers."""
+        if kind == "capture_saved":
+            return
+        for owner, opts in self.rules.items():
+            for r in opts.rules:
+                if r.event != kind or (r.instance and r.instance != instance):
+                    continue
+                if all(fields.get(k) == v for k, v in r.match.items()):
+                    self._fire(owner, r, instance, {"kind": kind, **{k: v for k, v in fields.items() if k != "kind"}})
+
+    def _fire(self, owner: str, r: Any, instance: str, trigger: dict[str, Any]) -> None:
+        now = time.monotonic()
+        last = self.last_fired.get((owner, r.name))
+        if last is not None and now - last < r.holdoff_s:
+            self.suppressed += 1
+            self._save_counters()
+            return
+        self.last_fired[(owner, r.name)] = now
+        snapshot = {i: {"values": dict(v), "quality": dict(self.latest_q.get(i, {}))} for i, v in self.latest.items()}
+        meta = {
+            "format": FORMAT,
+            "rule": r.name,
+            "owner": owner,
+            "instance": instance,
+            "trigger": trigger,
+            "ts_ms": time.time_ns() // 1_000_000,
+            "pre_s": r.pre_s,
+            "post_s": r.post_s,
+        }
+        record = list(r.record or [instance])
+        loop = asyncio.get_running_loop()
+        loop.call_later(r.post_s, self._spawn, owner, meta, snapshot, record, now)
+
+    def _spawn(self, owner: str, meta: dict[str, Any], snapshot: Any, record: list[str], t: float) -> None:
+        task = asyncio.get_running_loop().create_task(self._save(owner, meta, snapshot, record, t), name="capture")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _save(self, owner: str, meta: dict[str, Any], snapshot: Any, record: list[str], t: float) -> None:
+        series = {}
+        for inst in record:
+            ring = self.rings.get(inst)
+            items = ring.window(t - meta["pre_s"], t + meta["post_s"] + 0.5) if ring else []
+            series[inst] = _series(items, t)
+        cid = time.strftime("%Y%m%dT%H%M%S", time.gmtime(meta["ts_ms"] / 1000)) + f"-{meta['rule']}"
+        meta["id"] = cid
+        doc = {"meta": meta, "snapshot": snapshot, "series": series}
+        try:
+            size, evicted = await asyncio.to_thread(self._write, cid, doc)
+        except (OSError, ValueError, TypeError) as exc:
+            self.event(owner, "capture_failed", f"capture {cid}: {exc}", Severity.WARNING, {"id": cid})
+            return
+        self.saved += 1
+        self.evicted += evicted
+        self._save_counters()
+        pre = {i: s.get("trigger_offset_s") for i, s in series.items() if s.get("kind") == "waveform"}
+        self.event(
+            owner,
+            "capture_saved",
+            f"capture {cid} saved ({size / 1024:.0f} kB, rule {meta['rule']})",
+            Severity.INFO,
+            {
+                "id": cid,
+                "rule": meta["rule"],
+                "bytes": size,
+                "instances": record,
+                "pre_trigger_s": pre,
+                "evicted": evicted,
+            },
+        )
+
+    def _write(self, cid: str, doc: dict[str, Any]) -> tuple[int, int]:
+        """(worker thread) write one capture, then evict the oldest beyond the limits."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = msgpack.packb(doc, use_bin_type=True)
+        tmp = self.dir / f".{cid}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(self.dir / f"{cid}.cap")
+        return len(data), self._evict()
+
+    def _limits(self) -> tuple[int, int]:
+        opts = list(self.rules.values())
+        if not opts:
+            return 200, 100 * 1024 * 1024
+        return min(o.max_captures for o in opts), int(min(o.max_mb for o in opts) * 1024 * 1024)
+
+    def _evict(self) -> int:
+        max_n, max_bytes = self._limits()
+        files = sorted(self.dir.glob("*.cap"))
+        total = sum(f.stat().st_size for f in files)
+        n = 0
+        while files and (len(files) > max_n or total > max_bytes):
+            f = files.pop(0)
+            total -= f.stat().st_size
+            f.unlink(missing_ok=True)
+            n += 1
+        return n
+
+    def _save_counters(self) -> None:
+        self.store.save(
+            "recorder", "counters", {"saved": self.saved, "evicted": self.evicted, "suppressed": self.suppressed}
+        )
+
+    # -- list, fetch, stats ----------------------------------------------------------------------
+    def list(self) -> list[dict[str, Any]]:
+        out = []
+        for f in sorted(self.dir.glob("*.cap"), reverse=True):
+            out.append({"id": f.stem, "bytes": f.stat().st_size, "mtime_ms": int(f.stat().st_mtime * 1000)})
+        return out
+
+    def get(self, cid: str) -> bytes:
+        if not cid or "/" in cid or cid.startswith("."):
+            raise ValueError(f"id: not a capture id: {cid!r}")
+        path = self.dir / f"{cid}.cap"
+        if not path.exists():
+            raise ValueError(f"no capture {cid!r} (list them with cmd/captures)")
+        return path.read_bytes()
+
+    def stats(self) -> dict[str, Any]:
+        files = list(self.dir.glob("*.cap")) if self.dir.exists() else []
+        return {
+            "captures": len(files),
+            "disk_bytes": sum(f.stat().st_size for f in files),
+            "saved_total": self.saved,
+            "evicted_total": self.evicted,
+            "suppressed_total": self.suppressed,
+            "ring_bytes": sum(r.nbytes for r in self.rings.values()),
+            "ring_instances": len(self.rings),
+        }

@@ -1,0 +1,147 @@
+"""Wires calibration, captures, shift reports and the plugins' state store into the runtime.
+
+The runtime creates one :class:`Maintenance` after the publisher: it wraps every driver (the
+tap), listens to what the publisher sends (snapshot, triggers, report accumulators, the
+``uncertain`` quality of channels past their calibration due date), answers the agent-level
+commands ``calibrate``, ``captures``, ``capture_get`` and ``report``, and flushes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from edge_agent.agent.maintenance.calibration import Calibrations
+from edge_agent.agent.maintenance.recorder import Recorder
+from edge_agent.agent.maintenance.report import ShiftReports
+from edge_agent.agent.maintenance.store import SqliteStore
+from edge_agent.agent.maintenance.tap import DriverTap
+from edge_agent.agent.outbox import Priority
+from edge_agent.plugins.contract import Severity, UnknownCommand
+
+log = logging.getLogger("agent.maintenance")
+FLUSH_S = 30.0  # state written at most this often: a SIGKILL loses at most this much
+
+
+class Maintenance:
+    """One per runtime, beside the runtime's publisher."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        publisher: Any,
+        plugin_of: Callable[[str], str | None],
+        declared: Callable[[str], list[str] | None],
+    ) -> None:
+        self.publisher = publisher
+        self.declared = declared
+        self.store = SqliteStore(state_dir / "maintenance.sqlite")
+        self.cal = Calibrations(self.store, self._publish_calibration, self._event)
+        self.recorder = Recorder(state_dir / "captures", self._event, self.store)
+        self.reports = ShiftReports(self.store, plugin_of, self._publish_report, self._event)
+        self._task: asyncio.Task[None] | None = None
+
+    # -- publishing ------------------------------------------------------------------------------
+    def _event(self, instance: str, kind: str, msg: str, severity: Severity, fields: dict[str, Any]) -> None:
+        self.publisher.event(instance, kind, msg, severity, fields)
+
+    def _retained(self, topic: str, d: dict[str, Any]) -> None:
+        p = self.publisher
+        p.outbox.put(p.message(topic, d, retain=True, priority=Priority.STATE))
+
+    def _publish_calibration(self, instance: str, channel: str, rec: dict[str, Any]) -> None:
+        self._retained(f"{self.publisher.topics.base}/calibration/{instance}/{channel}", rec)
+
+    def _publish_report(self, line: str, report: dict[str, Any]) -> None:
+        self._retained(f"{self.publisher.topics.base}/report/{line}", report)
+
+    # -- hooks -------------------------------------------------------------------------------------
+    def wrap_driver(self, instance: str, driver: Any) -> Any:
+        return DriverTap(instance, driver, self._after_read)
+
+    def _after_read(self, instance: str, reading: Any) -> Any:
+        reading = self.cal.correct(instance, reading)
+        self.recorder.feed(instance, reading)
+        return reading
+
+    def on_data(self, instance: str, values: Mapping[str, Any], quality: Mapping[str, str] | None) -> Any:
+        """Publisher hook: returns the quality map to send (channels past due: ``uncertain``)."""
+        due = self.cal.uncertain.get(instance)
+        if due:
+            quality = dict(quality or {})
+            for key, v in values.items():
+                if key in due and key not in quality:
+                    quality[key] = "uncertain"
+                elif isinstance(v, Mapping) and key in due:
+                    for sub in v:
+                        quality.setdefault(f"{key}.{sub}", "uncertain")
+        self.recorder.on_data(instance, values, quality)
+        self.reports.on_data(instance, values)
+        return quality
+
+    def on_event(self, instance: str, kind: str, severity: str, fields: Mapping[str, Any]) -> None:
+        self.recorder.on_event(instance, kind, fields)
+        self.reports.on_event(instance, kind, severity, fields)
+
+    # -- commands ----------------------------------------------------------------------------------
+    async def command(self, name: str, args: Mapping[str, Any]) -> Any:
+        """Agent-level commands (AGENT_COMMANDS in agent/commands.py)."""
+        if name == "calibrate":
+            inst = args.get("instance")
+            declared = self.declared(inst) if isinstance(inst, str) else None
+            return self.cal.command(args, declared)
+        if name == "captures":
+            return {"captures": self.recorder.list(), "stats": self.recorder.stats()}
+        if name == "capture_get":
+            cid = str(args.get("id", ""))
+            return {"id": cid, "format": "edge-agent-capture/1", "samples": self.recorder.get(cid)}
+        if name == "report":
+            line, shift = args.get("line"), args.get("shift")
+            limit = int(args.get("limit", 1))
+            found = self.reports.find(
+                line if isinstance(line, str) else None,
+                shift if isinstance(shift, str) else None,
+                max(1, min(limit, 50)),
+            )
+            if not found:
+                raise ValueError(f"no shift report{' for ' + shift if shift else ''} yet")
+            return {"reports": found}
+        raise UnknownCommand(name)
+
+    # -- life cycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.store.fault:
+            self._event(
+                "agent",
+                "maintenance_store_fault",
+                f"{self.store.fault}; calibration records, counters and reports are kept in memory only for this run",
+                Severity.CRITICAL,
+                {},
+            )
+        self.cal.republish()
+        self.cal.check_due()
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="maintenance")
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            try:
+                self.cal.check_due()
+                await asyncio.get_running_loop().run_in_executor(None, self.store.flush)
+            except Exception:  # the store must never take the agent down
+                log.exception("maintenance: periodic work failed")
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        try:
+            self.store.close()
+        except Exception as exc:
+            log.error("maintenance store: close failed: %s", exc)
+
+    def stats(self) -> dict[str, Any]:
+        return {"store_commits": self.store.commits, "store_rows": self.store.rows_written, "at": time.time()}
