@@ -9,10 +9,11 @@ plugin itself only configures the service and publishes its counters each poll.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
-from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec
+from edge_agent.plugins.contract import DType, Options, Plugin, PluginContext, PluginSpec, ValueRef, ValueSpec
 
 Scalar = str | int | float | bool
 
@@ -83,6 +84,40 @@ class RecorderPlugin(Plugin):
             self.service.unconfigure(self.ctx.instance)
 
 
+STATS = {
+    "captures": ("", "captures in the store now"),
+    "disk_bytes": ("B", "bytes of captures on disk"),
+    "saved_total": ("", "captures saved, lifetime"),
+    "evicted_total": ("", "captures evicted (oldest first) to stay within max_mb / max_captures"),
+    "suppressed_total": ("", "triggers within a rule's hold-off, not saved"),
+    "ring_bytes": ("B", "memory held by the pre-trigger ring buffers"),
+    "ring_instances": ("", "instances with a ring buffer"),
+}
+
+
+def declared(o: RecorderOptions, driver: Sequence[ValueSpec]) -> list[ValueSpec]:
+    """The capture service's counters."""
+    return [ValueSpec(k, DType.INT, unit, what) for k, (unit, what) in STATS.items()]
+
+
+def references(o: RecorderOptions) -> list[ValueRef]:
+    """Value triggers name another instance's value: check-config checks it exists."""
+    refs = []
+    for i, r in enumerate(o.rules):
+        if r.value is not None:
+            numeric = r.value.above is not None or r.value.below is not None
+            refs.append(
+                ValueRef(
+                    f"rules[{i}].value.key",
+                    r.value.key,
+                    r.value.instance,
+                    f"rules[{i}].value.instance",
+                    numeric=numeric,
+                )
+            )
+    return refs
+
+
 SPEC = PluginSpec(
     name="recorder",
     factory=RecorderPlugin,
@@ -90,4 +125,6 @@ SPEC = PluginSpec(
     requires=None,
     description="Alarm-triggered captures: pre-trigger ring buffers, snapshot, bounded store",
     check=check,
+    values=declared,
+    references=references,
 )

@@ -11,11 +11,21 @@ and plan states live in the agent's state store (survive restarts, pushes and up
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import msgspec
-from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity, UnknownCommand
+from edge_agent.plugins.contract import (
+    DType,
+    Options,
+    Plugin,
+    PluginContext,
+    PluginSpec,
+    Severity,
+    UnknownCommand,
+    ValueRef,
+    ValueSpec,
+)
 from edge_agent.plugins.maintenance.plans import Counters, PlanState, Status, judge, progress
 from edge_agent.plugins.production.counters import CounterTracker
 from edge_agent.plugins.state import state_store
@@ -266,6 +276,52 @@ class MaintenancePlugin(Plugin):
         return rec
 
 
+def declared(o: MaintenanceOptions, driver: Sequence[ValueSpec]) -> list[ValueSpec]:
+    """Per asset its counters and, per plan, status and what is left on each basis."""
+    out: list[ValueSpec] = []
+    for a in o.assets:
+        out += [
+            ValueSpec(f"{a.name}.running", DType.BOOL, "", "running now (from the run source)"),
+            ValueSpec(f"{a.name}.running_h", DType.FLOAT64, "h", "running hours, lifetime"),
+            ValueSpec(f"{a.name}.cycles", DType.INT, "", "start/stop cycles, lifetime"),
+            ValueSpec(f"{a.name}.parts", DType.INT, "parts", "parts, lifetime"),
+        ]
+        for p in a.plans:
+            k = f"{a.name}.plans.{p.id}"
+            out += [
+                ValueSpec(f"{k}.task", DType.STR, "", "the task"),
+                ValueSpec(f"{k}.status", DType.STR, "", "ok, due or overdue"),
+                ValueSpec(f"{k}.basis", DType.STR, "", "the basis furthest along"),
+                ValueSpec(f"{k}.used_pct", DType.FLOAT32, "%", "of the interval used on that basis"),
+            ]
+            units = {"running_hours": "h", "cycles": "", "parts": "parts", "days": "d"}
+            out += [ValueSpec(f"{k}.{b}_left", DType.FLOAT64, units[b], f"{b} left") for b in _intervals(p)]
+    return out
+
+
+def references(o: MaintenanceOptions) -> list[ValueRef]:
+    """The run and parts sources, read from other instances."""
+    refs: list[ValueRef] = []
+    for i, a in enumerate(o.assets):
+        if a.run is not None:
+            refs.append(
+                ValueRef(
+                    f"assets[{i}].run.key",
+                    a.run.key,
+                    a.run.instance,
+                    f"assets[{i}].run.instance",
+                    numeric=a.run.above is not None,
+                )
+            )
+        if a.parts is not None:
+            refs.append(
+                ValueRef(
+                    f"assets[{i}].parts.key", a.parts.key, a.parts.instance, f"assets[{i}].parts.instance", numeric=True
+                )
+            )
+    return refs
+
+
 SPEC = PluginSpec(
     name="maintenance",
     factory=MaintenancePlugin,
@@ -273,4 +329,6 @@ SPEC = PluginSpec(
     requires=None,
     description="Preventive maintenance: running hours, cycles, parts per asset; plans due/overdue as CMMS requests",
     check=check,
+    values=declared,
+    references=references,
 )
