@@ -72,12 +72,13 @@ class RecorderPlugin(Plugin):
         self.service: Any = ctx.agent.recorder
 
     async def start(self) -> None:
-        if self.service is None:
-            raise RuntimeError("recorder: the agent's capture service is not available")
+        if self.service is None:  # outside an agent (the plugin kit, a harness): nothing to record
+            self.ctx.log.warning("recorder: no capture service (not running in an agent); nothing is recorded")
+            return
         self.service.configure(self.ctx.instance, self.ctx.options)
 
     async def poll(self) -> None:
-        self.ctx.emit(self.service.stats())
+        self.ctx.emit(self.service.stats() if self.service is not None else dict.fromkeys(STATS, 0))
 
     async def close(self) -> None:
         if self.service is not None:

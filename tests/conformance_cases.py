@@ -42,6 +42,21 @@ PLUGINS: dict[str, tuple[dict[str, Any], str | None, dict[str, Any]]] = {
         {},
     ),
     "gpio": ({}, "gpio", {"backend": "sim", "inputs": [{"name": "parts", "pin": 6, "kind": "counter", "sim_hz": 5}]}),
+    "maintenance": (
+        {
+            "assets": [
+                {
+                    "name": "pump1",
+                    "run": {"instance": "gpio", "key": "shaft_rpm", "above": 100},
+                    "parts": {"instance": "gpio", "key": "part_count"},
+                    "plans": [{"id": "grease", "task": "Grease the bearings", "every_hours": 500, "every_parts": 9}],
+                }
+            ]
+        },
+        None,
+        {},
+    ),
+    "recorder": ({"rules": [{"name": "bearing", "event": "bearing_fault", "match": {"active": True}}]}, None, {}),
 }
 
 
