@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test lint typecheck pytest bench sysdeps clean
+.PHONY: demo test lint typecheck pytest bench sysdeps clean proto npm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,19 @@ typecheck: $(STAMP)
 	@for d in agent drivers plugins; do ln -sfn "$(CURDIR)/$$d" build/typecheck/edge_agent/$$d; done
 	$(BIN)/mypy
 
-pytest: $(STAMP) sysdeps
+# The Sparkplug B schema compiled for the protobuf runtime (the result is committed; a test checks it).
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -Iagent/sparkplug --python_out=agent/sparkplug --pyi_out=agent/sparkplug agent/sparkplug/sparkplug_b.proto
+
+# Eclipse Tahu's JavaScript Sparkplug codec: the independent decoder of the Sparkplug tests
+# (installed once into build/npm; the tests need no network afterwards, and skip without node).
+NPM_TAHU := build/npm/node_modules/sparkplug-payload/package.json
+$(NPM_TAHU):
+	@if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund --prefix build/npm sparkplug-payload@1.0.3 >/dev/null || echo "note: npm install of sparkplug-payload failed: the Tahu cross-check tests will skip"; \
+	else echo "note: no npm: the Tahu cross-check tests will skip"; fi
+npm: $(NPM_TAHU)
+
+pytest: $(STAMP) sysdeps npm
 	$(BIN)/pytest
 
 test: $(STAMP) sysdeps lint typecheck pytest

@@ -142,7 +142,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
         settings = resolve(args)
     except ClientError as exc:
         raise SystemExit(f"tail: {exc}") from exc
-    filters = args.filter or [f"{settings.prefix}/#"]
+    filters = args.filter or [f"{settings.prefix}/#", "spBv1.0/#"]
     return tail(settings, filters, count=args.count, seconds=args.seconds)
 
 
@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_check_config)
 
     s = sub.add_parser("tail", help="print decoded messages as JSON lines")
-    s.add_argument("filter", nargs="*", help="topic filters (default: PREFIX/#)")
+    s.add_argument("filter", nargs="*", help="topic filters (default: PREFIX/# and spBv1.0/#)")
     s.add_argument("--count", type=int, help="stop after N messages")
     s.add_argument("--seconds", type=float, help="stop after S seconds")
     _client_args(s)

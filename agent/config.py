@@ -11,13 +11,15 @@ import re
 import socket
 import tomllib
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 from edge_agent.agent.errors import ConfigError
 from edge_agent.agent.registry import Registry
+from edge_agent.agent.sparkplug.settings import SparkplugSection
+from edge_agent.agent.sparkplug.settings import check as check_sparkplug
 from edge_agent.agent.validate import describe, join, validate
 from edge_agent.agent.values import check_references
 from edge_agent.drivers.contract import RELATIVE_TO_CONFIG, DriverSpec, FilePath
@@ -93,6 +95,7 @@ class FileSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     mqtt: MqttSection = msgspec.field(default_factory=MqttSection)
     remote: RemoteSection = msgspec.field(default_factory=RemoteSection)
     spool: SpoolSection = msgspec.field(default_factory=SpoolSection)
+    sparkplug: SparkplugSection = msgspec.field(default_factory=SparkplugSection)
     instances: list[InstanceSection] = []
 
 
@@ -125,6 +128,7 @@ class Config:
     raw: dict[str, Any]
     source: str
     base_dir: str | None = None  # relative file paths in the config are taken from here
+    sparkplug: SparkplugSection = field(default_factory=SparkplugSection)
 
     @property
     def agent_id(self) -> str:
@@ -274,6 +278,7 @@ SECTIONS: dict[str, tuple[type[msgspec.Struct], Any]] = {
     "mqtt": (MqttSection, _check_mqtt),
     "remote": (RemoteSection, None),
     "spool": (SpoolSection, None),
+    "sparkplug": (SparkplugSection, check_sparkplug),
 }
 
 
@@ -340,6 +345,7 @@ def build(
         dict(data),
         source,
         base,
+        sections.get("sparkplug") or SparkplugSection(),
     )
 
 

@@ -23,7 +23,7 @@ from edge_agent.plugins.contract import AgentStats
 
 log = logging.getLogger("agent.control")
 
-RESTART_SECTIONS = ("agent", "mqtt", "spool")
+RESTART_SECTIONS = ("agent", "mqtt", "spool", "sparkplug")
 
 
 class ControlHost(apply_path.InstanceHost, Protocol):

@@ -104,6 +104,8 @@ class Publisher:
         # agent-side listener (agent/maintenance/service.py): sees every data message and event;
         # its on_data returns the quality map to send (calibration past due: "uncertain")
         self.hook: Any = None
+        self.native = True  # False: data and events go only to the other outputs (Sparkplug)
+        self.outputs: list[Any] = []  # other outputs fed with every data and event (SparkplugNode)
 
     def declare(self, instance: str, specs: Iterable[Any]) -> None:
         """Remember an instance's declared values (ValueSpec: key, dtype) for the wire rule."""
@@ -135,6 +137,10 @@ class Publisher:
         self.link.store(instance, values)
         if self.hook is not None:
             quality = self.hook.on_data(instance, values, quality)
+        for out in self.outputs:
+            out.data(instance, values, quality, ts_ms)
+        if not self.native:
+            return
         narrow = self.narrow.get(instance, codec.NOTHING)
         msg = self.message(self.topics.data(instance), values, quality=quality, ts_ms=ts_ms, qos=qos, narrow=narrow)
         self.outbox.put(msg)
@@ -144,7 +150,10 @@ class Publisher:
     ) -> None:
         """Queue an event and log it (journald carries events even with no broker)."""
         log.log(_LOG_LEVEL.get(Severity(severity), logging.WARNING), "%s: %s: %s", instance, kind, message)
-        d = {"kind": kind, "severity": str(severity), "msg": message, **fields}
-        self.outbox.put(self.message(self.topics.event(instance), d, qos=qos, priority=Priority.EVENT))
+        for out in self.outputs:
+            out.event(instance, kind, message, str(severity), fields)
+        if self.native or instance == "agent":
+            d = {"kind": kind, "severity": str(severity), "msg": message, **fields}
+            self.outbox.put(self.message(self.topics.event(instance), d, qos=qos, priority=Priority.EVENT))
         if self.hook is not None:
             self.hook.on_event(instance, kind, str(severity), fields)

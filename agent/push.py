@@ -29,7 +29,7 @@ from edge_agent.agent.inventory import AgentInfo, collect, fleet_version, select
 from edge_agent.agent.registry import load_registry
 from edge_agent.agent.signing import load_private_key, sign
 
-LOCAL_SECTIONS = ("agent", "mqtt", "remote", "spool")
+LOCAL_SECTIONS = ("agent", "mqtt", "remote", "spool", "sparkplug")
 FAILED = ("rejected", "rolled_back", "no_answer", "unknown_id", "not_pushed")
 
 

@@ -85,6 +85,7 @@ class Runtime:
         self.stopped_clean = False
         self.lanes = Lanes(config.agent.max_lane_threads)
         self._state_pending = False
+        self.sparkplug: Any = None
 
     # --- life cycle -------------------------------------------------------------------
     async def run(self) -> int:
@@ -99,7 +100,10 @@ class Runtime:
         self.publisher.hook = self.maintenance
         self.session = MqttSession(self._session_options(), self.outbox)
         self._install_signals()
+        self.sparkplug = self._make_sparkplug(state_dir)
         async with self.session:
+            if self.sparkplug is not None:
+                await self.sparkplug.__aenter__()
             if not self.seqs.was_clean:
                 self.publisher.event(
                     "agent", "unclean_restart", "the previous run did not stop cleanly", Severity.WARNING, {}
@@ -197,6 +201,50 @@ class Runtime:
             subscriptions=subs,
         )
 
+    def _make_sparkplug(self, state_dir: Path) -> Any:
+        """The Sparkplug B edge node beside (or instead of) the native topics; None when off."""
+        sp = self.config.sparkplug
+        if not sp.enabled:
+            return None
+        from edge_agent.agent.sparkplug.node import SparkplugNode
+
+        node = SparkplugNode(
+            sp,
+            agent_id=self.config.agent_id,
+            state_dir=state_dir,
+            session=self._session_options(),
+            health=self._sparkplug_health,
+            write=self._sparkplug_write,
+        )
+        self.publisher.outputs.append(node)
+        self.publisher.native = sp.native
+        return node
+
+    def _sparkplug_health(self) -> dict[str, Any]:
+        from edge_agent.agent.sparkplug.payload import DataType
+
+        states = [r.state for r, _ in getattr(self, "runners", {}).values()]
+        return {
+            "Properties/Agent Version": (DataType.STRING, __version__),
+            "Properties/Config Version": (DataType.INT64, self.config.version),
+            "Properties/Config Hash": (DataType.STRING, self.config.hash),
+            "Properties/Host": (DataType.STRING, socket.gethostname()),
+            "Health/Instances": (DataType.INT64, len(states)),
+            "Health/Instances Running": (DataType.INT64, sum(st in (State.RUNNING, State.DEGRADED) for st in states)),
+            "Health/Instances Failing": (DataType.INT64, sum(st in (State.BACKOFF, State.HUNG) for st in states)),
+            "Health/Native Connected": (DataType.BOOLEAN, self.session.connected.is_set()),
+            "Health/Native Queue": (DataType.INT64, self.outbox.depth()),
+        }
+
+    async def _sparkplug_write(self, instance: str, key: str, value: Any) -> Any:
+        """A DCMD write goes the way cmd/write goes (the plugin's allow_writes, writable, limits, audit)."""
+        from edge_agent.agent.commands import Commands
+
+        commands = Commands(
+            self.control, answer=lambda name, d: None, chunk_bytes=self.config.remote.capture_chunk_bytes
+        )
+        return await commands.run("write", {"instance": instance, "args": {"tag": key, "value": value}})
+
     def _subscriptions(self) -> dict[str, Any]:
         if not self.config.remote.enabled:
             return {}
@@ -268,6 +316,8 @@ class Runtime:
             task.cancel()
         # hung reads and close() are abandoned on their lanes (daemon threads): they cannot hold the exit
         await self.stop_instances(list(self.runners), timeout_s=min(1.5, budget * 0.3))
+        if self.sparkplug is not None:
+            await self.sparkplug.close()  # DDEATHs went out as instances stopped; now the NDEATH
         await self.session.drain(timeout_s=max(0.1, deadline - time.monotonic() - 1.0))
         offline = self._status_message("offline", "stopped")
         await self.session.close(final=offline, timeout_s=max(0.1, deadline - time.monotonic() - 0.3))
@@ -339,7 +389,17 @@ class Runtime:
         runner = runner or self.make_runner(inst)
         task = asyncio.get_running_loop().create_task(runner.run(opened), name=f"instance:{inst.name}")
         self.runners[inst.name] = (runner, task)
+        specs = self.declared(inst)
+        self.publisher.declare(inst.name, specs)
+        if self.sparkplug is not None:
+            self.sparkplug.device_started(inst.name, specs)
         return runner
+
+    def declared(self, inst: Instance) -> tuple[Any, ...]:
+        """The instance's declared values (key, dtype, unit, writable): the wire types and DBIRTH."""
+        from edge_agent.agent.values import declared_values
+
+        return declared_values(inst)
 
     async def stop_instances(self, names: list[str], *, timeout_s: float = 2.0) -> None:
         """Cancel instances and wait (bounded) for their drivers to close."""
@@ -351,6 +411,8 @@ class Runtime:
                 tasks.append(entry[1])
                 self.publisher.link.forget(name)
                 self.lanes.release(name)  # the thread ends when its last call returns (at once if idle)
+                if self.sparkplug is not None:
+                    self.sparkplug.device_stopped(name)
         if tasks:
             await asyncio.wait(tasks, timeout=timeout_s)
 

@@ -77,6 +77,7 @@ class SessionOptions:
     will_topic: str | None = None
     will_payload: Callable[[], bytes] | None = None
     birth: Callable[[], list[Message]] | None = None  # published first on every connect
+    on_connecting: Callable[[mqtt.Client], None] | None = None  # before every CONNECT (Sparkplug: Will per bdSeq)
     subscriptions: dict[str, Handler] = field(default_factory=dict)
 
 
@@ -222,6 +223,8 @@ class MqttSession:
         while not self._closing:
             self._disconnected.clear()
             try:
+                if self.opts.on_connecting is not None:
+                    self.opts.on_connecting(self.client)
                 if first:
                     await asyncio.to_thread(self.client.connect, ep.host, ep.port, self.opts.keepalive_s)
                 else:

@@ -16,12 +16,40 @@ from edge_agent.agent.errors import CodecError
 from edge_agent.agent.session import Endpoint, set_nodelay
 from paho.mqtt.enums import CallbackAPIVersion
 
+# Sparkplug DATA metrics carry only aliases: names and types come from the births seen.
+_BIRTHS: dict[str, dict[int, tuple[str, int]]] = {}  # "group/node" -> alias -> (name, datatype)
+
+
+def decode_sparkplug(topic: str, payload: bytes) -> dict[str, Any]:
+    """A Sparkplug B message as JSON: STATE as sent, others decoded; DATA metrics named."""
+    parts = topic.split("/")
+    if len(parts) >= 3 and parts[1] == "STATE":
+        return {"sparkplug": "STATE", "state": json.loads(payload)}
+    from edge_agent.agent.sparkplug.payload import to_dict
+
+    node = "/".join(parts[1:4:2])
+    known = _BIRTHS.setdefault(node, {})
+    rec = to_dict(payload, {a: t for a, (_, t) in known.items()})
+    for m in rec["metrics"]:
+        if "name" in m and "alias" in m and "datatype" in m:
+            known[m["alias"]] = (m["name"], m["datatype"])
+        elif "alias" in m and m["alias"] in known:
+            m["name"] = known[m["alias"]][0]
+    return {"sparkplug": parts[2], **codec.to_jsonable(rec)}
+
 
 def decode_line(topic: str, payload: bytes, retain: bool) -> dict[str, Any]:
     """One printable record: topic, retained flag and the decoded envelope (or the error)."""
     rec: dict[str, Any] = {"topic": topic}
     if retain:
         rec["retained"] = True
+    if topic.startswith("spBv1.0/"):
+        try:
+            rec.update(decode_sparkplug(topic, payload))
+        except Exception as exc:  # protobuf and json raise several unrelated types
+            rec["error"] = f"not a Sparkplug B payload: {exc}"
+            rec["bytes"] = len(payload)
+        return rec
     try:
         rec.update(codec.to_jsonable(codec.decode(payload)))
     except CodecError as exc:

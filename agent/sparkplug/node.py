@@ -1,0 +1,493 @@
+"""The Sparkplug B 3.0 edge node: its own MQTT connection (its Will is the NDEATH), births,
+data by exception with aliases, deaths, commands, primary host awareness, store-and-forward.
+
+Runs on the asyncio loop like the native session (paho driven from the loop, no lock shared
+with another thread). Every message is built when it is sent, so ``seq`` (0-255 over all node
+messages) and aliases always belong to the session that carries them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from edge_agent.agent.outbox import MemoryOutbox
+from edge_agent.agent.session import Handler, MqttSession, SessionOptions
+from edge_agent.agent.sparkplug import device as dev
+from edge_agent.agent.sparkplug.payload import (
+    NAMESPACE,
+    DataType,
+    Payload,
+    get_value,
+    quality_code,
+    set_properties,
+    set_value,
+)
+from edge_agent.agent.sparkplug.settings import SparkplugSection
+from edge_agent.agent.sparkplug.store import SparkplugStore
+
+log = logging.getLogger("agent.sparkplug")
+
+REBIRTH = "Node Control/Rebirth"
+NEXT_SERVER = "Node Control/Next Server"
+NODE = ""  # the device name under which node metrics are kept
+REPLAY_BATCH = 200  # stored records per historical DDATA burst
+
+Writer = Callable[[str, str, Any], Awaitable[Any]]  # (instance, key, value) -> result
+Health = Callable[[], Mapping[str, tuple[DataType, Any]]]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Topics:
+    def __init__(self, group: str, node: str, host: str) -> None:
+        base = f"{NAMESPACE}/{group}"
+        self.nbirth, self.ndeath = f"{base}/NBIRTH/{node}", f"{base}/NDEATH/{node}"
+        self.ndata, self.ncmd = f"{base}/NDATA/{node}", f"{base}/NCMD/{node}"
+        self.dcmd = f"{base}/DCMD/{node}/+"
+        self._device = f"{base}/{{}}/{node}/{{}}"
+        self.state = f"{NAMESPACE}/STATE/{host}" if host else ""
+
+    def device(self, kind: str, name: str) -> str:
+        return self._device.format(kind, name)
+
+
+class SparkplugNode:
+    """``async with SparkplugNode(...)``; the runtime feeds it data, events and instance changes."""
+
+    def __init__(
+        self,
+        settings: SparkplugSection,
+        *,
+        agent_id: str,
+        state_dir: Path,
+        session: SessionOptions,
+        health: Health,
+        write: Writer,
+    ) -> None:
+        self.s = settings
+        self.node_id = settings.edge_node_id or agent_id
+        self.topics = Topics(settings.group_id, self.node_id, settings.primary_host_id)
+        self.health, self.write = health, write
+        self.aliases = dev.Aliases()
+        self.node = dev.Device(NODE)
+        self.devices: dict[str, dev.Device] = {}
+        self.seq = 0
+        self._bdseq_path = state_dir / "sparkplug-bdseq"
+        self.bdseq = self._load_bdseq()
+        self.born = False
+        self.host_online = not settings.primary_host_id
+        self.host_ts = 0
+        self.replaying = False
+        self.store = (
+            SparkplugStore(state_dir / "sparkplug.sqlite", settings.store_max_records)
+            if settings.store_forward
+            else None
+        )
+        self.sent: dict[str, int] = {}  # bytes per device ("" = node messages)
+        self.counts: dict[str, int] = {}  # messages per type
+        subs: dict[str, Handler] = {self.topics.ncmd: self._on_ncmd, self.topics.dcmd: self._on_dcmd}
+        if self.topics.state:
+            subs[self.topics.state] = self._on_state
+        opts = dataclasses.replace(
+            session,
+            client_id=f"{session.client_id}-spb",
+            will_topic=None,
+            will_payload=None,
+            birth=self._on_connected,
+            subscriptions=subs,
+            on_connecting=self._on_connecting,
+        )
+        self.session = MqttSession(opts, MemoryOutbox(10))
+        self._tasks: list[asyncio.Task[None]] = []
+        self._declare_node()
+
+    # --- life cycle ----------------------------------------------------------------------
+    async def __aenter__(self) -> SparkplugNode:
+        await self.session.__aenter__()
+        self._spawn(self._health_loop(), "sparkplug-health")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Intentional disconnect: publish NDEATH first (a clean DISCONNECT drops the Will)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if not self.session._closing:
+            from edge_agent.agent.outbox import Message, Priority
+
+            final = Message(self.topics.ndeath, self._ndeath_payload(), 1, False, Priority.STATE, 0)
+            await self.session.close(final=final if self.session.connected.is_set() else None, timeout_s=1.0)
+        if self.store is not None:
+            self.store.close()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    @property
+    def live(self) -> bool:
+        return self.born and not self.replaying and self.session.connected.is_set()
+
+    # --- bdSeq and the Will ----------------------------------------------------------------
+    def _load_bdseq(self) -> int:
+        try:
+            return int(self._bdseq_path.read_text().strip()) % 256
+        except (OSError, ValueError):
+            return 255  # the first connect uses 0
+
+    def _on_connecting(self, client: Any) -> None:
+        """Before every CONNECT: the next bdSeq, and the NDEATH Will that carries it."""
+        self.bdseq = (self.bdseq + 1) % 256
+        try:
+            self._bdseq_path.write_text(f"{self.bdseq}\n")
+        except OSError as exc:
+            log.warning("cannot store the Sparkplug bdSeq in %s: %s", self._bdseq_path, exc)
+        client.will_set(self.topics.ndeath, self._ndeath_payload(), qos=1, retain=False)
+
+    def _ndeath_payload(self) -> bytes:
+        p = Payload()
+        p.timestamp = now_ms()
+        self._add(p, "bdSeq", DataType.INT64, self.bdseq)
+        return bytes(p.SerializeToString())
+
+    # --- births ------------------------------------------------------------------------------
+    def _on_connected(self) -> list[Any]:
+        """Called by the session on every connect, before it subscribes: births come after."""
+        self.born = False
+        if self.s.primary_host_id:
+            self.host_online = False  # wait for the (retained) STATE of this connection
+        else:
+            asyncio.get_running_loop().call_soon(self.births)
+        return []
+
+    def births(self) -> None:
+        """NBIRTH (seq 0) and a DBIRTH for every device; then replay what was stored."""
+        if not self.session.connected.is_set() or not self.host_online:
+            return
+        p = Payload()
+        p.timestamp = now_ms()
+        p.seq = self.seq = 0
+        self._add(p, "bdSeq", DataType.INT64, self.bdseq)
+        for m in self.node:
+            self._add_metric(p, m, birth=True)
+        self._send(self.topics.nbirth, p, NODE, "NBIRTH")
+        self.born = True
+        for d in self.devices.values():
+            d.born = False
+            if any(m.value is not None or m.quality for m in d):
+                self._dbirth(d)
+        if self.store is not None and len(self.store):
+            self.replaying = True
+            self._spawn(self._replay(), "sparkplug-replay")
+
+    def _dbirth(self, d: dev.Device) -> None:
+        p = self._payload()
+        for m in d:
+            self._add_metric(p, m, birth=True)
+        self._send(self.topics.device("DBIRTH", d.name), p, d.name, "DBIRTH")
+        d.born = True
+
+    def rebirth(self) -> None:
+        """NCMD Node Control/Rebirth: the whole node again, same bdSeq, seq from 0."""
+        log.info("sparkplug: rebirth requested")
+        self.born = False
+        self.births()
+
+    # --- building messages -----------------------------------------------------------------
+    def _payload(self) -> Any:
+        p = Payload()
+        p.timestamp = now_ms()
+        self.seq = (self.seq + 1) % 256
+        p.seq = self.seq
+        return p
+
+    def _add(self, p: Any, name: str, datatype: DataType, value: Any) -> Any:
+        m = p.metrics.add()
+        m.name = name
+        m.timestamp = p.timestamp
+        m.datatype = int(datatype)
+        set_value(m, datatype, value)
+        return m
+
+    def _add_metric(
+        self, p: Any, md: dev.MetricDef, *, birth: bool, historical: bool = False, quality: bool = False
+    ) -> None:
+        m = p.metrics.add()
+        if birth:
+            m.name = md.name
+            m.datatype = int(md.datatype)
+        m.alias = md.alias
+        m.timestamp = md.ts_ms or p.timestamp
+        if historical:
+            m.is_historical = True
+        set_value(m, md.datatype, md.value)
+        props: dict[str, tuple[DataType, Any]] = {}
+        if birth and md.unit:
+            props["engUnit"] = (DataType.STRING, md.unit)
+        if birth or quality:
+            props["Quality"] = (DataType.INT32, quality_code(md.quality))
+        if props:
+            set_properties(m, props)
+
+    def _send(self, topic: str, p: Any, device: str, kind: str) -> None:
+        data = p.SerializeToString()
+        self.session.client.publish(topic, data, qos=0, retain=False)
+        self.sent[device] = self.sent.get(device, 0) + len(data)
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    # --- data and events in -------------------------------------------------------------------
+    def device_started(self, name: str, specs: Any) -> None:
+        """An instance (re)starts: a fresh device with its declared values; DBIRTH at its first data."""
+        old = self.devices.pop(name, None)
+        if old is not None and old.born and self.live:
+            self._ddeath(old)
+        d = self.devices[name] = dev.Device(name)
+        dev.declare(d, self.aliases, specs)
+
+    def device_stopped(self, name: str) -> None:
+        """An instance stops (removed, changed, restarted, agent stopping): DDEATH."""
+        d = self.devices.pop(name, None)
+        if d is not None and d.born and self.live:
+            self._ddeath(d)
+
+    def _ddeath(self, d: dev.Device) -> None:
+        self._send(self.topics.device("DDEATH", d.name), self._payload(), d.name, "DDEATH")
+        d.born = False
+
+    def data(
+        self, instance: str, values: Mapping[str, Any], quality: Mapping[str, str] | None, ts_ms: int | None
+    ) -> None:
+        """One emit of an instance: DBIRTH (first, or new metrics), else DDATA of what changed."""
+        d = self.devices.get(instance)
+        if d is None:
+            d = self.devices[instance] = dev.Device(instance)
+            dev.declare(d, self.aliases, ())
+        ts = ts_ms or now_ms()
+        flat = dict(dev.flatten(values))
+        q = dict(quality or {})
+        changed = self._update(d, flat, q, ts)
+        if not self.live:
+            if self.store is not None and (flat or q):
+                self.store.put(instance, ts, flat, q)
+            return
+        self._publish_changes(d, changed)
+
+    def _update(
+        self, d: dev.Device, flat: Mapping[str, Any], q: Mapping[str, str], ts: int
+    ) -> list[tuple[dev.MetricDef, bool]]:
+        """Store new values in the table; return (metric, quality changed) for each one given."""
+        changed = []
+        for key, value in flat.items():
+            m = d.metrics.get(key)
+            if m is None:
+                m = dev.learn(d, self.aliases, key, value)
+                d.born = False  # a new metric: the device must be born again
+            elif m.datatype in (DataType.INT64, DataType.UINT64) and isinstance(value, int):
+                wide = DataType.UINT64 if value >= 2**63 else DataType.INT64 if value < 0 else m.datatype
+                if wide is not m.datatype:  # "int" covers uint64 too: the type follows the value
+                    m.datatype, d.born = wide, False
+            new_q = q.get(key)
+            changed.append((m, new_q != m.quality))
+            m.value, m.quality, m.ts_ms = value, new_q, ts
+        return changed
+
+    def _publish_changes(self, d: dev.Device, changed: list[tuple[dev.MetricDef, bool]]) -> None:
+        if not d.born:
+            self._dbirth(d)
+            return
+        if not changed:
+            return
+        p = self._payload()
+        for m, q_changed in changed:
+            self._add_metric(p, m, birth=False, quality=q_changed)
+        topic = self.topics.ndata if d is self.node else self.topics.device("DDATA", d.name)
+        self._send(topic, p, d.name, "NDATA" if d is self.node else "DDATA")
+
+    def event(self, instance: str, kind: str, message: str, severity: str, fields: Mapping[str, Any]) -> None:
+        """An event as metrics an Ignition user can alarm on (docs/sparkplug.md, events)."""
+        d = self.node if instance == "agent" else self.devices.get(instance)
+        if d is None:
+            return
+        count = d.metrics["Event/Count"].value or 0
+        flat: dict[str, Any] = {
+            "Event/Kind": kind,
+            "Event/Message": message,
+            "Event/Severity": str(severity),
+            "Event/Count": count + 1,
+        }
+        flat.update(event_flags(kind, fields))
+        for key, value in flat.items():
+            if key not in d.metrics:
+                dev.add(d, self.aliases, key, DataType.BOOLEAN if isinstance(value, bool) else DataType.STRING)
+                d.born = False
+        ts = now_ms()
+        changed = self._update(d, flat, {}, ts)
+        if not self.live:
+            if self.store is not None and d is not self.node:
+                self.store.put(instance, ts, flat, {})
+            return
+        self._publish_changes(d, changed)
+        if kind in ("instance_error", "driver_hung") and d is not self.node and d.born:
+            self._ddeath(d)  # the instance failed (restarts) or its device hangs: its values are not live
+
+    # --- commands ------------------------------------------------------------------------------
+    def _metrics_of(self, payload: bytes) -> list[Any]:
+        p = Payload()
+        p.ParseFromString(payload)
+        return list(p.metrics)
+
+    def _on_ncmd(self, topic: str, payload: bytes) -> None:
+        try:
+            metrics = self._metrics_of(payload)
+        except Exception as exc:  # protobuf raises DecodeError and friends
+            log.warning("sparkplug: NCMD not decodable: %s", exc)
+            return
+        by_alias = {m.alias: m.name for m in self.node}
+        for m in metrics:
+            name = m.name or by_alias.get(m.alias, "")
+            value = get_value(m, m.datatype or DataType.BOOLEAN)
+            log.info("sparkplug: NCMD %s = %r", name, value)
+            if name == REBIRTH and value:
+                self.rebirth()
+            elif name == NEXT_SERVER and value:
+                self.next_server()
+            else:
+                self.event("agent", "ncmd_rejected", f"unsupported node command {name!r}", "warning", {})
+
+    def next_server(self) -> None:
+        """NCMD Node Control/Next Server: NDEATH, disconnect, connect again (one broker: the same)."""
+        self.born = False
+        self._spawn(self._leave(), "sparkplug-leave")
+
+    async def _leave(self) -> None:
+        """Publish NDEATH, wait for its PUBACK (else paho resends it in the next session), disconnect."""
+        if not self.session.connected.is_set():
+            return
+        info = self.session.client.publish(self.topics.ndeath, self._ndeath_payload(), qos=1, retain=False)
+        deadline = time.monotonic() + 2.0
+        while not info.is_published() and time.monotonic() < deadline and self.session.connected.is_set():
+            await asyncio.sleep(0.01)
+        self.session.client.disconnect()
+
+    async def _on_dcmd(self, topic: str, payload: bytes) -> None:
+        """DCMD: write each metric through the instance's own write path (allow_writes, writable, limits)."""
+        name = topic.rsplit("/", 1)[-1]
+        d = self.devices.get(name)
+        try:
+            metrics = self._metrics_of(payload)
+        except Exception as exc:
+            log.warning("sparkplug: DCMD for %s not decodable: %s", name, exc)
+            return
+        for m in metrics:
+            md = (
+                None
+                if d is None
+                else next((x for x in d if x.name == m.name or (not m.name and x.alias == m.alias)), None)
+            )
+            label = m.name or f"alias {m.alias}"
+            if md is None or md.key.startswith(("Event/", "Alarms/", "Faults/")):
+                self._refused(name, f"DCMD {label}: no such writable metric on device {name!r}")
+                continue
+            value = get_value(m, m.datatype or md.datatype)
+            try:
+                await self.write(name, md.key, value)
+                log.info("sparkplug: DCMD %s/%s := %r", name, md.key, value)
+            except Exception as exc:
+                self._refused(name, f"DCMD {md.name} := {value!r} refused: {exc}")
+
+    def _refused(self, device: str, why: str) -> None:
+        log.warning("sparkplug: %s", why)
+        self.event(device if device in self.devices else "agent", "dcmd_rejected", why, "warning", {})
+
+    def _on_state(self, topic: str, payload: bytes) -> None:
+        """spBv1.0/STATE/<host>: ``{"online": bool, "timestamp": ms}`` (3.0 JSON form)."""
+        try:
+            state = json.loads(payload)
+            online, ts = bool(state["online"]), int(state["timestamp"])
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("sparkplug: STATE on %s not understood (%s): %r", topic, exc, payload[:80])
+            return
+        if ts < self.host_ts:
+            return  # an older state than one already seen
+        self.host_ts = ts
+        was, self.host_online = self.host_online, online
+        log.info("sparkplug: primary host %s is %s", self.s.primary_host_id, "online" if online else "offline")
+        if online and not self.born:
+            self.births()
+        elif not online and was and self.born:
+            self.born = False  # from now on data goes to the store
+            self.next_server()  # 3.0: NDEATH and disconnect
+
+    # --- store-and-forward, health -----------------------------------------------------------
+    async def _replay(self) -> None:
+        """Send stored records as historical DDATA in order, then go live."""
+        assert self.store is not None
+        try:
+            while self.born and self.session.connected.is_set():
+                batch = self.store.oldest(REPLAY_BATCH)
+                if not batch:
+                    break
+                for _, instance, ts, values, quality in batch:
+                    self._historical(instance, ts, values, quality)
+                self.store.remove_through(batch[-1][0])
+                await asyncio.sleep(0)
+        finally:
+            self.replaying = False
+
+    def _historical(self, instance: str, ts: int, values: Mapping[str, Any], quality: Mapping[str, str]) -> None:
+        d = self.devices.get(instance)
+        if d is None or not d.born:
+            return
+        p = self._payload()
+        for key, value in values.items():
+            m = d.metrics.get(key)
+            if m is not None:
+                h = dataclasses.replace(m, value=value, quality=quality.get(key), ts_ms=ts)
+                self._add_metric(p, h, birth=False, historical=True, quality=quality.get(key) is not None)
+        if p.metrics:
+            self._send(self.topics.device("DDATA", d.name), p, d.name, "DDATA")
+
+    def _declare_node(self) -> None:
+        for key, datatype in ((REBIRTH, DataType.BOOLEAN), (NEXT_SERVER, DataType.BOOLEAN)):
+            dev.add(self.node, self.aliases, key, datatype).value = False
+        for key, (datatype, value) in self.health().items():
+            dev.add(self.node, self.aliases, key, datatype).value = value
+        dev.declare(self.node, self.aliases, ())
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.s.health_interval_s)
+            if self.live:
+                now = self.health()
+                changes = {k: v for k, (_, v) in now.items() if self.node.metrics[k].value != v}
+                if changes:
+                    self._publish_changes(self.node, self._update(self.node, changes, {}, now_ms()))
+
+
+def event_flags(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Boolean metrics for alarms and faults: ``Alarms/<channel>/<feature>/<level>`` follows an
+    alarm's ``active``; ``Faults/<what>[/<channel>]`` is true from a ``*_fault`` to its ``*_ok``."""
+    out: dict[str, Any] = {}
+    channel = fields.get("channel")
+    where = f"/{channel}" if isinstance(channel, str) and channel not in ("", "*") else ""
+    if isinstance(fields.get("active"), bool) and "level" in fields:
+        feature = str(fields.get("feature", kind)).replace(".", "/")
+        out[f"Alarms{where}/{feature}/{fields['level']}"] = fields["active"]
+    for suffix, state in (("_fault", True), ("_ok", False)):
+        if kind.endswith(suffix) and kind != "tag_ok" and kind != "tag_fault":
+            out[f"Faults/{kind[: -len(suffix)]}{where}"] = state
+    return out

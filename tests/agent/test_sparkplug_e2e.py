@@ -1,0 +1,102 @@
+"""The Sparkplug B edge node end to end: the agent as a process, mosquitto, a pymodbus PLC with
+known values, and every message decoded by Eclipse Tahu's JavaScript codec (an independent
+implementation) and checked against the Sparkplug 3.0 session rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.sparkplug.payload import DataType, Payload, set_value
+from plc_known import known_plc_server, toml_tags
+from spb_rules import Recorder, birth_names, tahu_available, tahu_decode, value_of, violations
+from support import AgentProcess, write_config
+
+pytestmark = pytest.mark.skipif(not tahu_available(), reason="needs node and `make npm` (Tahu's sparkplug-payload)")
+
+SPARKPLUG = '[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
+
+
+def plc_instances(port: int, tags: list[dict[str, Any]]) -> str:
+    return f"""
+[[instances]]
+name = "plc"
+plugin = "plc"
+interval_s = 0.3
+options = {{ allow_writes = true }}
+[instances.driver]
+type = "modbus"
+port = {port}
+tags = [
+{toml_tags(tags)}
+]
+
+[[instances]]
+name = "ramp"
+plugin = "values"
+interval_s = 0.3
+driver = {{ type = "sim", profile = "ramp", channels = 2, amplitude = 100.0 }}
+"""
+
+
+def command(metrics: list[tuple[str, DataType, Any]]) -> bytes:
+    p = Payload()
+    p.timestamp = 1
+    for name, datatype, value in metrics:
+        m = p.metrics.add()
+        m.name, m.datatype, m.timestamp = name, int(datatype), 1
+        set_value(m, datatype, value)
+    return p.SerializeToString()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def plc() -> Iterator[tuple[int, list[dict[str, Any]], dict[str, Any]]]:
+    with known_plc_server() as server:
+        yield server
+
+
+def test_session_values_commands_and_death_decoded_by_tahu(tmp_path: Path, broker: LocalBroker, plc: Any) -> None:
+    port, tags, expected = plc
+    cfg = write_config(
+        tmp_path / "a.toml", state_dir=tmp_path / "s", instances=plc_instances(port, tags), extra=SPARKPLUG
+    )
+    rec = Recorder(broker.url)
+    agent = AgentProcess(cfg, broker.url)
+    try:
+        rec.wait_for(lambda: len(rec.of("DDATA")) >= 3, 20, "DDATA")
+        rec.publish("spBv1.0/plant/NCMD/t1", command([("Node Control/Rebirth", DataType.BOOLEAN, True)]))
+        rec.wait_for(lambda: len(rec.of("NBIRTH")) >= 2, 10, "the rebirth")
+        rec.publish("spBv1.0/plant/DCMD/t1/plc", command([("setpoint", DataType.INT64, 250)]))
+        rec.publish("spBv1.0/plant/DCMD/t1/plc", command([("float64_ABCD_0", DataType.DOUBLE, 1.0)]))
+        rec.publish("spBv1.0/plant/DCMD/t1/plc", command([("setpoint", DataType.INT64, 9999)]))
+        rec.wait_for(lambda: len(rec.of("DDATA")) >= 12, 10, "DDATA after the commands")
+        rec.wait_for(lambda: sum(b"dcmd_rejected" in m.payload for m in rec.of("DDATA")) >= 2, 10, "two refusals")
+    finally:
+        assert agent.stop() == 0
+    rec.wait_for(lambda: rec.of("NDEATH"), 5, "NDEATH")
+    rec.close()
+    decoded = tahu_decode(rec.msgs)
+    assert violations(decoded) == []
+    kinds = [r["topic"].split("/")[2] for r in decoded]
+    assert kinds[0] == "NBIRTH" and kinds[-1] == "NDEATH" and kinds.count("NBIRTH") == 2
+    assert {"DBIRTH", "DDATA", "DDEATH"} <= set(kinds)
+    # every float64/int tag exact, through Tahu's decoder, with the type the tag needs
+    born = birth_names(decoded, "plc")
+    wrong = {}
+    for key, value in expected.items():
+        m = born[key]
+        got = value_of(m, m["datatype"])
+        if key != "setpoint" and (got != value or type(got) is not type(value)):
+            wrong[key] = (got, value, m["datatype"])
+    assert not wrong, wrong
+    assert born["setpoint"]["properties"]["keys"] == ["engUnit", "Quality"]
+    # the accepted write read back, the refusals as events an Ignition user sees
+    setpoint = int(born["setpoint"]["alias"])
+    after = [m for r in decoded if r["topic"].endswith("DDATA/t1/plc") for m in r["raw"]["metrics"]]
+    assert any(int(m["alias"]) == setpoint and m.get("longValue") == "250" for m in after)
+    messages = [m.get("stringValue", "") for m in after]
+    assert any("float64_ABCD_0" in s and "not a writable" in s for s in messages), messages
+    assert any("9999" in s and "500" in s for s in messages), messages

@@ -1,0 +1,109 @@
+"""Sparkplug payload mapping: the committed schema module, value fields per data type, decoding."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from edge_agent.agent.sparkplug.node import event_flags
+from edge_agent.agent.sparkplug.payload import DataType, Payload, get_value, set_value, to_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+SP = ROOT / "agent" / "sparkplug"
+
+
+def test_generated_module_matches_the_proto(tmp_path: Path) -> None:
+    """sparkplug_b_pb2.py is what `make proto` makes from sparkplug_b.proto (no hand edits)."""
+    pytest.importorskip("grpc_tools")
+    shutil.copy(SP / "sparkplug_b.proto", tmp_path)
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}", f"--python_out={tmp_path}",
+         f"--pyi_out={tmp_path}", str(tmp_path / "sparkplug_b.proto")],
+        check=True,
+    )  # fmt: skip
+    for name in ("sparkplug_b_pb2.py", "sparkplug_b_pb2.pyi"):
+        assert (tmp_path / name).read_text() == (SP / name).read_text(), f"{name}: run `make proto` and commit"
+
+
+def test_field_numbers_are_the_specifications() -> None:
+    m = Payload.Metric.DESCRIPTOR.fields_by_name
+    numbers = {n: m[n].number for n in ("name", "alias", "timestamp", "datatype", "is_historical", "is_null")}
+    assert numbers == {"name": 1, "alias": 2, "timestamp": 3, "datatype": 4, "is_historical": 5, "is_null": 7}
+    assert {n: m[n].number for n in ("int_value", "long_value", "float_value", "double_value", "string_value")} == {
+        "int_value": 10, "long_value": 11, "float_value": 12, "double_value": 13, "string_value": 15,
+    }  # fmt: skip
+    p = Payload.DESCRIPTOR.fields_by_name
+    assert (p["timestamp"].number, p["metrics"].number, p["seq"].number) == (1, 2, 3)
+
+
+@pytest.mark.parametrize(
+    ("datatype", "value", "field"),
+    [
+        (DataType.INT32, -5, "int_value"),
+        (DataType.UINT32, 4_294_967_295, "int_value"),
+        (DataType.INT64, -(2**62) - 3, "long_value"),
+        (DataType.UINT64, 2**64 - 3, "long_value"),
+        (DataType.DOUBLE, -27182818284.59045, "double_value"),
+        (DataType.DOUBLE, math.pi, "double_value"),
+        (DataType.FLOAT, 1.5, "float_value"),
+        (DataType.BOOLEAN, True, "boolean_value"),
+        (DataType.STRING, "PUMP-7", "string_value"),
+    ],
+)
+def test_values_round_trip_exactly_in_their_field(datatype: DataType, value: object, field: str) -> None:
+    p = Payload()
+    m = p.metrics.add()
+    set_value(m, datatype, value)
+    back = Payload()
+    back.ParseFromString(p.SerializeToString())
+    assert back.metrics[0].WhichOneof("value") == field
+    assert get_value(back.metrics[0], datatype) == value
+
+
+def test_null_and_decoding_for_tail() -> None:
+    p = Payload()
+    p.timestamp, p.seq = 5, 7
+    m = p.metrics.add()
+    m.alias, m.timestamp = 3, 5
+    set_value(m, DataType.DOUBLE, None)
+    assert to_dict(p.SerializeToString()) == {
+        "timestamp": 5, "seq": 7, "metrics": [{"alias": 3, "timestamp": 5, "is_null": True, "value": None}],
+    }  # fmt: skip
+
+
+def test_events_become_boolean_metrics_to_alarm_on() -> None:
+    assert event_flags("alarm", {"feature": "x.velocity_rms_mm_s", "level": "high", "active": True}) == {
+        "Alarms/x/velocity_rms_mm_s/high": True
+    }
+    assert event_flags(
+        "temp_alarm", {"channel": "motor_de", "feature": "temp_c", "level": "high", "active": False}
+    ) == {"Alarms/motor_de/temp_c/high": False}
+    assert event_flags("device_fault", {"quality": "timeout"}) == {"Faults/device": True}
+    assert event_flags("sensor_ok", {"channel": "*"}) == {"Faults/sensor": False}
+    assert event_flags("tag_fault", {"tags": ["a"]}) == {}
+
+
+def test_tail_decodes_sparkplug_and_names_data_metrics() -> None:
+    from edge_agent.agent.tail import decode_line
+
+    birth = Payload()
+    birth.timestamp, birth.seq = 1, 1
+    m = birth.metrics.add()
+    m.name, m.alias, m.datatype, m.timestamp = "x/velocity_rms_mm_s", 7, int(DataType.FLOAT), 1
+    set_value(m, DataType.FLOAT, 1.84)
+    data = Payload()
+    data.timestamp, data.seq = 2, 2
+    m = data.metrics.add()
+    m.alias, m.timestamp = 7, 2
+    set_value(m, DataType.FLOAT, 2.5)
+    decode_line("spBv1.0/g/DBIRTH/n9/pump", birth.SerializeToString(), False)
+    rec = decode_line("spBv1.0/g/DDATA/n9/pump", data.SerializeToString(), False)
+    assert rec["sparkplug"] == "DDATA" and rec["seq"] == 2
+    assert rec["metrics"] == [{"alias": 7, "timestamp": 2, "value": 2.5, "name": "x/velocity_rms_mm_s"}]
+    state = decode_line("spBv1.0/STATE/scada", b'{"online": true, "timestamp": 3}', True)
+    assert state["state"] == {"online": True, "timestamp": 3} and state["retained"] is True
+    assert "error" in decode_line("spBv1.0/g/NDATA/n9", b"\xff\xff", False)
