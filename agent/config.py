@@ -13,7 +13,7 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from edge_agent.agent.errors import ConfigError
@@ -87,6 +87,7 @@ class InstanceSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     options: dict[str, Any] = {}
     qos: Annotated[int, msgspec.Meta(ge=0, le=1)] | None = None
     enabled: bool = True
+    isolate: Literal["none", "process"] = "none"  # "process": the driver runs in a supervised child
 
 
 class FileSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -111,6 +112,7 @@ class Instance:
     options: Any
     driver_options: Any
     raw: dict[str, Any]  # the instance's table as written, for diffs and hashes
+    isolate: str = "none"  # "process": the driver runs in a child process (agent/isolated.py)
 
     @property
     def fingerprint(self) -> str:
@@ -226,7 +228,14 @@ def _instance(
     if len(errors) > before or inst is None or pspec is None:
         return None
     qos = defaults.qos if inst.qos is None else inst.qos
-    return Instance(inst.name, pspec, dspec, inst.interval_s, qos, opts, dopts, raw) if inst.enabled else None
+    if inst.isolate == "process" and dspec is None:
+        errors.append(f"{join(path, 'isolate')}: 'process' isolates a driver, and this instance has none")
+        return None
+    return (
+        Instance(inst.name, pspec, dspec, inst.interval_s, qos, opts, dopts, raw, inst.isolate)
+        if inst.enabled
+        else None
+    )
 
 
 def _check_pair(

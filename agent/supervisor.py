@@ -168,8 +168,16 @@ class InstanceRunner:
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``ctx.call``: run ``fn`` on this instance's lane with the driver's deadline for it."""
-        method = getattr(fn, "__name__", "read")
-        return await self.lane.call(fn, *args, deadline_s=deadline_for(self.driver, method, self.inst.interval_s))
+        method = self._method_of(fn)
+        deadline = deadline_for(self.driver, method, self.inst.interval_s)
+        return await self.lane.call(fn, *args, deadline_s=deadline, name=f"{method}()")
+
+    def _method_of(self, fn: Callable[..., Any]) -> str:
+        """``open``/``read``/``close`` when ``fn`` is that method of the driver (wrapped or not)."""
+        for method in ("read", "open", "close"):
+            if self.driver is not None and fn == getattr(self.driver, method, None):
+                return method
+        return str(getattr(fn, "__name__", "call"))
 
     def context(self, driver: Any) -> PluginContext:
         """The PluginContext this instance's plugin gets."""
@@ -193,7 +201,7 @@ class InstanceRunner:
         self.set_state(State.STARTING, "opening the driver")
         driver = self.driver = None
         if self.inst.driver is not None:
-            driver = self.driver = self.inst.driver.factory(self.inst.driver_options)
+            driver = self.driver = self._make_driver()
             if self.driver_tap is not None:
                 driver = self.driver = self.driver_tap(self.inst.name, driver)
             try:
@@ -214,6 +222,14 @@ class InstanceRunner:
             await self._close_driver(driver)
             raise
         return driver, plugin
+
+    def _make_driver(self) -> Any:
+        assert self.inst.driver is not None
+        if self.inst.isolate == "process":
+            from edge_agent.agent.isolated import ProcessDriver
+
+            return ProcessDriver(self.inst.driver, self.inst.driver_options, instance=self.inst.name)
+        return self.inst.driver.factory(self.inst.driver_options)
 
     async def _close_driver(self, driver: Any) -> None:
         if driver is None:
@@ -284,7 +300,8 @@ class InstanceRunner:
             self._event("driver_hung", msg, Severity.ALARM, **self._hung_fields(exc))
 
     def _hung_fields(self, exc: DriverHung) -> dict[str, Any]:
-        return {"driver": self._driver_name(), "call": exc.call, "for_s": round(exc.waited_s, 1), "at": exc.at}
+        driver = self.inst.driver.name if self.inst.driver is not None else ""
+        return {"driver": driver, "call": exc.call, "for_s": round(exc.waited_s, 1), "at": exc.at}
 
     async def _wait_lane(self) -> None:
         """Hold the cadence with null values while the lane is stuck; report when the call returns."""
@@ -310,7 +327,7 @@ class InstanceRunner:
         self.stats.restarts += 1
         self.stats.last_error = describe(cause)
         quality = getattr(cause, "quality", "device_error") if isinstance(cause, DriverError) else "device_error"
-        at = where(cause.__traceback__)
+        at = cause.at if hasattr(cause, "at") else where(cause.__traceback__)  # isolated: where in the child
         if isinstance(exc, OpenFailed):
             what = f"open() of driver {self._driver_name()} failed: {describe(cause)}"
             if self._fault_since is None:
@@ -333,13 +350,14 @@ class InstanceRunner:
 
     def _failed_call(self, exc: BaseException) -> str:
         """Which call failed, in words: ``read() of driver 'sim'`` or ``poll() of plugin 'values'``."""
-        tb, name = exc.__traceback__, ""
-        while tb is not None:
-            if self.driver is not None and tb.tb_frame.f_locals.get("self") is self.driver:
-                name = tb.tb_frame.f_code.co_name
+        mine = {id(self.driver), id(getattr(self.driver, "_inner", None))} - {id(None)}
+        tb, found = exc.__traceback__, ""
+        while tb is not None:  # the outermost open/read/close frame of the driver (or the one it wraps)
+            if id(tb.tb_frame.f_locals.get("self")) in mine and tb.tb_frame.f_code.co_name in ("open", "read", "close"):
+                found = found or tb.tb_frame.f_code.co_name
             tb = tb.tb_next
-        if name:
-            return f"{name}() of driver {self._driver_name()}"
+        if found:
+            return f"{found}() of driver {self._driver_name()}"
         return f"poll() of plugin {self.inst.plugin.name!r}"
 
     def _recovered(self) -> None:
@@ -384,6 +402,9 @@ class InstanceRunner:
             if self.lane.stuck is not None:  # the plugin swallowed a DriverHung: stop calling the driver
                 stuck = self.lane.stuck
                 raise DriverHung(f"{stuck.call} is stuck", call=stuck.call, waited_s=stuck.for_s(), at=stuck.at())
+            failure = getattr(self.driver, "failure", None)
+            if failure is not None:  # the isolated driver's process died: reopen (a fresh one)
+                raise failure
             self._emitted_bad = False
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that

@@ -171,8 +171,11 @@ class Lane:
         self._release = False
 
     # --- the two ways to call -------------------------------------------------------------
-    async def call(self, fn: Callable[..., Any], *args: Any, deadline_s: float | None = None) -> Any:
-        """Run ``fn(*args)`` under the lane's rules from a coroutine; DriverHung past the deadline."""
+    async def call(
+        self, fn: Callable[..., Any], *args: Any, deadline_s: float | None = None, name: str | None = None
+    ) -> Any:
+        """Run ``fn(*args)`` under the lane's rules from a coroutine; DriverHung past the deadline.
+        ``name`` is how events name the call (default ``fn``'s name: ``read()``)."""
         deadline = deadline_s or self.deadline_s
         self._refuse_if_stuck()
         self.calls += 1
@@ -182,7 +185,7 @@ class Lane:
             async with asyncio.timeout(deadline):
                 if inspect.iscoroutinefunction(fn):
                     return await fn(*args)
-                job = self._queue_job(fn, args, call_name(fn))
+                job = self._queue_job(fn, args, name or call_name(fn))
                 result = await asyncio.wrap_future(job.future)
                 if inspect.isawaitable(result):
                     result = await result
@@ -190,9 +193,11 @@ class Lane:
         except TimeoutError as exc:
             if isinstance(exc, DriverError):
                 raise
-            raise self._abandon(job, fn, deadline, time.monotonic() - t0) from None
+            raise self._abandon(job, name or call_name(fn), deadline, time.monotonic() - t0) from None
         except asyncio.CancelledError:
-            self._abandon(job, fn, deadline, time.monotonic() - t0)  # a stop must not let a new call in
+            self._abandon(
+                job, name or call_name(fn), deadline, time.monotonic() - t0
+            )  # a stop must not let a new call in
             raise
 
     def call_sync(self, fn: Callable[..., Any], *args: Any, deadline_s: float | None = None) -> Any:
@@ -205,7 +210,7 @@ class Lane:
         try:
             return job.future.result(timeout=deadline)
         except cf.TimeoutError:
-            raise self._abandon(job, fn, deadline, time.monotonic() - t0) from None
+            raise self._abandon(job, call_name(fn), deadline, time.monotonic() - t0) from None
 
     def _in_lane_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         # coroutines run on the lane thread's own persistent loop; an awaitable result is awaited there
@@ -245,6 +250,11 @@ class Lane:
             if self._thread is not None and self._current is None:
                 self._queue.put(None)
 
+    def keep(self) -> None:
+        """The instance is back (restart, re-added): cancel a pending :meth:`release`."""
+        with self._lock:
+            self._release = False
+
     @property
     def alive(self) -> bool:
         return self._thread is not None
@@ -260,15 +270,15 @@ class Lane:
                 at=stuck.at(),
             )
 
-    def _abandon(self, job: _Job | None, fn: Callable[..., Any], deadline: float, waited: float) -> DriverHung:
+    def _abandon(self, job: _Job | None, call: str, deadline: float, waited: float) -> DriverHung:
         with self._lock:  # the worker clears ``stuck`` under the same lock when the call returns
             if job is not None and job is self._current and self.stuck is None:
                 ident = self._thread.ident if self._thread is not None else None
                 self.stuck = StuckCall(job.call, job.started, deadline, ident)
         stuck = self.stuck
         return DriverHung(
-            f"{call_name(fn)} did not return within its {deadline:g} s deadline",
-            call=call_name(fn),
+            f"{call} did not return within its {deadline:g} s deadline",
+            call=call,
             waited_s=waited,
             at=stuck.at() if stuck is not None else "",
         )
@@ -342,6 +352,7 @@ class Lanes:
         lane = self._lanes.get(name)
         if lane is None:
             lane = self._lanes[name] = Lane(name, ceiling=self.ceiling)
+        lane.keep()
         return lane
 
     def release(self, name: str) -> None:
