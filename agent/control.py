@@ -88,7 +88,12 @@ class AgentControl:
         outcome = await apply_path.apply(self.host, self.config, new, prove=True, check_s=check_s, force=pushed)
         if outcome.status != "accepted":
             self.host.publish_state(status=False)
-            return {"status": "rolled_back", "reason": outcome.reason, "version": self.layer.version}
+            return {
+                "status": "rolled_back",
+                "reason": outcome.reason,
+                "version": self.layer.version,  # still applied
+                "attempted": layer.version,
+            }
         self.layer = layer
         self.layer.applied_ms = int(time.time() * 1000)
         self.host.config = new
@@ -208,7 +213,9 @@ class AgentControl:
 
 def _short(result: dict[str, Any]) -> dict[str, Any]:
     """The part of a result kept in the reported state (no long error lists)."""
-    keep: dict[str, Any] = {k: result[k] for k in ("status", "version", "reason", "id", "at") if k in result}
+    keep: dict[str, Any] = {
+        k: result[k] for k in ("status", "version", "attempted", "reason", "id", "at") if k in result
+    }
     if "errors" in result:
         keep["errors"] = list(result["errors"])[:10]
     keep.setdefault("at", int(time.time() * 1000))

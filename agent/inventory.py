@@ -8,11 +8,13 @@ with a warning (another tool under the same prefix must not break a fleet comman
 from __future__ import annotations
 
 import fnmatch
+import json
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
 from edge_agent.agent import codec
 from edge_agent.agent.client import ClientSettings, Connection
 from edge_agent.agent.errors import CodecError
@@ -63,13 +65,24 @@ def warn(msg: str) -> None:
 
 
 def collect(settings: ClientSettings, *, quiet_s: float = 0.5, max_s: float = 5.0) -> dict[str, AgentInfo]:
-    """Read the retained status and config/state of every agent (until the broker goes quiet)."""
+    """Read the retained status, config/state and desired config of every agent (until the broker
+    goes quiet). The desired document counts even while the agent is offline, so drift shows."""
     p = settings.prefix
     agents: dict[str, AgentInfo] = {}
-    with Connection(settings, [f"{p}/+/status", f"{p}/+/config/state"], name="edge-fleet") as conn:
+    desired: dict[str, int] = {}
+    topics = [f"{p}/+/status", f"{p}/+/config/state", f"{p}/+/config/desired"]
+    with Connection(settings, topics, name="edge-fleet") as conn:
         deadline = time.monotonic() + max_s
         while (msg := conn.get(min(quiet_s, deadline - time.monotonic()))) is not None:
             topic, payload, _ = msg
+            parts = topic.split("/")
+            if parts[-1] == "desired":
+                version = _desired_version(payload)
+                if version is None:
+                    warn(f"skipping {topic}: not an edge-agent config document")
+                else:
+                    desired[parts[1]] = version
+                continue
             try:
                 env = codec.decode(payload)
                 d = env["d"]
@@ -78,14 +91,26 @@ def collect(settings: ClientSettings, *, quiet_s: float = 0.5, max_s: float = 5.
             except (CodecError, KeyError, TypeError) as exc:
                 warn(f"skipping {topic}: not an edge-agent message ({exc})")
                 continue
-            parts = topic.split("/")
             info = agents.setdefault(parts[1], AgentInfo(parts[1]))
             info.last_seen_ms = max(info.last_seen_ms, int(env.get("ts", 0)))
             if parts[-1] == "status":
                 _status(info, d)
             else:
                 _state(info, d)
+    for agent, version in desired.items():  # agents that never reported stay unknown
+        if agent in agents:
+            agents[agent].desired_version = max(agents[agent].desired_version, version)
     return agents
+
+
+def _desired_version(payload: bytes) -> int | None:
+    """The version of a retained desired document (MessagePack or JSON map), or None."""
+    try:
+        doc = json.loads(payload) if payload[:1] == b"{" else msgpack.unpackb(payload, raw=False)
+    except Exception:  # msgpack raises assorted types on foreign bytes
+        return None
+    version = doc.get("version") if isinstance(doc, dict) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
 
 
 def _status(info: AgentInfo, d: dict[str, Any]) -> None:
@@ -97,7 +122,7 @@ def _status(info: AgentInfo, d: dict[str, Any]) -> None:
 
 def _state(info: AgentInfo, d: dict[str, Any]) -> None:
     info.version = int(d.get("version", 0) or 0)
-    info.desired_version = int(d.get("desired_version", 0) or 0)
+    info.desired_version = max(info.desired_version, int(d.get("desired_version", 0) or 0))
     info.hash = str(d.get("hash", ""))
     insts = d.get("instances", {}) or {}
     info.faulted = sorted(n for n, st in insts.items() if isinstance(st, dict) and st.get("state") in FAULTED)
@@ -128,8 +153,17 @@ def fleet_version(agents: dict[str, AgentInfo]) -> int:
     return max(seen + 1, int(time.time()))
 
 
+def _last(a: AgentInfo) -> str:
+    r = a.last_result
+    if not r or r.get("status") in ("accepted", "already_applied"):
+        return ""
+    why = r.get("reason") or "; ".join(r.get("errors", [])[:1])
+    version = r.get("attempted", r.get("version"))
+    return f"{r.get('status')}{f' v{version}' if version is not None else ''}: {why}"[:100]
+
+
 def table(agents: dict[str, AgentInfo]) -> str:
-    """The human inventory: one line per agent."""
+    """The human inventory: one line per agent (the last failed result, if any, on the next line)."""
     lines = [
         f"{'agent':20} {'online':7} {'agent ver':10} {'applied':>11} {'desired':>11} {'drift':6} {'ok':>3} "
         "faulted / last seen"
@@ -142,4 +176,6 @@ def table(agents: dict[str, AgentInfo]) -> str:
             f"{a.id:20} {'yes' if a.online else 'NO':7} {a.agent_version:10} {a.version:>11} {a.desired_version:>11} "
             f"{'DRIFT' if a.drift else '-':6} {a.ok:>3} {faulted} / {seen}"
         )
+        if _last(a):
+            lines.append(f"{'':22}last result: {_last(a)}")
     return "\n".join(lines)

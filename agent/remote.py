@@ -118,10 +118,11 @@ class RemoteConfig:
 
     async def _handle(self, topic: str, payload: bytes, *, desired: bool) -> None:
         ident: Any = None
+        attempted: Any = None
         result: dict[str, Any] | None
         try:
             doc = parse_document(payload, self.control.remote.max_bytes)
-            ident = doc.get("id")
+            ident, attempted = doc.get("id"), doc.get("version")
             if not desired:
                 self._rate_limit()
             async with self.lock:
@@ -135,6 +136,8 @@ class RemoteConfig:
             result = {"status": "rejected", "errors": [f"(internal): {type(exc).__name__}: {exc}"]}
         if result is None:  # a retained desired document that is already applied: nothing to say
             return
+        if result["status"] == "rejected" and isinstance(attempted, int):
+            result.setdefault("attempted", attempted)
         if ident is not None:
             result["id"] = ident
         result["agent"] = self.agent_id

@@ -9,5 +9,7 @@ file=${2:-/etc/mosquitto/edge-agent.passwd}
 pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' )
 [ -f "$file" ] || { touch "$file"; chmod 600 "$file"; }
 mosquitto_passwd -b "$file" "$user" "$pass"
+# mosquitto reads the file as its own user once it has dropped root
+if id mosquitto >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then chown mosquitto: "$file"; fi
 echo "$user: $pass"
 echo "reload the broker to take it: systemctl reload mosquitto (or kill -HUP the broker)" >&2

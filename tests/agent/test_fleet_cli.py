@@ -150,6 +150,8 @@ def test_ops_fleet_against_mosquitto_with_passwords_and_acl(tmp_path: Path, acl_
         assert res["nosuch"]["status"] == "unknown_id"
         assert r.returncode == 1, "an unknown id fails the command"
         version = out["version"]
+        offline = {a["id"]: a for a in json.loads(cli("fleet", "--json", "--wait", "1.5", *ops).stdout)}["t3"]
+        assert not offline["online"] and offline["desired_version"] == version and offline["drift"], offline
         again = cli("push-config", str(push_file), "--agent", "t1", "--version", str(version), *ops)
         assert again.returncode == 0 and "already applied" in again.stdout, again.stdout + again.stderr
         # the ACL: t2 saw none of t1's pushes or data, and its own push to t1 never arrives
