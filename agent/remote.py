@@ -144,7 +144,8 @@ class RemoteConfig:
         if desired:
             result["source"] = topic
         if result["status"] not in ("accepted", "already_applied"):
-            self.control.note_result(result)
+            # reported at once, stored with the next commit: a flood of bad pushes must not wear the SD card
+            self.control.note_result(result, store=False)
         self.answer(result)
 
     def _rate_limit(self) -> None:

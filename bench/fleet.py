@@ -66,11 +66,14 @@ class Fleet:
     async def stop(self, i: int) -> None:
         self.runtimes[i].stop()
         await self.tasks[i]
+        self.runtimes[i].finish()  # cancels the runtime's stop-deadline backstop (it would exit the process)
 
     async def stop_all(self) -> None:
         for rt in self.runtimes.values():
             rt.stop()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        for rt in self.runtimes.values():
+            rt.finish()
 
 
 def push(url: str, wave: int) -> tuple[dict[str, Any], float]:
