@@ -64,8 +64,8 @@ def _is_int(v: Any) -> bool:
 
 def _shape_errors(doc: dict[str, Any]) -> list[str]:
     errors = []
-    if not _is_int(doc.get("version")) or doc["version"] < 0:
-        errors.append("version: required, an integer >= 0")
+    if not _is_int(doc.get("version")) or doc["version"] < 1:
+        errors.append("version: required, an integer >= 1 (0 means the local file alone)")
     if ("config" in doc) == ("patch" in doc):
         errors.append("config: exactly one of config (the whole pushed set) or patch (set/remove) is required")
     if "config" in doc and not isinstance(doc["config"], dict):

@@ -10,7 +10,7 @@ from typing import Any
 import msgpack
 import pytest
 from edge_agent.agent.broker import LocalBroker
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support import RemoteAgent
 
@@ -69,6 +69,7 @@ def fuzz_agent() -> Iterator[RemoteAgent]:
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(payload=documents)
+@example(payload=msgpack.packb({"version": 0, "config": {}}))  # was answered already_applied
 def test_malformed_documents_are_all_rejected(fuzz_agent: RemoteAgent, payload: bytes) -> None:
     answer: dict[str, Any] = fuzz_agent.push(None, raw=payload)
     assert answer["status"] == "rejected", answer
