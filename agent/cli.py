@@ -272,15 +272,32 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     s.add_argument("out", help="private key file to write (the public key goes to OUT.pub)")
     s.set_defaults(func=_lazy("edge_agent.agent.push", "cmd_keygen"))
 
-    s = sub.add_parser("capture", help="capture a raw waveform from a vibration instance")
+    s = sub.add_parser(
+        "capture",
+        help="capture a raw waveform from a vibration instance; --list/--get the alarm-triggered captures",
+    )
     s.add_argument("--agent", required=True)
-    s.add_argument("--instance", required=True)
+    s.add_argument("--instance", help="live capture: the vibration instance")
     s.add_argument("--seconds", type=float, default=1.0)
-    s.add_argument("--out", required=True, help="FILE.npy, FILE.wav or FILE.csv")
+    s.add_argument("--out", help="live: FILE.npy, FILE.wav or FILE.csv; --get: the capture file (default ID.cap)")
     s.add_argument("--plot", help="also draw FILE.png (needs the plot extra)")
+    s.add_argument("--list", action="store_true", help="list the captures the agent saved on alarms")
+    s.add_argument("--get", metavar="ID", help="fetch a saved capture (chunked over MQTT)")
     s.add_argument("--timeout", type=float, default=30.0)
     add_args(s)
     s.set_defaults(func=_capture)
+
+    s = sub.add_parser("report", help="an agent's shift report as a table, --png as a one-page picture")
+    s.add_argument("agent_id", metavar="AGENT")
+    s.add_argument("--line", help="the production instance (default: the newest report of any line)")
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--shift", help="the newest report of the shift with this name")
+    which.add_argument("--last", action="store_true", help="the newest report (the default)")
+    s.add_argument("--png", metavar="FILE", help="also draw the report as a one-page PNG (needs the plot extra)")
+    s.add_argument("--json", action="store_true", help="the report as JSON")
+    s.add_argument("--timeout", type=float, default=10.0)
+    add_args(s)
+    s.set_defaults(func=_lazy("edge_agent.agent.maintenance.cli", "cmd_report"))
 
 
 def _capture(args: argparse.Namespace) -> int:
@@ -291,6 +308,14 @@ def _capture(args: argparse.Namespace) -> int:
         settings = resolve(args)
     except ClientError as exc:
         raise SystemExit(f"capture: {exc}") from exc
+    if args.list or args.get:
+        from edge_agent.agent.maintenance import cli as saved
+
+        if args.list:
+            return saved.list_captures(settings, args.agent, args.timeout)
+        return saved.get_capture(settings, args.agent, args.get, args.out, args.plot, args.timeout)
+    if not args.instance or not args.out:
+        raise SystemExit("capture: give --instance and --out (a live capture), or --list, or --get ID")
     return run_capture(
         settings=settings,
         agent=args.agent,

@@ -27,6 +27,7 @@ from edge_agent.agent.broker import LocalBroker
 from edge_agent.agent.config import build
 from edge_agent.agent.demo_plant import localize, start_plantsim
 from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.maintenance.demo import SHIFT_MIN, calibrate_later, short_shifts
 from edge_agent.agent.registry import load_registry
 from edge_agent.agent.runtime import Runtime
 from edge_agent.agent.tail import decode_line, subscribe
@@ -230,6 +231,7 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
                 f"      switch a fault: edge-agent plantsim --control {plant.control} fault INSTANCE outer", flush=True
             )
         data.setdefault("agent", {})["state_dir"] = tmp
+        demo_lines = short_shifts(data)  # shift reports within minutes (agent/maintenance/demo.py)
         data["agent"].setdefault("id", socket.gethostname().split(".")[0])
         try:
             cfg = build(data, reg, source=str(src), base_dir=src.absolute().parent)
@@ -238,6 +240,11 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
             return 1
         client, early = subscribe(broker.url, [f"{cfg.mqtt.prefix}/{cfg.agent_id}/#"], client_id="edge-demo-view")
         stack.callback(client.loop_stop)
+        if any(i.plugin.name == "temperature" for i in cfg.instances) and demo_lines:
+            stack.callback(calibrate_later(client, cfg.mqtt.prefix, cfg.agent_id).cancel)
+            print(
+                f"demo: {SHIFT_MIN}-minute shifts; a shift report: edge-agent report {cfg.agent_id} --url {broker.url}"
+            )
         rt = Runtime(cfg, reg, url_override=broker.url)
         rc = asyncio.run(_run(rt, view, seconds, lambda: _feed_view(client, early, view)))
         rt.finish()

@@ -54,11 +54,25 @@ def _number(
     args: Mapping[str, Any], key: str, default: float | None = None, lo: float = -math.inf, hi: float = math.inf
 ) -> float:
     v = args.get(key, default)
+    if isinstance(v, str):  # from `edge-agent cmd ... --arg reference=100.0`
+        try:
+            v = float(v)
+        except ValueError:
+            raise ValueError(f"{key}: a finite number is required, got {v!r}") from None
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise ValueError(f"{key}: a finite number is required, got {v!r}")
     if not lo <= v <= hi:
         raise ValueError(f"{key}: must be in {lo:g}..{hi:g}, got {v!r}")
     return float(v)
+
+
+def _flag(v: Any) -> bool:
+    """A boolean argument; "true"/"false" strings too (``edge-agent cmd --arg``)."""
+    if isinstance(v, str):
+        if v.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"uncertain_when_due: true or false, got {v!r}")
+        return v.lower() in ("true", "1", "yes")
+    return bool(v)
 
 
 def _rms(axis: Any) -> float:
@@ -250,7 +264,7 @@ class Calibrations:
             "warn_days": warn,
             "next_due": _iso(due),
             "next_due_ms": due,
-            "uncertain_when_due": bool(args.get("uncertain_when_due", False)),
+            "uncertain_when_due": _flag(args.get("uncertain_when_due", False)),
         }
         rec["record_id"] = self.store.record(NS, f"{key[0]}/{key[1]}", rec)
         with self._lock:
