@@ -66,6 +66,15 @@ def _number(
     return float(v)
 
 
+def _span(ms: float) -> str:
+    """A time span the way a planner says it: 3.5 d, 5.2 h or 12 min."""
+    if ms >= DAY_MS:
+        return f"{ms / DAY_MS:.1f} d"
+    if ms >= 3_600_000:
+        return f"{ms / 3_600_000:.1f} h"
+    return f"{max(0.0, ms) / 60_000:.0f} min"
+
+
 def _flag(v: Any) -> bool:
     """A boolean argument; "true"/"false" strings too (``edge-agent cmd --arg``)."""
     if isinstance(v, str):
@@ -336,8 +345,11 @@ class Calibrations:
             if state == "ok" or (last and last[0] == state and (state != "overdue" or now - last[1] < REMIND_MS)):
                 continue
             self.due_state[key] = (state, now)
-            days = (due - now) / DAY_MS
-            when = f"overdue since {rec['next_due']}" if state == "overdue" else f"due {rec['next_due']} ({days:.1f} d)"
+            when = (
+                f"overdue since {rec['next_due']}"
+                if state == "overdue"
+                else f"due {rec['next_due']} (in {_span(due - now)})"
+            )
             sev = Severity.ALARM if state == "overdue" else Severity.WARNING
             self.event(
                 key[0],

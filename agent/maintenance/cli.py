@@ -127,7 +127,7 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     series = [(i, s) for i, s in doc["series"].items() if s["kind"] in ("waveform", "values")]
-    fig, axes = plt.subplots(max(1, len(series)), 1, figsize=(10, 3 * max(1, len(series))), squeeze=False)
+    fig, axes = plt.subplots(max(1, len(series)), 1, figsize=(10, 3 * max(1, len(series))), squeeze=False, sharex=True)
     for ax, (inst, s) in zip(axes[:, 0], series, strict=False):
         if s["kind"] == "waveform":
             g = waveform(s)

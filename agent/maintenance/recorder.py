@@ -97,7 +97,7 @@ def _series(items: list[tuple[float, int, Any]], t_trigger: float) -> dict[str, 
             "scale": first["scale"],
             "n": int(data.shape[0]),
             "t0_ms": items[0][1],
-            "trigger_offset_s": round(t_trigger - items[0][0], 3),
+            "trigger_offset_s": round(t_trigger - items[0][0] + len(blocks[0]["data"]) / first["rate_hz"], 3),
             "lost_samples": int(sum(p["lost"] for p in blocks)),
             "samples": np.ascontiguousarray(data.astype("<i2" if data.dtype == np.int16 else "<f4")).tobytes(),
         }

@@ -80,13 +80,28 @@ def sections(r: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     return out
 
 
+def _when(iso: Any) -> str:
+    text = str(iso or "?")
+    return text[:16].replace("T", " ")
+
+
 def title(r: dict[str, Any]) -> str:
-    return f"Shift report {r.get('line')} - shift {r.get('shift')} ({r.get('started')} .. {r.get('ended')})"
+    return f"Shift report {r.get('line')} - shift {r.get('shift')}"
+
+
+def period(r: dict[str, Any]) -> str:
+    end = _when(r.get("ended"))
+    start = _when(r.get("started"))
+    same_day = start[:10] == end[:10]
+    offset = str(r.get("started") or "")[19:]
+    zone = "UTC" if offset in ("+00:00", "Z") else f"UTC{offset}" if offset else ""
+    return f"{start} .. {end[11:] if same_day else end} {zone}".rstrip()
 
 
 def table(r: dict[str, Any]) -> str:
     """Plain text, one section after another."""
-    lines = [title(r), "=" * len(title(r))]
+    head = f"{title(r)}, {period(r)}"
+    lines = [head, "=" * len(head)]
     for head, rows in sections(r):
         lines += ["", head]
         width = max((len(a) for a, _ in rows), default=0)
@@ -102,7 +117,8 @@ def png(r: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig = plt.figure(figsize=(8.27, 11.69), dpi=100)
-    fig.text(0.05, 0.965, title(r), fontsize=12, weight="bold", va="top")
+    fig.text(0.05, 0.965, title(r), fontsize=14, weight="bold", va="top")
+    fig.text(0.05, 0.94, period(r), fontsize=10, va="top", color="#555555")
     p = r.get("production") or {}
     big = [
         ("OEE", _pct(p.get("oee"))),
@@ -123,6 +139,13 @@ def png(r: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("minutes")
     ax.set_title("time per state", fontsize=9)
     ax.tick_params(labelsize=8)
+    y, col_x = 0.60, 0.52  # the OEE factors under the chart, then everything else in the left column
+    oee_rows = sections(r)[0][1]
+    fig.text(col_x, y, "OEE factors", fontsize=10, weight="bold", va="top")
+    for a, b in oee_rows[1:]:
+        y -= 0.022
+        fig.text(col_x + 0.01, y, a, fontsize=9, va="top")
+        fig.text(col_x + 0.30, y, b, fontsize=9, va="top")
     y = 0.82
     col_x = 0.05
     for head, rows in sections(r)[1:]:
@@ -130,7 +153,7 @@ def png(r: dict[str, Any], path: Path) -> None:
             continue
         need = 0.022 * (len(rows) + 1) + 0.012
         if y - need < 0.03:
-            y, col_x = 0.62, 0.52
+            y, col_x = 0.48, 0.52
         fig.text(col_x, y, head, fontsize=10, weight="bold", va="top")
         y -= 0.022
         for a, b in rows:
@@ -139,6 +162,6 @@ def png(r: dict[str, Any], path: Path) -> None:
             fig.text(col_x + 0.30, y, b, fontsize=9, va="top", color=color)
             y -= 0.022
         y -= 0.012
-    fig.text(0.05, 0.015, f"record {r.get('record_id')} - edge-agent", fontsize=7, color="#888888")
+    fig.text(0.05, 0.015, f"record {r.get('record_id') or r.get('id')} - edge-agent", fontsize=7, color="#888888")
     fig.savefig(path)
     plt.close(fig)

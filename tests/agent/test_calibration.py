@@ -1,0 +1,142 @@
+"""Calibration math and records with known answers; refusals change nothing; due events."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from edge_agent.agent.maintenance.calibration import DAY_MS, Calibrations
+from edge_agent.agent.maintenance.calmath import Coefficients, Mode, errors, fit, fit_sensitivity
+from edge_agent.drivers.contract import Values, Waveform
+from edge_agent.drivers.thermocouple import ChannelReading, make_reading
+from edge_agent.plugins.state import MemoryStore
+
+
+def test_linear_fit_known_answers() -> None:
+    c = fit([(0.4, 0.0), (100.9, 100.0)], Mode.LINEAR)
+    assert c.gain == pytest.approx(100 / 100.5) and c.offset == pytest.approx(-0.4 * 100 / 100.5)
+    # three points on y = 1.02 x - 0.5 plus symmetric noise +-0.1: least squares gives the line back
+    pts = [(0.0, -0.5 + 0.1), (50.0, 50.5 - 0.2), (100.0, 101.5 + 0.1)]
+    c3 = fit(pts, Mode.LINEAR)
+    assert c3.gain == pytest.approx(1.02) and c3.offset == pytest.approx(-0.5)
+    assert fit([(10.0, 10.5), (20.0, 20.3)], Mode.OFFSET).offset == pytest.approx(0.4)
+
+
+def test_table_interpolates_and_extends_the_end_segments() -> None:
+    c = fit([(0.0, 0.0), (100.0, 101.0), (200.0, 201.0)], Mode.TABLE)
+    assert c.apply(50.0) == pytest.approx(50.5)
+    assert c.apply(150.0) == pytest.approx(151.0)
+    assert c.apply(-10.0) == pytest.approx(-10.1)  # the first segment's slope 1.01
+    assert c.apply(300.0) == pytest.approx(301.0)  # the last segment's slope 1.0
+    assert Coefficients.from_dict(c.to_dict()) == c
+    assert errors([(100.0, 101.0)], c) == [pytest.approx(0.0)]
+
+
+@pytest.mark.parametrize(
+    ("points", "mode", "message"),
+    [
+        ([(1.0, 0.0), (1.0, 100.0)], Mode.LINEAR, "do not differ"),
+        ([(0.0, 0.0), (10.0, 100.0)], Mode.LINEAR, "gain 10 is outside 0.5..2"),
+        ([(0.0, 0.0), (10.0, -10.0)], Mode.LINEAR, "outside"),
+        ([(0.0, math.nan), (10.0, 10.0)], Mode.LINEAR, "not a finite number"),
+        ([(0.0, 0.0)], Mode.LINEAR, "two reference readings or more"),
+        ([(0.0, 0.0), (10.0, 10.0), (20.0, 5.0)], Mode.TABLE, "table slope"),
+    ],
+)
+def test_fits_that_would_hide_a_broken_sensor_are_refused(points: Any, mode: Mode, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        fit(points, mode)
+
+
+def test_sensitivity_is_a_gain_through_zero() -> None:
+    c = fit_sensitivity([(0.98, 1.0), (4.9, 5.0)])
+    assert c.offset == 0.0 and c.gain == pytest.approx(1 / 0.98)
+
+
+def _cal() -> tuple[Calibrations, MemoryStore, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    store, published, events = MemoryStore(), [], []
+    cal = Calibrations(store, lambda i, c, r: published.append((i, c, r)), lambda *a: events.append(a))
+    return cal, store, published, events
+
+
+def test_a_calibration_corrects_values_temperatures_and_waveforms() -> None:
+    cal, store, published, events = _cal()
+    cal.correct("plc", Values({"t003": 50.0, "flag": True}))
+    rec = cal.command({"instance": "plc", "channel": "t003", "by": "ann", "points": [[0, 1], [10, 21]]}, None)
+    assert rec["coefficients"]["gain"] == pytest.approx(2.0) and published[-1][:2] == ("plc", "t003")
+    assert cal.correct("plc", Values({"t003": 50.0, "flag": True})).values == {
+        "t003": pytest.approx(101.0),
+        "flag": True,
+    }
+    # a thermocouple channel: the TemperatureReading's channel and flat view both change
+    reading = make_reading({"de": ChannelReading(40.0), "nde": ChannelReading(41.0)})
+    cal.correct("tc", reading)
+    cal.command({"instance": "tc", "channel": "de", "by": "ann", "points": [[40, 40.5]], "mode": "offset"}, None)
+    out = cal.correct("tc", reading)
+    assert out.channels["de"].temperature_c == pytest.approx(40.5) and out.values["de"] == pytest.approx(40.5)
+    assert out.values["nde"] == 41.0
+    # an accelerometer axis: sensitivity gain on the samples, raw counts dropped
+    wf = Waveform(np.ones((8, 2), dtype=np.float32), 100.0, ("x", "y"), 0, raw=np.ones((8, 2), dtype=np.int16))
+    cal.correct("acc", wf)
+    cal.command({"instance": "acc", "channel": "y", "by": "ann", "points": [[1.0, 1.1]]}, None)
+    w2 = cal.correct("acc", wf)
+    assert np.allclose(w2.samples[:, 0], 1.0) and np.allclose(w2.samples[:, 1], 1.1) and w2.raw is None
+    assert [e[1] for e in events] == ["calibrated"] * 3 and len(store.records("calibration")) == 3
+
+
+def test_refused_commands_change_nothing() -> None:
+    cal, store, published, _ = _cal()
+    cal.correct("plc", Values({"t003": 50.0}))
+    bad: list[dict[str, Any]] = [
+        {"instance": "plc", "channel": "t999", "by": "ann", "points": [[0, 0], [1, 1]]},
+        {"instance": "plc", "channel": "t003", "points": [[0, 0], [1, 1]]},
+        {"instance": "plc", "channel": "t003", "by": "ann", "points": [[0, 0], [1, 9]]},
+        {"instance": "plc", "channel": "t003", "by": "ann", "points": "lots"},
+        {"instance": "plc", "channel": "t003", "by": "ann", "points": [[0, 0], [1, 1]], "interval_days": -1},
+        {"instance": "plc", "channel": "t003", "by": "ann", "points": [[0, 0], [1, 1]], "colour": "red"},
+        {"instance": "plc", "channel": "t003", "by": "ann", "action": "point", "reference": "hot"},
+    ]
+    for args in bad:
+        with pytest.raises(ValueError):
+            cal.command(args, None)
+    assert cal.active == {} and published == [] and store.records("calibration") == []
+    assert cal.correct("plc", Values({"t003": 50.0})).values == {"t003": 50.0}
+
+
+def test_points_pair_the_live_reading_and_declared_channels_are_checked() -> None:
+    cal, *_ = _cal()
+    cal.correct("plc", Values({"t003": 0.2}))
+    cal.command({"instance": "plc", "channel": "t003", "by": "ann", "action": "point", "reference": "0"}, None)
+    cal.correct("plc", Values({"t003": 99.8}))
+    cal.command({"instance": "plc", "channel": "t003", "by": "ann", "action": "point", "reference": 100.0}, None)
+    rec = cal.command({"instance": "plc", "channel": "t003", "by": "ann", "action": "apply"}, ["t003"])
+    assert [p["reading"] for p in rec["references"]] == [0.2, 99.8]
+    with pytest.raises(ValueError, match="not a numeric value"):
+        cal.command({"instance": "plc", "channel": "t003", "by": "ann", "action": "show"}, ["other"])
+
+
+def test_due_soon_then_overdue_then_uncertain() -> None:
+    cal, _, _, events = _cal()
+    cal.correct("plc", Values({"t003": 1.0}))
+    args = {
+        "instance": "plc",
+        "channel": "t003",
+        "by": "ann",
+        "points": [[0, 0], [1, 1]],
+        "interval_days": 10,
+        "warn_days": 2,
+        "uncertain_when_due": True,
+    }
+    rec = cal.command(args, None)
+    due = rec["next_due_ms"]
+    cal.check_due(due - 3 * DAY_MS)
+    cal.check_due(due - 1 * DAY_MS)
+    cal.check_due(due - 0.5 * DAY_MS)  # told once
+    assert [(e[1], e[4]["overdue"]) for e in events if e[1] == "calibration_due"] == [("calibration_due", False)]
+    assert cal.uncertain == {}
+    cal.check_due(due + 1000)
+    assert events[-1][4]["overdue"] is True and cal.uncertain == {"plc": {"t003"}}
+    cal.check_due(due + DAY_MS + 2000)  # reminded daily
+    assert sum(1 for e in events if e[1] == "calibration_due") == 3

@@ -1,0 +1,119 @@
+"""The state store (batched writes, records), the capture service (ring, hold-off, eviction) and
+the shift report accumulators."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+from edge_agent.agent.maintenance.recorder import Recorder, Ring
+from edge_agent.agent.maintenance.report import ShiftReports
+from edge_agent.agent.maintenance.store import SqliteStore
+from edge_agent.drivers.contract import Values, Waveform
+from edge_agent.plugins.recorder import RecorderOptions, Rule
+from edge_agent.plugins.state import MemoryStore
+
+
+def test_store_batches_saves_into_one_commit_and_reloads(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "m.sqlite")
+    for i in range(100):  # a poll's worth of saves from several plugins
+        s.save("line1", "production", {"n": i})
+        s.save("maint", "state", {"n": i})
+    assert s.commits == 0
+    assert s.flush() == 2 and s.commits == 1
+    assert s.flush() == 0 and s.commits == 1  # nothing changed: no write
+    rid = s.record("calibration", "plc/t1", {"by": "ann"})
+    s.close()
+    again = SqliteStore(tmp_path / "m.sqlite")
+    assert again.load("line1", "production") == {"n": 99}
+    assert again.records("calibration")[0]["id"] == rid and again.records("calibration")[0]["by"] == "ann"
+    again.close()
+
+
+def test_store_that_cannot_open_keeps_working_in_memory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    s = SqliteStore(tmp_path / "file" / "m.sqlite")  # (root ignores read-only modes: a file as parent)
+    assert s.fault
+    s.save("a", "b", 1)
+    assert s.load("a", "b") == 1 and s.flush() == 0
+    assert s.records("x") == [] and s.record("x", "n", {"k": 1}) == 1
+    s.close()
+
+
+def test_ring_keeps_the_last_seconds() -> None:
+    r = Ring(keep_s=0.05)
+    wf = Waveform(np.zeros((100, 3), np.float32), 1000.0, ("x", "y", "z"), 0, raw=np.zeros((100, 3), np.int16))
+    r.add(wf)
+    assert r.nbytes == 600  # int16 counts are kept, not the float samples
+    time.sleep(0.08)
+    r.add(wf)
+    assert len(r.items) == 1 and r.nbytes == 600
+
+
+def _opts(**kw: Any) -> RecorderOptions:
+    rule = Rule(name="hot", event="alarm", match={"active": True}, record=["probe"], pre_s=0.2, post_s=0.1, **kw)
+    return RecorderOptions(rules=[rule], max_captures=2)
+
+
+def test_triggers_hold_off_eviction_and_pre_trigger_data(tmp_path: Path) -> None:
+    async def run() -> None:
+        events: list[tuple[Any, ...]] = []
+        rec = Recorder(tmp_path / "caps", lambda *a: events.append(a), MemoryStore())
+        rec.configure("rec", _opts(holdoff_s=0.0))
+        for i in range(5):
+            rec.feed("probe", Values({"v": float(i)}))
+            await asyncio.sleep(0.05)
+        rec.on_data("other", {"temp": 40.0}, {"temp": "uncertain"})
+        rec.on_event("probe", "alarm", {"active": False})  # no match
+        rec.on_event("probe", "alarm", {"active": True})
+        rec.feed("probe", Values({"v": 99.0}))
+        await asyncio.sleep(0.4)
+        saved = [e for e in events if e[1] == "capture_saved"]
+        assert len(saved) == 1
+        doc = msgpack.unpackb(rec.get(saved[0][4]["id"]), raw=False)
+        rows = doc["series"]["probe"]["rows"]
+        assert any(r["t_s"] < 0 for r in rows) and any(r["values"]["v"] == 99.0 for r in rows)
+        assert doc["snapshot"]["other"] == {"values": {"temp": 40.0}, "quality": {"temp": "uncertain"}}
+        for _ in range(3):  # more than max_captures: the oldest are evicted and counted
+            await asyncio.sleep(1.05)  # ids have a one-second resolution
+            rec.on_event("probe", "alarm", {"active": True})
+            await asyncio.sleep(0.3)
+        assert rec.stats()["captures"] == 2 and rec.evicted == 2
+        # hold-off: a burst saves one capture and counts the rest
+        rec.configure("rec", _opts(holdoff_s=60.0))
+        rec.last_fired.clear()
+        n = rec.saved
+        for _ in range(50):
+            rec.on_event("probe", "alarm", {"active": True})
+        await asyncio.sleep(0.4)
+        assert rec.saved == n + 1 and rec.suppressed == 49
+
+    asyncio.run(run())
+
+
+def test_shift_report_gathers_alarms_zones_temperatures_and_due_plans() -> None:
+    store, published, events = MemoryStore(), [], []
+    plugins = {"line1": "production", "pump": "vibration", "tc": "temperature", "maint": "maintenance"}
+    rep = ShiftReports(store, plugins.get, lambda line, r: published.append((line, r)), lambda *a: events.append(a))
+    rep.on_data("line1", {"state": "running"})
+    rep.on_data("pump", {"iso_zone": "B"})
+    rep.on_data("pump", {"iso_zone": "C"})
+    rep.on_data("pump", {"iso_zone": "A"})
+    rep.on_event("tc", "alarm", "alarm", {"active": True, "feature": "bearing.temp_c", "level": "high"})
+    rep.on_event("tc", "alarm", "info", {"active": False, "feature": "bearing.temp_c", "level": "high"})
+    rep.on_event("pump", "bearing_fault", "alarm", {"active": True})
+    plans = {"pump1": {"plans": {"grease": {"status": "due", "task": "Grease", "basis": "parts"}}}}
+    rep.on_data("maint", plans)
+    rep.on_event("line1", "shift_end", "info", {"name": "late", "started": "x", "oee": 0.5, "count_total": 9})
+    line, r = published[-1]
+    assert line == "line1" and r["shift"] == "late" and r["production"]["count_total"] == 9
+    assert r["alarms_raised"] == 2 and r["alarms_by_instance"] == {"tc": 1, "pump": 1}
+    assert r["worst_iso_zone"] == {"pump": "C"}
+    assert r["temperature_alarms"] == {"tc/bearing": {"count": 1, "levels": ["high"]}}
+    assert r["maintenance_due"][0]["task"] == "Grease"
+    assert rep.find("line1", "late")[0]["shift"] == "late" and events[-1][1] == "shift_report"
+    assert rep.acc["line1"]["alarms"] == {}  # the next shift starts from zero
