@@ -138,7 +138,10 @@ class Publisher:
         if self.hook is not None:
             quality = self.hook.on_data(instance, values, quality)
         for out in self.outputs:
-            out.data(instance, values, quality, ts_ms)
+            try:
+                out.data(instance, values, quality, ts_ms)
+            except Exception:  # another output's bug must never stop an instance or the native data
+                log.exception("%s: output %s failed on a data message", instance, type(out).__name__)
         if not self.native:
             return
         narrow = self.narrow.get(instance, codec.NOTHING)
@@ -151,7 +154,10 @@ class Publisher:
         """Queue an event and log it (journald carries events even with no broker)."""
         log.log(_LOG_LEVEL.get(Severity(severity), logging.WARNING), "%s: %s: %s", instance, kind, message)
         for out in self.outputs:
-            out.event(instance, kind, message, str(severity), fields)
+            try:
+                out.event(instance, kind, message, str(severity), fields)
+            except Exception:
+                log.exception("%s: output %s failed on an event", instance, type(out).__name__)
         if self.native or instance == "agent":
             d = {"kind": kind, "severity": str(severity), "msg": message, **fields}
             self.outbox.put(self.message(self.topics.event(instance), d, qos=qos, priority=Priority.EVENT))

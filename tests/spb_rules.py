@@ -60,6 +60,7 @@ class Recorder:
 
         self.client.on_connect = on_connect
         self.client.on_message = on_message
+        self.client.reconnect_delay_set(0.1, 1)  # back before the agent after a broker restart
         self.client.connect(host, int(port), 30)
         self.client.loop_start()
         assert ready.wait(10)

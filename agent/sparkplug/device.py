@@ -37,6 +37,7 @@ class Device:
     name: str
     metrics: dict[str, MetricDef] = field(default_factory=dict)
     born: bool = False
+    lists: dict[str, int] = field(default_factory=dict)  # declared list values: key -> length
 
     def __iter__(self) -> Iterator[MetricDef]:
         return iter(self.metrics.values())
@@ -57,12 +58,19 @@ class Aliases:
         return alias
 
 
-def flatten(values: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Nested maps -> (dotted key, value); our messages nest per channel or axis."""
+def flatten(
+    values: Mapping[str, Any], prefix: str = "", lists: Mapping[str, int] | None = None
+) -> Iterator[tuple[str, Any]]:
+    """Nested maps -> (dotted key, value); a list becomes one value per element (``key.0``,
+    ``key.1``...), padded with None up to its declared length so no element stays stale."""
     for k, v in values.items():
         key = f"{prefix}{k}"
         if isinstance(v, Mapping):
-            yield from flatten(v, key + ".")
+            yield from flatten(v, key + ".", lists)
+        elif isinstance(v, (list, tuple)):
+            n = max(len(v), (lists or {}).get(key, 0))
+            for i in range(n):
+                yield f"{key}.{i}", v[i] if i < len(v) else None
         else:
             yield key, v
 
@@ -73,7 +81,12 @@ def declare(device: Device, aliases: Aliases, specs: Iterable[Any]) -> None:
         if "*" in spec.key:
             continue  # a name known only at run time: added when its first value comes
         datatype = FROM_DTYPE.get(str(spec.dtype), DataType.DOUBLE)
-        add(device, aliases, spec.key, datatype, unit=spec.unit, writable=spec.writable)
+        length = getattr(spec, "length", None)
+        keys = [spec.key] if length is None else [f"{spec.key}.{i}" for i in range(length)]
+        if length is not None:
+            device.lists[spec.key] = length
+        for key in keys:
+            add(device, aliases, key, datatype, unit=spec.unit, writable=spec.writable)
     for key, datatype in EVENT_METRICS:
         add(device, aliases, key, datatype)
 
