@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -151,13 +152,14 @@ def test_pin_factory_from_the_environment_and_checks(monkeypatch: pytest.MonkeyP
 
 
 def test_sim_edges_carry_their_own_times() -> None:
-    """Each simulated edge has its due time as its ticks, so the tachometer reads the configured
-    speed exactly (24.75 Hz -> 1485 rpm) however late the simulator's thread wakes."""
+    """Each simulated edge has its due time as its ticks and is delivered at the next read (no
+    thread), so the tachometer reads the configured speed exactly (24.75 Hz -> 1485 rpm)."""
     tach = {"name": "rpm", "pin": 5, "kind": "tachometer", "pull": "down", "sim_hz": 24.75}
     d = GpioDriver(msgspec.convert({"backend": "sim", "inputs": [tach]}, GpioOptions))
     d.open()
     try:
         time.sleep(0.6)
-        assert d.read().values["rpm"] == pytest.approx(1485.0, rel=0.02)
+        assert d.read().values["rpm"] == pytest.approx(1485.0, rel=1e-9)
+        assert not [t for t in threading.enumerate() if "gpio" in t.name]
     finally:
         d.close()
