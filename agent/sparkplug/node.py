@@ -83,7 +83,7 @@ class SparkplugNode:
         self.seq = 0
         self._bdseq_path = state_dir / "sparkplug-bdseq"
         self.bdseq = self._load_bdseq()
-        self.born = False
+        self.born = self.ever_born = False
         self.host_online = not settings.primary_host_id
         self.host_ts = 0
         self.replaying = False
@@ -138,6 +138,11 @@ class SparkplugNode:
         self._tasks.append(task)
         task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
 
+    def _storing(self) -> bool:
+        """Keep what cannot be sent: not before the first birth when no host is awaited (the
+        births carry the latest values then), always while a primary host is away."""
+        return self.store is not None and (self.ever_born or bool(self.s.primary_host_id))
+
     @property
     def live(self) -> bool:
         return self.born and not self.replaying and self.session.connected.is_set()
@@ -168,9 +173,14 @@ class SparkplugNode:
     def _on_connected(self) -> list[Any]:
         """Called by the session on every connect, before it subscribes: births come after."""
         self.born = False
+        where = f"{self.s.group_id}/{self.node_id}"
         if self.s.primary_host_id:
             self.host_online = False  # wait for the (retained) STATE of this connection
+            log.info(
+                "sparkplug: edge node %s connected (bdSeq %d), waiting for %s", where, self.bdseq, self.topics.state
+            )
         else:
+            log.info("sparkplug: edge node %s connected (bdSeq %d), publishing births", where, self.bdseq)
             asyncio.get_running_loop().call_soon(self.births)
         return []
 
@@ -185,7 +195,7 @@ class SparkplugNode:
         for m in self.node:
             self._add_metric(p, m, birth=True)
         self._send(self.topics.nbirth, p, NODE, "NBIRTH")
-        self.born = True
+        self.born = self.ever_born = True
         for d in self.devices.values():
             d.born = False
             if any(m.value is not None or m.quality for m in d):
@@ -281,8 +291,8 @@ class SparkplugNode:
         q = dict(quality or {})
         changed = self._update(d, flat, q, ts)
         if not self.live:
-            if self.store is not None and (flat or q):
-                self.store.put(instance, ts, flat, q)
+            if self._storing() and (flat or q):
+                self.store.put(instance, ts, flat, q)  # type: ignore[union-attr]
             return
         self._publish_changes(d, changed)
 
@@ -337,8 +347,8 @@ class SparkplugNode:
         ts = now_ms()
         changed = self._update(d, flat, {}, ts)
         if not self.live:
-            if self.store is not None and d is not self.node:
-                self.store.put(instance, ts, flat, {})
+            if self._storing() and d is not self.node:
+                self.store.put(instance, ts, flat, {})  # type: ignore[union-attr]
             return
         self._publish_changes(d, changed)
         if kind in ("instance_error", "driver_hung") and d is not self.node and d.born:
