@@ -197,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("plugins", help="list installed plugins").set_defaults(func=lambda a: _listing("plugin"))
     sub.add_parser("drivers", help="list installed drivers").set_defaults(func=lambda a: _listing("driver"))
 
+    s = sub.add_parser("device-groups", help="print the device groups (i2c, spi, gpio...) a config's drivers need")
+    s.add_argument("config")
+    s.set_defaults(func=_lazy("edge_agent.agent.devices", "cmd_device_groups"))
+
     s = sub.add_parser("demo", help="run a simulated plant end to end: broker, sensors, agent, live view")
     s.add_argument("--seconds", type=float, help="stop after S seconds (default: until Ctrl-C)")
     s.add_argument("--config", help="config to run (default: examples/reference-plant.toml)")

@@ -27,6 +27,7 @@ VERSION=""
 WHEEL=""
 SOURCE=""
 PIP_ARGS=()
+WITH=()
 
 usage() {
     cat <<'EOF'
@@ -38,6 +39,8 @@ Usage: build-wheelhouse.sh [options]
   --extras LIST      pip extras (default: "pi" on ARM, none elsewhere; "" for none)
   --python PATH      interpreter matching the targets' Python (default: python3)
   --pip-arg ARG      extra argument for `pip wheel` (repeatable), e.g. --pip-arg=--extra-index-url=URL
+  --with PKG         also bundle this third-party driver/plugin package (name, requirement or wheel
+                     file; repeatable): the bundle's install.sh installs it too
 EOF
 }
 
@@ -53,6 +56,7 @@ parse_args() {
             --extras) EXTRAS="${2?--extras needs a value}"; shift ;;
             --python) PYTHON="${2:?--python needs a path}"; shift ;;
             --pip-arg) PIP_ARGS+=("${2:?--pip-arg needs a value}"); shift ;;
+            --with) WITH+=("${2:?--with needs a package or wheel}"); shift ;;
             -h | --help) usage; exit 0 ;;
             *) usage >&2; die "unknown option: $1" ;;
         esac
@@ -104,7 +108,15 @@ main() {
     local req version arch name bundle
     req="$(requirement)"
     echo "==> building wheels for $req"
-    "${PIP[@]}" wheel --disable-pip-version-check --no-input -q -w "$WORK/wheelhouse" "${PIP_ARGS[@]}" "$req"
+    local extra=() entry
+    for entry in "${WITH[@]}"; do
+        if [[ "$entry" == *.whl ]]; then
+            [[ -f "$entry" ]] || die "no such wheel: $entry"
+            entry="$(realpath "$entry")"
+        fi
+        extra+=("$entry")
+    done
+    "${PIP[@]}" wheel --disable-pip-version-check --no-input -q -w "$WORK/wheelhouse" "${PIP_ARGS[@]}" "$req" "${extra[@]}"
     version="$(find "$WORK/wheelhouse" -maxdepth 1 -name 'edge_agent-*.whl' -printf '%f\n' | head -n 1 | cut -d- -f2)"
     [[ -n "$version" ]] || die "no edge_agent wheel was built"
     arch="$(uname -m)"
@@ -117,6 +129,12 @@ main() {
     copy_asset "$bundle" "$SCRIPT_DIR/edge-agent.example.toml"
     copy_asset "$bundle" "$SCRIPT_DIR/edge-agent.service" "$REPO_DIR/systemd/edge-agent.service"
     copy_asset "$bundle" "$SCRIPT_DIR/deployment.md" "$REPO_DIR/docs/deployment.md"
+    if ((${#extra[@]})); then
+        # install.sh next to this list installs these too (by name, from the bundled wheelhouse)
+        for entry in "${extra[@]}"; do
+            if [[ "$entry" == *.whl ]]; then basename "$entry" | cut -d- -f1; else echo "$entry"; fi
+        done >"$bundle/extra-packages.txt"
+    fi
     tar -C "$OUT" -czf "$OUT/$name.tar.gz" "$name"
     echo "==> $bundle ($(find "$bundle/wheelhouse" -name '*.whl' | wc -l) wheels), $OUT/$name.tar.gz"
     echo "    on the target: sudo ./$name/install.sh --wheelhouse ./$name/wheelhouse"

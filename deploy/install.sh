@@ -35,6 +35,8 @@ START=1
 FORCE=0
 SETTLE_S=10
 PIP_ARGS=()
+WITH=()    # third-party packages (drivers, plugins) to install beside edge-agent
+WITHOUT=() # remembered third-party packages to drop
 
 usage() {
     cat <<'EOF'
@@ -48,6 +50,10 @@ Package source (default: the latest edge-agent from PyPI):
   --extras LIST        pip extras, e.g. "pi" (default: "pi" on ARM, none elsewhere; "" for none)
   --python PATH        interpreter for the venv, >= 3.11 (default: python3)
   --pip-arg ARG        extra argument for `pip install` (repeatable)
+  --with PKG           also install this third-party driver/plugin package: a name (from PyPI or
+                       --wheelhouse), a requirement ("edge-sht3x==1.2") or a wheel file (repeatable);
+                       remembered in /etc/edge-agent/extra-packages.txt and reinstalled on upgrades
+  --without NAME       forget a remembered --with package (its lines in extra-packages.txt)
 
 Host:
   --groups LIST        supplementary groups: comma list of gpio,spi,i2c,dialout, "all" or "none"
@@ -82,6 +88,8 @@ parse_args() {
             --extras) EXTRAS="${2?--extras needs a value}"; shift ;;
             --python) PYTHON="${2:?--python needs a path}"; shift ;;
             --pip-arg) PIP_ARGS+=("${2:?--pip-arg needs a value}"); shift ;;
+            --with) WITH+=("${2:?--with needs a package or wheel}"); shift ;;
+            --without) WITHOUT+=("${2:?--without needs a package name}"); shift ;;
             --groups) GROUPS_WANTED="${2?--groups needs a value}"; shift ;;
             --enable-spi) ENABLE_SPI=1 ;;
             --enable-i2c) ENABLE_I2C=1 ;;
@@ -104,6 +112,13 @@ parse_args() {
     [[ -z "$WHEEL" ]] || WHEEL="$(realpath "$WHEEL")"
     [[ -z "$WHEELHOUSE" ]] || WHEELHOUSE="$(realpath "$WHEELHOUSE")"
     [[ -z "$SOURCE" ]] || SOURCE="$(realpath "$SOURCE")"
+    local i
+    for i in "${!WITH[@]}"; do
+        if [[ "${WITH[$i]}" == *.whl ]]; then
+            [[ -f "${WITH[$i]}" ]] || die "no such wheel: ${WITH[$i]}"
+            WITH[i]="$(realpath "${WITH[$i]}")"
+        fi
+    done
 }
 
 set_paths() {
@@ -117,6 +132,8 @@ set_paths() {
     CURRENT="$APP/venv"
     ETC="$p/etc/edge-agent"
     STATE="$p/var/lib/edge-agent"
+    EXTRA_LIST="$ETC/extra-packages.txt"
+    EXTRA_WHEELS="$APP/packages"
     UNIT_DIR="$p/etc/systemd/system"
     UNIT="$UNIT_DIR/edge-agent.service"
     DROPIN_DIR="$UNIT_DIR/edge-agent.service.d"
@@ -253,6 +270,64 @@ pip_target() {
     echo "$spec"
 }
 
+# The third-party packages of this install: remembered ones, the bundle's, and --with; minus
+# --without. A wheel file is copied below $APP/packages so later upgrades still find it.
+remember_packages() {
+    local line name kept=() entry bundle="$SCRIPT_DIR/extra-packages.txt"
+    if [[ -f "$EXTRA_LIST" ]]; then
+        while IFS= read -r line; do
+            [[ -z "$line" || "$line" == \#* ]] || kept+=("$line")
+        done <"$EXTRA_LIST"
+    fi
+    if [[ -f "$bundle" && -n "$WHEELHOUSE" ]]; then
+        while IFS= read -r line; do
+            [[ -z "$line" || "$line" == \#* ]] || kept+=("$line")
+        done <"$bundle"
+    fi
+    for entry in "${WITH[@]}"; do
+        if [[ "$entry" == *.whl ]]; then
+            run install -d -m 0755 "$EXTRA_WHEELS"
+            run install -m 0644 "$entry" "$EXTRA_WHEELS/"
+            entry="$EXTRA_WHEELS/$(basename "$entry")"
+        fi
+        kept+=("$entry")
+    done
+    local dropped=" "
+    for entry in "${WITHOUT[@]}"; do dropped+="$(package_name "$entry") "; done
+    EXTRA_PACKAGES=()
+    for entry in "${kept[@]}"; do
+        name="$(package_name "$entry")"
+        if [[ "$dropped" == *" $name "* ]]; then continue; fi
+        # a newer --with of the same package replaces the remembered one
+        local i
+        for i in "${!EXTRA_PACKAGES[@]}"; do
+            [[ "$(package_name "${EXTRA_PACKAGES[$i]}")" != "$name" ]] || unset 'EXTRA_PACKAGES[i]'
+        done
+        EXTRA_PACKAGES+=("$entry")
+    done
+    EXTRA_PACKAGES=("${EXTRA_PACKAGES[@]}")
+    ((${#EXTRA_PACKAGES[@]})) && note "third-party packages: ${EXTRA_PACKAGES[*]}"
+    return 0
+}
+
+# Normalised distribution name of a requirement or wheel path ("Edge.SHT3x>=1" -> edge-sht3x).
+package_name() {
+    local s="$1"
+    [[ "$s" == *.whl ]] && s="$(basename "$s" | cut -d- -f1)"
+    s="${s%%[<>=!~;[ ]*}"
+    s="${s,,}"
+    echo "${s//[._]/-}"
+}
+
+save_packages() {
+    local entry
+    {
+        echo "# Third-party edge-agent packages, reinstalled by install.sh on every upgrade."
+        echo "# Add with install.sh --with PKG_OR_WHEEL, drop with install.sh --without NAME."
+        for entry in "${EXTRA_PACKAGES[@]}"; do echo "$entry"; done
+    } | write_file "$EXTRA_LIST" 0644
+}
+
 installed_version() {
     local venv="$1" out
     out="$("$venv/bin/edge-agent" --version 2>/dev/null)" || return 1
@@ -271,7 +346,7 @@ build_release() {
     run install -d -m 0755 "$APP" "$RELEASES"
     note "building release $NEW from $target"
     if ! { run "$PYTHON" -m venv "$NEW" &&
-        run "$NEW/bin/python" -m pip install -q "${pip[@]}" "${PIP_ARGS[@]}" "$target"; }; then
+        run "$NEW/bin/python" -m pip install -q "${pip[@]}" "${PIP_ARGS[@]}" "$target" "${EXTRA_PACKAGES[@]}"; }; then
         discard_release "installing the package failed"
     fi
     if ((DRY_RUN)); then
@@ -314,6 +389,11 @@ detect_groups() {
         none | "") return ;;
         *) echo "${GROUPS_WANTED//,/ }"; return ;;
     esac
+    # The drivers say what they need (DriverSpec.device_access, for their options) ...
+    if [[ -f "$cfg" ]] && "$CURRENT/bin/edge-agent" device-groups "$cfg" 2>/dev/null; then
+        return 0
+    fi
+    # ... a release without `device-groups`: guess from the config's text.
     [[ -f "$cfg" ]] && body="$(grep -v '^[[:space:]]*#' "$cfg" || true)"
     grep -Eq 'spidev|bus *= *"spi"' <<<"$body" && echo spi
     grep -Eq '/dev/i2c|bus *= *"i2c"' <<<"$body" && echo i2c
@@ -336,7 +416,7 @@ install_unit() {
     run install -d -m 0755 "$UNIT_DIR" "$DROPIN_DIR"
     run install -m 0644 "$unit" "$UNIT"
     for g in $(detect_groups); do
-        [[ "$g" =~ ^(gpio|spi|i2c|dialout)$ ]] || die "unknown group in --groups: $g"
+        [[ "$g" =~ ^[a-z_][a-z0-9_-]*$ ]] || die "invalid group name: $g"
         if group_exists "$g"; then
             groups+=("$g")
         else
@@ -413,13 +493,15 @@ do_install() {
     run install -d -m 0750 "$STATE"
     sys_run chown "$SVC_USER:$SVC_USER" "$STATE"
     install_config
+    remember_packages
     if [[ -L "$CURRENT" && -d "$CURRENT" ]]; then
         previous="$(realpath "$CURRENT")"
         old_version="$(installed_version "$CURRENT" || echo unknown)"
         note "installed: $old_version ($previous)"
     fi
     build_release
-    if [[ -n "$previous" && "${NEW_VERSION:-}" == "$old_version" ]] && ((!FORCE)); then
+    # Same version and no package added or dropped: nothing to switch to.
+    if [[ -n "$previous" && "${NEW_VERSION:-}" == "$old_version" ]] && ((!FORCE && ${#WITH[@]} + ${#WITHOUT[@]} == 0)); then
         note "version $old_version is already installed: keeping it (--force reinstalls)"
         run rm -rf "$NEW"
         NEW="$previous"
@@ -427,6 +509,7 @@ do_install() {
     else
         switch_to "$NEW"
     fi
+    save_packages
     install_unit
     restart_or_roll_back "$previous"
     prune_releases

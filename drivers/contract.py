@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -226,6 +226,10 @@ class DriverSpec(Generic[OptionsT, ReadingT]):
     # from the options; None = not declared (check-config then cannot check references).
     values: Callable[[OptionsT], Sequence[ValueSpec]] | None = None
     contract_version: str = CONTRACT_VERSION  # the version this driver was written for
+    # The Unix groups whose devices the hardware backend opens ("i2c", "spi", "gpio", "dialout"),
+    # fixed or computed from the options (none for backend = "sim"); deploy/install.sh gives the
+    # service exactly the groups its configured drivers declare (`edge-agent device-groups`).
+    device_access: frozenset[str] | Callable[[OptionsT], Collection[str]] = frozenset()
 
 
 def parse_version(text: object) -> tuple[int, int] | None:
@@ -264,6 +268,27 @@ def valid_name(name: object) -> bool:
     return isinstance(name, str) and bool(name) and name.replace("_", "").replace("-", "").isalnum()
 
 
+def valid_group(name: object) -> bool:
+    """A Unix group name as device_access uses them: lower-case letters, digits, ``_``."""
+    return isinstance(name, str) and name.isidentifier() and name.islower()
+
+
+def on_hardware(*groups: str) -> Callable[[Any], frozenset[str]]:
+    """``device_access`` for a driver that needs ``groups`` unless its ``backend`` is sim/mock."""
+    needed = frozenset(groups)
+    return lambda options: needed if str(getattr(options, "backend", "hw")) == "hw" else frozenset()
+
+
+def device_groups(spec: DriverSpec[Any, Any], options: Any) -> frozenset[str]:
+    """The groups a driver needs for these options (its ``device_access``, computed if callable)."""
+    access = spec.device_access
+    groups = frozenset(access(options) if callable(access) else access)
+    bad = sorted(str(g) for g in groups if not valid_group(g))
+    if bad:
+        raise RegistryError(f"driver {spec.name!r}: device_access returned invalid group names {bad}")
+    return groups
+
+
 def check_driver_spec(obj: object, source: str) -> DriverSpec[Any, Any]:
     """Validate a loaded entry point; raise RegistryError naming what is wrong and where."""
     if not isinstance(obj, DriverSpec):
@@ -277,6 +302,9 @@ def check_driver_spec(obj: object, source: str) -> DriverSpec[Any, Any]:
         raise RegistryError(f"{source}: factory is not callable")
     if not obj.provides or not all(isinstance(c, Capability) for c in obj.provides):
         raise RegistryError(f"{source}: provides must be a non-empty set of Capability")
+    access = obj.device_access
+    if not callable(access) and not (isinstance(access, frozenset) and all(map(valid_group, access))):
+        raise RegistryError(f"{source}: device_access must be a frozenset of group names like 'i2c', or a callable")
     for name in ("check", "plan", "values"):
         if getattr(obj, name) is not None and not callable(getattr(obj, name)):
             raise RegistryError(f"{source}: {name} must be callable or None")

@@ -19,7 +19,7 @@ from collections import deque
 from typing import Annotated, Any, Literal
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Scalar, Values, ValueSpec
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Scalar, Values, ValueSpec, on_hardware
 from edge_agent.drivers.errors import DeviceNotFound, DriverError
 
 
@@ -354,4 +354,5 @@ SPEC = DriverSpec(
     description="GPIO via gpiozero: debounced inputs, edge counters, tachometer rpm, optional outputs",
     check=check,
     values=declared,
+    device_access=on_hardware("gpio"),
 )

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec, on_hardware
 from edge_agent.drivers.errors import CommError
 from edge_agent.drivers.spi_bus import SpiBus
 from edge_agent.drivers.thermocouple import (
@@ -172,4 +172,5 @@ SPEC = DriverSpec(
     description="MAX31855 thermocouple converters (SPI, one chip per channel), sim backend",
     check=_check,
     values=declared,
+    device_access=on_hardware("spi"),
 )

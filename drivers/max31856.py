@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec, on_hardware
 from edge_agent.drivers.errors import CommError, DeviceIdMismatch
 from edge_agent.drivers.spi_bus import RegisterChip, SpiBus
 from edge_agent.drivers.thermocouple import (
@@ -213,4 +213,5 @@ SPEC = DriverSpec(
     description="MAX31856 thermocouple converters, all eight types (SPI, one chip per channel), sim backend",
     check=_check,
     values=declared,
+    device_access=on_hardware("spi"),
 )

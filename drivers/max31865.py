@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec, on_hardware
 from edge_agent.drivers.errors import CommError, DeviceIdMismatch
 from edge_agent.drivers.spi_bus import RegisterChip, SpiBus
 from edge_agent.drivers.thermocouple import (
@@ -193,4 +193,5 @@ SPEC = DriverSpec(
     description="MAX31865 RTD converters, Pt100/Pt1000, 2/3/4-wire (SPI, one chip per channel), sim backend",
     check=_check,
     values=declared,
+    device_access=on_hardware("spi"),
 )

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, ValueSpec
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, ValueSpec, on_hardware
 from edge_agent.drivers.errors import CommError, DeviceNotFound, DeviceTimeout, DriverError
 from edge_agent.drivers.thermocouple import (
     Backend,
@@ -279,4 +279,5 @@ SPEC = DriverSpec(
     description="ASCII line instruments over RS-232/RS-485 (request, regex, unit), sim backend",
     check=_check,
     values=declared,
+    device_access=on_hardware("dialout"),
 )

@@ -19,6 +19,7 @@ SPEC = DriverSpec(
     description="ADXL345 accelerometer (SPI/I2C, FIFO stream, up to 3200 Hz); backend 'sim' emulates the chip",
     check=check_options,
     values=lambda o: [ValueSpec(a, DType.FLOAT32, "g", f"acceleration, {a} axis (waveform)") for a in "xyz"],
+    device_access=lambda o: {str(o.bus)} if o.backend == "hw" else set(),
 )
 
 __all__ = ["SPEC", "Adxl345Driver", "Adxl345Options", "Backend", "Bus"]

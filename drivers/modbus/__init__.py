@@ -69,6 +69,7 @@ SPEC: DriverSpec[ModbusOptions, Values] = DriverSpec(
     check=check,
     plan=plan_lines,
     values=declared,
+    device_access=lambda o: {"dialout"} if o.backend == "rtu" else set(),
 )
 
 __all__ = ["SPEC", "DataType", "ModbusDriver", "ModbusOptions", "Order", "PollClass", "Table", "Tag"]

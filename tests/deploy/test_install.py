@@ -29,8 +29,11 @@ EXAMPLE = REPO / "deploy" / "edge-agent.example.toml"
 FAKE_CLI = '''"""Stand-in for the edge-agent CLI, used by the installer tests."""
 import sys
 
+import importlib.util
+
 VERSION = "{version}"
 CHECK_RC = {check_rc}
+DEVICE_GROUPS = {device_groups}
 
 
 def main():
@@ -43,18 +46,32 @@ def main():
             f.read()
         print(args[1] + (": instances[0].plugin: unknown plugin" if CHECK_RC else ": ok"))
         return CHECK_RC
+    if args[:1] == ["device-groups"] and DEVICE_GROUPS:
+        # like the real command: the groups the installed drivers declare (here: the stand-in
+        # third-party I2C driver, when it is installed in this venv)
+        if importlib.util.find_spec("sht3x_standin") is not None:
+            print("i2c")
+        return 0
     return 2
 '''
 
 
-def make_wheel(directory: Path, version: str, *, check_rc: int = 0) -> Path:
+def make_wheel(directory: Path, version: str, *, check_rc: int = 0, device_groups: bool = False) -> Path:
     """Write a minimal valid wheel for a distribution named edge-agent."""
-    dist_info = f"edge_agent-{version}.dist-info"
+    cli = FAKE_CLI.format(version=version, check_rc=check_rc, device_groups=device_groups)
+    entry_points = "[console_scripts]\nedge-agent = edge_agent_standin:main\n"
+    return write_wheel(directory, "edge-agent", version, {"edge_agent_standin.py": cli}, entry_points)
+
+
+def write_wheel(directory: Path, dist: str, version: str, modules: dict[str, str], entry_points: str) -> Path:
+    """Write a minimal valid pure-Python wheel."""
+    stem = f"{dist.replace('-', '_')}-{version}"
+    dist_info = f"{stem}.dist-info"
     files = {
-        "edge_agent_standin.py": FAKE_CLI.format(version=version, check_rc=check_rc),
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: edge-agent\nVersion: {version}\n",
+        **modules,
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n",
         f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        f"{dist_info}/entry_points.txt": "[console_scripts]\nedge-agent = edge_agent_standin:main\n",
+        f"{dist_info}/entry_points.txt": entry_points,
     }
     record = []
     for name, text in files.items():
@@ -64,7 +81,7 @@ def make_wheel(directory: Path, version: str, *, check_rc: int = 0) -> Path:
     record.append(f"{dist_info}/RECORD,,")
     files[f"{dist_info}/RECORD"] = "\n".join(record) + "\n"
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"edge_agent-{version}-py3-none-any.whl"
+    path = directory / f"{stem}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as zf:
         for name, text in files.items():
             zf.writestr(name, text)
@@ -239,3 +256,62 @@ def test_ansible_role_parses_and_is_consistent() -> None:
     assert used - defaults - produced == set()
     inventory = (ANSIBLE / "inventory.example.ini").read_text()
     assert set(re.findall(r"\bedge_agent_\w+", inventory)) <= defaults
+
+
+def sht3x_wheel(directory: Path) -> Path:
+    """A stand-in third-party driver package (what `--with` installs)."""
+    return write_wheel(
+        directory,
+        "edge-sht3x",
+        "0.3.0",
+        {"sht3x_standin.py": "SPEC = None\n"},
+        '[edge_agent.drivers]\nsht3x = "sht3x_standin:SPEC"\n',
+    )
+
+
+def imports(root: Path, module: str) -> bool:
+    python = root / "opt/edge-agent/venv/bin/python"
+    return subprocess.run([str(python), "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def test_third_party_packages_are_installed_remembered_and_give_groups(tmp_path: Path) -> None:
+    root, wheels = tmp_path / "root", tmp_path / "wheels"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/group").write_text("root:x:0:\ni2c:x:998:\n")
+    plug = sht3x_wheel(tmp_path / "vendor")
+    extra = root / "etc/edge-agent/extra-packages.txt"
+
+    # --with a wheel: installed beside edge-agent, remembered (a copy of the wheel is kept), and
+    # its driver's device access (declared, not guessed from the config) becomes the unit's group
+    out = install(root, "--wheel", make_wheel(wheels, "1.0.0", device_groups=True), "--with", plug).stdout
+    kept = root / "opt/edge-agent/packages" / plug.name
+    assert kept.is_file() and str(kept) in extra.read_text().splitlines()
+    assert imports(root, "sht3x_standin")
+    assert "third-party packages:" in out
+    assert groups_drop_in(root) == ["SupplementaryGroups=", "SupplementaryGroups=i2c"]
+
+    # an upgrade without --with keeps it (the release venv is new: it was reinstalled)
+    plug.unlink()
+    install(root, "--wheel", make_wheel(wheels, "2.0.0", device_groups=True))
+    assert version_of(root) == "edge-agent 2.0.0" and imports(root, "sht3x_standin")
+
+    # --without drops it (same version: still a new release, as the package set changed)
+    install(root, "--wheel", make_wheel(wheels, "2.0.0", device_groups=True), "--without", "edge_sht3x")
+    assert not imports(root, "sht3x_standin")
+    assert str(kept) not in extra.read_text()
+    assert groups_drop_in(root) == ["SupplementaryGroups=", "SupplementaryGroups="]
+
+
+def test_offline_bundle_carries_third_party_packages(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "wheels", "1.2.3", device_groups=True)
+    plug = sht3x_wheel(tmp_path / "vendor")
+    out = tmp_path / "dist"
+    sh(BUILD, "--wheel", wheel, "--with", plug, "--extras", "", "--python", sys.executable, "--out", out)
+    bundle = out / f"edge-agent-1.2.3-{os.uname().machine}"
+    assert (bundle / "extra-packages.txt").read_text().split() == ["edge_sht3x"]
+    assert (bundle / "wheelhouse" / plug.name).is_file()
+    root = tmp_path / "root"
+    args = ("--root", root, "--python", sys.executable, "--extras", "", "--wheelhouse", bundle / "wheelhouse")
+    sh(bundle / "install.sh", *args)
+    assert imports(root, "sht3x_standin")
+    assert "edge_sht3x" in (root / "etc/edge-agent/extra-packages.txt").read_text().split()
