@@ -201,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("config")
     s.set_defaults(func=_lazy("edge_agent.agent.devices", "cmd_device_groups"))
 
+    s = sub.add_parser("new", help="write a new driver or plugin package (code, tests, README) to start from")
+    s.add_argument("kind", choices=["driver", "plugin"])
+    s.add_argument("name", help="e.g. sht3x: the config name (type/plugin), SPEC.name, module edge_sht3x")
+    s.add_argument("--bus", choices=["i2c", "spi", "serial", "none"], default="none", help="driver: the hardware bus")
+    s.add_argument("--dir", default=".", help="where to create the package folder (default: here)")
+    s.set_defaults(func=_lazy("edge_agent.agent.scaffold", "cmd_new"))
+
     s = sub.add_parser("demo", help="run a simulated plant end to end: broker, sensors, agent, live view")
     s.add_argument("--seconds", type=float, help="stop after S seconds (default: until Ctrl-C)")
     s.add_argument("--config", help="config to run (default: examples/reference-plant.toml)")
