@@ -65,6 +65,8 @@ class AgentControl:
         self.layer = layer
         self.config_path = config_path
         self.restart_required: list[str] = []
+        if file_config.remote.allow_restart_sections:
+            log.warning("[remote] allow_restart_sections is ignored: sections come from the local file only")
 
     @property
     def config(self) -> Config:

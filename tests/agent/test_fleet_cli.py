@@ -167,6 +167,19 @@ def test_ops_fleet_against_mosquitto_with_passwords_and_acl(tmp_path: Path, acl_
             time.sleep(0.5)
         assert inv["t3"]["version"] == version and not inv["t3"]["drift"], inv["t3"]
         assert inv["t1"]["version"] == version, "the forged push from another agent never arrived"
+        assert inv["t1"]["hash"] == inv["t2"]["hash"] == inv["t3"]["hash"], "the hash does not depend on the agent id"
+        # a failure threshold stops the rollout: wave 1 rolls back, the other waves are not pushed
+        dead = tmp_path / "dead.toml"
+        dead.write_text(
+            '[[instances]]\nname = "plc"\nplugin = "plc"\ninterval_s = 0.5\n'
+            'driver = { type = "modbus", host = "127.0.0.1", port = 1, timeout_s = 0.2, retries = 0, '
+            'tags = [{ name = "p", table = "holding_register", address = 0, type = "uint16" }] }\n'
+        )
+        r = cli("push-config", str(dead), "--agent", "t*", "--patch", "--wave", "1", "--check-s", "1", "--json", *ops)
+        res = json.loads(r.stdout)["results"]
+        assert r.returncode == 1 and res["t1"]["status"] == "rolled_back", r.stdout
+        assert res["t2"]["status"] == res["t3"]["status"] == "not_pushed", res
+        assert "rollout stopped after 1 failure(s)" in res["t3"]["reason"]
         got = cli("get-config", "t1", *ops)
         assert got.returncode == 0 and '[[instances]]\nname = "added"' in got.stdout and "[mqtt]" in got.stdout
         ping = cli("cmd", "t2", "ping", *ops)

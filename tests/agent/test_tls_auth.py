@@ -6,6 +6,7 @@ import datetime
 import shutil
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -106,7 +107,9 @@ def test_tls_and_password(tmp_path: Path) -> None:
         sub.tls_set(ca_certs=str(ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
         sub.username_pw_set("edge", "s3cret-Pw")
         sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe("edge/#", qos=1)
-        sub.on_message = lambda c, u, m: got.append({"topic": m.topic, **codec.decode(m.payload)})
+        sub.on_message = lambda c, u, m: (
+            got.append({"topic": m.topic, **codec.decode(m.payload)}) if "/data/" in m.topic else None
+        )
         sub.connect("127.0.0.1", port)
         sub.loop_start()
         agent = AgentProcess(cfg, f"mqtts://127.0.0.1:{port}")
@@ -115,6 +118,26 @@ def test_tls_and_password(tmp_path: Path) -> None:
             while time.monotonic() < deadline and not any(g["topic"] == "edge/t1/data/sine" for g in got):
                 time.sleep(0.05)
             assert any(g["topic"] == "edge/t1/data/sine" for g in got), agent.log()
+            # the ops CLI over TLS with a password file: mqtts:// and ssl:// both mean TLS
+            login = ["--username", "edge", "--password-file", str(tmp_path / "mqtt.pass"), "--ca-file", str(ca)]
+            for scheme in ("mqtts", "ssl"):
+                r = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "edge_agent.agent",
+                        "cmd",
+                        "t1",
+                        "ping",
+                        "--url",
+                        f"{scheme}://127.0.0.1:{port}",
+                        *login,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                assert r.returncode == 0 and '"pong": true' in r.stdout, r.stderr
         finally:
             assert agent.stop() == 0
             sub.loop_stop()
