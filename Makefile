@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test lint typecheck pytest bench sysdeps clean proto npm
+.PHONY: demo test lint typecheck pytest bench sysdeps clean proto npm test-arm64 smoke-armhf
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,15 @@ test: $(STAMP) sysdeps lint typecheck pytest
 
 bench: $(STAMP) sysdeps
 	$(BIN)/python bench/plant.py $(if $(SECONDS),--seconds $(SECONDS)) $(if $(COMPARE),--compare $(COMPARE))
+
+# Raspberry Pi OS under QEMU emulation (not part of `make test`; root, qemu-user-static, binfmt-support,
+# debootstrap; the roots are cached in /var/cache/edge-agent). See docs/deployment.md, "Support matrix".
+NICE ?= nice -n 10
+test-arm64:
+	$(NICE) tests/emulated/test-arm64.sh
+
+smoke-armhf:
+	$(NICE) tests/emulated/smoke-armhf.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -9,7 +9,13 @@
 # Run it on a machine with internet access and the SAME architecture and Python minor version as
 # the targets (a Raspberry Pi for armhf/arm64 Pis, or `docker run --platform linux/arm64
 # debian:bookworm`): packages without binary wheels for ARM (spidev, lgpio, RPi.GPIO) are compiled
-# here, once, instead of on every plant-floor device. On the target:
+# here, once, instead of on every plant-floor device.
+#
+# Or, on an x86_64 Debian machine as root, for a Pi: `--arch aarch64` (Pi OS 64-bit) or `--arch
+# armv7l` (Pi OS 32-bit). The dependencies are resolved for that target, every binary wheel PyPI has
+# for it is downloaded, and the rest are compiled inside an emulated bookworm root
+# (deploy/emulated-root.sh, QEMU user mode; cached). bundle/manifest.txt lists every wheel, where it
+# came from and its sha256, the compiled ones first. On the target:
 #
 #   tar xzf edge-agent-<version>-<arch>.tar.gz && sudo ./edge-agent-<version>-<arch>/install.sh --wheelhouse \
 #       ./edge-agent-<version>-<arch>/wheelhouse
@@ -28,6 +34,7 @@ WHEEL=""
 SOURCE=""
 PIP_ARGS=()
 WITH=()
+ARCH=""
 
 usage() {
     cat <<'EOF'
@@ -41,6 +48,8 @@ Usage: build-wheelhouse.sh [options]
   --pip-arg ARG      extra argument for `pip wheel` (repeatable), e.g. --pip-arg=--extra-index-url=URL
   --with PKG         also bundle this third-party driver/plugin package (name, requirement or wheel
                      file; repeatable): the bundle's install.sh installs it too
+  --arch ARCH        build for another architecture from this x86_64 machine: aarch64 (Pi OS 64-bit)
+                     or armv7l (Pi OS 32-bit); needs root, qemu-user-static, binfmt-support, debootstrap
 EOF
 }
 
@@ -57,6 +66,7 @@ parse_args() {
             --python) PYTHON="${2:?--python needs a path}"; shift ;;
             --pip-arg) PIP_ARGS+=("${2:?--pip-arg needs a value}"); shift ;;
             --with) WITH+=("${2:?--with needs a package or wheel}"); shift ;;
+            --arch) ARCH="${2:?--arch needs aarch64 or armv7l}"; shift ;;
             -h | --help) usage; exit 0 ;;
             *) usage >&2; die "unknown option: $1" ;;
         esac
@@ -64,12 +74,13 @@ parse_args() {
     done
     [[ -z "$WHEEL" || -f "$WHEEL" ]] || die "no such wheel: $WHEEL"
     [[ -z "$SOURCE" || -d "$SOURCE" ]] || die "no such source tree: $SOURCE"
+    case "$ARCH" in "" | aarch64 | armv7l) ;; *) die "--arch must be aarch64 or armv7l, not '$ARCH'" ;; esac
 }
 
 requirement() {
     local extras="$EXTRAS" spec="edge-agent"
     if [[ "$extras" == auto ]]; then
-        case "$(uname -m)" in aarch64 | armv7l | armv6l) extras="pi" ;; *) extras="" ;; esac
+        case "${ARCH:-$(uname -m)}" in aarch64 | armv7l | armv6l) extras="pi" ;; *) extras="" ;; esac
     fi
     [[ -z "$WHEEL" ]] || spec="$WHEEL"
     [[ -z "$SOURCE" ]] || spec="$SOURCE"
@@ -100,14 +111,18 @@ copy_asset() {
     die "missing asset: $*"
 }
 
+cleanup() {
+    if [[ -n "$ARCH" ]]; then er_session_end; fi
+    rm -rf "$WORK"
+}
+
 main() {
     parse_args "$@"
     WORK="$(mktemp -d)"
-    trap 'rm -rf "$WORK"' EXIT
-    pip_cmd
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
     local req version arch name bundle
     req="$(requirement)"
-    echo "==> building wheels for $req"
     local extra=() entry
     for entry in "${WITH[@]}"; do
         if [[ "$entry" == *.whl ]]; then
@@ -116,15 +131,24 @@ main() {
         fi
         extra+=("$entry")
     done
-    "${PIP[@]}" wheel --disable-pip-version-check --no-input -q -w "$WORK/wheelhouse" "${PIP_ARGS[@]}" "$req" "${extra[@]}"
+    if [[ -n "$ARCH" ]]; then
+        # shellcheck source=deploy/wheelhouse-cross.sh
+        source "$SCRIPT_DIR/wheelhouse-cross.sh"
+        cross_wheelhouse "$req" "$WORK/wheelhouse" ${extra[@]+"${extra[@]}"}
+    else
+        pip_cmd
+        echo "==> building wheels for $req"
+        "${PIP[@]}" wheel --disable-pip-version-check --no-input -q -w "$WORK/wheelhouse" "${PIP_ARGS[@]}" "$req" ${extra[@]+"${extra[@]}"}
+    fi
     version="$(find "$WORK/wheelhouse" -maxdepth 1 -name 'edge_agent-*.whl' -printf '%f\n' | head -n 1 | cut -d- -f2)"
     [[ -n "$version" ]] || die "no edge_agent wheel was built"
-    arch="$(uname -m)"
+    arch="${ARCH:-$(uname -m)}"
     name="edge-agent-$version-$arch"
     bundle="$OUT/$name"
     rm -rf "$bundle"
     mkdir -p "$bundle"
     mv "$WORK/wheelhouse" "$bundle/wheelhouse"
+    [[ ! -f "$WORK/manifest.txt" ]] || mv "$WORK/manifest.txt" "$bundle/manifest.txt"
     copy_asset "$bundle" "$SCRIPT_DIR/install.sh"
     copy_asset "$bundle" "$SCRIPT_DIR/edge-agent.example.toml"
     copy_asset "$bundle" "$SCRIPT_DIR/edge-agent.service" "$REPO_DIR/systemd/edge-agent.service"

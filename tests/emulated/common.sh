@@ -1,0 +1,57 @@
+# shellcheck shell=bash
+# Shared by test-arm64.sh and smoke-armhf.sh: timed steps with a summary, clean-up on any exit,
+# and the spidev ABI check. The caller sets REPO, OUT, LABEL and sources deploy/emulated-root.sh.
+
+T0=$SECONDS
+STEP_T=$SECONDS
+STEP_NAME=""
+
+# Starts a timed step; the previous one's time goes to the summary.
+step() {
+    local now=$SECONDS
+    [[ -z "$STEP_NAME" ]] || echo "$STEP_NAME: $((now - STEP_T)) s" >>"$OUT/summary.txt"
+    STEP_NAME="$1"
+    STEP_T=$now
+    echo "==> [$(date -u +%H:%M:%S)] $1"
+}
+
+# EXIT trap: undo the mounts, close the summary, say PASSED or FAILED.
+finish() {
+    local rc=$?
+    er_session_end
+    if [[ -n "$STEP_NAME" ]]; then
+        echo "$STEP_NAME: $((SECONDS - STEP_T)) s$( ((rc == 0)) || echo " (FAILED, exit $rc)")" >>"$OUT/summary.txt"
+    fi
+    echo "total: $((SECONDS - T0)) s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/summary.txt"
+    echo "--- $OUT/summary.txt"
+    cat "$OUT/summary.txt"
+    if ((rc == 0)); then echo "$LABEL: PASSED"; else echo "$LABEL: FAILED (logs in $OUT)"; fi
+}
+
+start_summary() {
+    rm -rf "$OUT"
+    mkdir -p "$OUT"
+    echo "$LABEL on $(uname -m), $(nproc) cores, load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)" >"$OUT/summary.txt"
+    trap finish EXIT
+    trap 'exit 130' INT TERM
+}
+
+# A free TCP port on 127.0.0.1 (the chroot shares the host's network: never a fixed port).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# The spidev transfer struct and ioctl numbers from the target's C headers and compiler, against
+# what edge-agent's Python computes on the target (PYTHON: an interpreter with edge_agent).
+abi_check() {
+    local python="$1"
+    cp "$REPO/tests/emulated/spi_abi.c" "$REPO/tests/emulated/spi_abi.py" "$ER_ROOT/root/"
+    er_run gcc -O0 -o /root/spi_abi /root/spi_abi.c
+    er_run /root/spi_abi >"$OUT/spi_abi.c.txt"
+    er_run "$python" /root/spi_abi.py >"$OUT/spi_abi.py.txt"
+    if diff "$OUT/spi_abi.c.txt" "$OUT/spi_abi.py.txt" >"$OUT/spi_abi.diff"; then
+        echo "spidev ABI: C headers and Python agree ($(tr '\n' ';' <"$OUT/spi_abi.c.txt"))" | tee -a "$OUT/summary.txt"
+    else
+        echo "spidev ABI MISMATCH (C vs Python):" | tee -a "$OUT/summary.txt"
+        tee -a "$OUT/summary.txt" <"$OUT/spi_abi.diff"
+        return 1
+    fi
+}

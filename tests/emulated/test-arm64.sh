@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# `make test-arm64`: edge-agent on an emulated Raspberry Pi OS 64-bit (bookworm arm64), installed the
+# way a Pi is installed, then tested there. Not part of `make test` (about 15-25 min, needs root).
+#
+#  1. deploy/build-wheelhouse.sh --arch aarch64 here: the offline bundle a technician carries, and a
+#     second wheelhouse with the test tools (pytest, hypothesis, scipy, ...);
+#  2. a throw-away overlay session on the cached arm64 root (deploy/emulated-root.sh);
+#  3. the bundle unpacked in it and its install.sh run with --wheelhouse (pip --no-index) in a
+#     network namespace with no network at all, so any download attempt fails;
+#  4. the test suite under emulation, against the installed release (tests/deploy run natively in
+#     `make test`; ARM64_DEPLOY_TESTS=1 runs them here too);
+#  5. the reference plant with simulated hardware for 60 s (ARM64_PLANT_S), read back with
+#     `edge-agent tail` and checked by tests/emulated/check_tail.py.
+# Logs and a summary: build/arm64/. Mounts are undone on any exit.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+OUT="$REPO/build/arm64"
+PLANT_S="${ARM64_PLANT_S:-60}"
+LABEL="test-arm64"
+# shellcheck source=deploy/emulated-root.sh
+source "$REPO/deploy/emulated-root.sh"
+# shellcheck source=tests/emulated/common.sh
+source "$REPO/tests/emulated/common.sh"
+
+main() {
+    start_summary
+    er_check arm64 >/dev/null
+
+    step "wheelhouse (build-wheelhouse.sh --arch aarch64)"
+    "$REPO/deploy/build-wheelhouse.sh" --arch aarch64 --source "$REPO" --out "$OUT/dist" >"$OUT/wheelhouse.log" 2>&1 ||
+        { tail -n 30 "$OUT/wheelhouse.log"; return 1; }
+    grep -E '^ +[^ ]+: |^==> manifest' "$OUT/wheelhouse.log" || true
+    local bundle
+    bundle="$(find "$OUT/dist" -maxdepth 1 -name 'edge-agent-*-aarch64.tar.gz' -printf '%f\n' | head -n 1)"
+    [[ -n "$bundle" ]] || { echo "no bundle in $OUT/dist"; return 1; }
+    "$REPO/deploy/build-wheelhouse.sh" --arch aarch64 --source "$REPO" --extras pi,dev --out "$OUT/dist-dev" \
+        >"$OUT/wheelhouse-dev.log" 2>&1 || { tail -n 30 "$OUT/wheelhouse-dev.log"; return 1; }
+
+    step "session (overlay on the cached arm64 root)"
+    er_session_start arm64 2>>"$OUT/session.log"
+    echo "uname -m in the root: $(er_run uname -m); $(er_run python3 --version)" | tee -a "$OUT/summary.txt"
+
+    step "install.sh --wheelhouse --no-start, offline (in a network namespace without network)"
+    tar -C "$ER_ROOT/root" -xzf "$OUT/dist/$bundle"
+    local name="${bundle%.tar.gz}"
+    # SYSTEMD_OFFLINE=1: no systemd runs in a chroot; systemctl then enables the unit offline (as
+    # when preparing an SD-card image) instead of failing on daemon-reload.
+    if ! unshare --net -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root SYSTEMD_OFFLINE=1 \
+        chroot "$ER_ROOT" "/root/$name/install.sh" --wheelhouse "/root/$name/wheelhouse" --no-start \
+        >"$OUT/install.log" 2>&1; then
+        tail -n 30 "$OUT/install.log"
+        return 1
+    fi
+    echo "installed: $(er_run /opt/edge-agent/venv/bin/edge-agent --version)" | tee -a "$OUT/summary.txt"
+    grep -E 'skipped|note|warning' "$OUT/install.log" | head -n 20 || true
+
+    step "spidev ABI: the target's C headers against the installed Python code"
+    abi_check /opt/edge-agent/venv/bin/python
+
+    step "test tools into a venv layered on the installed release"
+    # The suite runs against the installed release: its site-packages is on the test venv's path.
+    local sp=/opt/edge-agent/venv/lib/python3.11/site-packages
+    er_run python3 -m venv /opt/edge-agent-tests
+    echo "$sp" >"$ER_ROOT/opt/edge-agent-tests/lib/python3.11/site-packages/edge-agent-release.pth"
+    mkdir -p "$ER_ROOT/root/dev-wheelhouse"
+    cp "$OUT"/dist-dev/edge-agent-*/wheelhouse/*.whl "$ER_ROOT/root/dev-wheelhouse/"
+    er_run /opt/edge-agent-tests/bin/python -m pip install -q --no-index --find-links /root/dev-wheelhouse \
+        'edge-agent[pi,dev]' >"$OUT/test-venv.log" 2>&1 || { tail -n 30 "$OUT/test-venv.log"; return 1; }
+    er_run /opt/edge-agent-tests/bin/python -c \
+        'import edge_agent.agent, sys; p = edge_agent.agent.__file__; print("edge_agent from", p); sys.exit("/opt/edge-agent/releases/" not in __import__("os").path.realpath(p))' |
+        tee -a "$OUT/summary.txt"
+
+    step "test suite under emulation"
+    mkdir -p "$ER_ROOT/src"
+    # The working tree's files (not .venv/, build/): tests and examples. Its agent/ drivers/ plugins/
+    # are not importable as edge_agent (only the installed package is), so the release is what runs.
+    (cd "$REPO" && git ls-files -z --cached --others --exclude-standard | xargs -0 tar --ignore-failed-read -cf - 2>/dev/null) |
+        tar -C "$ER_ROOT/src" -xf -
+    local ignore=(--ignore=tests/deploy)
+    [[ "${ARM64_DEPLOY_TESTS:-0}" == 0 ]] || ignore=()
+    local rc=0
+    ER_ENV=(PYTHONHASHSEED=0)
+    er_run /bin/sh -c "cd /src && exec /opt/edge-agent-tests/bin/python -m pytest -p no:cacheprovider \
+        --junitxml=/src/junit.xml --durations=15 ${ignore[*]} ${ARM64_PYTEST_ARGS:-}" >"$OUT/pytest.log" 2>&1 || rc=$?
+    # shellcheck disable=SC2034 # read by er_run
+    ER_ENV=()
+    cp "$ER_ROOT/src/junit.xml" "$OUT/junit.xml" 2>/dev/null || true
+    echo "pytest (exit $rc): $(tail -n 1 "$OUT/pytest.log")" | tee -a "$OUT/summary.txt"
+    grep -E '^(FAILED|ERROR) ' "$OUT/pytest.log" | tee -a "$OUT/summary.txt" || true
+
+    step "reference plant for $PLANT_S s under emulation, read by edge-agent tail"
+    local mqtt_port plc_port
+    mqtt_port="$(free_port)"
+    plc_port="$(free_port)"
+    sed -e "s/^port = 15020/port = $plc_port/" -e 's#^state_dir = .*#state_dir = "/var/lib/edge-agent/plant"#' \
+        "$REPO/examples/reference-plant.toml" >"$ER_ROOT/root/plant.toml"
+    cp "$REPO/tests/emulated/plant-run.sh" "$ER_ROOT/root/plant-run.sh"
+    er_run /bin/bash /root/plant-run.sh "$mqtt_port" "$plc_port" "$PLANT_S" >"$OUT/plant.log" 2>&1 ||
+        { tail -n 30 "$OUT/plant.log"; return 1; }
+    cp "$ER_ROOT/root/tail.jsonl" "$ER_ROOT/root/agent.log" "$OUT/"
+    python3 "$REPO/tests/emulated/check_tail.py" "$OUT/tail.jsonl" "$OUT/agent.log" "$ER_ROOT/root/plant.toml" \
+        --seconds "$PLANT_S" | tee "$OUT/plant-check.txt" | tee -a "$OUT/summary.txt"
+    local check=${PIPESTATUS[0]}
+    ((rc == 0)) || { echo "the test suite failed under emulation (see $OUT/pytest.log)"; return 1; }
+    return "$check"
+}
+
+main "$@"
