@@ -169,9 +169,10 @@ er_run() {
     env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         PIP_CERT="$ca" SSL_CERT_FILE="$ca" REQUESTS_CA_BUNDLE="$ca" PIP_DISABLE_PIP_VERSION_CHECK=1 \
         PIP_ROOT_USER_ACTION=ignore ${ER_ENV[@]+"${ER_ENV[@]}"} \
-        chroot "$ER_ROOT" "$@"
+        ${ER_NICE:+nice -n "$ER_NICE"} chroot "$ER_ROOT" "$@"
 }
 ER_ENV=()
+ER_NICE="" # a niceness increment for er_run (negative needs root)
 
 er_main() {
     local cmd="${1:-}" arch="${2:-}"

@@ -36,6 +36,14 @@ start_summary() {
     trap 'exit 130' INT TERM
 }
 
+# The working tree's files (tracked and new, not .venv/ or build/) copied to DIR: what the wheel
+# is built from (not the tree itself: setuptools writes build/ and *.egg-info into its source).
+export_tree() {
+    mkdir -p "$1"
+    (cd "$REPO" && git ls-files -z --cached --others --exclude-standard | xargs -0 tar --ignore-failed-read -cf - 2>/dev/null) |
+        tar -C "$1" -xf -
+}
+
 # A free TCP port on 127.0.0.1 (the chroot shares the host's network: never a fixed port).
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 

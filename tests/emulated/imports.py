@@ -50,6 +50,8 @@ import edge_agent  # noqa: E402  (after the dependency checks: they say what is 
 
 count = 0
 for info in pkgutil.walk_packages(edge_agent.__path__, "edge_agent."):
+    if info.name.endswith(".__main__"):  # runs the CLI
+        continue
     try:
         importlib.import_module(info.name)
         count += 1

@@ -25,7 +25,8 @@ main() {
     er_check armhf >/dev/null
 
     step "edge-agent wheel (native, pure Python)"
-    python3 -m pip wheel -q --no-deps --disable-pip-version-check -w "$OUT/wheel" "$REPO" >"$OUT/wheel.log" 2>&1 ||
+    export_tree "$OUT/src"
+    python3 -m pip wheel -q --no-deps --disable-pip-version-check -w "$OUT/wheel" "$OUT/src" >"$OUT/wheel.log" 2>&1 ||
         { tail -n 20 "$OUT/wheel.log"; return 1; }
 
     step "session (overlay on the cached armhf root)"
