@@ -112,6 +112,7 @@ copy_asset() {
 }
 
 cleanup() {
+    trap '' INT TERM HUP # a second signal must not cut the clean-up short
     if [[ -n "$ARCH" ]]; then er_session_end; fi
     rm -rf "$WORK"
 }

@@ -119,9 +119,11 @@ ER_MOUNTS=()
 er_session_start() {
     local arch="$1" base
     base="$(er_build "$arch")"
+    er_reap_stale
     ER_DIR="$(mktemp -d "${TMPDIR:-/var/tmp}/edge-agent-$arch.XXXXXX")"
     ER_ROOT="$ER_DIR/root"
     mkdir -p "$ER_DIR/upper" "$ER_DIR/work" "$ER_ROOT"
+    echo "$$" >"$ER_DIR/owner.pid"
     if mount -t overlay overlay -o "lowerdir=$base,upperdir=$ER_DIR/upper,workdir=$ER_DIR/work" "$ER_ROOT" 2>/dev/null; then
         ER_MOUNTS+=("$ER_ROOT")
     else
@@ -141,6 +143,22 @@ er_mount() {
     local target="${*: -1}"
     mount "$@"
     ER_MOUNTS+=("$target")
+}
+
+# Sessions whose owner died without cleaning up (SIGKILL, a power cut): unmount and remove them.
+er_reap_stale() {
+    local dir pid m
+    for dir in "${TMPDIR:-/var/tmp}"/edge-agent-*.*; do
+        [[ -f "$dir/owner.pid" ]] || continue
+        pid="$(cat "$dir/owner.pid")"
+        ! kill -0 "$pid" 2>/dev/null || continue
+        er_note "removing the stale session $dir (owner $pid is gone)"
+        # Deepest mount points first.
+        grep -o " $dir/[^ ]*" /proc/mounts | sort -r | while read -r m; do
+            umount "$m" 2>/dev/null || umount -l "$m" || true
+        done
+        grep -q " $dir/" /proc/mounts || rm -rf "$dir"
+    done
 }
 
 # Unmounts in reverse order (lazily when busy) and removes the session; safe to call twice.

@@ -18,6 +18,8 @@ step() {
 # EXIT trap: undo the mounts, close the summary, say PASSED or FAILED.
 finish() {
     local rc=$?
+    # A second signal (make passes SIGTERM on to its children) must not cut the clean-up short.
+    trap '' INT TERM HUP
     er_session_end
     if [[ -n "$STEP_NAME" ]]; then
         echo "$STEP_NAME: $((SECONDS - STEP_T)) s$( ((rc == 0)) || echo " (FAILED, exit $rc)")" >>"$OUT/summary.txt"
