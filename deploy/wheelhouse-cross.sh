@@ -40,10 +40,10 @@ runpy.run_module("pip", run_name="__main__", alter_sys=True)
 EOF
 }
 
-# name==version of every package the target would install, except edge-agent itself.
+# name==version of every package the target would install, except edge-agent itself
+# (REQ and the --with packages, with every dependency).
 cross_resolve() {
-    local req="$1"
-    cross_pip install -q --dry-run --ignore-installed --report "$WORK/report.json" "${PIP_ARGS[@]}" "$req" >&2
+    cross_pip install -q --dry-run --ignore-installed --report "$WORK/report.json" "${PIP_ARGS[@]}" "$@" >&2
     "$PYTHON" - "$WORK/report.json" <<'EOF'
 import json, sys
 for item in json.load(open(sys.argv[1]))["install"]:
@@ -53,17 +53,21 @@ for item in json.load(open(sys.argv[1]))["install"]:
 EOF
 }
 
+# cross_wheelhouse REQ OUT [WITH...]: WITH are the --with packages (names or wheel files).
 cross_wheelhouse() {
-    local req="$1" out="$2" debarch suffix=""
+    local req="$1" out="$2" debarch suffix="" w
+    shift 2
     local platforms=() to_build=()
     debarch="$(cross_debian_arch "$ARCH")"
     mapfile -t platforms < <(cross_platforms "$ARCH")
     local target=("${platforms[@]}" --python-version=3.11 --implementation=cp --abi=cp311 --abi=abi3 --abi=none)
     mkdir -p "$out"
+    # A third-party wheel file goes in as it is; the wheelhouse is a find-links source from now on.
+    for w in "$@"; do [[ "$w" != *.whl ]] || cp "$w" "$out/"; done
     cross_setup_pip
     echo "==> resolving $req for $ARCH (Python 3.11, glibc 2.36)"
     local pkgs
-    pkgs="$(cross_resolve "$req")"
+    pkgs="$(cross_resolve "$req" "$@")"
     echo "==> edge-agent wheel"
     cross_pip wheel -q --no-deps -w "$out" "${PIP_ARGS[@]}" "$req"
     echo "==> binary wheels for $ARCH"
@@ -72,7 +76,7 @@ cross_wheelhouse() {
     local want=() missing
     read -r -a want <<<"$(echo "$pkgs" | tr '\n' ' ')"
     while ((${#want[@]})); do
-        if cross_pip download -q --no-deps --only-binary=:all: "${target[@]}" -d "$out" "${PIP_ARGS[@]}" "${want[@]}" \
+        if cross_pip download -q --no-deps --only-binary=:all: "${target[@]}" -d "$out" --find-links "$out" "${PIP_ARGS[@]}" "${want[@]}" \
             >"$WORK/download.log" 2>&1; then
             break
         fi
@@ -91,10 +95,12 @@ cross_wheelhouse() {
     fi
     cross_manifest "$out" "$debarch" "${to_build[@]}"
     [[ "$req" =~ (\[[^]]*\]) ]] && suffix="${BASH_REMATCH[1]}"
-    echo "==> checking: offline install of edge-agent$suffix for $ARCH from the wheelhouse alone"
+    local check=("edge-agent$suffix")
+    for w in "$@"; do if [[ "$w" == *.whl ]]; then check+=("$out/${w##*/}"); else check+=("$w"); fi; done
+    echo "==> checking: offline install of ${check[*]##*/} for $ARCH from the wheelhouse alone"
     mkdir -p "$WORK/check"
     cross_pip install -q --dry-run --ignore-installed --no-index --find-links "$out" --only-binary=:all: \
-        "${target[@]}" --target "$WORK/check" "edge-agent$suffix" ||
+        "${target[@]}" --target "$WORK/check" "${check[@]}" ||
         die "the wheelhouse is incomplete for $ARCH (see pip's message above)"
 }
 
