@@ -33,14 +33,15 @@ EventFn = Callable[[str, str, str, Severity, dict[str, Any]], None]
 class Ring:
     """Readings of one instance over the last ``keep_s`` seconds (fed from its I/O thread)."""
 
-    def __init__(self, keep_s: float) -> None:
+    def __init__(self, keep_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.keep_s = keep_s
+        self.clock = clock
         self.items: deque[tuple[float, int, Any]] = deque()  # (monotonic, ts_ms, payload)
         self.nbytes = 0
         self._lock = threading.Lock()
 
     def add(self, reading: Any) -> None:
-        now = time.monotonic()
+        now = self.clock()
         payload, size = _payload(reading)
         ts = int(getattr(reading, "t0_ms", None) or getattr(reading, "ts_ms", None) or time.time_ns() // 1_000_000)
         with self._lock:
