@@ -31,6 +31,8 @@ from edge_agent.agent.sparkplug.payload import Payload, get_value  # noqa: E402
 from spb_rules import Recorder, tahu_available, tahu_decode, violations  # noqa: E402
 from support import AgentProcess  # noqa: E402
 
+TYPE_NAMES = {1: "Int8", 2: "Int16", 3: "Int32", 4: "Int64", 5: "UInt8", 6: "UInt16", 7: "UInt32", 8: "UInt64"}
+TYPE_NAMES |= {9: "Float", 10: "Double", 11: "Boolean", 12: "String"}
 SPARKPLUG = '\n[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
 
 
@@ -52,6 +54,7 @@ def sizes(msgs: list[Any], agent_id: str) -> dict[str, dict[str, int]]:
     """Per instance: DDATA bytes, JSON of the same values, native bytes and their JSON."""
     out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     names: dict[int, str] = {}
+    types: dict[int, int] = {}
     for m in msgs:
         parts = m.topic.split("/")
         if m.topic.startswith("spBv1.0/") and parts[2] in ("NBIRTH", "DBIRTH", "DDATA"):
@@ -59,12 +62,24 @@ def sizes(msgs: list[Any], agent_id: str) -> dict[str, dict[str, int]]:
             p.ParseFromString(m.payload)
             if parts[2] != "DDATA":
                 names.update({x.alias: x.name for x in p.metrics if x.HasField("alias")})
+                types.update({x.alias: x.datatype for x in p.metrics if x.HasField("alias")})
                 continue
             same = {names.get(x.alias, str(x.alias)): get_value(x, x.datatype or None) for x in p.metrics}
             row = out[parts[4]]
             row["ddata_b"] += len(m.payload)
             row["ddata_json_b"] += len(json.dumps(same))
             row["ddata_n"] += 1
+            full = {  # the same message in Sparkplug's JSON form (as Tahu's decodePayload gives it)
+                "timestamp": p.timestamp,
+                "metrics": [
+                    {"name": names.get(x.alias, ""), "alias": x.alias, "timestamp": x.timestamp,
+                     "type": TYPE_NAMES.get(types.get(x.alias, 0), "Unknown"),
+                     "value": get_value(x, types.get(x.alias))}
+                    for x in p.metrics
+                ],
+                "seq": p.seq,
+            }  # fmt: skip
+            row["spb_json_b"] += len(json.dumps(full))
             row["metrics"] += len(p.metrics)
             for x in p.metrics:  # what a DDATA without per-metric timestamps would weigh (not 3.0)
                 x.ClearField("timestamp")
@@ -80,20 +95,9 @@ def sizes(msgs: list[Any], agent_id: str) -> dict[str, dict[str, int]]:
 
 def report(table: dict[str, dict[str, int]]) -> None:
     total: dict[str, int] = defaultdict(int)
-    head = (
-        "instance",
-        "DDATA",
-        "metrics",
-        "bytes",
-        "JSON same",
-        "ratio",
-        "no m.ts",
-        "native",
-        "bytes",
-        "JSON",
-        "ratio",
-    )
-    print("{:<12} {:>6} {:>8} {:>9} {:>10} {:>6} {:>7}   {:>6} {:>9} {:>9} {:>6}".format(*head))
+    head = ("instance", "DDATA", "metrics", "bytes", "JSON same", "ratio", "no m.ts", "vs SpB JSON")
+    head += ("native", "bytes", "JSON", "ratio")
+    print("{:<12} {:>6} {:>8} {:>9} {:>10} {:>6} {:>7} {:>11}   {:>6} {:>9} {:>9} {:>6}".format(*head))
     for name in sorted(table):
         r = table[name]
         for k, v in r.items():
@@ -101,7 +105,8 @@ def report(table: dict[str, dict[str, int]]) -> None:
         _row(name, r)
     _row("overall", total)
     print("ratio: DDATA bytes / json.dumps of the same values by metric name; no m.ts: the same DDATA")
-    print("without per-metric timestamps (Sparkplug 3.0 requires them); native: MessagePack / json.dumps")
+    print("without per-metric timestamps (Sparkplug 3.0 requires them); vs SpB JSON: DDATA bytes / the same")
+    print("DDATA in Sparkplug's JSON form (name, alias, timestamp, type, value); native: MessagePack / json.dumps")
 
 
 def _row(name: str, r: dict[str, int]) -> None:
@@ -110,7 +115,8 @@ def _row(name: str, r: dict[str, int]) -> None:
 
     print(
         f"{name:<12} {r['ddata_n']:>6} {r['metrics']:>8} {r['ddata_b']:>9} {r['ddata_json_b']:>10} "
-        f"{pct(r['ddata_b'], r['ddata_json_b']):>6} {pct(r['no_ts_b'], r['ddata_json_b']):>7}   "
+        f"{pct(r['ddata_b'], r['ddata_json_b']):>6} {pct(r['no_ts_b'], r['ddata_json_b']):>7} "
+        f"{pct(r['ddata_b'], r['spb_json_b']):>11}   "
         f"{r['native_n']:>6} {r['native_b']:>9} {r['native_json_b']:>9} {pct(r['native_b'], r['native_json_b']):>6}"
     )
 

@@ -42,14 +42,38 @@ driver = {{ type = "sim", profile = "ramp", channels = 2, amplitude = 100.0 }}
 """
 
 
-def command(metrics: list[tuple[str, DataType, Any]]) -> bytes:
+def command(metrics: list[tuple[str, DataType, Any]], alias: int | None = None) -> bytes:
     p = Payload()
     p.timestamp = 1
     for name, datatype, value in metrics:
         m = p.metrics.add()
-        m.name, m.datatype, m.timestamp = name, int(datatype), 1
+        m.datatype, m.timestamp = int(datatype), 1
+        if name:
+            m.name = name
+        if alias is not None:
+            m.alias = alias
         set_value(m, datatype, value)
-    return p.SerializeToString()  # type: ignore[no-any-return]
+    return bytes(p.SerializeToString())
+
+
+def read_back(rec: Recorder, name: str, value: int) -> bool:
+    alias = alias_of(rec, name)
+    for msg in rec.of("DDATA"):
+        p = Payload()
+        p.ParseFromString(msg.payload)
+        if any(m.alias == alias and m.long_value == value for m in p.metrics):
+            return True
+    return False
+
+
+def alias_of(rec: Recorder, name: str) -> int:
+    for msg in reversed(rec.of("DBIRTH")):
+        p = Payload()
+        p.ParseFromString(msg.payload)
+        for m in p.metrics:
+            if m.name == name:
+                return int(m.alias)
+    raise AssertionError(f"{name} not born")
 
 
 @pytest.fixture
@@ -70,6 +94,10 @@ def test_session_values_commands_and_death_decoded_by_tahu(tmp_path: Path, broke
         rec.publish("spBv1.0/plant/NCMD/t1", command([("Node Control/Rebirth", DataType.BOOLEAN, True)]))
         rec.wait_for(lambda: len(rec.of("NBIRTH")) >= 2, 10, "the rebirth")
         rec.publish("spBv1.0/plant/DCMD/t1/plc", command([("setpoint", DataType.INT64, 250)]))
+        rec.wait_for(lambda: read_back(rec, "setpoint", 250), 10, "the first write read back")
+        # as Ignition sends it (3.0: commands carry the alias only, no name)
+        rec.publish("spBv1.0/plant/DCMD/t1/plc", command([("", DataType.INT64, 260)], alias=alias_of(rec, "setpoint")))
+        rec.wait_for(lambda: read_back(rec, "setpoint", 260), 10, "the alias-only write read back")
         rec.publish("spBv1.0/plant/DCMD/t1/plc", command([("float64_ABCD_0", DataType.DOUBLE, 1.0)]))
         rec.publish("spBv1.0/plant/DCMD/t1/plc", command([("setpoint", DataType.INT64, 9999)]))
         rec.wait_for(lambda: len(rec.of("DDATA")) >= 12, 10, "DDATA after the commands")
@@ -97,6 +125,7 @@ def test_session_values_commands_and_death_decoded_by_tahu(tmp_path: Path, broke
     setpoint = int(born["setpoint"]["alias"])
     after = [m for r in decoded if r["topic"].endswith("DDATA/t1/plc") for m in r["raw"]["metrics"]]
     assert any(int(m["alias"]) == setpoint and m.get("longValue") == "250" for m in after)
+    assert any(int(m["alias"]) == setpoint and m.get("longValue") == "260" for m in after)
     messages = [m.get("stringValue", "") for m in after]
     assert any("float64_ABCD_0" in s and "not a writable" in s for s in messages), messages
     assert any("9999" in s and "500" in s for s in messages), messages
