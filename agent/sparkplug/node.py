@@ -10,57 +10,35 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from edge_agent.agent.outbox import MemoryOutbox
 from edge_agent.agent.session import Handler, MqttSession, SessionOptions
 from edge_agent.agent.sparkplug import device as dev
+from edge_agent.agent.sparkplug.commands import NEXT_SERVER, REBIRTH, NodeCommands, Writer
 from edge_agent.agent.sparkplug.payload import (
-    NAMESPACE,
     DataType,
     Payload,
-    get_value,
     quality_code,
     set_properties,
     set_value,
 )
 from edge_agent.agent.sparkplug.settings import SparkplugSection
 from edge_agent.agent.sparkplug.store import SparkplugStore
+from edge_agent.agent.sparkplug.topics import Topics, event_flags, now_ms
 
 log = logging.getLogger("agent.sparkplug")
 
-REBIRTH = "Node Control/Rebirth"
-NEXT_SERVER = "Node Control/Next Server"
 NODE = ""  # the device name under which node metrics are kept
 REPLAY_BATCH = 200  # stored records per historical DDATA burst
 
-Writer = Callable[[str, str, Any], Awaitable[Any]]  # (instance, key, value) -> result
 Health = Callable[[], Mapping[str, tuple[DataType, Any]]]
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-class Topics:
-    def __init__(self, group: str, node: str, host: str) -> None:
-        base = f"{NAMESPACE}/{group}"
-        self.nbirth, self.ndeath = f"{base}/NBIRTH/{node}", f"{base}/NDEATH/{node}"
-        self.ndata, self.ncmd = f"{base}/NDATA/{node}", f"{base}/NCMD/{node}"
-        self.dcmd = f"{base}/DCMD/{node}/+"
-        self._device = f"{base}/{{}}/{node}/{{}}"
-        self.state = f"{NAMESPACE}/STATE/{host}" if host else ""
-
-    def device(self, kind: str, name: str) -> str:
-        return self._device.format(kind, name)
-
-
-class SparkplugNode:
+class SparkplugNode(NodeCommands):
     """``async with SparkplugNode(...)``; the runtime feeds it data, events and instance changes."""
 
     def __init__(
@@ -354,94 +332,6 @@ class SparkplugNode:
         if kind in ("instance_error", "driver_hung") and d is not self.node and d.born:
             self._ddeath(d)  # the instance failed (restarts) or its device hangs: its values are not live
 
-    # --- commands ------------------------------------------------------------------------------
-    def _metrics_of(self, payload: bytes) -> list[Any]:
-        p = Payload()
-        p.ParseFromString(payload)
-        return list(p.metrics)
-
-    def _on_ncmd(self, topic: str, payload: bytes) -> None:
-        try:
-            metrics = self._metrics_of(payload)
-        except Exception as exc:  # protobuf raises DecodeError and friends
-            log.warning("sparkplug: NCMD not decodable: %s", exc)
-            return
-        by_alias = {m.alias: m.name for m in self.node}
-        for m in metrics:
-            name = m.name or by_alias.get(m.alias, "")
-            value = get_value(m, m.datatype or DataType.BOOLEAN)
-            log.info("sparkplug: NCMD %s = %r", name, value)
-            if name == REBIRTH and value:
-                self.rebirth()
-            elif name == NEXT_SERVER and value:
-                self.next_server()
-            else:
-                self.event("agent", "ncmd_rejected", f"unsupported node command {name!r}", "warning", {})
-
-    def next_server(self) -> None:
-        """NCMD Node Control/Next Server: NDEATH, disconnect, connect again (one broker: the same)."""
-        self.born = False
-        self._spawn(self._leave(), "sparkplug-leave")
-
-    async def _leave(self) -> None:
-        """Publish NDEATH, wait for its PUBACK (else paho resends it in the next session), disconnect."""
-        if not self.session.connected.is_set():
-            return
-        info = self.session.client.publish(self.topics.ndeath, self._ndeath_payload(), qos=1, retain=False)
-        deadline = time.monotonic() + 2.0
-        while not info.is_published() and time.monotonic() < deadline and self.session.connected.is_set():
-            await asyncio.sleep(0.01)
-        self.session.client.disconnect()
-
-    async def _on_dcmd(self, topic: str, payload: bytes) -> None:
-        """DCMD: write each metric through the instance's own write path (allow_writes, writable, limits)."""
-        name = topic.rsplit("/", 1)[-1]
-        d = self.devices.get(name)
-        try:
-            metrics = self._metrics_of(payload)
-        except Exception as exc:
-            log.warning("sparkplug: DCMD for %s not decodable: %s", name, exc)
-            return
-        for m in metrics:
-            md = (
-                None
-                if d is None
-                else next((x for x in d if x.name == m.name or (not m.name and x.alias == m.alias)), None)
-            )
-            label = m.name or f"alias {m.alias}"
-            if md is None or md.key.startswith(("Event/", "Alarms/", "Faults/")):
-                self._refused(name, f"DCMD {label}: no such writable metric on device {name!r}")
-                continue
-            value = get_value(m, m.datatype or md.datatype)
-            try:
-                await self.write(name, md.key, value)
-                log.info("sparkplug: DCMD %s/%s := %r", name, md.key, value)
-            except Exception as exc:
-                self._refused(name, f"DCMD {md.name} := {value!r} refused: {exc}")
-
-    def _refused(self, device: str, why: str) -> None:
-        log.warning("sparkplug: %s", why)
-        self.event(device if device in self.devices else "agent", "dcmd_rejected", why, "warning", {})
-
-    def _on_state(self, topic: str, payload: bytes) -> None:
-        """spBv1.0/STATE/<host>: ``{"online": bool, "timestamp": ms}`` (3.0 JSON form)."""
-        try:
-            state = json.loads(payload)
-            online, ts = bool(state["online"]), int(state["timestamp"])
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("sparkplug: STATE on %s not understood (%s): %r", topic, exc, payload[:80])
-            return
-        if ts < self.host_ts:
-            return  # an older state than one already seen
-        self.host_ts = ts
-        was, self.host_online = self.host_online, online
-        log.info("sparkplug: primary host %s is %s", self.s.primary_host_id, "online" if online else "offline")
-        if online and not self.born:
-            self.births()
-        elif not online and was and self.born:
-            self.born = False  # from now on data goes to the store
-            self.next_server()  # 3.0: NDEATH and disconnect
-
     # --- store-and-forward, health -----------------------------------------------------------
     async def _replay(self) -> None:
         """Send stored records as historical DDATA in order, then go live."""
@@ -486,18 +376,3 @@ class SparkplugNode:
                 changes = {k: v for k, (_, v) in now.items() if self.node.metrics[k].value != v}
                 if changes:
                     self._publish_changes(self.node, self._update(self.node, changes, {}, now_ms()))
-
-
-def event_flags(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Boolean metrics for alarms and faults: ``Alarms/<channel>/<feature>/<level>`` follows an
-    alarm's ``active``; ``Faults/<what>[/<channel>]`` is true from a ``*_fault`` to its ``*_ok``."""
-    out: dict[str, Any] = {}
-    channel = fields.get("channel")
-    where = f"/{channel}" if isinstance(channel, str) and channel not in ("", "*") else ""
-    if isinstance(fields.get("active"), bool) and "level" in fields:
-        feature = str(fields.get("feature", kind)).replace(".", "/")
-        out[f"Alarms{where}/{feature}/{fields['level']}"] = fields["active"]
-    for suffix, state in (("_fault", True), ("_ok", False)):
-        if kind.endswith(suffix) and kind != "tag_ok" and kind != "tag_fault":
-            out[f"Faults/{kind[: -len(suffix)]}{where}"] = state
-    return out

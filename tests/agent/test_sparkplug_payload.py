@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from edge_agent.agent.sparkplug.node import event_flags
 from edge_agent.agent.sparkplug.payload import DataType, Payload, get_value, set_value, to_dict
+from edge_agent.agent.sparkplug.topics import event_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 SP = ROOT / "agent" / "sparkplug"
