@@ -93,7 +93,7 @@ def tahu_decode(msgs: list[Msg]) -> list[dict[str, Any]]:
     lines = "".join(
         json.dumps({"topic": m.topic, "b64": base64.b64encode(m.payload).decode()}) + "\n"
         for m in msgs
-        if "/STATE/" not in m.topic
+        if m.topic.startswith("spBv1.0/") and "/STATE/" not in m.topic
     )
     out = subprocess.run(
         ["node", str(TAHU_JS), str(NPM_ROOT)], input=lines, capture_output=True, text=True, timeout=60, check=True
