@@ -149,8 +149,7 @@ class AgentControl:
                 ", ".join(shadowed),
                 self.layer.version,
             )
-        save_layer(new_file.agent.state_dir, self.layer)
-        self.host.publish_state()
+        self.host.publish_state()  # the stored layer stays as it is: a reload never discards a push
         return {
             "reloaded": True,
             "instances": outcome.summary,

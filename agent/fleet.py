@@ -94,7 +94,14 @@ def cmd_get_config(args: argparse.Namespace) -> int:
     if not d.get("ok"):
         raise SystemExit(f"get-config: {d.get('error')}")
     cfg = codec.to_jsonable(d["result"])
-    print(json.dumps(cfg, indent=1) if args.json else to_toml(cfg), end="" if not args.json else "\n")
+    if args.json:
+        print(json.dumps(cfg, indent=1))
+        return 0
+    status = request(s, args.agent_id, "status", {}, args.timeout) or {}
+    instances = (status.get("result") or {}).get("instances", {}) if status.get("ok") else {}
+    owners = {name: str(st.get("managed_by", "")) for name, st in instances.items() if isinstance(st, dict)}
+    print(f"# effective config of {args.agent_id}: the local file with the pushed layer (version {cfg.get('version')})")
+    print(to_toml(cfg, owners), end="")
     return 0
 
 
@@ -116,12 +123,14 @@ def _key(k: str) -> str:
     return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
 
 
-def to_toml(cfg: dict[str, Any]) -> str:
+def to_toml(cfg: dict[str, Any], owners: dict[str, str] | None = None) -> str:
     """A small TOML writer for config tables: scalars, [sections], [[instances]] (nested maps inline)."""
     out = [f"{_key(k)} = {_value(v)}" for k, v in cfg.items() if not isinstance(v, dict) and k != "instances"]
     for k, v in cfg.items():
         if isinstance(v, dict):
             out += ["", f"[{_key(k)}]", *(f"{_key(a)} = {_value(b)}" for a, b in v.items())]
-    for inst in cfg.get("instances", []):
-        out += ["", "[[instances]]", *(f"{_key(a)} = {_value(b)}" for a, b in inst.items())]
+    for inst in cfg.get("instances", []):  # a comment per instance: where it comes from (file or push)
+        owner = (owners or {}).get(str(inst.get("name")))
+        out += ["", *([f"# managed by: {owner}"] if owner else []), "[[instances]]"]
+        out += [f"{_key(a)} = {_value(b)}" for a, b in inst.items()]
     return "\n".join(out).lstrip("\n") + "\n"

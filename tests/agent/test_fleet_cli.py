@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,9 @@ def test_ops_fleet_against_mosquitto_with_passwords_and_acl(tmp_path: Path, acl_
         assert res["t2"]["status"] == res["t3"]["status"] == "not_pushed", res
         assert "rollout stopped after 1 failure(s)" in res["t3"]["reason"]
         got = cli("get-config", "t1", *ops)
-        assert got.returncode == 0 and '[[instances]]\nname = "added"' in got.stdout and "[mqtt]" in got.stdout
+        assert got.returncode == 0 and '# managed by: push\n[[instances]]\nname = "added"' in got.stdout, got.stdout
+        assert "[mqtt]" in got.stdout and '# managed by: file\n[[instances]]\nname = "steady"' in got.stdout
+        assert tomllib.loads(got.stdout)["instances"][-1]["name"] == "added", "the output is valid TOML"
         ping = cli("cmd", "t2", "ping", *ops)
         assert ping.returncode == 0 and '"pong": true' in ping.stdout
         bare = cli("cmd", "t2", "restart", *ops)
