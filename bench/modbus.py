@@ -109,7 +109,7 @@ def line(name: str, requests: float, times: list[float], cpu: float, published: 
 
 
 async def bench(port: int, seconds: float, polls: int) -> None:
-    o = msgspec.convert({"backend": "tcp", "port": port, "layout": "reference", "timeout_s": 1.0}, ModbusOptions)
+    o = msgspec.convert({"transport": "tcp", "port": port, "layout": "reference", "timeout_s": 1.0}, ModbusOptions)
     d = ModbusDriver(o)
     h = Harness(PLC, options={"heartbeat_s": 300}, driver=d, clock=RealClock())
     await h.start()

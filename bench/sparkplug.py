@@ -40,7 +40,7 @@ def plant_config(tmp: Path) -> Path:
     """The reference plant, everything in process (simulated PLC and accelerometers), Sparkplug on."""
     text = (ROOT / "examples" / "reference-plant.toml").read_text()
     text = text.replace('state_dir = "/tmp/edge-agent-reference"', f'state_dir = "{tmp / "state"}"')
-    text = text.replace('backend = "tcp"', 'backend = "sim"')
+    text = text.replace('transport = "tcp"', 'backend = "sim"')
     text = text.replace('prefix = "edge"', 'prefix = "edge"\nreconnect_min_s = 2.0', 1)
     text = re.sub(r'^type = "iio"$', 'type = "iio"\nbackend = "sim"', text, flags=re.M)
     for csv in (ROOT / "examples").glob("*.csv"):

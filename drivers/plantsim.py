@@ -85,7 +85,9 @@ def _iio_device(name: str, drv: dict[str, Any]) -> SimIioDevice | None:
 
 
 def _plc(name: str, drv: dict[str, Any], base: Path, seed: int) -> Plc | None:
-    if drv.get("backend", "tcp") != "tcp" or drv.get("host", "127.0.0.1") not in LOCAL_HOSTS:
+    backend = drv.get("backend", "hw")  # "tcp": the deprecated spelling of hw + transport tcp
+    transport = drv.get("transport", "tcp")
+    if backend not in ("hw", "tcp") or transport != "tcp" or drv.get("host", "127.0.0.1") not in LOCAL_HOSTS:
         return None
     from edge_agent.drivers.modbus.simplc import LAYOUTS, PlcImage
     from edge_agent.drivers.modbus.tags import load_csv

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from edge_agent.drivers.contract import Capability, DriverSpec, DType, Values, ValueSpec
 from edge_agent.drivers.modbus.driver import ModbusDriver
-from edge_agent.drivers.modbus.options import ModbusOptions, all_tags, check
+from edge_agent.drivers.modbus.options import Backend, ModbusOptions, Transport, all_tags, check
 from edge_agent.drivers.modbus.plan import build_plan
 from edge_agent.drivers.modbus.tags import DataType, Order, PollClass, Table, Tag, TagMapError
 
@@ -19,9 +19,12 @@ def plan_lines(o: ModbusOptions) -> list[str]:
     except TagMapError as exc:
         return [f"no plan: {exc}"]
     plan = build_plan(tags, o.unit_id, o.limits())
-    where = f"{o.host}:{o.port}" if o.backend == "tcp" else o.serial_port if o.backend == "rtu" else "sim"
+    if o.backend is Backend.SIM:
+        where = "sim"
+    else:
+        where = f"tcp {o.host}:{o.port}" if o.transport is Transport.TCP else f"rtu {o.serial_port}"
     fast = sum(1 for r in plan if r.poll is PollClass.FAST)
-    head = f"modbus {o.backend} {where}: {len(tags)} tags in {len(plan)} requests ({fast} every poll)"
+    head = f"modbus {where}: {len(tags)} tags in {len(plan)} requests ({fast} every poll)"
     return [head] + [r.describe() for r in plan]
 
 
@@ -69,7 +72,7 @@ SPEC: DriverSpec[ModbusOptions, Values] = DriverSpec(
     check=check,
     plan=plan_lines,
     values=declared,
-    device_access=lambda o: {"dialout"} if o.backend == "rtu" else set(),
+    device_access=lambda o: {"dialout"} if o.backend is Backend.HW and o.transport is Transport.RTU else set(),
 )
 
 __all__ = ["SPEC", "DataType", "ModbusDriver", "ModbusOptions", "Order", "PollClass", "Table", "Tag"]

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from edge_agent.drivers.contract import Quality, Scalar
 from edge_agent.drivers.errors import CommError, DeviceTimeout, DriverError
 from edge_agent.drivers.modbus.codec import Decoder, decoder, registers_to_bytes
-from edge_agent.drivers.modbus.options import Backend, ModbusOptions
+from edge_agent.drivers.modbus.options import ModbusOptions, Transport
 from edge_agent.drivers.modbus.plan import ReadRequest
 from edge_agent.drivers.modbus.tags import Table, Tag
 
@@ -65,10 +65,10 @@ class PymodbusSource:
         from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
         common: dict[str, Any] = {"timeout": o.timeout_s, "retries": o.retries, "reconnect_delay": 0}
-        self.what = f"{o.host}:{o.port}" if o.backend is Backend.TCP else o.serial_port
+        self.what = f"{o.host}:{o.port}" if o.transport is Transport.TCP else o.serial_port
         self.client: Any = (
             AsyncModbusTcpClient(o.host, port=o.port, **common)
-            if o.backend is Backend.TCP
+            if o.transport is Transport.TCP
             else AsyncModbusSerialClient(
                 o.serial_port,
                 baudrate=o.baudrate,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import logging
+import warnings
 from typing import Annotated, Literal
 
 import msgspec
@@ -12,9 +14,18 @@ from edge_agent.drivers.modbus.tags import Tag, TagMapError, check_tags, load_cs
 
 
 class Backend(enum.StrEnum):
-    TCP = "tcp"
-    RTU = "rtu"
+    HW = "hw"  # a real device over ``transport``
     SIM = "sim"  # an in-process simulated PLC (drivers.modbus.simplc), no socket
+    TCP = "tcp"  # deprecated spelling of backend = "hw" + transport = "tcp" (until 0.3)
+    RTU = "rtu"  # deprecated spelling of backend = "hw" + transport = "rtu" (until 0.3)
+
+
+class Transport(enum.StrEnum):
+    TCP = "tcp"  # Modbus TCP to host:port
+    RTU = "rtu"  # Modbus RTU on serial_port
+
+
+log = logging.getLogger(__name__)
 
 
 class Layout(enum.StrEnum):
@@ -28,7 +39,8 @@ Seconds = Annotated[float, msgspec.Meta(gt=0, le=600)]
 
 
 class ModbusOptions(Options):
-    backend: Backend = Backend.TCP
+    backend: Backend = Backend.HW
+    transport: Transport | None = None  # None: tcp (or what a deprecated backend = "tcp"/"rtu" says)
     # TCP
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 502
@@ -56,6 +68,22 @@ class ModbusOptions(Options):
     tags_csv: FilePath | None = None  # relative: to the config file's directory
     layout: Layout | None = None
     sim_seed: int = 1
+
+    def __post_init__(self) -> None:
+        """One vocabulary: ``backend`` hw/sim as for every driver, ``transport`` tcp/rtu. The old
+        ``backend = "tcp"/"rtu"`` still works for one release, with a deprecation warning."""
+        if self.backend in (Backend.TCP, Backend.RTU):
+            old = Transport(self.backend.value)
+            if self.transport is not None and self.transport is not old:
+                raise ValueError(f'backend = "{old}" (deprecated) contradicts transport = "{self.transport}"')
+            message = (
+                f'modbus: backend = "{old}" is deprecated: write transport = "{old}" (backend "hw" is the default)'
+            )
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            log.warning("%s", message)
+            self.backend, self.transport = Backend.HW, old
+        elif self.transport is None:
+            self.transport = Transport.TCP
 
     def limits(self) -> Limits:
         return Limits(self.max_registers, self.max_bits, self.max_gap, self.max_gap_bits)

@@ -20,7 +20,7 @@ RUN_S = 12.0  # the system and production instances poll every 10 s
 def _plant(tmp_path: Path) -> Path:
     text = PLANT.read_text()
     text = text.replace('state_dir = "/tmp/edge-agent-reference"', f'state_dir = "{tmp_path / "state"}"')
-    text = text.replace('backend = "tcp"', 'backend = "sim"')  # the in-process simulated PLC
+    text = text.replace('transport = "tcp"', 'backend = "sim"')  # the in-process simulated PLC
     # and the accelerometers' model in process instead of edge-agent plantsim
     text = re.sub(r'^type = "iio"$', 'type = "iio"\nbackend = "sim"', text, flags=re.M)
     assert 'backend = "sim"' in text

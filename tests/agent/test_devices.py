@@ -19,7 +19,7 @@ driver = {{ type = "adxl345", bus = "i2c", device = "/dev/i2c-1", rate_hz = 400,
 [[instances]]
 name = "plc"
 plugin = "plc"
-driver = {{ type = "modbus", backend = "rtu", serial_port = "/dev/ttyUSB0", layout = "reference" }}
+driver = {{ type = "modbus", transport = "rtu", serial_port = "/dev/ttyUSB0", layout = "reference" }}
 
 [[instances]]
 name = "sim"

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not tahu_available(), reason="needs node and `ma
 def _plant(tmp_path: Path) -> Path:
     text = (ROOT / "examples" / "reference-plant.toml").read_text()
     text = text.replace('state_dir = "/tmp/edge-agent-reference"', f'state_dir = "{tmp_path / "state"}"')
-    text = text.replace('backend = "tcp"', 'backend = "sim"')
+    text = text.replace('transport = "tcp"', 'backend = "sim"')
     text = re.sub(r'^type = "iio"$', 'type = "iio"\nbackend = "sim"', text, flags=re.M)
     for csv in (ROOT / "examples").glob("*.csv"):
         (tmp_path / csv.name).write_bytes(csv.read_bytes())

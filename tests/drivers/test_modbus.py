@@ -175,7 +175,7 @@ def test_spread_map_over_rtu_pty_pair() -> None:
         server = await serve_rtu(image, server_end, baudrate=115200)
         d = ModbusDriver(
             options(
-                backend="rtu",
+                transport="rtu",
                 serial_port=client_end,
                 baudrate=115200,
                 timeout_s=1.0,

@@ -113,7 +113,7 @@ def test_illegal_address_is_one_tag_fault_event_and_others_keep_publishing() -> 
 
     async def main() -> Harness:
         server = await serve_tcp(image, "127.0.0.1", 0)
-        d = driver(backend="tcp", port=bound_port(server), tags=[msgspec.to_builtins(t) for t in tags])
+        d = driver(backend="hw", transport="tcp", port=bound_port(server), tags=[msgspec.to_builtins(t) for t in tags])
         h = Harness(SPEC, options={"heartbeat_s": 3600}, driver=d)
         try:
             await h.start()
