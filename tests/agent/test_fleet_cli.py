@@ -22,7 +22,7 @@ from edge_agent.agent.broker import free_port, wait_port
 from paho.mqtt.enums import CallbackAPIVersion
 from support import BASE, ROOT, AgentProcess, write_config
 
-USERS = ("ops", "t1", "t2", "t3")
+USERS = ("ops", "t1", "t2", "t3", "scada")
 
 pytestmark = pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="mosquitto_passwd not installed")
 
@@ -236,3 +236,35 @@ def test_cli_login_from_url_env_and_file_and_one_line_errors(tmp_path: Path, acl
     spy.close()
     r = cli("fleet", "--json", "--wait", "1", env=env)
     assert r.returncode == 0 and "warning: skipping edge/zz/status: not an edge-agent message" in r.stderr
+
+
+def test_sparkplug_through_the_shipped_acl(tmp_path: Path, acl_broker: AclBroker) -> None:
+    """An agent publishes Sparkplug as its own edge node and reads its commands; the SCADA user
+    sees it and can ask for a rebirth (deploy/mosquitto/acl, docs/sparkplug.md)."""
+    from edge_agent.agent.sparkplug.payload import DataType, Payload, set_value
+
+    scada = Spy(acl_broker, "scada", ["spBv1.0/#"])
+    d = tmp_path / "t1"
+    d.mkdir()
+    extra = (
+        f'username = "t1"\npassword_file = "{tmp_path / "t1.pass"}"\n[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
+    )
+    agent = AgentProcess(
+        write_config(d / "agent.toml", state_dir=d / "state", instances=BASE, extra=extra), acl_broker.url
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while "spBv1.0/plant/DDATA/t1/steady" not in scada.got and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "spBv1.0/plant/NBIRTH/t1" in scada.got and "spBv1.0/plant/DBIRTH/t1/steady" in scada.got, scada.got[:5]
+        p = Payload()
+        m = p.metrics.add()
+        m.name, m.datatype, m.timestamp = "Node Control/Rebirth", int(DataType.BOOLEAN), 1
+        set_value(m, DataType.BOOLEAN, True)
+        scada.publish("spBv1.0/plant/NCMD/t1", p.SerializeToString())
+        while scada.got.count("spBv1.0/plant/NBIRTH/t1") < 2 and time.monotonic() < deadline + 10:
+            time.sleep(0.1)
+        assert scada.got.count("spBv1.0/plant/NBIRTH/t1") == 2, "the agent did not receive NCMD through the ACL"
+    finally:
+        assert agent.stop() == 0
+        scada.close()
