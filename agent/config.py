@@ -155,10 +155,9 @@ def _is_file_path(tp: Any) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def _file_path_fields(cls: type) -> frozenset[str]:
-    try:
-        hints = typing.get_type_hints(cls, include_extras=True)
-    except Exception:  # an options class whose annotations cannot be resolved: nothing to resolve
-        return frozenset()
+    # No fallback: the registry refuses an options class whose annotations do not resolve
+    # (check_options_type), so a FilePath option is never silently left relative.
+    hints = typing.get_type_hints(cls, include_extras=True)
     return frozenset(name for name, tp in hints.items() if _is_file_path(tp))
 
 

@@ -90,10 +90,6 @@ class SeqStore:
         for topic, seq in spooled_max.items():
             self._last[topic] = max(self._last.get(topic, 0), seq)
 
-    def peek(self, topic: str) -> int:
-        """The last number used for ``topic`` (0 if none)."""
-        return self._last.get(topic, 0)
-
     def next(self, topic: str) -> int:
         """Return the next number for ``topic``, reserving a block on disk when needed."""
         seq = self._last.get(topic, 0) + 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import typing
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Generic, Protocol, TypeVar, runtime_checkable
@@ -37,6 +38,11 @@ reading types); a new major changes or removes something a driver relies on."""
 _log = logging.getLogger("edge_agent.registry")
 
 Scalar = float | int | bool | str
+
+
+HEX: Final = {"format": "hex"}
+"""``Annotated[int, msgspec.Meta(ge=0x03, le=0x77, extra=HEX)]``: config messages show this
+integer option in hex, as its users write it (I2C addresses, register numbers)."""
 
 
 class _RelativeToConfig:
@@ -289,6 +295,20 @@ def device_groups(spec: DriverSpec[Any, Any], options: Any) -> frozenset[str]:
     return groups
 
 
+def check_options_type(options: object, source: str) -> None:
+    """The options must be a msgspec.Struct whose annotations resolve (validation and the
+    agent's file-path resolution read them); else the spec is refused, not half-used."""
+    if not (isinstance(options, type) and issubclass(options, msgspec.Struct)):
+        raise RegistryError(f"{source}: options must be a msgspec.Struct subclass")
+    try:
+        typing.get_type_hints(options, include_extras=True)
+        msgspec.structs.fields(options)
+    except Exception as exc:
+        raise RegistryError(
+            f"{source}: the annotations of options {options.__name__} do not resolve ({type(exc).__name__}: {exc})"
+        ) from None
+
+
 def check_driver_spec(obj: object, source: str) -> DriverSpec[Any, Any]:
     """Validate a loaded entry point; raise RegistryError naming what is wrong and where."""
     if not isinstance(obj, DriverSpec):
@@ -296,8 +316,7 @@ def check_driver_spec(obj: object, source: str) -> DriverSpec[Any, Any]:
     check_contract_version(obj.contract_version, CONTRACT_VERSION, source)
     if not valid_name(obj.name):
         raise RegistryError(f"{source}: invalid driver name {obj.name!r}")
-    if not (isinstance(obj.options, type) and issubclass(obj.options, msgspec.Struct)):
-        raise RegistryError(f"{source}: options must be a msgspec.Struct subclass")
+    check_options_type(obj.options, source)
     if not callable(obj.factory):
         raise RegistryError(f"{source}: factory is not callable")
     if not obj.provides or not all(isinstance(c, Capability) for c in obj.provides):

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Protocol
 
 import msgspec
 from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, ValueSpec, on_hardware
-from edge_agent.drivers.errors import CommError, DeviceNotFound, DeviceTimeout, DriverError
+from edge_agent.drivers.errors import CommError, DeviceNotFound, DeviceTimeout, DriverError, SensorFault
 from edge_agent.drivers.thermocouple import (
     Backend,
     ChannelReading,
@@ -215,8 +215,8 @@ class SerialLineDriver:
             raise CommError(f"{self.o.port}: group {name!r} did not match")
         try:
             number = float(text)
-        except ValueError as exc:
-            raise CommError(f"{self.o.port}: group {name!r} = {text!r} is not a number") from exc
+        except ValueError as exc:  # the line arrived and matched: the instrument reports a fault ("----", "OPEN")
+            raise SensorFault(f"{self.o.port}: the instrument sent {name!r} = {text!r}, not a number") from exc
         return to_celsius(number * self.o.scale + self.o.offset, self.o.unit)
 
     def read(self) -> TemperatureReading:

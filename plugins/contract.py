@@ -45,6 +45,7 @@ from edge_agent.drivers.contract import (
     ValueSpec,
     Waveform,
     check_contract_version,
+    check_options_type,
     valid_name,
 )
 from edge_agent.drivers.errors import DriverError
@@ -236,8 +237,7 @@ def check_plugin_spec(obj: object, source: str) -> PluginSpec[Any, Any]:
     check_contract_version(obj.contract_version, CONTRACT_VERSION, source)
     if not valid_name(obj.name):
         raise RegistryError(f"{source}: invalid plugin name {obj.name!r}")
-    if not (isinstance(obj.options, type) and issubclass(obj.options, msgspec.Struct)):
-        raise RegistryError(f"{source}: options must be a msgspec.Struct subclass")
+    check_options_type(obj.options, source)
     if not callable(obj.factory):
         raise RegistryError(f"{source}: factory is not callable")
     if isinstance(obj.factory, type) and not issubclass(obj.factory, Plugin):

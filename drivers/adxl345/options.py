@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 from edge_agent.drivers.adxl345.registers import RANGE_CODES, RATE_CODES
-from edge_agent.drivers.contract import Options
+from edge_agent.drivers.contract import HEX, Options
 from edge_agent.drivers.vibration_model import ModelOptions
 
 I2C_MAX_RATE_HZ = 800.0  # 400 kHz I2C cannot drain the FIFO faster than this
@@ -27,7 +27,7 @@ class Adxl345Options(Options):
     backend: Backend = Backend.HW
     bus: Bus = Bus.SPI
     device: str = "/dev/spidev0.0"  # or /dev/i2c-1 with bus = "i2c"
-    address: Annotated[int, msgspec.Meta(ge=0x03, le=0x77)] = 0x53  # I2C only (0x53 or 0x1D)
+    address: Annotated[int, msgspec.Meta(ge=0x03, le=0x77, extra=HEX)] = 0x53  # I2C only (0x53 or 0x1D)
     rate_hz: float = 3200.0  # output data rate: 3200, 1600, 800, ... 6.25
     range_g: int = 16  # 2, 4, 8 or 16 (full resolution: 3.9 mg/LSB on every range)
     spi_speed_hz: Annotated[int, msgspec.Meta(ge=100_000, le=5_000_000)] = 5_000_000

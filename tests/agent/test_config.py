@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
 import tomllib
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,23 @@ def test_relative_file_paths_are_taken_from_the_config_files_directory(
     # the same document built without a file (a push validated locally) keeps the working directory
     with pytest.raises(ConfigError, match=r"instances\[0\]\.driver\.tags_csv: .*tags\.csv"):
         build(cfg.raw, load_registry(), source="push")
+
+
+def test_options_whose_annotations_do_not_resolve_are_refused_not_left_relative() -> None:
+    """Issue 20.5: such a class used to be accepted and its FilePath options silently left relative."""
+    ns: dict[str, object] = {}
+    code = "from __future__ import annotations\nfrom edge_agent.drivers.contract import Options\n"
+    exec(code + "class Opts(Options):\n    path: MissingPath = ''\n", ns)
+    spec = dataclasses.replace(SIM, name="broken", options=ns["Opts"])  # type: ignore[type-var]
+    with pytest.raises(RegistryError, match=r"annotations of options Opts do not resolve \(NameError"):
+        Registry().add_driver(spec)
+    reg = Registry()
+    reg.add_plugin(VALUES)
+    reg.drivers.add_entry_point(EntryPoint("broken", "tests_missing:SPEC", "edge_agent.drivers"))
+    reg.broken[("driver", "broken")] = "RegistryError: the annotations of options Opts do not resolve"
+    with pytest.raises(ConfigError) as info:
+        build({"instances": [{"name": "b", "plugin": "values", "driver": {"type": "broken"}}]}, reg)
+    assert info.value.errors == [
+        'instances[0].driver.type: unknown driver "broken" '
+        "(installed but broken: RegistryError: the annotations of options Opts do not resolve)",
+    ]

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from edge_agent.drivers import serial_line
 from edge_agent.drivers.contract import Capability, check_driver_spec
-from edge_agent.drivers.errors import CommError, DeviceNotFound, DeviceTimeout
+from edge_agent.drivers.errors import CommError, DeviceNotFound, DeviceTimeout, SensorFault
 from edge_agent.drivers.serial_line import InstrumentEmulator, SerialLineDriver, SerialLineOptions
 
 
@@ -207,4 +207,14 @@ def test_port_error_becomes_comm_error():
         with pytest.raises(CommError):
             drv.read()
         drv.port.fd = None
+        drv.close()
+
+
+def test_a_matched_line_that_is_not_a_number_is_a_sensor_fault():
+    """The instrument answered ("----": sensor open/over range): a sensor fault, not a comm error."""
+    with PtyInstrument(_emulator(template="{t}\r\n", values={"t": "----"})) as inst:
+        drv = _driver(inst.path, request="#01\r", response_regex=r"^(?P<t>\S+)$")
+        with pytest.raises(SensorFault, match="sent 't' = '----', not a number") as info:
+            drv.read()
+        assert info.value.quality == "bad"
         drv.close()
