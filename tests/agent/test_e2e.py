@@ -105,4 +105,4 @@ def test_sighup_reloads_valid_config_and_keeps_old_on_invalid(
         assert agent.proc.poll() is None
     finally:
         assert agent.stop() == 0
-    assert "reload refused" in agent.log() and 'interval_s: expected float, got "often"' in agent.log()
+    assert "reload refused" in agent.log() and 'interval_s: expected a number, got "often"' in agent.log()
