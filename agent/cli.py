@@ -18,10 +18,6 @@ ENV_URL = "EDGE_AGENT_MQTT_URL"
 DEFAULT_URL = "mqtt://127.0.0.1:1883"
 
 
-def _url(args: argparse.Namespace) -> str:
-    return str(args.url or os.environ.get(ENV_URL) or DEFAULT_URL)
-
-
 EX_CONFIG = 78  # sysexits: systemd's RestartPreventExitStatus=78 stops restarting a bad config
 
 

@@ -264,6 +264,10 @@ class MqttSession:
         else:
             self._inflight[info.mid] = msg
 
+    def publish_direct(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> Any:
+        """Publish outside the outbox (the retained config state); returns paho's info."""
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
+
     def inflight(self) -> int:
         return len(self._inflight)
 
