@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test lint typecheck pytest bench sysdeps clean proto npm test-arm64 smoke-armhf
+.PHONY: demo test lint typecheck pytest bench sysdeps clean proto npm test-arm64 smoke-armhf reference
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ typecheck: $(STAMP)
 	@mkdir -p build/typecheck/edge_agent
 	@for d in agent drivers plugins; do ln -sfn "$(CURDIR)/$$d" build/typecheck/edge_agent/$$d; done
 	$(BIN)/mypy
+
+# docs/reference/ from the built-in specs (options and declared values; a test fails when stale).
+reference: $(STAMP)
+	$(BIN)/python -m edge_agent.agent.reference
 
 # The Sparkplug B schema compiled for the protobuf runtime (the result is committed; a test checks it).
 proto: $(STAMP)

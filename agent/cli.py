@@ -113,11 +113,18 @@ def _check_pushed_layer(path: str, reg: Any) -> int:
     return 0
 
 
-def _listing(kind: str) -> int:
+def _listing(kind: str, as_json: bool = False) -> int:
     from edge_agent.agent.registry import load_registry
 
     reg = load_registry()
     reg.load_all()
+    if as_json:  # options as JSON Schema and declared values (agent/reference.py)
+        import json
+
+        from edge_agent.agent.reference import listing
+
+        print(json.dumps(listing(reg, kind), indent=2))
+        return 0
     specs = reg.plugins if kind == "plugin" else reg.drivers
     for name in sorted(set(specs) | {n for k, n in reg.broken if k == kind}):
         o = reg.origins.get((kind, name))
@@ -127,6 +134,8 @@ def _listing(kind: str) -> int:
             continue
         spec = specs[name]
         print(f"{name:14} {(o.version if o else ''):8} {src:24} {spec.description}")
+        for hidden in reg.shadowed.get((kind, name), []):
+            print(f"{name:14} SHADOWED {hidden.dist + ' ' + hidden.version:24} ignored: named like {src} {name!r}")
     return 0
 
 
@@ -190,8 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     _client_args(s)
     s.set_defaults(func=cmd_tail)
 
-    sub.add_parser("plugins", help="list installed plugins").set_defaults(func=lambda a: _listing("plugin"))
-    sub.add_parser("drivers", help="list installed drivers").set_defaults(func=lambda a: _listing("driver"))
+    for kind in ("plugin", "driver"):
+        s = sub.add_parser(f"{kind}s", help=f"list installed {kind}s")
+        s.add_argument("--json", action="store_true", help="specs with options (JSON Schema) and declared values")
+        s.set_defaults(func=lambda a, kind=kind: _listing(kind, a.json))
 
     s = sub.add_parser("device-groups", help="print the device groups (i2c, spi, gpio...) a config's drivers need")
     s.add_argument("config")

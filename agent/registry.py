@@ -9,17 +9,20 @@ reason and cannot be used; it never takes the agent down.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
+from edge_agent.agent.errors import RegistryError
 from edge_agent.drivers.contract import ENTRY_POINT_GROUP as DRIVER_GROUP
 from edge_agent.drivers.contract import DriverSpec, check_driver_spec
 from edge_agent.plugins.contract import ENTRY_POINT_GROUP as PLUGIN_GROUP
 from edge_agent.plugins.contract import PluginSpec, check_plugin_spec
 
 S = TypeVar("S")
+log = logging.getLogger("edge_agent.registry")
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,11 @@ class LazySpecs(Mapping[str, S], Generic[S]):
             raise KeyError(name)
         try:
             spec = self._check(ep.load(), f"{self.kind} {name!r} ({ep.value})")
+            if getattr(spec, "name", name) != name:  # configs name the entry point: they must agree
+                raise RegistryError(
+                    f"entry point {name!r} ({ep.value}) registers a spec named {getattr(spec, 'name', '?')!r}; "
+                    "the entry-point name must equal SPEC.name"
+                )
         except Exception as exc:  # a broken third-party package must not stop the agent
             self._broken[(self.kind, name)] = f"{type(exc).__name__}: {exc}"
             raise KeyError(name) from None
@@ -82,6 +90,8 @@ class LazySpecs(Mapping[str, S], Generic[S]):
 class Registry:
     broken: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> reason
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict)  # (kind, name) -> origin
+    # Third-party entry points named like a built-in: ignored (the built-in is kept), listed.
+    shadowed: dict[tuple[str, str], list[Origin]] = field(default_factory=dict)
     plugins: LazySpecs[PluginSpec] = field(init=False)
     drivers: LazySpecs[DriverSpec] = field(init=False)
 
@@ -106,6 +116,32 @@ class Registry:
         self.plugins.load_all()
         self.drivers.load_all()
 
+    def add_entry_point(self, kind: str, ep: EntryPoint) -> None:
+        """Register an entry point; a third-party one named like a built-in never replaces it."""
+        specs = self.drivers if kind == "driver" else self.plugins
+        new, old = _origin(ep), self.origins.get((kind, ep.name))
+        if old is not None:  # the built-in wins; between two others, the first one listed stays
+            builtin_wins = new.builtin and not old.builtin
+            hidden, kept = (old, new) if builtin_wins else (new, old)
+            self._shadow(kind, ep.name, hidden, kept)
+            if not builtin_wins:
+                return
+        specs.add_entry_point(ep)
+        self.origins[(kind, ep.name)] = new
+
+    def _shadow(self, kind: str, name: str, hidden: Origin, kept: Origin) -> None:
+        self.shadowed.setdefault((kind, name), []).append(hidden)
+        log.warning(
+            "%s %r of %s %s (%s) is ignored: %s %s registers the same name; rename it",
+            kind,
+            name,
+            hidden.dist,
+            hidden.version,
+            hidden.target,
+            "the built-in" if kept.builtin else kept.dist,
+            kind,
+        )
+
 
 def _origin(ep: EntryPoint) -> Origin:
     dist: Any = ep.dist
@@ -121,10 +157,8 @@ def load_registry(*, refresh: bool = False) -> Registry:
     if _cached is None or refresh:
         reg = Registry()
         for ep in entry_points(group=DRIVER_GROUP):
-            reg.drivers.add_entry_point(ep)
-            reg.origins[("driver", ep.name)] = _origin(ep)
+            reg.add_entry_point("driver", ep)
         for ep in entry_points(group=PLUGIN_GROUP):
-            reg.plugins.add_entry_point(ep)
-            reg.origins[("plugin", ep.name)] = _origin(ep)
+            reg.add_entry_point("plugin", ep)
         _cached = reg
     return _cached

@@ -177,7 +177,7 @@ class PluginContext(Generic[OptionsT, ReadingT]):
     agent: AgentInfo = field(default_factory=AgentInfo)
 
     async def read(self) -> ReadingT:
-        """Read the driver once: awaited directly if async, else in the bounded thread pool."""
+        """Read the driver once through ``call`` (awaited if async, else on the instance's lane)."""
         if self.driver is None:
             raise DriverError(f"instance {self.instance!r} has no driver")
         result = await self.call(self.driver.read)
