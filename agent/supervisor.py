@@ -293,11 +293,15 @@ class InstanceRunner:
         if not stuck.reported:
             stuck.reported = True
             self.stats.hung += 1
+            share = stuck.cpu_share()
+            busy = share is not None and share > 0.1  # a thread blocked in a system call uses ~0
             msg = (
-                f"{self._driver_name()}: {stuck.call} did not return within {stuck.deadline_s:g} s; "
-                "its values are null with quality timeout until it does"
+                f"{self._driver_name()}: {stuck.call} did not return within {stuck.deadline_s:g} s"
+                + (f' and is computing ({share:.0%} of a core): consider isolate = "process"' if busy else "")
+                + "; its values are null with quality timeout until it does"
             )
-            self._event("driver_hung", msg, Severity.ALARM, **self._hung_fields(exc))
+            fields = self._hung_fields(exc) | ({"cpu": round(share, 2)} if share is not None else {})
+            self._event("driver_hung", msg, Severity.ALARM, **fields)
 
     def _hung_fields(self, exc: DriverHung) -> dict[str, Any]:
         driver = self.inst.driver.name if self.inst.driver is not None else ""

@@ -134,6 +134,7 @@ class StuckCall:
     since: float  # time.monotonic() when the call started
     deadline_s: float
     thread_id: int | None
+    cpu0: float = 0.0  # the lane thread's CPU time when the call started
     reported: bool = False  # one driver_hung event per episode, even across restarts of the instance
 
     def at(self) -> str:
@@ -144,6 +145,14 @@ class StuckCall:
     def for_s(self) -> float:
         return time.monotonic() - self.since
 
+    def cpu_share(self) -> float | None:
+        """CPU time of the stuck thread / wall time since the call started (~1.0: a busy loop)."""
+        try:
+            cpu = time.clock_gettime(time.pthread_getcpuclockid(self.thread_id or 0))
+        except (OSError, AttributeError, OverflowError):
+            return None
+        return max(0.0, cpu - self.cpu0) / max(1e-3, self.for_s())
+
 
 @dataclass
 class _Job:
@@ -152,6 +161,7 @@ class _Job:
     future: cf.Future[Any] = field(default_factory=cf.Future)
     call: str = ""
     started: float = 0.0
+    cpu0: float = 0.0
 
 
 class Lane:
@@ -274,7 +284,7 @@ class Lane:
         with self._lock:  # the worker clears ``stuck`` under the same lock when the call returns
             if job is not None and job is self._current and self.stuck is None:
                 ident = self._thread.ident if self._thread is not None else None
-                self.stuck = StuckCall(job.call, job.started, deadline, ident)
+                self.stuck = StuckCall(job.call, job.started, deadline, ident, job.cpu0)
         stuck = self.stuck
         return DriverHung(
             f"{call} did not return within its {deadline:g} s deadline",
@@ -308,7 +318,7 @@ class Lane:
                 if not job.future.set_running_or_notify_cancel():
                     continue
                 with self._lock:
-                    job.started = time.monotonic()
+                    job.started, job.cpu0 = time.monotonic(), time.thread_time()
                     self._current = job
                 try:
                     job.future.set_result(job.fn(*job.args))

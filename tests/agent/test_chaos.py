@@ -77,7 +77,7 @@ def latest_state(sub: Subscriber) -> dict[str, Any]:
 
 @pytest.mark.timeout(120)
 def test_hostile_drivers_cost_only_themselves(tmp_path: Path) -> None:
-    hostile = {**HOSTILE, "hangclose": ("hang_close", "none")}
+    hostile = {**HOSTILE, "hangclose": ("hang_close", "none"), "busyproc": ("busy", "process")}
     env = install(tmp_path)
     fake = Watchdog(tmp_path / "notify.sock")
     env |= {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"}
@@ -94,6 +94,7 @@ def test_hostile_drivers_cost_only_themselves(tmp_path: Path) -> None:
             sub.wait_for(lambda: events(sub, "hang", "driver_hung"), 30, "the hang to be detected")
             sub.wait_for(lambda: events(sub, "slow", "driver_recovered"), 30, "the slow read to return")
             sub.wait_for(lambda: events(sub, "crash", "instance_error"), 30, "the segfault to be reported")
+            sub.wait_for(lambda: events(sub, "busyproc", "driver_hung"), 30, "the busy child to be killed")
             pings_while_stuck = fake.pings
             threads = command(sub, "status", {})["result"]["stats"]["threads"]
             threads_before = threads_of(agent.proc.pid)
@@ -115,6 +116,7 @@ def test_hostile_drivers_cost_only_themselves(tmp_path: Path) -> None:
     assert rc == 0, log
     assert stop_s < 5.0 + SLACK_S, f"stop took {stop_s:.2f} s"
     assert "exiting with" in log and "still stuck" in log, "stuck reads were left behind, not waited for"
+    assert "closing driver failed: RuntimeError: boom in close" in log, "a raising close() is logged, nothing more"
     assert threads_after <= threads_before + 1, f"100 restarts: threads {threads_before} -> {threads_after}"
     assert threads_after <= 30, threads_after
     assert {"hang", "busy"} <= set(threads["stuck"]) and threads["lane_threads"] <= threads["max_lane_threads"]
@@ -131,6 +133,9 @@ def test_hostile_drivers_cost_only_themselves(tmp_path: Path) -> None:
     hung = events(sub, "hang", "driver_hung")
     assert len(hung) == 1 and hung[0]["call"] == "read()" and hung[0]["driver"] == "hostile"
     assert hung[0]["at"].startswith("chaos_drivers:"), hung[0]
+    assert hung[0]["cpu"] < 0.1 and "computing" not in hung[0]["msg"]
+    busy = events(sub, "busy", "driver_hung")[0]
+    assert busy["cpu"] > 0.1 and 'consider isolate = "process"' in busy["msg"], busy
     held = [m.env for m in sub.on("edge/t1/data/hang") if m.env["d"].get("v", 0) is None]
     assert held and all(e["q"] == {"v": "timeout"} for e in held)
     assert state["hang"]["state"] == "hung" and "read()" in state["hang"]["why"]
@@ -147,6 +152,8 @@ def test_hostile_drivers_cost_only_themselves(tmp_path: Path) -> None:
     # the segfault cost only its own (isolated) instance
     died = events(sub, "crash", "instance_error")[0]
     assert "killed by SIGSEGV" in died["msg"] and "read() of driver 'hostile'" in died["msg"]
+    killed = events(sub, "busyproc", "driver_hung")
+    assert killed and "was killed" in killed[0]["msg"], "a busy loop in a child process: killed past the deadline"
     assert events(sub, "junk", "instance_error"), "junk is an instance error, not a crash of the agent"
     offline = [m.env["d"] for m in sub.on("edge/t1/status") if m.env["d"]["state"] == "offline"]
     assert offline and offline[-1]["reason"] == "stopped", "retained offline status published on stop"
