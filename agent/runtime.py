@@ -117,7 +117,10 @@ class Runtime:
             self._ready()
             asyncio.get_running_loop().call_later(GC_SETTLE_S, settle_gc)
             await self.stop_event.wait()
-            await self._shutdown()
+            try:
+                await self._shutdown()
+            finally:
+                self.finish()  # stopped in time: the backstop must not fire later (embedders run several)
         return 0
 
     def _seq_store_fault(self, why: str) -> None:
