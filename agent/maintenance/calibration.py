@@ -218,8 +218,20 @@ class Calibrations:
         pts = self.pending.setdefault(key, [])
         if len(pts) >= 20:
             raise ValueError("at most 20 reference points per calibration")
+        same = [p for p in pts if abs(p[0] - raw) <= 1e-6 * max(1.0, abs(raw)) and p[1] != ref]
         pts.append((raw, ref))
-        return {"channel": f"{key[0]}/{key[1]}", "points": [list(p) for p in pts], "reading": raw, "reference": ref}
+        out: dict[str, Any] = {
+            "channel": f"{key[0]}/{key[1]}",
+            "points": [list(p) for p in pts],
+            "reading": raw,
+            "reference": ref,
+        }
+        if same:  # the usual slip: the next point taken before the sensor reached the new reference
+            out["warning"] = (
+                f"the reading {raw:g} has not changed since the point at reference {same[0][1]:g}: is the sensor "
+                "in the new reference yet? (action=cancel drops the points)"
+            )
+        return out
 
     def _points(self, key: tuple[str, str], args: Mapping[str, Any]) -> list[tuple[float, float]]:
         given = args.get("points")
@@ -285,7 +297,7 @@ class Calibrations:
         self.publish(key[0], key[1], rec)
         msg = (
             f"{key[0]}/{key[1]} calibrated by {by}: as found {rec['as_found_max_error']:.4g}, "
-            f"as left {rec['as_left_max_error']:.4g}; next due {rec['next_due'][:10]}"
+            f"as left {rec['as_left_max_error']:.4g}; next due {rec['next_due'][:16].replace('T', ' ')} UTC"
         )
         self.event(key[0], "calibrated", msg, Severity.INFO, {"channel": key[1], "record_id": rec["record_id"]})
         return rec

@@ -99,6 +99,15 @@ def _intervals(p: Plan) -> dict[str, float]:
     return {b: float(getattr(p, f)) for b, f in BASES.items() if getattr(p, f)}
 
 
+def _counters(basis: dict[str, float]) -> dict[str, float | int]:
+    """The asset's counters as a planner reads them (the calendar basis is not a counter)."""
+    return {
+        "running_hours": round(basis["running_hours"], 3),
+        "cycles": int(basis["cycles"]),
+        "parts": int(basis["parts"]),
+    }
+
+
 def _iso(s: float) -> str:
     return dt.datetime.fromtimestamp(s, dt.UTC).isoformat(timespec="seconds")
 
@@ -216,11 +225,7 @@ class MaintenancePlugin(Plugin):
             "basis": basis,
             "interval": intervals,
             "since_last_done": since,
-            "counters": {
-                "running_hours": round(now["running_hours"], 3),
-                "cycles": int(now["cycles"]),
-                "parts": int(now["parts"]),
-            },
+            "counters": _counters(now),
             "due_since": _iso(st.due_since_s or self._wall()),
             "priority": "high" if status is Status.OVERDUE else p.priority,
             "work_center": p.work_center,
@@ -266,7 +271,7 @@ class MaintenancePlugin(Plugin):
             "notes": str(args.get("notes", ""))[:2000],
             "work_order": str(args.get("work_order", ""))[:64],
             "was": str(st.status),
-            "counters": basis,
+            "counters": _counters(basis),
             "done": _iso(wall),
         }
         rec["record_id"] = self.store.record("maintenance_done", self.ctx.instance, rec)

@@ -140,3 +140,13 @@ def test_due_soon_then_overdue_then_uncertain() -> None:
     assert events[-1][4]["overdue"] is True and cal.uncertain == {"plc": {"t003"}}
     cal.check_due(due + DAY_MS + 2000)  # reminded daily
     assert sum(1 for e in events if e[1] == "calibration_due") == 3
+
+
+def test_a_point_taken_before_the_sensor_moved_is_flagged() -> None:
+    cal, *_ = _cal()
+    cal.correct("tc", Values({"oil": 62.05}))
+    args = {"instance": "tc", "channel": "oil", "by": "ann", "action": "point"}
+    assert "warning" not in cal.command({**args, "reference": 62.0}, None)
+    second = cal.command({**args, "reference": 100.0}, None)
+    assert "has not changed since the point at reference 62" in second["warning"]
+    assert cal.command({"instance": "tc", "channel": "oil", "action": "cancel"}, None)["dropped_points"] == 2
