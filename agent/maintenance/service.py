@@ -72,13 +72,16 @@ class Maintenance:
         """Publisher hook: returns the quality map to send (channels past due: ``uncertain``)."""
         due = self.cal.uncertain.get(instance)
         if due:
-            quality = dict(quality or {})
+            marks: dict[str, str] = {}
             for key, v in values.items():
-                if key in due and key not in quality:
-                    quality[key] = "uncertain"
-                elif isinstance(v, Mapping) and key in due:
-                    for sub in v:
-                        quality.setdefault(f"{key}.{sub}", "uncertain")
+                if key not in due:
+                    continue
+                if isinstance(v, Mapping):  # a channel's features: {"motor_de": {"temp_c": ..., ...}}
+                    marks.update((f"{key}.{sub}", "uncertain") for sub in v)
+                else:
+                    marks[key] = "uncertain"
+            if marks:
+                quality = {**marks, **(quality or {})}  # a worse quality the plugin gave wins
         self.recorder.on_data(instance, values, quality)
         self.reports.on_data(instance, values)
         return quality

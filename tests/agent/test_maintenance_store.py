@@ -117,3 +117,20 @@ def test_shift_report_gathers_alarms_zones_temperatures_and_due_plans() -> None:
     assert r["maintenance_due"][0]["task"] == "Grease"
     assert rep.find("line1", "late")[0]["shift"] == "late" and events[-1][1] == "shift_report"
     assert rep.acc["line1"]["alarms"] == {}  # the next shift starts from zero
+
+
+def test_values_of_a_channel_past_due_are_marked_uncertain(tmp_path: Path) -> None:
+    from edge_agent.agent.maintenance.service import Maintenance
+
+    m = Maintenance(tmp_path, publisher=None, plugin_of=lambda n: None, declared=lambda n: None)
+    try:
+        m.cal.uncertain = {"tc": {"motor_de"}, "plc": {"t003"}}
+        q = m.on_data("tc", {"motor_de": {"temp_c": 50.0, "rate_c_per_min": 0.1}, "other": {"temp_c": 1.0}}, None)
+        assert q == {"motor_de.temp_c": "uncertain", "motor_de.rate_c_per_min": "uncertain"}
+        assert m.on_data("plc", {"t003": 5.0, "t004": 1.0}, {"t004": "timeout"}) == {
+            "t003": "uncertain",
+            "t004": "timeout",
+        }
+        assert m.on_data("plc", {"t004": 1.0}, None) is None
+    finally:
+        m.close()
