@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 from edge_agent.agent.registry import Origin, Registry, load_registry
-from edge_agent.drivers.contract import Capability, DType, ValueSpec
+from edge_agent.drivers.contract import Capability, DType, ValueSpec, device_groups
 from edge_agent.plugins.contract import PluginSpec
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "reference"
@@ -58,6 +58,17 @@ def example_values(kind: str, spec: Any) -> list[ValueSpec] | None:
         return None
 
 
+def access(spec: Any) -> list[str] | None:
+    """The Unix groups a driver needs with its default options (None: they depend on options)."""
+    opts = defaults(spec.options)
+    if opts is None and callable(spec.device_access):
+        return None
+    try:
+        return sorted(device_groups(spec, opts))
+    except Exception:
+        return None
+
+
 def value_dict(v: ValueSpec) -> dict[str, Any]:
     d: dict[str, Any] = {"key": v.key, "dtype": str(v.dtype), "unit": v.unit, "description": v.description}
     if v.writable:
@@ -87,6 +98,7 @@ def spec_dict(kind: str, name: str, spec: Any, origin: Origin | None) -> dict[st
     }
     if kind == "driver":
         d["provides"] = sorted(str(c) for c in spec.provides)
+        d["device_access"] = access(spec)
     else:
         d["requires"] = None if spec.requires is None else str(spec.requires)
     d["options"] = schema(spec.options)
@@ -209,7 +221,10 @@ def spec_page(kind: str, name: str, spec: Any) -> str:
     out = [f"# {kind} `{name}`", "", spec.description, ""]
     if kind == "driver":
         provides = ", ".join(f"`{c}`" for c in sorted(spec.provides))
+        groups = access(spec)
+        needs = "depends on the options" if groups is None else ", ".join(f"`{g}`" for g in groups) or "none"
         out += [f"Provides: {provides}. Contract {spec.contract_version}.", ""]
+        out += [f"Device access (Unix groups of the service, default options): {needs}.", ""]
         where, values = f'`[instances.driver]` (with `type = "{name}"`)', example_values(kind, spec)
     else:
         needs = "no driver" if spec.requires is None else f"a driver providing `{spec.requires}`"
