@@ -873,7 +873,7 @@ def fmt(v: Any) -> str:
 def print_table(meta: dict[str, str], figures: list[Metric], col: Collector, run: Run) -> None:
     vals = {k: v for k, v, _ in figures}
     print(
-        f"\nreference plant, {meta['seconds']} s ({meta['window_s']} s measured after {meta['warmup_s']} s "
+        f"\n{meta['label']} ({Path(meta['config']).name}), {meta['seconds']} s ({meta['window_s']} s measured after {meta['warmup_s']} s "
         f"warm-up) on {meta['cpu']} x{meta['cores']}, {meta['os']}, Python {meta['python']}; "
         f"load average {meta['load_start']} at the start, {meta['load_end']} at the end"
     )
