@@ -873,9 +873,9 @@ def fmt(v: Any) -> str:
 def print_table(meta: dict[str, str], figures: list[Metric], col: Collector, run: Run) -> None:
     vals = {k: v for k, v, _ in figures}
     print(
-        f"\n{meta['label']} ({Path(meta['config']).name}), {meta['seconds']} s ({meta['window_s']} s measured after {meta['warmup_s']} s "
-        f"warm-up) on {meta['cpu']} x{meta['cores']}, {meta['os']}, Python {meta['python']}; "
-        f"load average {meta['load_start']} at the start, {meta['load_end']} at the end"
+        f"\n{meta['label']} ({Path(meta['config']).name}), {meta['seconds']} s ({meta['window_s']} s measured "
+        f"after {meta['warmup_s']} s warm-up) on {meta['cpu']} x{meta['cores']}, {meta['os']}, Python {meta['python']}"
+        f"; load average {meta['load_start']} at the start, {meta['load_end']} at the end"
     )
     print(f"{'figure':34} {'value':>10}  unit / goal")
     goals = {  # issue 18: agent process only, reference plant
