@@ -99,6 +99,7 @@ class LiveView:
         self.instances: dict[str, dict[str, Any]] = {}
         self.events: deque[str] = deque(maxlen=10)
         self.logs: deque[str] = deque(maxlen=4)
+        self.footer: list[str] = []  # how to act on the demo (e.g. the plant simulator's fault switch)
         self.status = "waiting for the agent..."
         self.bytes = 0
         self.total = 0
@@ -141,6 +142,8 @@ class LiveView:
         lines += ["", "recent events:"] + [f"  {e}"[:width] for e in self.events or ["  (none yet)"]]
         if self.logs:
             lines += ["", "agent log:"] + [f"  {x}"[:width] for x in self.logs]
+        if self.footer:
+            lines += ["", *(x[:width] for x in self.footer)]
         return "\n".join(lines)
 
 
@@ -226,10 +229,13 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
         if localize(data, Path(tmp) / "plant", src.absolute().parent):
             (Path(tmp) / "plant").mkdir()
             plant = start_plantsim(data, Path(tmp) / "plant", stack)
-            print(f"demo: simulated hardware served by `edge-agent plantsim` ({_served(plant.ready)});", flush=True)
-            print(
-                f"      switch a fault: edge-agent plantsim --control {plant.control} fault INSTANCE outer", flush=True
-            )
+            example = next(iter(plant.ready.get("iio", [])), "INSTANCE")
+            view.footer = [
+                f"simulated hardware: `edge-agent plantsim` serves {_served(plant.ready)}",
+                f"in another terminal: edge-agent plantsim --control {plant.control} fault {example} inner"
+                "   (none/outer/inner/ball; plc INSTANCE busy|silent|ok; status)",
+            ]
+            print("demo: " + "\ndemo: ".join(view.footer), flush=True)
         data.setdefault("agent", {})["state_dir"] = tmp
         demo_lines = short_shifts(data)  # shift reports within minutes (agent/maintenance/demo.py)
         data["agent"].setdefault("id", socket.gethostname().split(".")[0])
