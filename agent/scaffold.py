@@ -81,5 +81,5 @@ def cmd_new(args: argparse.Namespace) -> int:
         print(f"edge-agent new: {exc}")
         return 1
     print(f"wrote {target}")
-    print(f"next:  cd {target} && pip install -e . && pytest     (see README.md)")
+    print(f"next:  cd {target} && pip install -e '.[test]' && pytest     (see README.md)")
     return 0

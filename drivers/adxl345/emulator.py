@@ -31,6 +31,7 @@ from edge_agent.drivers.adxl345.registers import (
     Reg,
     rate_hz_of,
 )
+from edge_agent.drivers.testing.buses import FakeI2CBus
 
 Source = Callable[[int, float], Any]
 _CHUNK_S = 0.125  # samples are generated in chunks this long, then released by the clock
@@ -59,7 +60,8 @@ class Adxl345Emulator:
         self._chunk = memoryview(b"")  # generated samples not yet released by the clock
         self._rate_hz = rate_hz_of(self.regs[Reg.BW_RATE])
         self.spi = _SpiPort(self)
-        self.i2c = _I2cPort(self)
+        self._pointer = 0  # I2C register pointer
+        self.i2c = FakeI2CBus({address: self})  # smbus2-like; a wrong address gets no ACK (OSError 121)
 
     @property
     def rate_hz(self) -> float:
@@ -164,6 +166,20 @@ class Adxl345Emulator:
             self.pop_entries(1)
         return out
 
+    def i2c_write(self, data: bytes) -> None:
+        """One I2C write: the register pointer, then the bytes to write there (auto-increment)."""
+        if not data:
+            return
+        self._pointer = data[0] & 0x3F
+        if len(data) > 1:
+            self.tick()
+            for i, value in enumerate(data[1:]):
+                self.write_register(self._pointer + i, value)
+
+    def i2c_read(self, n: int) -> bytes:
+        """One I2C read of ``n`` registers from the pointer (a FIFO burst pops one entry)."""
+        return bytes(self.transaction(self._pointer, n, True))
+
 
 class _SpiPort:
     """spidev-like: ``xfer2([cmd, ...])``; cmd bit 7 read, bit 6 multi-byte, bits 5:0 register."""
@@ -193,33 +209,6 @@ class _SpiPort:
         self.transfers += len(out)
         out += [bytes(self.xfer2(list(seg))) for seg in segments[len(out) :]]
         return out
-
-    def close(self) -> None:
-        pass
-
-
-class _I2cPort:
-    """smbus2-like; a wrong address raises OSError 121 (no ACK) like the kernel driver."""
-
-    def __init__(self, chip: Adxl345Emulator) -> None:
-        self.chip = chip
-
-    def _check(self, addr: int) -> None:
-        if addr != self.chip.address:
-            raise OSError(121, "Remote I/O error")
-
-    def read_byte_data(self, i2c_addr: int, register: int) -> int:
-        self._check(i2c_addr)
-        return self.chip.transaction(register, 1, True)[0]
-
-    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int) -> list[int]:
-        self._check(i2c_addr)
-        return self.chip.transaction(register, length, True)
-
-    def write_byte_data(self, i2c_addr: int, register: int, value: int) -> None:
-        self._check(i2c_addr)
-        self.chip.tick()
-        self.chip.write_register(register, value)
 
     def close(self) -> None:
         pass
