@@ -45,11 +45,21 @@ def placeholder(spec: PluginSpec[Any, Any]) -> list[ValueSpec]:
     return [PLACEHOLDERS.get(spec.requires, ANY_VALUE)]
 
 
+def example_options(spec: Any) -> msgspec.Struct | None:
+    """The spec's ``example`` options, else its defaults; None when neither is valid."""
+    if spec.example is not None:
+        try:
+            return msgspec.convert(dict(spec.example), spec.options)
+        except msgspec.ValidationError:
+            return None
+    return defaults(spec.options)
+
+
 def example_values(kind: str, spec: Any) -> list[ValueSpec] | None:
-    """Declared values for default options (plugins: on a stand-in driver); None if unknown."""
+    """Declared values for the example options (plugins: on a stand-in driver); None if unknown."""
     if spec.values is None:
         return None
-    opts = defaults(spec.options)
+    opts = example_options(spec)
     if opts is None:
         return None
     try:
@@ -60,7 +70,7 @@ def example_values(kind: str, spec: Any) -> list[ValueSpec] | None:
 
 def access(spec: Any) -> list[str] | None:
     """The Unix groups a driver needs with its default options (None: they depend on options)."""
-    opts = defaults(spec.options)
+    opts = example_options(spec)
     if opts is None and callable(spec.device_access):
         return None
     try:
@@ -149,7 +159,8 @@ def type_text(t: Any, nested: list[type], hexa: bool = False) -> str:
     if isinstance(t, mi.FloatType):
         return "float" + _bounds(t, hexa)
     if isinstance(t, mi.StrType):
-        return "str" + (f" matching `{t.pattern}`" if t.pattern else "")
+        pattern = (t.pattern or "").replace("|", "\\|")  # a pipe would split the Markdown table cell
+        return "str" + (f" matching `{pattern}`" if pattern else "")
     if isinstance(t, mi.BoolType):
         return "bool"
     if isinstance(t, mi.EnumType):
@@ -224,7 +235,8 @@ def spec_page(kind: str, name: str, spec: Any) -> str:
         groups = access(spec)
         needs = "depends on the options" if groups is None else ", ".join(f"`{g}`" for g in groups) or "none"
         out += [f"Provides: {provides}. Contract {spec.contract_version}.", ""]
-        out += [f"Device access (Unix groups of the service, default options): {needs}.", ""]
+        which = "default" if spec.example is None else "example"
+        out += [f"Device access (Unix groups of the service, {which} options): {needs}.", ""]
         where, values = f'`[instances.driver]` (with `type = "{name}"`)', example_values(kind, spec)
     else:
         needs = "no driver" if spec.requires is None else f"a driver providing `{spec.requires}`"
@@ -242,7 +254,11 @@ def spec_page(kind: str, name: str, spec: Any) -> str:
         out += [f"How they are formed: {how}", ""]
     if kind == "plugin" and spec.requires is not None and values is not None:
         stand_in = placeholder(spec)[0].key
-        out += [f"For the default options, on a driver whose values are shown as `{stand_in}`:", ""]
+        which = "default options" if spec.example is None else f"options `{json.dumps(dict(spec.example))}`"
+        out += [f"For the {which}, on a driver whose values are shown as `{stand_in}`:", ""]
+    elif values is not None and spec.example is not None:
+        shown = json.dumps(dict(spec.example), default=str)
+        out += [f"For the example options `{shown}`:", ""]
     elif values is not None:
         out += ["For the default options:", ""]
     out += [*values_table(values, spec.values is not None), ""]

@@ -232,6 +232,8 @@ class DriverSpec(Generic[OptionsT, ReadingT]):
     # from the options; None = not declared (check-config then cannot check references).
     values: Callable[[OptionsT], Sequence[ValueSpec]] | None = None
     contract_version: str = CONTRACT_VERSION  # the version this driver was written for
+    # Optional options of a typical instance: the generated reference shows its declared values.
+    example: Mapping[str, Any] | None = None
     # The Unix groups whose devices the hardware backend opens ("i2c", "spi", "gpio", "dialout"),
     # fixed or computed from the options (none for backend = "sim"); deploy/install.sh gives the
     # service exactly the groups its configured drivers declare (`edge-agent device-groups`).

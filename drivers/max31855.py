@@ -172,5 +172,11 @@ SPEC = DriverSpec(
     description="MAX31855 thermocouple converters (SPI, one chip per channel), sim backend",
     check=_check,
     values=declared,
+    example={
+        "channels": [
+            {"name": "bearing_de", "device": "/dev/spidev0.0"},
+            {"name": "bearing_nde", "device": "/dev/spidev0.1"},
+        ]
+    },
     device_access=on_hardware("spi"),
 )

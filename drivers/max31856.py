@@ -213,5 +213,11 @@ SPEC = DriverSpec(
     description="MAX31856 thermocouple converters, all eight types (SPI, one chip per channel), sim backend",
     check=_check,
     values=declared,
+    example={
+        "channels": [
+            {"name": "bearing_de", "device": "/dev/spidev0.0"},
+            {"name": "bearing_nde", "device": "/dev/spidev0.1"},
+        ]
+    },
     device_access=on_hardware("spi"),
 )

@@ -193,5 +193,11 @@ SPEC = DriverSpec(
     description="MAX31865 RTD converters, Pt100/Pt1000, 2/3/4-wire (SPI, one chip per channel), sim backend",
     check=_check,
     values=declared,
+    example={
+        "channels": [
+            {"name": "bearing_de", "device": "/dev/spidev0.0"},
+            {"name": "bearing_nde", "device": "/dev/spidev0.1"},
+        ]
+    },
     device_access=on_hardware("spi"),
 )

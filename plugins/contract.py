@@ -228,6 +228,8 @@ class PluginSpec(Generic[OptionsT, ReadingT]):
     # The options that name a value (alarm features, linked keys), for check-config.
     references: Callable[[OptionsT], Sequence[ValueRef]] | None = None
     contract_version: str = CONTRACT_VERSION  # the version this plugin was written for
+    # Optional options of a typical instance: the generated reference shows its declared values.
+    example: Mapping[str, Any] | None = None
 
 
 def check_plugin_spec(obj: object, source: str) -> PluginSpec[Any, Any]:

@@ -39,3 +39,16 @@ def test_listings_print_options_schema_and_declared_values_as_json() -> None:
     assert sim["values"] == [
         {"key": "ch0", "dtype": "float32", "unit": "", "description": "simulated sine signal, channel 0"}
     ]
+
+
+def test_every_example_of_a_builtin_is_valid_options() -> None:
+    from edge_agent.agent.reference import builtin_specs, example_options
+
+    for kind, name, spec in builtin_specs(load_registry()):
+        if spec.example is None:
+            continue
+        opts = example_options(spec)
+        assert opts is not None, f"{kind} {name}: example does not validate"
+        if spec.check is not None:
+            problems = spec.check(opts) if kind == "driver" else spec.check(opts, None)
+            assert problems == [], f"{kind} {name}: {problems}"

@@ -72,6 +72,14 @@ SPEC: DriverSpec[ModbusOptions, Values] = DriverSpec(
     check=check,
     plan=plan_lines,
     values=declared,
+    example={
+        "tags": [
+            {"name": "line_speed", "address": 0, "type": "float32", "unit": "m/min"},
+            {"name": "part_count", "address": 2, "type": "uint32"},
+            {"name": "oven_temp", "table": "input_register", "address": 0, "type": "int16", "scale": 0.1},
+            {"name": "running", "table": "coil", "address": 0, "type": "bool", "writable": True},
+        ]
+    },
     device_access=lambda o: {"dialout"} if o.backend is Backend.HW and o.transport is Transport.RTU else set(),
 )
 

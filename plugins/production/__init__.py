@@ -349,5 +349,10 @@ SPEC = PluginSpec(
     description="Part counters to rate, run state, time per state and OEE per shift and rolling",
     check=check,
     values=declared,
+    example={
+        "total_count": {"instance": "gpio", "key": "part_count"},
+        "ideal_cycle_time_s": 1.8,
+        "shifts": [{"name": "early", "start": "06:00", "end": "14:00"}],
+    },
     references=references,
 )
