@@ -102,3 +102,34 @@ def test_waits_for_host_stores_while_offline_and_replays_as_historical(tmp_path:
         if m.get("isHistorical")
     ]
     assert historical == sorted(historical), "replayed out of order"
+
+
+def test_next_server_command_reconnects_with_the_next_bdseq(tmp_path: Path, broker: LocalBroker) -> None:
+    from edge_agent.agent.sparkplug.payload import DataType, set_value
+
+    extra = '[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
+    cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", instances=INSTANCES, extra=extra)
+    rec = Recorder(broker.url)
+    agent = AgentProcess(cfg, broker.url)
+    try:
+        rec.wait_for(lambda: len(rec.of("DDATA")) >= 2, 20, "data")
+        p = Payload()
+        m = p.metrics.add()
+        m.name, m.datatype, m.timestamp = "Node Control/Next Server", int(DataType.BOOLEAN), 1
+        set_value(m, DataType.BOOLEAN, True)
+        rec.publish("spBv1.0/plant/NCMD/t1", bytes(p.SerializeToString()))
+        rec.wait_for(lambda: len(rec.of("NBIRTH")) >= 2, 15, "the birth after reconnecting")
+        rec.wait_for(lambda: live_after(rec.msgs, births=2) >= 2, 15, "data again")
+    finally:
+        assert agent.stop() == 0
+    rec.wait_for(lambda: len(rec.of("NDEATH")) >= 2, 5, "the final NDEATH")
+    rec.close()
+    decoded = tahu_decode(rec.msgs)
+    assert violations(decoded) == []
+    seq = [
+        (r["topic"].split("/")[2], int(m["longValue"]))
+        for r in decoded
+        for m in r["raw"].get("metrics", [])
+        if m.get("name") == "bdSeq"
+    ]
+    assert seq == [("NBIRTH", 0), ("NDEATH", 0), ("NBIRTH", 1), ("NDEATH", 1)]
