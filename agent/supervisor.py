@@ -288,7 +288,7 @@ class InstanceRunner:
         """A call passed its deadline: one ``driver_hung`` per episode, then wait for it in _wait_lane."""
         stuck = self.lane.stuck
         if stuck is None:  # an async call was cancelled at its deadline: nothing left running
-            self._event("driver_hung", f"{self._driver_name()}: {exc}", Severity.ALARM, **self._hung_fields(exc))
+            self._event("driver_hung", f"driver {self._driver_name()}: {exc}", Severity.ALARM, **self._hung_fields(exc))
             return
         if not stuck.reported:
             stuck.reported = True
@@ -296,7 +296,7 @@ class InstanceRunner:
             share = stuck.cpu_share()
             busy = share is not None and share > 0.1  # a thread blocked in a system call uses ~0
             msg = (
-                f"{self._driver_name()}: {stuck.call} did not return within {stuck.deadline_s:g} s"
+                f"driver {self._driver_name()}: {stuck.call} did not return within {stuck.deadline_s:g} s"
                 + (f' and is computing ({share:.0%} of a core): consider isolate = "process"' if busy else "")
                 + "; its values are null with quality timeout until it does"
             )
@@ -313,12 +313,14 @@ class InstanceRunner:
         if stuck is None:
             return
         self.set_state(
-            State.HUNG, f"{stuck.call} of driver {self._driver_name()} stuck since {stuck.for_s():.0f} s ago"
+            State.HUNG,
+            f"{stuck.call} of driver {self._driver_name()} passed its {stuck.deadline_s:g} s deadline; "
+            "no new call until it returns",
         )
         await self._hold("timeout", lambda: self.lane.stuck is None)
         self._event(
             "driver_recovered",
-            f"{self._driver_name()}: {stuck.call} returned after {stuck.for_s():.1f} s; reopening the driver",
+            f"driver {self._driver_name()}: {stuck.call} returned after {stuck.for_s():.1f} s; reopening it",
             Severity.INFO,
             call=stuck.call,
             hung_s=round(stuck.for_s(), 1),
@@ -338,6 +340,8 @@ class InstanceRunner:
                 self._fault_since = time.monotonic()
                 self.stats.faults += 1
                 self._event("sensor_fault", what, Severity.ALARM, quality=quality, count=self.stats.faults, at=at)
+        elif isinstance(cause, DriverHung):
+            what = f"driver {self._driver_name()}: {cause}"
         else:
             what = f"{self._failed_call(cause)} raised {describe(cause)}"
         if event and not isinstance(exc, OpenFailed):
