@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from edge_agent.drivers.contract import Driver
@@ -118,7 +118,10 @@ class Harness:
         self.lane.release()
 
 
-__all__ = ["Emitted", "Event", "Harness", "ManualClock", "StaticLink"]  # and PluginConformance, on use
+__all__ = ["Emitted", "Event", "Harness", "ManualClock", "PluginConformance", "StaticLink"]
+
+if TYPE_CHECKING:  # the class for type checkers; imported on use at run time (it is test code)
+    from edge_agent.plugins.kit import PluginConformance
 
 
 def __getattr__(name: str) -> Any:

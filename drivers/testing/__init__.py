@@ -13,7 +13,7 @@ when edge-agent is installed) offers them as fixtures: ``manual_clock``, ``fake_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.drivers.testing.buses import FakeI2CBus, FakeSpiDev, I2cMsg, RegisterChip
 from edge_agent.drivers.testing.calls import Caller, DeadlineExceeded
@@ -37,6 +37,9 @@ __all__ = [
     "RegisterChip",
     "inject_faults",
 ]
+
+if TYPE_CHECKING:  # the class for type checkers; imported on use at run time (it is test code)
+    from edge_agent.drivers.testing.kit import DriverConformance
 
 
 def __getattr__(name: str) -> Any:
