@@ -49,6 +49,8 @@ main() {
     # What pip compiled (no wheel for armv7l on the index) and what it took as a wheel.
     grep -oE 'Building wheel for [^ ]+' "$OUT/install.log" | sort -u | sed 's/^/  compiled: /' | tee -a "$OUT/summary.txt" || true
     grep -oE 'Created wheel for [^:]+: filename=[^ ]+' "$OUT/install.log" | sed 's/^/  /' >>"$OUT/summary.txt" || true
+    grep -oE 'Using cached [^ ]+linux_armv7l.whl' "$OUT/install.log" | sed 's/^/  compiled by an earlier run, from pip'"'"'s cache: /' |
+        tee -a "$OUT/summary.txt" || true
     echo "  numpy in the venv: $(er_run "$VENV/bin/python" -c 'import numpy; print(numpy.__version__, numpy.__file__)')" |
         tee -a "$OUT/summary.txt"
 
