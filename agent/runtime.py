@@ -367,8 +367,11 @@ class Runtime:
             self.publish_state(status=False)  # the status carries no instance state
 
     def _plugin_of(self, name: str) -> str | None:
-        inst = next((i for i in self.config.instances if i.name == name), None)
-        return None if inst is None else inst.plugin.name
+        """The plugin of an instance (asked for every published message: cached per config)."""
+        cached = getattr(self, "_plugins", None)
+        if cached is None or cached[0] is not self.config:
+            cached = self._plugins = (self.config, {i.name: i.plugin.name for i in self.config.instances})
+        return cached[1].get(name)
 
     def _driver_keys(self, name: str) -> list[str] | None:
         """The value keys the instance's driver declares (declared values API), None if unknown."""
