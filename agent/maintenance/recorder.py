@@ -222,16 +222,12 @@ class Recorder:
         task.add_done_callback(self._tasks.discard)
 
     async def _save(self, owner: str, meta: dict[str, Any], snapshot: Any, record: list[str], t: float) -> None:
-        series = {}
-        for inst in record:
-            ring = self.rings.get(inst)
-            items = ring.window(t - meta["pre_s"], t + meta["post_s"] + 0.5) if ring else []
-            series[inst] = _series(items, t)
         cid = time.strftime("%Y%m%dT%H%M%S", time.gmtime(meta["ts_ms"] / 1000)) + f"-{meta['rule']}"
         meta["id"] = cid
-        doc = {"meta": meta, "snapshot": snapshot, "series": series}
-        try:
-            size, evicted = await asyncio.to_thread(self._write, cid, doc)
+        rings = {inst: self.rings.get(inst) for inst in record}
+        series: dict[str, Any] = {}
+        try:  # cutting (concatenating MBs of samples), packing and writing stay off the event loop
+            size, evicted = await asyncio.to_thread(self._cut_and_write, cid, meta, snapshot, rings, t, series)
         except (OSError, ValueError, TypeError) as exc:
             self.event(owner, "capture_failed", f"capture {cid}: {exc}", Severity.WARNING, {"id": cid})
             return
@@ -253,6 +249,15 @@ class Recorder:
                 "evicted": evicted,
             },
         )
+
+    def _cut_and_write(
+        self, cid: str, meta: dict[str, Any], snapshot: Any, rings: dict[str, Ring | None], t: float, series: Any
+    ) -> tuple[int, int]:
+        """(worker thread) cut [t - pre_s, t + post_s] out of the rings into ``series``, then write."""
+        for inst, ring in rings.items():
+            items = ring.window(t - meta["pre_s"], t + meta["post_s"] + 0.5) if ring else []
+            series[inst] = _series(items, t)
+        return self._write(cid, {"meta": meta, "snapshot": snapshot, "series": series})
 
     def _write(self, cid: str, doc: dict[str, Any]) -> tuple[int, int]:
         """(worker thread) write one capture, then evict the oldest beyond the limits."""
