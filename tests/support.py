@@ -162,7 +162,7 @@ driver = { type = "sim", profile = "square" }
 class RemoteAgent:
     """A broker subscriber plus an agent process on BASE, with a push() helper."""
 
-    def __init__(self, tmp: Path, broker: Any, extra: str = "") -> None:
+    def __init__(self, tmp: Path, broker: Any, extra: str = "", env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
         self.cfg = write_config(
             tmp / "agent.toml",
@@ -171,7 +171,7 @@ class RemoteAgent:
             extra="[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\n" + extra,
         )
         self.sub = Subscriber(broker.url)
-        self.proc = AgentProcess(self.cfg, broker.url)
+        self.proc = AgentProcess(self.cfg, broker.url, extra_env=env)
         self.sub.wait_for(lambda: len(self.sub.on("edge/t1/data/steady")) >= 3, 20, "agent running")
         self.n = 0
 

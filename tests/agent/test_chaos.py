@@ -20,7 +20,7 @@ import msgpack
 import pytest
 from chaos_drivers import HOSTILE, install, instances_toml
 from edge_agent.agent.broker import LocalBroker
-from support import AgentProcess, Subscriber, write_config
+from support import OTHER, STEADY, AgentProcess, RemoteAgent, Subscriber, write_config
 
 HEALTHY_INTERVAL_S = 0.5
 SLACK_S = 1.0  # on a loaded 2-core machine; the goal (interval + 100 ms) is measured by bench/chaos.py
@@ -184,3 +184,28 @@ def test_second_signal_exits_at_once_and_the_deadline_is_a_backstop(
         assert exits[-1] == 1, "past the stop deadline the backstop exits"
 
     asyncio.run(main())
+
+
+def test_pushes_of_hanging_instances_leave_the_others_alone(tmp_path: Path) -> None:
+    """Issue 14's report: five pushes that each add an instance whose read hangs, rolled back;
+    the untouched instances kept their cadence (they had 27.5 s gaps with the shared pool)."""
+    with LocalBroker() as broker:
+        agent = RemoteAgent(tmp_path, broker, env=install(tmp_path))
+        try:
+            for i in range(5):
+                bad = {
+                    "name": f"bad{i}",
+                    "plugin": "values",
+                    "interval_s": 0.5,
+                    "driver": {"type": "hostile", "mode": "hang"},
+                }
+                answer = agent.push({"version": 2 + i, "config": {"instances": [STEADY, OTHER, bad]}}, timeout=30)
+                assert answer["status"] == "rolled_back", answer
+            threads = command(agent.sub, "status", {})["result"]["stats"]["threads"]
+        finally:
+            agent.close()
+    assert threads["lane_threads"] <= 2 + 5 and len(threads["stuck"]) <= 5, threads
+    msgs = [m.env for m in agent.sub.on("edge/t1/data/steady")]  # 0.1 s, published every poll
+    gap_ms = max(b["ts"] - a["ts"] for a, b in itertools.pairwise(msgs))
+    assert len(msgs) > 100 and gap_ms <= (0.1 + SLACK_S) * 1000, f"steady: largest gap {gap_ms} ms"
+    assert [e["seq"] for e in msgs] == list(range(msgs[0]["seq"], msgs[0]["seq"] + len(msgs)))
