@@ -101,6 +101,7 @@ class LiveView:
         self.logs: deque[str] = deque(maxlen=4)
         self.footer: list[str] = []  # how to act on the demo (e.g. the plant simulator's fault switch)
         self.status = "waiting for the agent..."
+        self.hints: list[str] = []  # lines kept under the header (the table redraws the screen)
         self.bytes = 0
         self.total = 0
         self.started = time.monotonic()
@@ -131,6 +132,7 @@ class LiveView:
         up = time.monotonic() - self.started
         lines = [
             f"edge-agent demo | {self.status} | {self.total} msgs, {self.bytes / max(up, 1):.0f} B/s | Ctrl-C to stop",
+            *self.hints,
             "",
         ]
         lines.append(f"{'instance':16} {'msgs':>5} {'seq':>6} {'age':>5}  latest values")
@@ -248,9 +250,11 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
         stack.callback(client.loop_stop)
         if any(i.plugin.name == "temperature" for i in cfg.instances) and demo_lines:
             stack.callback(calibrate_later(client, cfg.mqtt.prefix, cfg.agent_id).cancel)
-            print(
-                f"demo: {SHIFT_MIN}-minute shifts; a shift report: edge-agent report {cfg.agent_id} --url {broker.url}"
+            hint = (
+                f"{SHIFT_MIN}-minute shifts; in another terminal: edge-agent report {cfg.agent_id} --url {broker.url}"
             )
+            print(f"demo: {hint}")
+            view.hints.append(hint)
         rt = Runtime(cfg, reg, url_override=broker.url)
         rc = asyncio.run(_run(rt, view, seconds, lambda: _feed_view(client, early, view)))
         rt.finish()
