@@ -46,6 +46,9 @@ def settle_gc() -> None:
     log.debug("gc: %d start-up objects frozen", gc.get_freeze_count())
 
 
+STATE_MIN_INTERVAL_S = 1.0  # retained config/state after instance state changes: at most once a second
+
+
 def hard_exit(code: int) -> None:
     """Leave now: flush the logs and skip everything else (stuck threads, atexit handlers)."""
     logging.shutdown()
@@ -85,6 +88,7 @@ class Runtime:
         self.stopped_clean = False
         self.lanes = Lanes(config.agent.max_lane_threads)
         self._state_pending = False
+        self._state_sent = 0.0  # monotonic time of the last state-change republish
         self.sparkplug: Any = None
 
     # --- life cycle -------------------------------------------------------------------
@@ -355,14 +359,18 @@ class Runtime:
         )
 
     def _instance_state_changed(self, runner: InstanceRunner) -> None:
-        """Republish the retained config/state once per loop turn, however many instances changed."""
+        """Republish the retained config/state after an instance state change: coalesced, at most
+        once per STATE_MIN_INTERVAL_S (a value flapping between good and bad must not flood the
+        broker with retained messages), and always with the latest states."""
         if self.runners.get(runner.inst.name, (None,))[0] is not runner or self._state_pending:
             return
         self._state_pending = True
-        asyncio.get_running_loop().call_soon(self._flush_state)
+        wait = max(0.0, self._state_sent + STATE_MIN_INTERVAL_S - time.monotonic())
+        asyncio.get_running_loop().call_later(wait, self._flush_state)
 
     def _flush_state(self) -> None:
         self._state_pending = False
+        self._state_sent = time.monotonic()
         if not self.stop_event.is_set():
             self.publish_state(status=False)  # the status carries no instance state
 
