@@ -141,3 +141,31 @@ def test_maintenance_duties_end_to_end(tmp_path: Path, broker: LocalBroker) -> N
     finally:
         assert proc.stop() == 0
         sub.close()
+
+
+def _slope(sub: Subscriber, topic: str) -> float:
+    """d(ch0)/dt over the last ~2 s of messages (the ramp rises 1 per second uncorrected)."""
+    msgs = [m.env for m in sub.on(topic)][-25:]
+    a, b = msgs[0], msgs[-1]
+    return (b["d"]["ch0"] - a["d"]["ch0"]) / ((b["ts"] - a["ts"]) / 1000)
+
+
+def test_a_calibration_survives_a_remote_config_push(agent: Any) -> None:
+    from support import STEADY
+
+    rec = cmd(
+        agent.sub,
+        "calibrate",
+        {"id": 1, "instance": "steady", "args": {"channel": "ch0", "by": "ann", "points": [[0, 1], [10, 21]]}},
+    )[0]
+    assert rec["ok"], rec
+    n = len(agent.sub.on("edge/t1/data/steady"))
+    agent.sub.wait_for(lambda: len(agent.sub.on("edge/t1/data/steady")) > n + 25, 10, "calibrated data")
+    assert abs(_slope(agent.sub, "edge/t1/data/steady") - 2.0) < 0.1  # corrected = 2 x raw + 1
+    changed = {**STEADY, "interval_s": 0.08}
+    assert agent.push({"version": 2, "config": {"instances": [changed]}})["status"] == "accepted"
+    n = len(agent.sub.on("edge/t1/data/steady"))
+    agent.sub.wait_for(lambda: len(agent.sub.on("edge/t1/data/steady")) > n + 30, 10, "data after the push")
+    assert abs(_slope(agent.sub, "edge/t1/data/steady") - 2.0) < 0.1
+    shown = cmd(agent.sub, "calibrate", {"id": 2, "instance": "steady", "args": {"channel": "ch0", "action": "show"}})
+    assert shown[0]["result"]["active"]["by"] == "ann"
