@@ -409,6 +409,17 @@ def import_floor_kb(modules: Path, env: dict[str, str]) -> int | None:
     return int(out.stdout.split()[-1]) if out.returncode == 0 and out.stdout.strip() else None
 
 
+def installed_env() -> dict[str, str]:
+    """The environment an installed agent has: without PYTHONDONTWRITEBYTECODE (a shell or CI may
+    set it), so the agent loads compiled bytecode as from a wheel instead of compiling about 70 of
+    our modules at every start (0.1 s of CPU before the first publish). The tree is compiled once here."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "agent", "drivers", "plugins"], cwd=ROOT, env=env, check=False
+    )
+    return env
+
+
 def agent_command(config: Path) -> list[str]:
     exe = Path(sys.executable).parent / "edge-agent"
     return (
@@ -432,7 +443,7 @@ def run_agent(
     run = Run()
     log = open(tmp / "agent.log", "wb")  # noqa: SIM115 - closed below
     env = dict(
-        os.environ,
+        installed_env(),
         EDGE_AGENT_MQTT_URL=broker_url,
         **dict(e.split("=", 1) for e in args.env),
     )
