@@ -357,6 +357,7 @@ class Run:
     log: str = ""
     profile: str = ""
     imports_kb: int | None = None  # RSS of a fresh interpreter importing the agent's modules
+    start_cpu_s: float = math.nan  # agent CPU seconds at the first data message
     pss: list[tuple[float, int]] = field(default_factory=list)  # agent PSS, kB
     sim_samples: list[tuple[float, ProcSample, int]] = field(default_factory=list)  # simulator, with PSS
     threads_warm: tuple[float, dict[int, tuple[str, int]]] | None = None
@@ -457,6 +458,7 @@ def run_agent(
     profiler: subprocess.Popen[bytes] | None = None
     try:
         end = run.t0 + args.seconds
+        run.start_cpu_s = _until_first_data(proc, q, col, end)
         while time.time() < end and proc.poll() is None:
             _drain(q, col)
             if not run.warm_s and col.first_data_s is not None:
@@ -497,6 +499,20 @@ def run_agent(
     run.log = (tmp / "agent.log").read_text(errors="replace")
     run.imports_kb = import_floor_kb(tmp / "modules.txt", env)
     return run
+
+
+def _until_first_data(proc: subprocess.Popen[bytes], q: queue.SimpleQueue[Record], col: Collector, end: float) -> float:
+    """Watch closely (every 10 ms) until the first data message; the agent's CPU seconds by then
+    (start-up work, which unlike the wall-clock figure does not grow with the machine's load)."""
+    cpu = math.nan
+    while time.time() < end and proc.poll() is None and col.first_data_s is None:
+        try:
+            cpu = proc_sample(proc.pid).cpu_s
+        except OSError:
+            break
+        _drain(q, col)
+        time.sleep(0.01)
+    return cpu
 
 
 def _stop_agent(proc: subprocess.Popen[bytes], run: Run) -> None:
@@ -846,6 +862,7 @@ def lifecycle_figures(run: Run, col: Collector) -> list[Metric]:
             (col.first_data_s or math.nan) - run.t0,
             "s process start -> first data",
         ),
+        ("start.cpu_s", run.start_cpu_s, "CPU s the agent used until its first data (10-ms ticks)"),
         ("stop.clean_s", run.exit_s - run.stop_s, "s SIGTERM -> exit"),
         (
             "stop.exit_code",
