@@ -110,3 +110,35 @@ def test_agent_drivers_read_the_simulated_plant_and_faults_switch(plantsim, tmp_
     final = [json.loads(x) for x in out.splitlines() if x.startswith('{"final"')]
     assert final and final[0]["final"]["iio"]["pump"]["produced"] > 3000
     assert not (tmp_path / "sys" / "iio:device0").exists() and not Path(sock).exists()
+
+
+def test_serial_instrument_on_a_pty_answers_the_agents_driver(tmp_path: Path) -> None:
+    """A polled serial instrument served on a pty (linked at the configured port) answers the
+    agent's serial_line driver with backend hw, as a USB-serial adapter would."""
+    from edge_agent.drivers.serial_line import SPEC as SERIAL
+
+    port = tmp_path / "dev" / "ttyUSB0"
+    cfg = tmp_path / "plant.toml"
+    cfg.write_text(
+        '[[instances]]\nname = "oven"\nplugin = "temperature"\n[instances.driver]\ntype = "serial_line"\n'
+        f'port = "{port}"\nrequest = "#01\\r"\nsim = {{ start_c = 181.5, amplitude_c = 0, noise_c = 0 }}\n'
+    )
+    sock = str(tmp_path / "ctl.sock")
+    cmd = [sys.executable, "-m", "edge_agent.drivers.plantsim", "-c", str(cfg), "--control", sock]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["ready"]["serial"] == {"oven": str(port)}
+        opts = msgspec.convert({"port": str(port), "request": "#01\r", "timeout_s": 2.0}, SERIAL.options)
+        drv = SERIAL.factory(opts)
+        drv.open()
+        try:
+            reading = drv.read()
+        finally:
+            drv.close()
+        assert [round(c.temperature_c, 2) for c in reading.channels.values()] == [181.5]
+        assert send(sock, {"cmd": "status"})["serial"]["oven"]["requests"] == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert not port.is_symlink()
