@@ -164,13 +164,30 @@ def _served(ready: dict[str, Any]) -> str:
     return ", ".join(parts) or "nothing"
 
 
+def default_config() -> Path:
+    """The reference plant: beside the code in a checkout, else in ./examples.
+
+    An installed release (a wheel, as on a Pi) carries no examples/: from a checkout or an unpacked
+    source tree the demo still finds it in the current directory.
+    """
+    for path in (DEFAULT_CONFIG, Path.cwd() / "examples" / "reference-plant.toml"):
+        if path.exists():
+            return path
+    return DEFAULT_CONFIG
+
+
 def _load(config: str | None) -> dict[str, Any]:
-    path = Path(config) if config else DEFAULT_CONFIG
+    path = Path(config) if config else default_config()
     if path.exists():
         with open(path, "rb") as f:
             return tomllib.load(f)
     if config:
         raise FileNotFoundError(config)
+    print(
+        "demo: no examples/reference-plant.toml here (an installed release carries none): running a"
+        " two-instance simulated config; --config PATH runs the reference plant or your own",
+        file=sys.stderr,
+    )
     return dict(FALLBACK)
 
 
@@ -227,7 +244,7 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-"))
         broker = stack.enter_context(LocalBroker())
         print(f"demo: {broker.kind} broker on {broker.url}; state in {tmp}", flush=True)
-        src = Path(config) if config else DEFAULT_CONFIG
+        src = Path(config) if config else default_config()
         if localize(data, Path(tmp) / "plant", src.absolute().parent):
             (Path(tmp) / "plant").mkdir()
             plant = start_plantsim(data, Path(tmp) / "plant", stack)

@@ -86,3 +86,19 @@ def test_emulated_root_refuses_an_unknown_arch() -> None:
     )
     assert proc.returncode == 2
     assert "unknown arch 'riscv64' (arm64 or armhf)" in proc.stderr
+
+
+def test_demo_of_an_installed_release_finds_the_plant_in_the_current_directory(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """Found under emulation: a wheel carries no examples/, so the demo looked only beside its code."""
+    from edge_agent.agent import demo
+
+    monkeypatch.setattr(demo, "DEFAULT_CONFIG", tmp_path / "site-packages" / "examples" / "reference-plant.toml")
+    monkeypatch.chdir(tmp_path)
+    assert demo._load(None) == demo.FALLBACK
+    assert "no examples/reference-plant.toml here" in capsys.readouterr().err
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "reference-plant.toml").write_text('version = 1\n[agent]\nid = "x"\n')
+    assert demo.default_config() == tmp_path / "examples" / "reference-plant.toml"
+    assert demo._load(None)["agent"] == {"id": "x"}
