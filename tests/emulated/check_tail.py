@@ -57,13 +57,17 @@ def check(records: list[dict[str, Any]], log: str, plant: dict[str, Any], second
             continue
         # Vibration publishes every window: the rate shows whether the emulated CPU keeps up.
         expected = max(1, int(seconds / interval) - 1)
-        analysed = sum(1 for m in msgs if "overrun" not in json.dumps(m.get("q", {})))
+        # Analysed: the window produced numbers (a lost or faulty window publishes nulls and a q flag).
+        skip = ("lost_samples", "overruns")
+        analysed = sum(1 for m in msgs if any(k not in skip for k in _numbers(m.get("d"))))
         print(
             f"data/{name}: {len(msgs)} messages ({len(msgs) / expected:.0%} of ~{expected} at {interval:g} s), "
-            f"{analysed} analysed, {len(msgs) - analysed} FIFO overruns (block not analysed)"
+            f"{analysed} analysed, {len(msgs) - analysed} lost to overruns or faults"
         )
         if len(msgs) < expected / 2:
             failures.append(f"data/{name}: {len(msgs)} messages, fewer than half of ~{expected}")
+        if msgs and not analysed:
+            failures.append(f"data/{name}: no window analysed (every one lost or faulty)")
     for topic, msgs in sorted(by_topic.items()):
         seqs = [m["seq"] for m in msgs if "seq" in m and not m.get("retained")]
         bad = [(a, b) for a, b in itertools.pairwise(seqs) if b != a + 1]

@@ -1,11 +1,12 @@
 #!/bin/bash
-# Runs INSIDE the emulated root (tests/emulated/test-arm64.sh): mosquitto, the simulated PLC and the
-# installed agent on the reference plant (/root/plant.toml) for S seconds, with `edge-agent tail`
-# writing every message to /root/tail.jsonl. Stops everything it started, whatever happens.
+# Runs INSIDE the emulated root (tests/emulated/test-arm64.sh): mosquitto, `edge-agent plantsim`
+# (the simulated PLCs and accelerometers of the reference plant, /root/plant.toml) and the
+# installed agent for S seconds, with `edge-agent tail` writing every message to /root/tail.jsonl.
+# Stops everything it started, whatever happens. Usage: plant-run.sh MQTT_PORT S PLC_PORT...
 set -euo pipefail
 MQTT_PORT="$1"
-PLC_PORT="$2"
-SECONDS_RUN="$3"
+SECONDS_RUN="$2"
+shift 2
 BIN=/opt/edge-agent/venv/bin
 PIDS=()
 
@@ -32,10 +33,12 @@ wait_port() {
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$MQTT_PORT" >/root/mosquitto.conf
 mosquitto -c /root/mosquitto.conf >/root/mosquitto.log 2>&1 &
 PIDS+=($!)
-"$BIN/python" -m edge_agent.drivers.modbus.simplc --port "$PLC_PORT" >/root/simplc.log 2>&1 &
+"$BIN/edge-agent" plantsim -c /root/plant.toml >/root/plantsim.log 2>&1 &
 PIDS+=($!)
 wait_port "$MQTT_PORT"
-wait_port "$PLC_PORT"
+for port in "$@"; do wait_port "$port"; done
+for _ in $(seq 300); do [[ -s /root/plantsim.log ]] && break; sleep 0.2; done
+echo "plantsim: $(head -c 300 /root/plantsim.log)"
 export EDGE_AGENT_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT"
 "$BIN/edge-agent" check-config /root/plant.toml
 # The reader first, so it sees the agent's first messages.

@@ -128,16 +128,22 @@ suite() {
 # The reference plant for PLANT_S seconds, read back with `edge-agent tail` and checked.
 plant() {
     step "reference plant for $PLANT_S s under emulation, read by edge-agent tail"
-    local mqtt_port plc_port
+    # The chroot shares the host's network: every TCP port of the plant becomes a free one.
+    local mqtt_port port ports=() args=()
     mqtt_port="$(free_port)"
-    plc_port="$(free_port)"
-    sed -e "s/^port = 15020/port = $plc_port/" -e 's#^state_dir = .*#state_dir = "/var/lib/edge-agent/plant"#' \
+    local plant_ports=()
+    mapfile -t plant_ports < <(grep -oE '^port = [0-9]+' "$OUT/src/examples/reference-plant.toml" | awk '{print $3}' | sort -u)
+    for port in "${plant_ports[@]}"; do
+        ports+=("$(free_port)")
+        args+=(-e "s/^port = $port\b/port = ${ports[-1]}/")
+    done
+    sed "${args[@]}" -e 's#^state_dir = .*#state_dir = "/var/lib/edge-agent/plant"#' \
         "$OUT/src/examples/reference-plant.toml" >"$ER_ROOT/root/plant.toml"
     cp "$OUT/src/tests/emulated/plant-run.sh" "$ER_ROOT/root/plant-run.sh"
     # At normal priority, not `make`'s nice 10: the simulated sensors run in real time (an ADXL345
     # FIFO holds 10 ms at 3.2 kHz), so this step measures the agent, not the neighbours' load.
     ER_NICE="$((-$(nice)))"
-    er_run /bin/bash /root/plant-run.sh "$mqtt_port" "$plc_port" "$PLANT_S" >"$OUT/plant.log" 2>&1 ||
+    er_run /bin/bash /root/plant-run.sh "$mqtt_port" "$PLANT_S" "${ports[@]}" >"$OUT/plant.log" 2>&1 ||
         { tail -n 30 "$OUT/plant.log"; return 1; }
     ER_NICE=""
     cp "$ER_ROOT/root/tail.jsonl" "$ER_ROOT/root/agent.log" "$OUT/"
