@@ -10,6 +10,7 @@ reason and cannot be used; it never takes the agent down.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -38,6 +39,9 @@ class Origin:
         return self.dist == "edge-agent"
 
 
+_EP_VALUE = re.compile(r"[\w.]+\s*(:\s*[\w.]+)?\s*(\[.*\])?")
+
+
 class LazySpecs(Mapping[str, S], Generic[S]):
     """Name -> spec, importing each entry point on first use; broken ones disappear."""
 
@@ -61,6 +65,11 @@ class LazySpecs(Mapping[str, S], Generic[S]):
         if ep is None or (self.kind, name) in self._broken:
             raise KeyError(name)
         try:
+            if not _EP_VALUE.fullmatch(ep.value.strip()):  # importlib would fail with "'NoneType' ... 'group'"
+                raise RegistryError(
+                    f"entry point {name!r}: {ep.value!r} is not 'package.module:ATTRIBUTE' "
+                    "(in entry_points.txt the value has no quotes; check the package's pyproject.toml)"
+                )
             spec = self._check(ep.load(), f"{self.kind} {name!r} ({ep.value})")
             if getattr(spec, "name", name) != name:  # configs name the entry point: they must agree
                 raise RegistryError(

@@ -23,6 +23,7 @@ OTHER = dataclasses.replace(_SIM, name="acme_other", description="named otherwis
 ENTRY_POINTS = """[edge_agent.drivers]
 sim = acme_sim:SPEC
 acme_thing = acme_sim:OTHER
+quoted = "acme_sim:SPEC"
 """
 
 
@@ -56,6 +57,15 @@ def test_an_entry_point_name_other_than_the_spec_name_is_refused(acme: Path) -> 
     assert reg.broken[("driver", "acme_thing")] == (
         "RegistryError: entry point 'acme_thing' (acme_sim:OTHER) registers a spec named 'acme_other'; "
         "the entry-point name must equal SPEC.name"
+    )
+
+
+def test_a_malformed_entry_point_value_is_named(acme: Path) -> None:
+    reg = load_registry(refresh=True)
+    assert "quoted" not in reg.drivers
+    assert reg.broken[("driver", "quoted")] == (
+        "RegistryError: entry point 'quoted': '\"acme_sim:SPEC\"' is not 'package.module:ATTRIBUTE' "
+        "(in entry_points.txt the value has no quotes; check the package's pyproject.toml)"
     )
 
 

@@ -33,7 +33,7 @@ nested = st.recursive(
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
     max_leaves=40,
 )
-bad_version = st.one_of(st.none(), st.text(max_size=5), st.floats(), st.integers(-(2**63), -1), st.lists(scalars))
+bad_version = st.one_of(st.none(), st.text(max_size=5), st.floats(), st.integers(-(2**63), 0), st.lists(scalars))
 bad_instance = st.fixed_dictionaries(
     {
         "name": st.one_of(st.text(max_size=70), st.integers(-5, 5)),
