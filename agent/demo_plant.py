@@ -49,7 +49,8 @@ def localize(data: dict[str, Any], workdir: Path, base: Path) -> bool:
         drv = inst.get("driver") or {}
         if (
             drv.get("type") == "modbus"
-            and drv.get("backend", "tcp") == "tcp"
+            and drv.get("backend", "hw") in ("hw", "tcp")  # "tcp": the deprecated spelling of hw + tcp
+            and drv.get("transport", "tcp") == "tcp"
             and drv.get("host", "127.0.0.1") in ("127.0.0.1", "localhost")
         ):
             drv["port"] = free_port()

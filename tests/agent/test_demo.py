@@ -39,3 +39,24 @@ def test_live_view_is_only_changed_on_the_event_loop_thread(
     assert demo.run_demo(seconds=2.5, config=str(cfg), plain=True) == 0
     assert len(threads) >= 5, capsys.readouterr().out
     assert set(threads) == {threading.main_thread().ident}
+
+
+def test_localize_moves_every_local_modbus_spelling_and_iio_device(tmp_path: Path) -> None:
+    """Both option vocabularies of a local Modbus TCP PLC get a free port; kernel paths stay."""
+    from edge_agent.agent.demo_plant import localize
+
+    data: dict[str, Any] = {
+        "instances": [
+            {"name": "a", "driver": {"type": "modbus", "transport": "tcp", "port": 502}},
+            {"name": "b", "driver": {"type": "modbus", "backend": "hw", "transport": "tcp", "port": 502}},
+            {"name": "c", "driver": {"type": "modbus", "backend": "tcp", "port": 502}},
+            {"name": "d", "driver": {"type": "modbus", "backend": "sim", "port": 502}},
+            {"name": "e", "driver": {"type": "iio", "sysfs_root": "/sys/bus/iio/devices"}},
+            {"name": "f", "driver": {"type": "iio", "sysfs_root": "/tmp/x/sys", "dev_dir": "/tmp/x/dev"}},
+        ]
+    }
+    assert localize(data, tmp_path, tmp_path)
+    drivers = {i["name"]: i["driver"] for i in data["instances"]}
+    assert all(drivers[n]["port"] != 502 for n in "abc") and drivers["d"]["port"] == 502
+    assert drivers["e"]["sysfs_root"] == "/sys/bus/iio/devices"
+    assert drivers["f"]["sysfs_root"] == str(tmp_path / "sys") and drivers["f"]["dev_dir"] == str(tmp_path / "dev")
