@@ -19,6 +19,7 @@ from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, 
 from edge_agent.drivers.errors import CommError
 from edge_agent.drivers.spi_bus import SpiBus
 from edge_agent.drivers.thermocouple import (
+    SPI_CHANNELS_EXAMPLE,
     Backend,
     ChannelReading,
     Linearisation,
@@ -172,11 +173,6 @@ SPEC = DriverSpec(
     description="MAX31855 thermocouple converters (SPI, one chip per channel), sim backend",
     check=_check,
     values=declared,
-    example={
-        "channels": [
-            {"name": "bearing_de", "device": "/dev/spidev0.0"},
-            {"name": "bearing_nde", "device": "/dev/spidev0.1"},
-        ]
-    },
+    example=SPI_CHANNELS_EXAMPLE,
     device_access=on_hardware("spi"),
 )

@@ -19,6 +19,7 @@ from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, 
 from edge_agent.drivers.errors import CommError, DeviceIdMismatch
 from edge_agent.drivers.spi_bus import RegisterChip, SpiBus
 from edge_agent.drivers.thermocouple import (
+    SPI_CHANNELS_EXAMPLE,
     Backend,
     ChannelReading,
     Linearisation,
@@ -193,11 +194,6 @@ SPEC = DriverSpec(
     description="MAX31865 RTD converters, Pt100/Pt1000, 2/3/4-wire (SPI, one chip per channel), sim backend",
     check=_check,
     values=declared,
-    example={
-        "channels": [
-            {"name": "bearing_de", "device": "/dev/spidev0.0"},
-            {"name": "bearing_nde", "device": "/dev/spidev0.1"},
-        ]
-    },
+    example=SPI_CHANNELS_EXAMPLE,
     device_access=on_hardware("spi"),
 )

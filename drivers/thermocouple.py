@@ -36,6 +36,14 @@ from edge_agent.drivers.contract import TemperatureReading as TemperatureReading
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.spi_bus import SpiBus, SpidevBus
 
+# The options the generated reference (docs/reference/) shows for the one-chip-per-channel SPI drivers.
+SPI_CHANNELS_EXAMPLE = {
+    "channels": [
+        {"name": "bearing_de", "device": "/dev/spidev0.0"},
+        {"name": "bearing_nde", "device": "/dev/spidev0.1"},
+    ]
+}
+
 
 def make_reading(channels: Mapping[str, ChannelReading], ts_ms: int | None = None) -> TemperatureReading:
     """Build a TemperatureReading with its flat Values view (``name`` degC, ``name_ohm`` for RTDs)."""
