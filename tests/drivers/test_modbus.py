@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import struct
 import subprocess
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,30 +16,9 @@ from edge_agent.drivers.errors import CommError, DriverError
 from edge_agent.drivers.modbus import SPEC, ModbusDriver, ModbusOptions
 from edge_agent.drivers.modbus.simplc import PlcImage, bound_port, serve_rtu, serve_tcp
 from edge_agent.drivers.modbus.tags import Order, Table, Tag
+from plc_known import ORDERS, wire
 
-SWAPS = {"ABCD": (False, False), "CDAB": (False, True), "BADC": (True, False), "DCBA": (True, True)}
-CODES = {
-    "int16": "h",
-    "uint16": "H",
-    "int32": "i",
-    "uint32": "I",
-    "int64": "q",
-    "uint64": "Q",
-    "float32": "f",
-    "float64": "d",
-}
-
-
-def wire(type_: str, raw: float, order: str) -> list[int]:
-    """Independent encoder for the test: big-endian bytes, then swap bytes and/or reverse registers."""
-    data = struct.pack(">" + CODES[type_], raw)
-    regs = [data[i : i + 2] for i in range(0, len(data), 2)]
-    swap_bytes, reverse_words = SWAPS[order]
-    if swap_bytes:
-        regs = [r[::-1] for r in regs]
-    if reverse_words:
-        regs.reverse()
-    return [int.from_bytes(r, "big") for r in regs]
+SWAPS = ORDERS  # (swap bytes, reverse registers) per byte/word order
 
 
 def t(name: str, address: int, type_: str = "uint16", order: str = "ABCD", **kw: Any) -> Tag:
