@@ -426,7 +426,7 @@ def agent_command(config: Path) -> list[str]:
     return (
         [str(exe), "run", "-c", str(config)]
         if exe.exists()
-        else [sys.executable, "-m", "agent", "run", "-c", str(config)]
+        else [sys.executable, "-m", "edge_agent.agent", "run", "-c", str(config)]
     )
 
 

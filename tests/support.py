@@ -96,7 +96,7 @@ class AgentProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "run", "-c", str(config)],
+            [sys.executable, "-m", "edge_agent.agent", "run", "-c", str(config)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,

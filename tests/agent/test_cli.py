@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
+        [sys.executable, "-m", "edge_agent.agent", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
     )
 
 

@@ -115,14 +115,14 @@ def test_unknown_plugin_names_the_installed_ones() -> None:
 
 def test_check_config_exit_codes(tmp_path: Path) -> None:
     ok = subprocess.run(
-        [sys.executable, "-m", "agent", "check-config", str(ROOT / "examples" / "minimal.toml")],
+        [sys.executable, "-m", "edge_agent.agent", "check-config", str(ROOT / "examples" / "minimal.toml")],
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
     assert ok.returncode == 0 and "ok" in ok.stdout
     bad = subprocess.run(
-        [sys.executable, "-m", "agent", "check-config", str(GOLDEN / "every_error_listed" / "config.toml")],
+        [sys.executable, "-m", "edge_agent.agent", "check-config", str(GOLDEN / "every_error_listed" / "config.toml")],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -130,7 +130,7 @@ def test_check_config_exit_codes(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "10 error(s)" in bad.stdout and "instances[0].driver.noise" in bad.stdout
     missing = subprocess.run(
-        [sys.executable, "-m", "agent", "check-config", str(tmp_path / "nope.toml")],
+        [sys.executable, "-m", "edge_agent.agent", "check-config", str(tmp_path / "nope.toml")],
         capture_output=True,
         text=True,
         cwd=ROOT,
