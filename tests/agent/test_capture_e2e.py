@@ -25,66 +25,32 @@ options = { machine_group = 2, speed_source = "fixed", rpm = 1485 }
 """
 
 
+def _capture(broker: LocalBroker, instance: str, out: Path, *, timeout_s: int) -> subprocess.CompletedProcess[str]:
+    """`edge-agent capture` of 0.5 s from agent t1's instance into `out`."""
+    args = ["--url", broker.url, "--agent", "t1", "--instance", instance, "--seconds", "0.5", "--out", str(out)]
+    return subprocess.run(
+        [sys.executable, "-m", "edge_agent.agent", "capture", *args, "--timeout", str(timeout_s)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
 def test_capture_writes_the_raw_waveform(tmp_path: Path, broker: LocalBroker, subscriber: Subscriber) -> None:
     cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", instances="", extra=VIB)
     agent = AgentProcess(cfg, broker.url)
     try:
         subscriber.wait_for(lambda: subscriber.on("edge/t1/data/pump"), 20, "vibration data")
         out = tmp_path / "wave.npy"
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "agent",
-                "capture",
-                "--url",
-                broker.url,
-                "--agent",
-                "t1",
-                "--instance",
-                "pump",
-                "--seconds",
-                "0.5",
-                "--out",
-                str(out),
-                "--timeout",
-                "20",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-        )
+        run = _capture(broker, "pump", out, timeout_s=20)
         assert run.returncode == 0, run.stdout + run.stderr
         wave = np.load(out)
         assert wave.shape[1] == 3 and 1500 <= wave.shape[0] <= 1700, wave.shape
         chunks = [m for m in subscriber.on("edge/t1/cmd/capture/result")]
         assert len(chunks) > 1 and all(m.size < 4096 + 300 for m in chunks), "sent in chunks"
         assert np.abs(wave).max() < 16 and wave.std() > 0.001, "in g, and not silence"
-        bad = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "agent",
-                "capture",
-                "--url",
-                broker.url,
-                "--agent",
-                "t1",
-                "--instance",
-                "nope",
-                "--seconds",
-                "0.5",
-                "--out",
-                str(out),
-                "--timeout",
-                "10",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-        )
+        bad = _capture(broker, "nope", out, timeout_s=10)
         assert bad.returncode == 1 and "unknown instance" in bad.stdout + bad.stderr
     finally:
         agent.stop()
