@@ -36,7 +36,7 @@ typecheck: $(STAMP)
 
 # docs/reference/ from the built-in specs (options and declared values; a test fails when stale).
 reference: $(STAMP)
-	$(BIN)/python -m edge_agent.agent.reference
+	$(BIN)/python -m edge_agent.agent.devtools.reference_docs
 
 # The Sparkplug B schema compiled for the protobuf runtime (the result is committed; a test checks it).
 proto: $(STAMP)

@@ -22,11 +22,11 @@ EX_CONFIG = 78  # sysexits: systemd's RestartPreventExitStatus=78 stops restarti
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from edge_agent.agent.config.layers import APPLIED_FILE, load_effective
+    from edge_agent.agent.config.registry import load_registry
     from edge_agent.agent.errors import ConfigError
-    from edge_agent.agent.journal import setup_logging
-    from edge_agent.agent.layers import APPLIED_FILE, load_effective
-    from edge_agent.agent.registry import load_registry
-    from edge_agent.agent.runtime import Runtime
+    from edge_agent.agent.runtime.logging_setup import setup_logging
+    from edge_agent.agent.runtime.runtime import Runtime
 
     setup_logging(args.log_level or "info")
     log = logging.getLogger("agent")
@@ -59,16 +59,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if rt.lanes.stats()["stuck"]:
         # a driver call is still stuck in a thread: the spool and seq store are closed, so leave
         # without waiting for it (interpreter shutdown could wait on it)
-        from edge_agent.agent.runtime import hard_exit
+        from edge_agent.agent.runtime.runtime import hard_exit
 
         hard_exit(code)
     return code
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from edge_agent.agent.config import load
+    from edge_agent.agent.config.registry import load_registry
+    from edge_agent.agent.config.schema import load
     from edge_agent.agent.errors import ConfigError
-    from edge_agent.agent.registry import load_registry
 
     reg = load_registry()
     if str(args.config).endswith(".json"):
@@ -93,7 +93,7 @@ def _check_pushed_layer(path: str, reg: Any) -> int:
     """check-config on a stored pushed layer (state_dir/applied-config.json) or a JSON push file."""
     import json
 
-    from edge_agent.agent.config import build
+    from edge_agent.agent.config.schema import build
     from edge_agent.agent.errors import ConfigError
 
     try:
@@ -114,14 +114,14 @@ def _check_pushed_layer(path: str, reg: Any) -> int:
 
 
 def _listing(kind: str, as_json: bool = False) -> int:
-    from edge_agent.agent.registry import load_registry
+    from edge_agent.agent.config.registry import load_registry
 
     reg = load_registry()
     reg.load_all()
-    if as_json:  # options as JSON Schema and declared values (agent/reference.py)
+    if as_json:  # options as JSON Schema and declared values (agent/devtools/reference_docs.py)
         import json
 
-        from edge_agent.agent.reference import listing
+        from edge_agent.agent.devtools.reference_docs import listing
 
         print(json.dumps(listing(reg, kind), indent=2))
         return 0
@@ -140,8 +140,8 @@ def _listing(kind: str, as_json: bool = False) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from edge_agent.agent.client import ClientError, resolve
-    from edge_agent.agent.tail import tail
+    from edge_agent.agent.ops.connection import ClientError, resolve
+    from edge_agent.agent.ops.tail import tail
 
     try:
         settings = resolve(args)
@@ -152,7 +152,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from edge_agent.agent.demo import run_demo
+    from edge_agent.agent.devtools.demo import run_demo
 
     return run_demo(seconds=args.seconds, config=args.config, plain=args.plain)
 
@@ -166,7 +166,7 @@ def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _client_args(p: argparse.ArgumentParser) -> None:
-    from edge_agent.agent.client import add_args
+    from edge_agent.agent.ops.connection import add_args
 
     add_args(p)
 
@@ -206,14 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("device-groups", help="print the device groups (i2c, spi, gpio...) a config's drivers need")
     s.add_argument("config")
-    s.set_defaults(func=_lazy("edge_agent.agent.devices", "cmd_device_groups"))
+    s.set_defaults(func=_lazy("edge_agent.agent.config.device_groups", "cmd_device_groups"))
 
     s = sub.add_parser("new", help="write a new driver or plugin package (code, tests, README) to start from")
     s.add_argument("kind", choices=["driver", "plugin"])
     s.add_argument("name", help="e.g. sht3x: the config name (type/plugin), SPEC.name, module edge_sht3x")
     s.add_argument("--bus", choices=["i2c", "spi", "serial", "none"], default="none", help="driver: the hardware bus")
     s.add_argument("--dir", default=".", help="where to create the package folder (default: here)")
-    s.set_defaults(func=_lazy("edge_agent.agent.scaffold", "cmd_new"))
+    s.set_defaults(func=_lazy("edge_agent.agent.devtools.scaffold", "cmd_new"))
 
     s = sub.add_parser("demo", help="run a simulated plant end to end: broker, sensors, agent, live view")
     s.add_argument("--seconds", type=float, help="stop after S seconds (default: until Ctrl-C)")
@@ -227,17 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the simulated devices of CONFIG (see docs/plantsim.md), or send a command "
         "to a running simulator: status, fault INSTANCE KIND [--g G] [--growth G], plc INSTANCE ok|busy|silent.",
     )
-    from edge_agent.drivers.plantsim import add_arguments as add_plantsim_arguments
+    from edge_agent.drivers.simulation.plantsim import add_arguments as add_plantsim_arguments
 
     add_plantsim_arguments(s)
-    s.set_defaults(func=_lazy("edge_agent.drivers.plantsim", "cmd_plantsim"))
+    s.set_defaults(func=_lazy("edge_agent.drivers.simulation.plantsim", "cmd_plantsim"))
 
     _add_remote_commands(sub)
     return p
 
 
 def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from edge_agent.agent.client import add_args
+    from edge_agent.agent.ops.connection import add_args
 
     s = sub.add_parser(
         "push-config",
@@ -261,13 +261,13 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     s.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a wave's answers")
     s.add_argument("--json", action="store_true", help="results as JSON")
     add_args(s)
-    s.set_defaults(func=_lazy("edge_agent.agent.push", "cmd_push_config"))
+    s.set_defaults(func=_lazy("edge_agent.agent.ops.push", "cmd_push_config"))
 
     s = sub.add_parser("fleet", help="inventory: every agent, online, versions, drift, instances, last seen")
     s.add_argument("--json", action="store_true")
     s.add_argument("--wait", type=float, default=5.0, help="longest time to read the retained state")
     add_args(s)
-    s.set_defaults(func=_lazy("edge_agent.agent.fleet", "cmd_fleet"))
+    s.set_defaults(func=_lazy("edge_agent.agent.ops.fleet", "cmd_fleet"))
 
     s = sub.add_parser("cmd", help="send a command to an agent: ping, status, reload, config, restart INSTANCE")
     s.add_argument("agent_id", metavar="AGENT")
@@ -277,18 +277,18 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     s.add_argument("--timeout", type=float, default=10.0)
     s.add_argument("--json", action="store_true", help="the whole answer as JSON")
     add_args(s)
-    s.set_defaults(func=_lazy("edge_agent.agent.fleet", "cmd_cmd"))
+    s.set_defaults(func=_lazy("edge_agent.agent.ops.fleet", "cmd_cmd"))
 
     s = sub.add_parser("get-config", help="print an agent's effective config as TOML")
     s.add_argument("agent_id", metavar="AGENT")
     s.add_argument("--timeout", type=float, default=10.0)
     s.add_argument("--json", action="store_true")
     add_args(s)
-    s.set_defaults(func=_lazy("edge_agent.agent.fleet", "cmd_get_config"))
+    s.set_defaults(func=_lazy("edge_agent.agent.ops.fleet", "cmd_get_config"))
 
     s = sub.add_parser("keygen", help="create an Ed25519 key pair for signed config pushes")
     s.add_argument("out", help="private key file to write (the public key goes to OUT.pub)")
-    s.set_defaults(func=_lazy("edge_agent.agent.push", "cmd_keygen"))
+    s.set_defaults(func=_lazy("edge_agent.agent.ops.push", "cmd_keygen"))
 
     s = sub.add_parser(
         "capture",
@@ -315,20 +315,19 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     s.add_argument("--json", action="store_true", help="the report as JSON")
     s.add_argument("--timeout", type=float, default=10.0)
     add_args(s)
-    s.set_defaults(func=_lazy("edge_agent.agent.maintenance.cli", "cmd_report"))
+    s.set_defaults(func=_lazy("edge_agent.agent.ops.reports", "cmd_report"))
 
 
 def _capture(args: argparse.Namespace) -> int:
-    from edge_agent.agent.capture import run_capture
-    from edge_agent.agent.client import ClientError, resolve
+    from edge_agent.agent.ops.capture import run_capture
+    from edge_agent.agent.ops.connection import ClientError, resolve
 
     try:
         settings = resolve(args)
     except ClientError as exc:
         raise SystemExit(f"capture: {exc}") from exc
     if args.list or args.get:
-        from edge_agent.agent.maintenance import cli as saved
-
+        from edge_agent.agent.ops import reports as saved
         if args.list:
             return saved.list_captures(settings, args.agent, args.timeout)
         return saved.get_capture(settings, args.agent, args.get, args.out, args.plot, args.timeout)

@@ -31,8 +31,8 @@ import numpy as np
 from edge_agent.drivers.adxl345 import Adxl345Driver, Adxl345Options
 from edge_agent.drivers.adxl345.bus import SpiBus
 from edge_agent.drivers.adxl345.emulator import Adxl345Emulator
-from edge_agent.drivers.iio import IioDriver, IioOptions
-from edge_agent.drivers.vibration_model import ModelOptions, VibrationModel
+from edge_agent.drivers.iio.driver import IioDriver, IioOptions
+from edge_agent.drivers.simulation.vibration_model import ModelOptions, VibrationModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from former_vibration_model import FormerModel

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from chaos_drivers import SPEC, HostileOptions, install, instances_toml  # noqa: E402
-from edge_agent.agent.broker import LocalBroker  # noqa: E402
-from edge_agent.agent.isolated import ProcessDriver  # noqa: E402
+from edge_agent.agent.devtools.local_broker import LocalBroker  # noqa: E402
+from edge_agent.agent.runtime.process_isolation import ProcessDriver  # noqa: E402
 from edge_agent.drivers.lanes import Lane  # noqa: E402
 from support import AgentProcess, Subscriber, write_config  # noqa: E402
 

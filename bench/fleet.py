@@ -27,11 +27,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from edge_agent.agent.broker import LocalBroker  # noqa: E402
 from edge_agent.agent.cli import build_parser  # noqa: E402
-from edge_agent.agent.config import build  # noqa: E402
-from edge_agent.agent.registry import Registry, load_registry  # noqa: E402
-from edge_agent.agent.runtime import Runtime  # noqa: E402
+from edge_agent.agent.config.registry import Registry, load_registry  # noqa: E402
+from edge_agent.agent.config.schema import build  # noqa: E402
+from edge_agent.agent.devtools.local_broker import LocalBroker  # noqa: E402
+from edge_agent.agent.runtime.runtime import Runtime  # noqa: E402
 from support import Subscriber  # noqa: E402
 
 PUSHED = {"name": "pushed", "plugin": "values", "interval_s": 1.0, "driver": {"type": "sim", "profile": "square"}}

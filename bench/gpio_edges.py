@@ -13,7 +13,7 @@ import argparse
 import time
 
 import msgspec
-from edge_agent.drivers.gpio import GpioDriver, GpioOptions
+from edge_agent.drivers.gpio.driver import GpioDriver, GpioOptions
 
 INPUTS = [
     {"name": "shaft_rpm", "pin": 5, "kind": "tachometer", "pull": "down", "pulses_per_rev": 1, "timeout_s": 2.0},

@@ -32,16 +32,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_agent.agent.maintenance.recorder import Ring  # noqa: E402
+from edge_agent.agent.maintenance.capture_store import Ring  # noqa: E402
 from edge_agent.agent.maintenance.service import FLUSH_S  # noqa: E402
 from edge_agent.agent.maintenance.store import SqliteStore  # noqa: E402
 from edge_agent.agent.maintenance.tap import DriverTap  # noqa: E402
 from edge_agent.drivers.contract import Values, Waveform  # noqa: E402
-from edge_agent.drivers.thermocouple import ChannelReading, make_reading  # noqa: E402
+from edge_agent.drivers.max318xx.common import ChannelReading, make_reading  # noqa: E402
 from edge_agent.plugins.contract import AgentInfo  # noqa: E402
-from edge_agent.plugins.maintenance import SPEC as MAINT  # noqa: E402
-from edge_agent.plugins.production import SPEC as PROD  # noqa: E402
-from edge_agent.plugins.testing import Harness, ManualClock, StaticLink  # noqa: E402
+from edge_agent.plugins.maintenance.plugin import SPEC as MAINT  # noqa: E402
+from edge_agent.plugins.production.plugin import SPEC as PROD  # noqa: E402
+from edge_agent.plugins.testing.harness import Harness, ManualClock, StaticLink  # noqa: E402
 
 PLANT = ROOT / "examples" / "reference-plant.toml"
 
@@ -178,7 +178,7 @@ def hook_per_message() -> dict[str, float]:
     import timeit
 
     from edge_agent.agent.maintenance.service import Maintenance
-    from edge_agent.plugins.recorder import RecorderOptions, Rule
+    from edge_agent.plugins.recorder.plugin import RecorderOptions, Rule
 
     plugins = {"pump1-de": "vibration", "line1": "production", "thermo-a": "temperature", "plc1": "plc"}
     out = {}

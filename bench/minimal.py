@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from edge_agent.agent.broker import LocalBroker  # noqa: E402
+from edge_agent.agent.devtools.local_broker import LocalBroker  # noqa: E402
 from support import Subscriber  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")

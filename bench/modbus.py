@@ -1,7 +1,7 @@
 """Modbus benchmark: the 500-tag reference PLC over loopback, ours vs one request per tag.
 
 Run by hand: ``.venv/bin/python bench/modbus.py [--seconds 10] [--polls 200]``. Starts the
-simulated PLC (``python -m edge_agent.drivers.modbus.simplc``) in its own process so that only the client
+simulated PLC (``python -m edge_agent.drivers.modbus.simulator``) in its own process so that only the client
 is measured, then prints, for our coalesced driver (+ the plc plugin's report by exception) and
 for a naive pymodbus loop reading one tag per request:
 requests per poll, poll time (median / p95, back to back), CPU % of a core at 1 Hz, values
@@ -20,12 +20,12 @@ import time
 from typing import Any
 
 import msgspec
-from edge_agent.agent.codec import encode
+from edge_agent.agent.messaging.codec import encode
 from edge_agent.drivers.modbus import ModbusDriver, ModbusOptions
 from edge_agent.drivers.modbus.codec import decoder, registers_to_bytes
-from edge_agent.drivers.modbus.simplc import reference_layout
-from edge_agent.plugins.plc import SPEC as PLC
-from edge_agent.plugins.testing import Harness, RealClock
+from edge_agent.drivers.modbus.simulator import reference_layout
+from edge_agent.plugins.plc.plugin import SPEC as PLC
+from edge_agent.plugins.testing.harness import Harness, RealClock
 
 
 def free_port() -> int:
@@ -36,7 +36,7 @@ def free_port() -> int:
 
 def start_simplc(port: int) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_agent.drivers.modbus.simplc", "--port", str(port)],
+        [sys.executable, "-m", "edge_agent.drivers.modbus.simulator", "--port", str(port)],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -44,12 +44,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ProcSample, machine, percentile, proc_sample, pss_kb, thread_cpu_pct, thread_times, toml_dumps
-from edge_agent.agent import codec
-from edge_agent.agent.broker import LocalBroker
-from edge_agent.agent.demo_plant import PlantProcess, localize, start_plantsim
+from edge_agent.agent.devtools.demo_plant import PlantProcess, localize, start_plantsim
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.errors import CodecError
-from edge_agent.agent.session import set_nodelay
-from edge_agent.drivers.plantsim import send
+from edge_agent.agent.messaging import codec
+from edge_agent.agent.messaging.mqtt_session import set_nodelay
+from edge_agent.drivers.simulation.plantsim import send
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -162,7 +162,7 @@ Record = tuple[float, str, bytes, int, bool]  # arrival (epoch s), topic, payloa
 def subscribe(url: str) -> tuple[Any, queue.SimpleQueue[Record]]:
     """A paho client on '#' (QoS 2, so every message arrives with its publish QoS), TCP_NODELAY."""
     import paho.mqtt.client as mqtt
-    from edge_agent.agent.session import Endpoint
+    from edge_agent.agent.messaging.mqtt_session import Endpoint
     from paho.mqtt.enums import CallbackAPIVersion
 
     ep = Endpoint.parse(url)

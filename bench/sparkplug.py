@@ -25,8 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from edge_agent.agent import codec  # noqa: E402
-from edge_agent.agent.broker import LocalBroker  # noqa: E402
+from edge_agent.agent.devtools.local_broker import LocalBroker  # noqa: E402
+from edge_agent.agent.messaging import codec  # noqa: E402
 from edge_agent.agent.sparkplug.payload import Payload, get_value  # noqa: E402
 from spb_rules import Recorder, tahu_available, tahu_decode, violations  # noqa: E402
 from support import AgentProcess  # noqa: E402

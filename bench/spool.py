@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.agent import codec
-from edge_agent.agent.broker import LocalBroker
-from edge_agent.agent.config import SpoolSection
-from edge_agent.agent.outbox import MemoryOutbox, Message, Outbox, Priority
-from edge_agent.agent.session import MqttSession, SessionOptions
-from edge_agent.agent.spool import SpoolOutbox
+from edge_agent.agent.config.schema import SpoolSection
+from edge_agent.agent.devtools.local_broker import LocalBroker
+from edge_agent.agent.messaging import codec
+from edge_agent.agent.messaging.mqtt_session import MqttSession, SessionOptions
+from edge_agent.agent.messaging.outbox import MemoryOutbox, Message, Outbox, Priority
+from edge_agent.agent.messaging.spool import SpoolOutbox
 
 TOPICS = [f"edge/bench/data/inst{i}" for i in range(10)]
 REFERENCE_RATES_PER_S = (30, 50)

@@ -18,9 +18,9 @@ import msgspec
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_agent.drivers import max31855, max31856  # noqa: E402
+from edge_agent.drivers.max318xx import max31855, max31856  # noqa: E402
 from edge_agent.plugins.temperature import SPEC, its90  # noqa: E402
-from edge_agent.plugins.testing import Harness, ManualClock  # noqa: E402
+from edge_agent.plugins.testing.harness import Harness, ManualClock  # noqa: E402
 
 
 def per_call_us(fn, n: int = 20000) -> float:

@@ -20,8 +20,8 @@ import msgpack
 import msgspec
 import numpy as np
 from edge_agent.drivers.adxl345 import Adxl345Driver, Adxl345Options
-from edge_agent.drivers.vibration_model import FaultKind, ModelOptions, VibrationModel
-from edge_agent.plugins.testing import Harness, RealClock
+from edge_agent.drivers.simulation.vibration_model import FaultKind, ModelOptions, VibrationModel
+from edge_agent.plugins.testing.harness import Harness, RealClock
 from edge_agent.plugins.vibration import SPEC
 from edge_agent.plugins.vibration.analysis import FeatureConfig, analyse
 from edge_agent.plugins.vibration.bearing import orders_from_geometry

@@ -36,7 +36,7 @@ from edge_agent.drivers.errors import DriverError
 
 log = logging.getLogger("edge_agent.lanes")
 
-_SKIP_MODULES = ("edge_agent.drivers.lanes", "edge_agent.agent.supervisor", "edge_agent.plugins.contract")
+_SKIP_MODULES = ("edge_agent.drivers.lanes", "edge_agent.agent.runtime.supervisor", "edge_agent.plugins.contract")
 
 
 class DriverHung(DriverError, TimeoutError):

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 import numpy as np
-from edge_agent.drivers.vibration_model import _GAIN_1X, _GAIN_2X, _GAIN_IMPACT, _PHASE, VibrationModel
+from edge_agent.drivers.simulation.vibration_model import _GAIN_1X, _GAIN_2X, _GAIN_IMPACT, _PHASE, VibrationModel
 
 
 class FormerModel(VibrationModel):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-from edge_agent.drivers.modbus.simplc import PlcImage, bound_port, serve_tcp
+from edge_agent.drivers.modbus.simulator import PlcImage, bound_port, serve_tcp
 from edge_agent.drivers.modbus.tags import Tag
 
 ORDERS = {"ABCD": (False, False), "CDAB": (False, True), "BADC": (True, False), "DCBA": (True, True)}

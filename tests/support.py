@@ -15,8 +15,8 @@ from typing import Any
 
 import msgpack
 import paho.mqtt.client as mqtt
-from edge_agent.agent import codec
-from edge_agent.agent.session import set_nodelay
+from edge_agent.agent.messaging import codec
+from edge_agent.agent.messaging.mqtt_session import set_nodelay
 from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,13 +6,13 @@ import dataclasses
 import logging
 
 import pytest
+from edge_agent.agent.config.registry import Registry
 from edge_agent.agent.errors import RegistryError
-from edge_agent.agent.registry import Registry
 from edge_agent.drivers import contract as dc
-from edge_agent.drivers.sim import SPEC as SIM
-from edge_agent.drivers.thermocouple import TemperatureReading as ReExported
+from edge_agent.drivers.max318xx.common import TemperatureReading as ReExported
+from edge_agent.drivers.sim.driver import SPEC as SIM
 from edge_agent.plugins import contract as pc
-from edge_agent.plugins.values import SPEC as VALUES
+from edge_agent.plugins.values.plugin import SPEC as VALUES
 
 
 def test_another_major_version_is_refused_with_both_versions() -> None:

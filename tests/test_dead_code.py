@@ -10,7 +10,7 @@ from support import ROOT
 
 # Called by name from outside our code: library callbacks, interfaces copied from a library.
 EXTERNAL = {
-    "device_ids",  # pymodbus' datastore interface (drivers/modbus/simplc.py)
+    "device_ids",  # pymodbus' datastore interface (drivers/modbus/simulator.py)
     "read_word_data",  # smbus2's interface, offered by the fake I2C bus (drivers/testing/buses.py)
     "write_i2c_block_data",
 }

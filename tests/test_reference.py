@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-from edge_agent.agent.reference import render, stale
-from edge_agent.agent.registry import load_registry
+from edge_agent.agent.config.registry import load_registry
+from edge_agent.agent.devtools.reference_docs import render, stale
 from support import ROOT
 
 
@@ -27,7 +27,7 @@ def test_a_changed_spec_makes_the_reference_stale(tmp_path) -> None:  # type: ig
     (tmp_path / "driver-sim.md").write_text(files["driver-sim.md"].replace("`ch0`", "`ch00`"))
     (tmp_path / "driver-gone.md").write_text("")
     assert stale(tmp_path, files) == ["driver-sim.md", "driver-gone.md"]
-    check = [sys.executable, "-m", "edge_agent.agent.reference", "--check", str(tmp_path)]
+    check = [sys.executable, "-m", "edge_agent.agent.devtools.reference_docs", "--check", str(tmp_path)]
     assert subprocess.run(check, capture_output=True, cwd=ROOT).returncode == 1
 
 
@@ -46,7 +46,7 @@ def test_listings_print_options_schema_and_declared_values_as_json() -> None:
 
 
 def test_every_example_of_a_builtin_is_valid_options() -> None:
-    from edge_agent.agent.reference import builtin_specs, example_options
+    from edge_agent.agent.devtools.reference_docs import builtin_specs, example_options
 
     for kind, name, spec in builtin_specs(load_registry()):
         if spec.example is None:

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from edge_agent.agent.maintenance.calmath import Coefficients, Mode, errors, fit, fit_sensitivity
 from edge_agent.drivers.contract import Values, Waveform
+from edge_agent.plugins.common.state_store import StateStore
 from edge_agent.plugins.contract import Severity
-from edge_agent.plugins.state import StateStore
 
 NS = "calibration"
 DAY_MS = 86_400_000
@@ -116,7 +116,7 @@ class Calibrations:
             return _correct_waveform(reading, mine)
         channels = getattr(reading, "channels", None)
         if isinstance(channels, Mapping):  # a TemperatureReading: correct the channels, rebuild the view
-            from edge_agent.drivers.thermocouple import make_reading
+            from edge_agent.drivers.max318xx.common import make_reading
 
             fixed = {
                 n: dataclasses.replace(c, temperature_c=mine[n].apply(c.temperature_c))

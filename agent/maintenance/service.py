@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.agent.maintenance.calibration import Calibrations
-from edge_agent.agent.maintenance.recorder import Recorder
+from edge_agent.agent.maintenance.capture_store import Recorder
 from edge_agent.agent.maintenance.report import ShiftReports
 from edge_agent.agent.maintenance.store import SqliteStore
 from edge_agent.agent.maintenance.tap import DriverTap
-from edge_agent.agent.outbox import Priority
+from edge_agent.agent.messaging.outbox import Priority
 from edge_agent.plugins.contract import Severity, UnknownCommand
 
 log = logging.getLogger("agent.maintenance")
@@ -92,7 +92,7 @@ class Maintenance:
 
     # -- commands ----------------------------------------------------------------------------------
     async def command(self, name: str, args: Mapping[str, Any]) -> Any:
-        """Agent-level commands (AGENT_COMMANDS in agent/commands.py)."""
+        """Agent-level commands (AGENT_COMMANDS in agent/remote/commands.py)."""
         if name == "calibrate":
             inst = args.get("instance")
             declared = self.declared(inst) if isinstance(inst, str) else None

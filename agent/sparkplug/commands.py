@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.agent.session import MqttSession
+from edge_agent.agent.messaging.mqtt_session import MqttSession
 from edge_agent.agent.sparkplug import device as dev
 from edge_agent.agent.sparkplug.payload import DataType, Payload, get_value
 from edge_agent.agent.sparkplug.settings import SparkplugSection

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from edge_agent.agent.outbox import MemoryOutbox
-from edge_agent.agent.session import Handler, MqttSession, SessionOptions
+from edge_agent.agent.messaging.mqtt_session import Handler, MqttSession, SessionOptions
+from edge_agent.agent.messaging.outbox import MemoryOutbox
 from edge_agent.agent.sparkplug import device as dev
 from edge_agent.agent.sparkplug.commands import NEXT_SERVER, REBIRTH, NodeCommands, Writer
 from edge_agent.agent.sparkplug.payload import (
@@ -104,7 +104,7 @@ class SparkplugNode(NodeCommands):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         if not self.session._closing:
-            from edge_agent.agent.outbox import Message, Priority
+            from edge_agent.agent.messaging.outbox import Message, Priority
 
             final = Message(self.topics.ndeath, self._ndeath_payload(), 1, False, Priority.STATE, 0)
             await self.session.close(final=final if self.session.connected.is_set() else None, timeout_s=1.0)

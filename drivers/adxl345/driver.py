@@ -34,7 +34,7 @@ from edge_agent.drivers.adxl345.registers import (
 )
 from edge_agent.drivers.contract import Waveform
 from edge_agent.drivers.errors import DeviceIdMismatch, DriverError
-from edge_agent.drivers.vibration_model import FaultKind, VibrationModel
+from edge_agent.drivers.simulation.vibration_model import FaultKind, VibrationModel
 
 AXES = ("x", "y", "z")
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from edge_agent.drivers.adxl345.registers import RANGE_CODES, RATE_CODES
 from edge_agent.drivers.contract import HEX, Options
-from edge_agent.drivers.vibration_model import ModelOptions
+from edge_agent.drivers.simulation.vibration_model import ModelOptions
 
 I2C_MAX_RATE_HZ = 800.0  # 400 kHz I2C cannot drain the FIFO faster than this
 

@@ -95,7 +95,7 @@ def all_tags(o: ModbusOptions) -> list[Tag]:
     if o.tags_csv:
         tags += load_csv(o.tags_csv)
     if o.layout is not None:
-        from edge_agent.drivers.modbus.simplc import LAYOUTS
+        from edge_agent.drivers.modbus.simulator import LAYOUTS
 
         tags += LAYOUTS[o.layout]()
     return tags

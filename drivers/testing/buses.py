@@ -4,7 +4,7 @@
   (or ``i2c_write``/``i2c_read`` for command-based chips such as the SHT3x) to add behaviour.
 * :class:`FakeSpiDev`: ``spidev.SpiDev``-like (``xfer2``, ``xfer``, ``mode``, ``max_speed_hz``), one chip.
 * :class:`FakeI2CBus`: ``smbus2.SMBus``-like (``read_byte_data``, ``read_i2c_block_data``,
-  ``i2c_rdwr``...) plus the :class:`edge_agent.drivers.i2c_bus.I2cBus` interface, with chips at
+  ``i2c_rdwr``...) plus the :class:`edge_agent.drivers.buses.i2c.I2cBus` interface, with chips at
   addresses; a missing address answers ``OSError(121)`` like the kernel (no ACK).
 
 Every transaction steps the bus's :class:`~edge_agent.drivers.testing.faults.FaultPlan` first.
@@ -150,7 +150,7 @@ class FakeI2CBus:
             raise OSError(errno.EREMOTEIO, "Remote I/O error")  # no ACK at this address
         return dev
 
-    # -- the edge_agent.drivers.i2c_bus.I2cBus interface
+    # -- the edge_agent.drivers.buses.i2c.I2cBus interface
     def write(self, address: int, data: bytes) -> None:
         """One write transaction."""
         self._device(address).i2c_write(bytes(data))

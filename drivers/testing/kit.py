@@ -19,7 +19,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import msgspec
-from edge_agent.drivers.conformance import (
+from edge_agent.drivers.contract import DriverSpec
+from edge_agent.drivers.testing.calls import Caller
+from edge_agent.drivers.testing.conformance import (
     READ_DEADLINE_S,
     check_failed_open,
     check_life_cycle,
@@ -28,8 +30,6 @@ from edge_agent.drivers.conformance import (
     check_registration,
     check_spec,
 )
-from edge_agent.drivers.contract import DriverSpec
-from edge_agent.drivers.testing.calls import Caller
 
 
 def _ok(problems: list[str]) -> None:

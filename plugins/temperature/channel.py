@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from edge_agent.drivers.contract import Quality
-from edge_agent.drivers.thermocouple import ChannelReading, Linearisation
+from edge_agent.drivers.max318xx.common import ChannelReading, Linearisation
 from edge_agent.plugins.temperature import its90, rtd, trend
 from edge_agent.plugins.temperature.options import TemperatureOptions
 

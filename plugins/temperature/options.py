@@ -6,7 +6,7 @@ import enum
 from typing import Annotated
 
 import msgspec
-from edge_agent.plugins.alarms import AlarmConfig
+from edge_agent.plugins.common.alarms import AlarmConfig
 from edge_agent.plugins.contract import Options
 
 

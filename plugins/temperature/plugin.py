@@ -17,14 +17,14 @@ from typing import Any
 
 from edge_agent.drivers.contract import Capability, Quality, Values
 from edge_agent.drivers.errors import DriverError
-from edge_agent.drivers.thermocouple import ChannelReading, TemperatureReading
-from edge_agent.plugins.alarms import Alarm, AlarmConfig, AlarmSet, AlarmTransition, Direction
+from edge_agent.drivers.max318xx.common import ChannelReading, TemperatureReading
+from edge_agent.plugins.common.alarms import Alarm, AlarmConfig, AlarmSet, AlarmTransition, Direction
+from edge_agent.plugins.common.report_by_exception import Deadband, ReportByException
 from edge_agent.plugins.contract import Plugin, PluginContext, PluginSpec, Severity
-from edge_agent.plugins.rbe import Deadband, ReportByException
 from edge_agent.plugins.temperature import trend
 from edge_agent.plugins.temperature.channel import ChannelTracker, Outcome
+from edge_agent.plugins.temperature.declared import declared, references
 from edge_agent.plugins.temperature.options import TemperatureOptions, Unit, check_options
-from edge_agent.plugins.temperature.values import declared, references
 
 RATE_LEVEL = "rate_warning"
 TIME_TO_ALARM_KEY = "time_to_alarm_s"

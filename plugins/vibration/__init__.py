@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from edge_agent.drivers.contract import Capability
 from edge_agent.plugins.contract import PluginSpec
+from edge_agent.plugins.vibration.declared import declared, references
 from edge_agent.plugins.vibration.options import VibrationOptions, check_options
 from edge_agent.plugins.vibration.plugin import VibrationPlugin
-from edge_agent.plugins.vibration.values import declared, references
 
 SPEC = PluginSpec(
     name="vibration",

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from edge_agent.drivers.contract import Quality, Waveform
 from edge_agent.drivers.errors import DriverError
-from edge_agent.plugins.alarms import AlarmSet
+from edge_agent.plugins.common.alarms import AlarmSet
 from edge_agent.plugins.contract import Plugin, PluginContext, Severity, UnknownCommand
 from edge_agent.plugins.vibration.analysis import Analysis, FeatureConfig, analyse
 from edge_agent.plugins.vibration.bearing import NofM, Tone

@@ -10,8 +10,8 @@ import pytest
 from edge_agent.agent.maintenance.calibration import DAY_MS, Calibrations
 from edge_agent.agent.maintenance.calmath import Coefficients, Mode, errors, fit, fit_sensitivity
 from edge_agent.drivers.contract import Values, Waveform
-from edge_agent.drivers.thermocouple import ChannelReading, make_reading
-from edge_agent.plugins.state import MemoryStore
+from edge_agent.drivers.max318xx.common import ChannelReading, make_reading
+from edge_agent.plugins.common.state_store import MemoryStore
 
 
 def test_linear_fit_known_answers() -> None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from support import AgentProcess, Subscriber, write_config
 
 ROOT = Path(__file__).resolve().parents[2]

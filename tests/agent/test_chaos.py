@@ -19,7 +19,7 @@ from typing import Any
 import msgpack
 import pytest
 from chaos_drivers import HOSTILE, install, instances_toml
-from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from support import OTHER, STEADY, AgentProcess, RemoteAgent, Subscriber, write_config
 
 HEALTHY_INTERVAL_S = 0.5
@@ -164,9 +164,9 @@ def test_second_signal_exits_at_once_and_the_deadline_is_a_backstop(
 ) -> None:
     import asyncio
 
-    from edge_agent.agent import runtime as rt_mod
-    from edge_agent.agent.config import build
-    from edge_agent.agent.registry import load_registry
+    from edge_agent.agent.config.registry import load_registry
+    from edge_agent.agent.config.schema import build
+    from edge_agent.agent.runtime import runtime as rt_mod
 
     exits: list[int] = []
     monkeypatch.setattr(rt_mod, "hard_exit", exits.append)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from support import AgentProcess, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_settle_gc_freezes_start_up_objects() -> None:
     """A full collection then walks only objects made after start-up (no 15 ms GIL pause)."""
     import gc
 
-    from edge_agent.agent.runtime import settle_gc
+    from edge_agent.agent.runtime.runtime import settle_gc
 
     before = gc.get_freeze_count()
     try:

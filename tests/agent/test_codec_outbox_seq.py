@@ -10,10 +10,10 @@ from pathlib import Path
 import msgpack
 import numpy as np
 import pytest
-from edge_agent.agent import codec
 from edge_agent.agent.errors import CodecError
-from edge_agent.agent.outbox import MemoryOutbox, Message, Priority
-from edge_agent.agent.seqstore import BLOCK_MIN, SeqStore
+from edge_agent.agent.messaging import codec
+from edge_agent.agent.messaging.outbox import MemoryOutbox, Message, Priority
+from edge_agent.agent.messaging.seq_store import BLOCK_MIN, SeqStore
 
 
 def test_codec_round_trip_and_compact_floats() -> None:

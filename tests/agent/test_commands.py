@@ -10,7 +10,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from edge_agent.agent.commands import CommandError, Commands
+from edge_agent.agent.remote.commands import CommandError, Commands
 from edge_agent.plugins.contract import Plugin, UnknownCommand
 from support import RemoteAgent
 

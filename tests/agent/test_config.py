@@ -11,14 +11,14 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
-from edge_agent.agent.config import build, load
+from edge_agent.agent.config.registry import Registry, load_registry
+from edge_agent.agent.config.schema import build, load
 from edge_agent.agent.errors import ConfigError, RegistryError
-from edge_agent.agent.registry import Registry, load_registry
 from edge_agent.drivers.modbus.tags import TagMapError, load_csv
-from edge_agent.drivers.sim import SPEC as SIM
+from edge_agent.drivers.sim.driver import SPEC as SIM
 from edge_agent.plugins.contract import Plugin, PluginSpec
-from edge_agent.plugins.system import SPEC as SYSTEM
-from edge_agent.plugins.values import SPEC as VALUES
+from edge_agent.plugins.system.plugin import SPEC as SYSTEM
+from edge_agent.plugins.values.plugin import SPEC as VALUES
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "config"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "expected.txt").exists())

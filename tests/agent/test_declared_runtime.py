@@ -7,10 +7,10 @@ import re
 import time
 from pathlib import Path
 
-from edge_agent.agent.broker import LocalBroker
-from edge_agent.agent.config import load
-from edge_agent.agent.registry import load_registry
-from edge_agent.agent.values import declared, undeclared
+from edge_agent.agent.config.declared_values import declared, undeclared
+from edge_agent.agent.config.registry import load_registry
+from edge_agent.agent.config.schema import load
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from support import ROOT, AgentProcess, Subscriber
 
 PLANT = ROOT / "examples" / "reference-plant.toml"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edge_agent.agent import demo
+from edge_agent.agent.devtools import demo
 
 SMALL = """
 [agent]
@@ -43,7 +43,7 @@ def test_live_view_is_only_changed_on_the_event_loop_thread(
 
 def test_localize_moves_every_local_modbus_spelling_and_iio_device(tmp_path: Path) -> None:
     """Both option vocabularies of a local Modbus TCP PLC get a free port; kernel paths stay."""
-    from edge_agent.agent.demo_plant import localize
+    from edge_agent.agent.devtools.demo_plant import localize
 
     data: dict[str, Any] = {
         "instances": [

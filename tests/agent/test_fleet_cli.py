@@ -18,7 +18,7 @@ from typing import Any
 import msgpack
 import paho.mqtt.client as mqtt
 import pytest
-from edge_agent.agent.broker import free_port, wait_port
+from edge_agent.agent.devtools.local_broker import free_port, wait_port
 from paho.mqtt.enums import CallbackAPIVersion
 from support import BASE, ROOT, AgentProcess, write_config
 

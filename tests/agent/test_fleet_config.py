@@ -15,8 +15,8 @@ from typing import Any
 import msgpack
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from edge_agent.agent.broker import LocalBroker, free_port
-from edge_agent.agent.signing import TrustedKeyError, key_id, parse_public_key, sign
+from edge_agent.agent.devtools.local_broker import LocalBroker, free_port
+from edge_agent.agent.remote.signing import TrustedKeyError, key_id, parse_public_key, sign
 from support import BASE, OTHER, ROOT, STEADY, AgentProcess, Subscriber, write_config
 
 

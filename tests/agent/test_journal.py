@@ -12,8 +12,8 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from edge_agent.agent import journal
-from edge_agent.agent.journal import (
+from edge_agent.agent.runtime import logging_setup as journal
+from edge_agent.agent.runtime.logging_setup import (
     JournalFormatter,
     SecretFilter,
     journal_wanted,

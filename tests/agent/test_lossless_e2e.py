@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from plc_known import known_plc_server, toml_tags
 from support import AgentProcess, Subscriber, write_config
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from support import AgentProcess, Subscriber, write_config
 
 INSTANCES = """

@@ -10,12 +10,12 @@ from typing import Any
 
 import msgpack
 import numpy as np
-from edge_agent.agent.maintenance.recorder import Recorder, Ring
+from edge_agent.agent.maintenance.capture_store import Recorder, Ring
 from edge_agent.agent.maintenance.report import ShiftReports
 from edge_agent.agent.maintenance.store import SqliteStore
 from edge_agent.drivers.contract import Values, Waveform
-from edge_agent.plugins.recorder import RecorderOptions, Rule
-from edge_agent.plugins.state import MemoryStore
+from edge_agent.plugins.common.state_store import MemoryStore
+from edge_agent.plugins.recorder.plugin import RecorderOptions, Rule
 
 
 def test_store_batches_saves_into_one_commit_and_reloads(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from edge_agent.agent.notify import Notifier, socket_address, watchdog_task
+from edge_agent.agent.runtime.sd_notify import Notifier, socket_address, watchdog_task
 
 
 class FakeSystemd:
@@ -134,11 +134,11 @@ def test_abstract_namespace() -> None:
 
 def test_socket_errors_never_raise_and_log_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     n = Notifier({"NOTIFY_SOCKET": str(tmp_path / "missing.sock")})
-    with caplog.at_level(logging.DEBUG, logger="edge_agent.agent.notify"):
+    with caplog.at_level(logging.DEBUG, logger="edge_agent.agent.runtime.sd_notify"):
         assert not n.ready()
         assert not n.watchdog()
         assert not n.stopping()
-    assert len([r for r in caplog.records if r.name == "edge_agent.agent.notify"]) == 1
+    assert len([r for r in caplog.records if r.name == "edge_agent.agent.runtime.sd_notify"]) == 1
 
 
 def test_watchdog_interval_from_environment() -> None:

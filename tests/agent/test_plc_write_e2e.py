@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgpack
-from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from support import AgentProcess, Subscriber, write_config
 
 PLC = """

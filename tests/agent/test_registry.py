@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from edge_agent.agent.registry import Registry, load_registry
-from edge_agent.drivers.sim import SPEC as BUILTIN_SIM
+from edge_agent.agent.config.registry import Registry, load_registry
+from edge_agent.drivers.sim.driver import SPEC as BUILTIN_SIM
 from support import ROOT
 
 MODULE = """
 import dataclasses
-from edge_agent.drivers.sim import SPEC as _SIM
+from edge_agent.drivers.sim.driver import SPEC as _SIM
 SPEC = dataclasses.replace(_SIM, description="acme's own sim")
 OTHER = dataclasses.replace(_SIM, name="acme_other", description="named otherwise")
 """

@@ -16,9 +16,9 @@ from typing import Any
 import msgpack
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from edge_agent.agent.broker import LocalBroker
-from edge_agent.agent.layers import APPLIED_FILE
-from edge_agent.agent.signing import sign
+from edge_agent.agent.config.layers import APPLIED_FILE
+from edge_agent.agent.devtools.local_broker import LocalBroker
+from edge_agent.agent.remote.signing import sign
 from support import OTHER, STEADY, AgentProcess, RemoteAgent
 
 
@@ -158,7 +158,7 @@ def test_applied_config_survives_restart(tmp_path: Path, broker: LocalBroker) ->
 WRITER = """
 import json, sys
 from pathlib import Path
-from edge_agent.agent.layers import atomic_write
+from edge_agent.agent.config.layers import atomic_write
 p = Path(sys.argv[1])
 v = 0
 while True:

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support import RemoteAgent

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from edge_agent.agent.broker import LocalBroker
 from edge_agent.agent.cli import main
-from edge_agent.agent.scaffold import names, render, write_package
+from edge_agent.agent.devtools.local_broker import LocalBroker
+from edge_agent.agent.devtools.scaffold import names, render, write_package
 from packages import pip_install, run_package_tests
 from support import ROOT, AgentProcess, Subscriber, write_config
 

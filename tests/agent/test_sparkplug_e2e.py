@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.sparkplug.payload import DataType, Payload, set_value
 from plc_known import known_plc_server, toml_tags
 from spb_rules import Recorder, birth_names, tahu_available, tahu_decode, value_of, violations

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.sparkplug.payload import Payload
 from spb_rules import Msg, Recorder, tahu_available, tahu_decode, violations
 from support import AgentProcess, write_config

@@ -88,7 +88,7 @@ def test_events_become_boolean_metrics_to_alarm_on() -> None:
 
 
 def test_tail_decodes_sparkplug_and_names_data_metrics() -> None:
-    from edge_agent.agent.tail import decode_line
+    from edge_agent.agent.ops.tail import decode_line
 
     birth = Payload()
     birth.timestamp, birth.seq = 1, 1

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from edge_agent.agent.broker import LocalBroker
-from edge_agent.agent.config import load
-from edge_agent.agent.registry import load_registry
+from edge_agent.agent.config.declared_values import declared
+from edge_agent.agent.config.registry import load_registry
+from edge_agent.agent.config.schema import load
+from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.sparkplug.payload import DataType, Payload, set_value
-from edge_agent.agent.values import declared
 from spb_rules import Recorder, birth_names, tahu_available, tahu_decode, violations
 from support import ROOT, AgentProcess
 

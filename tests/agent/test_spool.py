@@ -8,10 +8,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from edge_agent.agent.config import SpoolSection
-from edge_agent.agent.outbox import Message, Priority
-from edge_agent.agent.seqstore import SeqStore
-from edge_agent.agent.spool import ROW_OVERHEAD_B, SpoolOutbox
+from edge_agent.agent.config.schema import SpoolSection
+from edge_agent.agent.messaging.outbox import Message, Priority
+from edge_agent.agent.messaging.seq_store import SeqStore
+from edge_agent.agent.messaging.spool import ROW_OVERHEAD_B, SpoolOutbox
 
 
 def msg(topic: str, seq: int, prio: Priority = Priority.DATA, size: int = 20) -> Message:

@@ -18,8 +18,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from edge_agent.agent import codec
-from edge_agent.agent.broker import LocalBroker
+from edge_agent.agent.devtools.local_broker import LocalBroker
+from edge_agent.agent.messaging import codec
 from paho.mqtt.enums import CallbackAPIVersion
 from support import AgentProcess, write_config
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edge_agent.agent.broker import LocalBroker
-from edge_agent.agent.config import SpoolSection
-from edge_agent.agent.outbox import Message, Priority
-from edge_agent.agent.seqstore import SeqStore
-from edge_agent.agent.spool import Fault, SpoolOutbox
+from edge_agent.agent.config.schema import SpoolSection
+from edge_agent.agent.devtools.local_broker import LocalBroker
+from edge_agent.agent.messaging.outbox import Message, Priority
+from edge_agent.agent.messaging.seq_store import SeqStore
+from edge_agent.agent.messaging.spool import Fault, SpoolOutbox
 from support import AgentProcess, Subscriber, write_config
 
 Faults = list[tuple[Fault, str]]

@@ -8,16 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from edge_agent.agent import codec
-from edge_agent.agent.config import Instance
-from edge_agent.agent.outbox import MemoryOutbox, Message
-from edge_agent.agent.publisher import Publisher, Topics
-from edge_agent.agent.seqstore import SeqStore
-from edge_agent.agent.supervisor import InstanceRunner, State
+from edge_agent.agent.config.schema import Instance
+from edge_agent.agent.messaging import codec
+from edge_agent.agent.messaging.outbox import MemoryOutbox, Message
+from edge_agent.agent.messaging.publisher import Publisher, Topics
+from edge_agent.agent.messaging.seq_store import SeqStore
+from edge_agent.agent.runtime.supervisor import InstanceRunner, State
 from edge_agent.drivers.lanes import Lanes
-from edge_agent.drivers.sim import SPEC as SIM
+from edge_agent.drivers.sim.driver import SPEC as SIM
 from edge_agent.plugins.contract import Options, Plugin, PluginSpec
-from edge_agent.plugins.values import SPEC as VALUES
+from edge_agent.plugins.values.plugin import SPEC as VALUES
 
 
 class CrashOptions(Options):

@@ -18,8 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from edge_agent.agent import codec
-from edge_agent.agent.broker import free_port, wait_port
+from edge_agent.agent.devtools.local_broker import free_port, wait_port
+from edge_agent.agent.messaging import codec
 from paho.mqtt.enums import CallbackAPIVersion
 from support import AgentProcess, write_config
 

@@ -1,4 +1,4 @@
-"""agent/validate.py reads msgspec's error texts: the exact shapes it relies on are checked here,
+"""agent/config/validation.py reads msgspec's error texts: the exact shapes it relies on are checked here,
 so a msgspec release that words them differently fails loudly instead of making messages vague."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 import pytest
-from edge_agent.agent import validate as v
+from edge_agent.agent.config import validation as v
 from edge_agent.drivers.contract import HEX
 
 

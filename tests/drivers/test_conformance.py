@@ -8,12 +8,12 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 from conformance_cases import DRIVERS, with_files
-from edge_agent.agent.registry import load_registry
-from edge_agent.drivers.conformance import check_driver, check_registration
+from edge_agent.agent.config.registry import load_registry
 from edge_agent.drivers.contract import Capability, DriverSpec, Options, Values
 from edge_agent.drivers.errors import CommError, DriverError
-from edge_agent.drivers.sim import SPEC as SIM
+from edge_agent.drivers.sim.driver import SPEC as SIM
 from edge_agent.drivers.testing import DriverConformance
+from edge_agent.drivers.testing.conformance import check_driver, check_registration
 
 REGISTRY = load_registry()
 BUILTIN = sorted(n for n in REGISTRY.drivers if REGISTRY.origins[("driver", n)].builtin)

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from edge_agent.drivers.gpio import SPEC, Debouncer, GpioDriver, GpioOptions, Tachometer, check, make_factory
+from edge_agent.drivers.gpio.driver import SPEC, Debouncer, GpioDriver, GpioOptions, Tachometer, check, make_factory
 from gpiozero.pins.mock import MockFactory, MockPin, PinState
 
 
@@ -140,7 +140,7 @@ def test_sim_backend_generates_pulses() -> None:
 
 
 def test_pin_factory_from_the_environment_and_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    from edge_agent.drivers.gpio import Backend
+    from edge_agent.drivers.gpio.driver import Backend
 
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
     assert isinstance(make_factory(Backend.HW, None), MockFactory)

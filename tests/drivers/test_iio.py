@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from edge_agent.drivers.contract import check_driver_spec
 from edge_agent.drivers.errors import DeviceNotFound, DriverError
-from edge_agent.drivers.iio import SPEC, IioDriver, IioOptions, decode, parse_type, scan_layout
-from edge_agent.drivers.iio import Channel as IioChannel
+from edge_agent.drivers.iio.driver import SPEC, IioDriver, IioOptions, decode, parse_type, scan_layout
+from edge_agent.drivers.iio.driver import Channel as IioChannel
 
 SCALE_M_S2 = 0.0000382464  # ADXL355 +-2 g: 3.9 ug/LSB in m/s^2
 
 
 def test_spec_is_valid() -> None:
-    check_driver_spec(SPEC, "edge_agent.drivers.iio:SPEC")
+    check_driver_spec(SPEC, "edge_agent.drivers.iio.driver:SPEC")
 
 
 def test_parse_type() -> None:
@@ -168,7 +168,7 @@ def test_sim_backend_at_25600_hz() -> None:
 )
 def test_decode_native_equals_the_generic_decoding(text: str) -> None:
     """The fast path (storage-sized integers) gives the same counts as the int64 reference."""
-    from edge_agent.drivers.iio import decode_native
+    from edge_agent.drivers.iio.driver import decode_native
 
     st = parse_type(text)
     rng = np.random.default_rng(7)

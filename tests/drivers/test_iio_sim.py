@@ -8,9 +8,9 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
-from edge_agent.drivers.iio import IioDriver, IioOptions
-from edge_agent.drivers.iio_sim import IEPE_MV_PER_G, SimChip, SimIioDevice
-from edge_agent.drivers.vibration_model import ModelOptions, VibrationModel
+from edge_agent.drivers.iio.driver import IioDriver, IioOptions
+from edge_agent.drivers.iio.simulator import IEPE_MV_PER_G, SimChip, SimIioDevice
+from edge_agent.drivers.simulation.vibration_model import ModelOptions, VibrationModel
 
 
 class Clock:

@@ -9,12 +9,12 @@ import time
 from typing import Any
 
 import pytest
-from edge_agent.drivers.conformance import check_driver
 from edge_agent.drivers.contract import Capability, DriverSpec, Options, Values
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.lanes import Ceiling, DriverHung, Lane, Lanes, ThreadCeiling, default_deadline_s, where
-from edge_agent.plugins.testing import Harness
-from edge_agent.plugins.values import SPEC as VALUES
+from edge_agent.drivers.testing.conformance import check_driver
+from edge_agent.plugins.testing.harness import Harness
+from edge_agent.plugins.values.plugin import SPEC as VALUES
 
 
 def test_calls_run_on_one_thread_of_their_own() -> None:
@@ -103,7 +103,7 @@ def test_where_names_the_module_with_its_package() -> None:
     try:
         VALUES.factory(None)  # type: ignore[arg-type]
     except AttributeError as exc:
-        assert where(exc.__traceback__).startswith("edge_agent.plugins.values:")
+        assert where(exc.__traceback__).startswith("edge_agent.plugins.values.plugin:")
 
 
 # --- issue 20 item 8: one call helper, one behaviour (runtime, Harness, conformance kit) ---------

@@ -14,7 +14,7 @@ import pytest
 from edge_agent.drivers.contract import Quality, Values
 from edge_agent.drivers.errors import CommError, DriverError
 from edge_agent.drivers.modbus import SPEC, ModbusDriver, ModbusOptions
-from edge_agent.drivers.modbus.simplc import PlcImage, bound_port, serve_rtu, serve_tcp
+from edge_agent.drivers.modbus.simulator import PlcImage, bound_port, serve_rtu, serve_tcp
 from edge_agent.drivers.modbus.tags import Order, Table, Tag
 from plc_known import ORDERS, wire
 

@@ -196,7 +196,7 @@ def test_plan_groups_by_unit_table_and_poll_class_and_describes_itself() -> None
 def test_the_example_tag_csv_is_the_reference_layout() -> None:
     from pathlib import Path
 
-    from edge_agent.drivers.modbus.simplc import reference_layout
+    from edge_agent.drivers.modbus.simulator import reference_layout
     from edge_agent.drivers.modbus.tags import load_csv
 
     csv_path = Path(__file__).parent.parent.parent / "examples" / "plc-reference-tags.csv"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from edge_agent.agent.broker import free_port
-from edge_agent.drivers.iio import IioDriver, IioOptions
-from edge_agent.drivers.plantsim import PlantSimError, plan, send
+from edge_agent.agent.devtools.local_broker import free_port
+from edge_agent.drivers.iio.driver import IioDriver, IioOptions
+from edge_agent.drivers.simulation.plantsim import PlantSimError, plan, send
 
 CONFIG = """
 [[instances]]
@@ -54,7 +54,8 @@ def plantsim(tmp_path: Path):  # type: ignore[no-untyped-def]
     cfg.write_text(CONFIG.format(root=tmp_path, port=port))
     sock = str(tmp_path / "ctl.sock")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_agent.drivers.plantsim", "-c", str(cfg), "--control", sock, "--stats-json"],
+        [sys.executable, "-m", "edge_agent.drivers.simulation.plantsim", "-c", str(cfg), "--control", sock,
+         "--stats-json"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -115,7 +116,7 @@ def test_agent_drivers_read_the_simulated_plant_and_faults_switch(plantsim, tmp_
 def test_serial_instrument_on_a_pty_answers_the_agents_driver(tmp_path: Path) -> None:
     """A polled serial instrument served on a pty (linked at the configured port) answers the
     agent's serial_line driver with backend hw, as a USB-serial adapter would."""
-    from edge_agent.drivers.serial_line import SPEC as SERIAL
+    from edge_agent.drivers.serial_line.driver import SPEC as SERIAL
 
     port = tmp_path / "dev" / "ttyUSB0"
     cfg = tmp_path / "plant.toml"
@@ -124,7 +125,7 @@ def test_serial_instrument_on_a_pty_answers_the_agents_driver(tmp_path: Path) ->
         f'port = "{port}"\nrequest = "#01\\r"\nsim = {{ start_c = 181.5, amplitude_c = 0, noise_c = 0 }}\n'
     )
     sock = str(tmp_path / "ctl.sock")
-    cmd = [sys.executable, "-m", "edge_agent.drivers.plantsim", "-c", str(cfg), "--control", sock]
+    cmd = [sys.executable, "-m", "edge_agent.drivers.simulation.plantsim", "-c", str(cfg), "--control", sock]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

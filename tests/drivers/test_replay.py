@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from edge_agent.drivers.contract import check_driver_spec
 from edge_agent.drivers.errors import DeviceNotFound, DriverError
-from edge_agent.drivers.replay import SPEC, ReplayDriver, ReplayOptions, check_options
+from edge_agent.drivers.replay.driver import SPEC, ReplayDriver, ReplayOptions, check_options
 
 RATE = 1000
 SIGNAL = np.stack([np.linspace(-0.5, 0.5, 250), np.linspace(0.25, -0.25, 250)], axis=1)
@@ -41,7 +41,7 @@ def write_float_wav(path: Path, x: np.ndarray, rate: int) -> None:
 
 
 def test_spec_is_valid() -> None:
-    check_driver_spec(SPEC, "edge_agent.drivers.replay:SPEC")
+    check_driver_spec(SPEC, "edge_agent.drivers.replay.driver:SPEC")
 
 
 def test_pcm16_wav_rate_from_file_and_scale(tmp_path: Path) -> None:

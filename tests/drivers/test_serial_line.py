@@ -8,10 +8,10 @@ import tty
 
 import msgspec
 import pytest
-from edge_agent.drivers import serial_line
 from edge_agent.drivers.contract import Capability, check_driver_spec
 from edge_agent.drivers.errors import CommError, DeviceNotFound, DeviceTimeout, SensorFault
-from edge_agent.drivers.serial_line import InstrumentEmulator, SerialLineDriver, SerialLineOptions
+from edge_agent.drivers.serial_line import driver as serial_line
+from edge_agent.drivers.serial_line.driver import InstrumentEmulator, SerialLineDriver, SerialLineOptions
 
 
 class PtyInstrument:

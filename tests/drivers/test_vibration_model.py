@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 import pytest
-from edge_agent.drivers.vibration_model import FaultKind, ModelOptions, VibrationModel
+from edge_agent.drivers.simulation.vibration_model import FaultKind, ModelOptions, VibrationModel
 from former_vibration_model import FormerModel
 
 PLANT = {  # the reference plant's three machines (examples/snippets/vibration.toml), two more faults

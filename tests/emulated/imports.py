@@ -59,7 +59,7 @@ for info in pkgutil.walk_packages(edge_agent.__path__, "edge_agent."):
         failures.append(f"import {info.name}: {type(exc).__name__}: {exc}")
 print(f"edge_agent modules imported: {count}")
 
-from edge_agent.agent.registry import load_registry  # noqa: E402
+from edge_agent.agent.config.registry import load_registry  # noqa: E402
 
 reg = load_registry()
 reg.load_all()

@@ -8,13 +8,13 @@ from typing import Any
 import msgspec
 import pytest
 from conformance_cases import PLUGINS
-from edge_agent.agent.registry import load_registry
+from edge_agent.agent.config.registry import load_registry
 from edge_agent.drivers.contract import Capability
-from edge_agent.drivers.sim import SPEC as SIM
-from edge_agent.plugins.conformance import check_plugin, check_registration, driver_declared_values
+from edge_agent.drivers.sim.driver import SPEC as SIM
 from edge_agent.plugins.contract import Options, Plugin, PluginSpec
-from edge_agent.plugins.testing import PluginConformance
-from edge_agent.plugins.values import SPEC as VALUES
+from edge_agent.plugins.testing.conformance import check_plugin, check_registration, driver_declared_values
+from edge_agent.plugins.testing.harness import PluginConformance
+from edge_agent.plugins.values.plugin import SPEC as VALUES
 
 REGISTRY = load_registry()
 BUILTIN = sorted(n for n in REGISTRY.plugins if REGISTRY.origins[("plugin", n)].builtin)

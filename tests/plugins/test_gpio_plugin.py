@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import msgspec
-from edge_agent.drivers.gpio import GpioDriver, GpioOptions
-from edge_agent.plugins.gpio import SPEC, GpioPluginOptions, OutputRule, check, rule_wants_on
-from edge_agent.plugins.testing import Harness, StaticLink
+from edge_agent.drivers.gpio.driver import GpioDriver, GpioOptions
+from edge_agent.plugins.gpio.plugin import SPEC, GpioPluginOptions, OutputRule, check, rule_wants_on
+from edge_agent.plugins.testing.harness import Harness, StaticLink
 from gpiozero.pins.mock import MockFactory
 
 

@@ -7,11 +7,11 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from edge_agent.plugins.common.state_store import MemoryStore
 from edge_agent.plugins.contract import AgentInfo
-from edge_agent.plugins.maintenance import SPEC as MAINT
-from edge_agent.plugins.production import SPEC as PROD
-from edge_agent.plugins.state import MemoryStore
-from edge_agent.plugins.testing import Harness, ManualClock, StaticLink
+from edge_agent.plugins.maintenance.plugin import SPEC as MAINT
+from edge_agent.plugins.production.plugin import SPEC as PROD
+from edge_agent.plugins.testing.harness import Harness, ManualClock, StaticLink
 
 # 2023-11-14 22:13:20 UTC; shifts of one hour from 22:00
 EPOCH_MS = 1_700_000_000_000

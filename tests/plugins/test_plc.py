@@ -8,12 +8,12 @@ from typing import Any
 import msgspec
 import pytest
 from edge_agent.drivers.modbus import ModbusDriver, ModbusOptions
-from edge_agent.drivers.modbus.client import SimSource
-from edge_agent.drivers.modbus.simplc import PlcImage, bound_port, serve_tcp
+from edge_agent.drivers.modbus.poller import SimSource
+from edge_agent.drivers.modbus.simulator import PlcImage, bound_port, serve_tcp
 from edge_agent.drivers.modbus.tags import Table, Tag
 from edge_agent.plugins.contract import UnknownCommand
-from edge_agent.plugins.plc import SPEC
-from edge_agent.plugins.testing import Harness, ManualClock
+from edge_agent.plugins.plc.plugin import SPEC
+from edge_agent.plugins.testing.harness import Harness, ManualClock
 
 
 def driver(**kw: Any) -> ModbusDriver:

@@ -7,10 +7,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from edge_agent.plugins.production import SPEC, ProductionOptions, ShiftConfig, check
 from edge_agent.plugins.production.counters import CounterEvent, CounterTracker, RateWindow
 from edge_agent.plugins.production.oee import RunState, Shift, Totals, classify, current_shift, oee
-from edge_agent.plugins.testing import Harness, ManualClock, StaticLink
+from edge_agent.plugins.production.plugin import SPEC, ProductionOptions, ShiftConfig, check
+from edge_agent.plugins.testing.harness import Harness, ManualClock, StaticLink
 
 
 def test_counter_wrap_at_16_and_32_bits_and_reset_detection() -> None:

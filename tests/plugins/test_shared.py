@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
-from edge_agent.drivers.sim import SPEC as SIM
-from edge_agent.drivers.sim import SimDriver, SimOptions
-from edge_agent.plugins.alarms import Alarm, AlarmConfig, AlarmSet, Direction
+from edge_agent.drivers.sim.driver import SPEC as SIM
+from edge_agent.drivers.sim.driver import SimDriver, SimOptions
+from edge_agent.plugins.common.alarms import Alarm, AlarmConfig, AlarmSet, Direction
+from edge_agent.plugins.common.report_by_exception import Deadband, ReportByException
 from edge_agent.plugins.contract import AgentInfo
-from edge_agent.plugins.rbe import Deadband, ReportByException
-from edge_agent.plugins.system import SPEC as SYSTEM
-from edge_agent.plugins.testing import Harness
-from edge_agent.plugins.values import SPEC as VALUES
+from edge_agent.plugins.system.plugin import SPEC as SYSTEM
+from edge_agent.plugins.testing.harness import Harness
+from edge_agent.plugins.values.plugin import SPEC as VALUES
 
 
 def test_alarm_hysteresis_and_on_delay_do_not_chatter() -> None:
@@ -98,7 +98,7 @@ def test_snapshot_heartbeat_sends_everything_together() -> None:
 
 
 def test_local_link_merges_nested_values() -> None:
-    from edge_agent.agent.publisher import LocalLink
+    from edge_agent.agent.messaging.publisher import LocalLink
 
     link = LocalLink()
     link.store("t", {"bearing": {"temp_c": 50.0, "rate_c_per_min": 0.5}})

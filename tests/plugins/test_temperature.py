@@ -6,13 +6,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from edge_agent.drivers import max31855, max31856, max31865
 from edge_agent.drivers.contract import Quality, Values
 from edge_agent.drivers.errors import CommError
-from edge_agent.drivers.thermocouple import ChannelReading, Linearisation, make_reading
+from edge_agent.drivers.max318xx import max31855, max31856, max31865
+from edge_agent.drivers.max318xx.common import ChannelReading, Linearisation, make_reading
 from edge_agent.plugins.contract import Severity, check_plugin_spec
 from edge_agent.plugins.temperature import SPEC, its90
-from edge_agent.plugins.testing import Harness, ManualClock
+from edge_agent.plugins.testing.harness import Harness, ManualClock
 
 SNIPPET = Path(__file__).resolve().parents[2] / "examples" / "snippets" / "temperature.toml"
 
@@ -114,8 +114,7 @@ def test_units_fahrenheit_and_kelvin():
 
 
 def test_serial_instrument_in_fahrenheit_through_the_plugin():
-    from edge_agent.drivers import serial_line
-
+    from edge_agent.drivers.serial_line import driver as serial_line
     clock = ManualClock()
     o = msgspec.convert(
         {"backend": "sim", "request": "#01\r", "unit": "F", "response_regex": r"(?P<kiln>[-+]?[\d.]+)F",

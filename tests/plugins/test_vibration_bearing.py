@@ -7,9 +7,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from edge_agent.drivers.iio import IioDriver, IioOptions
-from edge_agent.drivers.vibration_model import ModelOptions, SimBearing, defect_orders
-from edge_agent.plugins.testing import Harness
+from edge_agent.drivers.iio.driver import IioDriver, IioOptions
+from edge_agent.drivers.simulation.vibration_model import ModelOptions, SimBearing, defect_orders
+from edge_agent.plugins.testing.harness import Harness
 from edge_agent.plugins.vibration import SPEC
 from edge_agent.plugins.vibration.bearing import NofM, Orders, Tone, orders_from_geometry
 from edge_agent.plugins.vibration.options import BearingOptions

@@ -16,9 +16,9 @@ import msgpack
 import msgspec
 import numpy as np
 import pytest
-from edge_agent.agent.capture import CaptureError, _finish, assemble, run_capture, write
+from edge_agent.agent.ops.capture import CaptureError, _finish, assemble, run_capture, write
 from edge_agent.drivers.contract import Waveform
-from edge_agent.drivers.replay import ReplayOptions, load
+from edge_agent.drivers.replay.driver import ReplayOptions, load
 
 RATE = 3200.0
 
@@ -36,7 +36,7 @@ def capture_answer(raw: bool) -> dict[str, Any]:
 
 
 def chunked(result: dict[str, Any], size: int) -> list[dict[str, Any]]:
-    """Split like the agent does (agent/commands.py)."""
+    """Split like the agent does (agent/remote/commands.py)."""
     data = result["samples"]
     meta = {k: v for k, v in result.items() if k != "samples"}
     n = max(1, -(-len(data) // size))
@@ -175,7 +175,7 @@ def test_end_to_end_through_a_broker(mosquitto: int, tmp_path: Path, ok: bool) -
 
 
 def test_plugin_capture_meta_keys() -> None:
-    from edge_agent.plugins.testing import Harness
+    from edge_agent.plugins.testing.harness import Harness
     from edge_agent.plugins.vibration import SPEC
 
     class One:
@@ -203,7 +203,7 @@ def test_plugin_capture_meta_keys() -> None:
 
 def test_plot_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from edge_agent.agent.capture import plot
+    from edge_agent.agent.ops.capture import plot
 
     meta, g = assemble(chunked(capture_answer(True), 4096))
     meta["bearing_hz"] = {"bpfo": 107.4, "bpfi": 162.2}

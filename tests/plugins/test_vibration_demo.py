@@ -10,8 +10,8 @@ from typing import Any
 import msgspec
 from edge_agent.drivers.adxl345 import Adxl345Driver, Adxl345Options
 from edge_agent.drivers.adxl345.options import check_options as check_adxl345
-from edge_agent.drivers.iio import SPEC as IIO
-from edge_agent.plugins.testing import Harness, StaticLink
+from edge_agent.drivers.iio.driver import SPEC as IIO
+from edge_agent.plugins.testing.harness import Harness, StaticLink
 from edge_agent.plugins.vibration import SPEC
 from edge_agent.plugins.vibration.options import VibrationOptions, check_options
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Values, ValueSpec, on_hardware
 from edge_agent.drivers.errors import CommError, DriverError
-from edge_agent.drivers.i2c_bus import I2cBus, Smbus2Bus
+from edge_agent.drivers.buses.i2c import I2cBus, Smbus2Bus
 
 MEASURE_HIGH = bytes([0x24, 0x00])  # single shot, high repeatability, clock stretching disabled
 MEASURE_S = 0.016  # datasheet: 15 ms max at high repeatability (+1 ms margin)

@@ -1,0 +1,4 @@
+"""Messages out: the codec (MessagePack envelope), the publisher, sequence numbers that persist,
+the outbox and the durable spool, and the MQTT session.
+
+May import: agent.errors, agent.config, the contracts. Never runtime/, ops/ or devtools/."""

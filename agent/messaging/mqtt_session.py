@@ -1,0 +1,311 @@
+"""The MQTT session: paho-mqtt 2.x driven from the asyncio loop (no network thread).
+
+paho's socket hooks register its socket with the event loop (``add_reader``/``add_writer``), so
+every paho callback runs on the loop thread and no lock is ever shared with another thread. Why:
+with paho's own network thread, its callbacks run while paho holds its internal locks; a callback
+waiting for one of our locks while another thread holds that lock and calls ``publish()``
+deadlocks both, silently and only sometimes (seen in a prototype: status published, then no data
+ever again; docs/architecture.md, threads). Only the blocking TCP/TLS connect runs in a worker thread.
+
+Delivery: messages come from an Outbox; at most ``max_inflight`` are unacknowledged at once;
+a PUBACK acknowledges the message in the outbox. On a reconnect paho resends its in-flight
+QoS 1 messages itself (at least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from edge_agent.agent.messaging.outbox import Message, Outbox
+from paho.mqtt.enums import CallbackAPIVersion
+
+log = logging.getLogger("agent.mqtt")
+
+Handler = Callable[[str, bytes], Awaitable[None] | None]
+
+
+@dataclass
+class SessionStats:
+    connects: int = 0
+    reconnects: int = 0
+    sent: int = 0
+    bytes_sent: int = 0
+    received: int = 0
+    last_error: str = ""
+    connected_since: float | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> Endpoint:
+        """Parse mqtt://HOST[:PORT] or mqtts://HOST[:PORT]."""
+        u = urlparse(url)
+        tls = u.scheme in ("mqtts", "ssl")
+        return cls(u.hostname or "127.0.0.1", u.port or (8883 if tls else 1883), tls)
+
+
+@dataclass
+class SessionOptions:
+    url: str
+    client_id: str
+    keepalive_s: int = 30
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    max_inflight: int = 100
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 60.0
+    will_topic: str | None = None
+    will_payload: Callable[[], bytes] | None = None
+    birth: Callable[[], list[Message]] | None = None  # published first on every connect
+    on_connecting: Callable[[mqtt.Client], None] | None = None  # before every CONNECT (Sparkplug: Will per bdSeq)
+    subscriptions: dict[str, Handler] = field(default_factory=dict)
+
+
+def set_nodelay(sock: Any) -> None:
+    """Disable Nagle: paho writes small packets and waits for answers, so Nagle plus delayed
+    ACKs would add 40-80 ms to every round trip (PUBACK, command answers)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not a TCP socket (or a TLS wrapper without it): nothing to tune
+
+
+def backoff_delays(min_s: float, max_s: float) -> Any:
+    """Jittered exponential backoff ("full jitter" on the upper half): min, 2 min, ... max."""
+    delay = min_s
+    while True:
+        yield random.uniform(delay / 2, delay)
+        delay = min(delay * 2, max_s)
+
+
+class MqttSession:
+    """Async context manager owning the paho client, the connect loop and the sender."""
+
+    def __init__(self, opts: SessionOptions, outbox: Outbox) -> None:
+        self.opts = opts
+        self.outbox = outbox
+        self.stats = SessionStats()
+        self.connected = asyncio.Event()
+        self._disconnected = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._inflight: dict[int, Message] = {}
+        self._window = asyncio.Semaphore(opts.max_inflight)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self.client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        o = self.opts
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=o.client_id, clean_session=True)
+        c.max_inflight_messages_set(o.max_inflight)
+        c.max_queued_messages_set(0)
+        if o.username:
+            c.username_pw_set(o.username, o.password)
+        if Endpoint.parse(o.url).tls:
+            c.tls_set(
+                ca_certs=o.ca_file,
+                certfile=o.cert_file,
+                keyfile=o.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        if o.will_topic and o.will_payload:
+            c.will_set(o.will_topic, o.will_payload(), qos=1, retain=True)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_publish
+        c.on_message = self._on_message
+        c.on_socket_open = self._on_socket_open
+        c.on_socket_close = self._on_socket_close
+        c.on_socket_register_write = self._on_register_write
+        c.on_socket_unregister_write = self._on_unregister_write
+        return c
+
+    # --- socket hooks: may fire on the connect worker thread, so hop to the loop ---------
+    def _soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn`` now when on the loop thread, else schedule it there."""
+        if self._loop_thread == threading.get_ident():
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
+        set_nodelay(sock)
+        self._soon(self._loop.add_reader, sock.fileno(), client.loop_read)
+
+    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        fd = sock.fileno()
+        if fd >= 0:
+            self._soon(self._loop.remove_reader, fd)
+            self._soon(self._loop.remove_writer, fd)
+
+    def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._soon(self._loop.add_writer, sock.fileno(), client.loop_write)
+
+    def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        fd = sock.fileno()
+        if fd >= 0:
+            self._soon(self._loop.remove_writer, fd)
+
+    # --- paho callbacks: run on the loop thread --------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        if rc.is_failure:
+            self.stats.last_error = f"broker refused connection: {rc}"
+            log.error("%s", self.stats.last_error)
+            self._disconnected.set()
+            return
+        self.stats.connects += 1
+        self.stats.connected_since = time.monotonic()
+        log.info("connected to %s", self.opts.url)
+        for msg in self.opts.birth() if self.opts.birth else []:
+            client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+        for topic in self.opts.subscriptions:
+            client.subscribe(topic, qos=1)
+        self.connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        if self.connected.is_set():
+            log.warning("disconnected from broker: %s", rc)
+        self.connected.clear()
+        self._disconnected.set()
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any = None) -> None:
+        msg = self._inflight.pop(mid, None)
+        if msg is not None:
+            self.outbox.ack(msg)
+            self._window.release()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.stats.received += 1
+        for pattern, handler in self.opts.subscriptions.items():
+            if mqtt.topic_matches_sub(pattern, message.topic):
+                result = handler(message.topic, bytes(message.payload))
+                if asyncio.iscoroutine(result):
+                    task = self._loop.create_task(result, name=f"mqtt-handler:{message.topic}")
+                    self._tasks.append(task)
+                    task.add_done_callback(self._tasks.remove)
+
+    # --- tasks -------------------------------------------------------------------------
+    async def __aenter__(self) -> MqttSession:
+        self._tasks = [
+            self._loop.create_task(self._connect_loop(), name="mqtt-connect"),
+            self._loop.create_task(self._misc_loop(), name="mqtt-misc"),
+            self._loop.create_task(self._send_loop(), name="mqtt-send"),
+        ]
+        return self
+
+    async def _connect_loop(self) -> None:
+        ep = Endpoint.parse(self.opts.url)
+        delays = backoff_delays(self.opts.reconnect_min_s, self.opts.reconnect_max_s)
+        first = True
+        while not self._closing:
+            self._disconnected.clear()
+            try:
+                if self.opts.on_connecting is not None:
+                    self.opts.on_connecting(self.client)
+                if first:
+                    await asyncio.to_thread(self.client.connect, ep.host, ep.port, self.opts.keepalive_s)
+                else:
+                    self.stats.reconnects += 1
+                    await asyncio.to_thread(self.client.reconnect)
+                first = False
+                await self._disconnected.wait()
+                if self.stats.connected_since and time.monotonic() - self.stats.connected_since > 10:
+                    delays = backoff_delays(self.opts.reconnect_min_s, self.opts.reconnect_max_s)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                self.stats.last_error = f"cannot connect to {ep.host}:{ep.port}: {exc}"
+                log.warning("%s", self.stats.last_error)
+                first = first and not isinstance(exc, ValueError)
+            if not self._closing:
+                await asyncio.sleep(next(delays))
+
+    async def _misc_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.client.loop_misc()
+
+    async def _send_loop(self) -> None:
+        while True:
+            await self._window.acquire()
+            await self.connected.wait()  # take nothing from the outbox during an outage (seq reservation)
+            msg = await self.outbox.get()
+            await self.connected.wait()
+            self._publish(msg)
+
+    def _publish(self, msg: Message) -> None:
+        info = self.client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+        self.stats.sent += 1
+        self.stats.bytes_sent += len(msg.payload) + len(msg.topic) + 4
+        if msg.qos == 0:
+            self.outbox.ack(msg)
+            self._window.release()
+        else:
+            self._inflight[info.mid] = msg
+
+    def publish_direct(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> Any:
+        """Publish outside the outbox (the retained config state); returns paho's info."""
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until the outbox is empty and acknowledged, or the timeout; True if drained."""
+        deadline = time.monotonic() + timeout_s
+        while self.outbox.depth() > 0 and time.monotonic() < deadline:
+            if not self.connected.is_set():
+                return False
+            await asyncio.sleep(0.02)
+        return self.outbox.depth() == 0
+
+    async def close(self, *, final: Message | None = None, timeout_s: float = 1.0) -> None:
+        """Publish ``final`` (the offline status), wait briefly for its ack, then disconnect."""
+        self._closing = True
+        if final is not None and self.connected.is_set():
+            info = self.client.publish(final.topic, final.payload, qos=final.qos, retain=final.retain)
+            deadline = time.monotonic() + timeout_s
+            while not info.is_published() and time.monotonic() < deadline and self.connected.is_set():
+                await asyncio.sleep(0.01)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.client.disconnect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if not self._closing:
+            await self.close()
+
+
+def read_password(path: str | None) -> str | None:
+    """Read a password file (first line, stripped); None when no file is configured."""
+    if not path:
+        return None
+    from edge_agent.agent.runtime.logging_setup import register_secret
+
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    password = lines[0].strip() if lines else ""
+    if password:
+        register_secret(password)  # never let it reach a log line
+    return password

@@ -1,0 +1,454 @@
+"""The durable outbox: store-and-forward in SQLite (WAL) in ``state_dir``.
+
+A message lives in memory first. Every ``commit_interval_ms`` a group commit writes the messages
+that are still unacknowledged after a full interval (and all of them once ``commit_messages``
+wait), and deletes the written ones the broker has acknowledged since. While the broker is
+connected and acknowledges within an interval, nothing is written at all. During an outage the
+queue in memory is bounded (``memory_window``); beyond it new messages are only on disk and are
+read back in order as the backlog drains. See docs/spool.md for the guarantees.
+
+On a disk error (full, read-only, corrupt) the spool logs, reports a fault and goes on in memory;
+a corrupt file found at start is renamed aside, never deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_agent.agent.config.schema import SpoolSection
+from edge_agent.agent.messaging.outbox import Message, Priority
+from edge_agent.agent.messaging.seq_store import SeqStore
+from edge_agent.agent.messaging.spool_storage import DB_ERRORS, Fault, Syncer, TokenBucket, classify, move_aside
+
+log = logging.getLogger("agent.spool")
+
+ROW_OVERHEAD_B = 40  # per-row bytes counted against max_mb beside topic and payload
+PAGE_ROWS = 1000  # backlog rows read from disk at once
+DISK_DROP_ROWS = 100  # oldest rows dropped from disk at once when full
+DROP_REPORT_INTERVAL_S = 10.0  # at most one drop event per interval (an event per drop would feed itself)
+COLUMNS = "id, topic, seq, prio, qos, retain, payload"
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " prio INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL)",
+    # events are few: a partial index lets their lane page past a large data backlog cheaply
+    "CREATE INDEX IF NOT EXISTS spool_events ON spool (id) WHERE prio > 0",
+)
+
+DropHandler = Callable[[dict[str, int], dict[str, int]], None]
+FaultHandler = Callable[["Fault", str], None]
+
+
+def size_of(msg: Message) -> int:
+    """Bytes a message counts against ``max_mb``."""
+    return len(msg.payload) + len(msg.topic) + ROW_OVERHEAD_B
+
+
+class Lane(enum.IntEnum):
+    """Backlog lanes: events and state are paged on their own, never stuck behind a data backlog."""
+
+    DATA = 0
+    EVENTS = 1
+
+    @classmethod
+    def of(cls, prio: Priority) -> Lane:
+        return cls.DATA if prio is Priority.DATA else cls.EVENTS
+
+    @property
+    def sql(self) -> str:
+        return "prio = 0" if self is Lane.DATA else "prio > 0"
+
+
+@dataclass
+class LaneState:
+    spilled: bool = False  # queued messages of the lane with id > cursor are on disk (or unwritten) only
+    cursor: int = 0
+    queued: int = 0  # queued in memory
+
+
+class SpoolOutbox:
+    """Outbox backed by SQLite; same interface as MemoryOutbox. Create it inside a running loop."""
+
+    def __init__(
+        self,
+        path: Path,
+        cfg: SpoolSection,
+        *,
+        seqs: SeqStore | None = None,
+        memory_max_messages: int = 20_000,
+        on_drop: DropHandler | None = None,
+        on_fault: FaultHandler | None = None,
+    ) -> None:
+        self.path, self.cfg, self.seqs = path, cfg, seqs
+        self.max_bytes = int(cfg.max_mb * 1024 * 1024)
+        self.memory_window = cfg.memory_window
+        self.memory_max_messages = memory_max_messages  # the bound once fallen back to memory
+        self.on_drop, self.on_fault = on_drop, on_fault
+        self._queues: dict[str, deque[Message]] = {}  # queued in memory, per topic, oldest first
+        self._rr: deque[str] = deque()  # topics with queued messages, round robin
+        self._mem_queued = 0
+        self._inflight: dict[int, Message] = {}
+        self._fresh: dict[int, Message] = {}  # put since the last commit tick, not on disk
+        self._aging: dict[int, Message] = {}  # put before the last tick, not on disk: written next tick
+        self._deletes: list[int] = []  # on disk and acknowledged or dropped
+        self._lanes = {lane: LaneState() for lane in Lane}
+        self._count = self._bytes = 0
+        self._next_id = 1
+        self._dropped = {p.name.lower(): 0 for p in Priority}
+        self._reported = dict(self._dropped)
+        self._reported_at = -DROP_REPORT_INTERVAL_S
+        self._notices: list[tuple[Fault, str]] = []
+        self.written_rows = 0
+        self._handed_in_tick = False
+        self._idle_ticks = 0  # consecutive commit intervals with nothing handed to the client
+        self._ready = asyncio.Event()
+        self._bucket = TokenBucket(cfg.drain_rate_per_s)
+        self._db: sqlite3.Connection | None = None
+        self._syncer: Syncer | None = None
+        self._db = self._open()
+        if self._db is not None and cfg.synchronous == "NORMAL":
+            self._syncer = Syncer(path, cfg.sync_interval_ms / 1000)
+        self._task = asyncio.get_running_loop().create_task(self._tick_loop(), name="spool-commit")
+
+    # --- open, faults -----------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection | None:
+        for attempt in (1, 2):
+            try:
+                return self._connect()
+            except DB_ERRORS as exc:
+                kind = classify(exc)
+                if kind is Fault.CORRUPT and attempt == 1:
+                    try:
+                        aside = move_aside(self.path)
+                    except OSError as err:
+                        self._fault(kind, f"corrupt spool {self.path} ({exc}) cannot be moved aside: {err}")
+                        return None
+                    self._fault(
+                        kind,
+                        f"corrupt spool {self.path} ({exc}): moved aside to {aside.name}, starting an empty spool",
+                        fallback=False,
+                    )
+                    continue
+                self._fault(kind, f"cannot open spool {self.path}: {exc}")
+                return None
+        return None
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self.cfg.synchronous}")
+            db.execute("PRAGMA journal_size_limit=4194304")  # keep the WAL small once checkpointed
+            db.execute("PRAGMA busy_timeout=1000")  # the background checkpoint may hold a lock briefly
+            for statement in SCHEMA:
+                db.execute(statement)
+            count, size, max_id = db.execute(
+                "SELECT count(*), coalesce(sum(length(payload) + length(topic)), 0), coalesce(max(id), 0) FROM spool"
+            ).fetchone()
+            spooled_max = dict(db.execute("SELECT topic, max(seq) FROM spool GROUP BY topic").fetchall())
+        except BaseException:
+            db.close()
+            raise
+        self._count, self._bytes = count, size + count * ROW_OVERHEAD_B
+        self._next_id = max_id + 1
+        self._lanes = {lane: LaneState(spilled=count > 0) for lane in Lane}
+        if self.seqs is not None:
+            self.seqs.seed(spooled_max)
+        if count:
+            log.info("spool %s: resuming %d message(s) from the previous run", self.path, count)
+        return db
+
+    def _fault(self, kind: Fault, why: str, *, fallback: bool = True) -> None:
+        """Log and queue a fault notice; with ``fallback`` go on in memory only."""
+        log.error("spool %s: %s%s", kind, why, "; falling back to memory" if fallback else "")
+        self._notices.append((kind, why))
+        if fallback:
+            self._to_memory()
+
+    def _db_error(self, exc: BaseException) -> None:
+        self._fault(classify(exc), f"{self.path}: {exc}")
+
+    def _to_memory(self) -> None:
+        """Keep every message that is in memory; those only on disk stay there for the next run."""
+        if self._syncer is not None:
+            self._syncer.stop(timeout_s=0.0)
+            self._syncer = None
+        if self._db is not None:
+            try:
+                self._db.close()
+            except DB_ERRORS:
+                pass
+        self._db = None
+        # spilled messages not yet written are not queued in memory: queue them now
+        unwritten = [m for m in (*self._aging.values(), *self._fresh.values()) if self._is_spilled(m)]
+        left = self._count - self._mem_queued - len(self._inflight) - len(unwritten)
+        self._lanes = {lane: LaneState(queued=state.queued) for lane, state in self._lanes.items()}
+        for m in sorted(unwritten, key=lambda m: m.spool_id or 0):
+            self._enqueue(m)
+        self._aging, self._fresh, self._deletes = {}, {}, []
+        held = [*self._inflight.values(), *(m for q in self._queues.values() for m in q)]
+        self._count, self._bytes = len(held), sum(size_of(m) for m in held)
+        if left:
+            log.error("spool: %d message(s) stay in %s for the next run", left, self.path)
+
+    # --- Outbox interface ---------------------------------------------------------------
+    def put(self, msg: Message) -> None:
+        """Take a message; make room by the drop policy when full."""
+        size = size_of(msg)
+        if self._full(size) and not self._make_room(msg.priority, size):
+            self._dropped[msg.priority.name.lower()] += 1
+            return
+        msg.spool_id = self._next_id
+        self._next_id += 1
+        self._count += 1
+        self._bytes += size
+        lane = self._lanes[Lane.of(msg.priority)]
+        if self._db is not None:
+            self._fresh[msg.spool_id] = msg
+            if not lane.spilled and lane.queued >= self.memory_window:
+                lane.spilled, lane.cursor = True, msg.spool_id - 1
+        if not lane.spilled:
+            self._enqueue(msg)
+        if len(self._fresh) + len(self._aging) >= self.cfg.commit_messages:
+            self._commit(everything=True)
+        self._ready.set()
+
+    async def get(self) -> Message:
+        """Wait for the next message: round robin over topics, in order within a topic, rate-limited."""
+        await self._bucket.take()
+        while True:
+            for lane, state in self._lanes.items():
+                if state.spilled and state.queued < min(PAGE_ROWS, self.memory_window) // 2 + 1:
+                    self._page_in(lane)
+            if self._mem_queued:
+                break
+            self._ready.clear()
+            await self._ready.wait()
+        topic = self._rr.popleft()
+        q = self._queues[topic]
+        msg = q.popleft()
+        self._dequeued(msg)
+        if q:
+            self._rr.append(topic)
+        else:
+            del self._queues[topic]
+        self._inflight[msg.spool_id or 0] = msg
+        if self.seqs is not None:
+            self.seqs.handed(msg.topic, msg.seq)
+        self._handed_in_tick = True
+        return msg
+
+    def ack(self, msg: Message) -> None:
+        """The broker has the message: forget it (delete it at the next commit if it was written)."""
+        if self._inflight.pop(msg.spool_id or 0, None) is not None:
+            self._release(msg)
+
+    def depth(self) -> int:
+        return self._count
+
+    def dropped(self) -> dict[str, int]:
+        return dict(self._dropped)
+
+    def on_disk(self) -> bool:
+        """True while the spool is durable (False after falling back to memory)."""
+        return self._db is not None
+
+    async def close(self) -> None:
+        """Write everything not yet acknowledged, so the next run resumes it."""
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._report()
+        if self._db is None:
+            if self._count:
+                log.error("spool in memory only: %d unsent message(s) lost at stop", self._count)
+            return
+        self._commit(everything=True)
+        if self._syncer is not None:
+            self._syncer.stop()
+        if self._db is not None:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except DB_ERRORS:
+                pass
+            self._db.close()
+            self._db = None
+
+    # --- internals ----------------------------------------------------------------------
+    def _enqueue(self, msg: Message) -> None:
+        q = self._queues.get(msg.topic)
+        if q is None:
+            q = self._queues[msg.topic] = deque()
+            self._rr.append(msg.topic)
+        q.append(msg)
+        self._mem_queued += 1
+        self._lanes[Lane.of(msg.priority)].queued += 1
+
+    def _dequeued(self, msg: Message) -> None:
+        self._mem_queued -= 1
+        self._lanes[Lane.of(msg.priority)].queued -= 1
+
+    def _is_spilled(self, msg: Message) -> bool:
+        """True if ``msg`` is queued but not held in memory (on disk, or waiting to be written)."""
+        state = self._lanes[Lane.of(msg.priority)]
+        return state.spilled and (msg.spool_id or 0) > state.cursor
+
+    def _release(self, msg: Message) -> None:
+        """A message leaves the spool (acknowledged or dropped)."""
+        self._count -= 1
+        self._bytes -= size_of(msg)
+        sid = msg.spool_id or 0
+        if self._fresh.pop(sid, None) is None and self._aging.pop(sid, None) is None and self._db is not None:
+            self._deletes.append(sid)
+
+    def _full(self, size: int) -> bool:
+        if self._bytes + size > self.max_bytes:
+            return True
+        return self._db is None and self._count >= self.memory_max_messages
+
+    def _make_room(self, incoming: Priority, size: int) -> bool:
+        """Drop the oldest messages of the lowest class not above ``incoming``; False if none."""
+        if incoming is Priority.STATE:
+            return True  # state is tiny and rare: it may exceed the bound
+        for prio in (Priority.DATA, Priority.EVENT):
+            if prio > incoming:
+                break
+            while self._full(size) and (self._drop_memory(prio) or self._drop_disk(prio)):
+                pass
+            if not self._full(size):
+                return True
+        return False
+
+    def _drop_memory(self, prio: Priority) -> bool:
+        """Drop the oldest queued message of class ``prio`` held in memory (the oldest ones are)."""
+        heads = [q for q in self._queues.values() if q[0].priority == prio]
+        if not heads:
+            return False
+        q = min(heads, key=lambda d: d[0].spool_id or 0)
+        msg = q.popleft()
+        self._dequeued(msg)
+        if not q:
+            del self._queues[msg.topic]
+            self._rr.remove(msg.topic)
+        self._release(msg)
+        self._dropped[prio.name.lower()] += 1
+        return True
+
+    def _drop_disk(self, prio: Priority) -> bool:
+        """Drop the oldest rows of class ``prio`` that are only on disk; False if none."""
+        state = self._lanes[Lane.of(prio)]
+        if self._db is None or not state.spilled:
+            return False
+        self._commit(everything=True)
+        if self._db is None:
+            return False
+        try:
+            rows = self._db.execute(
+                f"SELECT id, length(payload) + length(topic) FROM spool"
+                f" WHERE {Lane.of(prio).sql} AND prio = ? AND id > ? ORDER BY id LIMIT ?",
+                (int(prio), state.cursor, DISK_DROP_ROWS),
+            ).fetchall()
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("DELETE FROM spool WHERE id = ?", [(r[0],) for r in rows])
+        except DB_ERRORS as exc:
+            self._db_error(exc)
+            return False
+        self._count -= len(rows)
+        self._bytes -= sum(r[1] + ROW_OVERHEAD_B for r in rows)
+        self._dropped[prio.name.lower()] += len(rows)
+        return bool(rows)
+
+    def _commit(self, *, everything: bool) -> None:
+        """Group commit: write the unacknowledged messages due, delete the acknowledged ones."""
+        if self._db is None:
+            return
+        rows = list(self._aging.values()) + (list(self._fresh.values()) if everything else [])
+        if not rows and not self._deletes:
+            return
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany(f"INSERT INTO spool ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", _rows(rows))
+                self._db.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in self._deletes])
+        except DB_ERRORS as exc:
+            self._db_error(exc)
+            return
+        self.written_rows += len(rows)
+        if self._syncer is not None:
+            self._syncer.dirty.set()
+        self._aging.clear()
+        if everything:
+            self._fresh.clear()
+        self._deletes.clear()
+
+    def _page_in(self, lane: Lane) -> None:
+        """Read the next part of a lane's backlog from disk into memory, in id (creation) order."""
+        self._commit(everything=True)  # spilled messages must be on disk to be read in order
+        state = self._lanes[lane]
+        if self._db is None:
+            return
+        limit = max(1, min(PAGE_ROWS, self.memory_window - state.queued))
+        try:
+            rows = self._db.execute(
+                f"SELECT {COLUMNS} FROM spool WHERE {lane.sql} AND id > ? ORDER BY id LIMIT ?", (state.cursor, limit)
+            ).fetchall()
+        except DB_ERRORS as exc:
+            self._db_error(exc)
+            return
+        for sid, topic, seq, prio, qos, retain, payload in rows:
+            self._enqueue(Message(topic, payload, qos, bool(retain), Priority(prio), seq, spool_id=sid))
+        if rows:
+            state.cursor = rows[-1][0]
+        if len(rows) < limit:
+            state.spilled = False
+
+    async def _tick_loop(self) -> None:
+        interval_s = self.cfg.commit_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval_s)
+            self.tick()
+
+    def tick(self) -> None:
+        """One commit interval: report faults and drops, write what has waited a full interval."""
+        self._report()
+        self._commit(everything=False)
+        self._aging, self._fresh = self._fresh, {}
+        self._idle_ticks = 0 if self._handed_in_tick else self._idle_ticks + 1
+        if self.seqs is not None and self._should_trim():
+            self.seqs.trim()  # give back unused numbers, so a crash now leaves no gap
+        self._handed_in_tick = False
+
+    def _should_trim(self) -> bool:
+        """Trim at once when messages wait but none is handed (an outage: a crash must leave no
+        gap); when simply idle between ticks, only after ~5 s, so 1-Hz instances that tick
+        together do not rewrite the seq file every few hundred ms (SD wear, fsyncs on the loop)."""
+        if self._idle_ticks == 0:
+            return False
+        if self.depth() > 0:
+            return self._idle_ticks == 1
+        return self._idle_ticks == max(1, round(5000 / self.cfg.commit_interval_ms))
+
+    def _report(self) -> None:
+        while self._notices:
+            kind, why = self._notices.pop(0)
+            if self.on_fault is not None:
+                self.on_fault(kind, why)
+        now = time.monotonic()
+        if self._dropped != self._reported and now - self._reported_at >= DROP_REPORT_INTERVAL_S:
+            since = {k: v - self._reported[k] for k, v in self._dropped.items()}
+            self._reported, self._reported_at = dict(self._dropped), now
+            if self.on_drop is not None:
+                self.on_drop(since, dict(self._dropped))
+
+
+def _rows(msgs: Iterable[Message]) -> list[tuple[Any, ...]]:
+    return [(m.spool_id, m.topic, m.seq, int(m.priority), m.qos, int(m.retain), m.payload) for m in msgs]

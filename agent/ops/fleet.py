@@ -1,0 +1,136 @@
+"""``edge-agent fleet``, ``edge-agent cmd AGENT NAME [INSTANCE]`` and ``edge-agent get-config AGENT``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from typing import Any
+
+import msgpack
+from edge_agent.agent.errors import CodecError
+from edge_agent.agent.messaging import codec
+from edge_agent.agent.ops.connection import ClientError, ClientSettings, Connection, resolve
+from edge_agent.agent.ops.inventory import collect, table
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """Print the inventory: id, online, versions, drift, instances ok/faulted, last seen."""
+    try:
+        agents = collect(resolve(args), max_s=args.wait)
+    except ClientError as exc:
+        raise SystemExit(f"fleet: {exc}") from exc
+    if args.json:
+        print(json.dumps([a.as_json() for a in sorted(agents.values(), key=lambda a: a.id)], indent=1))
+    elif not agents:
+        print("no agent has ever connected under this prefix", file=sys.stderr)
+    else:
+        print(table(agents))
+    return 0
+
+
+def request(s: ClientSettings, agent: str, name: str, req: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
+    """Send one command and wait for its answer (None: no answer in time)."""
+    topic = f"{s.prefix}/{agent}/cmd/{name}"
+    ident = uuid.uuid4().hex[:12]
+    with Connection(s, [topic + "/result"], name="edge-cmd") as conn:
+        conn.publish(topic, msgpack.packb({**req, "id": ident}))
+        deadline = time.monotonic() + timeout_s
+        while (msg := conn.get(deadline - time.monotonic())) is not None:
+            try:
+                d = codec.decode(msg[1])["d"]
+            except (CodecError, KeyError) as exc:
+                print(f"warning: skipping {msg[0]}: not an edge-agent message ({exc})", file=sys.stderr)
+                continue
+            if isinstance(d, dict) and d.get("id") == ident:
+                return d
+    return None
+
+
+def _online(s: ClientSettings, agent: str) -> str:
+    """Why an agent may not answer: offline or unknown (from the inventory)."""
+    agents = collect(s, max_s=2.0)
+    if agent not in agents:
+        return (
+            f"unknown agent {agent!r}: none with this id ever connected (known: {', '.join(sorted(agents)) or 'none'})"
+        )
+    return (
+        f"agent {agent!r} is offline" if not agents[agent].online else f"agent {agent!r} is online but did not answer"
+    )
+
+
+def cmd_cmd(args: argparse.Namespace) -> int:
+    """Run ping, status, reload, config, restart INSTANCE (or a plugin command) and print the answer."""
+    try:
+        s = resolve(args)
+        req: dict[str, Any] = {"args": dict(kv.split("=", 1) for kv in args.arg or [])}
+        if args.instance:
+            req["instance"] = args.instance
+        d = request(s, args.agent_id, args.name, req, args.timeout)
+        if d is None:
+            raise SystemExit(f"cmd: no answer within {args.timeout:g} s: {_online(s, args.agent_id)}")
+    except ClientError as exc:
+        raise SystemExit(f"cmd: {exc}") from exc
+    if args.json:
+        print(json.dumps(codec.to_jsonable(d), indent=1))
+    elif d.get("ok"):
+        print(json.dumps(codec.to_jsonable(d.get("result")), indent=1))
+    else:
+        print(f"{args.agent_id}: {args.name}: {d.get('error')}", file=sys.stderr)
+    return 0 if d.get("ok") else 1
+
+
+def cmd_get_config(args: argparse.Namespace) -> int:
+    """Print an agent's effective config (the file with the pushed layer on top) as TOML."""
+    try:
+        s = resolve(args)
+        d = request(s, args.agent_id, "config", {}, args.timeout)
+        if d is None:
+            raise SystemExit(f"get-config: no answer within {args.timeout:g} s: {_online(s, args.agent_id)}")
+    except ClientError as exc:
+        raise SystemExit(f"get-config: {exc}") from exc
+    if not d.get("ok"):
+        raise SystemExit(f"get-config: {d.get('error')}")
+    cfg = codec.to_jsonable(d["result"])
+    if args.json:
+        print(json.dumps(cfg, indent=1))
+        return 0
+    status = request(s, args.agent_id, "status", {}, args.timeout) or {}
+    instances = (status.get("result") or {}).get("instances", {}) if status.get("ok") else {}
+    owners = {name: str(st.get("managed_by", "")) for name, st in instances.items() if isinstance(st, dict)}
+    print(f"# effective config of {args.agent_id}: the local file with the pushed layer (version {cfg.get('version')})")
+    print(to_toml(cfg, owners), end="")
+    return 0
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
+    return json.dumps(str(v))
+
+
+def _key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+def to_toml(cfg: dict[str, Any], owners: dict[str, str] | None = None) -> str:
+    """A small TOML writer for config tables: scalars, [sections], [[instances]] (nested maps inline)."""
+    out = [f"{_key(k)} = {_value(v)}" for k, v in cfg.items() if not isinstance(v, dict) and k != "instances"]
+    for k, v in cfg.items():
+        if isinstance(v, dict):
+            out += ["", f"[{_key(k)}]", *(f"{_key(a)} = {_value(b)}" for a, b in v.items())]
+    for inst in cfg.get("instances", []):  # a comment per instance: where it comes from (file or push)
+        owner = (owners or {}).get(str(inst.get("name")))
+        out += ["", *([f"# managed by: {owner}"] if owner else []), "[[instances]]"]
+        out += [f"{_key(a)} = {_value(b)}" for a, b in inst.items()]
+    return "\n".join(out).lstrip("\n") + "\n"

@@ -1,0 +1,151 @@
+"""Client side of the maintenance commands: ``edge-agent report`` and ``edge-agent capture
+--list/--get`` (a saved capture fetched in chunks, written as a file, plotted with ``--plot``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+from edge_agent.agent.messaging import codec
+from edge_agent.agent.ops import report_render as render
+from edge_agent.agent.ops.capture import _collect, _pump
+from edge_agent.agent.ops.connection import ClientError, ClientSettings, Connection, resolve
+from edge_agent.agent.ops.fleet import request
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``edge-agent report AGENT [--line L] [--shift NAME | --last] [--png FILE] [--json]``."""
+    try:
+        s = resolve(args)
+        req = {"args": {"line": args.line, "shift": args.shift, "limit": 1}}
+        d = request(s, args.agent_id, "report", req, args.timeout)
+    except ClientError as exc:
+        raise SystemExit(f"report: {exc}") from exc
+    if d is None:
+        print(f"report: no answer from {args.agent_id} within {args.timeout:g} s", file=sys.stderr)
+        return 2
+    if not d.get("ok"):
+        print(f"report: {d.get('error')}", file=sys.stderr)
+        return 1
+    report = d["result"]["reports"][0]
+    if args.json:
+        print(json.dumps(codec.to_jsonable(report), indent=1))
+    else:
+        print(render.table(report))
+    if args.png:
+        render.png(report, Path(args.png))
+        print(f"report: picture -> {args.png}")
+    return 0
+
+
+def fetch(s: ClientSettings, agent: str, cid: str, timeout_s: float) -> dict[str, Any] | list[dict[str, Any]]:
+    """The chunks of ``cmd/capture_get`` (list), an error answer (dict) or {} (no answer)."""
+    topic = f"{s.prefix}/{agent}/cmd/capture_get"
+    req_id = uuid.uuid4().hex[:12]
+    inbox: queue.Queue[Any] = queue.Queue()
+    with Connection(s, [topic + "/result"], name="edge-capture-get") as conn:
+        conn.publish(topic, msgpack.packb({"id": req_id, "args": {"id": cid}}))
+        deadline = time.monotonic() + timeout_s
+        threading.Thread(target=_pump, args=(conn, inbox, deadline), daemon=True).start()
+        return _collect(inbox, req_id, deadline)
+
+
+def list_captures(s: ClientSettings, agent: str, timeout_s: float) -> int:
+    d = request(s, agent, "captures", {}, timeout_s)
+    if d is None or not d.get("ok"):
+        print(f"capture: {'no answer' if d is None else d.get('error')}", file=sys.stderr)
+        return 2 if d is None else 1
+    caps = d["result"]["captures"]
+    st = d["result"]["stats"]
+    print(
+        f"{len(caps)} capture(s), {st['disk_bytes'] / 1e6:.1f} MB; evicted {st['evicted_total']}, "
+        f"suppressed by hold-off {st['suppressed_total']}"
+    )
+    for c in caps:
+        print(f"  {c['id']:40} {c['bytes'] / 1024:8.0f} kB")
+    return 0
+
+
+def get_capture(
+    s: ClientSettings, agent: str, cid: str, out: str | None, plot_path: str | None, timeout_s: float
+) -> int:
+    answer = fetch(s, agent, cid, timeout_s)
+    if isinstance(answer, dict):
+        print(f"capture: {answer.get('error', 'no answer') if answer else 'no answer'}", file=sys.stderr)
+        return 1 if answer else 2
+    data = b"".join(bytes(c["data"]) for c in answer)
+    path = Path(out or f"{cid}.cap")
+    path.write_bytes(data)
+    doc = msgpack.unpackb(data, raw=False)
+    print(describe(doc) + f"\ncapture: {len(data)} bytes -> {path}")
+    if plot_path:
+        plot(doc, Path(plot_path))
+        print(f"capture: plot -> {plot_path}")
+    return 0
+
+
+def describe(doc: dict[str, Any]) -> str:
+    m = doc["meta"]
+    lines = [f"capture {m['id']}: rule {m['rule']}, trigger {m['trigger']}"]
+    for inst, series in doc["series"].items():
+        if series["kind"] == "waveform":
+            pre = series["trigger_offset_s"]
+            dur = series["n"] / series["rate_hz"]
+            lines.append(
+                f"  {inst}: {series['n']} samples x {len(series['axes'])} axes at {series['rate_hz']:g} Hz "
+                f"({pre:.1f} s before the trigger, {dur - pre:.1f} s after)"
+            )
+        elif series["kind"] == "values":
+            lines.append(f"  {inst}: {len(series['rows'])} readings")
+        else:
+            lines.append(f"  {inst}: no data in the ring (was it recorded?)")
+    lines.append(f"  snapshot of {len(doc['snapshot'])} instance(s) at the trigger")
+    return "\n".join(lines)
+
+
+def waveform(series: dict[str, Any]) -> Any:
+    """The samples of a waveform series in engineering units, (n, axes) float32."""
+    dtype = "<i2" if series["dtype"] == "int16" else "<f4"
+    raw = np.frombuffer(series["samples"], dtype=dtype).reshape(-1, len(series["axes"]))
+    return raw.astype(np.float32) * np.float32(series.get("scale", 1.0))
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    """Every recorded waveform and value series against time, the trigger at t = 0 (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = [(i, s) for i, s in doc["series"].items() if s["kind"] in ("waveform", "values")]
+    fig, axes = plt.subplots(max(1, len(series)), 1, figsize=(10, 3 * max(1, len(series))), squeeze=False, sharex=True)
+    for ax, (inst, s) in zip(axes[:, 0], series, strict=False):
+        if s["kind"] == "waveform":
+            g = waveform(s)
+            t = np.arange(len(g)) / s["rate_hz"] - s["trigger_offset_s"]
+            ax.plot(t, g, linewidth=0.4)
+            ax.legend(s["axes"], fontsize=7, loc="upper left")
+            ax.set_ylabel(s.get("unit", ""))
+        else:
+            t = [r["t_s"] for r in s["rows"]]
+            keys = sorted({k for r in s["rows"] for k, v in r["values"].items() if isinstance(v, (int, float))})[:6]
+            for k in keys:
+                ax.plot(t, [r["values"].get(k) for r in s["rows"]], label=k, linewidth=0.8)
+            ax.legend(fontsize=7, loc="upper left")
+        ax.axvline(0.0, color="red", linestyle="--", linewidth=1)
+        ax.set_title(f"{inst}", fontsize=9)
+        ax.set_xlabel("s from the trigger")
+    m = doc["meta"]
+    fig.suptitle(f"capture {m['id']} - rule {m['rule']} ({m['trigger'].get('kind')})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

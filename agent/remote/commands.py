@@ -1,0 +1,164 @@
+"""Commands on ``{p}/{agent}/cmd/{name}``, answered on ``cmd/{name}/result`` (correlated by id).
+
+Built in: ``ping``, ``status``, ``config`` (the effective config), ``restart`` (one instance),
+``reload``. Commands talk to the agent only through ``AgentControl``. Any other name with an
+``instance`` goes to that instance's plugin (``capture`` for vibration, ``write`` for PLC tags).
+A request is a MessagePack (or JSON) map ``{"id": ..., "instance": ..., "args": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+from edge_agent.drivers.errors import DriverError
+from edge_agent.plugins.contract import UnknownCommand
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from edge_agent.agent.runtime.control import AgentControl
+
+log = logging.getLogger("agent.commands")
+
+
+AGENT_COMMANDS = frozenset({"calibrate", "captures", "capture_get", "report"})
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; the message goes back to the caller."""
+
+
+def parse_request(payload: bytes) -> dict[str, Any]:
+    """Decode a command request; raise CommandError with a clear message."""
+    try:
+        req = json.loads(payload) if payload[:1] == b"{" else msgpack.unpackb(payload, raw=False)
+    except Exception as exc:
+        raise CommandError(f"request is neither MessagePack nor JSON: {type(exc).__name__}") from exc
+    if not isinstance(req, dict):
+        raise CommandError("request must be a map {id, instance, args}")
+    return req
+
+
+INSTANCE_COMMANDS = ("restart",)
+
+
+class Commands:
+    """Answers the built-in commands and hands the others to an instance's plugin."""
+
+    def __init__(
+        self,
+        control: AgentControl,
+        *,
+        answer: Callable[[str, dict[str, Any]], None],
+        chunk_bytes: int,
+        agent_commands: Any = None,
+    ) -> None:
+        self.control = control
+        self.agent_commands = agent_commands  # calibrate, captures, capture_get, report (agent/maintenance)
+        self.answer = answer
+        self.chunk_bytes = chunk_bytes
+
+    async def on_command(self, topic: str, payload: bytes) -> None:
+        """Entry point from the MQTT session; always answers once (or in chunks)."""
+        name = topic.rsplit("/", 1)[-1]
+        ident: Any = None
+        try:
+            req = parse_request(payload)
+            ident = req.get("id")
+            result = await self.run(name, req)
+            self._answer_ok(name, ident, result)
+        except CommandError as exc:
+            self._answer(name, {"id": ident, "ok": False, "error": str(exc)})
+        except Exception as exc:
+            log.exception("command %s failed", name)
+            self._answer(name, {"id": ident, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+    async def run(self, name: str, req: dict[str, Any]) -> Any:
+        args = req.get("args", {})
+        if not isinstance(args, dict):
+            raise CommandError("args must be a map")
+        c = self.control
+        if name == "ping":
+            return {"pong": True, "uptime_s": c.stats()["uptime_s"]}
+        if name == "status":
+            state = c.state()
+            config = {"version": state["version"], "desired_version": state["desired_version"], "hash": state["hash"]}
+            return {
+                "stats": c.stats(),
+                "instances": state["instances"],
+                "config": config,
+                "last": state.get("last_result"),
+            }
+        if name == "config":
+            return c.effective_config()
+        if name == "reload":
+            return await c.reload_file()
+        if name in AGENT_COMMANDS and self.agent_commands is not None:
+            return await self._agent_command(name, req, args)
+        instance = req.get("instance", args.get("instance"))
+        known = ", ".join(c.instance_names()) or "none"
+        if instance is None:
+            if name in INSTANCE_COMMANDS:
+                raise CommandError(f'{name} needs an instance: {{"instance": NAME}} (running: {known})')
+            raise CommandError(
+                f"unknown command {name!r} (built in: ping, status, config, reload, restart; "
+                "plugin commands such as capture or write need an instance)"
+            )
+        if not isinstance(instance, str) or instance not in c.instance_names():
+            raise CommandError(f"unknown instance {instance!r} (running: {known})")
+        if name == "restart":
+            await c.restart_instance(instance)
+            return {"restarted": instance}
+        return await self._plugin_command(name, instance, args)
+
+    async def _agent_command(self, name: str, req: dict[str, Any], args: dict[str, Any]) -> Any:
+        """calibrate, captures, capture_get, report (agent/maintenance/service.py)."""
+        if "instance" in req and "instance" not in args:
+            args = {**args, "instance": req["instance"]}
+        try:
+            return await self.agent_commands.command(name, args)
+        except (ValueError, TypeError) as exc:
+            raise CommandError(str(exc)) from exc
+
+    async def _plugin_command(self, name: str, instance: str, args: dict[str, Any]) -> Any:
+        plugin = self.control.plugin_of(instance)
+        if plugin is None:
+            raise CommandError(f"instance {instance!r} is not running yet")
+        try:
+            return await plugin.command(name, args)
+        except UnknownCommand as exc:
+            raise CommandError(f"instance {instance!r} does not support command {name!r}") from exc
+        except (ValueError, TypeError) as exc:
+            raise CommandError(str(exc)) from exc
+        except DriverError as exc:
+            raise CommandError(f"device error ({exc.quality}): {exc}") from exc
+
+    def _answer_ok(self, name: str, ident: Any, result: Any) -> None:
+        if isinstance(result, dict) and isinstance(result.get("samples"), bytes | bytearray):
+            self._answer_chunks(name, ident, result)
+        else:
+            self._answer(name, {"id": ident, "ok": True, "result": result})
+
+    def _answer_chunks(self, name: str, ident: Any, result: dict[str, Any]) -> None:
+        data = bytes(result["samples"])
+        meta = {k: v for k, v in result.items() if k != "samples"}
+        size = self.chunk_bytes
+        chunks = max(1, math.ceil(len(data) / size))
+        for i in range(chunks):
+            d: dict[str, Any] = {
+                "id": ident,
+                "ok": True,
+                "chunk": i,
+                "chunks": chunks,
+                "data": data[i * size : (i + 1) * size],
+            }
+            if i == 0:
+                d["meta"] = meta
+            self._answer(name, d)
+
+    def _answer(self, name: str, d: dict[str, Any]) -> None:
+        self.answer(name, d)

@@ -1,0 +1,223 @@
+"""The agent's control surface: the small interface remote config and commands talk to.
+
+It owns the two layers (local file, pushed layer), applies changes through the one apply path
+(agent/runtime/apply.py) and reports what runs. Remote config and commands see only ``AgentControl``'s
+public methods; the runtime sees only ``ControlHost`` (no import cycle, no private attributes).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from edge_agent.agent.config.layers import PushedLayer, effective, instances_hash, managed_by, save_layer
+from edge_agent.agent.config.registry import Registry
+from edge_agent.agent.config.schema import Config, build, load
+from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.runtime import apply as apply_path
+from edge_agent.plugins.contract import AgentStats
+
+log = logging.getLogger("agent.control")
+
+RESTART_SECTIONS = ("agent", "mqtt", "spool", "sparkplug")
+
+
+class ControlHost(apply_path.InstanceHost, Protocol):
+    """What the control needs from the runtime beyond the instances."""
+
+    config: Config
+
+    def instance_states(self) -> dict[str, dict[str, Any]]: ...
+
+    def publish_state(self, *, status: bool = True) -> None: ...
+
+    def stats(self) -> AgentStats: ...
+
+
+class Rejected(Exception):
+    """A change refused before anything changes; ``errors`` are "path: message" lines."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+        self.ident: str | int | None = None  # the push's id, when it could be read
+
+
+class AgentControl:
+    """Applies file reloads and pushes to the runtime's instance set, one at a time."""
+
+    def __init__(
+        self,
+        host: ControlHost,
+        registry: Registry,
+        *,
+        file_config: Config,
+        layer: PushedLayer,
+        config_path: Path | None = None,
+    ) -> None:
+        self.host = host
+        self.registry = registry
+        self.file_config = file_config
+        self.layer = layer
+        self.config_path = config_path
+        self.restart_required: list[str] = []
+        if file_config.remote.allow_restart_sections:
+            log.warning("[remote] allow_restart_sections is ignored: sections come from the local file only")
+
+    @property
+    def config(self) -> Config:
+        """The effective config that runs now."""
+        return self.host.config
+
+    @property
+    def remote(self) -> Any:
+        """The [remote] section: always the local file's."""
+        return self.file_config.remote
+
+    # --- pushes -----------------------------------------------------------------------
+    async def apply_layer(self, layer: PushedLayer, *, check_s: float | None, force: bool) -> dict[str, Any]:
+        """Apply a new pushed layer; raise Rejected when it does not validate on top of the file."""
+        try:  # on its own first, so that errors carry the push's own paths
+            build({"instances": layer.instances}, self.registry, source="push", base_dir=self.file_config.base_dir)
+            new = effective(self.file_config, layer, self.registry)
+        except ConfigError as exc:
+            raise Rejected(exc.errors) from exc
+        pushed = frozenset(str(t.get("name")) for t in layer.instances) if force else frozenset()
+        outcome = await apply_path.apply(self.host, self.config, new, prove=True, check_s=check_s, force=pushed)
+        if outcome.status != "accepted":
+            self.host.publish_state(status=False)
+            return {
+                "status": "rolled_back",
+                "reason": outcome.reason,
+                "version": self.layer.version,  # still applied
+                "attempted": layer.version,
+            }
+        self.layer = layer
+        self.layer.applied_ms = int(time.time() * 1000)
+        self.host.config = new
+        return {"status": "accepted", "version": layer.version, "hash": self.hash, "instances": outcome.summary}
+
+    def commit(self, result: dict[str, Any]) -> None:
+        """Store the layer with its last result and publish the reported state."""
+        self.layer.last_result = _short(result)
+        save_layer(self.file_config.agent.state_dir, self.layer)
+        self.host.publish_state()
+
+    def note_result(self, result: dict[str, Any], *, store: bool = True) -> None:
+        """Remember a rejected or rolled-back result in the reported state (and the stored layer)."""
+        self.layer.last_result = _short(result)
+        if store:
+            save_layer(self.file_config.agent.state_dir, self.layer)
+        self.host.publish_state(status=False)
+
+    # --- the local file ---------------------------------------------------------------
+    async def reload_file(self) -> dict[str, Any]:
+        """SIGHUP / cmd reload: re-read the file; its sections win, the pushed layer stays on top."""
+        if self.config_path is None:
+            return {"reloaded": False, "reason": "no config file (started without -c)"}
+        try:
+            new_file = load(self.config_path, self.registry)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config:\n%s", "\n".join(exc.errors))
+            return {"reloaded": False, "errors": exc.errors}
+        self.restart_required = [k for k in RESTART_SECTIONS if getattr(new_file, k) != getattr(self.file_config, k)]
+        if self.restart_required:
+            log.warning("reload: [%s] changed: takes effect after a restart", "], [".join(self.restart_required))
+        old_file, self.file_config = self.file_config, new_file
+        try:
+            new = effective(new_file, self.layer, self.registry)
+        except ConfigError as exc:
+            log.error(
+                "reload: the pushed config version %d no longer fits the file; running the file only:\n%s",
+                self.layer.version,
+                "\n".join(exc.errors),
+            )
+            self.layer = PushedLayer(last_result={"status": "rejected", "errors": exc.errors, "by": "reload"})
+            new = effective(new_file, self.layer, self.registry)
+        # keep the sections the running session was built with; [remote] applies at once
+        new = replace(new, agent=self.config.agent, mqtt=self.config.mqtt, spool=self.config.spool)
+        outcome = await apply_path.apply(self.host, self.config, new, prove=False)
+        self.host.config = new
+        shadowed = self._shadowed(old_file, new_file)
+        if shadowed:
+            log.warning(
+                "reload: file changes to %s are overridden by the pushed config version %d",
+                ", ".join(shadowed),
+                self.layer.version,
+            )
+        self.host.publish_state()  # the stored layer stays as it is: a reload never discards a push
+        return {
+            "reloaded": True,
+            "instances": outcome.summary,
+            "overridden_by_push": shadowed,
+            "restart_required": self.restart_required,
+        }
+
+    def _shadowed(self, old_file: Config, new_file: Config) -> list[str]:
+        """File instances whose change in the file does not run because a push overrides them."""
+        pushed = {t.get("name") for t in self.layer.instances}
+        old = {t.get("name"): t for t in old_file.raw.get("instances", []) if isinstance(t, dict)}
+        new = {t.get("name"): t for t in new_file.raw.get("instances", []) if isinstance(t, dict)}
+        return sorted(str(n) for n in new.keys() | old.keys() if n in pushed and new.get(n) != old.get(n))
+
+    # --- commands ---------------------------------------------------------------------
+    async def restart_instance(self, name: str) -> None:
+        """Stop and start one instance with its current config."""
+        runner = self.host.runners[name][0]
+        await self.host.stop_instances([name])
+        self.host.start_instance(runner.inst)
+
+    def instance_names(self) -> list[str]:
+        return sorted(self.host.runners)
+
+    def plugin_of(self, name: str) -> Any:
+        """The running plugin object of an instance (None while it starts)."""
+        return self.host.runners[name][0].plugin
+
+    def effective_config(self) -> dict[str, Any]:
+        """The effective config as a plain table (what runs), for get-config."""
+        raw = copy.deepcopy(self.config.raw)
+        raw.pop("version", None)
+        return {"version": self.layer.version, **raw}
+
+    def stats(self) -> AgentStats:
+        return self.host.stats()
+
+    # --- reported state ---------------------------------------------------------------
+    @property
+    def hash(self) -> str:
+        return instances_hash(self.config.instances)
+
+    def state(self) -> dict[str, Any]:
+        """The retained config/state payload: what the agent runs and the last result."""
+        owners = managed_by(self.file_config.raw, self.layer.instances)
+        instances = self.host.instance_states()
+        for name, st in instances.items():
+            st["managed_by"] = owners.get(name, "file")
+        d: dict[str, Any] = {
+            "version": self.layer.version,
+            "desired_version": self.layer.desired_version,
+            "hash": self.hash,
+            "applied": self.layer.applied_ms,
+            "instances": instances,
+        }
+        if self.layer.last_result:
+            d["last_result"] = self.layer.last_result
+        if self.restart_required:
+            d["restart_required"] = self.restart_required
+        return d
+
+
+def _short(result: dict[str, Any]) -> dict[str, Any]:
+    """The part of a result kept in the reported state (no long error lists)."""
+    keep: dict[str, Any] = {
+        k: result[k] for k in ("status", "version", "attempted", "reason", "id", "at") if k in result
+    }
+    if "errors" in result:
+        keep["errors"] = list(result["errors"])[:10]
+    keep.setdefault("at", int(time.time() * 1000))
+    return keep
