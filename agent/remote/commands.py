@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import msgpack
+from edge_agent.agent.remote.write_gate import WRITE_COMMANDS, WriteRefused, check_authority, check_finite
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.contract import UnknownCommand
 
@@ -44,6 +45,11 @@ def parse_request(payload: bytes) -> dict[str, Any]:
 
 
 INSTANCE_COMMANDS = ("restart",)
+
+
+def _tables(tables: Any) -> dict[str, dict[str, Any]]:
+    """Instance tables by name."""
+    return {t["name"]: t for t in tables if isinstance(t, dict) and isinstance(t.get("name"), str)}
 
 
 class Commands:
@@ -113,7 +119,23 @@ class Commands:
         if name == "restart":
             await c.restart_instance(instance)
             return {"restarted": instance}
+        if name in WRITE_COMMANDS:
+            self._gate_write(instance, args)
         return await self._plugin_command(name, instance, args)
+
+    def _gate_write(self, instance: str, args: dict[str, Any]) -> None:
+        """The write gate (agent/remote/write_gate.py): finite values, authority from the local file."""
+        c = self.control
+        try:
+            check_finite(args.get("value"), f"{instance}.{args.get('tag')}")
+            check_authority(
+                instance,
+                file_tables=_tables(c.file_config.raw.get("instances", [])),
+                pushed_tables=_tables(c.layer.instances),
+                allow_pushed_writes=list(c.remote.allow_pushed_writes),
+            )
+        except WriteRefused as exc:
+            raise CommandError(str(exc)) from exc
 
     async def _agent_command(self, name: str, req: dict[str, Any], args: dict[str, Any]) -> Any:
         """calibrate, captures, capture_get, report (agent/maintenance/service.py)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from typing import Any
@@ -238,6 +239,8 @@ class ModbusDriver:
 
 def check_write_value(tag: Tag, value: Any) -> Scalar:
     """Type and range check of a value to write; ValueError with a clear message."""
+    if isinstance(value, float) and not math.isfinite(value):  # NaN passes every min/max comparison
+        raise ValueError(f"{tag.name}: {value!r} is never written (NaN and infinities are refused)")
     if tag.type in (DataType.BOOL, DataType.BIT):
         if not isinstance(value, bool) and value not in (0, 1):
             raise ValueError(f"{tag.name}: expected true/false, got {value!r}")
