@@ -1,4 +1,4 @@
-"""edge-agent core daemon: CLI, config, registry, runtime, MQTT session, codec."""
+"""edge-agent core: the daemon (runtime, config, messaging, remote, sparkplug, maintenance), ops/ and devtools/."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge_agent.agent.maintenance.capture_store import Ring  # noqa: E402
+from edge_agent.agent.maintenance.driver_tap import DriverTap  # noqa: E402
 from edge_agent.agent.maintenance.service import FLUSH_S  # noqa: E402
 from edge_agent.agent.maintenance.store import SqliteStore  # noqa: E402
-from edge_agent.agent.maintenance.tap import DriverTap  # noqa: E402
 from edge_agent.drivers.contract import Values, Waveform  # noqa: E402
 from edge_agent.drivers.max318xx.common import ChannelReading, make_reading  # noqa: E402
 from edge_agent.plugins.contract import AgentInfo  # noqa: E402

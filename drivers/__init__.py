@@ -1,1 +1,1 @@
-"""Hardware access for edge-agent: one module per device or bus, each with a simulated backend."""
+"""Hardware access for edge-agent: one package per device or bus, each with a simulated backend."""

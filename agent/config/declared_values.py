@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge_agent.agent.config.validation import describe
 from edge_agent.drivers.contract import DType, ValueRef, ValueSpec
+from edge_agent.drivers.dotted_keys import flatten
 
 if TYPE_CHECKING:
     from edge_agent.agent.config.registry import Registry
@@ -63,18 +64,6 @@ def find(values: Iterable[ValueSpec], key: str) -> ValueSpec | None:
         if key_matches(v.key, key):
             return v
     return None
-
-
-def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"x": {"rms_g": 1}}`` -> ``{"x.rms_g": 1}``: the dotted keys of a message's ``d`` map."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def dtype_of(value: Any) -> DType | None:

@@ -31,6 +31,7 @@ from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.errors import ConfigError
 from edge_agent.agent.ops.tail import decode_line, subscribe
 from edge_agent.agent.runtime.runtime import Runtime
+from edge_agent.drivers.dotted_keys import flatten
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "examples" / "reference-plant.toml"
@@ -45,15 +46,6 @@ FALLBACK = {
         },
     ]
 }
-
-
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
 
 
 # What a technician looks at first; everything else follows, cut at the terminal width.
@@ -75,7 +67,7 @@ FIRST = (
 
 def _ordered(d: dict[str, Any]) -> list[tuple[str, Any]]:
     """Flattened values, the most telling first."""
-    flat = _flatten(d)
+    flat = flatten(d)
 
     def rank(key: str) -> int:
         return next((i for i, word in enumerate(FIRST) if word in key), len(FIRST))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from edge_agent.agent.maintenance.calmath import Coefficients, Mode, errors, fit, fit_sensitivity
+from edge_agent.agent.maintenance.calibration_math import Coefficients, Mode, errors, fit, fit_sensitivity
 from edge_agent.drivers.contract import Values, Waveform
 from edge_agent.plugins.common.state_store import StateStore
 from edge_agent.plugins.contract import Severity

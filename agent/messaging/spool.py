@@ -39,7 +39,7 @@ COLUMNS = "id, topic, seq, prio, qos, retain, payload"
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, seq INTEGER NOT NULL,"
     " prio INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL)",
-    # events are few: a partial index lets their lane page past a large data backlog cheaply
+    # events are few: a partial index lets the events backlog page past a large data backlog cheaply
     "CREATE INDEX IF NOT EXISTS spool_events ON spool (id) WHERE prio > 0",
 )
 
@@ -52,24 +52,25 @@ def size_of(msg: Message) -> int:
     return len(msg.payload) + len(msg.topic) + ROW_OVERHEAD_B
 
 
-class Lane(enum.IntEnum):
-    """Backlog lanes: events and state are paged on their own, never stuck behind a data backlog."""
+class Backlog(enum.IntEnum):
+    """The spool's two backlogs (priority classes): events and state are paged on their own, never
+    stuck behind a data backlog. Not a ``drivers.lanes.Lane`` (a driver's thread)."""
 
     DATA = 0
     EVENTS = 1
 
     @classmethod
-    def of(cls, prio: Priority) -> Lane:
+    def of(cls, prio: Priority) -> Backlog:
         return cls.DATA if prio is Priority.DATA else cls.EVENTS
 
     @property
     def sql(self) -> str:
-        return "prio = 0" if self is Lane.DATA else "prio > 0"
+        return "prio = 0" if self is Backlog.DATA else "prio > 0"
 
 
 @dataclass
-class LaneState:
-    spilled: bool = False  # queued messages of the lane with id > cursor are on disk (or unwritten) only
+class BacklogState:
+    spilled: bool = False  # queued messages of the backlog with id > cursor are on disk (or unwritten) only
     cursor: int = 0
     queued: int = 0  # queued in memory
 
@@ -99,7 +100,7 @@ class SpoolOutbox:
         self._fresh: dict[int, Message] = {}  # put since the last commit tick, not on disk
         self._aging: dict[int, Message] = {}  # put before the last tick, not on disk: written next tick
         self._deletes: list[int] = []  # on disk and acknowledged or dropped
-        self._lanes = {lane: LaneState() for lane in Lane}
+        self._backlogs = {backlog: BacklogState() for backlog in Backlog}
         self._count = self._bytes = 0
         self._next_id = 1
         self._dropped = {p.name.lower(): 0 for p in Priority}
@@ -160,7 +161,7 @@ class SpoolOutbox:
             raise
         self._count, self._bytes = count, size + count * ROW_OVERHEAD_B
         self._next_id = max_id + 1
-        self._lanes = {lane: LaneState(spilled=count > 0) for lane in Lane}
+        self._backlogs = {backlog: BacklogState(spilled=count > 0) for backlog in Backlog}
         if self.seqs is not None:
             self.seqs.seed(spooled_max)
         if count:
@@ -191,7 +192,7 @@ class SpoolOutbox:
         # spilled messages not yet written are not queued in memory: queue them now
         unwritten = [m for m in (*self._aging.values(), *self._fresh.values()) if self._is_spilled(m)]
         left = self._count - self._mem_queued - len(self._inflight) - len(unwritten)
-        self._lanes = {lane: LaneState(queued=state.queued) for lane, state in self._lanes.items()}
+        self._backlogs = {backlog: BacklogState(queued=state.queued) for backlog, state in self._backlogs.items()}
         for m in sorted(unwritten, key=lambda m: m.spool_id or 0):
             self._enqueue(m)
         self._aging, self._fresh, self._deletes = {}, {}, []
@@ -211,12 +212,12 @@ class SpoolOutbox:
         self._next_id += 1
         self._count += 1
         self._bytes += size
-        lane = self._lanes[Lane.of(msg.priority)]
+        backlog = self._backlogs[Backlog.of(msg.priority)]
         if self._db is not None:
             self._fresh[msg.spool_id] = msg
-            if not lane.spilled and lane.queued >= self.memory_window:
-                lane.spilled, lane.cursor = True, msg.spool_id - 1
-        if not lane.spilled:
+            if not backlog.spilled and backlog.queued >= self.memory_window:
+                backlog.spilled, backlog.cursor = True, msg.spool_id - 1
+        if not backlog.spilled:
             self._enqueue(msg)
         if len(self._fresh) + len(self._aging) >= self.cfg.commit_messages:
             self._commit(everything=True)
@@ -226,9 +227,9 @@ class SpoolOutbox:
         """Wait for the next message: round robin over topics, in order within a topic, rate-limited."""
         await self._bucket.take()
         while True:
-            for lane, state in self._lanes.items():
+            for backlog, state in self._backlogs.items():
                 if state.spilled and state.queued < min(PAGE_ROWS, self.memory_window) // 2 + 1:
-                    self._page_in(lane)
+                    self._page_in(backlog)
             if self._mem_queued:
                 break
             self._ready.clear()
@@ -290,15 +291,15 @@ class SpoolOutbox:
             self._rr.append(msg.topic)
         q.append(msg)
         self._mem_queued += 1
-        self._lanes[Lane.of(msg.priority)].queued += 1
+        self._backlogs[Backlog.of(msg.priority)].queued += 1
 
     def _dequeued(self, msg: Message) -> None:
         self._mem_queued -= 1
-        self._lanes[Lane.of(msg.priority)].queued -= 1
+        self._backlogs[Backlog.of(msg.priority)].queued -= 1
 
     def _is_spilled(self, msg: Message) -> bool:
         """True if ``msg`` is queued but not held in memory (on disk, or waiting to be written)."""
-        state = self._lanes[Lane.of(msg.priority)]
+        state = self._backlogs[Backlog.of(msg.priority)]
         return state.spilled and (msg.spool_id or 0) > state.cursor
 
     def _release(self, msg: Message) -> None:
@@ -344,7 +345,7 @@ class SpoolOutbox:
 
     def _drop_disk(self, prio: Priority) -> bool:
         """Drop the oldest rows of class ``prio`` that are only on disk; False if none."""
-        state = self._lanes[Lane.of(prio)]
+        state = self._backlogs[Backlog.of(prio)]
         if self._db is None or not state.spilled:
             return False
         self._commit(everything=True)
@@ -353,7 +354,7 @@ class SpoolOutbox:
         try:
             rows = self._db.execute(
                 f"SELECT id, length(payload) + length(topic) FROM spool"
-                f" WHERE {Lane.of(prio).sql} AND prio = ? AND id > ? ORDER BY id LIMIT ?",
+                f" WHERE {Backlog.of(prio).sql} AND prio = ? AND id > ? ORDER BY id LIMIT ?",
                 (int(prio), state.cursor, DISK_DROP_ROWS),
             ).fetchall()
             with self._db:
@@ -390,16 +391,16 @@ class SpoolOutbox:
             self._fresh.clear()
         self._deletes.clear()
 
-    def _page_in(self, lane: Lane) -> None:
-        """Read the next part of a lane's backlog from disk into memory, in id (creation) order."""
+    def _page_in(self, backlog: Backlog) -> None:
+        """Read the next part of a backlog from disk into memory, in id (creation) order."""
         self._commit(everything=True)  # spilled messages must be on disk to be read in order
-        state = self._lanes[lane]
+        state = self._backlogs[backlog]
         if self._db is None:
             return
         limit = max(1, min(PAGE_ROWS, self.memory_window - state.queued))
         try:
             rows = self._db.execute(
-                f"SELECT {COLUMNS} FROM spool WHERE {lane.sql} AND id > ? ORDER BY id LIMIT ?", (state.cursor, limit)
+                f"SELECT {COLUMNS} FROM spool WHERE {backlog.sql} AND id > ? ORDER BY id LIMIT ?", (state.cursor, limit)
             ).fetchall()
         except DB_ERRORS as exc:
             self._db_error(exc)

@@ -25,6 +25,7 @@ from edge_agent.agent.config.declared_values import WILDCARD, declared
 from edge_agent.agent.config.schema import Instance
 from edge_agent.agent.messaging.mqtt_session import backoff_delays
 from edge_agent.agent.messaging.publisher import Publisher, now_ms
+from edge_agent.drivers.dotted_keys import flatten
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.lanes import DriverHung, Lane, deadline_for, where
 from edge_agent.plugins.contract import AgentInfo, Plugin, PluginContext, RealClock, Severity
@@ -75,14 +76,6 @@ def describe(exc: BaseException) -> str:
     """``RuntimeError: boom`` or the class name alone when the message is empty."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def flatten(d: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys of a nested map (``x.velocity_rms_mm_s``), as ``q`` names them."""
-    out: list[str] = []
-    for k, v in d.items():
-        out += flatten(v, f"{prefix}{k}.") if isinstance(v, Mapping) else [f"{prefix}{k}"]
-    return out
 
 
 def nulls(keys: list[str]) -> dict[str, Any]:

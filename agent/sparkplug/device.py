@@ -58,7 +58,7 @@ class Aliases:
         return alias
 
 
-def flatten(
+def metric_items(
     values: Mapping[str, Any], prefix: str = "", lists: Mapping[str, int] | None = None
 ) -> Iterator[tuple[str, Any]]:
     """Nested maps -> (dotted key, value); a list becomes one value per element (``key.0``,
@@ -66,7 +66,7 @@ def flatten(
     for k, v in values.items():
         key = f"{prefix}{k}"
         if isinstance(v, Mapping):
-            yield from flatten(v, key + ".", lists)
+            yield from metric_items(v, key + ".", lists)
         elif isinstance(v, (list, tuple)):
             n = max(len(v), (lists or {}).get(key, 0))
             for i in range(n):

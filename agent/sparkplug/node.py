@@ -265,7 +265,7 @@ class SparkplugNode(NodeCommands):
             d = self.devices[instance] = dev.Device(instance)
             dev.declare(d, self.aliases, ())
         ts = ts_ms or now_ms()
-        flat = dict(dev.flatten(values, lists=d.lists))
+        flat = dict(dev.metric_items(values, lists=d.lists))
         q = dict(quality or {})
         changed = self._update(d, flat, q, ts)
         if not self.live:

@@ -1,4 +1,4 @@
-"""The Modbus driver: reads the coalesced plan each poll and decodes every tag.
+"""The ``modbus`` driver's backends and their per-unit backoff: where each coalesced request goes.
 
 Backends (one interface, :class:`Source`): pymodbus' async TCP and RTU clients, and the
 in-process simulated PLC. Per unit id, a timeout puts the unit into a jittered, capped backoff

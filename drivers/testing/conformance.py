@@ -103,18 +103,6 @@ def _declared(spec: Any, opts: Any) -> dict[str, Any] | None:
     return {v.key: v for v in values_fn(opts)}
 
 
-def flatten(values: Mapping[Any, Any], prefix: str = "") -> dict[Any, Any]:
-    """Nested maps as dotted keys (``{"x": {"rms": 1}}`` -> ``{"x.rms": 1}``), as docs/messages.md names them."""
-    out: dict[Any, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}" if isinstance(key, str) else key
-        if isinstance(value, Mapping) and isinstance(key, str):
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
-
-
 def dtype_matches(dtype: str, value: object) -> bool:
     """Whether a Python value fits a declared dtype (float32/float64/int/bool/str)."""
     dtype = str(dtype)

@@ -1,4 +1,4 @@
-"""The ``temperature`` plugin package.
+"""The ``temperature`` plugin: thermocouples and RTDs to temperatures with quality, trends and alarms.
 
 - :mod:`plugins.temperature.its90`: NIST ITS-90 thermocouple functions (pure)
 - :mod:`plugins.temperature.rtd`: Callendar-Van Dusen for Pt100/Pt1000 (pure)

@@ -135,7 +135,8 @@ class TemperaturePlugin(Plugin):
                 channel=name, quality=str(h.quality), detail=h.detail, value_c=h.value_c,
             )  # fmt: skip
 
-    def _flatten(self, outcomes: Mapping[str, Outcome]) -> tuple[dict[str, Any], dict[str, str]]:
+    def _values_by_key(self, outcomes: Mapping[str, Outcome]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The channels' outcomes as dotted-key values in the configured unit, and their qualities."""
         flat: dict[str, Any] = {}
         quality: dict[str, str] = {}
         unit = self.o.unit
@@ -150,7 +151,7 @@ class TemperaturePlugin(Plugin):
         return flat, quality
 
     def _publish(self, outcomes: Mapping[str, Outcome], now: float, ts_ms: int | None) -> None:
-        flat, quality = self._flatten(outcomes)
+        flat, quality = self._values_by_key(outcomes)
         good = {k: v for k, v in flat.items() if v is not None and k not in quality}
         for t in self.alarms.update(good, now):
             self._alarm_event(t, outcomes)

@@ -22,10 +22,11 @@ from typing import Any
 
 import msgspec
 from edge_agent.drivers.contract import Driver, DriverSpec, ValueSpec
+from edge_agent.drivers.dotted_keys import flatten
 from edge_agent.drivers.errors import CommError, DriverError
 from edge_agent.drivers.lanes import Lane
 from edge_agent.drivers.testing.calls import Caller, DeadlineExceeded
-from edge_agent.drivers.testing.conformance import check_options, check_values, flatten, raised
+from edge_agent.drivers.testing.conformance import check_options, check_values, raised
 from edge_agent.drivers.testing.conformance import check_registration as check_entry_point
 from edge_agent.drivers.testing.faults import FaultPlan, inject_faults
 from edge_agent.plugins.contract import ENTRY_POINT_GROUP, PluginSpec, check_plugin_spec

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from edge_agent.drivers.contract import Quality, Waveform
+from edge_agent.drivers.dotted_keys import flatten
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.common.alarms import AlarmSet
 from edge_agent.plugins.contract import Plugin, PluginContext, Severity, UnknownCommand
@@ -22,15 +23,9 @@ INDICATED = (Tone.BPFO, Tone.BPFI, Tone.BSF)  # FTF shows with every ball fault:
 _ZONE_SEVERITY = {"A": Severity.INFO, "B": Severity.INFO, "C": Severity.WARNING, "D": Severity.ALARM}
 
 
-def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numeric leaves of a nested message as dotted keys (``x.velocity_rms_mm_s``)."""
-    out: dict[str, float] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(flatten(v, f"{prefix}{k}."))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[f"{prefix}{k}"] = float(v)
-    return out
+def numeric_leaves(message: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric values of a nested message by dotted key (``x.velocity_rms_mm_s``): what the alarms watch."""
+    return {k: float(v) for k, v in flatten(message).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def default_envelope_band(rate_hz: float) -> tuple[float, float]:
@@ -177,7 +172,7 @@ class VibrationPlugin(Plugin):
         now = self.ctx.clock.monotonic()
         self._bearing_indicators(a)
         self._iso_event(a.message)
-        for t in self.alarms.update(flatten(a.message), now):
+        for t in self.alarms.update(numeric_leaves(a.message), now):
             sev = Severity.ALARM if t.active else Severity.INFO
             state = "raised" if t.active else "cleared"
             self.ctx.event(

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from edge_agent.agent.maintenance.calibration import DAY_MS, Calibrations
-from edge_agent.agent.maintenance.calmath import Coefficients, Mode, errors, fit, fit_sensitivity
+from edge_agent.agent.maintenance.calibration_math import Coefficients, Mode, errors, fit, fit_sensitivity
 from edge_agent.drivers.contract import Values, Waveform
 from edge_agent.drivers.max318xx.common import ChannelReading, make_reading
 from edge_agent.plugins.common.state_store import MemoryStore

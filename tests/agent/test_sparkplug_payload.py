@@ -110,7 +110,7 @@ def test_tail_decodes_sparkplug_and_names_data_metrics() -> None:
 
 
 def test_lists_become_one_metric_per_element_padded_to_the_declared_length() -> None:
-    from edge_agent.agent.sparkplug.device import flatten
+    from edge_agent.agent.sparkplug.device import metric_items
 
-    got = dict(flatten({"x": {"peaks_hz": [24.5, 49.0], "rms_g": 0.1}}, lists={"x.peaks_hz": 3}))
+    got = dict(metric_items({"x": {"peaks_hz": [24.5, 49.0], "rms_g": 0.1}}, lists={"x.peaks_hz": 3}))
     assert got == {"x.peaks_hz.0": 24.5, "x.peaks_hz.1": 49.0, "x.peaks_hz.2": None, "x.rms_g": 0.1}

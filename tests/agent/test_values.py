@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from edge_agent.agent.config.declared_values import declared, declared_values, find, flatten, key_matches, undeclared
+from edge_agent.agent.config.declared_values import declared, declared_values, find, key_matches, undeclared
 from edge_agent.agent.config.registry import Registry, load_registry
 from edge_agent.agent.config.schema import build
 from edge_agent.agent.errors import ConfigError
 from edge_agent.drivers.contract import Capability, DType, ValueRef, ValueSpec
+from edge_agent.drivers.dotted_keys import flatten
 from edge_agent.drivers.sim.driver import SPEC as SIM
 from edge_agent.plugins.contract import Options, Plugin, PluginSpec
 

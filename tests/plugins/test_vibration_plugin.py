@@ -16,7 +16,7 @@ from edge_agent.plugins.contract import Severity, UnknownCommand
 from edge_agent.plugins.testing.harness import Harness, StaticLink
 from edge_agent.plugins.vibration import SPEC
 from edge_agent.plugins.vibration.options import VibrationOptions, check_options
-from edge_agent.plugins.vibration.plugin import flatten
+from edge_agent.plugins.vibration.plugin import numeric_leaves
 
 RATE = 3200.0
 
@@ -143,8 +143,8 @@ def test_speed_from_spectrum() -> None:
     assert msg["rpm"] == pytest.approx(1797.0, abs=1.0)
 
 
-def test_flatten_dotted_keys() -> None:
-    flat = flatten({"x": {"rms_g": 1.0, "peaks_g": [1.0]}, "bearing": {"bpfo": {"ratio_db": 3}}, "ok": True})
+def test_numeric_leaves_by_dotted_key() -> None:
+    flat = numeric_leaves({"x": {"rms_g": 1.0, "peaks_g": [1.0]}, "bearing": {"bpfo": {"ratio_db": 3}}, "ok": True})
     assert flat == {"x.rms_g": 1.0, "bearing.bpfo.ratio_db": 3.0}
 
 
