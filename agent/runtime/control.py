@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -65,6 +66,7 @@ class AgentControl:
         self.layer = layer
         self.config_path = config_path
         self.restart_required: list[str] = []
+        self.on_reload: list[Callable[[], None]] = []  # run by every reload, SIGHUP or cmd (key caches)
         if file_config.remote.allow_restart_sections:
             log.warning("[remote] allow_restart_sections is ignored: sections come from the local file only")
 
@@ -117,6 +119,8 @@ class AgentControl:
     # --- the local file ---------------------------------------------------------------
     async def reload_file(self) -> dict[str, Any]:
         """SIGHUP / cmd reload: re-read the file; its sections win, the pushed layer stays on top."""
+        for reset in self.on_reload:  # key files may have been replaced even when the file did not change
+            reset()
         if self.config_path is None:
             return {"reloaded": False, "reason": "no config file (started without -c)"}
         try:

@@ -19,10 +19,12 @@ from edge_agent.agent.config.layers import PushedLayer
 from edge_agent.agent.config.registry import Registry
 from edge_agent.agent.config.schema import Config, Instance
 from edge_agent.agent.maintenance.service import Maintenance
-from edge_agent.agent.messaging.mqtt_session import MqttSession, SessionOptions, read_password
+from edge_agent.agent.messaging.mqtt_session import Handler, MqttSession, SessionOptions, read_password
 from edge_agent.agent.messaging.outbox import MemoryOutbox, Message, Outbox, Priority
 from edge_agent.agent.messaging.publisher import Publisher, Topics, now_ms
 from edge_agent.agent.messaging.seq_store import SeqStore
+from edge_agent.agent.remote.commands import Commands
+from edge_agent.agent.remote.config_push import RemoteConfig
 from edge_agent.agent.runtime.control import AgentControl
 from edge_agent.agent.runtime.sd_notify import Notifier, watchdog_task
 from edge_agent.agent.runtime.supervisor import InstanceRunner, State
@@ -90,6 +92,8 @@ class Runtime:
         self._state_pending = False
         self._state_sent = 0.0  # monotonic time of the last state-change republish
         self.sparkplug: Any = None
+        self.remote: RemoteConfig | None = None
+        self.commands: Commands | None = None
 
     # --- life cycle -------------------------------------------------------------------
     async def run(self) -> int:
@@ -102,7 +106,8 @@ class Runtime:
         )
         self.maintenance = Maintenance(state_dir, self.publisher, self._plugin_of, self._driver_keys)
         self.publisher.hook = self.maintenance
-        self.session = MqttSession(self._session_options(), self.outbox)
+        # built once: the session, Sparkplug's session and SIGHUP all see the same handlers
+        self.session = MqttSession(self._session_options(self._subscriptions()), self.outbox)
         self._install_signals()
         self.sparkplug = self._make_sparkplug(state_dir)
         async with self.session:
@@ -187,9 +192,8 @@ class Runtime:
     def _spool_fault(self, kind: str, why: str) -> None:
         self.publisher.event("agent", "spool_fault", why, Severity.CRITICAL, {"fault": str(kind)})
 
-    def _session_options(self) -> SessionOptions:
+    def _session_options(self, subs: dict[str, Handler]) -> SessionOptions:
         m = self.config.mqtt
-        subs = self._subscriptions()
         return SessionOptions(
             url=self.url,
             client_id=f"edge-agent-{self.config.agent_id}",
@@ -219,7 +223,7 @@ class Runtime:
             sp,
             agent_id=self.config.agent_id,
             state_dir=state_dir,
-            session=self._session_options(),
+            session=self.session.opts,
             health=self._sparkplug_health,
             write=self._sparkplug_write,
         )
@@ -245,19 +249,15 @@ class Runtime:
 
     async def _sparkplug_write(self, instance: str, key: str, value: Any) -> Any:
         """A DCMD write goes the way cmd/write goes (the plugin's allow_writes, writable, limits, audit)."""
-        from edge_agent.agent.remote.commands import Commands
-
         commands = Commands(
             self.control, answer=lambda name, d: None, chunk_bytes=self.config.remote.capture_chunk_bytes
         )
         return await commands.run("write", {"instance": instance, "args": {"tag": key, "value": value}})
 
-    def _subscriptions(self) -> dict[str, Any]:
+    def _subscriptions(self) -> dict[str, Handler]:
+        """Build remote config and commands (once) and return their topic handlers."""
         if not self.config.remote.enabled:
             return {}
-        from edge_agent.agent.remote.commands import Commands
-        from edge_agent.agent.remote.config_push import RemoteConfig
-
         groups = tuple(self.config.agent.groups)
         self.remote = RemoteConfig(
             self.control, agent_id=self.config.agent_id, groups=groups, answer=self._config_answer
@@ -268,7 +268,8 @@ class Runtime:
             chunk_bytes=self.config.remote.capture_chunk_bytes,
             agent_commands=self.maintenance,
         )
-        subs: dict[str, Any] = {
+        self.control.on_reload.append(self.remote.reset_keys)  # [remote] trusted_keys may have changed
+        subs: dict[str, Handler] = {
             self.topics.config_set: self.remote.on_push,
             self.topics.config_desired: self.remote.on_desired,
         }
@@ -440,8 +441,6 @@ class Runtime:
         """SIGHUP: re-read the local file through the one apply path (see AgentControl.reload_file)."""
         self.notifier.reloading()
         result = await self.control.reload_file()
-        if getattr(self, "remote", None) is not None:
-            self.remote.reset_keys()  # [remote] trusted_keys may have changed
         log.info("reload: %s", result)
         self.notifier.ready(
             f"reloaded: {len(self.runners)} instance(s)" if result.get("reloaded") else "reload refused"

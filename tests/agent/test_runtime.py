@@ -1,0 +1,93 @@
+"""The runtime's wiring, against a real broker and a real agent process: a reload (SIGHUP or
+``cmd reload``) resets the trusted-key cache of the very remote-config handler the MQTT session
+calls, with Sparkplug on and off (issue 23: with Sparkplug on, the session kept another copy)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from edge_agent.agent.devtools.local_broker import LocalBroker
+from edge_agent.agent.remote.signing import sign
+from support import BASE, STEADY, AgentProcess, Subscriber, write_config
+
+SPARKPLUG = '[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
+
+
+class KeyedAgent:
+    """An agent that trusts the public key in one file, and a subscriber on its topics."""
+
+    def __init__(self, tmp: Path, broker: LocalBroker, extra: str) -> None:
+        self.pub = tmp / "ops.pub"
+        self.trust(Ed25519PrivateKey.generate())
+        remote = f'[remote]\nmin_interval_s = 0\nrequire_signature = true\ntrusted_keys = ["{self.pub}"]\n'
+        cfg = write_config(tmp / "agent.toml", state_dir=tmp / "state", instances=BASE, extra=remote + extra)
+        self.sub = Subscriber(broker.url, ["edge/t1/#"])
+        self.proc = AgentProcess(cfg, broker.url)
+        self.sub.wait_for(lambda: len(self.sub.on("edge/t1/data/steady")) >= 2, 20, "the agent publishing")
+        self.version = 1
+
+    def trust(self, key: Ed25519PrivateKey) -> Ed25519PrivateKey:
+        """Replace the trusted key file (the config file stays the same)."""
+        self.pub.write_text(base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode())
+        self.key = key
+        return key
+
+    def push(self) -> dict[str, Any]:
+        """A push signed with the key trusted now; its answer."""
+        self.version += 1
+        doc = {
+            "version": self.version,
+            "config": {"instances": [STEADY]},
+            "target": "agent:t1",
+            "expires": int(time.time() + 60),
+            "nonce": base64.urlsafe_b64encode(os.urandom(12)).decode(),
+        }
+        return self._ask("edge/t1/config/set", msgpack.packb(sign(doc, self.key)), "edge/t1/config/result")
+
+    def cmd_reload(self) -> dict[str, Any]:
+        return self._ask("edge/t1/cmd/reload", msgpack.packb({"id": 1}), "edge/t1/cmd/reload/result")
+
+    def sighup(self) -> None:
+        before = self.proc.log().count("reload:")
+        self.proc.proc.send_signal(signal.SIGHUP)
+        self.sub.wait_for(lambda: self.proc.log().count("reload:") > before, 10, "the reload logged")
+
+    def _ask(self, topic: str, payload: bytes, answer_topic: str) -> dict[str, Any]:
+        before = len(self.sub.on(answer_topic))
+        self.sub.client.publish(topic, payload, qos=1)
+        self.sub.wait_for(lambda: len(self.sub.on(answer_topic)) > before, 20, f"an answer on {answer_topic}")
+        return self.sub.on(answer_topic)[before].env["d"]  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.proc.stop()
+        self.sub.close()
+
+
+@pytest.fixture(params=["native", "sparkplug"])
+def keyed(request: pytest.FixtureRequest, tmp_path: Path, broker: LocalBroker) -> Iterator[KeyedAgent]:
+    a = KeyedAgent(tmp_path, broker, SPARKPLUG if request.param == "sparkplug" else "")
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+def test_a_reload_resets_the_keys_the_session_checks_pushes_with(keyed: KeyedAgent) -> None:
+    assert keyed.push()["status"] == "accepted", "the first key is read and cached"
+    keyed.trust(Ed25519PrivateKey.generate())
+    assert keyed.push()["status"] == "rejected", "the cache holds the old key until a reload"
+    keyed.sighup()
+    assert keyed.push()["status"] == "accepted", "SIGHUP reset the keys of the handler the session calls"
+    keyed.trust(Ed25519PrivateKey.generate())
+    assert keyed.cmd_reload()["ok"] is True
+    assert keyed.push()["status"] == "accepted", "cmd reload resets them too"
