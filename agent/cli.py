@@ -93,6 +93,7 @@ def _check_pushed_layer(path: str, reg: Any) -> int:
     """check-config on a stored pushed layer (state_dir/applied-config.json) or a JSON push file."""
     import json
 
+    from edge_agent.agent.config.layers import stored_layer_errors
     from edge_agent.agent.config.schema import build
     from edge_agent.agent.errors import ConfigError
 
@@ -100,6 +101,11 @@ def _check_pushed_layer(path: str, reg: Any) -> int:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         print(f"{path}: cannot read: {exc}")
+        return 1
+    unusable = stored_layer_errors(data) if isinstance(data, dict) else []
+    if unusable:  # the agent would quarantine it at start: say so here too
+        print(f"{path}: {len(unusable)} error(s) (the agent moves such a file aside at start)")
+        print("\n".join(unusable))
         return 1
     instances = data.get("instances", []) if isinstance(data, dict) else data
     try:

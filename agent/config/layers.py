@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge_agent.agent.bounds import MAX_SAFE_INT, int_in, short, value_errors
 from edge_agent.agent.config.registry import Registry
 from edge_agent.agent.config.schema import Config, Instance, build, canonical_hash, load
 
@@ -37,6 +39,8 @@ class PushedLayer:
     applied_ms: int = 0
     last_result: dict[str, Any] = field(default_factory=dict)
     nonces: dict[str, int] = field(default_factory=dict)  # nonce -> expiry (Unix s), replay guard
+    # why a stored file was moved aside at load: reported once as an event, never stored
+    faults: list[str] = field(default_factory=list, compare=False)
 
     def remember(self, nonce: str, expires: int, now: float) -> None:
         """Keep a used nonce until it has expired (after that the expiry check rejects it)."""
@@ -66,31 +70,66 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def load_layer(state_dir: str | os.PathLike[str]) -> PushedLayer:
-    """The stored pushed layer (or its .bak), or an empty one. A file written by an older agent
-    (the whole config) keeps only its instances: its sections are never run (local precedence)."""
+    """The stored pushed layer (or its .bak), or an empty one. A file that does not load or holds
+    values out of range is quarantined (moved aside, noted in ``faults``): a bad state file must
+    never keep the agent from starting. A file written by an older agent (the whole config) keeps
+    only its instances: its sections are never run (local precedence)."""
     state = Path(state_dir)
+    faults: list[str] = []
     for name in (APPLIED_FILE, APPLIED_FILE + ".bak"):
         path = state / name
         if not path.exists():
             continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or not isinstance(data.get("instances", []), list):
-                raise ValueError("not a map with an instances list")
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring %s: %s", path, exc)
+            why = stored_layer_errors(data)
+            if why:
+                raise ValueError("; ".join(why))
+        except (OSError, ValueError, RecursionError) as exc:
+            faults.append(quarantine(path, str(exc)))
             continue
         ignored = sorted(k for k in data if k in ("agent", "mqtt", "remote", "spool"))
         if ignored:
             log.warning("%s: ignoring stored [%s]: those come from the local file only", path, "], [".join(ignored))
-        known = {k: data[k] for k in PushedLayer.__dataclass_fields__ if k in data}
-        return PushedLayer(**known)
-    return PushedLayer()
+        known = {k: data[k] for k in PushedLayer.__dataclass_fields__ if k in data and k != "faults"}
+        return PushedLayer(**known, faults=faults)
+    last = {"status": "quarantined", "errors": faults[:3]} if faults else {}
+    return PushedLayer(last_result=last, faults=faults)
+
+
+def stored_layer_errors(data: Any) -> list[str]:
+    """Why a stored layer cannot be used: wrong shape, or numbers no message could carry."""
+    if not isinstance(data, dict) or not isinstance(data.get("instances", []), list):
+        return ["not a map with an instances list"]
+    errors = [
+        f"{k}: must be an integer 0..{MAX_SAFE_INT}"
+        for k in ("version", "desired_version", "applied_ms")
+        if k in data and not int_in(data[k], 0, MAX_SAFE_INT)
+    ]
+    for k, kind in (("last_result", dict), ("nonces", dict)):
+        if k in data and not isinstance(data[k], kind):
+            errors.append(f"{k}: must be a map")
+    if not all(isinstance(t, dict) for t in data.get("instances", [])):
+        errors.append("instances: must be a list of tables")
+    return errors + value_errors(data, "(file)")
+
+
+def quarantine(path: Path, why: str) -> str:
+    """Move a state file that cannot be used aside (kept for a person to look at); say what happened."""
+    aside = path.with_name(f"{path.name}.quarantined-{int(time.time())}")
+    try:
+        os.replace(path, aside)
+        note = f"{path} quarantined as {aside.name}: {short(why, 200)}"
+    except OSError as exc:
+        note = f"{path} unusable ({short(why, 200)}) and cannot be moved aside: {exc}"
+    log.error("%s", note)
+    return note
 
 
 def save_layer(state_dir: str | os.PathLike[str], layer: PushedLayer) -> None:
     """Store the pushed layer atomically."""
-    atomic_write(Path(state_dir) / APPLIED_FILE, json.dumps(asdict(layer), indent=1, sort_keys=True).encode())
+    stored = {k: v for k, v in asdict(layer).items() if k != "faults"}
+    atomic_write(Path(state_dir) / APPLIED_FILE, json.dumps(stored, indent=1, sort_keys=True).encode())
 
 
 def compose(file_raw: dict[str, Any], pushed: list[dict[str, Any]], version: int) -> dict[str, Any]:

@@ -126,7 +126,11 @@ class Publisher:
     ) -> Message:
         """Build one sequenced message (not queued); ``narrow``: keys declared float32."""
         seq = self.seqs.next(topic)
-        payload = codec.encode(d, ts_ms=ts_ms or now_ms(), seq=seq, quality=quality, narrow=narrow)
+        try:
+            payload = codec.encode(d, ts_ms=ts_ms or now_ms(), seq=seq, quality=quality, narrow=narrow)
+        except Exception:
+            self.seqs.give_back(topic, seq)  # a message that cannot be built must not leave a seq gap
+            raise
         self.created += 1
         return Message(topic, payload, qos, retain, priority, seq)
 

@@ -100,6 +100,11 @@ class SeqStore:
             self._reserve(topic, seq)
         return seq
 
+    def give_back(self, topic: str, seq: int) -> None:
+        """``seq`` was never used (its message could not be built): the next message takes it."""
+        if self._last.get(topic) == seq:
+            self._last[topic] = seq - 1
+
     def handed(self, topic: str, seq: int) -> None:
         """``seq`` is about to be handed to the MQTT client: make sure it is reserved first."""
         if seq > self._handed.get(topic, 0):

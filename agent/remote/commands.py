@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import msgpack
+from edge_agent.agent.bounds import echo_id, short, short_repr, value_errors
 from edge_agent.agent.remote.write_gate import WRITE_COMMANDS, WriteRefused, check_authority, check_finite
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.contract import UnknownCommand
@@ -41,6 +42,9 @@ def parse_request(payload: bytes) -> dict[str, Any]:
         raise CommandError(f"request is neither MessagePack nor JSON: {type(exc).__name__}") from exc
     if not isinstance(req, dict):
         raise CommandError("request must be a map {id, instance, args}")
+    errors = value_errors(req, "(request)")
+    if errors:  # NaN, +-inf, integers no message can carry: refused before any plugin sees them
+        raise CommandError("; ".join(errors))
     return req
 
 
@@ -74,14 +78,14 @@ class Commands:
         ident: Any = None
         try:
             req = parse_request(payload)
-            ident = req.get("id")
+            ident = echo_id(req.get("id"))  # echoed: bounded (a 1 MB id must not come back 1 MB)
             result = await self.run(name, req)
             self._answer_ok(name, ident, result)
         except CommandError as exc:
-            self._answer(name, {"id": ident, "ok": False, "error": str(exc)})
+            self._answer(name, {"id": ident, "ok": False, "error": short(str(exc))})
         except Exception as exc:
-            log.exception("command %s failed", name)
-            self._answer(name, {"id": ident, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            log.exception("command %s failed", short(name, 80))
+            self._answer(name, {"id": ident, "ok": False, "error": short(f"{type(exc).__name__}: {exc}")})
 
     async def run(self, name: str, req: dict[str, Any]) -> Any:
         args = req.get("args", {})
@@ -111,11 +115,11 @@ class Commands:
             if name in INSTANCE_COMMANDS:
                 raise CommandError(f'{name} needs an instance: {{"instance": NAME}} (running: {known})')
             raise CommandError(
-                f"unknown command {name!r} (built in: ping, status, config, reload, restart; "
+                f"unknown command {short_repr(name)} (built in: ping, status, config, reload, restart; "
                 "plugin commands such as capture or write need an instance)"
             )
         if not isinstance(instance, str) or instance not in c.instance_names():
-            raise CommandError(f"unknown instance {instance!r} (running: {known})")
+            raise CommandError(f"unknown instance {short_repr(instance)} (running: {short(known, 200)})")
         if name == "restart":
             await c.restart_instance(instance)
             return {"restarted": instance}
@@ -153,7 +157,7 @@ class Commands:
         try:
             return await plugin.command(name, args)
         except UnknownCommand as exc:
-            raise CommandError(f"instance {instance!r} does not support command {name!r}") from exc
+            raise CommandError(f"instance {instance!r} does not support command {short_repr(name)}") from exc
         except (ValueError, TypeError) as exc:
             raise CommandError(str(exc)) from exc
         except DriverError as exc:

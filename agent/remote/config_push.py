@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 from edge_agent.agent.config.layers import PushedLayer
 from edge_agent.agent.config.schema import canonical_hash
+from edge_agent.agent.bounds import MAX_SAFE_INT, echo_id, int_in, short, value_errors
 from edge_agent.agent.remote.signing import TrustedKeyError, load_public_keys, verify
 from edge_agent.agent.runtime.control import Rejected
 
@@ -50,33 +51,35 @@ def parse_document(payload: bytes, max_bytes: int) -> dict[str, Any]:
         raise Rejected([f"(document): undecodable: {type(exc).__name__}"]) from exc
     if not isinstance(doc, dict):
         raise Rejected([f"(document): expected a map, got {type(doc).__name__}"])
-    errors = _shape_errors(doc)
+    errors = _shape_errors(doc) or value_errors(doc)
     if errors:
         rejected = Rejected(errors)
-        rejected.ident = doc.get("id") if isinstance(doc.get("id"), str | int) else None  # echoed even so
+        rejected.ident = echo_id(doc.get("id"))  # echoed even so, bounded
         raise rejected
     return doc
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+MAX_EXPIRES_S = 253_402_300_799  # 9999-12-31T23:59:59Z: the last second every clock can print
+MAX_TEXT_CHARS = 128  # id, kid
 
 
 def _shape_errors(doc: dict[str, Any]) -> list[str]:
     errors = []
-    if not _is_int(doc.get("version")) or doc["version"] < 1:
-        errors.append("version: required, an integer >= 1 (0 means the local file alone)")
+    if not int_in(doc.get("version"), 1, MAX_SAFE_INT):
+        errors.append(f"version: required, an integer 1..{MAX_SAFE_INT} (0 means the local file alone)")
     if ("config" in doc) == ("patch" in doc):
         errors.append("config: exactly one of config (the whole pushed set) or patch (set/remove) is required")
     if "config" in doc and not isinstance(doc["config"], dict):
         errors.append("config: a map with instances")
     if "patch" in doc and not isinstance(doc["patch"], dict):
         errors.append("patch: a map with set (instance tables) and/or remove (names)")
-    if "id" in doc and not isinstance(doc["id"], str | int):
-        errors.append("id: must be a string or an integer")
+    if "id" in doc and not (isinstance(doc["id"], str) and len(doc["id"]) <= MAX_TEXT_CHARS) and not int_in(
+        doc["id"], -MAX_SAFE_INT, MAX_SAFE_INT
+    ):
+        errors.append(f"id: must be a string of at most {MAX_TEXT_CHARS} characters or an integer within +-2^53")
     for key, ok, what in (
-        ("target", lambda v: isinstance(v, str), 'a string "agent:ID" or "group:NAME"'),
-        ("expires", _is_int, "an integer (Unix seconds)"),
+        ("target", lambda v: isinstance(v, str) and len(v) <= 256, 'a string "agent:ID" or "group:NAME"'),
+        ("expires", lambda v: int_in(v, 0, MAX_EXPIRES_S), f"an integer 0..{MAX_EXPIRES_S} (Unix seconds)"),
         ("nonce", lambda v: isinstance(v, str) and 8 <= len(v) <= 128, "a string of 8-128 characters"),
         (
             "check_s",
@@ -84,7 +87,8 @@ def _shape_errors(doc: dict[str, Any]) -> list[str]:
             "seconds, 0 < s <= 3600",
         ),
         ("force", lambda v: isinstance(v, bool), "true or false"),
-        ("kid", lambda v: isinstance(v, str), "a key id string"),
+        ("kid", lambda v: isinstance(v, str) and len(v) <= MAX_TEXT_CHARS, "a key id string"),
+        ("sig", lambda v: isinstance(v, str | bytes) and len(v) <= 256, "an Ed25519 signature (base64 or bytes)"),
     ):
         if key in doc and not ok(doc[key]):
             errors.append(f"{key}: must be {what}")
@@ -122,7 +126,7 @@ class RemoteConfig:
         result: dict[str, Any] | None
         try:
             doc = parse_document(payload, self.control.remote.max_bytes)
-            ident, attempted = doc.get("id"), doc.get("version")
+            ident, attempted = echo_id(doc.get("id")), doc.get("version")
             if not desired:
                 self._rate_limit()
             async with self.lock:
@@ -136,7 +140,9 @@ class RemoteConfig:
             result = {"status": "rejected", "errors": [f"(internal): {type(exc).__name__}: {exc}"]}
         if result is None:  # a retained desired document that is already applied: nothing to say
             return
-        if result["status"] == "rejected" and isinstance(attempted, int):
+        if "errors" in result:  # an error may quote the input: never let it grow an answer
+            result["errors"] = [short(str(e)) for e in result["errors"][:20]]
+        if result["status"] == "rejected" and int_in(attempted, 1, MAX_SAFE_INT):
             result.setdefault("attempted", attempted)
         if ident is not None:
             result["id"] = ident

@@ -119,6 +119,8 @@ class Runtime:
                 )
             if self.seqs.fault:
                 self.publisher.event("agent", "seq_store_fault", self.seqs.fault, Severity.CRITICAL, {})
+            for why in self.control.layer.faults:  # a stored state file moved aside (docs/security.md)
+                self.publisher.event("agent", "state_quarantined", why, Severity.CRITICAL, {})
             self.seqs.on_fault = self._seq_store_fault
             for inst in self.config.instances:
                 self.start_instance(inst)
