@@ -334,6 +334,7 @@ def _capture(args: argparse.Namespace) -> int:
         raise SystemExit(f"capture: {exc}") from exc
     if args.list or args.get:
         from edge_agent.agent.ops import reports as saved
+
         if args.list:
             return saved.list_captures(settings, args.agent, args.timeout)
         return saved.get_capture(settings, args.agent, args.get, args.out, args.plot, args.timeout)

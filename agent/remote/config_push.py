@@ -19,9 +19,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import msgpack
+from edge_agent.agent.bounds import MAX_SAFE_INT, echo_id, int_in, short, value_errors
 from edge_agent.agent.config.layers import PushedLayer
 from edge_agent.agent.config.schema import canonical_hash
-from edge_agent.agent.bounds import MAX_SAFE_INT, echo_id, int_in, short, value_errors
 from edge_agent.agent.remote.signing import TrustedKeyError, load_public_keys, verify
 from edge_agent.agent.runtime.control import Rejected
 
@@ -73,8 +73,10 @@ def _shape_errors(doc: dict[str, Any]) -> list[str]:
         errors.append("config: a map with instances")
     if "patch" in doc and not isinstance(doc["patch"], dict):
         errors.append("patch: a map with set (instance tables) and/or remove (names)")
-    if "id" in doc and not (isinstance(doc["id"], str) and len(doc["id"]) <= MAX_TEXT_CHARS) and not int_in(
-        doc["id"], -MAX_SAFE_INT, MAX_SAFE_INT
+    if (
+        "id" in doc
+        and not (isinstance(doc["id"], str) and len(doc["id"]) <= MAX_TEXT_CHARS)
+        and not int_in(doc["id"], -MAX_SAFE_INT, MAX_SAFE_INT)
     ):
         errors.append(f"id: must be a string of at most {MAX_TEXT_CHARS} characters or an integer within +-2^53")
     for key, ok, what in (
