@@ -1,8 +1,9 @@
 """Shift reports: what happened on a line during a shift, assembled when ``production`` ends it.
 
 Per line (a ``production`` instance) the agent accumulates, from what every instance publishes:
-alarms raised (per instance), the worst ISO 10816 zone per vibration asset, temperature alarms
-per channel, and which maintenance plans are due. At the line's ``shift_end`` event the report is
+alarms raised (per instance), the worst ISO 20816-3 (10816-3) zone per vibration asset, the
+machine faults diagnosed (``machine_fault`` events: fault, confidence, evidence), temperature
+alarms per channel, and which maintenance plans are due. At the line's ``shift_end`` event the report is
 the production figures of that event plus these, stored as a permanent record, published
 retained on ``{p}/{agent}/report/{line}`` and announced by a ``shift_report`` event. The
 accumulators are saved in the state store, so a restart within the shift loses nothing.
@@ -72,6 +73,9 @@ class ShiftReports:
         if not raised:
             return
         for line, acc in self._each():
+            if kind == "machine_fault":
+                faults = acc.setdefault("machine_faults", {}).setdefault(instance, {})
+                faults[str(fields.get("fault"))] = {k: fields.get(k) for k in ("confidence", "evidence")}
             acc["alarms"][instance] = acc["alarms"].get(instance, 0) + 1
             if kind == "alarm" and self.plugin_of(instance) == "temperature":
                 channel = str(fields.get("feature", "?")).split(".")[0]
@@ -114,6 +118,7 @@ class ShiftReports:
             "alarms_raised": sum(acc["alarms"].values()),
             "alarms_by_instance": acc["alarms"],
             "worst_iso_zone": acc["iso"],
+            "machine_faults": acc.get("machine_faults", {}),
             "temperature_alarms": acc["temp_alarms"],
             "maintenance_due": self._due(),
         }

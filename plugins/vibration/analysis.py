@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from edge_agent.plugins.vibration import features as F
 from edge_agent.plugins.vibration.bearing import Orders, Tone
+from edge_agent.plugins.vibration.diagnosis import Diagnosis, Fault, diagnose, symptoms
 from edge_agent.plugins.vibration.envelope import envelope_spectrum, evaluate_tone
 from edge_agent.plugins.vibration.iso import iso_zone
 
@@ -34,6 +35,8 @@ class FeatureConfig:
     envelope_band_hz: tuple[float, float] = (2000.0, 8000.0)
     tone_harmonics: int = 3
     tone_tolerance_pct: float = 1.0
+    diagnosis_gate_mm_s: float | None = None  # None: no machine diagnosis
+    axial_axis: str | None = None
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Analysis:
     message: dict[str, Any]
     shaft_hz: float | None
     tone_ratio_db: dict[Tone, float] = field(default_factory=dict)
+    diagnoses: dict[Fault, Diagnosis] = field(default_factory=dict)
 
 
 def _f(v: Any) -> float:
@@ -113,4 +117,10 @@ def analyse(
             msg[name][f"{h}x_g"] = _f(v[i])
     if cfg.orders is not None:
         msg["bearing"] = _bearing(sp, shaft_hz, cfg, a)
+    if cfg.diagnosis_gate_mm_s is not None:
+        s = symptoms(power, sp, shaft_hz, cfg.axes, cfg.axial_axis, vel)
+        a.diagnoses = diagnose(s, cfg.diagnosis_gate_mm_s)
+        msg["diagnosis"] = {
+            f.value: {"confidence": d.confidence, "evidence": d.evidence} for f, d in a.diagnoses.items()
+        }
     return a

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from edge_agent.drivers.contract import DType, ValueRef, ValueSpec
 from edge_agent.plugins.vibration.bearing import Tone
+from edge_agent.plugins.vibration.diagnosis import Fault
 from edge_agent.plugins.vibration.options import SpeedSource, VibrationOptions
 
 F32 = DType.FLOAT32
@@ -39,7 +40,7 @@ def declared(o: VibrationOptions, driver: Sequence[ValueSpec]) -> list[ValueSpec
     out = [v for axis in axes for v in _axis(axis, o, speed)]
     out += [
         ValueSpec("velocity_rms_mm_s", F32, "mm/s", "largest axis velocity RMS (null after a driver error)"),
-        ValueSpec("iso_zone", DType.STR, "", "ISO 10816-3 zone A..D"),
+        ValueSpec("iso_zone", DType.STR, "", "ISO 20816-3 (= 10816-3) zone A..D"),
     ]
     if speed:
         out.append(ValueSpec("rpm", F32, "rpm", "running speed used (absent when unknown)"))
@@ -53,10 +54,24 @@ def declared(o: VibrationOptions, driver: Sequence[ValueSpec]) -> list[ValueSpec
                 ]
                 if t in INDICATED:
                     out.append(ValueSpec(f"bearing.{t}.fault", DType.BOOL, "", "N-of-M fault indicator"))
+    if speed and o.diagnosis:
+        out += _diagnosis()
     out += [
         ValueSpec("lost_samples", DType.INT, "", "samples lost (overrun message only)"),
         ValueSpec("overruns", DType.INT, "", "overruns since start (overrun message only)"),
     ]
+    return out
+
+
+def _diagnosis() -> list[ValueSpec]:
+    out = [ValueSpec("diagnosis.faults", DType.STR, "", "active faults, most confident first, comma-separated")]
+    for fault in Fault:
+        f = fault.value
+        out += [
+            ValueSpec(f"diagnosis.{f}.confidence", F32, "", f"{f}: this window's pattern match x severity, 0..1"),
+            ValueSpec(f"diagnosis.{f}.active", DType.BOOL, "", f"{f}: N-of-M indicator (machine_fault event)"),
+            ValueSpec(f"diagnosis.{f}.evidence", DType.STR, "", f"{f}: orders, velocities and axes behind it"),
+        ]
     return out
 
 

@@ -78,6 +78,10 @@ class VibrationOptions(Options):
     fault_n: Annotated[int, msgspec.Meta(ge=1)] = 3
     fault_m: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     alarms: list[AlarmConfig] = []
+    diagnosis: bool = True  # unbalance / misalignment / looseness rules (needs a running speed)
+    axial_axis: str | None = "z"  # the axis along the shaft; absent from the axes: no axial symptoms
+    diagnosis_gate_mm_s: Positive | None = None  # a pattern's velocity that makes it a fault; default: zone B/C
+    diagnosis_confidence: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.6  # a window "passes" at this
     overrun_quiet_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0  # clean time that ends an overrun episode
     capture_max_s: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0  # 10 s x 3 axes at 25.6 kHz: 3 MB
 
@@ -86,6 +90,10 @@ class VibrationOptions(Options):
         if self.iso_limits_mm_s is not None:
             return self.iso_limits_mm_s
         return zone_limits(self.machine_group, self.foundation)
+
+    def diagnosis_gate(self) -> float:
+        """The velocity (mm/s) a fault pattern must reach: configured, else the zone B/C boundary."""
+        return self.diagnosis_gate_mm_s or self.iso_limits()[1]
 
 
 def _pair_problem(key: str, pair: tuple[float, float]) -> list[str]:

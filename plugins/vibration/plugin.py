@@ -17,9 +17,12 @@ from edge_agent.plugins.contract import Plugin, PluginContext, Severity, Unknown
 from edge_agent.plugins.vibration.analysis import Analysis, FeatureConfig, analyse
 from edge_agent.plugins.vibration.bearing import NofM, Tone
 from edge_agent.plugins.vibration.capture import Capture
+from edge_agent.plugins.vibration.diagnosis import Fault, summary
+from edge_agent.plugins.vibration.iso import Zone
 from edge_agent.plugins.vibration.options import SpeedSource, VibrationOptions
 
 INDICATED = (Tone.BPFO, Tone.BPFI, Tone.BSF)  # FTF shows with every ball fault: reported, not flagged
+BEARING_FAULTS = {Tone.BPFO: "bearing_outer", Tone.BPFI: "bearing_inner", Tone.BSF: "bearing_ball"}
 _ZONE_SEVERITY = {"A": Severity.INFO, "B": Severity.INFO, "C": Severity.WARNING, "D": Severity.ALARM}
 
 
@@ -42,6 +45,7 @@ class VibrationPlugin(Plugin):
         self.o: VibrationOptions = ctx.options
         self.alarms = AlarmSet(self.o.alarms)
         self.indicators = {t: NofM(self.o.fault_n, self.o.fault_m) for t in INDICATED}
+        self.machine_faults = {f: NofM(self.o.fault_n, self.o.fault_m) for f in Fault}
         self.pending: list[Any] = []  # contiguous (n, axes) blocks not yet analysed
         self.pending_n = 0
         self.cfg: FeatureConfig | None = None
@@ -76,6 +80,8 @@ class VibrationPlugin(Plugin):
                 envelope_band_hz=env,
                 tone_harmonics=o.tone_harmonics,
                 tone_tolerance_pct=o.tone_tolerance_pct,
+                diagnosis_gate_mm_s=o.diagnosis_gate() if o.diagnosis else None,
+                axial_axis=o.axial_axis,
             )
             self.cfg_key = key
             self.pending, self.pending_n = [], 0
@@ -171,6 +177,7 @@ class VibrationPlugin(Plugin):
         self.last = a
         now = self.ctx.clock.monotonic()
         self._bearing_indicators(a)
+        self._machine_faults(a)
         self._iso_event(a.message)
         for t in self.alarms.update(numeric_leaves(a.message), now):
             sev = Severity.ALARM if t.active else Severity.INFO
@@ -209,13 +216,43 @@ class VibrationPlugin(Plugin):
                 hz=info["hz"],
             )
 
+    def _machine_faults(self, a: Analysis) -> None:
+        """N-of-M per fault over the windows' confidences; ``machine_fault`` raised/cleared by exception."""
+        diag = a.message.get("diagnosis")
+        if diag is None:
+            return
+        active: dict[str, float] = {}
+        for fault, ind in self.machine_faults.items():
+            d = a.diagnoses[fault]
+            changed = ind.update(d.confidence >= self.o.diagnosis_confidence)
+            diag[fault.value]["active"] = ind.active
+            if ind.active:
+                active[fault.value] = d.confidence
+            if changed is not None:
+                what = "diagnosed" if changed else "cleared"
+                self.ctx.event(
+                    "machine_fault",
+                    f"{fault.value} {what} (confidence {d.confidence:.2f}): {d.evidence}",
+                    Severity.ALARM if changed else Severity.INFO,
+                    fault=fault.value,
+                    active=changed,
+                    confidence=d.confidence,
+                    pattern=d.kind,
+                    evidence=d.evidence,
+                )
+        bearing = a.message.get("bearing", {})
+        for tone, name in BEARING_FAULTS.items():
+            if bearing.get(tone.value, {}).get("fault"):
+                active[name] = 1.0
+        diag["faults"] = summary(active)
+
     def _iso_event(self, msg: dict[str, Any]) -> None:
         zone = msg["iso_zone"]
         if self.zone is not None and zone != self.zone:
             v = msg["velocity_rms_mm_s"]
             self.ctx.event(
                 "iso_zone",
-                f"ISO 10816-3 zone {self.zone} -> {zone} ({v:.2f} mm/s)",
+                f"ISO 20816-3 zone {self.zone} -> {zone} ({v:.2f} mm/s): {Zone(zone).description}",
                 _ZONE_SEVERITY[zone],
                 zone=zone,
                 previous=self.zone,

@@ -106,13 +106,17 @@ def test_shift_report_gathers_alarms_zones_temperatures_and_due_plans() -> None:
     rep.on_event("tc", "alarm", "alarm", {"active": True, "feature": "bearing.temp_c", "level": "high"})
     rep.on_event("tc", "alarm", "info", {"active": False, "feature": "bearing.temp_c", "level": "high"})
     rep.on_event("pump", "bearing_fault", "alarm", {"active": True})
+    fault = {"active": True, "fault": "unbalance", "confidence": 0.9, "evidence": "1x radial: 7.9 mm/s"}
+    rep.on_event("pump", "machine_fault", "alarm", fault)
+    rep.on_event("pump", "machine_fault", "info", {**fault, "active": False})
     plans = {"pump1": {"plans": {"grease": {"status": "due", "task": "Grease", "basis": "parts"}}}}
     rep.on_data("maint", plans)
     rep.on_event("line1", "shift_end", "info", {"name": "late", "started": "x", "oee": 0.5, "count_total": 9})
     line, r = published[-1]
     assert line == "line1" and r["shift"] == "late" and r["production"]["count_total"] == 9
-    assert r["alarms_raised"] == 2 and r["alarms_by_instance"] == {"tc": 1, "pump": 1}
+    assert r["alarms_raised"] == 3 and r["alarms_by_instance"] == {"tc": 1, "pump": 2}
     assert r["worst_iso_zone"] == {"pump": "C"}
+    assert r["machine_faults"] == {"pump": {"unbalance": {"confidence": 0.9, "evidence": "1x radial: 7.9 mm/s"}}}
     assert r["temperature_alarms"] == {"tc/bearing": {"count": 1, "levels": ["high"]}}
     assert r["maintenance_due"][0]["task"] == "Grease"
     assert rep.find("line1", "late")[0]["shift"] == "late" and events[-1][1] == "shift_report"
