@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from edge_agent.drivers.contract import ContractError
+
 
 class AgentError(Exception):
     """Root of every error the agent raises on purpose."""
@@ -16,8 +18,8 @@ class ConfigError(AgentError, ValueError):
         super().__init__(f"{source}: {len(errors)} error(s)\n" + "\n".join(errors))
 
 
-class RegistryError(AgentError):
-    """A plugin or driver could not be loaded or does not meet its contract."""
+class RegistryError(AgentError, ContractError):
+    """A plugin or driver could not be loaded (the contract checks raise ContractError, its base)."""
 
 
 class CodecError(AgentError, ValueError):

@@ -36,8 +36,7 @@ from edge_agent.agent.maintenance.capture_store import Ring  # noqa: E402
 from edge_agent.agent.maintenance.driver_tap import DriverTap  # noqa: E402
 from edge_agent.agent.maintenance.service import FLUSH_S  # noqa: E402
 from edge_agent.agent.maintenance.store import SqliteStore  # noqa: E402
-from edge_agent.drivers.contract import Values, Waveform  # noqa: E402
-from edge_agent.drivers.max318xx.common import ChannelReading, make_reading  # noqa: E402
+from edge_agent.drivers.contract import ChannelReading, Values, Waveform, temperature_reading  # noqa: E402
 from edge_agent.plugins.contract import AgentInfo  # noqa: E402
 from edge_agent.plugins.maintenance.plugin import SPEC as MAINT  # noqa: E402
 from edge_agent.plugins.production.plugin import SPEC as PROD  # noqa: E402
@@ -103,7 +102,7 @@ def _plc() -> Values:
 
 
 def _thermo() -> Any:
-    return make_reading({f"ch{i}": ChannelReading(40.0 + i) for i in range(4)})
+    return temperature_reading({f"ch{i}": ChannelReading(40.0 + i) for i in range(4)})
 
 
 STREAMS = {  # name -> (reading, reads per second)

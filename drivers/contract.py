@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import typing
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
 import msgspec
-from edge_agent.agent.errors import RegistryError
 
 ENTRY_POINT_GROUP = "edge_agent.drivers"
 
@@ -36,6 +36,12 @@ CONTRACT_VERSION: Final = "1.0"
 reading types); a new major changes or removes something a driver relies on."""
 
 _log = logging.getLogger("edge_agent.registry")
+
+
+class ContractError(Exception):
+    """A driver or plugin spec does not meet its contract; the message names what and where.
+    The agent records such a package as broken (``edge-agent drivers`` shows why); it never runs."""
+
 
 Scalar = float | int | bool | str
 
@@ -156,6 +162,19 @@ class Linearisation(enum.StrEnum):
     RTD = "rtd"  # no temperature yet: convert resistance_ohm with Callendar-Van Dusen
 
 
+class TcType(enum.StrEnum):
+    """Thermocouple letter types (``ChannelReading.sensor``; plugins.temperature.its90 has each one's tables)."""
+
+    B = "B"
+    E = "E"
+    J = "J"
+    K = "K"
+    N = "N"
+    R = "R"
+    S = "S"
+    T = "T"
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelReading:
     """One temperature sensor's reading; ``faults`` names every fault bit the device reported."""
@@ -177,6 +196,22 @@ class TemperatureReading(Values):
     (``name`` in degC, or ``name_ohm`` for an RTD not yet converted)."""
 
     channels: Mapping[str, ChannelReading] = field(default_factory=dict)
+
+
+def temperature_reading(channels: Mapping[str, ChannelReading], ts_ms: int | None = None) -> TemperatureReading:
+    """A TemperatureReading with its flat Values view (``name`` degC, ``name_ohm`` for an RTD not converted)."""
+    values: dict[str, Scalar] = {}
+    quality: dict[str, Quality] = {}
+    for name, ch in channels.items():
+        if ch.temperature_c is not None:
+            values[name] = ch.temperature_c
+        elif ch.resistance_ohm is not None:
+            values[f"{name}_ohm"] = ch.resistance_ohm
+        else:
+            values[name] = math.nan
+        if ch.quality is not Quality.GOOD:
+            quality[name if name in values else f"{name}_ohm"] = ch.quality
+    return TemperatureReading(values=values, quality=quality, ts_ms=ts_ms, channels=dict(channels))
 
 
 READING_TYPES: Final[Mapping[Capability, type]] = {
@@ -255,9 +290,9 @@ def check_contract_version(declared: object, current: str, source: str) -> None:
     theirs, ours = parse_version(declared), parse_version(current)
     assert ours is not None
     if theirs is None:
-        raise RegistryError(f'{source}: contract_version must be "MAJOR.MINOR", got {declared!r}')
+        raise ContractError(f'{source}: contract_version must be "MAJOR.MINOR", got {declared!r}')
     if theirs[0] != ours[0]:
-        raise RegistryError(
+        raise ContractError(
             f"{source}: written for contract {declared}, this agent implements {current} "
             "(another major version: upgrade the package or the agent)"
         )
@@ -293,7 +328,7 @@ def device_groups(spec: DriverSpec[Any, Any], options: Any) -> frozenset[str]:
     groups = frozenset(access(options) if callable(access) else access)
     bad = sorted(str(g) for g in groups if not valid_group(g))
     if bad:
-        raise RegistryError(f"driver {spec.name!r}: device_access returned invalid group names {bad}")
+        raise ContractError(f"driver {spec.name!r}: device_access returned invalid group names {bad}")
     return groups
 
 
@@ -301,32 +336,32 @@ def check_options_type(options: object, source: str) -> None:
     """The options must be a msgspec.Struct whose annotations resolve (validation and the
     agent's file-path resolution read them); else the spec is refused, not half-used."""
     if not (isinstance(options, type) and issubclass(options, msgspec.Struct)):
-        raise RegistryError(f"{source}: options must be a msgspec.Struct subclass")
+        raise ContractError(f"{source}: options must be a msgspec.Struct subclass")
     try:
         typing.get_type_hints(options, include_extras=True)
         msgspec.structs.fields(options)
     except Exception as exc:
-        raise RegistryError(
+        raise ContractError(
             f"{source}: the annotations of options {options.__name__} do not resolve ({type(exc).__name__}: {exc})"
         ) from None
 
 
 def check_driver_spec(obj: object, source: str) -> DriverSpec[Any, Any]:
-    """Validate a loaded entry point; raise RegistryError naming what is wrong and where."""
+    """Validate a loaded entry point; raise ContractError naming what is wrong and where."""
     if not isinstance(obj, DriverSpec):
-        raise RegistryError(f"{source}: expected a drivers.contract.DriverSpec, got {type(obj).__name__}")
+        raise ContractError(f"{source}: expected a drivers.contract.DriverSpec, got {type(obj).__name__}")
     check_contract_version(obj.contract_version, CONTRACT_VERSION, source)
     if not valid_name(obj.name):
-        raise RegistryError(f"{source}: invalid driver name {obj.name!r}")
+        raise ContractError(f"{source}: invalid driver name {obj.name!r}")
     check_options_type(obj.options, source)
     if not callable(obj.factory):
-        raise RegistryError(f"{source}: factory is not callable")
+        raise ContractError(f"{source}: factory is not callable")
     if not obj.provides or not all(isinstance(c, Capability) for c in obj.provides):
-        raise RegistryError(f"{source}: provides must be a non-empty set of Capability")
+        raise ContractError(f"{source}: provides must be a non-empty set of Capability")
     access = obj.device_access
     if not callable(access) and not (isinstance(access, frozenset) and all(map(valid_group, access))):
-        raise RegistryError(f"{source}: device_access must be a frozenset of group names like 'i2c', or a callable")
+        raise ContractError(f"{source}: device_access must be a frozenset of group names like 'i2c', or a callable")
     for name in ("check", "plan", "values"):
         if getattr(obj, name) is not None and not callable(getattr(obj, name)):
-            raise RegistryError(f"{source}: {name} must be callable or None")
+            raise ContractError(f"{source}: {name} must be callable or None")
     return obj

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Generic, Protocol, TypedDict, TypeVar, cast
 
 import msgspec
-from edge_agent.agent.errors import RegistryError
 from edge_agent.drivers.contract import (
     READING_TYPES,
     Capability,
     ChannelReading,
+    ContractError,
     Driver,
     DType,
     Quality,
@@ -110,14 +110,67 @@ class AgentStats(TypedDict, total=False):
     threads: Mapping[str, Any]  # threads, lane_threads, max_lane_threads, lanes, stuck (drivers.lanes)
 
 
+class StateStore(Protocol):
+    """Keyed plain-data storage that survives restarts, remote config pushes and upgrades
+    (``ctx.agent.store``; plugins.common.state_store has the helper and the rules)."""
+
+    def load(self, ns: str, key: str) -> Any:
+        """The value saved under (ns, key), or None."""
+
+    def save(self, ns: str, key: str, value: Any) -> None:
+        """Remember a value; written within one flush interval."""
+
+    def record(self, kind: str, ns: str, body: dict[str, Any]) -> int:
+        """Append a permanent record now; return its id."""
+
+    def records(self, kind: str, ns: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest records of a kind (optionally of one ns), newest first."""
+
+
+class MemoryStore:
+    """A StateStore in memory: the default when the runtime gives none (tests, the harness)."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], Any] = {}
+        self._records: list[tuple[str, str, dict[str, Any]]] = []
+
+    def load(self, ns: str, key: str) -> Any:
+        return self.values.get((ns, key))
+
+    def save(self, ns: str, key: str, value: Any) -> None:
+        self.values[(ns, key)] = value
+
+    def record(self, kind: str, ns: str, body: dict[str, Any]) -> int:
+        rid = len(self._records) + 1
+        self._records.append((kind, ns, {"id": rid, "ts_ms": time.time_ns() // 1_000_000, **body}))
+        return rid
+
+    def records(self, kind: str, ns: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        out = [b for k, n, b in reversed(self._records) if k == kind and (ns is None or n == ns)]
+        return out[:limit]
+
+
+class CaptureService(Protocol):
+    """The agent's capture service (``ctx.agent.recorder``) that the ``recorder`` plugin configures."""
+
+    def configure(self, owner: str, options: Any) -> None:
+        """Apply the trigger rules of instance ``owner`` (its RecorderOptions)."""
+
+    def unconfigure(self, owner: str) -> None:
+        """Drop the rules of instance ``owner``."""
+
+    def stats(self) -> Mapping[str, int]:
+        """The service's counters (captures, disk_bytes, saved_total...)."""
+
+
 @dataclass(frozen=True)
 class AgentInfo:
     """What the agent tells a plugin about itself (used by ``system``; tests leave the defaults)."""
 
     state_dir: str = ""  # [agent] state_dir; "" outside an agent
     stats: Callable[[], AgentStats] | None = None  # the agent's counters now; None outside an agent
-    store: Any = None  # plugins.state.StateStore: state that survives restarts; None: keep it in memory
-    recorder: Any = None  # the capture service the ``recorder`` plugin configures (agent/maintenance)
+    store: StateStore | None = None  # state that survives restarts; None: keep it in memory
+    recorder: CaptureService | None = None  # None outside an agent: the recorder plugin records nothing
 
 
 class Clock(Protocol):
@@ -233,27 +286,27 @@ class PluginSpec(Generic[OptionsT, ReadingT]):
 
 
 def check_plugin_spec(obj: object, source: str) -> PluginSpec[Any, Any]:
-    """Validate a loaded entry point; raise RegistryError naming what is wrong and where."""
+    """Validate a loaded entry point; raise ContractError naming what is wrong and where."""
     if not isinstance(obj, PluginSpec):
-        raise RegistryError(f"{source}: expected a plugins.contract.PluginSpec, got {type(obj).__name__}")
+        raise ContractError(f"{source}: expected a plugins.contract.PluginSpec, got {type(obj).__name__}")
     check_contract_version(obj.contract_version, CONTRACT_VERSION, source)
     if not valid_name(obj.name):
-        raise RegistryError(f"{source}: invalid plugin name {obj.name!r}")
+        raise ContractError(f"{source}: invalid plugin name {obj.name!r}")
     check_options_type(obj.options, source)
     if not callable(obj.factory):
-        raise RegistryError(f"{source}: factory is not callable")
+        raise ContractError(f"{source}: factory is not callable")
     if isinstance(obj.factory, type) and not issubclass(obj.factory, Plugin):
-        raise RegistryError(f"{source}: factory class must subclass plugins.contract.Plugin")
+        raise ContractError(f"{source}: factory class must subclass plugins.contract.Plugin")
     if obj.requires is not None and not isinstance(obj.requires, Capability):
-        raise RegistryError(f"{source}: requires must be a Capability or None")
+        raise ContractError(f"{source}: requires must be a Capability or None")
     if obj.reading is not None:
         expected = READING_TYPES.get(obj.requires) if obj.requires is not None else None
         if expected is None or not (isinstance(obj.reading, type) and issubclass(obj.reading, expected)):
             want = expected.__name__ if expected is not None else "nothing (requires is None)"
-            raise RegistryError(f"{source}: reading {obj.reading!r} does not match requires: a driver gives {want}")
+            raise ContractError(f"{source}: reading {obj.reading!r} does not match requires: a driver gives {want}")
     for name in ("check", "values", "references"):
         if getattr(obj, name) is not None and not callable(getattr(obj, name)):
-            raise RegistryError(f"{source}: {name} must be callable or None")
+            raise ContractError(f"{source}: {name} must be callable or None")
     return obj
 
 
@@ -264,14 +317,17 @@ __all__ = [
     "AgentInfo",
     "AgentStats",
     "Capability",
+    "CaptureService",
     "ChannelReading",
     "Clock",
+    "ContractError",
     "DType",
     "DataLink",
     "Driver",
     "DriverError",
     "Emit",
     "EventFn",
+    "MemoryStore",
     "Options",
     "Plugin",
     "PluginContext",
@@ -279,6 +335,7 @@ __all__ = [
     "Quality",
     "RealClock",
     "Severity",
+    "StateStore",
     "TemperatureReading",
     "UnknownCommand",
     "ValueRef",

@@ -11,7 +11,7 @@ from support import ROOT
 # Called by name from outside our code: library callbacks, interfaces copied from a library.
 EXTERNAL = {
     "device_ids",  # pymodbus' datastore interface (drivers/modbus/simulator.py)
-    "read_word_data",  # smbus2's interface, offered by the fake I2C bus (drivers/testing/buses.py)
+    "read_word_data",  # smbus2's interface, offered by the fake I2C bus (drivers/buses/emulated.py)
     "write_i2c_block_data",
 }
 

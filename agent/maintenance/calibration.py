@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 from edge_agent.agent.maintenance.calibration_math import Coefficients, Mode, errors, fit, fit_sensitivity
-from edge_agent.drivers.contract import Values, Waveform
-from edge_agent.plugins.common.state_store import StateStore
-from edge_agent.plugins.contract import Severity
+from edge_agent.drivers.contract import Values, Waveform, temperature_reading
+from edge_agent.plugins.contract import Severity, StateStore
 
 NS = "calibration"
 DAY_MS = 86_400_000
@@ -116,15 +115,13 @@ class Calibrations:
             return _correct_waveform(reading, mine)
         channels = getattr(reading, "channels", None)
         if isinstance(channels, Mapping):  # a TemperatureReading: correct the channels, rebuild the view
-            from edge_agent.drivers.max318xx.common import make_reading
-
             fixed = {
                 n: dataclasses.replace(c, temperature_c=mine[n].apply(c.temperature_c))
                 if n in mine and c.temperature_c is not None and math.isfinite(c.temperature_c)
                 else c
                 for n, c in channels.items()
             }
-            return make_reading(fixed, reading.ts_ms)
+            return temperature_reading(fixed, reading.ts_ms)
         if isinstance(reading, Values):
             vals = dict(reading.values)
             for ch, c in mine.items():

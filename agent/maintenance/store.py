@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-from edge_agent.plugins.common.state_store import MemoryStore
+from edge_agent.plugins.contract import MemoryStore
 
 log = logging.getLogger("agent.maintenance.store")
 
@@ -36,7 +36,7 @@ def _now_ms() -> int:
 
 
 class SqliteStore:
-    """The agent's StateStore (see plugins/common/state_store.py); thread-safe, one connection."""
+    """The agent's StateStore (plugins/contract.py); thread-safe, one connection."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

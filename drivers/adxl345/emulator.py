@@ -31,7 +31,7 @@ from edge_agent.drivers.adxl345.registers import (
     Reg,
     rate_hz_of,
 )
-from edge_agent.drivers.testing.buses import FakeI2CBus
+from edge_agent.drivers.buses.emulated import FakeI2CBus
 
 Source = Callable[[int, float], Any]
 _CHUNK_S = 0.125  # samples are generated in chunks this long, then released by the clock

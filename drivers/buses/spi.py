@@ -2,7 +2,7 @@
 
 A driver talks to an :class:`SpiBus`; on hardware that is :class:`SpidevBus` (``spidev``
 imported only here, when opened), in tests and ``backend = "sim"`` it is an emulated chip
-implementing the same two methods, so the register code runs unchanged against both.
+(drivers/buses/emulated.py) implementing the same two methods, so the register code runs unchanged against both.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from edge_agent.drivers.errors import CommError, DeviceNotFound
-from edge_agent.drivers.testing.buses import RegisterChip  # the emulated chips' base (re-exported)
 
-__all__ = ["RegisterChip", "SpiBus", "SpidevBus", "parse_device"]
+__all__ = ["SpiBus", "SpidevBus", "parse_device"]
 
 _DEVICE_RE = re.compile(r"^/dev/spidev(\d+)\.(\d+)$")
 

@@ -16,19 +16,21 @@ from typing import Annotated
 
 import msgspec
 from edge_agent.drivers.buses.spi import SpiBus
-from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec, on_hardware
-from edge_agent.drivers.errors import CommError
-from edge_agent.drivers.max318xx.common import (
-    SPI_CHANNELS_EXAMPLE,
-    Backend,
+from edge_agent.drivers.contract import (
+    Capability,
     ChannelReading,
+    DriverSpec,
+    DType,
     Linearisation,
-    SimFault,
-    SpiChipArray,
+    Options,
+    Quality,
     TcType,
-    ThermalSim,
-    check_channel_names,
+    ValueSpec,
+    on_hardware,
 )
+from edge_agent.drivers.errors import CommError
+from edge_agent.drivers.max318xx.chip_array import SPI_CHANNELS_EXAMPLE, SpiChipArray, check_channel_names
+from edge_agent.drivers.max318xx.simulator import Backend, SimFault, ThermalSim
 
 # Datasheet table 1: the Seebeck slope each MAX31855 variant assumes, uV/degC.
 SLOPE_UV_PER_C: dict[TcType, float] = {

@@ -15,19 +15,22 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import msgspec
-from edge_agent.drivers.buses.spi import RegisterChip, SpiBus
-from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec, on_hardware
-from edge_agent.drivers.errors import CommError, DeviceIdMismatch
-from edge_agent.drivers.max318xx.common import (
-    SPI_CHANNELS_EXAMPLE,
-    Backend,
+from edge_agent.drivers.buses.emulated import RegisterChip
+from edge_agent.drivers.buses.spi import SpiBus
+from edge_agent.drivers.contract import (
+    Capability,
     ChannelReading,
-    SimFault,
-    SpiChipArray,
+    DriverSpec,
+    DType,
+    Options,
+    Quality,
     TcType,
-    ThermalSim,
-    check_channel_names,
+    ValueSpec,
+    on_hardware,
 )
+from edge_agent.drivers.errors import CommError, DeviceIdMismatch
+from edge_agent.drivers.max318xx.chip_array import SPI_CHANNELS_EXAMPLE, SpiChipArray, check_channel_names
+from edge_agent.drivers.max318xx.simulator import Backend, SimFault, ThermalSim
 
 CR0, CR1, MASK, CJTH, LTCBH, SR = 0x00, 0x01, 0x02, 0x0A, 0x0C, 0x0F
 CR0_CMODE, CR0_1SHOT, CR0_OCFAULT_SHORT_LEAD, CR0_FAULTCLR, CR0_50HZ = 0x80, 0x40, 0x10, 0x02, 0x01

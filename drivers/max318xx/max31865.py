@@ -15,19 +15,22 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from edge_agent.drivers.buses.spi import RegisterChip, SpiBus
-from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Quality, ValueSpec, on_hardware
-from edge_agent.drivers.errors import CommError, DeviceIdMismatch
-from edge_agent.drivers.max318xx.common import (
-    SPI_CHANNELS_EXAMPLE,
-    Backend,
+from edge_agent.drivers.buses.emulated import RegisterChip
+from edge_agent.drivers.buses.spi import SpiBus
+from edge_agent.drivers.contract import (
+    Capability,
     ChannelReading,
+    DriverSpec,
+    DType,
     Linearisation,
-    SimFault,
-    SpiChipArray,
-    ThermalSim,
-    check_channel_names,
+    Options,
+    Quality,
+    ValueSpec,
+    on_hardware,
 )
+from edge_agent.drivers.errors import CommError, DeviceIdMismatch
+from edge_agent.drivers.max318xx.chip_array import SPI_CHANNELS_EXAMPLE, SpiChipArray, check_channel_names
+from edge_agent.drivers.max318xx.simulator import Backend, SimFault, ThermalSim
 
 CONFIG, RTD_MSB, HFT_MSB, LFT_MSB, FAULT_STATUS = 0x00, 0x01, 0x03, 0x05, 0x07
 CFG_VBIAS, CFG_AUTO, CFG_3WIRE, CFG_FAULTCLR, CFG_50HZ = 0x80, 0x40, 0x10, 0x02, 0x01

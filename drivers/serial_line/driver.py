@@ -17,17 +17,19 @@ from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
 import msgspec
-from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, ValueSpec, on_hardware
-from edge_agent.drivers.errors import CommError, DeviceNotFound, DeviceTimeout, DriverError, SensorFault
-from edge_agent.drivers.max318xx.common import (
-    Backend,
+from edge_agent.drivers.contract import (
+    Capability,
     ChannelReading,
-    SimFault,
+    DriverSpec,
+    DType,
+    Options,
     TemperatureReading,
-    ThermalModel,
-    ThermalSim,
-    make_reading,
+    ValueSpec,
+    on_hardware,
+    temperature_reading,
 )
+from edge_agent.drivers.errors import CommError, DeviceNotFound, DeviceTimeout, DriverError, SensorFault
+from edge_agent.drivers.max318xx.simulator import Backend, SimFault, ThermalModel, ThermalSim
 
 _EOL = re.compile(rb"\r\n|\r|\n")
 
@@ -237,7 +239,7 @@ class SerialLineDriver:
         channels = {
             name: ChannelReading(self._convert(text, name), sensor="serial") for name, text in m.groupdict().items()
         }
-        return make_reading(channels)
+        return temperature_reading(channels)
 
     def close(self) -> None:
         """Close the port; safe twice."""

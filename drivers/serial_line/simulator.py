@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from edge_agent.drivers.max318xx.common import SimFault, ThermalModel, ThermalSim
+from edge_agent.drivers.max318xx.simulator import SimFault, ThermalModel, ThermalSim
 from edge_agent.drivers.serial_line.driver import InstrumentEmulator
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.drivers.testing.buses import FakeI2CBus, FakeSpiDev, I2cMsg, RegisterChip
+from edge_agent.drivers.buses.emulated import FakeI2CBus, FakeSpiDev, I2cMsg, RegisterChip
 from edge_agent.drivers.testing.calls import Caller, DeadlineExceeded
 from edge_agent.drivers.testing.clock import ManualClock
 from edge_agent.drivers.testing.faults import AsyncFaultyDriver, FaultPlan, FaultyDriver, inject_faults

@@ -1,7 +1,8 @@
 """Fault injection: make the Nth call fail, every call from the Nth, hang, or answer late.
 
-A :class:`FaultPlan` is stepped once per operation by the fake buses (one bus transaction) and by
-:class:`FaultyDriver` (one ``open``/``read``); tests script it before or during a run::
+A :class:`FaultPlan` (drivers/buses/emulated.py) is stepped once per operation by the emulated
+buses (one bus transaction) and by :class:`FaultyDriver` (one ``open``/``read``); tests script it
+before or during a run::
 
     bus.faults.fail_calls = {3}                       # the third transaction gets EIO
     bus.faults.error = lambda: OSError(121, "Remote I/O error")   # NACK instead
@@ -10,52 +11,10 @@ A :class:`FaultPlan` is stepped once per operation by the fake buses (one bus tr
 
 from __future__ import annotations
 
-import errno
 import inspect
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-
-def _eio() -> BaseException:
-    return OSError(errno.EIO, "Input/output error (injected)")
-
-
-@dataclass
-class FaultPlan:
-    """Which calls (counted from 1) fail, with what, and how slow every call is."""
-
-    fail_calls: set[int] = field(default_factory=set)
-    fail_from: int | None = None  # every call from this one on fails (an unplugged sensor)
-    error: Callable[[], BaseException] = _eio
-    delay_s: float = 0.0  # each call takes this long (a slow device)
-    hang: bool = False  # calls block until release() (a device that never answers)
-    calls: int = 0
-    _released: threading.Event = field(default_factory=threading.Event, repr=False)
-
-    def step(self) -> None:
-        """Count one call and apply the plan to it (sleep, hang, raise)."""
-        self.calls += 1
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        if self.hang:
-            self._released.wait()
-        if self.calls in self.fail_calls or (self.fail_from is not None and self.calls >= self.fail_from):
-            raise self.error()
-
-    def release(self) -> None:
-        """Let hung calls return (call it in the test's clean-up)."""
-        self.hang = False
-        self._released.set()
-
-    def clear(self) -> None:
-        """No more faults: the device is healthy again."""
-        self.fail_calls = set()
-        self.fail_from = None
-        self.delay_s = 0.0
-        self.release()
+from edge_agent.drivers.buses.emulated import FaultPlan
 
 
 class FaultyDriver:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from edge_agent.drivers.testing.buses import FakeI2CBus
+from edge_agent.drivers.buses.emulated import FakeI2CBus
 from edge_agent.drivers.testing.clock import ManualClock
 from edge_agent.drivers.testing.serial import LinkedPtys, PtyInstrument
 

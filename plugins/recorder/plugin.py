@@ -10,10 +10,19 @@ plugin itself only configures the service and publishes its counters each poll.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from edge_agent.plugins.contract import DType, Options, Plugin, PluginContext, PluginSpec, ValueRef, ValueSpec
+from edge_agent.plugins.contract import (
+    CaptureService,
+    DType,
+    Options,
+    Plugin,
+    PluginContext,
+    PluginSpec,
+    ValueRef,
+    ValueSpec,
+)
 
 Scalar = str | int | float | bool
 
@@ -69,7 +78,7 @@ def check(o: RecorderOptions, driver_type: str | None) -> list[str]:
 class RecorderPlugin(Plugin):
     def __init__(self, ctx: PluginContext) -> None:
         super().__init__(ctx)
-        self.service: Any = ctx.agent.recorder
+        self.service: CaptureService | None = ctx.agent.recorder
 
     async def start(self) -> None:
         if self.service is None:  # outside an agent (the plugin kit, a harness): nothing to record

@@ -10,8 +10,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from edge_agent.drivers.contract import Quality
-from edge_agent.drivers.max318xx.common import ChannelReading, Linearisation
+from edge_agent.drivers.contract import ChannelReading, Linearisation, Quality
 from edge_agent.plugins.temperature import its90, rtd, trend
 from edge_agent.plugins.temperature.options import TemperatureOptions
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from edge_agent.drivers.max318xx.common import TcType
+from edge_agent.drivers.contract import TcType
 
 # One enum for the letter types, shared with the drivers that configure chips by type.
 ThermocoupleType = TcType

@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from edge_agent.drivers.contract import Capability, Quality, Values
+from edge_agent.drivers.contract import Capability, ChannelReading, Quality, TemperatureReading, Values
 from edge_agent.drivers.errors import DriverError
-from edge_agent.drivers.max318xx.common import ChannelReading, TemperatureReading
 from edge_agent.plugins.common.alarms import Alarm, AlarmConfig, AlarmSet, AlarmTransition, Direction
 from edge_agent.plugins.common.report_by_exception import Deadband, ReportByException
 from edge_agent.plugins.contract import Plugin, PluginContext, PluginSpec, Severity

@@ -10,7 +10,7 @@ manual clock advanced by ``interval_s`` per poll), on a real driver's simulated 
 * with a driver whose every read fails with a DriverError: ``poll`` must not raise, and must say
   so (a quality or an event): a plain exception would restart the instance.
 
-From a test: subclass :class:`edge_agent.plugins.testing.harness.PluginConformance`, or call
+From a test: subclass :class:`edge_agent.plugins.testing.PluginConformance`, or call
 ``check_plugin(SPEC, options, driver=lambda: my_sim_driver)``.
 """
 

@@ -5,7 +5,7 @@ Used by our own tests and offered to integrators::
     h = Harness(SPEC, options={"machine_group": 2}, driver=my_driver)
     await h.start(); await h.poll(); h.emitted[-1].values
 
-and the plugin conformance kit as a class to subclass (:class:`PluginConformance`).
+(the plugin conformance kit, a class to subclass, is :class:`edge_agent.plugins.testing.PluginConformance`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from edge_agent.drivers.contract import Driver
@@ -118,15 +118,4 @@ class Harness:
         self.lane.release()
 
 
-__all__ = ["Emitted", "Event", "Harness", "ManualClock", "PluginConformance", "StaticLink"]
-
-if TYPE_CHECKING:  # the class for type checkers; imported on use at run time (it is test code)
-    from edge_agent.plugins.testing.kit import PluginConformance
-
-
-def __getattr__(name: str) -> Any:
-    if name == "PluginConformance":  # imported on use: it is test code
-        from edge_agent.plugins.testing.kit import PluginConformance
-
-        return PluginConformance
-    raise AttributeError(name)
+__all__ = ["Emitted", "Event", "Harness", "ManualClock", "StaticLink"]

@@ -2,7 +2,7 @@
 
 ::
 
-    from edge_agent.plugins.testing.harness import PluginConformance
+    from edge_agent.plugins.testing import PluginConformance
     from edge_agent.drivers.sim.driver import SPEC as SIM
 
     class TestMyPluginConformance(PluginConformance):

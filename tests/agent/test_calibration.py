@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from edge_agent.agent.maintenance.calibration import DAY_MS, Calibrations
 from edge_agent.agent.maintenance.calibration_math import Coefficients, Mode, errors, fit, fit_sensitivity
-from edge_agent.drivers.contract import Values, Waveform
-from edge_agent.drivers.max318xx.common import ChannelReading, make_reading
-from edge_agent.plugins.common.state_store import MemoryStore
+from edge_agent.drivers.contract import ChannelReading, Values, Waveform, temperature_reading
+from edge_agent.plugins.contract import MemoryStore
 
 
 def test_linear_fit_known_answers() -> None:
@@ -71,7 +70,7 @@ def test_a_calibration_corrects_values_temperatures_and_waveforms() -> None:
         "flag": True,
     }
     # a thermocouple channel: the TemperatureReading's channel and flat view both change
-    reading = make_reading({"de": ChannelReading(40.0), "nde": ChannelReading(41.0)})
+    reading = temperature_reading({"de": ChannelReading(40.0), "nde": ChannelReading(41.0)})
     cal.correct("tc", reading)
     cal.command({"instance": "tc", "channel": "de", "by": "ann", "points": [[40, 40.5]], "mode": "offset"}, None)
     out = cal.correct("tc", reading)

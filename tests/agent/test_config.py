@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from edge_agent.agent.config.registry import Registry, load_registry
 from edge_agent.agent.config.schema import build, load
-from edge_agent.agent.errors import ConfigError, RegistryError
+from edge_agent.agent.errors import ConfigError
+from edge_agent.drivers.contract import ContractError
 from edge_agent.drivers.modbus.tags import TagMapError, load_csv
 from edge_agent.drivers.sim.driver import SPEC as SIM
 from edge_agent.plugins.contract import Plugin, PluginSpec
@@ -140,9 +141,9 @@ def test_check_config_exit_codes(tmp_path: Path) -> None:
 
 def test_a_plugin_breaking_the_contract_is_rejected_when_registered() -> None:
     reg = Registry()
-    with pytest.raises(RegistryError, match=r"options must be a msgspec\.Struct"):
+    with pytest.raises(ContractError, match=r"options must be a msgspec\.Struct"):
         reg.add_plugin(PluginSpec(name="bad", factory=Plugin, options=dict, requires=None))  # type: ignore[arg-type]
-    with pytest.raises(RegistryError, match=r"expected a plugins\.contract\.PluginSpec"):
+    with pytest.raises(ContractError, match=r"expected a plugins\.contract\.PluginSpec"):
         reg.add_plugin(object())  # type: ignore[arg-type]
 
 
@@ -199,15 +200,15 @@ def test_options_whose_annotations_do_not_resolve_are_refused_not_left_relative(
     code = "from __future__ import annotations\nfrom edge_agent.drivers.contract import Options\n"
     exec(code + "class Opts(Options):\n    path: MissingPath = ''\n", ns)
     spec = dataclasses.replace(SIM, name="broken", options=ns["Opts"])  # type: ignore[type-var]
-    with pytest.raises(RegistryError, match=r"annotations of options Opts do not resolve \(NameError"):
+    with pytest.raises(ContractError, match=r"annotations of options Opts do not resolve \(NameError"):
         Registry().add_driver(spec)
     reg = Registry()
     reg.add_plugin(VALUES)
     reg.drivers.add_entry_point(EntryPoint("broken", "tests_missing:SPEC", "edge_agent.drivers"))
-    reg.broken[("driver", "broken")] = "RegistryError: the annotations of options Opts do not resolve"
+    reg.broken[("driver", "broken")] = "ContractError: the annotations of options Opts do not resolve"
     with pytest.raises(ConfigError) as info:
         build({"instances": [{"name": "b", "plugin": "values", "driver": {"type": "broken"}}]}, reg)
     assert info.value.errors == [
         'instances[0].driver.type: unknown driver "broken" '
-        "(installed but broken: RegistryError: the annotations of options Opts do not resolve)",
+        "(installed but broken: ContractError: the annotations of options Opts do not resolve)",
     ]

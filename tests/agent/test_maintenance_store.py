@@ -14,7 +14,7 @@ from edge_agent.agent.maintenance.capture_store import Recorder, Ring
 from edge_agent.agent.maintenance.report import ShiftReports
 from edge_agent.agent.maintenance.store import SqliteStore
 from edge_agent.drivers.contract import Values, Waveform
-from edge_agent.plugins.common.state_store import MemoryStore
+from edge_agent.plugins.contract import MemoryStore
 from edge_agent.plugins.recorder.plugin import RecorderOptions, Rule
 
 

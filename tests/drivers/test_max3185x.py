@@ -3,10 +3,10 @@
 import msgspec
 import pytest
 from edge_agent.drivers.buses.spi import parse_device
-from edge_agent.drivers.contract import Capability, Quality, check_driver_spec
+from edge_agent.drivers.contract import Capability, Linearisation, Quality, TemperatureReading, check_driver_spec
 from edge_agent.drivers.errors import CommError
 from edge_agent.drivers.max318xx import max31855, max31856, max31865
-from edge_agent.drivers.max318xx.common import Linearisation, SimFault, TemperatureReading
+from edge_agent.drivers.max318xx.simulator import SimFault
 from edge_agent.plugins.temperature import rtd
 
 

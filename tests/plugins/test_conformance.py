@@ -12,8 +12,8 @@ from edge_agent.agent.config.registry import load_registry
 from edge_agent.drivers.contract import Capability
 from edge_agent.drivers.sim.driver import SPEC as SIM
 from edge_agent.plugins.contract import Options, Plugin, PluginSpec
+from edge_agent.plugins.testing import PluginConformance
 from edge_agent.plugins.testing.conformance import check_plugin, check_registration, driver_declared_values
-from edge_agent.plugins.testing.harness import PluginConformance
 from edge_agent.plugins.values.plugin import SPEC as VALUES
 
 REGISTRY = load_registry()

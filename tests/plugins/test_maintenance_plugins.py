@@ -7,8 +7,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from edge_agent.plugins.common.state_store import MemoryStore
-from edge_agent.plugins.contract import AgentInfo
+from edge_agent.plugins.contract import AgentInfo, MemoryStore
 from edge_agent.plugins.maintenance.plugin import SPEC as MAINT
 from edge_agent.plugins.production.plugin import SPEC as PROD
 from edge_agent.plugins.testing.harness import Harness, ManualClock, StaticLink

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from edge_agent.drivers.contract import Quality, Values
+from edge_agent.drivers.contract import ChannelReading, Linearisation, Quality, Values, temperature_reading
 from edge_agent.drivers.errors import CommError
 from edge_agent.drivers.max318xx import max31855, max31856, max31865
-from edge_agent.drivers.max318xx.common import ChannelReading, Linearisation, make_reading
 from edge_agent.plugins.contract import Severity, check_plugin_spec
 from edge_agent.plugins.temperature import SPEC, its90
 from edge_agent.plugins.testing.harness import Harness, ManualClock
@@ -33,7 +32,9 @@ class ScriptDriver:
         self.reads += 1
         if isinstance(item, Exception):
             raise item
-        return make_reading({k: v if isinstance(v, ChannelReading) else ChannelReading(v) for k, v in item.items()})
+        return temperature_reading(
+            {k: v if isinstance(v, ChannelReading) else ChannelReading(v) for k, v in item.items()}
+        )
 
     def close(self):
         pass
@@ -115,6 +116,7 @@ def test_units_fahrenheit_and_kelvin():
 
 def test_serial_instrument_in_fahrenheit_through_the_plugin():
     from edge_agent.drivers.serial_line import driver as serial_line
+
     clock = ManualClock()
     o = msgspec.convert(
         {"backend": "sim", "request": "#01\r", "unit": "F", "response_regex": r"(?P<kiln>[-+]?[\d.]+)F",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno
 
-from edge_agent.drivers.testing import FakeI2CBus
+from edge_agent.drivers.buses.emulated import FakeI2CBus
 
 from edge_sht3x import MEASURE_HIGH, SOFT_RESET, Sht3xOptions, crc8
 

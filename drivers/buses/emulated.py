@@ -1,4 +1,6 @@
-"""Fake SPI and I2C buses and a register-file chip: test a driver's register code with no hardware.
+"""Emulated SPI and I2C buses and a register-file chip: a driver's ``backend = "sim"`` and its
+tests run the driver's register code against them, with no hardware (the test kit,
+:mod:`edge_agent.drivers.testing`, re-exports them).
 
 * :class:`RegisterChip`: a chip as a register file. Override ``read_register``/``write_register``
   (or ``i2c_write``/``i2c_read`` for command-based chips such as the SHT3x) to add behaviour.
@@ -7,16 +9,56 @@
   ``i2c_rdwr``...) plus the :class:`edge_agent.drivers.buses.i2c.I2cBus` interface, with chips at
   addresses; a missing address answers ``OSError(121)`` like the kernel (no ACK).
 
-Every transaction steps the bus's :class:`~edge_agent.drivers.testing.faults.FaultPlan` first.
+Every transaction steps the bus's :class:`FaultPlan` first (none by default: tests script it).
 """
 
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from edge_agent.drivers.testing.faults import FaultPlan
+
+def _eio() -> BaseException:
+    return OSError(errno.EIO, "Input/output error (injected)")
+
+
+@dataclass
+class FaultPlan:
+    """Which calls (counted from 1) fail, with what, and how slow every call is."""
+
+    fail_calls: set[int] = field(default_factory=set)
+    fail_from: int | None = None  # every call from this one on fails (an unplugged sensor)
+    error: Callable[[], BaseException] = _eio
+    delay_s: float = 0.0  # each call takes this long (a slow device)
+    hang: bool = False  # calls block until release() (a device that never answers)
+    calls: int = 0
+    _released: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def step(self) -> None:
+        """Count one call and apply the plan to it (sleep, hang, raise)."""
+        self.calls += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.hang:
+            self._released.wait()
+        if self.calls in self.fail_calls or (self.fail_from is not None and self.calls >= self.fail_from):
+            raise self.error()
+
+    def release(self) -> None:
+        """Let hung calls return (call it in the test's clean-up)."""
+        self.hang = False
+        self._released.set()
+
+    def clear(self) -> None:
+        """No more faults: the device is healthy again."""
+        self.fail_calls = set()
+        self.fail_from = None
+        self.delay_s = 0.0
+        self.release()
 
 
 class RegisterChip:
