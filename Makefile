@@ -56,7 +56,7 @@ pytest: $(STAMP) sysdeps npm
 test: $(STAMP) sysdeps lint typecheck pytest
 
 bench: $(STAMP) sysdeps
-	$(BIN)/python bench/plant.py $(if $(SECONDS),--seconds $(SECONDS)) $(if $(COMPARE),--compare $(COMPARE))
+	$(BIN)/python -m bench.plant $(if $(SECONDS),--seconds $(SECONDS)) $(if $(COMPARE),--compare $(COMPARE))
 
 # Raspberry Pi OS under QEMU emulation (not part of `make test`; root, qemu-user-static, binfmt-support,
 # debootstrap; the roots are cached in /var/cache/edge-agent). See docs/deployment.md, "Support matrix".

@@ -1,4 +1,4 @@
-"""CPU cost of the simulated vibration sensors, run by hand: ``.venv/bin/python bench/adxl345_drain.py``.
+"""CPU cost of the simulated vibration sensors, run by hand: ``.venv/bin/python -m bench.adxl345_drain``.
 
 Prints microseconds of process CPU per simulated second (best of ``--repeat`` runs) for the
 reference plant's machines (examples/snippets/vibration.toml), each as former path / current path:

@@ -1,7 +1,7 @@
 """Isolation figures: a healthy 0.5 s instance beside six hostile ones, stop time, threads, and the
 per-read cost of a lane and of ``isolate = "process"``.
 
-Run by hand: .venv/bin/python bench/chaos.py [--seconds 40]
+Run by hand: .venv/bin/python -m bench.chaos [--seconds 40]
 
 Goals (issue 14): healthy largest gap <= interval + 100 ms with six hostile instances; stop <= 5 s;
 threads bounded; a segfaulting isolated driver costs only its instance. The baseline run (the

@@ -15,6 +15,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

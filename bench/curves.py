@@ -2,10 +2,10 @@
 
 Run by hand::
 
-    .venv/bin/python bench/curves.py [--seconds 60] [--series tags,accels] [--label NAME]
-    .venv/bin/python bench/curves.py --replot bench/results/<date>-curves.csv
+    .venv/bin/python -m bench.curves [--seconds 60] [--series tags,accels] [--label NAME]
+    .venv/bin/python -m bench.curves --replot bench/results/<date>-curves.csv
 
-Each point is one ``bench/plant.py`` run (the agent as a child process, the simulated devices in
+Each point is one ``bench.plant`` run (the agent as a child process, the simulated devices in
 ``edge-agent plantsim``, figures of the agent process only) on a generated config:
 
 - tags: 500, 2,000, 5,000 and 10,000 Modbus tags at 1 Hz: one reference PLC (500 tags), then
@@ -27,13 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import plant
+from bench.common import ROOT
 
-import plant
-
-ROOT = Path(__file__).resolve().parents[1]
 PNG = ROOT / "docs" / "performance-curves.png"
-SIM_ROOT = "/tmp/edge-plantsim"  # localized to the run's own directory by bench/plant.py
+SIM_ROOT = "/tmp/edge-plantsim"  # localized to the run's own directory by bench.plant
 
 COLUMNS = [
     ("cpu.mean_pct", "agent CPU % (mean)"),
@@ -132,6 +130,7 @@ def run_point(name: str, data: dict[str, Any], seconds: float) -> dict[str, Any]
         env=[],
         set=[],
         no_csv=False,
+        out=None,
     )
     print(f"\n=== {name} ===", flush=True)
     rc, figures = plant.measure(args, data)

@@ -6,7 +6,7 @@ so 50 agents stay light on a 2-core machine. The push goes through the real `pus
 fleet push time, every agent's result by name, how long the offline agent took to converge after
 it reconnected, and the broker messages per agent (config and status topics during the push).
 
-Run by hand: .venv/bin/python bench/fleet.py [--agents 50] [--wave 10]
+Run by hand: .venv/bin/python -m bench.fleet [--agents 50] [--wave 10]
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """What one GPIO edge costs the agent: the reference plant's tachometer and part counter on
 gpiozero's mock pins, driven back to back (no sleeping), CPU per edge.
 
-Run by hand: ``.venv/bin/python bench/gpio_edges.py [--edges 20000]``. In the reference plant the
+Run by hand: ``.venv/bin/python -m bench.gpio_edges [--edges 20000]``. In the reference plant the
 simulated pulses make 49.5 + 1 edges a second on a thread of the agent (``gpio-sim-pulses``);
 ``edges/s x cost per edge`` is the agent's own edge handling (what lgpio's callbacks cost on a
-Pi too), the rest of that thread's CPU (bench/plant.py, per thread) is the simulator waking up.
+Pi too), the rest of that thread's CPU (bench.plant, per thread) is the simulator waking up.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The maintenance duties' costs: state-store writes per hour, capture ring-buffer memory for the
 reference plant, and the CPU cost of the rings (and the driver tap) per second of plant data.
 
-    .venv/bin/python bench/maintenance.py
+    .venv/bin/python -m bench.maintenance
 
 1. Writes per hour: the reference plant's stateful plugins (line1 production every 10 s,
    maintenance every 5 s) run for one simulated hour on a ManualClock against the real SQLite

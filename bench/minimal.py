@@ -1,6 +1,6 @@
 """Start-to-first-publish, idle RSS and CPU of the agent on examples/minimal.toml.
 
-Run by hand: .venv/bin/python bench/minimal.py [--seconds 30]
+Run by hand: .venv/bin/python -m bench.minimal [--seconds 30]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Modbus benchmark: the 500-tag reference PLC over loopback, ours vs one request per tag.
 
-Run by hand: ``.venv/bin/python bench/modbus.py [--seconds 10] [--polls 200]``. Starts the
+Run by hand: ``.venv/bin/python -m bench.modbus [--seconds 10] [--polls 200]``. Starts the
 simulated PLC (``python -m edge_agent.drivers.modbus.simulator``) in its own process so that only the client
 is measured, then prints, for our coalesced driver (+ the plc plugin's report by exception) and
 for a naive pymodbus loop reading one tag per request:
@@ -24,8 +24,9 @@ from edge_agent.agent.messaging.codec import encode
 from edge_agent.drivers.modbus import ModbusDriver, ModbusOptions
 from edge_agent.drivers.modbus.codec import decoder, registers_to_bytes
 from edge_agent.drivers.modbus.simulator import reference_layout
+from edge_agent.plugins.contract import RealClock
 from edge_agent.plugins.plc.plugin import SPEC as PLC
-from edge_agent.plugins.testing.harness import Harness, RealClock
+from edge_agent.plugins.testing.harness import Harness
 
 
 def free_port() -> int:

@@ -1,7 +1,7 @@
 """Sparkplug DDATA size against JSON, and the session rules over a long run (by hand).
 
-    .venv/bin/python bench/sparkplug.py --seconds 60          # sizes, per instance and overall
-    .venv/bin/python bench/sparkplug.py --soak 600            # 10 min, two rebirths, one broker restart
+    .venv/bin/python -m bench.sparkplug --seconds 60          # sizes, per instance and overall
+    .venv/bin/python -m bench.sparkplug --soak 600            # 10 min, two rebirths, one broker restart
 
 Runs the reference plant (simulated, examples/reference-plant.toml) with `[sparkplug]` on beside
 the native topics, records every message, and prints per instance: DDATA bytes, the bytes of

@@ -3,7 +3,7 @@ message, CPU % while spooling at the reference-plant rate. Each figure beside a 
 the same process: the in-memory outbox (drain) and a naive durable outbox (one transaction per
 message, written before sending, deleted on PUBACK).
 
-    .venv/bin/python bench/spool.py [--messages 50000] [--seconds 10]
+    .venv/bin/python -m bench.spool [--messages 50000] [--seconds 10]
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Temperature benchmarks, run by hand: ``.venv/bin/python bench/temperature.py``.
+"""Temperature benchmarks, run by hand: ``.venv/bin/python -m bench.temperature``.
 
 Prints per-call costs of the ITS-90 conversions (against a naive inverse that solves the
 reference function with scipy's brentq, in the same process) and the cost of one plugin poll of

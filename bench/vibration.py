@@ -1,4 +1,4 @@
-"""Vibration benchmark, run by hand: ``.venv/bin/python bench/vibration.py [--cpu-seconds 20]``.
+"""Vibration benchmark, run by hand: ``.venv/bin/python -m bench.vibration [--cpu-seconds 20]``.
 
 Prints:
 1. the time to compute every feature of 1 s of 3-axis 25.6 kHz data (ours), and the same features
@@ -21,7 +21,8 @@ import msgspec
 import numpy as np
 from edge_agent.drivers.adxl345 import Adxl345Driver, Adxl345Options
 from edge_agent.drivers.simulation.vibration_model import FaultKind, ModelOptions, VibrationModel
-from edge_agent.plugins.testing.harness import Harness, RealClock
+from edge_agent.plugins.contract import RealClock
+from edge_agent.plugins.testing.harness import Harness
 from edge_agent.plugins.vibration import SPEC
 from edge_agent.plugins.vibration.analysis import FeatureConfig, analyse
 from edge_agent.plugins.vibration.bearing import orders_from_geometry

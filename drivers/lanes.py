@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_agent.drivers.errors import DriverError
+from edge_agent.drivers.named_thread import NamedThread
 
 log = logging.getLogger("edge_agent.lanes")
 
@@ -300,7 +301,7 @@ class Lane:
             if self._thread is None:
                 if self.ceiling is not None:
                     self.ceiling.acquire(self.name)
-                self._thread = threading.Thread(target=self._work, name=f"lane:{self.name}", daemon=True)
+                self._thread = NamedThread(target=self._work, name=f"lane:{self.name}", daemon=True)
                 self._thread.start()
             self._queue.put(job)
         return job

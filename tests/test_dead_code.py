@@ -18,7 +18,7 @@ EXTERNAL = {
 
 def unused_names() -> list[str]:
     code = [p for d in ("agent", "drivers", "plugins") for p in (ROOT / d).rglob("*.py")]
-    users = [*code, *(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").glob("*.py")]
+    users = [*code, *(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]
     text = "\n".join(p.read_text() for p in users)
     counts: dict[str, int] = {}
     for word in re.findall(r"\b\w+\b", text):

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from edge_agent.drivers.named_thread import NamedThread
+
 log = logging.getLogger("agent.spool")
 
 DB_ERRORS = (sqlite3.Error, OSError)
@@ -66,7 +68,7 @@ class Syncer:
         self.dirty = threading.Event()
         self.syncs = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="spool-sync", daemon=True)
+        self._thread = NamedThread(target=self._run, name="spool-sync", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:

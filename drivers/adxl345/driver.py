@@ -34,6 +34,7 @@ from edge_agent.drivers.adxl345.registers import (
 )
 from edge_agent.drivers.contract import Waveform
 from edge_agent.drivers.errors import DeviceIdMismatch, DriverError
+from edge_agent.drivers.named_thread import NamedThread
 from edge_agent.drivers.simulation.vibration_model import FaultKind, VibrationModel
 
 AXES = ("x", "y", "z")
@@ -54,7 +55,7 @@ class _Drainer:
             self._drivers.append(drv)
             if self._thread is None or not self._thread.is_alive():
                 self._stop = threading.Event()
-                self._thread = threading.Thread(target=self._run, args=(self._stop,), name="adxl345-drain", daemon=True)
+                self._thread = NamedThread(target=self._run, args=(self._stop,), name="adxl345-drain", daemon=True)
                 self._thread.start()
 
     def remove(self, drv: Adxl345Driver) -> None:

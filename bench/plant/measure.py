@@ -1,0 +1,111 @@
+"""One benchmark run from start to table: broker, simulator, config copy, subscriber, the agent, figures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from edge_agent.agent.devtools.local_broker import LocalBroker
+
+from bench.common import ROOT, machine, toml_dumps
+from bench.plant.agent_process import run_agent
+from bench.plant.config_copy import prepare
+from bench.plant.process_figures import (
+    cpu_figures,
+    iio_figures,
+    lifecycle_figures,
+    memory_figures,
+    sim_figures,
+    thread_figures,
+)
+from bench.plant.report import RESULTS, compare, git_commit, loadavg, print_table, write_csv
+from bench.plant.subscriber import Collector, subscribe
+from bench.plant.traffic_figures import flow_figures, latency_figures, modbus_figures
+
+DEFAULT_CONFIG = ROOT / "examples" / "reference-plant.toml"
+
+
+def measure(args: argparse.Namespace, data: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    """One run; returns the exit status and the figures by key (``data``: a config instead of --config)."""
+    load_start = loadavg()
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-plant-")))
+        broker = stack.enter_context(LocalBroker())
+        plant = prepare(
+            Path(args.config),
+            broker.url,
+            str(tmp / "state"),
+            stack,
+            args.only,
+            args.skip,
+            tuple(args.set),
+            data,
+        )
+        config = tmp / "plant.toml"
+        config.write_text(toml_dumps(plant.data))
+        client, q = subscribe(broker.url)
+        stack.callback(client.loop_stop)
+        stack.callback(client.disconnect)
+        col = Collector(plant.plugin_of)
+        print(
+            f"bench: {broker.kind} broker {broker.url}, {len(plant.plugin_of)} instances, "
+            f"{len(plant.sim.plant.ready.get('plcs', {})) if plant.sim else 0} simulated PLC(s), "
+            f"{len(plant.sim.plant.ready.get('iio', [])) if plant.sim else 0} IIO device(s); "
+            f"running the agent for {args.seconds:.0f} s...",
+            flush=True,
+        )
+        commit = git_commit()  # the tree the agent starts from (others may commit during a soak)
+        run = run_agent(args, config, broker.url, q, col, tmp, plant.sim)
+        if col.first_data_s is None or len(run.samples) < 3:
+            print(
+                "bench: the agent published no data; its log:\n" + run.log[-3000:],
+                file=sys.stderr,
+            )
+            return 1, {}
+        window_s = col.window[1] - col.window[0]
+        meta = dict(
+            machine(),
+            label=args.label,
+            date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            seconds=f"{args.seconds:.0f}",
+            warmup_s=f"{args.warmup:.0f}",
+            window_s=f"{window_s:.1f}",
+            commit=commit,
+            broker=broker.kind,
+            config=str(args.config),
+            env=" ".join(args.env),
+            only=args.only,
+            skip=args.skip,
+            set=" ".join(args.set),
+            load_start=load_start,
+            load_end=loadavg(),
+            profiled=str(args.profile),
+            rss_trace=" ".join(f"{t - run.t0:.0f}s:{x.rss_kb / 1024:.1f}" for t, x in run.samples[::60]),
+        )
+        figures = (
+            cpu_figures(run)
+            + thread_figures(run)
+            + memory_figures(run, col.first_data_s)
+            + sim_figures(run)
+            + iio_figures(run)
+            + modbus_figures(plant, col.window)
+            + lifecycle_figures(run, col)
+            + flow_figures(col, window_s, plant.interval_of)
+            + latency_figures(col)
+        )
+        print_table(meta, figures, col, run)
+        out = Path(args.out) if args.out else RESULTS / f"{datetime.now(UTC).strftime('%Y%m%d-%H%M')}-{args.label}.csv"
+        if not args.no_csv:
+            write_csv(out, meta, figures)
+            print(f"\nwritten {out}")
+        if args.compare:
+            compare(Path(args.compare), figures)
+        ok = sum(col.gaps.values()) + sum(col.dups.values()) == 0 and run.exit_code == 0
+        return (0 if ok else 1), {**{f"meta.{k}": v for k, v in meta.items()}, **{k: v for k, v, _ in figures}}
+
+

@@ -1,0 +1,56 @@
+"""The benchmarks keep working: every bench module imports, a 20-s smoke run of the reference-plant bench
+(``python -m bench.plant``) reports sound figures, and only result files the docs cite are committed.
+
+It checks what the bench reports, never how fast: no value is lost or repeated, the agent stops
+cleanly, the PLC is read with the protocol minimum of requests, and the per-thread figures name
+the agent's threads (from /proc/PID/task/*/comm, which the agent sets itself)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import ROOT
+
+
+@pytest.mark.slow
+def test_plant_bench_smoke_run(tmp_path: Path) -> None:
+    out = tmp_path / "smoke.csv"
+    cmd = [sys.executable, "-m", "bench.plant", "--seconds", "20", "--label", "smoke", "--out", str(out)]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    with open(out, newline="") as f:
+        figures = {row["metric"]: row["value"] for row in csv.DictReader(f)}
+    assert figures["seq.gaps"] == "0" and figures["seq.dups"] == "0"
+    assert figures["stop.exit_code"] == "0" and figures["stop.offline_seen"] == "1"
+    assert figures["msgs.undecodable"] == "0"
+    assert float(figures["modbus.plc1.requests_per_poll"]) == 8  # the protocol minimum for its layout
+    assert float(figures["flow.total.msgs_per_s"]) > 0
+    assert any(k.startswith("thread.lane:") for k in figures), sorted(figures)
+    assert "thread.spool-sync.cpu_pct" in figures
+
+
+def test_only_result_files_the_docs_cite_are_committed() -> None:
+    """bench/results/ is ignored; a result joins the repository (``git add -f``) when a doc cites it."""
+    listed = subprocess.run(["git", "ls-files", "bench/results"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    docs = "\n".join(p.read_text() for p in (ROOT / "docs").rglob("*.md"))
+    for path in listed.stdout.split():
+        name = Path(path).name  # cited in full, or as "-HHMM-label.csv" after a full name of the same day
+        assert name in docs or name[8:] in docs, f"{path} is committed but no doc cites it"
+
+
+def test_every_bench_module_imports() -> None:
+    """The benches run by hand; importing each (as ``python -m bench.NAME`` does) catches a rename they missed."""
+    names = sorted(
+        ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        for p in (ROOT / "bench").rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py")
+    )
+    code = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)"
+    run = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
