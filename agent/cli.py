@@ -280,6 +280,15 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     s.add_argument("name", metavar="COMMAND", help="ping | status | reload | config | restart | a plugin command")
     s.add_argument("instance", nargs="?", metavar="INSTANCE", help="the instance (restart, capture, write)")
     s.add_argument("--arg", action="append", metavar="KEY=VALUE", help="command argument (repeat)")
+    s.add_argument(
+        "--sign",
+        metavar="KEY",
+        help="Ed25519 private key (PEM) to sign change commands with (or sign_key in the CLI config)",
+    )
+    s.add_argument("--by", help="who runs the command, recorded in the agent's audit (default: user@host)")
+    s.add_argument(
+        "--ttl", type=float, default=60.0, help="seconds a signed command stays valid (default 60, at most 900)"
+    )
     s.add_argument("--timeout", type=float, default=10.0)
     s.add_argument("--json", action="store_true", help="the whole answer as JSON")
     add_args(s)

@@ -185,3 +185,21 @@ class RemoteAgent:
     def close(self) -> None:
         self.proc.kill()
         self.sub.close()
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``edge-agent ARGS`` as a child process, never with the developer's own CLI config."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_AGENT_")}
+    full_env["EDGE_AGENT_CLI_CONFIG"] = os.devnull + ".absent"  # never the developer's own file
+    full_env.update(env or {})
+    if full_env["EDGE_AGENT_CLI_CONFIG"].endswith(".absent"):
+        del full_env["EDGE_AGENT_CLI_CONFIG"]
+        full_env["HOME"] = str(Path(os.devnull).parent / "nonexistent-home")
+    return subprocess.run(
+        [sys.executable, "-m", "edge_agent.agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=ROOT,
+    )

@@ -62,6 +62,8 @@ class RemoteSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     require_signature: bool = False
     trusted_keys: list[str] = []  # Ed25519 public keys, base64 or paths to PEM files
     allow_pushed_writes: list[str] = []  # instances whose pushed config may decide writes (agent/remote/write_gate.py)
+    command_keys: dict[str, list[str]] = {}  # command name (or "change") -> keys that may sign it (authority.py)
+    unsigned_sparkplug_writes: bool = False  # with require_signature: let DCMD writes through (broker ACL decides)
     max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     max_instances: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
     min_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import socket
 import sys
 import time
 import uuid
@@ -61,13 +63,35 @@ def _online(s: ClientSettings, agent: str) -> str:
     )
 
 
+def who() -> str:
+    """The default ``by`` of a change command: user@host."""
+    return f"{getpass.getuser()}@{socket.gethostname().split('.')[0]}"
+
+
+def signed_request(req: dict[str, Any], name: str, agent: str, by: str, key: Any, ttl_s: float) -> dict[str, Any]:
+    """A change command with who asked; signed and bound (like a push) when a key is given."""
+    from edge_agent.agent.ops.push import binding
+    from edge_agent.agent.remote.authority import command_class
+    from edge_agent.agent.remote.signing import sign
+
+    if command_class(name, req.get("args", {})) == "read":
+        return req
+    req = {**req, "by": by}
+    return sign({**req, "cmd": name, **binding(f"agent:{agent}", ttl_s)}, key) if key is not None else req
+
+
 def cmd_cmd(args: argparse.Namespace) -> int:
     """Run ping, status, reload, config, restart INSTANCE (or a plugin command) and print the answer."""
+    from edge_agent.agent.remote.signing import load_private_key
+
     try:
         s = resolve(args)
         req: dict[str, Any] = {"args": dict(kv.split("=", 1) for kv in args.arg or [])}
         if args.instance:
             req["instance"] = args.instance
+        key_path = args.sign or s.sign_key
+        key = load_private_key(str(key_path)) if key_path else None
+        req = signed_request(req, args.name, args.agent_id, args.by or who(), key, args.ttl)
         d = request(s, args.agent_id, args.name, req, args.timeout)
         if d is None:
             raise SystemExit(f"cmd: no answer within {args.timeout:g} s: {_online(s, args.agent_id)}")

@@ -78,16 +78,18 @@ def body_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return {"config": {"instances": [] if args.clear else instances}}
 
 
+def binding(target: str, ttl_s: float) -> dict[str, Any]:
+    """What binds a signed document (push or command) to one agent and one moment: target, expiry, nonce."""
+    return {
+        "target": target,
+        "expires": int(time.time() + ttl_s),
+        "nonce": base64.urlsafe_b64encode(os.urandom(12)).decode(),
+    }
+
+
 def make_doc(body: dict[str, Any], version: int, target: str, args: argparse.Namespace, key: Any) -> dict[str, Any]:
     """One bound document: target, version, expiry, nonce (signed when a key is given)."""
-    doc: dict[str, Any] = {
-        **body,
-        "version": version,
-        "target": target,
-        "expires": int(time.time() + args.ttl),
-        "nonce": base64.urlsafe_b64encode(os.urandom(12)).decode(),
-        "id": uuid.uuid4().hex[:12],
-    }
+    doc: dict[str, Any] = {**body, "version": version, **binding(target, args.ttl), "id": uuid.uuid4().hex[:12]}
     if args.check_s is not None:
         doc["check_s"] = args.check_s
     if args.force:

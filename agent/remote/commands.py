@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 from edge_agent.agent.bounds import echo_id, short, short_repr, value_errors
+from edge_agent.agent.remote.authority import Actor, Authority, Unauthorized, command_class, record_action
 from edge_agent.agent.remote.write_gate import WRITE_COMMANDS, WriteRefused, check_authority, check_finite
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.contract import UnknownCommand
@@ -51,6 +53,27 @@ def parse_request(payload: bytes) -> dict[str, Any]:
 INSTANCE_COMMANDS = ("restart",)
 
 
+class RefusalThrottle:
+    """At most ``limit`` refusals recorded per ``window_s``; the rest are counted."""
+
+    def __init__(self, limit: int = 20, window_s: float = 60.0) -> None:
+        self.limit, self.window_s = limit, window_s
+        self.start, self.count, self.suppressed = -window_s, 0, 0
+
+    def allow(self, now: float) -> bool:
+        if now - self.start >= self.window_s:
+            self.start, self.count = now, 0
+        self.count += 1
+        if self.count > self.limit:
+            self.suppressed += 1
+            return False
+        return True
+
+    def take_suppressed(self) -> int:
+        n, self.suppressed = self.suppressed, 0
+        return n
+
+
 def _tables(tables: Any) -> dict[str, dict[str, Any]]:
     """Instance tables by name."""
     return {t["name"]: t for t in tables if isinstance(t, dict) and isinstance(t.get("name"), str)}
@@ -66,11 +89,15 @@ class Commands:
         answer: Callable[[str, dict[str, Any]], None],
         chunk_bytes: int,
         agent_commands: Any = None,
+        audit: Callable[[str, str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.control = control
         self.agent_commands = agent_commands  # calibrate, captures, capture_get, report (agent/maintenance)
         self.answer = answer
         self.chunk_bytes = chunk_bytes
+        self.audit = audit  # emits the agent's ``audit`` event (kind, message, fields)
+        self.authority = Authority(lambda: control.file_config)
+        self.refusals = RefusalThrottle()
 
     async def on_command(self, topic: str, payload: bytes) -> None:
         """Entry point from the MQTT session; always answers once (or in chunks)."""
@@ -87,10 +114,39 @@ class Commands:
             log.exception("command %s failed", short(name, 80))
             self._answer(name, {"id": ident, "ok": False, "error": short(f"{type(exc).__name__}: {exc}")})
 
-    async def run(self, name: str, req: dict[str, Any]) -> Any:
+    async def run(self, name: str, req: dict[str, Any], *, source: str = "mqtt") -> Any:
+        """Run one command: read commands at once, change commands with the file's authority, audited."""
         args = req.get("args", {})
         if not isinstance(args, dict):
             raise CommandError("args must be a map")
+        if command_class(name, args) == "read":
+            return await self._run(name, req, args)
+        instance = req.get("instance", args.get("instance"))
+        where = instance if isinstance(instance, str) else None
+        try:
+            actor = self.authority.authorize(name, req, source)
+        except Unauthorized as exc:
+            self._record(name, Actor("(unauthenticated)", None, source), where, args, f"refused: {exc}")
+            raise CommandError(str(exc)) from exc
+        if actor.kid is not None and "by" in args:
+            args = {**args, "by": actor.by}  # the signed name is the one recorded (calibration, maintenance)
+        try:
+            result = await self._run(name, req, args)
+        except Exception as exc:
+            self._record(name, actor, where, args, f"refused: {exc}")
+            raise
+        self._record(name, actor, where, args, "done")
+        return result
+
+    def _record(self, name: str, actor: Actor, instance: str | None, args: dict[str, Any], outcome: str) -> None:
+        """Audit a change command; refusals are throttled (a flood of them must not flood the log)."""
+        if outcome != "done" and not self.refusals.allow(time.monotonic()):
+            return
+        if outcome != "done" and self.refusals.suppressed:
+            outcome += f" ({self.refusals.take_suppressed()} similar refusals not recorded)"
+        record_action(self.audit, command=name, actor=actor, instance=instance, args=args, outcome=outcome)
+
+    async def _run(self, name: str, req: dict[str, Any], args: dict[str, Any]) -> Any:
         c = self.control
         if name == "ping":
             return {"pong": True, "uptime_s": c.stats()["uptime_s"]}

@@ -22,7 +22,7 @@ import msgpack
 from edge_agent.agent.bounds import MAX_SAFE_INT, echo_id, int_in, short, value_errors
 from edge_agent.agent.config.layers import PushedLayer
 from edge_agent.agent.config.schema import canonical_hash
-from edge_agent.agent.remote.signing import TrustedKeyError, load_public_keys, verify
+from edge_agent.agent.remote.signing import KeyRing, TrustedKeyError, verify
 from edge_agent.agent.runtime.control import Rejected
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class RemoteConfig:
         self.answer = answer
         self.lock = asyncio.Lock()
         self.last_push = 0.0
-        self._keys: tuple[tuple[str, ...], dict[str, Any]] | None = None  # (entries read, keys)
+        self._keys = KeyRing()  # re-read when [remote] trusted_keys or a key file changes
 
     async def on_push(self, topic: str, payload: bytes) -> None:
         """``config/set``: a one-shot push, always answered."""
@@ -236,17 +236,14 @@ class RemoteConfig:
 
     def _trusted_keys(self) -> dict[str, Any]:
         """The keys of the local file's remote.trusted_keys, read again whenever a reload changed it."""
-        entries = tuple(self.control.remote.trusted_keys)
-        if self._keys is None or self._keys[0] != entries:
-            try:
-                self._keys = (entries, load_public_keys(list(entries)))
-            except (TrustedKeyError, OSError) as exc:
-                raise Rejected([str(exc)]) from exc
-        return self._keys[1]
+        try:
+            return self._keys.keys(list(self.control.remote.trusted_keys))
+        except (TrustedKeyError, OSError) as exc:
+            raise Rejected([str(exc)]) from exc
 
     def reset_keys(self) -> None:
         """Read remote.trusted_keys again at the next push (key files may have been replaced)."""
-        self._keys = None
+        self._keys.reset()
 
     def _new_instances(self, doc: dict[str, Any], layer: PushedLayer) -> list[dict[str, Any]]:
         if "config" in doc:

@@ -75,6 +75,36 @@ def load_public_keys(entries: list[str]) -> dict[str, Any]:
     return dict(parse_public_key(e) for e in entries)
 
 
+def _stamp(entry: str) -> tuple[int, int] | None:
+    """(mtime_ns, size) of a key file entry, None for an inline key: a replaced file is read again."""
+    try:
+        st = os.stat(entry)
+    except (OSError, ValueError):
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+class KeyRing:
+    """Trusted keys by key id, parsed once and parsed again when an entry or a key file changes
+    (so a rotated or revoked key file counts at the next use, with or without a reload)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[tuple[str, tuple[int, int] | None], ...], dict[str, Any]] = {}
+
+    def keys(self, entries: list[str]) -> dict[str, Any]:
+        """The keys of ``entries``; TrustedKeyError naming an entry that is not a key."""
+        stamp = tuple((e, None if _raw_from_text(e) else _stamp(e)) for e in entries)
+        found = self._cache.get(stamp)
+        if found is None:
+            found = load_public_keys(entries)
+            self._cache = {stamp: found}  # one set at a time: bounded
+        return found
+
+    def reset(self) -> None:
+        """Forget the parsed keys (the next use reads every file again)."""
+        self._cache = {}
+
+
 def verify(doc: dict[str, Any], keys: dict[str, Any]) -> str | None:
     """None when ``doc["sig"]`` is valid by the key ``doc["kid"]`` (or any trusted key when no
     kid is given); else the reason, ready for the answer."""

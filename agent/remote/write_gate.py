@@ -29,7 +29,7 @@ def check_finite(value: Any, where: str) -> None:
     values = value if isinstance(value, list | tuple) else [value]
     for v in values:
         if isinstance(v, float) and not math.isfinite(v):
-            raise WriteRefused(f"{where}: {v!r} is never written (NaN and infinities are refused for every tag)")
+            raise WriteRefused(f"{where}: {v!r} is not a finite number (NaN and infinities are never written)")
 
 
 def _write_relevant(table: Mapping[str, Any]) -> tuple[Any, Any, Any]:

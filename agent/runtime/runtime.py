@@ -251,10 +251,14 @@ class Runtime:
 
     async def _sparkplug_write(self, instance: str, key: str, value: Any) -> Any:
         """A DCMD write goes the way cmd/write goes (the plugin's allow_writes, writable, limits, audit)."""
-        commands = Commands(
-            self.control, answer=lambda name, d: None, chunk_bytes=self.config.remote.capture_chunk_bytes
+        commands = self.commands or Commands(
+            self.control,
+            answer=lambda name, d: None,
+            chunk_bytes=self.config.remote.capture_chunk_bytes,
+            audit=self._audit,
         )
-        return await commands.run("write", {"instance": instance, "args": {"tag": key, "value": value}})
+        req = {"instance": instance, "args": {"tag": key, "value": value}}
+        return await commands.run("write", req, source="sparkplug")
 
     def _subscriptions(self) -> dict[str, Handler]:
         """Build remote config and commands (once) and return their topic handlers."""
@@ -269,6 +273,7 @@ class Runtime:
             answer=self._cmd_answer,
             chunk_bytes=self.config.remote.capture_chunk_bytes,
             agent_commands=self.maintenance,
+            audit=self._audit,
         )
         self.control.on_reload.append(self.remote.reset_keys)  # [remote] trusted_keys may have changed
         subs: dict[str, Handler] = {
@@ -282,6 +287,9 @@ class Runtime:
 
     def _config_answer(self, d: dict[str, Any]) -> None:
         self.outbox.put(self.publisher.message(self.topics.config_result, d, priority=Priority.EVENT))
+
+    def _audit(self, kind: str, message: str, fields: dict[str, Any]) -> None:
+        self.publisher.event("agent", kind, message, Severity.INFO, fields)
 
     def _cmd_answer(self, name: str, d: dict[str, Any]) -> None:
         self.outbox.put(self.publisher.message(self.topics.cmd_result(name), d, priority=Priority.EVENT))

@@ -240,7 +240,7 @@ class ModbusDriver:
 def check_write_value(tag: Tag, value: Any) -> Scalar:
     """Type and range check of a value to write; ValueError with a clear message."""
     if isinstance(value, float) and not math.isfinite(value):  # NaN passes every min/max comparison
-        raise ValueError(f"{tag.name}: {value!r} is never written (NaN and infinities are refused)")
+        raise ValueError(f"{tag.name}: {value!r} is not a finite number (never written)")
     if tag.type in (DataType.BOOL, DataType.BIT):
         if not isinstance(value, bool) and value not in (0, 1):
             raise ValueError(f"{tag.name}: expected true/false, got {value!r}")

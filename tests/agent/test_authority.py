@@ -4,6 +4,7 @@ file only), against a running agent on a real broker and a real Modbus TCP serve
 from __future__ import annotations
 
 import math
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,14 @@ from typing import Any
 import msgpack
 import pytest
 from edge_agent.agent.devtools.local_broker import LocalBroker
+from edge_agent.agent.ops.fleet import signed_request
+from edge_agent.agent.remote.authority import command_class
+from edge_agent.agent.remote.signing import load_private_key
 from edge_agent.agent.remote.write_gate import WriteRefused, check_authority, check_finite
+from edge_agent.agent.sparkplug.payload import DataType, Payload, set_value
 from plc_known import known_plc_server, toml_tags
-from support import AgentProcess, Subscriber, write_config
+from spb_rules import Recorder
+from support import AgentProcess, RemoteAgent, Subscriber, cli, write_config
 
 
 def _plc_table(name: str, port: int, tags: list[dict[str, Any]], allow_writes: bool) -> dict[str, Any]:
@@ -53,7 +59,7 @@ class PlcAgent:
         self.file_tags = _file_tags(tags)
         self.port = port
         plc1 = _plc_table("plc1", port, self.file_tags, True)
-        cfg = write_config(
+        self.cfg = cfg = write_config(
             tmp / "a.toml",
             state_dir=tmp / "s",
             instances=_instances_toml(plc1),
@@ -104,7 +110,7 @@ def test_nan_and_infinities_are_never_written(plc_agent: PlcAgent) -> None:
     for bad in (math.nan, math.inf, -math.inf):
         for tag in ("float32_ABCD_0", "setpoint"):
             answer = plc_agent.cmd("write", {"id": 1, "instance": "plc1", "args": {"tag": tag, "value": bad}})
-            assert answer["ok"] is False and "NaN and infinities" in answer["error"], (tag, bad, answer)
+            assert answer["ok"] is False and "not a finite number" in answer["error"], (tag, bad, answer)
     ok = plc_agent.cmd("write", {"id": 2, "instance": "plc1", "args": {"tag": "float32_ABCD_0", "value": 12.5}})
     assert ok["ok"] is True, ok
 
@@ -128,7 +134,7 @@ def test_a_pushed_instance_cannot_write_or_widen_the_files_limits(plc_agent: Plc
 
 def test_the_gate_rules() -> None:
     for bad in (math.nan, math.inf, -math.inf, [1.0, math.nan]):
-        with pytest.raises(WriteRefused, match="NaN and infinities"):
+        with pytest.raises(WriteRefused, match="not a finite number"):
             check_finite(bad, "plc.sp")
     check_finite(1e308, "plc.sp")  # finite: the driver's range and type checks decide
     file_t = {"plc": {"plugin": "plc", "driver": {"type": "modbus", "port": 502}, "options": {"allow_writes": True}}}
@@ -150,6 +156,115 @@ def test_the_modbus_driver_refuses_nan_itself() -> None:
 
     tag = Tag(name="sp", address=1, type=DataType.FLOAT32, writable=True, min=0, max=200)
     for bad in (math.nan, math.inf):
-        with pytest.raises(ValueError, match="NaN and infinities"):
+        with pytest.raises(ValueError, match="not a finite number"):
             check_write_value(tag, bad)
     assert check_write_value(tag, 12.5) == 12.5
+
+
+def _keygen(path: Path) -> tuple[Any, str]:
+    """A key pair as `edge-agent keygen` writes it: (private key, path of KEY.pub)."""
+    r = cli("keygen", str(path))
+    assert r.returncode == 0, r.stderr
+    return load_private_key(str(path)), f"{path}.pub"
+
+
+def _cmd(a: RemoteAgent, name: str, req: dict[str, Any]) -> dict[str, Any]:
+    topic = f"edge/t1/cmd/{name}/result"
+    before = len(a.sub.on(topic))
+    a.sub.client.publish(f"edge/t1/cmd/{name}", msgpack.packb(req), qos=1)
+    a.sub.wait_for(lambda: len(a.sub.on(topic)) > before, 10, f"answer to {name}")
+    return a.sub.on(topic)[before].env["d"]
+
+
+def _audits(a: RemoteAgent) -> list[dict[str, Any]]:
+    return [m.env["d"] for m in a.sub.on("edge/t1/event/agent") if m.env["d"]["kind"] == "audit"]
+
+
+def test_change_commands_need_a_signature_by_a_key_the_file_trusts(tmp_path: Path, broker: LocalBroker) -> None:
+    ops, ops_pub = _keygen(tmp_path / "ops.key")
+    panel, panel_pub = _keygen(tmp_path / "panel.key")
+    extra = f'require_signature = true\ntrusted_keys = ["{ops_pub}"]\ncommand_keys = {{ write = ["{panel_pub}"] }}\n'
+    a = RemoteAgent(tmp_path, broker, extra=extra)
+    try:
+        assert _cmd(a, "ping", {"id": 1})["ok"], "read commands stay open"
+        # The review's attack: an unsigned calibration by "anyone" shifting a channel by +1000.
+        attack = {"id": 2, "instance": "steady", "args": {"channel": "ch0", "by": "anyone", "points": [[0, 1000]]}}
+        refused = _cmd(a, "calibrate", attack)
+        assert not refused["ok"] and "a change command must be signed" in refused["error"], refused
+        shown = _cmd(a, "calibrate", {"id": 3, "instance": "steady", "args": {"channel": "ch0", "action": "show"}})
+        assert shown["ok"] and shown["result"]["active"] is None and shown["result"]["pending"] == []
+        for name in ("restart", "reload"):
+            unsigned = _cmd(a, name, {"id": 4, "instance": "other", "by": "mallory"})
+            assert not unsigned["ok"] and "must be signed" in unsigned["error"], (name, unsigned)
+        # Signed by the ops key (trusted_keys: every command), bound to this agent: runs, audited.
+        restart = signed_request({"id": 5, "instance": "other"}, "restart", "t1", "ann", ops, 60)
+        ok = _cmd(a, "restart", restart)
+        assert ok["ok"] and ok["result"] == {"restarted": "other"}, ok
+        a.sub.wait_for(lambda: any(e["outcome"] == "done" for e in _audits(a)), 10, "the audit event")
+        done = next(e for e in _audits(a) if e["outcome"] == "done")
+        assert done["command"] == "restart" and done["by"] == "ann" and done["kid"] == restart["kid"]
+        assert done["instance"] == "other" and done["source"] == "mqtt"
+        assert any(e["command"] == "calibrate" and e["outcome"].startswith("refused") for e in _audits(a))
+        replay = _cmd(a, "restart", restart)
+        assert not replay["ok"] and "already used" in replay["error"], replay
+        # A signed ping cannot be replayed as a restart; the panel key may write, not restart.
+        ping = signed_request({"id": 6, "instance": "other", "args": {"action": "x"}}, "calibrate", "t1", "b", ops, 60)
+        assert not (moved := _cmd(a, "restart", ping))["ok"] and "signed for 'calibrate'" in moved["error"]
+        by_panel = _cmd(a, "restart", signed_request({"id": 7, "instance": "other"}, "restart", "t1", "p", panel, 60))
+        assert not by_panel["ok"] and "may not sign 'restart'" in by_panel["error"], by_panel
+        other_agent = signed_request({"id": 8, "instance": "other"}, "restart", "t2", "ann", ops, 60)
+        assert "is not this agent" in _cmd(a, "restart", other_agent)["error"]
+        too_long = signed_request({"id": 9, "instance": "other"}, "restart", "t1", "ann", ops, 3600)
+        assert "more than 900 s ahead" in _cmd(a, "restart", too_long)["error"]
+        # The CLI signs with its key (sign_key or --sign) and says who.
+        key = str(tmp_path / "ops.key")
+        r = cli("cmd", "t1", "restart", "other", "--sign", key, "--by", "bob", "--url", broker.url)
+        assert r.returncode == 0 and '"restarted": "other"' in r.stdout, r.stderr
+        a.sub.wait_for(lambda: any(e["by"] == "bob" for e in _audits(a)), 10, "the CLI's audit event")
+    finally:
+        a.close()
+
+
+def test_command_classes() -> None:
+    for read in ("ping", "status", "config", "capture", "captures", "capture_get", "report", "history"):
+        assert command_class(read, {}) == "read"
+    assert command_class("calibrate", {"action": "show"}) == "read"
+    for change in ("write", "calibrate", "restart", "reload", "maintenance_done", "ack", "shelve", "sign_off", "new"):
+        assert command_class(change, {}) == "change", change
+
+
+def _dcmd(tag: str, datatype: DataType, value: Any) -> bytes:
+    p = Payload()
+    p.timestamp = 1
+    m = p.metrics.add()
+    m.name, m.datatype, m.timestamp = tag, int(datatype), 1
+    set_value(m, datatype, value)
+    return bytes(p.SerializeToString())
+
+
+def test_sparkplug_dcmd_goes_through_the_same_gate(tmp_path: Path, broker: LocalBroker) -> None:
+    sparkplug = '\n[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
+    with known_plc_server() as (port, tags, _):
+        rec = Recorder(broker.url)
+        a = PlcAgent(tmp_path, broker, port, tags, extra="require_signature = true" + sparkplug)
+        try:
+
+            def refusals(text: str) -> int:
+                return sum(text.encode() in m.payload for m in rec.of("DDATA"))
+
+            rec.wait_for(lambda: rec.of("DBIRTH"), 20, "DBIRTH")
+            rec.client.publish("spBv1.0/plant/DCMD/t1/plc1", _dcmd("setpoint", DataType.INT64, 250), qos=1)
+            rec.wait_for(lambda: refusals("cannot carry a signature"), 10, "the unsigned DCMD refused")
+            # The file stops requiring signatures (SIGHUP): DCMD writes now, but never NaN.
+            a.cfg.write_text(a.cfg.read_text().replace("require_signature = true", ""))
+            a.proc.proc.send_signal(signal.SIGHUP)
+            a.sub.wait_for(lambda: "reload:" in a.proc.log(), 10, "the reload")
+            rec.client.publish("spBv1.0/plant/DCMD/t1/plc1", _dcmd("float32_ABCD_0", DataType.FLOAT, math.nan), qos=1)
+            rec.wait_for(lambda: refusals("not a finite number"), 10, "the NaN DCMD refused")
+            rec.client.publish("spBv1.0/plant/DCMD/t1/plc1", _dcmd("setpoint", DataType.INT64, 250), qos=1)
+            a.sub.wait_for(lambda: a.setpoint() == 250, 10, "the DCMD write read back")
+            audits = [m.env["d"] for m in a.sub.on("edge/t1/event/agent") if m.env["d"]["kind"] == "audit"]
+            assert any(e["source"] == "sparkplug" and e["outcome"] == "done" for e in audits), audits
+        finally:
+            a.close()
+            rec.close()

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from edge_agent.agent.devtools.local_broker import free_port, wait_port
 from paho.mqtt.enums import CallbackAPIVersion
-from support import BASE, ROOT, AgentProcess, write_config
+from support import BASE, ROOT, AgentProcess, cli, write_config
 
 USERS = ("ops", "t1", "t2", "t3", "scada")
 
@@ -77,23 +76,6 @@ def start_agent(tmp: Path, broker: AclBroker, agent_id: str, groups: str = "") -
     if groups:
         cfg.write_text(cfg.read_text().replace(f'id = "{agent_id}"\n', f'id = "{agent_id}"\ngroups = [{groups}]\n'))
     return AgentProcess(cfg, broker.url)
-
-
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_AGENT_")}
-    full_env["EDGE_AGENT_CLI_CONFIG"] = os.devnull + ".absent"  # never the developer's own file
-    full_env.update(env or {})
-    if full_env["EDGE_AGENT_CLI_CONFIG"].endswith(".absent"):
-        del full_env["EDGE_AGENT_CLI_CONFIG"]
-        full_env["HOME"] = str(Path(os.devnull).parent / "nonexistent-home")
-    return subprocess.run(
-        [sys.executable, "-m", "edge_agent.agent", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=full_env,
-        cwd=ROOT,
-    )
 
 
 def wait_online(url_args: list[str], ids: list[str], timeout: float = 30) -> list[dict[str, Any]]:
