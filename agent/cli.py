@@ -119,6 +119,14 @@ def _check_pushed_layer(path: str, reg: Any) -> int:
     return 0
 
 
+def _features_note(spec: Any) -> str:
+    """`` [write, deadline_s]``: the optional features a driver declares (drivers.contract.DRIVER_FEATURES)."""
+    from edge_agent.drivers.contract import driver_features
+
+    features = driver_features(spec)
+    return f" [{', '.join(features)}]" if features else ""
+
+
 def _listing(kind: str, as_json: bool = False) -> int:
     from edge_agent.agent.config.registry import load_registry
 
@@ -139,7 +147,8 @@ def _listing(kind: str, as_json: bool = False) -> int:
             print(f"{name:14} BROKEN   {src:24} {reg.broken[(kind, name)]}")
             continue
         spec = specs[name]
-        print(f"{name:14} {(o.version if o else ''):8} {src:24} {spec.description}")
+        extra = _features_note(spec) if kind == "driver" else ""
+        print(f"{name:14} {(o.version if o else ''):8} {src:24} {spec.description}{extra}")
         for hidden in reg.shadowed.get((kind, name), []):
             print(f"{name:14} SHADOWED {hidden.dist + ' ' + hidden.version:24} ignored: named like {src} {name!r}")
     return 0

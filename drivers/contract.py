@@ -20,6 +20,7 @@ refuses a spec of another major version and warns about a newer minor one (docs/
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
 import math
 import typing
@@ -31,7 +32,7 @@ import msgspec
 
 ENTRY_POINT_GROUP = "edge_agent.drivers"
 
-CONTRACT_VERSION: Final = "1.0"
+CONTRACT_VERSION: Final = "1.1"
 """The driver contract's version, "MAJOR.MINOR": a new minor only adds (fields with defaults,
 reading types); a new major changes or removes something a driver relies on."""
 
@@ -249,6 +250,43 @@ class Driver(Protocol[R_co]):
         """Release the device; must be safe to call twice and after a failed open."""
 
 
+@runtime_checkable
+class Writable(Protocol):
+    """Optional driver feature ``write``: set one value on the device (a PLC tag, a GPIO output).
+    ``cmd/write`` and Sparkplug DCMD reach it through the plugin; plain or ``async def``."""
+
+    def write(self, tag: str, value: Any) -> object:
+        """Write ``value`` to ``tag`` and return the value written; raise ValueError for a refused
+        value, a DriverError when the device fails."""
+
+
+@runtime_checkable
+class DeclaresDeadlines(Protocol):
+    """Optional driver feature ``deadline_s``: how long a call may take before the runtime abandons it
+    (seconds, for every call or by method name: ``{"open": 30, "read": 2}``); else 3 x interval_s."""
+
+    deadline_s: float | Mapping[str, float]
+
+
+@runtime_checkable
+class ReportsFailure(Protocol):
+    """Optional driver feature ``failure``: a failure the driver saw between calls (its own thread or
+    process died); when it is not None the runtime closes and reopens the driver, raising it as the cause."""
+
+    failure: BaseException | None
+
+
+DRIVER_FEATURES: Final[Mapping[str, type]] = {
+    "write": Writable,
+    "deadline_s": DeclaresDeadlines,
+    "failure": ReportsFailure,
+}
+"""The optional driver features by attribute name: checked when a spec is loaded (on the driver
+class its ``factory`` is or returns), listed by ``edge-agent drivers``."""
+
+DEADLINE_METHODS: Final = frozenset({"open", "read", "close", "write"})
+
+
 @dataclass(frozen=True)
 class DriverSpec(Generic[OptionsT, ReadingT]):
     """What a driver package registers: its name, options schema, factory and capabilities.
@@ -346,6 +384,67 @@ def check_options_type(options: object, source: str) -> None:
         ) from None
 
 
+def driver_class(spec: DriverSpec[Any, Any]) -> type | None:
+    """The class of the drivers ``spec.factory`` makes: the factory itself, or its declared return
+    type; None when neither says (a lambda): its optional features are then seen only at run time."""
+    factory: Any = spec.factory
+    if isinstance(factory, type):
+        return factory
+    try:
+        returned = typing.get_type_hints(factory).get("return")
+    except Exception:  # annotations that do not resolve: nothing to inspect
+        return None
+    returned = typing.get_origin(returned) or returned
+    return returned if isinstance(returned, type) and returned is not Driver else None
+
+
+def _declares(cls: type, name: str) -> bool:
+    """The class (or a base) defines or annotates ``name``."""
+    return any(name in vars(k) or name in vars(k).get("__annotations__", {}) for k in cls.__mro__)
+
+
+def _feature_problem(cls: type, name: str) -> str | None:
+    """Why the class's ``name`` does not fit its feature Protocol (class-level values only), else None."""
+    value = getattr(cls, name, None)
+    if name == "write":
+        if not callable(value):
+            return "write must be a method write(tag, value)"
+        try:
+            inspect.signature(value).bind(None, "tag", 0)
+        except TypeError:
+            return f"write must take (tag, value), it is write{inspect.signature(value)}"
+        except ValueError:  # no signature to read (a builtin): trust it
+            return None
+    if name == "deadline_s" and value is not None:
+        items = value.items() if isinstance(value, Mapping) else [("", value)]
+        for method, seconds in items:
+            if method and method not in DEADLINE_METHODS:
+                return f"deadline_s names {method!r}, not one of {sorted(DEADLINE_METHODS)}"
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+                return f"deadline_s must be seconds > 0 or a map {{method: seconds}}, got {value!r}"
+    if name == "failure" and value is not None and not isinstance(value, BaseException):
+        return f"failure must be None or an exception, got {value!r}"
+    return None
+
+
+def driver_features(spec: DriverSpec[Any, Any]) -> tuple[str, ...]:
+    """The optional features (``DRIVER_FEATURES``) the spec's driver class declares, by name."""
+    cls = driver_class(spec)
+    return () if cls is None else tuple(n for n in DRIVER_FEATURES if _declares(cls, n))
+
+
+def check_driver_features(spec: DriverSpec[Any, Any], source: str) -> None:
+    """Refuse a driver class whose optional feature does not fit its Protocol, naming it."""
+    cls = driver_class(spec)
+    if cls is None:
+        return
+    for name in driver_features(spec):
+        problem = _feature_problem(cls, name)
+        if problem:
+            protocol = DRIVER_FEATURES[name].__name__
+            raise ContractError(f"{source}: optional feature {name!r} of {cls.__name__} ({protocol}): {problem}")
+
+
 def check_driver_spec(obj: object, source: str) -> DriverSpec[Any, Any]:
     """Validate a loaded entry point; raise ContractError naming what is wrong and where."""
     if not isinstance(obj, DriverSpec):
@@ -364,4 +463,5 @@ def check_driver_spec(obj: object, source: str) -> DriverSpec[Any, Any]:
     for name in ("check", "plan", "values"):
         if getattr(obj, name) is not None and not callable(getattr(obj, name)):
             raise ContractError(f"{source}: {name} must be callable or None")
+    check_driver_features(obj, source)
     return obj

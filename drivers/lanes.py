@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_agent.drivers.contract import DeclaresDeadlines
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.named_thread import NamedThread
 
@@ -64,7 +65,7 @@ def default_deadline_s(interval_s: float, method: str = "read") -> float:
 
 def deadline_for(driver: Any, method: str, interval_s: float) -> float:
     """The deadline a driver declares for ``method`` (``deadline_s``: number or map), else the default."""
-    declared = getattr(driver, "deadline_s", None)
+    declared = driver.deadline_s if isinstance(driver, DeclaresDeadlines) else None
     if isinstance(declared, Mapping):
         declared = declared.get(method)
     if isinstance(declared, int | float) and not isinstance(declared, bool) and declared > 0:

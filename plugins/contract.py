@@ -44,6 +44,7 @@ from edge_agent.drivers.contract import (
     Values,
     ValueSpec,
     Waveform,
+    Writable,
     check_contract_version,
     check_options_type,
     valid_name,
@@ -52,7 +53,7 @@ from edge_agent.drivers.errors import DriverError
 
 ENTRY_POINT_GROUP = "edge_agent.plugins"
 
-CONTRACT_VERSION: Final = "1.0"
+CONTRACT_VERSION: Final = "1.1"
 """The plugin contract's version, "MAJOR.MINOR" (same rules as the driver contract's)."""
 
 T = TypeVar("T")
@@ -342,5 +343,6 @@ __all__ = [
     "ValueSpec",
     "Values",
     "Waveform",
+    "Writable",
     "check_plugin_spec",
 ]

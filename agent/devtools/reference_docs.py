@@ -19,10 +19,10 @@ from typing import Any
 
 import msgspec
 from edge_agent.agent.config.registry import Origin, Registry, load_registry
-from edge_agent.drivers.contract import Capability, DType, ValueSpec, device_groups
+from edge_agent.drivers.contract import Capability, DType, ValueSpec, device_groups, driver_features
 from edge_agent.plugins.contract import PluginSpec
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "reference"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "reference"
 # What a plugin's declaration is computed from in the reference: one stand-in per driver value.
 PLACEHOLDERS = {
     Capability.WAVEFORM: ValueSpec("<axis>", DType.FLOAT32, "g", "each axis of the driver"),
@@ -108,6 +108,7 @@ def spec_dict(kind: str, name: str, spec: Any, origin: Origin | None) -> dict[st
     }
     if kind == "driver":
         d["provides"] = sorted(str(c) for c in spec.provides)
+        d["features"] = list(driver_features(spec))  # optional features (drivers.contract.DRIVER_FEATURES)
         d["device_access"] = access(spec)
     else:
         d["requires"] = None if spec.requires is None else str(spec.requires)
@@ -234,7 +235,8 @@ def spec_page(kind: str, name: str, spec: Any) -> str:
         provides = ", ".join(f"`{c}`" for c in sorted(spec.provides))
         groups = access(spec)
         needs = "depends on the options" if groups is None else ", ".join(f"`{g}`" for g in groups) or "none"
-        out += [f"Provides: {provides}. Contract {spec.contract_version}.", ""]
+        features = ", ".join(f"`{f}`" for f in driver_features(spec)) or "none"
+        out += [f"Provides: {provides}. Optional features: {features}. Contract {spec.contract_version}.", ""]
         which = "default" if spec.example is None else "example"
         out += [f"Device access (Unix groups of the service, {which} options): {needs}.", ""]
         where, values = f'`[instances.driver]` (with `type = "{name}"`)', example_values(kind, spec)

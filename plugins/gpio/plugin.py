@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
-from edge_agent.drivers.contract import Capability, Values
+from edge_agent.drivers.contract import Capability, Values, Writable
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.common.report_by_exception import Deadband, ReportByException
 from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity, ValueRef, ValueSpec
@@ -89,12 +89,12 @@ class GpioPlugin(Plugin):
             on = rule_wants_on(rule, None if got is None else got[0])
             if self.outputs.get(rule.output, False) == on:  # outputs start off
                 continue
-            write = getattr(self.ctx.driver, "write", None)
-            if write is None:
+            driver = self.ctx.driver
+            if not isinstance(driver, Writable):
                 return
             self.outputs[rule.output] = on
             try:
-                await self.ctx.call(write, rule.output, on)
+                await self.ctx.call(driver.write, rule.output, on)
             except ValueError as exc:  # an output the driver does not have: say so once
                 self.ctx.event("output_error", str(exc), Severity.WARNING, output=rule.output)
                 continue

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import msgspec
-from edge_agent.drivers.contract import Capability, Values, ValueSpec
+from edge_agent.drivers.contract import Capability, Values, ValueSpec, Writable
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.common.report_by_exception import Deadband, ReportByException
 from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity, UnknownCommand
@@ -117,10 +117,10 @@ class PlcPlugin(Plugin):
         tag, value = args.get("tag"), args.get("value")
         if not isinstance(tag, str) or "value" not in args:
             raise ValueError('write needs {"tag": "<name>", "value": <value>}')
-        write = getattr(self.ctx.driver, "write", None)
-        if write is None:
+        driver = self.ctx.driver
+        if not isinstance(driver, Writable):
             raise ValueError("this instance's driver cannot write")
-        written = await write(tag, value)
+        written = await self.ctx.call(driver.write, tag, value)
         self.ctx.event("tag_write", f"{tag} := {written!r}", Severity.INFO, tag=tag, value=written)
         return {"tag": tag, "value": written, "ok": True}
 
