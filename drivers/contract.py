@@ -74,6 +74,7 @@ class Capability(enum.StrEnum):
     TEMPERATURE = "temperature"  # TemperatureReading: per-channel temperatures (also a Values)
     REGISTERS = "registers"  # Values of PLC tags; the driver may also ``write(tag, value)``
     DIGITAL = "digital"  # Values of GPIO inputs, counters, tachometer
+    THERMAL_IMAGE = "thermal_image"  # ThermalFrame: a thermal array's object temperatures (also a Values)
 
 
 class Quality(enum.StrEnum):
@@ -215,12 +216,24 @@ def temperature_reading(channels: Mapping[str, ChannelReading], ts_ms: int | Non
     return TemperatureReading(values=values, quality=quality, ts_ms=ts_ms, channels=dict(channels))
 
 
+@dataclass(frozen=True, slots=True)
+class ThermalFrame(Values):
+    """One frame of a thermal array: ``frame_c`` (rows, columns) apparent object temperatures in
+    degC at ``emissivity`` (NaN: a failed pixel); ``values`` is the flat view (``ta_c``, ``max_c``...)."""
+
+    frame_c: Any = None  # numpy.ndarray float32 (rows, columns)
+    ta_c: float = float("nan")  # the sensor's own (ambient) temperature
+    reflected_c: float = float("nan")  # reflected apparent temperature used
+    emissivity: float = 1.0  # emissivity the frame was computed at
+
+
 READING_TYPES: Final[Mapping[Capability, type]] = {
     Capability.VALUES: Values,
     Capability.WAVEFORM: Waveform,
     Capability.TEMPERATURE: TemperatureReading,
     Capability.REGISTERS: Values,
     Capability.DIGITAL: Values,
+    Capability.THERMAL_IMAGE: ThermalFrame,
 }
 """The reading type ``read()`` returns for each capability (an instance of it, or of a subclass)."""
 

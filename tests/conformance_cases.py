@@ -20,6 +20,7 @@ DRIVERS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "max31855": ({"backend": "sim", "channels": _TC}, {"backend": "hw", "channels": _TC}),
     "max31856": ({"backend": "sim", "channels": _TC}, {"backend": "hw", "channels": _TC}),
     "max31865": ({"backend": "sim", "channels": _TC}, {"backend": "hw", "channels": _TC}),
+    "mlx90640": ({"backend": "sim", "refresh_hz": 64}, {"backend": "hw", "device": "/dev/i2c-99"}),
     "serial_line": ({"backend": "sim"}, {"backend": "hw", "port": "/dev/ttyNONEXISTENT"}),
     # a PLC that is down at open is retried by read (quality comm_error): open never fails
     "modbus": ({"backend": "sim", "layout": "reference"}, None),

@@ -180,3 +180,15 @@ def test_diagnosis_can_be_switched_off() -> None:
     assert SPEC.values is not None
     assert not any(v.key.startswith("diagnosis") for v in SPEC.values(opts, []))
     assert math.isclose(VibrationOptions(machine_group=1).diagnosis_gate(), 4.5)
+
+
+def test_declared_diagnosis_becomes_typed_sparkplug_metrics() -> None:
+    from edge_agent.agent.sparkplug.device import Aliases, Device, declare
+    from edge_agent.agent.sparkplug.payload import DataType
+
+    assert SPEC.values is not None
+    dev = Device("pump1-de")
+    declare(dev, Aliases(), SPEC.values(VibrationOptions(speed_source="fixed", rpm=1485.0), []))
+    assert dev.metrics["diagnosis.unbalance.confidence"].datatype is DataType.FLOAT
+    assert dev.metrics["diagnosis.unbalance.active"].datatype is DataType.BOOLEAN
+    assert dev.metrics["diagnosis.faults"].datatype is DataType.STRING
