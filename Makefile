@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test lint typecheck pytest bench sysdeps clean proto npm test-arm64 smoke-armhf reference
+.PHONY: demo test lint typecheck pytest bench sysdeps clean proto npm test-arm64 smoke-armhf reference data-path
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ typecheck: $(STAMP)
 # docs/reference/ from the built-in specs (options and declared values; a test fails when stale).
 reference: $(STAMP)
 	$(BIN)/python -m edge_agent.agent.devtools.reference_docs
+
+# docs/data-path.png, the data path drawn from the code (a test fails when a function it names is gone).
+data-path: $(STAMP)
+	$(BIN)/python -m edge_agent.agent.devtools.data_path
 
 # The Sparkplug B schema compiled for the protobuf runtime (the result is committed; a test checks it).
 proto: $(STAMP)
