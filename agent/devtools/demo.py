@@ -33,7 +33,7 @@ from edge_agent.agent.ops.tail import decode_line, subscribe
 from edge_agent.agent.runtime.runtime import Runtime
 from edge_agent.drivers.dotted_keys import flatten
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout (agent/devtools/demo.py)
 DEFAULT_CONFIG = ROOT / "examples" / "reference-plant.toml"
 FALLBACK = {
     "instances": [

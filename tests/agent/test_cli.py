@@ -68,7 +68,7 @@ def test_malloc_arenas_tuned_in_a_child_unless_the_environment_says_otherwise() 
     import subprocess
     import sys
 
-    code = "import os, agent.cli as c; c.few_malloc_arenas(); print(os.environ.get('MALLOC_ARENA_MAX', '-'))"
+    code = "import os, edge_agent.agent.cli as c; c.few_malloc_arenas(); print(os.environ.get('MALLOC_ARENA_MAX', '-'))"
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "-" and out.stderr == ""
