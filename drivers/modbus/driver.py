@@ -11,10 +11,17 @@ from typing import Any
 
 from edge_agent.drivers.contract import Quality, Scalar, Values
 from edge_agent.drivers.errors import CommError, DeviceTimeout, DriverError
+from edge_agent.drivers.modbus.backends import (
+    Backoff,
+    CompiledRequest,
+    ExceptionCode,
+    PymodbusSource,
+    SimSource,
+    Source,
+)
 from edge_agent.drivers.modbus.codec import encode_value
 from edge_agent.drivers.modbus.options import Backend, ModbusOptions, all_tags
 from edge_agent.drivers.modbus.plan import ReadRequest, build_plan, split
-from edge_agent.drivers.modbus.poller import Backoff, CompiledRequest, ExceptionCode, PymodbusSource, SimSource, Source
 from edge_agent.drivers.modbus.tags import DataType, Order, PollClass, Table, Tag
 
 log = logging.getLogger(__name__)

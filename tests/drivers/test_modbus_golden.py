@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 from edge_agent.drivers.modbus import SPEC, ModbusDriver, ModbusOptions
-from edge_agent.drivers.modbus.poller import SimSource
+from edge_agent.drivers.modbus.backends import SimSource
 from edge_agent.drivers.modbus.tags import Table
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "modbus"

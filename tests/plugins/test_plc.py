@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 from edge_agent.drivers.modbus import ModbusDriver, ModbusOptions
-from edge_agent.drivers.modbus.poller import SimSource
+from edge_agent.drivers.modbus.backends import SimSource
 from edge_agent.drivers.modbus.simulator import PlcImage, bound_port, serve_tcp
 from edge_agent.drivers.modbus.tags import Table, Tag
 from edge_agent.plugins.contract import UnknownCommand
