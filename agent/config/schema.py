@@ -63,6 +63,8 @@ class RemoteSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     trusted_keys: list[str] = []  # Ed25519 public keys, base64 or paths to PEM files
     allow_pushed_writes: list[str] = []  # instances whose pushed config may decide writes (agent/remote/write_gate.py)
     command_keys: dict[str, list[str]] = {}  # command name (or "change") -> keys that may sign it (authority.py)
+    push_file_dirs: list[str] = []  # pushed FilePath options may read here (and state_dir): push_limits.py
+    push_hosts: list[str] | None = None  # "HOST" or "HOST:PORT" a pushed instance may reach; None: the file's
     unsigned_sparkplug_writes: bool = False  # with require_signature: let DCMD writes through (broker ACL decides)
     max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     max_instances: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
@@ -157,7 +159,7 @@ def _is_file_path(tp: Any) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def _file_path_fields(cls: type) -> frozenset[str]:
+def file_path_fields(cls: type) -> frozenset[str]:
     # No fallback: the registry refuses an options class whose annotations do not resolve
     # (check_options_type), so a FilePath option is never silently left relative.
     hints = typing.get_type_hints(cls, include_extras=True)
@@ -169,7 +171,7 @@ def with_config_paths(table: Any, cls: type, base_dir: str | None) -> Any:
     config file's directory), so they do not depend on the working directory."""
     if base_dir is None or not isinstance(table, dict):
         return table
-    fields = _file_path_fields(cls)
+    fields = file_path_fields(cls)
     out = dict(table)
     for name in fields & out.keys():
         value = out[name]

@@ -22,6 +22,7 @@ import msgpack
 from edge_agent.agent.bounds import MAX_SAFE_INT, echo_id, int_in, short, value_errors
 from edge_agent.agent.config.layers import PushedLayer
 from edge_agent.agent.config.schema import canonical_hash
+from edge_agent.agent.remote.push_limits import reach_errors
 from edge_agent.agent.remote.signing import KeyRing, TrustedKeyError, verify
 from edge_agent.agent.runtime.control import Rejected
 
@@ -264,6 +265,9 @@ class RemoteConfig:
         limit = self.control.remote.max_instances
         if len(instances) > limit:
             raise Rejected([f"config.instances: {len(instances)} instances exceed remote.max_instances = {limit}"])
+        reach = reach_errors(instances, self.control.file_config, self.control.registry)
+        if reach:  # before anything is built: a file outside the allowed directories is never opened
+            raise Rejected(reach)
         return copy.deepcopy(instances)
 
     def _patched(self, patch: dict[str, Any], layer: PushedLayer) -> list[dict[str, Any]]:

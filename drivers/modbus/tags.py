@@ -7,8 +7,11 @@ the same fields. Both are validated into :class:`Tag`; CSV errors name the row a
 from __future__ import annotations
 
 import csv
+import difflib
 import enum
 import io
+import re
+import typing
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
@@ -175,21 +178,26 @@ class TagMapError(DriverError, ValueError):
     """A tag map (CSV or TOML) is invalid; the message lists every problem with its location."""
 
 
+_QUOTED = re.compile(r"'[^']*'")  # msgspec quotes values in single quotes, types in backticks
 _FLOAT_FIELDS = {"scale", "offset", "min", "max", "deadband", "deadband_percent"}
 _INT_FIELDS = {"address", "bit", "length", "unit_id"}
 _BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 def _cell(column: str, text: str) -> Any:
-    """Convert one CSV cell to the type its column expects; raise ValueError with the reason."""
+    """Convert one CSV cell to the type its column expects; raise ValueError with the reason.
+    Reasons never quote the cell: a tag map's errors must not carry a file's content."""
     text = text.strip()
-    if column in _INT_FIELDS:
-        return int(text, 0)
-    if column in _FLOAT_FIELDS:
-        return float(text)
+    try:
+        if column in _INT_FIELDS:
+            return int(text, 0)
+        if column in _FLOAT_FIELDS:
+            return float(text)
+    except ValueError:
+        raise ValueError("expected an integer" if column in _INT_FIELDS else "expected a number") from None
     if column == "writable":
         if text.lower() not in _BOOL_WORDS:
-            raise ValueError(f"expected true/false, got {text!r}")
+            raise ValueError("expected true/false (or yes/no, 1/0)")
         return _BOOL_WORDS[text.lower()]
     return text
 
@@ -212,17 +220,40 @@ def _row(fields: dict[str, str], row_no: int) -> tuple[Tag | None, list[str]]:
     except msgspec.ValidationError as exc:
         msg = str(exc)
         column = msg.split("`$.", 1)[1].split("`", 1)[0] if "`$." in msg else "?"
-        return None, [f"row {row_no}, column {column}: {msg.split(' - at', 1)[0]}"]
+        return None, [f"row {row_no}, column {column}: {_cell_problem(column, msg.split(' - at', 1)[0])}"]
     return tag, [f"row {row_no}, column {p}" for p in tag_problems(tag)]
+
+
+def _cell_problem(column: str, message: str) -> str:
+    """A validation message that does not quote the cell (its value came from the file): an
+    enum column lists its choices instead."""
+    choices = typing.get_type_hints(Tag).get(column)
+    if isinstance(choices, type) and issubclass(choices, enum.Enum) and "enum" in message:
+        return f"not one of {', '.join(str(m.value) for m in choices)}"
+    return _QUOTED.sub("(the cell's value)", message)
+
+
+def _header_problem(columns: list[str], known: set[str]) -> str:
+    """What is wrong with row 1, by column number: the unknown names themselves are never quoted (a
+    file that is not a tag map, /etc/passwd say, must not see its first line in an error), only the
+    known field a typo is closest to."""
+    if not columns:
+        return f"row 1: no header (known columns: {sorted(known)})"
+    problems = []
+    for i, column in enumerate(columns, start=1):
+        if column not in known:
+            close = difflib.get_close_matches(column.strip().lower(), sorted(known), n=1)
+            problems.append(f"column {i} is not a tag field" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"row 1: {'; '.join(problems[:10])}; known: {sorted(known)}"
 
 
 def parse_csv(text: str, source: str = "tags.csv") -> list[Tag]:
     """Parse a tag CSV (header row = Tag field names); raise TagMapError listing every problem."""
     reader = csv.DictReader(io.StringIO(text))
     known = set(Tag.__struct_fields__)
-    unknown = [c for c in reader.fieldnames or [] if c not in known]
-    if not reader.fieldnames or unknown:
-        raise TagMapError(f"{source}: row 1: unknown column(s) {unknown}; known: {sorted(known)}")
+    columns = list(reader.fieldnames or [])
+    if not columns or any(c not in known for c in columns):
+        raise TagMapError(f"{source}: {_header_problem(columns, known)}")
     tags: list[Tag] = []
     errors: list[str] = []
     names: dict[str, int] = {}
@@ -248,6 +279,8 @@ def load_csv(path: str | Path) -> list[Tag]:
         text = p.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise TagMapError(f"{p}: cannot read tag file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:  # the decoder's message quotes the bad bytes
+        raise TagMapError(f"{p}: not a UTF-8 text file (byte {exc.start})") from None
     return parse_csv(text, str(p))
 
 

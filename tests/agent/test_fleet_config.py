@@ -175,7 +175,7 @@ def test_signatures_are_bound_to_agent_expiry_and_nonce(agents: Any) -> None:
 
 
 def test_a_push_must_prove_a_good_read(agents: Any) -> None:
-    a = agents("t1").start()
+    a = agents("t1", extra='push_hosts = ["127.0.0.1"]\n').start()  # the file lets pushes reach local PLCs
     closed = free_port()
     plc = {
         "name": "plc",

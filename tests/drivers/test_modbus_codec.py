@@ -130,10 +130,14 @@ def test_csv_round_trip_and_row_column_errors() -> None:
     with pytest.raises(TagMapError) as err:
         parse_csv(bad, "plant.csv")
     msg = str(err.value)
-    assert "plant.csv: row 3, column address: invalid literal" in msg
-    assert "row 4, column table: Invalid enum value 'coils'" in msg
-    with pytest.raises(TagMapError, match="row 1: unknown column"):
+    assert "plant.csv: row 3, column address: expected an integer" in msg
+    assert "row 4, column table: not one of coil, discrete_input, input_register, holding_register" in msg
+    assert "abc" not in msg and "coils" not in msg, "an error never quotes the file's content"
+    with pytest.raises(TagMapError, match=r"row 1: column 2 is not a tag field \(did you mean 'address'\?\)"):
         parse_csv("name,adress\nx,1\n")
+    with pytest.raises(TagMapError) as err:
+        parse_csv("root:x:0:0:root:/root:/bin/bash\n", "/etc/passwd")
+    assert "root" not in str(err.value).replace("/etc/passwd", "")
 
 
 def _minimum(addresses: list[tuple[int, int]], size: int, gap: int) -> int:
