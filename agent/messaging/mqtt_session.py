@@ -9,7 +9,13 @@ ever again; docs/architecture.md, threads). Only the blocking TCP/TLS connect ru
 
 Delivery: messages come from an Outbox; at most ``max_inflight`` are unacknowledged at once;
 a PUBACK acknowledges the message in the outbox. On a reconnect paho resends its in-flight
-QoS 1 messages itself (at least once).
+QoS 1 messages itself (at least once). Every ``publish()`` result is checked: a message paho did
+not take goes back to the head of the outbox (never acknowledged by another message's PUBACK), and
+the send loop waits a moment (back-pressure: producers' data waits in the outbox or the spool).
+Retained state (status, config/state) goes through ``publish_latest``: per topic the latest wins,
+at most ``retained_per_s`` per topic beyond a burst. Inbound messages are shed
+before they can stall the loop: a token bucket per subscription, a bound on handlers running at
+once, every shed message counted and reported (``on_shed``). See docs/security.md.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 log = logging.getLogger("agent.mqtt")
 
 Handler = Callable[[str, bytes], Awaitable[None] | None]
+SHED_REPORT_INTERVAL_S = 10.0  # inbound_shed events: the first at once, then at most this often
 
 
 @dataclass
@@ -45,6 +52,31 @@ class SessionStats:
     received: int = 0
     last_error: str = ""
     connected_since: float | None = None
+    refused: int = 0  # publishes paho did not take (requeued, never lost)
+    shed: dict[str, int] = field(default_factory=dict)  # inbound messages dropped, per subscription
+    coalesced: int = 0  # retained state republishes folded into a later one
+
+
+class TokenBucket:
+    """``rate_per_s`` tokens a second, at most ``burst`` saved: the inbound limit of one subscription."""
+
+    def __init__(self, rate_per_s: float, burst: float) -> None:
+        self.rate_per_s, self.burst = rate_per_s, burst
+        self.tokens, self.at = burst, time.monotonic()
+
+    def take(self) -> bool:
+        """True when a message may pass now."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate_per_s)
+        self.at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+    def wait_s(self) -> float:
+        """Seconds until the next token."""
+        return max(0.0, (1.0 - self.tokens) / self.rate_per_s)
 
 
 @dataclass(frozen=True)
@@ -79,6 +111,12 @@ class SessionOptions:
     birth: Callable[[], list[Message]] | None = None  # published first on every connect
     on_connecting: Callable[[mqtt.Client], None] | None = None  # before every CONNECT (Sparkplug: Will per bdSeq)
     subscriptions: dict[str, Handler] = field(default_factory=dict)
+    inbound_rate_per_s: float = 50.0  # per subscription; a flood beyond it is shed, counted
+    inbound_burst: int = 100
+    max_handlers: int = 16  # per subscription, running at once (a capture or an apply takes seconds)
+    retained_per_s: float = 5.0  # per retained state topic (a flood of rejections republishes it)
+    retained_burst: int = 20
+    on_shed: Callable[[dict[str, int], dict[str, int]], None] | None = None  # (since last, total), <= every 10 s
 
 
 def set_nodelay(sock: Any) -> None:
@@ -109,9 +147,18 @@ class MqttSession:
         self._disconnected = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._inflight: dict[int, Message] = {}
+        self._inflight: dict[int, tuple[Message, bool]] = {}  # mid -> (message, from the outbox)
         self._window = asyncio.Semaphore(opts.max_inflight)
         self._tasks: list[asyncio.Task[None]] = []
+        self._handlers: dict[asyncio.Task[Any], str] = {}  # running handler -> its subscription
+        self._buckets = {p: TokenBucket(opts.inbound_rate_per_s, opts.inbound_burst) for p in opts.subscriptions}
+        self._running = dict.fromkeys(opts.subscriptions, 0)  # handlers running per subscription
+        self._shed_reported: dict[str, int] = {}
+        self._shed_at = -1e18
+        self._shed_pending = False
+        self._latest_builds: dict[str, Callable[[], Message]] = {}  # retained topic -> builder of its newest state
+        self._latest_rate: dict[str, TokenBucket] = {}  # per retained state topic
+        self._latest_tasks: dict[str, asyncio.Task[None]] = {}
         self._closing = False
         self.client = self._make_client()
 
@@ -179,8 +226,13 @@ class MqttSession:
         self.stats.connects += 1
         self.stats.connected_since = time.monotonic()
         log.info("connected to %s", self.opts.url)
-        for msg in self.opts.birth() if self.opts.birth else []:
-            client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+        try:
+            births = self.opts.birth() if self.opts.birth else []
+        except Exception:  # a birth that cannot be built must not keep the session from subscribing
+            log.exception("cannot build the birth messages")
+            births = []
+        for msg in births:
+            self._track(client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain), msg, outbox=False)
         for topic in self.opts.subscriptions:
             client.subscribe(topic, qos=1)
         self.connected.set()
@@ -192,20 +244,67 @@ class MqttSession:
         self._disconnected.set()
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any = None) -> None:
-        msg = self._inflight.pop(mid, None)
-        if msg is not None:
-            self.outbox.ack(msg)
+        entry = self._inflight.pop(mid, None)
+        if entry is not None and entry[1]:  # from the outbox: it held a window slot
+            self.outbox.ack(entry[0])
             self._window.release()
 
+    def _track(self, info: Any, msg: Message, *, outbox: bool) -> bool:
+        """Remember a QoS 1 publish paho took (sent, or queued for the next connection) until its
+        PUBACK; False when paho refused it (rc 15: its queue or message ids are exhausted)."""
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            self.stats.refused += 1
+            log.warning("publish to %s refused by the client (rc %s): kept to retry", msg.topic, info.rc)
+            return False
+        if msg.qos > 0:
+            if info.mid in self._inflight:  # cannot happen while paho checks its own ids: never ack the wrong one
+                log.error("message id %d reused while in flight: %s", info.mid, msg.topic)
+            self._inflight[info.mid] = (msg, outbox)
+        return True
+
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        """Hand an inbound message to its handler, unless its subscription is over its rate or too
+        many handlers run already (then it is shed and counted). Never raises into paho."""
         self.stats.received += 1
         for pattern, handler in self.opts.subscriptions.items():
             if mqtt.topic_matches_sub(pattern, message.topic):
-                result = handler(message.topic, bytes(message.payload))
+                if self._running[pattern] >= self.opts.max_handlers or not self._buckets[pattern].take():
+                    self._shed(pattern)
+                    return
+                try:
+                    result = handler(message.topic, bytes(message.payload))
+                except Exception:  # a handler's bug must not reach paho (it would drop the connection)
+                    log.exception("handler of %s failed", pattern)
+                    return
                 if asyncio.iscoroutine(result):
-                    task = self._loop.create_task(result, name=f"mqtt-handler:{message.topic}")
-                    self._tasks.append(task)
-                    task.add_done_callback(self._tasks.remove)
+                    task = self._loop.create_task(result, name=f"mqtt-handler:{pattern}")
+                    self._handlers[task] = pattern
+                    self._running[pattern] += 1
+                    task.add_done_callback(self._handler_done)
+                return
+
+    def _handler_done(self, task: asyncio.Task[Any]) -> None:
+        pattern = self._handlers.pop(task, None)
+        if pattern is not None:
+            self._running[pattern] -= 1
+        if not task.cancelled() and task.exception() is not None:
+            log.error("inbound handler failed", exc_info=task.exception())
+
+    def _shed(self, pattern: str) -> None:
+        """Count a shed message; the counts are reported at once, then at most every 10 s."""
+        self.stats.shed[pattern] = self.stats.shed.get(pattern, 0) + 1
+        if self.opts.on_shed is not None and not self._shed_pending:
+            self._shed_pending = True
+            wait = max(0.0, self._shed_at + SHED_REPORT_INTERVAL_S - time.monotonic())
+            self._loop.call_later(wait, self._report_shed)
+
+    def _report_shed(self) -> None:
+        self._shed_pending = False
+        self._shed_at = time.monotonic()
+        since = {k: v - self._shed_reported.get(k, 0) for k, v in self.stats.shed.items()}
+        self._shed_reported = dict(self.stats.shed)
+        if self.opts.on_shed is not None and any(since.values()):
+            self.opts.on_shed({k: v for k, v in since.items() if v}, dict(self.stats.shed))
 
     # --- tasks -------------------------------------------------------------------------
     async def __aenter__(self) -> MqttSession:
@@ -252,21 +351,61 @@ class MqttSession:
             await self.connected.wait()  # take nothing from the outbox during an outage (seq reservation)
             msg = await self.outbox.get()
             await self.connected.wait()
-            self._publish(msg)
+            if not self._publish(msg):
+                self.outbox.requeue(msg)  # first again; the producers' data waits in the outbox
+                await asyncio.sleep(0.05)
 
-    def _publish(self, msg: Message) -> None:
+    def _publish(self, msg: Message) -> bool:
+        """Hand one message to paho inside the window; False (window slot released) if refused."""
         info = self.client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+        if not self._track(info, msg, outbox=True):
+            self._window.release()
+            return False
         self.stats.sent += 1
         self.stats.bytes_sent += len(msg.payload) + len(msg.topic) + 4
         if msg.qos == 0:
             self.outbox.ack(msg)
             self._window.release()
-        else:
-            self._inflight[info.mid] = msg
+        return True
 
-    def publish_direct(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> Any:
-        """Publish outside the outbox (the retained config state); returns paho's info."""
-        return self.client.publish(topic, payload, qos=qos, retain=retain)
+    def publish_latest(self, topic: str, build: Callable[[], Message]) -> None:
+        """Publish retained state (status, config/state): at once while the topic is within its
+        rate (``retained_per_s``, burst ``retained_burst``: normal changes never wait), else the
+        newest ``build`` waits for the next token and replaces any older one (coalesced: built only
+        when sent, so it uses no seq number). While disconnected nothing is sent: every connect
+        publishes the birth."""
+        self._latest_builds[topic] = build
+        if topic in self._latest_tasks:
+            self.stats.coalesced += 1
+            return
+        bucket = self._latest_rate.get(topic)
+        if bucket is None:
+            bucket = self._latest_rate[topic] = TokenBucket(self.opts.retained_per_s, self.opts.retained_burst)
+        if bucket.take():
+            self._send_latest(topic)
+        else:
+            task = self._loop.create_task(self._send_later(topic, bucket), name=f"mqtt-state:{topic}")
+            self._latest_tasks[topic] = task
+
+    async def _send_later(self, topic: str, bucket: TokenBucket) -> None:
+        try:
+            while not bucket.take():
+                await asyncio.sleep(bucket.wait_s())
+            self._send_latest(topic)
+        finally:
+            self._latest_tasks.pop(topic, None)
+
+    def _send_latest(self, topic: str) -> None:
+        build = self._latest_builds.pop(topic)
+        if not self.connected.is_set():
+            return
+        try:
+            msg = build()
+        except Exception:
+            log.exception("cannot build the state for %s", topic)
+            return
+        # outside the window: at most one per topic and interval, so paho's ids can never wrap onto one in flight
+        self._track(self.client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain), msg, outbox=False)
 
     def inflight(self) -> int:
         return len(self._inflight)
@@ -288,9 +427,10 @@ class MqttSession:
             deadline = time.monotonic() + timeout_s
             while not info.is_published() and time.monotonic() < deadline and self.connected.is_set():
                 await asyncio.sleep(0.01)
-        for task in list(self._tasks):
+        tasks = [*self._tasks, *self._handlers, *self._latest_tasks.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.client.disconnect()
 
     async def __aexit__(self, *exc: object) -> None:

@@ -49,6 +49,8 @@ class Outbox(Protocol):
 
     def ack(self, msg: Message) -> None: ...
 
+    def requeue(self, msg: Message) -> None: ...
+
     def depth(self) -> int: ...
 
     def dropped(self) -> dict[str, int]: ...
@@ -120,6 +122,13 @@ class MemoryOutbox:
     def ack(self, msg: Message) -> None:
         """The broker has the message."""
         self._unacked = max(0, self._unacked - 1)
+
+    def requeue(self, msg: Message) -> None:
+        """The client could not take ``msg``: it is first again (never lost, never reordered)."""
+        self._unacked = max(0, self._unacked - 1)
+        self._queues[msg.priority].appendleft(msg)
+        self._size += 1
+        self._ready.set()
 
     def depth(self) -> int:
         return self._size + self._unacked

@@ -253,6 +253,19 @@ class SpoolOutbox:
         if self._inflight.pop(msg.spool_id or 0, None) is not None:
             self._release(msg)
 
+    def requeue(self, msg: Message) -> None:
+        """The client could not take ``msg``: first again in its topic, still on disk until acknowledged."""
+        if self._inflight.pop(msg.spool_id or 0, None) is None:
+            return
+        q = self._queues.get(msg.topic)
+        if q is None:
+            q = self._queues[msg.topic] = deque()
+            self._rr.appendleft(msg.topic)
+        q.appendleft(msg)
+        self._mem_queued += 1
+        self._backlogs[Backlog.of(msg.priority)].queued += 1
+        self._ready.set()
+
     def depth(self) -> int:
         return self._count
 

@@ -212,6 +212,18 @@ class Runtime:
             will_payload=lambda: self._status_payload("offline", "lost"),
             birth=self._birth,
             subscriptions=subs,
+            on_shed=self._inbound_shed,
+        )
+
+    def _inbound_shed(self, since: dict[str, int], total: dict[str, int]) -> None:
+        """Inbound messages dropped by the session's limits (a flood): say how many, where."""
+        where = ", ".join(f"{k}: {v}" for k, v in since.items())
+        self.publisher.event(
+            "agent",
+            "inbound_shed",
+            f"inbound flood: dropped {sum(since.values())} message(s) ({where})",
+            Severity.WARNING,
+            {"dropped": since, "dropped_total": total},
         )
 
     def _make_sparkplug(self, state_dir: Path) -> Any:
@@ -496,9 +508,9 @@ class Runtime:
         session = getattr(self, "session", None)
         if session is None or not session.connected.is_set():
             return
-        msgs = [self._status_message("online")] if status else []
-        for msg in [*msgs, self.config_state_message()]:
-            session.publish_direct(msg.topic, msg.payload, qos=msg.qos, retain=True)
+        if status:  # coalesced per topic and rate-limited by the session (a flood of rejections)
+            session.publish_latest(self.topics.status, lambda: self._status_message("online"))
+        session.publish_latest(self.topics.config_state, self.config_state_message)
 
     def instance_states(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

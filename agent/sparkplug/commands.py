@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from edge_agent.agent.bounds import MAX_SAFE_INT, int_in, short_repr
 from edge_agent.agent.messaging.mqtt_session import MqttSession
 from edge_agent.agent.sparkplug import device as dev
 from edge_agent.agent.sparkplug.payload import DataType, Payload, get_value
@@ -21,6 +22,30 @@ log = logging.getLogger("agent.sparkplug")
 REBIRTH = "Node Control/Rebirth"
 NEXT_SERVER = "Node Control/Next Server"
 Writer = Callable[[str, str, Any], Awaitable[Any]]  # (instance, key, value) -> result
+REBIRTH_MIN_INTERVAL_S = 2.0  # one Rebirth answered at once, later ones coalesced into one per interval
+STATE_MAX_AHEAD_MS = 60_000  # a STATE timestamp counts at most this far beyond our clock (no wedge)
+STATE_REFUSE_AHEAD_MS = 600_000  # a STATE further ahead than this is a forgery or a broken clock: ignored
+MAX_CMD_METRICS = 64  # metrics of one NCMD/DCMD acted on; the rest are refused with one event
+
+
+def parse_state(payload: bytes) -> tuple[bool, int]:
+    """``{"online": bool, "timestamp": ms}`` of a STATE message; raise ValueError saying why not."""
+    try:
+        state = json.loads(payload, parse_constant=_no_constant)
+    except (RecursionError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not JSON: {type(exc).__name__}") from exc
+    if not isinstance(state, dict):
+        raise ValueError("not a JSON object")
+    online, ts = state.get("online"), state.get("timestamp")
+    if not isinstance(online, bool):
+        raise ValueError("online: must be true or false")
+    if not isinstance(ts, int) or not int_in(ts, 0, MAX_SAFE_INT):
+        raise ValueError(f"timestamp: must be an integer 0..{MAX_SAFE_INT} (ms since the epoch)")
+    return online, ts
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 class NodeCommands:
@@ -35,6 +60,9 @@ class NodeCommands:
     host_online: bool
     host_ts: int
     write: Writer
+    counts: dict[str, int]
+    _rebirth_at: float
+    _rebirth_pending: bool
 
     if TYPE_CHECKING:  # provided by SparkplugNode
 
@@ -56,16 +84,47 @@ class NodeCommands:
             log.warning("sparkplug: NCMD not decodable: %s", exc)
             return
         by_alias = {m.alias: m.name for m in self.node}
-        for m in metrics:
+        unsupported: list[str] = []
+        for m in metrics[:MAX_CMD_METRICS]:
             name = m.name or by_alias.get(m.alias, "")
-            value = get_value(m, m.datatype or DataType.BOOLEAN)
-            log.info("sparkplug: NCMD %s = %r", name, value)
+            try:
+                value = get_value(m, m.datatype or DataType.BOOLEAN)
+            except Exception:  # a datatype or value the codec does not know
+                value = None
             if name == REBIRTH and value:
-                self.rebirth()
+                self.request_rebirth()
             elif name == NEXT_SERVER and value:
+                log.info("sparkplug: NCMD %s", NEXT_SERVER)
                 self.next_server()
             else:
-                self.event("agent", "ncmd_rejected", f"unsupported node command {name!r}", "warning", {})
+                unsupported.append(short_repr(name, 40))
+        unsupported += [f"{len(metrics) - MAX_CMD_METRICS} more"] if len(metrics) > MAX_CMD_METRICS else []
+        if unsupported:  # one event per message, bounded, whatever the message holds
+            what = ", ".join(unsupported[:5]) + (f" and {len(unsupported) - 5} more" if len(unsupported) > 5 else "")
+            self.event("agent", "ncmd_rejected", f"unsupported node command(s) {what}", "warning", {})
+
+    def request_rebirth(self) -> None:
+        """NCMD Rebirth: the first is answered at once; more within REBIRTH_MIN_INTERVAL_S are
+        coalesced into one rebirth at the end of the interval and counted (a flood of Rebirth
+        requests must not turn into a flood of births)."""
+        self.counts["rebirth_requests"] = self.counts.get("rebirth_requests", 0) + 1
+        if self._rebirth_pending:
+            self.counts["rebirth_coalesced"] = self.counts.get("rebirth_coalesced", 0) + 1
+            return
+        wait = self._rebirth_at + REBIRTH_MIN_INTERVAL_S - time.monotonic()
+        if wait <= 0:
+            self._rebirth_at = time.monotonic()
+            self.rebirth()
+            return
+        self.counts["rebirth_coalesced"] = self.counts.get("rebirth_coalesced", 0) + 1
+        self._rebirth_pending = True
+        asyncio.get_running_loop().call_later(wait, self._coalesced_rebirth)
+
+    def _coalesced_rebirth(self) -> None:
+        self._rebirth_pending = False
+        self._rebirth_at = time.monotonic()
+        log.info("sparkplug: %d Rebirth request(s) so far coalesced", self.counts.get("rebirth_coalesced", 0))
+        self.rebirth()
 
     def next_server(self) -> None:
         """NCMD Node Control/Next Server: NDEATH, disconnect, connect again (one broker: the same)."""
@@ -91,13 +150,15 @@ class NodeCommands:
         except Exception as exc:
             log.warning("sparkplug: DCMD for %s not decodable: %s", name, exc)
             return
-        for m in metrics:
+        if len(metrics) > MAX_CMD_METRICS:
+            self._refused(name, f"DCMD: {len(metrics)} metrics, only the first {MAX_CMD_METRICS} are acted on")
+        for m in metrics[:MAX_CMD_METRICS]:
             md = (
                 None
                 if d is None
                 else next((x for x in d if x.name == m.name or (not m.name and x.alias == m.alias)), None)
             )
-            label = m.name or f"alias {m.alias}"
+            label = short_repr(m.name, 40) if m.name else f"alias {m.alias}"
             if md is None or md.key.startswith(("Event/", "Alarms/", "Faults/")):
                 self._refused(name, f"DCMD {label}: no such writable metric on device {name!r}")
                 continue
@@ -113,16 +174,23 @@ class NodeCommands:
         self.event(device if device in self.devices else "agent", "dcmd_rejected", why, "warning", {})
 
     def _on_state(self, topic: str, payload: bytes) -> None:
-        """spBv1.0/STATE/<host>: ``{"online": bool, "timestamp": ms}`` (3.0 JSON form)."""
+        """spBv1.0/STATE/<host>: ``{"online": bool, "timestamp": ms}`` (3.0 JSON form). Total: no
+        payload raises. A timestamp over 10 min ahead of our clock is ignored (with an event), a
+        nearer one counts at most 1 min ahead: a forged future ``online: false`` cannot make every
+        later real STATE look older."""
         try:
-            state = json.loads(payload)
-            online, ts = bool(state["online"]), int(state["timestamp"])
-        except (ValueError, KeyError, TypeError) as exc:
+            online, ts = parse_state(payload)
+        except ValueError as exc:
             log.warning("sparkplug: STATE on %s not understood (%s): %r", topic, exc, payload[:80])
             return
         if ts < self.host_ts:
             return  # an older state than one already seen
-        self.host_ts = ts
+        now = int(time.time() * 1000)
+        if ts > now + STATE_REFUSE_AHEAD_MS:
+            why = f"STATE on {topic} ignored: its timestamp is {(ts - now) / 1000:.0f} s ahead of this clock"
+            self.event("agent", "state_refused", why, "warning", {})
+            return
+        self.host_ts = min(ts, now + STATE_MAX_AHEAD_MS)  # a near-future forgery holds for a minute at most
         was, self.host_online = self.host_online, online
         log.info("sparkplug: primary host %s is %s", self.s.primary_host_id, "online" if online else "offline")
         if online and not self.born:

@@ -71,7 +71,9 @@ class SparkplugNode(NodeCommands):
             else None
         )
         self.sent: dict[str, int] = {}  # bytes per device ("" = node messages)
-        self.counts: dict[str, int] = {}  # messages per type
+        self.counts: dict[str, int] = {}  # messages per type, and rebirth_requests / rebirth_coalesced
+        self._rebirth_at = -1e18  # monotonic time of the last answered Rebirth request
+        self._rebirth_pending = False
         subs: dict[str, Handler] = {self.topics.ncmd: self._on_ncmd, self.topics.dcmd: self._on_dcmd}
         if self.topics.state:
             subs[self.topics.state] = self._on_state

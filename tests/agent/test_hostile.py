@@ -3,6 +3,7 @@ a running agent on mosquitto, and the bounds it relies on checked field by field
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from pathlib import Path
@@ -15,6 +16,7 @@ from edge_agent.agent.config.layers import APPLIED_FILE, load_layer
 from edge_agent.agent.remote.commands import CommandError, parse_request
 from edge_agent.agent.remote.config_push import parse_document
 from edge_agent.agent.runtime.control import Rejected
+from flood import garbage, run_flood, valid_pushes
 from support import AgentProcess, RemoteAgent, Subscriber, write_config
 
 EXTREMES: list[Any] = [2**64, -(2**63) - 1, math.nan, math.inf, -math.inf, 1e308, "x" * 10_000_000]
@@ -78,8 +80,14 @@ def test_huge_version_push_is_rejected_and_the_agent_keeps_talking(agent: Remote
     assert any(e.startswith("version:") for e in result["errors"]), result
     assert "attempted" not in result
     assert agent.push({"version": 1, "config": {"instances": []}})["status"] == "accepted"
-    states = agent.sub.on("edge/t1/config/state")
-    assert states[-1].env["d"]["version"] == 1
+    last_state = lambda: agent.sub.on("edge/t1/config/state")[-1].env["d"]  # noqa: E731
+    agent.sub.wait_for(lambda: last_state()["version"] == 1, 5, "config/state of version 1")
+    assert sub_status(agent)["config_version"] == 1
+
+
+def sub_status(agent: RemoteAgent) -> dict[str, Any]:
+    agent.sub.wait_for(lambda: agent.sub.on("edge/t1/status")[-1].env["d"]["config_version"] == 1, 5, "status")
+    return agent.sub.on("edge/t1/status")[-1].env["d"]  # type: ignore[no-any-return]
 
 
 def test_a_bad_state_file_is_quarantined_at_start(tmp_path: Path, broker: Any) -> None:
@@ -109,3 +117,164 @@ interval_s = 0.1
 driver = { type = "sim", profile = "ramp", amplitude = 1000.0, period_s = 1000 }
 options = { heartbeat_s = 0 }
 """
+
+
+@pytest.mark.parametrize("kind", ["garbage", "valid_pushes"])
+def test_a_config_set_flood_loses_nothing(tmp_path: Path, broker: Any, kind: str) -> None:
+    """Issue 30, 2: 10,000 msg/s on config/set (5 s here; bench/hostile_flood.py runs 60 s and
+    prints the silence figures): the probe keeps every seq number, memory stays under the unit's
+    MemoryMax, no false alarm, the shed messages are reported, answers stay bounded."""
+    result = run_flood(tmp_path, broker.url, garbage if kind == "garbage" else valid_pushes, seconds=5.0)
+    print("\n".join(result.lines(kind)))
+    assert result.sent >= 10_000
+    assert result.probe_messages > 0 and result.longest_silence_s < result.seconds, "the probe went silent"
+    assert result.seq_gaps == 0
+    assert not result.false_alarms
+    assert result.rss_max_mb < 256
+    assert result.shed_reported > 0
+    assert result.results < result.sent / 10  # shed before any answer is built
+
+
+class _Info:
+    def __init__(self, mid: int, rc: int) -> None:
+        self.mid, self.rc = mid, rc
+
+
+class _RefusingClient:
+    """paho's publish() as the review saw it under a flood: rc 15 (its ids exhausted) for a while,
+    and the refused message's id equal to one still in flight."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals, self.published, self.mid = refusals, [], 0
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> _Info:
+        if self.refusals > 0:
+            self.refusals -= 1
+            return _Info(1, 15)  # the id of the message already in flight
+        self.mid += 1
+        self.published.append((self.mid, payload))
+        return _Info(self.mid, 0)
+
+
+def test_a_refused_publish_is_retried_and_never_acknowledged_by_another_puback() -> None:
+    """Issue 30, 2: rc 15 was ignored, and the PUBACK of an older message with the same id deleted
+    the refused data message unsent. Now it stays first in the outbox until paho takes it."""
+    asyncio.run(_refused_publish())
+
+
+async def _refused_publish() -> None:
+    from edge_agent.agent.messaging.mqtt_session import MqttSession, SessionOptions
+    from edge_agent.agent.messaging.outbox import MemoryOutbox, Message, Priority
+
+    outbox = MemoryOutbox(100)
+    session = MqttSession(SessionOptions(url="mqtt://127.0.0.1:1", client_id="t"), outbox)
+    client = _RefusingClient(refusals=0)
+    session.client = client  # type: ignore[assignment]
+    session.connected.set()
+    sender = asyncio.get_running_loop().create_task(session._send_loop())
+    try:
+        outbox.put(Message("t/a", b"first", 1, False, Priority.DATA, 1))
+        while not client.published:
+            await asyncio.sleep(0.01)
+        client.refusals = 3
+        outbox.put(Message("t/a", b"second", 1, False, Priority.DATA, 2))
+        await asyncio.sleep(0.1)
+        assert session.stats.refused >= 1 and outbox.depth() == 2
+        session._on_publish(client, None, 1, 0)  # PUBACK of "first" (mid 1): must not take "second"
+        assert outbox.depth() == 1
+        while len(client.published) < 2:
+            await asyncio.sleep(0.01)
+        assert client.published[1] == (2, b"second")
+        session._on_publish(client, None, 2, 0)
+        assert outbox.depth() == 0
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+
+
+SPB_INSTANCES = """
+[[instances]]
+name = "ramp"
+plugin = "values"
+interval_s = 0.2
+driver = { type = "sim", profile = "ramp", amplitude = 100.0, period_s = 1000 }
+"""
+
+
+def _ncmd(names: list[str]) -> bytes:
+    from edge_agent.agent.sparkplug.payload import DataType, Payload, set_value
+
+    p = Payload()
+    for name in names:
+        m = p.metrics.add()
+        m.name, m.datatype, m.timestamp = name, int(DataType.BOOLEAN), 1
+        set_value(m, DataType.BOOLEAN, True)
+    return bytes(p.SerializeToString())
+
+
+def test_sparkplug_state_is_parsed_totally_and_cannot_wedge_the_node(tmp_path: Path, broker: Any) -> None:
+    """Issue 30, 6: ``timestamp: Infinity`` raised OverflowError into paho; a far-future
+    ``online: false`` made every later real STATE look older. Neither does anything now."""
+    import time
+
+    from spb_rules import Recorder
+
+    extra = '[sparkplug]\nenabled = true\ngroup_id = "plant"\nprimary_host_id = "scada"\n'
+    cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", instances=SPB_INSTANCES, extra=extra)
+    rec = Recorder(broker.url)
+    agent = AgentProcess(cfg, broker.url)
+    now_ms = int(time.time() * 1000)
+    try:
+        for bad in (
+            b'{"online": true, "timestamp": Infinity}',
+            b'{"online": true, "timestamp": NaN}',
+            b'{"online": true, "timestamp": 1e308}',
+            b'{"online": "yes", "timestamp": 5}',
+            b"[" * 100_000,
+            b"\xff\xfe",
+        ):
+            rec.publish("spBv1.0/STATE/scada", bad)
+        rec.publish("spBv1.0/STATE/scada", json.dumps({"online": True, "timestamp": now_ms}).encode(), retain=True)
+        rec.wait_for(lambda: rec.of("NBIRTH") and len(rec.of("DDATA")) >= 2, 20, "birth and data")
+        far = now_ms + 10 * 365 * 86400 * 1000
+        rec.publish("spBv1.0/STATE/scada", json.dumps({"online": False, "timestamp": far}).encode())
+        time.sleep(1.0)
+        assert not rec.of("NDEATH"), "a STATE from ten years ahead was believed"
+        real = {"retain": True}  # a real host's STATE is retained
+        rec.publish("spBv1.0/STATE/scada", json.dumps({"online": False, "timestamp": now_ms + 1}).encode(), **real)
+        rec.wait_for(lambda: rec.of("NDEATH"), 10, "NDEATH for the real offline")
+        rec.publish("spBv1.0/STATE/scada", json.dumps({"online": True, "timestamp": now_ms + 2}).encode(), **real)
+        rec.wait_for(lambda: len(rec.of("NBIRTH")) >= 2, 15, "born again for the real online")
+    finally:
+        agent.kill()
+        rec.close()
+    assert "OverflowError" not in agent.log() and "Traceback" not in agent.log()
+
+
+def test_a_rebirth_flood_is_coalesced(tmp_path: Path, broker: Any) -> None:
+    """Issue 30, 5: NCMD Rebirth at 1,000/s turned 420 kB in into 486 MB of births out. The first
+    is answered, the rest within 2 s become one more birth; unknown node commands give one event."""
+    import time
+
+    from spb_rules import Recorder
+
+    extra = '[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
+    cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", instances=SPB_INSTANCES, extra=extra)
+    rec = Recorder(broker.url)
+    agent = AgentProcess(cfg, broker.url)
+    try:
+        rec.wait_for(lambda: len(rec.of("DDATA")) >= 2, 20, "data")
+        births, start = len(rec.of("NBIRTH")), time.monotonic()
+        for _ in range(300):  # a burst, as fast as the client writes
+            rec.client.publish("spBv1.0/plant/NCMD/t1", _ncmd(["Node Control/Rebirth"]), qos=0)
+        rec.publish("spBv1.0/plant/NCMD/t1", _ncmd(["Node Control/Rebirth"]))
+        burst_s = time.monotonic() - start
+        rec.wait_for(lambda: len(rec.of("NBIRTH")) >= births + 2, 15, "the answer and the coalesced rebirth")
+        time.sleep(2.5)
+        # one answered at once, then at most one per 2 s while requests keep coming, one after them
+        assert len(rec.of("NBIRTH")) - births <= 2 + burst_s / 2 + 1, "every Rebirth request was answered"
+        rec.publish("spBv1.0/plant/NCMD/t1", _ncmd([f"x{i}" * 50 for i in range(1000)]))
+        rec.wait_for(lambda: len(rec.of("NDATA")) >= 1, 10, "the ncmd_rejected event as node metrics")
+    finally:
+        agent.kill()
+        rec.close()
