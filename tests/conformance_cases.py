@@ -36,6 +36,11 @@ PLUGINS: dict[str, tuple[dict[str, Any], str | None, dict[str, Any]]] = {
     "values": ({"heartbeat_s": 0}, "sim", {"channels": 2}),
     "vibration": ({}, "iio", {"backend": "sim", "rate_hz": 3200}),
     "temperature": ({}, "max31855", {"backend": "sim", "channels": _TC}),
+    "thermal": (
+        {"regions": [{"name": "motor_de", "rect": [18, 9, 7, 7]}, {"name": "housing", "rect": [5, 8, 12, 10]}]},
+        "mlx90640",
+        {"backend": "sim", "refresh_hz": 64},
+    ),
     "plc": ({}, "modbus", {"backend": "sim", "layout": "reference"}),
     "production": (
         {"total_count": {"instance": "gpio", "key": "part_count"}, "ideal_cycle_time_s": 2.0},

@@ -22,7 +22,7 @@ from typing import Any
 
 import msgpack
 import numpy as np
-from edge_agent.drivers.contract import Values, Waveform
+from edge_agent.drivers.contract import ThermalFrame, Values, Waveform
 from edge_agent.plugins.contract import Severity
 
 log = logging.getLogger("agent.maintenance.recorder")
@@ -67,6 +67,11 @@ def _payload(reading: Any) -> tuple[Any, int]:
             "data": data,
         }
         return wf, int(data.nbytes)
+    if isinstance(reading, ThermalFrame) and reading.frame_c is not None:  # the frame itself, float32
+        frame = np.ascontiguousarray(reading.frame_c, dtype="<f4")
+        p = {"values": dict(reading.values), "quality": {k: str(q) for k, q in reading.quality.items()}}
+        p |= {"frame_c": frame.tobytes(), "shape": list(frame.shape), "emissivity": reading.emissivity}
+        return p, _payload_size(p)
     if isinstance(reading, Values):
         vals = {k: v for k, v in reading.values.items()}  # shallow: the driver makes a new map per read
         return {"values": vals, "quality": {k: str(q) for k, q in reading.quality.items()}}, 48 * len(vals)
@@ -77,7 +82,7 @@ def _payload_size(p: Any) -> int:
     if "data" in p:
         return int(p["data"].nbytes)
     if "values" in p:
-        return 48 * len(p["values"])
+        return 48 * len(p["values"]) + len(p.get("frame_c", b""))
     return 200
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from edge_agent.agent.maintenance.capture_store import Recorder, Ring
 from edge_agent.agent.maintenance.report import ShiftReports
 from edge_agent.agent.maintenance.store import SqliteStore
-from edge_agent.drivers.contract import Values, Waveform
+from edge_agent.drivers.contract import ThermalFrame, Values, Waveform
 from edge_agent.plugins.contract import MemoryStore
 from edge_agent.plugins.recorder.plugin import RecorderOptions, Rule
 
@@ -52,6 +52,16 @@ def test_ring_keeps_the_last_seconds() -> None:
     time.sleep(0.08)
     r.add(wf)
     assert len(r.items) == 1 and r.nbytes == 600
+
+
+def test_ring_keeps_thermal_frames_themselves() -> None:
+    r = Ring(keep_s=10.0)
+    frame = np.arange(768, dtype=np.float32).reshape(24, 32)
+    r.add(ThermalFrame(values={"max_c": 767.0}, frame_c=frame, ta_c=30.0, emissivity=0.95))
+    payload = r.items[0][2]
+    assert payload["shape"] == [24, 32] and payload["emissivity"] == 0.95 and payload["values"] == {"max_c": 767.0}
+    assert np.array_equal(np.frombuffer(payload["frame_c"], "<f4").reshape(24, 32), frame)
+    assert r.nbytes == 48 + 768 * 4
 
 
 def _opts(**kw: Any) -> RecorderOptions:
