@@ -329,6 +329,18 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     add_args(s)
     s.set_defaults(func=_capture)
 
+    s = sub.add_parser("history", help="an agent's on-device history of one value: table, --csv or --png")
+    s.add_argument("agent_id", metavar="AGENT")
+    s.add_argument("instance", metavar="INSTANCE")
+    s.add_argument("key", metavar="KEY", help="the value's key, e.g. motor_de.temp_c")
+    s.add_argument("--since", default="1d", help="how far back: 30m, 12h, 7d (default 1d)")
+    s.add_argument("--resolution", choices=("auto", "minute", "hour"), default="auto")
+    s.add_argument("--csv", metavar="FILE", help="write the points as CSV")
+    s.add_argument("--png", metavar="FILE", help="draw a trend (PNG or .svg; needs the plot extra)")
+    s.add_argument("--timeout", type=float, default=10.0)
+    add_args(s)
+    s.set_defaults(func=_lazy("edge_agent.agent.ops.history", "cmd_history"))
+
     s = sub.add_parser("report", help="an agent's shift report as a table, --png as a one-page picture")
     s.add_argument("agent_id", metavar="AGENT")
     s.add_argument("--line", help="the production instance (default: the newest report of any line)")

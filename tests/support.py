@@ -203,3 +203,12 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
         env=full_env,
         cwd=ROOT,
     )
+
+
+def cmd(a: RemoteAgent, name: str, req: dict[str, Any] | None = None, raw: bytes | None = None) -> dict[str, Any]:
+    """Send a command to the agent t1 and return its answer's ``d`` map."""
+    topic = f"edge/t1/cmd/{name}/result"
+    before = len(a.sub.on(topic))
+    a.sub.client.publish(f"edge/t1/cmd/{name}", raw if raw is not None else msgpack.packb(req or {}), qos=1)
+    a.sub.wait_for(lambda: len(a.sub.on(topic)) > before, 10, f"answer to {name}")
+    return a.sub.on(topic)[before].env["d"]  # type: ignore[no-any-return]

@@ -20,6 +20,7 @@ from edge_agent.agent.config.declared_values import check_references
 from edge_agent.agent.config.registry import Registry
 from edge_agent.agent.config.validation import describe, join, validate
 from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.history.settings import HistorySection
 from edge_agent.agent.sparkplug.settings import SparkplugSection
 from edge_agent.agent.sparkplug.settings import check as check_sparkplug
 from edge_agent.drivers.contract import RELATIVE_TO_CONFIG, DriverSpec, FilePath
@@ -102,6 +103,7 @@ class FileSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     remote: RemoteSection = msgspec.field(default_factory=RemoteSection)
     spool: SpoolSection = msgspec.field(default_factory=SpoolSection)
     sparkplug: SparkplugSection = msgspec.field(default_factory=SparkplugSection)
+    history: HistorySection = msgspec.field(default_factory=HistorySection)
     instances: list[InstanceSection] = []
 
 
@@ -136,6 +138,7 @@ class Config:
     source: str
     base_dir: str | None = None  # relative file paths in the config are taken from here
     sparkplug: SparkplugSection = field(default_factory=SparkplugSection)
+    history: HistorySection = field(default_factory=HistorySection)
 
     @property
     def agent_id(self) -> str:
@@ -292,6 +295,7 @@ SECTIONS: dict[str, tuple[type[msgspec.Struct], Any]] = {
     "remote": (RemoteSection, None),
     "spool": (SpoolSection, None),
     "sparkplug": (SparkplugSection, check_sparkplug),
+    "history": (HistorySection, None),
 }
 
 
@@ -359,6 +363,7 @@ def build(
         source,
         base,
         sections.get("sparkplug") or SparkplugSection(),
+        sections.get("history") or HistorySection(),
     )
 
 

@@ -30,6 +30,8 @@ FLUSH_S = 30.0  # state written at most this often: a SIGKILL loses at most this
 class Maintenance:
     """One per runtime, beside the runtime's publisher."""
 
+    COMMANDS = ("calibrate", "captures", "capture_get", "report")
+
     def __init__(
         self,
         state_dir: Path,
@@ -92,7 +94,7 @@ class Maintenance:
 
     # -- commands ----------------------------------------------------------------------------------
     async def command(self, name: str, args: Mapping[str, Any]) -> Any:
-        """Agent-level commands (AGENT_COMMANDS in agent/remote/commands.py)."""
+        """Agent-level commands (COMMANDS; routed by agent/remote/commands.py)."""
         if name == "calibrate":
             inst = args.get("instance")
             declared = self.declared(inst) if isinstance(inst, str) else None

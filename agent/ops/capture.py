@@ -4,8 +4,8 @@ The request goes to ``{p}/{agent}/cmd/capture`` as a MessagePack map ``{"id", "i
 {"seconds"}}``; the answers arrive on ``{p}/{agent}/cmd/capture/result`` as envelopes whose ``d`` is
 ``{"id", "ok", "chunk", "chunks", "meta" (chunk 0 only), "data"}`` or ``{"id", "ok": false,
 "error"}``. Output by extension: ``.npy`` (float32, g), ``.wav`` (IEEE float32, g), ``.csv``
-(``t_s`` then one column per axis). ``plot`` draws waveform, spectrum and envelope spectrum with
-the bearing tones marked (matplotlib, the optional ``plot`` extra, imported only then).
+(``t_s`` then one column per axis). ``--plot`` draws waveform, spectrum and envelope spectrum with
+the bearing tones marked (agent/ops/plots.py).
 """
 
 from __future__ import annotations
@@ -78,45 +78,6 @@ def write(path: Path, meta: dict[str, Any], g: Any) -> None:
         raise ValueError(f"unknown output format {suffix!r} (use .npy, .wav or .csv)")
 
 
-def _envelope_spectrum(x: Any, rate_hz: float, band: tuple[float, float]) -> tuple[Any, Any]:
-    """Envelope spectrum (g, peak) of the band: FFT band-pass, analytic magnitude, Hann-windowed rfft."""
-    n = len(x)
-    X = np.fft.fft(x - x.mean())
-    f = np.fft.fftfreq(n, 1 / rate_hz)
-    X[(f < band[0]) | (f > band[1])] = 0.0  # negative frequencies too: the analytic signal
-    env = np.abs(np.fft.ifft(X)) * 2
-    amp = np.abs(np.fft.rfft((env - env.mean()) * np.hanning(n))) * 4 / n
-    return np.fft.rfftfreq(n, 1 / rate_hz), amp
-
-
-def plot(path: Path, meta: dict[str, Any], g: Any) -> None:
-    """Waveform, spectrum and envelope spectrum (bearing tones marked) of the first axis to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rate, x = float(meta["rate_hz"]), g[:, 0].astype(np.float64)
-    band = meta.get("envelope_band_hz") or (rate / 12.8, rate / 3.2)
-    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(10, 9))
-    ax1.plot(np.arange(len(g)) / rate, g, linewidth=0.5)
-    ax1.set(xlabel="s", ylabel="g", title=f"waveform ({', '.join(meta['axes'])})")
-    spec = np.abs(np.fft.rfft((x - x.mean()) * np.hanning(len(x)))) * 4 / len(x)
-    ax2.semilogy(np.fft.rfftfreq(len(x), 1 / rate), spec + 1e-9, linewidth=0.5)
-    ax2.set(xlabel="Hz", ylabel="g peak", title=f"spectrum ({meta['axes'][0]})")
-    f, env = _envelope_spectrum(x, rate, (float(band[0]), float(band[1])))
-    top = 4 * max((meta.get("bearing_hz") or {"x": 250.0}).values())
-    keep = (f >= 2.0) & (f <= top)
-    ax3.plot(f[keep], env[keep], linewidth=0.7)
-    for name, hz in (meta.get("bearing_hz") or {}).items():
-        ax3.axvline(hz, linestyle="--", linewidth=0.8, color="red")
-        ax3.text(hz, float(env[keep].max()) * 0.9, name.upper(), rotation=90, color="red", fontsize=8)
-    ax3.set(xlabel="Hz", ylabel="g", title=f"envelope spectrum {band[0]:.0f}-{band[1]:.0f} Hz")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def _collect(inbox: queue.Queue[Any], req_id: str, deadline: float) -> dict[str, Any] | list[dict[str, Any]]:
     """Chunks of our request until complete (list), an error answer (dict) or the deadline ({})."""
     chunks: dict[int, dict[str, Any]] = {}
@@ -187,7 +148,9 @@ def _finish(answer: dict[str, Any] | list[dict[str, Any]], out: str, plot_path: 
         meta, g = assemble(answer)
         write(Path(out), meta, g)
         if plot_path:
-            plot(Path(plot_path), meta, g)
+            from edge_agent.agent.ops import plots
+
+            plots.capture(Path(plot_path), meta, g)
     except (CaptureError, ValueError, KeyError) as exc:
         print(f"capture: {exc}", file=sys.stderr)
         return EXIT_ERROR_ANSWER

@@ -1,14 +1,13 @@
-"""A shift report as a text table (``edge-agent report``) and as a one-page PNG (``--png``)."""
+"""A shift report as a text table (``edge-agent report``) (the one-page PNG of ``--png``: agent/ops/plots.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 ZONE_TEXT = {"A": "A good", "B": "B acceptable", "C": "C unsatisfactory", "D": "D damage"}
 
 
-def _pct(v: Any) -> str:
+def pct(v: Any) -> str:
     return "-" if not isinstance(v, (int, float)) else f"{100 * v:.1f} %"
 
 
@@ -19,7 +18,7 @@ def _dur(s: Any) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def _num(v: Any, fmt: str = "{:.4g}") -> str:
+def num(v: Any, fmt: str = "{:.4g}") -> str:
     return "-" if not isinstance(v, (int, float)) else fmt.format(v)
 
 
@@ -31,10 +30,10 @@ def sections(r: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
         (
             "OEE",
             [
-                ("OEE", _pct(p.get("oee"))),
-                ("availability", _pct(p.get("availability"))),
-                ("performance", _pct(p.get("performance"))),
-                ("quality", _pct(p.get("quality"))),
+                ("OEE", pct(p.get("oee"))),
+                ("availability", pct(p.get("availability"))),
+                ("performance", pct(p.get("performance"))),
+                ("quality", pct(p.get("quality"))),
             ],
         )
     )
@@ -58,9 +57,9 @@ def sections(r: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     out.append(("Downtime by reason (top 5)", down or [("none", "")]))
     energy = (
         [
-            ("energy", _num(p.get("energy_kwh"), "{:.3f} kWh")),
-            ("idle energy", _num(p.get("idle_energy_kwh"), "{:.3f} kWh")),
-            ("per good part", _num(p.get("kwh_per_good_part"), "{:.4f} kWh")),
+            ("energy", num(p.get("energy_kwh"), "{:.3f} kWh")),
+            ("idle energy", num(p.get("idle_energy_kwh"), "{:.3f} kWh")),
+            ("per good part", num(p.get("kwh_per_good_part"), "{:.4f} kWh")),
         ]
         if "energy_kwh" in p
         else []
@@ -107,61 +106,3 @@ def table(r: dict[str, Any]) -> str:
         width = max((len(a) for a, _ in rows), default=0)
         lines += [f"  {a:<{width}}  {b}".rstrip() for a, b in rows]
     return "\n".join(lines)
-
-
-def png(r: dict[str, Any], path: Path) -> None:
-    """One A4-portrait page: the headline figures large, then every section (matplotlib)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(8.27, 11.69), dpi=100)
-    fig.text(0.05, 0.965, title(r), fontsize=14, weight="bold", va="top")
-    fig.text(0.05, 0.94, period(r), fontsize=10, va="top", color="#555555")
-    p = r.get("production") or {}
-    big = [
-        ("OEE", _pct(p.get("oee"))),
-        ("good", str(p.get("count_good", "-"))),
-        ("scrap", str(p.get("count_scrap", "-"))),
-        ("kWh/part", _num(p.get("kwh_per_good_part"), "{:.4f}")),
-    ]
-    for i, (label, value) in enumerate(big):
-        x = 0.05 + i * 0.23
-        fig.text(x, 0.90, value, fontsize=22, weight="bold", va="top", color="#1f4e79")
-        fig.text(x, 0.865, label, fontsize=10, va="top", color="#555555")
-    ax = fig.add_axes((0.62, 0.66, 0.33, 0.17))
-    states = [
-        (k.removesuffix("_s"), float(p.get(k) or 0)) for k in ("running_s", "idle_s", "fault_s", "planned_stop_s")
-    ]
-    colors = {"running": "#2e7d32", "idle": "#f9a825", "fault": "#c62828", "planned_stop": "#78909c"}
-    ax.barh([s for s, _ in states], [v / 60 for _, v in states], color=[colors[s] for s, _ in states])
-    ax.set_xlabel("minutes")
-    ax.set_title("time per state", fontsize=9)
-    ax.tick_params(labelsize=8)
-    y, col_x = 0.60, 0.52  # the OEE factors under the chart, then everything else in the left column
-    oee_rows = sections(r)[0][1]
-    fig.text(col_x, y, "OEE factors", fontsize=10, weight="bold", va="top")
-    for a, b in oee_rows[1:]:
-        y -= 0.022
-        fig.text(col_x + 0.01, y, a, fontsize=9, va="top")
-        fig.text(col_x + 0.30, y, b, fontsize=9, va="top")
-    y = 0.82
-    col_x = 0.05
-    for head, rows in sections(r)[1:]:
-        if head == "Time per state":
-            continue
-        need = 0.022 * (len(rows) + 1) + 0.012
-        if y - need < 0.03:
-            y, col_x = 0.48, 0.52
-        fig.text(col_x, y, head, fontsize=10, weight="bold", va="top")
-        y -= 0.022
-        for a, b in rows:
-            color = "#c62828" if b in ("OVERDUE", "D damage", "C unsatisfactory") else "#222222"
-            fig.text(col_x + 0.01, y, a[:48], fontsize=9, va="top")
-            fig.text(col_x + 0.30, y, b, fontsize=9, va="top", color=color)
-            y -= 0.022
-        y -= 0.012
-    fig.text(0.05, 0.015, f"record {r.get('record_id') or r.get('id')} - edge-agent", fontsize=7, color="#888888")
-    fig.savefig(path)
-    plt.close(fig)

@@ -42,7 +42,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print(render.table(report))
     if args.png:
-        render.png(report, Path(args.png))
+        from edge_agent.agent.ops import plots
+
+        plots.report(report, Path(args.png))
         print(f"report: picture -> {args.png}")
     return 0
 
@@ -88,7 +90,9 @@ def get_capture(
     doc = msgpack.unpackb(data, raw=False)
     print(describe(doc) + f"\ncapture: {len(data)} bytes -> {path}")
     if plot_path:
-        plot(doc, Path(plot_path))
+        from edge_agent.agent.ops import plots
+
+        plots.recording(doc, Path(plot_path))
         print(f"capture: plot -> {plot_path}")
     return 0
 
@@ -117,35 +121,3 @@ def waveform(series: dict[str, Any]) -> Any:
     dtype = "<i2" if series["dtype"] == "int16" else "<f4"
     raw = np.frombuffer(series["samples"], dtype=dtype).reshape(-1, len(series["axes"]))
     return raw.astype(np.float32) * np.float32(series.get("scale", 1.0))
-
-
-def plot(doc: dict[str, Any], path: Path) -> None:
-    """Every recorded waveform and value series against time, the trigger at t = 0 (matplotlib)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    series = [(i, s) for i, s in doc["series"].items() if s["kind"] in ("waveform", "values")]
-    fig, axes = plt.subplots(max(1, len(series)), 1, figsize=(10, 3 * max(1, len(series))), squeeze=False, sharex=True)
-    for ax, (inst, s) in zip(axes[:, 0], series, strict=False):
-        if s["kind"] == "waveform":
-            g = waveform(s)
-            t = np.arange(len(g)) / s["rate_hz"] - s["trigger_offset_s"]
-            ax.plot(t, g, linewidth=0.4)
-            ax.legend(s["axes"], fontsize=7, loc="upper left")
-            ax.set_ylabel(s.get("unit", ""))
-        else:
-            t = [r["t_s"] for r in s["rows"]]
-            keys = sorted({k for r in s["rows"] for k, v in r["values"].items() if isinstance(v, (int, float))})[:6]
-            for k in keys:
-                ax.plot(t, [r["values"].get(k) for r in s["rows"]], label=k, linewidth=0.8)
-            ax.legend(fontsize=7, loc="upper left")
-        ax.axvline(0.0, color="red", linestyle="--", linewidth=1)
-        ax.set_title(f"{inst}", fontsize=9)
-        ax.set_xlabel("s from the trigger")
-    m = doc["meta"]
-    fig.suptitle(f"capture {m['id']} - rule {m['rule']} ({m['trigger'].get('kind')})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

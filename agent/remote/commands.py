@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
 from edge_agent.agent.bounds import echo_id, short, short_repr, value_errors
@@ -22,14 +22,17 @@ from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.contract import UnknownCommand
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from edge_agent.agent.runtime.control import AgentControl
 
 log = logging.getLogger("agent.commands")
 
 
-AGENT_COMMANDS = frozenset({"calibrate", "captures", "capture_get", "report"})
+class AgentCommandHandler(Protocol):
+    """A part of the agent that answers agent-level commands (maintenance, history, alarms, audit)."""
+
+    async def command(self, name: str, args: Mapping[str, Any]) -> Any: ...
 
 
 class CommandError(Exception):
@@ -88,11 +91,13 @@ class Commands:
         *,
         answer: Callable[[str, dict[str, Any]], None],
         chunk_bytes: int,
-        agent_commands: Any = None,
+        agent_commands: Mapping[str, AgentCommandHandler] | None = None,
         audit: Callable[[str, str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.control = control
-        self.agent_commands = agent_commands  # calibrate, captures, capture_get, report (agent/maintenance)
+        # name -> the part that answers it: calibrate, captures, capture_get, report (agent/maintenance),
+        # history (agent/history)
+        self.agent_commands = dict(agent_commands or {})
         self.answer = answer
         self.chunk_bytes = chunk_bytes
         self.audit = audit  # emits the agent's ``audit`` event (kind, message, fields)
@@ -163,7 +168,7 @@ class Commands:
             return c.effective_config()
         if name == "reload":
             return await c.reload_file()
-        if name in AGENT_COMMANDS and self.agent_commands is not None:
+        if name in self.agent_commands:
             return await self._agent_command(name, req, args)
         instance = req.get("instance", args.get("instance"))
         known = ", ".join(c.instance_names()) or "none"
@@ -198,11 +203,11 @@ class Commands:
             raise CommandError(str(exc)) from exc
 
     async def _agent_command(self, name: str, req: dict[str, Any], args: dict[str, Any]) -> Any:
-        """calibrate, captures, capture_get, report (agent/maintenance/service.py)."""
+        """A command answered by a part of the agent rather than an instance's plugin."""
         if "instance" in req and "instance" not in args:
             args = {**args, "instance": req["instance"]}
         try:
-            return await self.agent_commands.command(name, args)
+            return await self.agent_commands[name].command(name, args)
         except (ValueError, TypeError) as exc:
             raise CommandError(str(exc)) from exc
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("agent.remote")
 
 DOC_KEYS = ("version", "config", "patch", "target", "expires", "nonce", "check_s", "force", "kid", "sig", "id")
-LOCAL_SECTIONS = ("agent", "mqtt", "remote", "spool", "sparkplug")
+LOCAL_SECTIONS = ("agent", "mqtt", "remote", "spool", "sparkplug", "history")
 
 
 def parse_document(payload: bytes, max_bytes: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from edge_agent.plugins.contract import AgentStats
 
 log = logging.getLogger("agent.control")
 
-RESTART_SECTIONS = ("agent", "mqtt", "spool", "sparkplug")
+RESTART_SECTIONS = ("agent", "mqtt", "spool", "sparkplug", "history")
 
 
 class ControlHost(apply_path.InstanceHost, Protocol):

@@ -12,12 +12,14 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from edge_agent.agent import __version__
+from edge_agent.agent.config.declared_values import declared
 from edge_agent.agent.config.layers import PushedLayer
 from edge_agent.agent.config.registry import Registry
 from edge_agent.agent.config.schema import Config, Instance
+from edge_agent.agent.history.service import History
 from edge_agent.agent.maintenance.service import Maintenance
 from edge_agent.agent.messaging.mqtt_session import Handler, MqttSession, SessionOptions, read_password
 from edge_agent.agent.messaging.outbox import MemoryOutbox, Message, Outbox, Priority
@@ -28,8 +30,12 @@ from edge_agent.agent.remote.config_push import RemoteConfig
 from edge_agent.agent.runtime.control import AgentControl
 from edge_agent.agent.runtime.sd_notify import Notifier, watchdog_task
 from edge_agent.agent.runtime.supervisor import InstanceRunner, State
+from edge_agent.drivers.contract import ValueSpec
 from edge_agent.drivers.lanes import Lanes
 from edge_agent.plugins.contract import AgentInfo, AgentStats, InstanceStats, Plugin, Severity
+
+if TYPE_CHECKING:
+    from edge_agent.agent.remote.commands import AgentCommandHandler
 
 log = logging.getLogger("agent.runtime")
 
@@ -94,6 +100,7 @@ class Runtime:
         self.sparkplug: Any = None
         self.remote: RemoteConfig | None = None
         self.commands: Commands | None = None
+        self.history: History | None = None
 
     # --- life cycle -------------------------------------------------------------------
     async def run(self) -> int:
@@ -106,6 +113,7 @@ class Runtime:
         )
         self.maintenance = Maintenance(state_dir, self.publisher, self._plugin_of, self._driver_keys)
         self.publisher.hook = self.maintenance
+        self.history = self._make_history(state_dir)
         # built once: the session, Sparkplug's session and SIGHUP all see the same handlers
         self.session = MqttSession(self._session_options(self._subscriptions()), self.outbox)
         self._install_signals()
@@ -125,6 +133,8 @@ class Runtime:
             for inst in self.config.instances:
                 self.start_instance(inst)
             self.maintenance.start()
+            if self.history is not None:
+                self.history.start()
             self._ready()
             asyncio.get_running_loop().call_later(GC_SETTLE_S, settle_gc)
             await self.stop_event.wait()
@@ -226,6 +236,24 @@ class Runtime:
             {"dropped": since, "dropped_total": total},
         )
 
+    def _make_history(self, state_dir: Path) -> History | None:
+        """On-device history (agent/history), an output of the publisher; None when off."""
+        if not self.config.history.enabled:
+            return None
+        history = History(state_dir, self.config.history, self._declared)
+        self.publisher.outputs.append(history)
+        return history
+
+    def _declared(self, name: str) -> tuple[ValueSpec, ...] | None:
+        """The values an instance declares (None: it declares none, or it is not configured)."""
+        inst = next((i for i in self.config.instances if i.name == name), None)
+        return None if inst is None else declared(inst)
+
+    def _agent_commands(self) -> dict[str, AgentCommandHandler]:
+        """Agent-level command names and the part that answers each."""
+        parts: list[Any] = [self.maintenance, self.history]
+        return {name: part for part in parts if part is not None for name in part.COMMANDS}
+
     def _make_sparkplug(self, state_dir: Path) -> Any:
         """The Sparkplug B edge node beside (or instead of) the native topics; None when off."""
         sp = self.config.sparkplug
@@ -284,7 +312,7 @@ class Runtime:
             self.control,
             answer=self._cmd_answer,
             chunk_bytes=self.config.remote.capture_chunk_bytes,
-            agent_commands=self.maintenance,
+            agent_commands=self._agent_commands(),
             audit=self._audit,
         )
         self.control.on_reload.append(self.remote.reset_keys)  # [remote] trusted_keys may have changed
@@ -352,6 +380,8 @@ class Runtime:
         offline = self._status_message("offline", "stopped")
         await self.session.close(final=offline, timeout_s=max(0.1, deadline - time.monotonic() - 0.3))
         self.maintenance.close()
+        if self.history is not None:
+            self.history.close()
         await self.outbox.close()
         self.seqs.close()
         self.stopped_clean = True
@@ -447,6 +477,8 @@ class Runtime:
                 entry[1].cancel()
                 tasks.append(entry[1])
                 self.publisher.link.forget(name)
+                if self.history is not None:
+                    self.history.forget(name)  # a pushed instance may declare other values
                 self.lanes.release(name)  # the thread ends when its last call returns (at once if idle)
                 if self.sparkplug is not None:
                     self.sparkplug.device_stopped(name)

@@ -8,19 +8,10 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
-import msgpack
 import pytest
 from edge_agent.agent.remote.commands import CommandError, Commands
 from edge_agent.plugins.contract import Plugin, UnknownCommand
-from support import RemoteAgent
-
-
-def cmd(a: RemoteAgent, name: str, req: dict[str, Any] | None = None, raw: bytes | None = None) -> dict[str, Any]:
-    topic = f"edge/t1/cmd/{name}/result"
-    before = len(a.sub.on(topic))
-    a.sub.client.publish(f"edge/t1/cmd/{name}", raw if raw is not None else msgpack.packb(req or {}), qos=1)
-    a.sub.wait_for(lambda: len(a.sub.on(topic)) > before, 10, f"answer to {name}")
-    return a.sub.on(topic)[before].env["d"]  # type: ignore[no-any-return]
+from support import RemoteAgent, cmd
 
 
 def test_ping_status_restart(agent: RemoteAgent) -> None:

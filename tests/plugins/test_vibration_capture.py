@@ -203,7 +203,7 @@ def test_plugin_capture_meta_keys() -> None:
 
 def test_plot_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from edge_agent.agent.ops.capture import plot
+    from edge_agent.agent.ops.plots import capture as plot
 
     meta, g = assemble(chunked(capture_answer(True), 4096))
     meta["bearing_hz"] = {"bpfo": 107.4, "bpfi": 162.2}

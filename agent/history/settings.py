@@ -1,0 +1,18 @@
+"""The ``[history]`` section of the agent's config."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+
+class HistorySection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """On-device history (docs/history.md); on by default, bounded by ``max_mb``."""
+
+    enabled: bool = True
+    minute_days: Annotated[float, msgspec.Meta(gt=0, le=366)] = 30.0  # per-minute rows kept this long
+    hour_days: Annotated[float, msgspec.Meta(gt=0, le=3660)] = 730.0  # per-hour rows kept this long
+    # the reference plant needs ~ (see docs/history.md); the oldest minutes go first, then hours
+    max_mb: Annotated[float, msgspec.Meta(ge=1)] = 512.0
+    commit_interval_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0  # one transaction this often

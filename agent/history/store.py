@@ -1,0 +1,329 @@
+"""The history's SQLite file: one row per (instance, minute) and per (instance, hour).
+
+A row holds the aggregates of every value the instance had in that bucket, packed: a bitmap of
+the instance's keys present, then one fixed-size record per present key. The key order (the
+*layout*) is stored once per instance and only grows, so reading one key out of a row is a bit
+count and one ``struct.unpack_from``: 30 days of minutes of one value read in tens of ms with no
+per-key index (a per-key index would dirty one page per key and minute: ruinous for an SD card).
+One transaction per commit interval; WAL, so a SIGKILL loses only what was not committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sqlite3
+import struct
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("agent.history")
+
+MINUTE, HOUR = "minute", "hour"
+BUCKET_S = {MINUTE: 60, HOUR: 3600}
+# n (samples), good (samples of good quality), v (samples with a number), min, mean, max, last
+# float32: 7 significant digits, plenty for a trend (the live value on data/ keeps full precision)
+_RECORD = {MINUTE: struct.Struct("<HHHffff"), HOUR: struct.Struct("<IIIffff")}
+_COUNT_MAX = {MINUTE: 0xFFFF, HOUR: 0xFFFFFFFF}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS series(
+    id INTEGER PRIMARY KEY, inst INTEGER NOT NULL, key TEXT NOT NULL, unit TEXT NOT NULL DEFAULT '',
+    UNIQUE(inst, key));
+CREATE TABLE IF NOT EXISTS layouts(id INTEGER PRIMARY KEY, inst INTEGER NOT NULL, keys TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS minute(
+    inst INTEGER NOT NULL, t INTEGER NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY(inst, t)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hour(
+    inst INTEGER NOT NULL, t INTEGER NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY(inst, t)) WITHOUT ROWID;
+"""
+
+
+@dataclass(slots=True)
+class Agg:
+    """The aggregate of one value over one bucket; min/mean/max/last over the samples with a number."""
+
+    n: int = 0
+    good: int = 0
+    v: int = 0
+    lo: float = math.nan
+    total: float = 0.0
+    hi: float = math.nan
+    last: float = math.nan
+
+    def add(self, value: float | None, good: bool) -> None:
+        """One sample (None: a sample without a number, e.g. a sensor fault)."""
+        self.n += 1
+        self.good += good
+        if value is None:
+            return
+        if self.v == 0:
+            self.lo = self.hi = value
+        else:
+            self.lo = min(self.lo, value)
+            self.hi = max(self.hi, value)
+        self.v += 1
+        self.total += value
+        self.last = value
+
+    def merge(self, other: Agg) -> None:
+        """Fold a later bucket into this one (minutes into their hour)."""
+        self.n += other.n
+        self.good += other.good
+        if other.v:
+            self.lo = other.lo if self.v == 0 else min(self.lo, other.lo)
+            self.hi = other.hi if self.v == 0 else max(self.hi, other.hi)
+            self.v += other.v
+            self.total += other.total
+            self.last = other.last
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.v if self.v else math.nan
+
+
+def pack(layout: Sequence[str], aggs: Mapping[str, Agg], resolution: str) -> bytes:
+    """A row's blob: bitmap of the layout's keys present, then their records in layout order."""
+    rec, cap = _RECORD[resolution], _COUNT_MAX[resolution]
+    bits = 0
+    parts: list[bytes] = []
+    for i, key in enumerate(layout):
+        a = aggs.get(key)
+        if a is None or a.n == 0:
+            continue
+        bits |= 1 << i
+        parts.append(rec.pack(min(a.n, cap), min(a.good, cap), min(a.v, cap), a.lo, a.mean, a.hi, a.last))
+    return bits.to_bytes((len(layout) + 7) // 8, "little") + b"".join(parts)
+
+
+def unpack_one(blob: bytes, nkeys: int, index: int, resolution: str) -> Agg | None:
+    """The record of the layout's ``index``-th key in a row, or None when the key had no sample."""
+    nbytes = (nkeys + 7) // 8
+    bits = int.from_bytes(blob[:nbytes], "little")
+    if not bits >> index & 1:
+        return None
+    rec = _RECORD[resolution]
+    n, good, v, lo, mean, hi, last = rec.unpack_from(blob, nbytes + (bits & ((1 << index) - 1)).bit_count() * rec.size)
+    return Agg(n, good, v, lo, mean * v, hi, last)
+
+
+def unpack_all(blob: bytes, layout: Sequence[str], resolution: str) -> dict[str, Agg]:
+    """Every record of a row, by key."""
+    out: dict[str, Agg] = {}
+    for i, key in enumerate(layout):
+        a = unpack_one(blob, len(layout), i, resolution)
+        if a is not None:
+            out[key] = a
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One bucket of one value, as a query answers it."""
+
+    t_s: int
+    n: int
+    good_share: float
+    min: float | None
+    mean: float | None
+    max: float | None
+    last: float | None
+
+    def row(self) -> list[float | int | None]:
+        return [self.t_s, self.min, self.mean, self.max, self.last, self.n, self.good_share]
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def point(t_s: int, a: Agg) -> Point:
+    share = round(a.good / a.n, 4) if a.n else 0.0
+    return Point(t_s, a.n, share, _num(a.lo), _num(a.mean), _num(a.hi), _num(a.last))
+
+
+class HistoryStore:
+    """The SQLite file; every method may be called from any one thread at a time (a lock guards it)."""
+
+    def __init__(self, path: Path, journal: str = "WAL") -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db.execute(f"PRAGMA journal_mode={journal}")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        self._inst: dict[str, int] = dict(self.db.execute("SELECT name, id FROM instances").fetchall())
+        self._layouts: dict[int, tuple[int, list[str]]] = {}  # inst id -> (layout id, keys)
+        self._layout_keys: dict[int, list[str]] = {}  # layout id -> keys
+        for lid, inst, keys in self.db.execute("SELECT id, inst, keys FROM layouts ORDER BY id"):
+            self._layout_keys[lid] = json.loads(keys)
+            self._layouts[inst] = (lid, self._layout_keys[lid])
+        self._units: dict[tuple[int, str], str] = {
+            (i, k): u for i, k, u in self.db.execute("SELECT inst, key, unit FROM series")
+        }
+        self.commits = 0
+
+    # -- writing ------------------------------------------------------------------------------------
+    def _inst_id(self, name: str) -> int:
+        iid = self._inst.get(name)
+        if iid is None:
+            cur = self.db.execute("INSERT INTO instances(name) VALUES (?)", (name,))
+            iid = self._inst[name] = int(cur.lastrowid or 0)
+        return iid
+
+    def _layout(self, iid: int, keys: Iterable[str], units: Mapping[str, str]) -> tuple[int, list[str]]:
+        """The instance's layout, grown by new keys (a new layout id; older rows keep theirs)."""
+        lid, layout = self._layouts.get(iid, (0, []))
+        new = [k for k in keys if k not in set(layout)]
+        if new or not lid:
+            layout = [*layout, *sorted(set(new))]
+            cur = self.db.execute("INSERT INTO layouts(inst, keys) VALUES (?, ?)", (iid, json.dumps(layout)))
+            lid = int(cur.lastrowid or 0)
+            self._layouts[iid] = (lid, layout)
+            self._layout_keys[lid] = layout
+        for k in keys:
+            known = self._units.get((iid, k))
+            unit = units.get(k) or known or ""  # a write that knows no unit keeps the stored one
+            if known != unit:
+                self.db.execute(
+                    "INSERT INTO series(inst, key, unit) VALUES (?, ?, ?) "
+                    "ON CONFLICT(inst, key) DO UPDATE SET unit = excluded.unit",
+                    (iid, k, unit),
+                )
+                self._units[(iid, k)] = unit
+        return lid, layout
+
+    def write(
+        self,
+        rows: Iterable[tuple[str, int, Mapping[str, Agg]]],
+        units: Mapping[str, Mapping[str, str]],
+        resolution: str = MINUTE,
+    ) -> int:
+        """Write closed buckets ``(instance, t_s, {key: Agg})`` in one transaction; rows written."""
+        count = 0
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                for instance, t_s, aggs in rows:
+                    iid = self._inst_id(instance)
+                    lid, layout = self._layout(iid, aggs, units.get(instance, {}))
+                    self.db.execute(
+                        f"INSERT OR REPLACE INTO {resolution}(inst, t, layout, data) VALUES (?, ?, ?, ?)",
+                        (iid, t_s, lid, pack(layout, aggs, resolution)),
+                    )
+                    count += 1
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.commits += 1
+        return count
+
+    # -- reading ------------------------------------------------------------------------------------
+    def _rows(self, iid: int, since_s: int, until_s: int, resolution: str) -> Iterator[tuple[int, int, bytes]]:
+        yield from self.db.execute(
+            f"SELECT t, layout, data FROM {resolution} WHERE inst = ? AND t >= ? AND t < ? ORDER BY t",
+            (iid, since_s, until_s),
+        )
+
+    def query(self, instance: str, key: str, since_s: int, until_s: int, resolution: str = MINUTE) -> list[Point]:
+        """Points of one value between two times (bucket starts, seconds since the epoch)."""
+        with self._lock:
+            iid = self._inst.get(instance)
+            if iid is None:
+                return []
+            where: dict[int, tuple[int, int]] = {}  # layout -> (index of key, key count)
+            for lid, keys in self._layout_keys.items():
+                if key in keys:
+                    where[lid] = (keys.index(key), len(keys))
+            out: list[Point] = []
+            for t, lid, blob in self._rows(iid, since_s, until_s, resolution):
+                pos = where.get(lid)
+                if pos is None:
+                    continue
+                a = unpack_one(blob, pos[1], pos[0], resolution)
+                if a is not None:
+                    out.append(point(t, a))
+            return out
+
+    def keys(self, instance: str | None = None) -> dict[str, dict[str, str]]:
+        """{instance: {key: unit}} of everything the store has."""
+        with self._lock:
+            names = {i: n for n, i in self._inst.items()}
+            out: dict[str, dict[str, str]] = {}
+            for (iid, key), unit in sorted(self._units.items()):
+                name = names.get(iid)
+                if name is not None and (instance is None or name == instance):
+                    out.setdefault(name, {})[key] = unit
+            return out
+
+    def unit(self, instance: str, key: str) -> str:
+        iid = self._inst.get(instance)
+        return "" if iid is None else self._units.get((iid, key), "")
+
+    # -- hours and retention --------------------------------------------------------------------------
+    def hours_to_roll(self, before_s: int) -> list[tuple[int, int]]:
+        """(inst id, hour start) of complete hours that have minutes but no hour row yet."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT DISTINCT m.inst, m.t / 3600 * 3600 FROM minute m WHERE m.t < ? AND NOT EXISTS "
+                "(SELECT 1 FROM hour h WHERE h.inst = m.inst AND h.t = m.t / 3600 * 3600)",
+                (before_s,),
+            ).fetchall()
+        return [(int(i), int(t)) for i, t in rows]
+
+    def roll_hour(self, iid: int, hour_s: int) -> None:
+        """Merge an hour's minute rows into its hour row."""
+        merged: dict[str, Agg] = {}
+        with self._lock:
+            for _t, lid, blob in self._rows(iid, hour_s, hour_s + 3600, MINUTE):
+                for key, a in unpack_all(blob, self._layout_keys[lid], MINUTE).items():
+                    merged.setdefault(key, Agg()).merge(a)
+            name = next(n for n, i in self._inst.items() if i == iid)
+        self.write([(name, hour_s, merged)], {}, HOUR) if merged else None
+
+    def size_bytes(self) -> int:
+        """Bytes in use (pages not on the free list): what ``max_mb`` bounds."""
+        with self._lock:
+            pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+            free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
+            size = self.db.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
+
+    def expire(self, now_s: int, minute_days: float, hour_days: float, max_bytes: int) -> int:
+        """Delete rows past their age, then the oldest (minutes first) until under ``max_bytes``."""
+        deleted = 0
+        with self._lock:
+            deleted += self.db.execute("DELETE FROM minute WHERE t < ?", (now_s - int(minute_days * 86400),)).rowcount
+            deleted += self.db.execute("DELETE FROM hour WHERE t < ?", (now_s - int(hour_days * 86400),)).rowcount
+        while self.size_bytes() > max_bytes:
+            n = self._drop_oldest_day()
+            if n == 0:
+                break
+            deleted += n
+        return deleted
+
+    def _drop_oldest_day(self) -> int:
+        with self._lock:
+            for table in (MINUTE, HOUR):
+                oldest = self.db.execute(f"SELECT MIN(t) FROM {table}").fetchone()[0]
+                if oldest is None:
+                    continue
+                if table == HOUR and self.db.execute("SELECT COUNT(*) FROM hour").fetchone()[0] <= 24:
+                    continue  # never delete the last day of hours to make room
+                n = self.db.execute(f"DELETE FROM {table} WHERE t < ?", (oldest + 86400,)).rowcount
+                log.info("history: over max_mb, dropped the oldest day of %ss (%d rows)", table, n)
+                return int(n)
+        return 0
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                self.db.close()

@@ -1,0 +1,185 @@
+"""On-device history: aggregates, the packed rows, hours, retention, a SIGKILL, cmd/history."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from edge_agent.agent.history.service import History, auto_resolution, parse_since
+from edge_agent.agent.history.settings import HistorySection
+from edge_agent.agent.history.store import HOUR, MINUTE, Agg, HistoryStore, pack, unpack_all, unpack_one
+from edge_agent.drivers.contract import DType, ValueSpec
+
+T0 = 1_780_000_000 // 3600 * 3600  # an hour boundary
+
+
+def agg(*values: float | None, bad: int = 0) -> Agg:
+    a = Agg()
+    for i, v in enumerate(values):
+        a.add(v, i >= bad)
+    return a
+
+
+def test_aggregate_of_good_bad_and_missing_samples() -> None:
+    a = agg(None, 3.0, 1.0, 2.0, bad=1)
+    assert (a.n, a.good, a.v, a.lo, a.hi, a.last, a.mean) == (4, 3, 3, 1.0, 3.0, 2.0, 2.0)
+    b = agg(10.0)
+    a.merge(b)
+    assert (a.n, a.v, a.hi, a.last, a.mean) == (5, 4, 10.0, 10.0, 4.0)
+    assert math.isnan(Agg().mean)
+
+
+def test_a_row_keeps_only_present_keys_and_reads_one_key_without_the_others() -> None:
+    layout = [f"k{i}" for i in range(20)]
+    aggs = {"k3": agg(1.0, 2.0), "k17": agg(5.0), "k19": agg(None)}
+    blob = pack(layout, aggs, MINUTE)
+    assert len(blob) == 3 + 3 * 22  # bitmap + three records
+    assert unpack_one(blob, 20, 4, MINUTE) is None
+    k17 = unpack_one(blob, 20, 17, MINUTE)
+    assert k17 is not None and (k17.n, k17.last, k17.mean) == (1, 5.0, 5.0)
+    assert sorted(unpack_all(blob, layout, MINUTE)) == ["k17", "k19", "k3"]
+
+
+def test_store_query_layouts_grow_and_hours_roll_up(tmp_path: Path) -> None:
+    s = HistoryStore(tmp_path / "h.sqlite")
+    s.write([("pump", T0 + 60 * m, {"a": agg(float(m))}) for m in range(30)], {"pump": {"a": "mm/s"}})
+    # a new key later: a new layout; the old rows keep theirs
+    s.write([("pump", T0 + 60 * m, {"a": agg(float(m)), "b": agg(1.0)}) for m in range(30, 60)], {})
+    pts = s.query("pump", "a", T0, T0 + 3600)
+    assert [p.t_s for p in pts] == [T0 + 60 * m for m in range(60)] and pts[59].last == 59.0
+    assert len(s.query("pump", "b", T0, T0 + 3600)) == 30
+    assert s.query("pump", "nope", T0, T0 + 3600) == [] and s.query("nobody", "a", 0, T0 * 2) == []
+    assert s.keys() == {"pump": {"a": "mm/s", "b": ""}}
+    assert s.hours_to_roll(T0 + 3600) == [(1, T0)]
+    s.roll_hour(1, T0)
+    assert s.hours_to_roll(T0 + 3600) == []
+    (hour,) = s.query("pump", "a", T0, T0 + 3600, HOUR)
+    assert (hour.n, hour.min, hour.max, hour.mean, hour.last) == (60, 0.0, 59.0, 29.5, 59.0)
+    s.close()
+
+
+def test_expiry_by_age_and_by_size(tmp_path: Path) -> None:
+    s = HistoryStore(tmp_path / "h.sqlite")
+    layout_keys = {f"tag{i}": agg(float(i)) for i in range(200)}
+    days = 5
+    for d in range(days):
+        s.write([("plc", T0 + d * 86400 + 60 * m, layout_keys) for m in range(0, 1440, 10)], {})
+    full = s.size_bytes()
+    s.expire(T0 + days * 86400, minute_days=3, hour_days=730, max_bytes=10**9)
+    assert s.query("plc", "tag1", 0, T0 * 2)[0].t_s >= T0 + 2 * 86400
+    s.expire(T0 + days * 86400, minute_days=30, hour_days=730, max_bytes=full // 3)
+    assert s.size_bytes() <= full // 3
+    assert s.query("plc", "tag1", 0, T0 * 2)  # the newest day is kept
+    s.close()
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_service_trends_declared_numbers_with_quality(tmp_path: Path) -> None:
+    specs = (
+        ValueSpec("motor.temp_c", DType.FLOAT32, "degC"),
+        ValueSpec("running", DType.BOOL),
+        ValueSpec("peaks", DType.FLOAT32, length=5),
+        ValueSpec("state", DType.STR),
+    )
+    clock = Clock(T0 + 5)
+    h = History(tmp_path, HistorySection(), lambda name: specs if name == "thermo" else None, clock)
+    for i in range(10):
+        q = {"motor.temp_c": "out_of_range"} if i == 9 else None
+        msg = {"motor": {"temp_c": 20.0 + i}, "running": True, "peaks": [1.0], "state": "ok", "other": 1}
+        h.data("thermo", msg, q, (T0 + i) * 1000)
+    h.data("free", {"x": 1, "flag": False, "s": "no"}, None, (T0 + 1) * 1000)  # declares nothing: numbers
+    assert h.catalog() == {"thermo": {"motor.temp_c": "degC"}, "free": {"x": ""}}
+    (live,) = h.query("thermo", "motor.temp_c", T0, T0 + 60, MINUTE)  # the open minute answers too
+    assert (live.n, live.good_share, live.last) == (10, 0.9, 29.0)
+    clock.t = T0 + 61
+    h.close_minutes(clock.t)
+    h.flush()
+    assert h.store.query("thermo", "motor.temp_c", T0, T0 + 60)[0].max == 29.0
+    answer = asyncio.run(h.command("history", {"instance": "thermo", "keys": ["motor.temp_c"], "since": "1h"}))
+    assert answer["resolution"] == "minute" and answer["series"]["motor.temp_c"]["unit"] == "degC"
+    assert answer["series"]["motor.temp_c"]["points"][0][:5] == [T0, 20.0, 24.5, 29.0, 29.0]
+    for bad, why in (({}, "needs an instance"), ({"instance": "thermo", "since": "soon"}, "not a duration"),
+                     ({"instance": "thermo", "resolution": "second"}, "resolution")):  # fmt: skip
+        with pytest.raises(ValueError, match=why):
+            asyncio.run(h.command("history", bad))
+    h.close()
+
+
+def test_durations_and_resolutions() -> None:
+    assert parse_since("7d") == 7 * 86400 and parse_since("90m") == 5400 and parse_since("30") == 30
+    assert auto_resolution(86400) == MINUTE and auto_resolution(7 * 86400) == HOUR
+
+
+_WRITER = """
+import sys, time
+from pathlib import Path
+from edge_agent.agent.history.store import Agg, HistoryStore
+s = HistoryStore(Path(sys.argv[1]))
+t = int(sys.argv[2])
+m = 0
+while True:
+    a = Agg(); a.add(float(m), True)
+    s.write([("pump", t + 60 * m, {"v": a, **{f"k{i}": a for i in range(300)}})], {})
+    print(m, flush=True)
+    m += 1
+"""
+
+
+def test_a_sigkill_while_writing_keeps_every_committed_minute(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite"
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(db), str(T0)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        committed = [int(proc.stdout.readline()) for _ in range(200)][-1]
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    s = HistoryStore(db)
+    pts = s.query("pump", "v", T0, T0 + 10**7)
+    assert len(pts) >= committed + 1 and [p.last for p in pts] == [float(i) for i in range(len(pts))]
+    s.close()
+
+
+def test_cmd_history_against_a_running_agent(tmp_path: Path, broker: Any) -> None:
+    from support import RemoteAgent, cmd
+
+    agent = RemoteAgent(tmp_path, broker, extra="[history]\ncommit_interval_s = 1\n")
+    try:
+        agent.sub.wait_for(lambda: len(agent.sub.on("edge/t1/data/steady")) >= 10, 20, "data")
+        answer = cmd(agent, "history", {"id": 1, "instance": "steady", "args": {"since": "10m"}})
+        assert answer["ok"], answer
+        (key,) = answer["result"]["series"]
+        points = answer["result"]["series"][key]["points"]
+        assert points and points[-1][5] >= 5  # samples of the current minute
+        base = [sys.executable, "-m", "edge_agent.agent", "history", "t1", "steady", key, "--url", broker.url]
+        shown = subprocess.run([*base, "--since", "10m"], capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and f"steady {key}, per minute" in shown.stdout, shown.stderr
+        out = tmp_path / "v.csv"
+        png = tmp_path / "v.png"
+        done = subprocess.run([*base, "--csv", str(out), "--png", str(png)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert out.read_text().splitlines()[0] == "time_utc,t_s,min,mean,max,last,n,good_share"
+        assert png.read_bytes()[:4] == b"\x89PNG"
+        (Path("/tmp") / "panel-trend.png").write_bytes(png.read_bytes())
+        unknown = subprocess.run([*base[:-3], "nope", "--url", broker.url], capture_output=True, text=True)
+        assert unknown.returncode == 0 and "no history in this range" in unknown.stdout
+        time.sleep(1.5)  # one commit
+        assert (tmp_path / "state" / "history.sqlite").exists()
+    finally:
+        agent.close()
