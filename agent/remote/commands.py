@@ -182,7 +182,10 @@ class Commands:
         if not isinstance(instance, str) or instance not in c.instance_names():
             raise CommandError(f"unknown instance {short_repr(instance)} (running: {short(known, 200)})")
         if name == "restart":
-            await c.restart_instance(instance)
+            try:
+                await c.restart_instance(instance)
+            except LookupError as exc:
+                raise CommandError(str(exc)) from exc
             return {"restarted": instance}
         if name in WRITE_COMMANDS:
             self._gate_write(instance, args)

@@ -7,6 +7,7 @@ public methods; the runtime sees only ``ControlHost`` (no import cycle, no priva
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import time
@@ -67,6 +68,10 @@ class AgentControl:
         self.config_path = config_path
         self.restart_required: list[str] = []
         self.on_reload: list[Callable[[], None]] = []  # run by every reload, SIGHUP or cmd (key caches)
+        # One change of the instance set at a time (push, reload, restart): two restarts of one
+        # instance interleaving their stop and start used to leave two copies polling the device.
+        self.changes = asyncio.Lock()
+        self.restarts_started: dict[str, int] = {}  # per running instance: restarts begun (coalescing)
         if file_config.remote.allow_restart_sections:
             log.warning("[remote] allow_restart_sections is ignored: sections come from the local file only")
 
@@ -83,6 +88,10 @@ class AgentControl:
     # --- pushes -----------------------------------------------------------------------
     async def apply_layer(self, layer: PushedLayer, *, check_s: float | None, force: bool) -> dict[str, Any]:
         """Apply a new pushed layer; raise Rejected when it does not validate on top of the file."""
+        async with self.changes:
+            return await self._apply_layer(layer, check_s=check_s, force=force)
+
+    async def _apply_layer(self, layer: PushedLayer, *, check_s: float | None, force: bool) -> dict[str, Any]:
         try:  # on its own first, so that errors carry the push's own paths
             build({"instances": layer.instances}, self.registry, source="push", base_dir=self.file_config.base_dir)
             new = effective(self.file_config, layer, self.registry)
@@ -119,6 +128,10 @@ class AgentControl:
     # --- the local file ---------------------------------------------------------------
     async def reload_file(self) -> dict[str, Any]:
         """SIGHUP / cmd reload: re-read the file; its sections win, the pushed layer stays on top."""
+        async with self.changes:
+            return await self._reload_file()
+
+    async def _reload_file(self) -> dict[str, Any]:
         for reset in self.on_reload:  # key files may have been replaced even when the file did not change
             reset()
         if self.config_path is None:
@@ -169,18 +182,30 @@ class AgentControl:
         return sorted(str(n) for n in new.keys() | old.keys() if n in pushed and new.get(n) != old.get(n))
 
     # --- commands ---------------------------------------------------------------------
-    async def restart_instance(self, name: str) -> None:
-        """Stop and start one instance with its current config."""
-        runner = self.host.runners[name][0]
-        await self.host.stop_instances([name])
-        self.host.start_instance(runner.inst)
+    async def restart_instance(self, name: str) -> bool:
+        """Stop and start one instance with its current config, one change at a time. Requests that
+        wait while another restart of the instance begins are served by it (False: coalesced)."""
+        asked = self.restarts_started.get(name, 0)
+        async with self.changes:
+            if self.restarts_started.get(name, 0) != asked:
+                return False  # a restart that began after this request has run it
+            entry = self.host.runners.get(name)
+            if entry is None:
+                raise LookupError(f"instance {name!r} is no longer running (removed while the restart waited)")
+            self.restarts_started[name] = asked + 1
+            await self.host.stop_instances([name])
+            self.host.start_instance(entry[0].inst)
+        self.restarts_started = {n: k for n, k in self.restarts_started.items() if n in self.host.runners}
+        return True
 
     def instance_names(self) -> list[str]:
-        return sorted(self.host.runners)
+        """The instances of the effective config (also one that a restart has stopped for a moment)."""
+        return sorted({i.name for i in self.config.instances} | set(self.host.runners))
 
     def plugin_of(self, name: str) -> Any:
-        """The running plugin object of an instance (None while it starts)."""
-        return self.host.runners[name][0].plugin
+        """The running plugin object of an instance (None while it starts or restarts)."""
+        entry = self.host.runners.get(name)
+        return entry[0].plugin if entry is not None else None
 
     def effective_config(self) -> dict[str, Any]:
         """The effective config as a plain table (what runs), for get-config."""
