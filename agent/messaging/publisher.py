@@ -123,9 +123,11 @@ class Publisher:
         retain: bool = False,
         priority: Priority = Priority.DATA,
         narrow: frozenset[str] = codec.NOTHING,
+        durable_seq: bool = True,
     ) -> Message:
-        """Build one sequenced message (not queued); ``narrow``: keys declared float32."""
-        seq = self.seqs.next(topic)
+        """Build one sequenced message (not queued); ``narrow``: keys declared float32;
+        ``durable_seq`` False: a topic named by the network (see SeqStore.next)."""
+        seq = self.seqs.next(topic, durable=durable_seq)
         try:
             payload = codec.encode(d, ts_ms=ts_ms or now_ms(), seq=seq, quality=quality, narrow=narrow)
         except Exception:

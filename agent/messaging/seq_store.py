@@ -26,6 +26,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 BLOCK_MIN = 32
+TRANSIENT_TOPICS = 256  # topics named by the network (answers to unknown command names), kept in memory
 DB_ERRORS = (sqlite3.Error, OSError)
 
 
@@ -49,6 +50,7 @@ class SeqStore:
         self._handed: dict[str, int] = {}
         self._eager: set[str] | None = None  # None: every topic is reserved when created
         self._window: dict[str, tuple[float, int]] = {}  # topic -> (since, messages)
+        self._transient: dict[str, int] = {}  # LRU of non-durable topics -> last number
 
     def _open(self, path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,8 +92,14 @@ class SeqStore:
         for topic, seq in spooled_max.items():
             self._last[topic] = max(self._last.get(topic, 0), seq)
 
-    def next(self, topic: str) -> int:
-        """Return the next number for ``topic``, reserving a block on disk when needed."""
+    def next(self, topic: str, *, durable: bool = True) -> int:
+        """Return the next number for ``topic``, reserving a block on disk when needed.
+
+        ``durable`` False (a topic named by the network, such as the answer to an unknown command
+        name): numbered in a bounded in-memory table, never written, so one new name per message
+        cannot grow the file or the memory; such numbers start again at 1 after a restart."""
+        if not durable and topic not in self._last:
+            return self._next_transient(topic)
         seq = self._last.get(topic, 0) + 1
         self._last[topic] = seq
         since, count = self._window.get(topic, (time.monotonic(), 0))
@@ -100,13 +108,24 @@ class SeqStore:
             self._reserve(topic, seq)
         return seq
 
+    def _next_transient(self, topic: str) -> int:
+        seq = self._transient.pop(topic, 0) + 1
+        self._transient[topic] = seq  # most recent last: the oldest goes first when full
+        if len(self._transient) > TRANSIENT_TOPICS:
+            del self._transient[next(iter(self._transient))]
+        return seq
+
     def give_back(self, topic: str, seq: int) -> None:
         """``seq`` was never used (its message could not be built): the next message takes it."""
         if self._last.get(topic) == seq:
             self._last[topic] = seq - 1
+        elif self._transient.get(topic) == seq:
+            self._transient[topic] = seq - 1
 
     def handed(self, topic: str, seq: int) -> None:
         """``seq`` is about to be handed to the MQTT client: make sure it is reserved first."""
+        if topic not in self._last:
+            return  # a transient topic: never reserved
         if seq > self._handed.get(topic, 0):
             self._handed[topic] = seq
         if seq > self._reserved.get(topic, 0):

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
 from edge_agent.agent.bounds import echo_id, short, short_repr, value_errors
-from edge_agent.agent.remote.authority import Actor, Authority, Unauthorized, command_class, record_action
+from edge_agent.agent.remote.authority import (
+    READ_COMMANDS,
+    Actor,
+    Authority,
+    Unauthorized,
+    command_class,
+    record_action,
+)
 from edge_agent.agent.remote.write_gate import WRITE_COMMANDS, WriteRefused, check_authority, check_finite
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.contract import UnknownCommand
@@ -54,6 +61,8 @@ def parse_request(payload: bytes) -> dict[str, Any]:
 
 
 INSTANCE_COMMANDS = ("restart",)
+BUILT_IN = frozenset({"ping", "status", "config", "reload", *INSTANCE_COMMANDS})
+MAX_LEARNED = 64  # plugin command names remembered as known (plugins have a handful each)
 
 
 class RefusalThrottle:
@@ -103,6 +112,18 @@ class Commands:
         self.audit = audit  # emits the agent's ``audit`` event (kind, message, fields)
         self.authority = Authority(lambda: control.file_config)
         self.refusals = RefusalThrottle()
+        self._learned: set[str] = set()  # plugin command names a running plugin took
+
+    def knows(self, name: str) -> bool:
+        """True for a command name the agent has (built in, maintenance, or taken by a plugin): only
+        these get state keyed by their name (a persistent seq number for cmd/NAME/result)."""
+        return (
+            name in BUILT_IN
+            or name in AGENT_COMMANDS
+            or name in READ_COMMANDS
+            or name in WRITE_COMMANDS
+            or name in self._learned
+        )
 
     async def on_command(self, topic: str, payload: bytes) -> None:
         """Entry point from the MQTT session; always answers once (or in chunks)."""
@@ -219,7 +240,10 @@ class Commands:
         if plugin is None:
             raise CommandError(f"instance {instance!r} is not running yet")
         try:
-            return await plugin.command(name, args)
+            result = await plugin.command(name, args)
+            if len(self._learned) < MAX_LEARNED:
+                self._learned.add(name)
+            return result
         except UnknownCommand as exc:
             raise CommandError(f"instance {instance!r} does not support command {short_repr(name)}") from exc
         except (ValueError, TypeError) as exc:

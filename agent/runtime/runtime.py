@@ -332,7 +332,11 @@ class Runtime:
         self.publisher.event("agent", kind, message, Severity.INFO, fields)
 
     def _cmd_answer(self, name: str, d: dict[str, Any]) -> None:
-        self.outbox.put(self.publisher.message(self.topics.cmd_result(name), d, priority=Priority.EVENT))
+        durable = self.commands is not None and self.commands.knows(
+            name
+        )  # an unknown name (cmd/<random>) must not add a seq row
+        msg = self.publisher.message(self.topics.cmd_result(name), d, priority=Priority.EVENT, durable_seq=durable)
+        self.outbox.put(msg)
 
     def _install_signals(self) -> None:
         # A Python-level handler, not loop.add_signal_handler: it runs between bytecodes even when

@@ -278,3 +278,25 @@ def test_a_rebirth_flood_is_coalesced(tmp_path: Path, broker: Any) -> None:
     finally:
         agent.kill()
         rec.close()
+
+
+def test_new_command_names_add_no_state(agent: RemoteAgent) -> None:
+    """Issue 30, 4: one new cmd/<name> per message added a row to seq.sqlite forever. Unknown names
+    are still answered, with numbers from a bounded in-memory table; known ones stay durable."""
+    import sqlite3
+    import time
+
+    for i in range(150):
+        agent.sub.client.publish(f"edge/t1/cmd/junk{i}", msgpack.packb({"id": "x" * 100_000}), qos=0)
+        time.sleep(0.025)  # under the inbound rate limit: every one is read and answered
+    agent.sub.client.publish("edge/t1/cmd/ping", msgpack.packb({"id": "p"}), qos=1)
+    agent.sub.wait_for(lambda: agent.sub.on("edge/t1/cmd/ping/result"), 10, "the ping answer")
+    agent.sub.wait_for(lambda: agent.sub.on("edge/t1/cmd/junk149/result"), 10, "the last junk answer")
+    answer = agent.sub.on("edge/t1/cmd/junk0/result")[0].env["d"]
+    assert answer["ok"] is False and answer["id"] == "x" * 128
+    assert agent.proc.stop() == 0
+    db = sqlite3.connect(agent.tmp / "state" / "seq.sqlite")
+    topics = [t for (t,) in db.execute("SELECT topic FROM seq")]
+    db.close()
+    assert "edge/t1/cmd/ping/result" in topics
+    assert not [t for t in topics if "junk" in t], topics
