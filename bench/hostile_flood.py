@@ -19,9 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from bench.common import machine  # noqa: E402
 from edge_agent.agent.devtools.local_broker import LocalBroker  # noqa: E402
 from flood import garbage, run_flood, valid_pushes  # noqa: E402
+
+from bench.common import machine  # noqa: E402
 
 
 def main() -> None:

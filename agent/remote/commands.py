@@ -119,7 +119,7 @@ class Commands:
         these get state keyed by their name (a persistent seq number for cmd/NAME/result)."""
         return (
             name in BUILT_IN
-            or name in AGENT_COMMANDS
+            or name in self.agent_commands
             or name in READ_COMMANDS
             or name in WRITE_COMMANDS
             or name in self._learned
