@@ -45,7 +45,8 @@ def _s16(v: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 def aux(ram: npt.ArrayLike, address: int) -> float:
     """A signed auxiliary RAM word (0x0700..0x073F) from the 832 words read at 0x0400."""
-    return float(_s16(np.asarray(ram)[address - RAM_START]))
+    v = int(np.asarray(ram)[address - RAM_START])
+    return float(v - 0x10000 if v >= 0x8000 else v)
 
 
 def supply_voltage(cal: Calibration, ram: npt.ArrayLike, resolution_reg: int) -> float:
@@ -124,7 +125,7 @@ def object_temperature(
     """To in degC (11.2.2.9): the basic formula picks the range, then its KsTo and corner apply."""
     ta_r = reflected_term(ta_c, tr_c, emissivity)
     basic = basic_temperature(v_ir, alpha_c, ta_r, cal.ks_to[1])
-    rng = np.clip(np.searchsorted(np.asarray(cal.ct[1:]), basic, side="right"), 0, 3)  # 0: < 0 degC .. 3: >= CT4
+    rng = np.minimum(np.searchsorted(np.asarray(cal.ct[1:]), basic, side="right"), 3)  # 0: < 0 degC .. 3: >= CT4
     ks = np.asarray(cal.ks_to)[rng]
     corner = np.asarray(cal.ct)[rng]
     corr = np.asarray(cal.alpha_corr)[rng]

@@ -77,6 +77,7 @@ class SceneOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     body_c: Annotated[float, msgspec.Meta(ge=-20, le=150)] = 45.0  # motor housing / breakers
     hot_c: Annotated[float, msgspec.Meta(ge=-20, le=300)] = 55.0  # bearing / terminal, at start
     hot_growth_c_per_min: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.0
+    hot_start_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # run time before the hot spot starts to grow
     noise_c: Annotated[float, msgspec.Meta(ge=0, le=5)] = 0.1  # pixel noise (NETD is ~0.1 K at 1 Hz)
     sensor_c: float | None = None  # the camera's own temperature; default ambient + 8 (self-heating)
     vdd_v: Annotated[float, msgspec.Meta(ge=3.0, le=3.6)] = 3.3
@@ -141,15 +142,15 @@ class Mlx90640Emulator:
         """Big-endian words from the register pointer."""
         if self.pointer == STATUS and not self.regs[STATUS] & 0x0008:
             self.measure()
-        words = [self._word(self.pointer + k) for k in range((n + 1) // 2)]
-        return b"".join(w.to_bytes(2, "big") for w in words)[:n]
+        count = (n + 1) // 2
+        return self._words(self.pointer, count).astype(">u2").tobytes()[:n]
 
-    def _word(self, addr: int) -> int:
-        if EEPROM_START <= addr < EEPROM_START + EEPROM_WORDS:
-            return int(self.eeprom[addr - EEPROM_START])
-        if C.RAM_START <= addr < C.RAM_START + C.RAM_WORDS:
-            return int(self.ram[addr - C.RAM_START])
-        return self.regs.get(addr, 0)
+    def _words(self, addr: int, count: int) -> npt.NDArray[np.uint16]:
+        """``count`` words from ``addr``: a block of the EEPROM or RAM, else register by register."""
+        for start, block in ((EEPROM_START, self.eeprom), (C.RAM_START, self.ram)):
+            if start <= addr and addr + count <= start + len(block):
+                return block[addr - start : addr - start + count]
+        return np.array([self.regs.get(addr + k, 0) for k in range(count)], dtype=np.uint16)
 
     def close(self) -> None:
         self.closed = True
@@ -199,7 +200,7 @@ class Mlx90640Emulator:
         return ta
 
     def _set(self, addr: int, value: int) -> None:
-        self.ram[addr - C.RAM_START] = int(np.clip(value, -0x8000, 0x7FFF)) & 0xFFFF
+        self.ram[addr - C.RAM_START] = min(max(int(value), -0x8000), 0x7FFF) & 0xFFFF
 
     def _pixel_counts(
         self, to_c: Array, ta: float, vdd: float, p: npt.NDArray[np.int64], pattern: C.Pattern
@@ -227,7 +228,7 @@ def _invert_to(cal: Calibration, to_c: Array, alpha_c: Array, ta_r: float, itera
     basic = to_c
     v = t4 * alpha_c
     for _ in range(iterations):
-        rng = np.clip(np.searchsorted(np.asarray(cal.ct[1:]), basic, side="right"), 0, 3)
+        rng = np.minimum(np.searchsorted(np.asarray(cal.ct[1:]), basic, side="right"), 3)
         ks = np.asarray(cal.ks_to)[rng]
         corner = np.asarray(cal.ct)[rng]
         corr = np.asarray(cal.alpha_corr)[rng]
@@ -247,18 +248,20 @@ class LiveScene:
         self.clock = clock
         self.base_c = o.hot_c
         self.growth_c_per_min = o.hot_growth_c_per_min
+        self.start_s = o.hot_start_s  # growth starts this long after the first frame
         self.since_s: float | None = None
 
     def set_hot(self, hot_c: float, growth_c_per_min: float = 0.0) -> None:
         """The hot spot is ``hot_c`` now and grows from here."""
-        self.base_c, self.growth_c_per_min, self.since_s = hot_c, growth_c_per_min, self.clock()
+        self.base_c, self.growth_c_per_min, self.since_s, self.start_s = hot_c, growth_c_per_min, self.clock(), 0.0
 
     def hot_c(self) -> float:
         """The hot spot's temperature now (at most 300 degC, the sensor's range)."""
         now = self.clock()
         if self.since_s is None:
             self.since_s = now
-        return min(self.base_c + self.growth_c_per_min * (now - self.since_s) / 60.0, 300.0)
+        grown_s = max(now - self.since_s - self.start_s, 0.0)
+        return min(self.base_c + self.growth_c_per_min * grown_s / 60.0, 300.0)
 
     def __call__(self) -> Array:
         return scene_temperatures(self.o, self.hot_c())

@@ -190,7 +190,10 @@ class ThermalPlugin(Plugin):
 
     # -- commands --------------------------------------------------------------------------------
     async def command(self, name: str, args: Mapping[str, Any]) -> Any:
-        """``frame`` {"alarm": false} -> the latest (or the last alarm's) frame, raw and as a PNG."""
+        """``frame`` {"alarm": false} -> the latest (or the last alarm's) frame, raw and as a PNG;
+        ``sim_hot`` {"hot_c": 80, "growth_c_per_min": 0} -> switch the simulated hot spot."""
+        if name == "sim_hot":
+            return self._sim_hot(args)
         if name != "frame":
             raise UnknownCommand(name)
         if args.get("alarm"):
@@ -200,6 +203,16 @@ class ThermalPlugin(Plugin):
         if self.last is None:
             raise ValueError("frame: no frame read yet")
         return self._frame_answer(self.last, "")
+
+    def _sim_hot(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        set_hot = getattr(self.ctx.driver, "set_hot", None)
+        if set_hot is None:
+            raise ValueError("sim_hot: the driver has no simulated scene")
+        hot_c, growth = float(args.get("hot_c", 80.0)), float(args.get("growth_c_per_min", 0.0))
+        if not (-20.0 <= hot_c <= 300.0 and 0.0 <= growth <= 100.0):
+            raise ValueError(f"sim_hot: hot_c in [-20, 300] and growth_c_per_min in [0, 100], got {hot_c}, {growth}")
+        set_hot(hot_c, growth)
+        return {"hot_c": hot_c, "growth_c_per_min": growth}
 
     def _frame_answer(self, frame: ThermalFrame, why: str) -> dict[str, Any]:
         raw = np.asarray(frame.frame_c, dtype="<f4")

@@ -180,3 +180,33 @@ def test_check_config_names_what_is_wrong() -> None:
     errs = "\n".join(check_options(bad, "mlx90640"))
     assert "regions[0].rect" in errs and "regions[1].reference" in errs and "regions[2].name" in errs
     assert "regions[3].classes" in errs and "regions[1].name" in errs
+
+
+def test_reference_plant_camera_follows_the_bearing_fault() -> None:
+    """examples/reference-plant.toml's pump1-thermal with a manual clock: quiet while the bearing is
+    healthy, "possible" and "probable deficiency" within 1.5 min of the fault (20 s), "major" by 6 min."""
+    import tomllib
+    from pathlib import Path
+
+    from edge_agent.drivers.testing.clock import ManualClock
+
+    plant = tomllib.loads((Path(__file__).parents[2] / "examples" / "reference-plant.toml").read_text())
+    inst = next(i for i in plant["instances"] if i["name"] == "pump1-thermal")
+    clock = ManualClock()
+    driver_options = {k: v for k, v in inst["driver"].items() if k != "type"}
+    driver = Mlx90640Driver(msgspec.convert(driver_options, Mlx90640Options), clock=clock.monotonic)
+    h = Harness(SPEC, options=inst["options"], driver=driver, clock=clock, interval_s=inst["interval_s"])
+    times: dict[int, float] = {}
+
+    async def go() -> None:
+        await h.start()
+        for k in range(95):
+            await h.poll(times=1, advance_s=inst["interval_s"])
+            for e in h.events:
+                if e.kind == "thermal_severity":
+                    times.setdefault(e.fields["priority"], k * inst["interval_s"])
+        await h.close()
+
+    asyncio.run(go())
+    assert set(times) == {4, 3, 1}, times
+    assert 20 < times[4] < times[3] < times[1] and 60 <= times[3] <= 150 and 280 <= times[1] <= 380
