@@ -56,12 +56,13 @@ async def _scenario(tmp: Path, url: str) -> None:
                 }
                 sub.client.publish("edge/t1/config/set", msgpack.packb(doc), qos=1)
 
-        def answered() -> bool:
-            return len(sub.on("edge/t1/cmd/restart/result")) >= RESTARTS
+        def accounted() -> bool:  # answered, or shed by the inbound flood limit (counted, never run)
+            shed = rt.session.stats.shed.get("edge/t1/cmd/+", 0)
+            return len(sub.on("edge/t1/cmd/restart/result")) + shed >= RESTARTS
 
-        await asyncio.to_thread(sub.wait_for, answered, 60, f"{RESTARTS} restart answers")
+        await asyncio.to_thread(sub.wait_for, accounted, 60, f"{RESTARTS} restarts answered or shed")
         answers = [m.env["d"] for m in sub.on("edge/t1/cmd/restart/result")]
-        assert all(a["ok"] for a in answers), [a for a in answers if not a["ok"]][:3]
+        assert len(answers) >= 16 and all(a["ok"] for a in answers), [a for a in answers if not a["ok"]][:3]
         await asyncio.to_thread(sub.wait_for, lambda: sub.on("edge/t1/config/result"), 20, "the push answer")
         assert sub.on("edge/t1/config/result")[-1].env["d"]["status"] == "accepted"
         assert len(_instance_tasks("other")) == 1, "exactly one copy of the instance runs"
