@@ -10,9 +10,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.agent import __version__
+
+if TYPE_CHECKING:
+    from edge_agent.agent.config.layers import PushedLayer
+    from edge_agent.agent.config.registry import Registry
+    from edge_agent.agent.config.schema import Config
 
 ENV_URL = "EDGE_AGENT_MQTT_URL"
 DEFAULT_URL = "mqtt://127.0.0.1:1883"
@@ -26,7 +31,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge_agent.agent.config.registry import load_registry
     from edge_agent.agent.errors import ConfigError
     from edge_agent.agent.runtime.logging_setup import setup_logging
-    from edge_agent.agent.runtime.runtime import Runtime
 
     setup_logging(args.log_level or "info")
     log = logging.getLogger("agent")
@@ -46,23 +50,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             len(layer.instances),
             where,
         )
-    rt = Runtime(
-        cfg,
-        reg,
-        config_path=Path(args.config),
-        url_override=os.environ.get(ENV_URL),
-        file_config=file_cfg,
-        layer=layer,
-    )
-    code = asyncio.run(rt.run())
-    rt.finish()
-    if rt.lanes.stats()["stuck"]:
+    code, stuck = asyncio.run(_serve(cfg, reg, Path(args.config), file_cfg, layer))
+    if stuck:
         # a driver call is still stuck in a thread: the spool and seq store are closed, so leave
         # without waiting for it (interpreter shutdown could wait on it)
         from edge_agent.agent.runtime.runtime import hard_exit
 
         hard_exit(code)
     return code
+
+
+async def _serve(cfg: Config, reg: Registry, path: Path, file_cfg: Config, layer: PushedLayer) -> tuple[int, bool]:
+    """Build the agent on this loop and run it; the exit code, and whether a driver call is stuck."""
+    from edge_agent.agent.runtime.bootstrap import build_runtime
+
+    rt = build_runtime(
+        cfg, reg, config_path=path, url_override=os.environ.get(ENV_URL), file_config=file_cfg, layer=layer
+    )
+    return await rt.run(), bool(rt.lanes.stats()["stuck"])
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

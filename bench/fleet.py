@@ -31,6 +31,7 @@ from edge_agent.agent.cli import build_parser  # noqa: E402
 from edge_agent.agent.config.registry import Registry, load_registry  # noqa: E402
 from edge_agent.agent.config.schema import build  # noqa: E402
 from edge_agent.agent.devtools.local_broker import LocalBroker  # noqa: E402
+from edge_agent.agent.runtime.bootstrap import build_runtime  # noqa: E402
 from edge_agent.agent.runtime.runtime import Runtime  # noqa: E402
 from support import Subscriber  # noqa: E402
 
@@ -59,7 +60,7 @@ class Fleet:
         self.tasks: dict[int, asyncio.Task[int]] = {}
 
     def start(self, i: int) -> None:
-        rt = Runtime(self.configs[i], self.reg)
+        rt = build_runtime(self.configs[i], self.reg)
         self.runtimes[i] = rt
         self.tasks[i] = asyncio.get_running_loop().create_task(rt.run(), name=f"agent-{i}")
 

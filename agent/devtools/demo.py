@@ -20,6 +20,7 @@ import tomllib
 from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from edge_agent.agent.devtools.demo_plant import localize, start_plantsim
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.errors import ConfigError
 from edge_agent.agent.ops.tail import decode_line, subscribe
+from edge_agent.agent.runtime.bootstrap import build_runtime
 from edge_agent.agent.runtime.runtime import Runtime
 from edge_agent.drivers.dotted_keys import flatten
 
@@ -202,8 +204,9 @@ def _feed_view(client: Any, early: queue.Queue[Any], view: LiveView) -> None:
             view.add_raw(topic, bytes(payload), bool(retain))
 
 
-async def _run(rt: Runtime, view: LiveView, seconds: float | None, feed: Callable[[], None]) -> int:
+async def _run(make: Callable[[], Runtime], view: LiveView, seconds: float | None, feed: Callable[[], None]) -> int:
     feed()
+    rt = make()  # on this loop: the agent's sessions bind to it
     task = asyncio.create_task(rt.run(), name="agent")
     if seconds:
         asyncio.get_running_loop().call_later(seconds, rt.stop)
@@ -264,8 +267,7 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
             )
             print(f"demo: {hint}")
             view.hints.append(hint)
-        rt = Runtime(cfg, reg, url_override=broker.url)
-        rc = asyncio.run(_run(rt, view, seconds, lambda: _feed_view(client, early, view)))
-        rt.finish()
+        make = partial(build_runtime, cfg, reg, url_override=broker.url)
+        rc = asyncio.run(_run(make, view, seconds, lambda: _feed_view(client, early, view)))
         print(f"demo: stopped; {view.total} messages, {view.bytes} bytes reached the broker", flush=True)
         return rc

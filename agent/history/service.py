@@ -92,6 +92,13 @@ class History:
     def event(self, instance: str, kind: str, message: str, severity: str, fields: Mapping[str, Any]) -> None:
         """Events are not history (the alarm list and the audit trail keep theirs)."""
 
+    def instance_started(self, name: str, specs: tuple[ValueSpec, ...]) -> None:
+        """Nothing to do: the declared values are looked up when the first value arrives."""
+
+    def instance_stopped(self, name: str) -> None:
+        """A stopped instance is forgotten: a pushed one of the same name may declare other values."""
+        self.forget(name)
+
     def forget(self, instance: str) -> None:
         """The instance's declaration changed (a push): decide again which of its keys are trended."""
         self._trend.pop(instance, None)
@@ -196,7 +203,8 @@ class History:
         return out
 
     # -- life cycle ----------------------------------------------------------------------------------
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start the periodic batch write (a Service of agent/extensions.py)."""
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="history")
 
     async def _loop(self) -> None:
@@ -212,7 +220,7 @@ class History:
                     log.exception("history: write failed")
                 self.fault = f"{type(exc).__name__}: {exc}"
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """At a clean stop: write every minute, the open ones too (a partial minute is still true)."""
         if self._task is not None:
             self._task.cancel()

@@ -1,9 +1,10 @@
 """Wires calibration, captures, shift reports and the plugins' state store into the runtime.
 
-The runtime creates one :class:`Maintenance` after the publisher: it wraps every driver (the
-tap), listens to what the publisher sends (snapshot, triggers, report accumulators, the
-``uncertain`` quality of channels past their calibration due date), answers the agent-level
-commands ``calibrate``, ``captures``, ``capture_get`` and ``report``, and flushes the store.
+Bootstrap (agent/runtime/bootstrap.py) builds one :class:`Maintenance` after the publisher and
+registers it at three extension points (agent/extensions.py): a driver wrapper (the tap), a
+publish hook (snapshot, triggers, report accumulators, the ``uncertain`` quality of channels
+past their calibration due date) and a service (periodic flush). It answers the agent-level
+commands ``calibrate``, ``captures``, ``capture_get`` and ``report``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edge_agent.agent.extensions import Quality
 from edge_agent.agent.maintenance.calibration import Calibrations
 from edge_agent.agent.maintenance.capture_store import Recorder
 from edge_agent.agent.maintenance.driver_tap import DriverTap
@@ -63,6 +65,7 @@ class Maintenance:
 
     # -- hooks -------------------------------------------------------------------------------------
     def wrap_driver(self, instance: str, driver: Any) -> Any:
+        """The driver tap: readings calibrated before the plugin sees them, copied into the capture rings."""
         return DriverTap(instance, driver, self._after_read)
 
     def _after_read(self, instance: str, reading: Any) -> Any:
@@ -70,7 +73,7 @@ class Maintenance:
         self.recorder.feed(instance, reading)
         return reading
 
-    def on_data(self, instance: str, values: Mapping[str, Any], quality: Mapping[str, str] | None) -> Any:
+    def on_data(self, instance: str, values: Mapping[str, Any], quality: Quality) -> Quality:
         """Publisher hook: returns the quality map to send (channels past due: ``uncertain``)."""
         due = self.cal.uncertain.get(instance)
         if due:
@@ -118,7 +121,8 @@ class Maintenance:
         raise UnknownCommand(name)
 
     # -- life cycle ----------------------------------------------------------------------------------
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Republish the calibration records, check what is due, start the periodic flush."""
         if self.store.fault:
             self._event(
                 "agent",
@@ -140,7 +144,8 @@ class Maintenance:
             except Exception:  # the store must never take the agent down
                 log.exception("maintenance: periodic work failed")
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Stop the periodic flush and close the store (the last flush)."""
         if self._task is not None:
             self._task.cancel()
         try:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import socket
 import ssl
 import threading
@@ -34,6 +33,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
+from edge_agent.agent.backoff import backoff_delays
 from edge_agent.agent.messaging.outbox import Message, Outbox
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -126,14 +126,6 @@ def set_nodelay(sock: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except (OSError, AttributeError):
         pass  # not a TCP socket (or a TLS wrapper without it): nothing to tune
-
-
-def backoff_delays(min_s: float, max_s: float) -> Any:
-    """Jittered exponential backoff ("full jitter" on the upper half): min, 2 min, ... max."""
-    delay = min_s
-    while True:
-        yield random.uniform(delay / 2, delay)
-        delay = min(delay * 2, max_s)
 
 
 class MqttSession:

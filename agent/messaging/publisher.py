@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from edge_agent.agent.extensions import Extensions, Output, PublishHook
 from edge_agent.agent.messaging import codec
 from edge_agent.agent.messaging.outbox import Message, Outbox, Priority
 from edge_agent.agent.messaging.seq_store import SeqStore
@@ -91,7 +92,16 @@ class LocalLink:
 class Publisher:
     """Creates messages: ts and seq are fixed here, when a message is created, not when sent."""
 
-    def __init__(self, topics: Topics, seqs: SeqStore, outbox: Outbox, *, single_float: bool = True) -> None:
+    def __init__(
+        self,
+        topics: Topics,
+        seqs: SeqStore,
+        outbox: Outbox,
+        *,
+        single_float: bool = True,
+        native: bool = True,
+        extensions: Extensions | None = None,
+    ) -> None:
         self.topics = topics
         self.seqs = seqs
         self.outbox = outbox
@@ -101,11 +111,11 @@ class Publisher:
         self.narrow: dict[str, frozenset[str]] = {}  # instance -> its keys declared float32
         self.link = LocalLink()
         self.created = 0
-        # agent-side listener (agent/maintenance/service.py): sees every data message and event;
-        # its on_data returns the quality map to send (calibration past due: "uncertain")
-        self.hook: Any = None
-        self.native = True  # False: data and events go only to the other outputs (Sparkplug)
-        self.outputs: list[Any] = []  # other outputs fed with every data and event (SparkplugNode)
+        self.native = native  # False: data and events go only to the registered outputs (Sparkplug)
+        registered = extensions or Extensions()
+        # the lists bootstrap registers into: maintenance's hook marks quality; Sparkplug is an output
+        self.hooks: list[PublishHook] = registered.hooks
+        self.outputs: list[Output] = registered.outputs
 
     def declare(self, instance: str, specs: Iterable[Any]) -> None:
         """Remember an instance's declared values (ValueSpec: key, dtype) for the wire rule."""
@@ -141,8 +151,8 @@ class Publisher:
     ) -> None:
         """Queue a data message of an instance and update the local link."""
         self.link.store(instance, values)
-        if self.hook is not None:
-            quality = self.hook.on_data(instance, values, quality)
+        for hook in self.hooks:
+            quality = hook.on_data(instance, values, quality)
         for out in self.outputs:
             try:
                 out.data(instance, values, quality, ts_ms)
@@ -167,5 +177,5 @@ class Publisher:
         if self.native or instance == "agent":
             d = {"kind": kind, "severity": str(severity), "msg": message, **fields}
             self.outbox.put(self.message(self.topics.event(instance), d, qos=qos, priority=Priority.EVENT))
-        if self.hook is not None:
-            self.hook.on_event(instance, kind, str(severity), fields)
+        for hook in self.hooks:
+            hook.on_event(instance, kind, str(severity), fields)

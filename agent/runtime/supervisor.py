@@ -21,14 +21,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edge_agent.agent.backoff import backoff_delays
 from edge_agent.agent.config.declared_values import WILDCARD, declared
 from edge_agent.agent.config.schema import Instance
-from edge_agent.agent.messaging.mqtt_session import backoff_delays
 from edge_agent.agent.messaging.publisher import Publisher, now_ms
 from edge_agent.drivers.dotted_keys import flatten
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.lanes import DriverHung, Lane, deadline_for, where
-from edge_agent.plugins.contract import AgentInfo, Plugin, PluginContext, RealClock, Severity
+from edge_agent.plugins.contract import AgentInfo, InstanceStats, Plugin, PluginContext, RealClock, Severity
 
 log = logging.getLogger("agent.supervisor")
 
@@ -62,7 +62,9 @@ class StateInfo:
 
 
 @dataclass
-class InstanceStats:
+class InstanceCounters:
+    """An instance's counters while it runs; ``as_stats`` gives the contract's InstanceStats."""
+
     polls: int = 0
     skipped_ticks: int = 0
     errors: int = 0
@@ -70,6 +72,19 @@ class InstanceStats:
     hung: int = 0  # driver_hung episodes
     faults: int = 0  # sensor_fault episodes (open() failed)
     last_error: str = ""
+
+    def as_stats(self, state: State) -> InstanceStats:
+        """The counters with the state, as plugins see them (``AgentStats.instances``)."""
+        return InstanceStats(
+            polls=self.polls,
+            skipped_ticks=self.skipped_ticks,
+            errors=self.errors,
+            restarts=self.restarts,
+            hung=self.hung,
+            faults=self.faults,
+            last_error=self.last_error,
+            state=str(state),
+        )
 
 
 def describe(exc: BaseException) -> str:
@@ -118,7 +133,7 @@ class InstanceRunner:
         self._learn_keys = not self.value_keys
         self._top_keys: set[str] = set()
         self.info = StateInfo(State.STARTING, now_ms(), "opening the driver")
-        self.stats = InstanceStats()
+        self.stats = InstanceCounters()
         self.first_good = asyncio.Event()  # set by the first good-quality value (the proof of a push)
         self.last_bad_quality = ""
         self.plugin: Plugin | None = None

@@ -1,5 +1,5 @@
 """Commands to the edge node: NCMD (Rebirth, Next Server), DCMD (tag writes), and the primary
-host's STATE; a mixin of SparkplugNode, kept apart so each file stays small."""
+host's STATE; a part the SparkplugNode owns (composed, not a mixin), kept apart so each file stays small."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from edge_agent.agent.bounds import MAX_SAFE_INT, int_in, short_repr
-from edge_agent.agent.messaging.mqtt_session import MqttSession
-from edge_agent.agent.sparkplug import device as dev
 from edge_agent.agent.sparkplug.payload import DataType, Payload, get_value
-from edge_agent.agent.sparkplug.settings import SparkplugSection
-from edge_agent.agent.sparkplug.topics import Topics
+
+if TYPE_CHECKING:
+    from edge_agent.agent.sparkplug.node import SparkplugNode
 
 log = logging.getLogger("agent.sparkplug")
 
@@ -49,41 +48,27 @@ def _no_constant(name: str) -> Any:
 
 
 class NodeCommands:
-    """What the node does when told something over MQTT."""
+    """What the node does when told something over MQTT; it acts on the node that owns it."""
 
-    s: SparkplugSection
-    session: MqttSession
-    topics: Topics
-    node: dev.Device
-    devices: dict[str, dev.Device]
-    born: bool
-    host_online: bool
-    host_ts: int
-    write: Writer
-    counts: dict[str, int]
-    _rebirth_at: float
-    _rebirth_pending: bool
-
-    if TYPE_CHECKING:  # provided by SparkplugNode
-
-        def rebirth(self) -> None: ...
-        def births(self) -> None: ...
-        def event(self, instance: str, kind: str, message: str, severity: str, fields: Any) -> None: ...
-        def _ndeath_payload(self) -> bytes: ...
-        def _spawn(self, coro: Any, name: str) -> None: ...
+    def __init__(self, edge_node: SparkplugNode, write: Writer) -> None:
+        self.edge_node = edge_node
+        self.write = write
+        self._rebirth_at = -1e18  # monotonic time of the last answered Rebirth request
+        self._rebirth_pending = False
 
     def _metrics_of(self, payload: bytes) -> list[Any]:
         p = Payload()
         p.ParseFromString(payload)
         return list(p.metrics)
 
-    def _on_ncmd(self, topic: str, payload: bytes) -> None:
+    def on_ncmd(self, topic: str, payload: bytes) -> None:
+        """NCMD: Rebirth or Next Server; anything else is refused with one event."""
         try:
             metrics = self._metrics_of(payload)
         except Exception as exc:  # protobuf raises DecodeError and friends
             log.warning("sparkplug: NCMD not decodable: %s", exc)
             return
-        by_alias = {m.alias: m.name for m in self.node}
+        by_alias = {m.alias: m.name for m in self.edge_node.node}
         unsupported: list[str] = []
         for m in metrics[:MAX_CMD_METRICS]:
             name = m.name or by_alias.get(m.alias, "")
@@ -101,50 +86,52 @@ class NodeCommands:
         unsupported += [f"{len(metrics) - MAX_CMD_METRICS} more"] if len(metrics) > MAX_CMD_METRICS else []
         if unsupported:  # one event per message, bounded, whatever the message holds
             what = ", ".join(unsupported[:5]) + (f" and {len(unsupported) - 5} more" if len(unsupported) > 5 else "")
-            self.event("agent", "ncmd_rejected", f"unsupported node command(s) {what}", "warning", {})
+            self.edge_node.event("agent", "ncmd_rejected", f"unsupported node command(s) {what}", "warning", {})
 
     def request_rebirth(self) -> None:
         """NCMD Rebirth: the first is answered at once; more within REBIRTH_MIN_INTERVAL_S are
         coalesced into one rebirth at the end of the interval and counted (a flood of Rebirth
         requests must not turn into a flood of births)."""
-        self.counts["rebirth_requests"] = self.counts.get("rebirth_requests", 0) + 1
+        self.edge_node.counts["rebirth_requests"] = self.edge_node.counts.get("rebirth_requests", 0) + 1
         if self._rebirth_pending:
-            self.counts["rebirth_coalesced"] = self.counts.get("rebirth_coalesced", 0) + 1
+            self.edge_node.counts["rebirth_coalesced"] = self.edge_node.counts.get("rebirth_coalesced", 0) + 1
             return
         wait = self._rebirth_at + REBIRTH_MIN_INTERVAL_S - time.monotonic()
         if wait <= 0:
             self._rebirth_at = time.monotonic()
-            self.rebirth()
+            self.edge_node.rebirth()
             return
-        self.counts["rebirth_coalesced"] = self.counts.get("rebirth_coalesced", 0) + 1
+        self.edge_node.counts["rebirth_coalesced"] = self.edge_node.counts.get("rebirth_coalesced", 0) + 1
         self._rebirth_pending = True
         asyncio.get_running_loop().call_later(wait, self._coalesced_rebirth)
 
     def _coalesced_rebirth(self) -> None:
         self._rebirth_pending = False
         self._rebirth_at = time.monotonic()
-        log.info("sparkplug: %d Rebirth request(s) so far coalesced", self.counts.get("rebirth_coalesced", 0))
-        self.rebirth()
+        log.info("sparkplug: %d Rebirth request(s) so far coalesced", self.edge_node.counts.get("rebirth_coalesced", 0))
+        self.edge_node.rebirth()
 
     def next_server(self) -> None:
         """NCMD Node Control/Next Server: NDEATH, disconnect, connect again (one broker: the same)."""
-        self.born = False
-        self._spawn(self._leave(), "sparkplug-leave")
+        self.edge_node.born = False
+        self.edge_node.spawn(self._leave(), "sparkplug-leave")
 
     async def _leave(self) -> None:
         """Publish NDEATH, wait for its PUBACK (else paho resends it in the next session), disconnect."""
-        if not self.session.connected.is_set():
+        if not self.edge_node.session.connected.is_set():
             return
-        info = self.session.client.publish(self.topics.ndeath, self._ndeath_payload(), qos=1, retain=False)
+        info = self.edge_node.session.client.publish(
+            self.edge_node.topics.ndeath, self.edge_node.ndeath_payload(), qos=1, retain=False
+        )
         deadline = time.monotonic() + 2.0
-        while not info.is_published() and time.monotonic() < deadline and self.session.connected.is_set():
+        while not info.is_published() and time.monotonic() < deadline and self.edge_node.session.connected.is_set():
             await asyncio.sleep(0.01)
-        self.session.client.disconnect()
+        self.edge_node.session.client.disconnect()
 
-    async def _on_dcmd(self, topic: str, payload: bytes) -> None:
+    async def on_dcmd(self, topic: str, payload: bytes) -> None:
         """DCMD: write each metric through the instance's own write path (allow_writes, writable, limits)."""
         name = topic.rsplit("/", 1)[-1]
-        d = self.devices.get(name)
+        d = self.edge_node.devices.get(name)
         try:
             metrics = self._metrics_of(payload)
         except Exception as exc:
@@ -171,9 +158,11 @@ class NodeCommands:
 
     def _refused(self, device: str, why: str) -> None:
         log.warning("sparkplug: %s", why)
-        self.event(device if device in self.devices else "agent", "dcmd_rejected", why, "warning", {})
+        self.edge_node.event(
+            device if device in self.edge_node.devices else "agent", "dcmd_rejected", why, "warning", {}
+        )
 
-    def _on_state(self, topic: str, payload: bytes) -> None:
+    def on_state(self, topic: str, payload: bytes) -> None:
         """spBv1.0/STATE/<host>: ``{"online": bool, "timestamp": ms}`` (3.0 JSON form). Total: no
         payload raises. A timestamp over 10 min ahead of our clock is ignored (with an event), a
         nearer one counts at most 1 min ahead: a forged future ``online: false`` cannot make every
@@ -183,18 +172,20 @@ class NodeCommands:
         except ValueError as exc:
             log.warning("sparkplug: STATE on %s not understood (%s): %r", topic, exc, payload[:80])
             return
-        if ts < self.host_ts:
+        if ts < self.edge_node.host_ts:
             return  # an older state than one already seen
         now = int(time.time() * 1000)
         if ts > now + STATE_REFUSE_AHEAD_MS:
             why = f"STATE on {topic} ignored: its timestamp is {(ts - now) / 1000:.0f} s ahead of this clock"
-            self.event("agent", "state_refused", why, "warning", {})
+            self.edge_node.event("agent", "state_refused", why, "warning", {})
             return
-        self.host_ts = min(ts, now + STATE_MAX_AHEAD_MS)  # a near-future forgery holds for a minute at most
-        was, self.host_online = self.host_online, online
-        log.info("sparkplug: primary host %s is %s", self.s.primary_host_id, "online" if online else "offline")
-        if online and not self.born:
-            self.births()
-        elif not online and was and self.born:
-            self.born = False  # from now on data goes to the store
+        self.edge_node.host_ts = min(ts, now + STATE_MAX_AHEAD_MS)  # a near-future forgery holds for a minute at most
+        was, self.edge_node.host_online = self.edge_node.host_online, online
+        log.info(
+            "sparkplug: primary host %s is %s", self.edge_node.s.primary_host_id, "online" if online else "offline"
+        )
+        if online and not self.edge_node.born:
+            self.edge_node.births()
+        elif not online and was and self.edge_node.born:
+            self.edge_node.born = False  # from now on data goes to the store
             self.next_server()  # 3.0: NDEATH and disconnect

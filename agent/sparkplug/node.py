@@ -29,6 +29,7 @@ from edge_agent.agent.sparkplug.payload import (
 from edge_agent.agent.sparkplug.settings import SparkplugSection
 from edge_agent.agent.sparkplug.store import SparkplugStore
 from edge_agent.agent.sparkplug.topics import Topics, event_flags, now_ms
+from edge_agent.drivers.contract import ValueSpec
 
 log = logging.getLogger("agent.sparkplug")
 
@@ -38,8 +39,8 @@ REPLAY_BATCH = 200  # stored records per historical DDATA burst
 Health = Callable[[], Mapping[str, tuple[DataType, Any]]]
 
 
-class SparkplugNode(NodeCommands):
-    """``async with SparkplugNode(...)``; the runtime feeds it data, events and instance changes."""
+class SparkplugNode:
+    """``async with SparkplugNode(...)``; registered as an output, an instance listener and a service."""
 
     def __init__(
         self,
@@ -54,7 +55,8 @@ class SparkplugNode(NodeCommands):
         self.s = settings
         self.node_id = settings.edge_node_id or agent_id
         self.topics = Topics(settings.group_id, self.node_id, settings.primary_host_id)
-        self.health, self.write = health, write
+        self.health = health
+        self.commands = NodeCommands(self, write)
         self.aliases = dev.Aliases()
         self.node = dev.Device(NODE)
         self.devices: dict[str, dev.Device] = {}
@@ -72,11 +74,9 @@ class SparkplugNode(NodeCommands):
         )
         self.sent: dict[str, int] = {}  # bytes per device ("" = node messages)
         self.counts: dict[str, int] = {}  # messages per type, and rebirth_requests / rebirth_coalesced
-        self._rebirth_at = -1e18  # monotonic time of the last answered Rebirth request
-        self._rebirth_pending = False
-        subs: dict[str, Handler] = {self.topics.ncmd: self._on_ncmd, self.topics.dcmd: self._on_dcmd}
+        subs: dict[str, Handler] = {self.topics.ncmd: self.commands.on_ncmd, self.topics.dcmd: self.commands.on_dcmd}
         if self.topics.state:
-            subs[self.topics.state] = self._on_state
+            subs[self.topics.state] = self.commands.on_state
         opts = dataclasses.replace(
             session,
             client_id=f"{session.client_id}-spb",
@@ -92,9 +92,13 @@ class SparkplugNode(NodeCommands):
 
     # --- life cycle ----------------------------------------------------------------------
     async def __aenter__(self) -> SparkplugNode:
-        await self.session.__aenter__()
-        self._spawn(self._health_loop(), "sparkplug-health")
+        await self.start()
         return self
+
+    async def start(self) -> None:
+        """Connect (births follow the connect) and start the health metrics."""
+        await self.session.__aenter__()
+        self.spawn(self._health_loop(), "sparkplug-health")
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
@@ -108,12 +112,13 @@ class SparkplugNode(NodeCommands):
         if not self.session._closing:
             from edge_agent.agent.messaging.outbox import Message, Priority
 
-            final = Message(self.topics.ndeath, self._ndeath_payload(), 1, False, Priority.STATE, 0)
+            final = Message(self.topics.ndeath, self.ndeath_payload(), 1, False, Priority.STATE, 0)
             await self.session.close(final=final if self.session.connected.is_set() else None, timeout_s=1.0)
         if self.store is not None:
             self.store.close()
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def spawn(self, coro: Any, name: str) -> None:
+        """Run ``coro`` as a named task of the node (cancelled by ``close``)."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.append(task)
         task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
@@ -141,9 +146,10 @@ class SparkplugNode(NodeCommands):
             self._bdseq_path.write_text(f"{self.bdseq}\n")
         except OSError as exc:
             log.warning("cannot store the Sparkplug bdSeq in %s: %s", self._bdseq_path, exc)
-        client.will_set(self.topics.ndeath, self._ndeath_payload(), qos=1, retain=False)
+        client.will_set(self.topics.ndeath, self.ndeath_payload(), qos=1, retain=False)
 
-    def _ndeath_payload(self) -> bytes:
+    def ndeath_payload(self) -> bytes:
+        """NDEATH with the current bdSeq (the Will, and the intentional death)."""
         p = Payload()
         p.timestamp = now_ms()
         self._add(p, "bdSeq", DataType.INT64, self.bdseq)
@@ -182,7 +188,7 @@ class SparkplugNode(NodeCommands):
                 self._dbirth(d)
         if self.store is not None and len(self.store):
             self.replaying = True
-            self._spawn(self._replay(), "sparkplug-replay")
+            self.spawn(self._replay(), "sparkplug-replay")
 
     def _dbirth(self, d: dev.Device) -> None:
         p = self._payload()
@@ -240,7 +246,7 @@ class SparkplugNode(NodeCommands):
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
     # --- data and events in -------------------------------------------------------------------
-    def device_started(self, name: str, specs: Any) -> None:
+    def instance_started(self, name: str, specs: tuple[ValueSpec, ...]) -> None:
         """An instance (re)starts: a fresh device with its declared values; DBIRTH at its first data."""
         old = self.devices.pop(name, None)
         if old is not None and old.born and self.live:
@@ -248,7 +254,7 @@ class SparkplugNode(NodeCommands):
         d = self.devices[name] = dev.Device(name)
         dev.declare(d, self.aliases, specs)
 
-    def device_stopped(self, name: str) -> None:
+    def instance_stopped(self, name: str) -> None:
         """An instance stops (removed, changed, restarted, agent stopping): DDEATH."""
         d = self.devices.pop(name, None)
         if d is not None and d.born and self.live:

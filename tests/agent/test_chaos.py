@@ -167,13 +167,14 @@ def test_second_signal_exits_at_once_and_the_deadline_is_a_backstop(
     from edge_agent.agent.config.registry import load_registry
     from edge_agent.agent.config.schema import build
     from edge_agent.agent.runtime import runtime as rt_mod
+    from edge_agent.agent.runtime.bootstrap import build_runtime
 
     exits: list[int] = []
     monkeypatch.setattr(rt_mod, "hard_exit", exits.append)
     data = {"agent": {"id": "t", "state_dir": str(tmp_path), "stop_timeout_s": 1.0}, "instances": []}
-    rt = rt_mod.Runtime(build(data, load_registry(), source="t"), load_registry())
 
     async def main() -> None:
+        rt = build_runtime(build(data, load_registry(), source="t"), load_registry())
         loop = asyncio.get_running_loop()
         rt._on_stop_signal(loop, signal.SIGTERM)
         await asyncio.sleep(0.05)

@@ -117,7 +117,7 @@ def test_service_trends_declared_numbers_with_quality(tmp_path: Path) -> None:
                      ({"instance": "thermo", "resolution": "second"}, "resolution")):  # fmt: skip
         with pytest.raises(ValueError, match=why):
             asyncio.run(h.command("history", bad))
-    h.close()
+    asyncio.run(h.close())
 
 
 def test_durations_and_resolutions() -> None:

@@ -147,4 +147,4 @@ def test_values_of_a_channel_past_due_are_marked_uncertain(tmp_path: Path) -> No
         }
         assert m.on_data("plc", {"t004": 1.0}, None) is None
     finally:
-        m.close()
+        asyncio.run(m.close())

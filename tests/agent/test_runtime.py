@@ -1,6 +1,7 @@
 """The runtime's wiring, against a real broker and a real agent process: a reload (SIGHUP or
-``cmd reload``) resets the trusted-key cache of the very remote-config handler the MQTT session
-calls, with Sparkplug on and off (issue 23: with Sparkplug on, the session kept another copy)."""
+``cmd reload``) resets the trusted-key ring of the very remote-config handler the MQTT session
+calls, with Sparkplug on and off (issue 23: with Sparkplug on, the session kept another copy and
+SIGHUP reset the unused one; ``cmd reload`` reset none)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from edge_agent.agent.devtools.local_broker import LocalBroker
+from edge_agent.agent.ops.fleet import signed_request
 from edge_agent.agent.remote.signing import sign
 from support import BASE, STEADY, AgentProcess, Subscriber, write_config
 
@@ -36,11 +38,14 @@ class KeyedAgent:
         self.sub.wait_for(lambda: len(self.sub.on("edge/t1/data/steady")) >= 2, 20, "the agent publishing")
         self.version = 1
 
-    def trust(self, key: Ed25519PrivateKey) -> Ed25519PrivateKey:
-        """Replace the trusted key file (the config file stays the same)."""
+    def trust(self, key: Ed25519PrivateKey) -> None:
+        """Replace the trusted key file with one of the same size and mtime (a key restored with
+        ``cp -p``): the key ring cannot see the change, only a reload makes it read the file again."""
+        before = self.pub.stat() if self.pub.exists() else None
         self.pub.write_text(base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode())
+        if before is not None:
+            os.utime(self.pub, ns=(before.st_atime_ns, before.st_mtime_ns))
         self.key = key
-        return key
 
     def push(self) -> dict[str, Any]:
         """A push signed with the key trusted now; its answer."""
@@ -55,7 +60,9 @@ class KeyedAgent:
         return self._ask("edge/t1/config/set", msgpack.packb(sign(doc, self.key)), "edge/t1/config/result")
 
     def cmd_reload(self) -> dict[str, Any]:
-        return self._ask("edge/t1/cmd/reload", msgpack.packb({"id": 1}), "edge/t1/cmd/reload/result")
+        """``cmd reload``, signed with the key trusted now (a change command under require_signature)."""
+        req = signed_request({"id": 1}, "reload", "t1", "test", self.key, 60)
+        return self._ask("edge/t1/cmd/reload", msgpack.packb(req), "edge/t1/cmd/reload/result")
 
     def sighup(self) -> None:
         before = self.proc.log().count("reload:")
@@ -83,11 +90,15 @@ def keyed(request: pytest.FixtureRequest, tmp_path: Path, broker: LocalBroker) -
 
 
 def test_a_reload_resets_the_keys_the_session_checks_pushes_with(keyed: KeyedAgent) -> None:
-    assert keyed.push()["status"] == "accepted", "the first key is read and cached"
+    assert keyed.push()["status"] == "accepted", "the first key is read and kept"
     keyed.trust(Ed25519PrivateKey.generate())
-    assert keyed.push()["status"] == "rejected", "the cache holds the old key until a reload"
+    assert keyed.push()["status"] == "rejected", "the ring holds the old key until a reload"
     keyed.sighup()
     assert keyed.push()["status"] == "accepted", "SIGHUP reset the keys of the handler the session calls"
     keyed.trust(Ed25519PrivateKey.generate())
-    assert keyed.cmd_reload()["ok"] is True
-    assert keyed.push()["status"] == "accepted", "cmd reload resets them too"
+    assert keyed.push()["status"] == "rejected"
+    assert keyed.cmd_reload()["ok"] is True, "the command's own ring reads the key file at its first use"
+    assert keyed.push()["status"] == "accepted", "cmd reload resets the push keys too"
+    keyed.trust(Ed25519PrivateKey.generate())
+    keyed.sighup()
+    assert keyed.cmd_reload()["ok"] is True, "SIGHUP reset the keys that sign commands as well"

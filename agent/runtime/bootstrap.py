@@ -1,0 +1,249 @@
+"""Bootstrap: builds every part of one agent from the validated config, registers the extension
+points (agent/extensions.py) and hands the parts to the :class:`Runtime`; nothing is created later.
+
+Call it on the running event loop (the MQTT sessions bind to it). The parts call each other
+both ways (the outbox reports drops through the publisher that feeds it; the instances report
+their state through the session that publishes their births); the few calls that point at a
+part built further down go through a closure, marked "built below", which runs only once the
+agent runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from edge_agent.agent.config.layers import PushedLayer
+from edge_agent.agent.config.registry import Registry
+from edge_agent.agent.config.schema import Config
+from edge_agent.agent.extensions import Extensions
+from edge_agent.agent.history.service import History
+from edge_agent.agent.maintenance.service import Maintenance
+from edge_agent.agent.messaging.mqtt_session import Handler, MqttSession, SessionOptions, read_password
+from edge_agent.agent.messaging.outbox import MemoryOutbox, Outbox, Priority
+from edge_agent.agent.messaging.publisher import Publisher, Topics
+from edge_agent.agent.messaging.seq_store import SeqStore
+from edge_agent.agent.remote.commands import AgentCommandHandler, Commands
+from edge_agent.agent.remote.config_push import RemoteConfig
+from edge_agent.agent.runtime.alarms import AgentAlarms
+from edge_agent.agent.runtime.control import AgentControl
+from edge_agent.agent.runtime.instances import Instances, RunningConfig
+from edge_agent.agent.runtime.reporting import Reporter, StatusMessages
+from edge_agent.agent.runtime.runtime import Remote, Runtime
+from edge_agent.agent.runtime.sd_notify import Notifier
+from edge_agent.drivers.lanes import Lanes
+from edge_agent.plugins.contract import AgentInfo
+
+
+def build_runtime(
+    config: Config,
+    registry: Registry,
+    *,
+    config_path: Path | None = None,
+    url_override: str | None = None,
+    file_config: Config | None = None,
+    layer: PushedLayer | None = None,
+) -> Runtime:
+    """One agent, ready to ``await runtime.run()``; ``file_config``/``layer``: the two config layers."""
+    state_dir = Path(config.agent.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    extensions, topics, running = Extensions(), Topics(config.mqtt.prefix, config.agent_id), RunningConfig(config)
+    seqs = SeqStore(state_dir / "seq.sqlite")
+    outbox = _outbox(config, state_dir, seqs, topics, lambda: alarms)  # alarms: built below
+    publisher = Publisher(
+        topics,
+        seqs,
+        outbox,
+        single_float=config.mqtt.float_precision == "single",
+        native=not config.sparkplug.enabled or config.sparkplug.native,
+        extensions=extensions,
+    )
+    alarms = AgentAlarms(publisher)
+    lanes = Lanes(config.agent.max_lane_threads)
+    maintenance = Maintenance(state_dir, publisher, running.plugin_of, running.driver_keys)
+    extensions.hooks.append(maintenance)  # calibration due marks, captures, shift reports
+    extensions.wrappers.append(maintenance)  # the driver tap: calibration and capture rings
+    extensions.services.append(maintenance)
+    instances = Instances(
+        running,
+        publisher,
+        lanes,
+        extensions,
+        agent=AgentInfo(
+            config.agent.state_dir,
+            lambda: reporter.stats(),  # reporter: built below
+            store=maintenance.store,
+            recorder=maintenance.recorder,
+        ),
+        on_change=lambda: reporter.publish_state(False),
+        publish_state=lambda status: reporter.publish_state(status),
+        stats=lambda: reporter.stats(),
+    )
+    control = AgentControl(
+        instances, registry, file_config=file_config or config, layer=layer or PushedLayer(), config_path=config_path
+    )
+    messages = StatusMessages(control, publisher, topics, lanes)
+    history = _history(config, state_dir, extensions, running)
+    agent_commands = {name: part for part in (maintenance, history) if part is not None for name in part.COMMANDS}
+    remote = _remote(config, control, topics, publisher, outbox, alarms, agent_commands)
+    url = url_override or config.mqtt.url
+    session = MqttSession(_session_options(config, url, topics, messages, remote, alarms), outbox)
+    reporter = Reporter(messages, session, outbox, instances)
+    if config.sparkplug.enabled:
+        writes = remote.commands if remote is not None else _dcmd_commands(config, control, alarms)
+        _add_sparkplug(config, state_dir, extensions, session, reporter, writes)
+    return Runtime(
+        config=config,
+        url=url,
+        seqs=seqs,
+        outbox=outbox,
+        publisher=publisher,
+        lanes=lanes,
+        alarms=alarms,
+        instances=instances,
+        control=control,
+        remote=remote,
+        session=session,
+        messages=messages,
+        extensions=extensions,
+        notifier=Notifier(),
+    )
+
+
+def _history(config: Config, state_dir: Path, extensions: Extensions, running: RunningConfig) -> History | None:
+    """On-device history (agent/history): an output, an instance listener and a service; None when off."""
+    if not config.history.enabled:
+        return None
+    history = History(state_dir, config.history, running.declared)
+    extensions.outputs.append(history)
+    extensions.listeners.append(history)  # a stopped instance is forgotten (a push may change its values)
+    extensions.services.append(history)
+    return history
+
+
+def _outbox(
+    config: Config, state_dir: Path, seqs: SeqStore, topics: Topics, alarms: Callable[[], AgentAlarms]
+) -> Outbox:
+    """The spool (durable) or a memory queue; drops and faults become agent events."""
+    if not config.spool.enabled:
+        return MemoryOutbox(config.mqtt.queue_max, on_drop=lambda since, total: alarms().spool_dropped(since, total))
+    from edge_agent.agent.messaging.spool import SpoolOutbox
+
+    seqs.reserve_when_handed(eager=(topics.status, topics.config_state))
+    return SpoolOutbox(
+        state_dir / "spool.sqlite",
+        config.spool,
+        seqs=seqs,
+        memory_max_messages=config.mqtt.queue_max,
+        on_drop=lambda since, total: alarms().spool_dropped(since, total),
+        on_fault=lambda kind, why: alarms().spool_fault(kind, why),
+    )
+
+
+def _remote(
+    config: Config,
+    control: AgentControl,
+    topics: Topics,
+    publisher: Publisher,
+    outbox: Outbox,
+    alarms: AgentAlarms,
+    agent_commands: Mapping[str, AgentCommandHandler],
+) -> Remote | None:
+    """Remote config and commands, built once: the session calls them, a reload resets their keys."""
+    if not config.remote.enabled:
+        return None
+
+    def answer(topic: str, d: Mapping[str, Any], *, durable_seq: bool = True) -> None:
+        outbox.put(publisher.message(topic, d, priority=Priority.EVENT, durable_seq=durable_seq))
+
+    pushes = RemoteConfig(
+        control,
+        agent_id=config.agent_id,
+        groups=tuple(config.agent.groups),
+        answer=lambda d: answer(topics.config_result, d),
+    )
+    commands = Commands(
+        control,
+        # an unknown name (cmd/<random>) must not add a seq.sqlite row (commands: this one, built now)
+        answer=lambda name, d: answer(topics.cmd_result(name), d, durable_seq=commands.knows(name)),
+        chunk_bytes=config.remote.capture_chunk_bytes,
+        agent_commands=agent_commands,
+        audit=alarms.audit,
+    )
+    # a reload (SIGHUP, cmd reload) reads the key files again: a key restored with its old mtime
+    control.on_reload += [pushes.reset_keys, commands.authority.keys.reset]
+    return Remote(pushes, commands)
+
+
+def _dcmd_commands(config: Config, control: AgentControl, alarms: AgentAlarms) -> Commands:
+    """The commands Sparkplug DCMD writes go through when [remote] is off (no answers to send)."""
+    return Commands(
+        control, answer=lambda name, d: None, chunk_bytes=config.remote.capture_chunk_bytes, audit=alarms.audit
+    )
+
+
+def _subscriptions(config: Config, topics: Topics, remote: Remote | None) -> dict[str, Handler]:
+    if remote is None:
+        return {}
+    subs: dict[str, Handler] = {
+        topics.config_set: remote.pushes.on_push,
+        topics.config_desired: remote.pushes.on_desired,
+    }
+    for group in config.agent.groups:
+        subs[topics.group_desired(group)] = remote.pushes.on_desired
+    subs[topics.cmd] = remote.commands.on_command
+    return subs
+
+
+def _session_options(
+    config: Config, url: str, topics: Topics, messages: StatusMessages, remote: Remote | None, alarms: AgentAlarms
+) -> SessionOptions:
+    m = config.mqtt
+    return SessionOptions(
+        url=url,
+        client_id=f"edge-agent-{config.agent_id}",
+        keepalive_s=m.keepalive_s,
+        username=m.username,
+        password=read_password(m.password_file),
+        ca_file=m.ca_file,
+        cert_file=m.cert_file,
+        key_file=m.key_file,
+        max_inflight=m.max_inflight,
+        reconnect_min_s=m.reconnect_min_s,
+        reconnect_max_s=m.reconnect_max_s,
+        will_topic=topics.status,
+        will_payload=messages.last_will,
+        birth=messages.birth,
+        subscriptions=_subscriptions(config, topics, remote),
+        on_shed=alarms.inbound_shed,
+    )
+
+
+def _add_sparkplug(
+    config: Config,
+    state_dir: Path,
+    extensions: Extensions,
+    session: MqttSession,
+    reporter: Reporter,
+    writes: Commands,
+) -> None:
+    """The Sparkplug B edge node beside (or instead of) the native topics: an output with its own session."""
+    from edge_agent.agent.sparkplug.node import SparkplugNode
+
+    async def write(instance: str, key: str, value: Any) -> Any:
+        """A DCMD write goes the way cmd/write goes (allow_writes, writable, limits, the gate, the audit)."""
+        req = {"instance": instance, "args": {"tag": key, "value": value}}
+        return await writes.run("write", req, source="sparkplug")
+
+    node = SparkplugNode(
+        config.sparkplug,
+        agent_id=config.agent_id,
+        state_dir=state_dir,
+        session=session.opts,  # the very options of the native session, never a second build
+        health=reporter.sparkplug_health,
+        write=write,
+    )
+    extensions.outputs.append(node)
+    extensions.listeners.append(node)
+    extensions.services.append(node)
