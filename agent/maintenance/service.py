@@ -20,7 +20,7 @@ from edge_agent.agent.extensions import Quality
 from edge_agent.agent.maintenance.calibration import Calibrations
 from edge_agent.agent.maintenance.capture_store import Recorder
 from edge_agent.agent.maintenance.driver_tap import DriverTap
-from edge_agent.agent.maintenance.report import ShiftReports
+from edge_agent.agent.maintenance.shift_reports import ShiftReports
 from edge_agent.agent.maintenance.store import SqliteStore
 from edge_agent.agent.messaging.outbox import Priority
 from edge_agent.plugins.contract import Severity, UnknownCommand

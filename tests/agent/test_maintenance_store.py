@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 import numpy as np
 from edge_agent.agent.maintenance.capture_store import Recorder, Ring
-from edge_agent.agent.maintenance.report import ShiftReports
+from edge_agent.agent.maintenance.shift_reports import ShiftReports
 from edge_agent.agent.maintenance.store import SqliteStore
 from edge_agent.drivers.contract import ThermalFrame, Values, Waveform
 from edge_agent.plugins.contract import MemoryStore
