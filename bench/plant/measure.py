@@ -13,9 +13,10 @@ from typing import Any
 from edge_agent.agent.devtools.local_broker import LocalBroker
 
 from bench.common import ROOT, machine, toml_dumps
-from bench.plant.agent_process import run_agent
-from bench.plant.config_copy import prepare
+from bench.plant.agent_process import Run, run_agent
+from bench.plant.config_copy import Plant, prepare
 from bench.plant.process_figures import (
+    Metric,
     cpu_figures,
     iio_figures,
     lifecycle_figures,
@@ -37,14 +38,7 @@ def measure(args: argparse.Namespace, data: dict[str, Any] | None = None) -> tup
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-plant-")))
         broker = stack.enter_context(LocalBroker())
         plant = prepare(
-            Path(args.config),
-            broker.url,
-            str(tmp / "state"),
-            stack,
-            args.only,
-            args.skip,
-            tuple(args.set),
-            data,
+            Path(args.config), broker.url, str(tmp / "state"), stack, args.only, args.skip, tuple(args.set), data
         )
         config = tmp / "plant.toml"
         config.write_text(toml_dumps(plant.data))
@@ -52,60 +46,74 @@ def measure(args: argparse.Namespace, data: dict[str, Any] | None = None) -> tup
         stack.callback(client.loop_stop)
         stack.callback(client.disconnect)
         col = Collector(plant.plugin_of)
-        print(
-            f"bench: {broker.kind} broker {broker.url}, {len(plant.plugin_of)} instances, "
-            f"{len(plant.sim.plant.ready.get('plcs', {})) if plant.sim else 0} simulated PLC(s), "
-            f"{len(plant.sim.plant.ready.get('iio', [])) if plant.sim else 0} IIO device(s); "
-            f"running the agent for {args.seconds:.0f} s...",
-            flush=True,
-        )
+        _announce(broker, plant, args.seconds)
         commit = git_commit()  # the tree the agent starts from (others may commit during a soak)
         run = run_agent(args, config, broker.url, q, col, tmp, plant.sim)
         if col.first_data_s is None or len(run.samples) < 3:
-            print(
-                "bench: the agent published no data; its log:\n" + run.log[-3000:],
-                file=sys.stderr,
-            )
+            print("bench: the agent published no data; its log:\n" + run.log[-3000:], file=sys.stderr)
             return 1, {}
-        window_s = col.window[1] - col.window[0]
-        meta = dict(
-            machine(),
-            label=args.label,
-            date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            seconds=f"{args.seconds:.0f}",
-            warmup_s=f"{args.warmup:.0f}",
-            window_s=f"{window_s:.1f}",
-            commit=commit,
-            broker=broker.kind,
-            config=str(args.config),
-            env=" ".join(args.env),
-            only=args.only,
-            skip=args.skip,
-            set=" ".join(args.set),
-            load_start=load_start,
-            load_end=loadavg(),
-            profiled=str(args.profile),
-            rss_trace=" ".join(f"{t - run.t0:.0f}s:{x.rss_kb / 1024:.1f}" for t, x in run.samples[::60]),
-        )
-        figures = (
-            cpu_figures(run)
-            + thread_figures(run)
-            + memory_figures(run, col.first_data_s)
-            + sim_figures(run)
-            + iio_figures(run)
-            + modbus_figures(plant, col.window)
-            + lifecycle_figures(run, col)
-            + flow_figures(col, window_s, plant.interval_of)
-            + latency_figures(col)
-        )
+        meta = _meta(args, run, col, broker.kind, commit, load_start)
+        figures = _figures(run, col, plant)
         print_table(meta, figures, col, run)
-        out = Path(args.out) if args.out else RESULTS / f"{datetime.now(UTC).strftime('%Y%m%d-%H%M')}-{args.label}.csv"
-        if not args.no_csv:
-            write_csv(out, meta, figures)
-            print(f"\nwritten {out}")
-        if args.compare:
-            compare(Path(args.compare), figures)
+        _save(args, meta, figures)
         ok = sum(col.gaps.values()) + sum(col.dups.values()) == 0 and run.exit_code == 0
         return (0 if ok else 1), {**{f"meta.{k}": v for k, v in meta.items()}, **{k: v for k, v, _ in figures}}
 
 
+def _announce(broker: LocalBroker, plant: Plant, seconds: float) -> None:
+    ready = plant.sim.plant.ready if plant.sim else {}
+    print(
+        f"bench: {broker.kind} broker {broker.url}, {len(plant.plugin_of)} instances, "
+        f"{len(ready.get('plcs', {}))} simulated PLC(s), {len(ready.get('iio', []))} IIO device(s); "
+        f"running the agent for {seconds:.0f} s...",
+        flush=True,
+    )
+
+
+def _meta(
+    args: argparse.Namespace, run: Run, col: Collector, broker: str, commit: str, load_start: str
+) -> dict[str, str]:
+    """How the figures were taken: the machine, the run's options, the load, the RSS every minute."""
+    return dict(
+        machine(),
+        label=args.label,
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        seconds=f"{args.seconds:.0f}",
+        warmup_s=f"{args.warmup:.0f}",
+        window_s=f"{col.window[1] - col.window[0]:.1f}",
+        commit=commit,
+        broker=broker,
+        config=str(args.config),
+        env=" ".join(args.env),
+        only=args.only,
+        skip=args.skip,
+        set=" ".join(args.set),
+        load_start=load_start,
+        load_end=loadavg(),
+        profiled=str(args.profile),
+        rss_trace=" ".join(f"{t - run.t0:.0f}s:{x.rss_kb / 1024:.1f}" for t, x in run.samples[::60]),
+    )
+
+
+def _figures(run: Run, col: Collector, plant: Plant) -> list[Metric]:
+    return (
+        cpu_figures(run)
+        + thread_figures(run)
+        + memory_figures(run, col.first_data_s)
+        + sim_figures(run)
+        + iio_figures(run)
+        + modbus_figures(plant, col.window)
+        + lifecycle_figures(run, col)
+        + flow_figures(col, col.window[1] - col.window[0], plant.interval_of)
+        + latency_figures(col)
+    )
+
+
+def _save(args: argparse.Namespace, meta: dict[str, str], figures: list[Metric]) -> None:
+    """The CSV (unless --no-csv) and the comparison with an older one (--compare)."""
+    out = Path(args.out) if args.out else RESULTS / f"{datetime.now(UTC).strftime('%Y%m%d-%H%M')}-{args.label}.csv"
+    if not args.no_csv:
+        write_csv(out, meta, figures)
+        print(f"\nwritten {out}")
+    if args.compare:
+        compare(Path(args.compare), figures)

@@ -30,8 +30,7 @@ def subscribe(url: str) -> tuple[Any, queue.SimpleQueue[Record]]:
     q: queue.SimpleQueue[Record] = queue.SimpleQueue()
     subscribed = threading.Event()
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-plant")
-    # no Nagle: with delayed ACKs it would add 40-80 ms to the measured latency of small messages
-    c.on_socket_open = lambda cl, ud, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.on_socket_open = lambda cl, ud, sock: _nodelay(sock)
     c.on_connect = lambda cl, ud, flags, rc, props=None: cl.subscribe("#", qos=2)
     c.on_subscribe = lambda cl, ud, mid, rcs, props=None: subscribed.set()
     c.on_message = lambda cl, ud, m: q.put((time.time(), m.topic, bytes(m.payload), m.qos, bool(m.retain)))
@@ -40,6 +39,11 @@ def subscribe(url: str) -> tuple[Any, queue.SimpleQueue[Record]]:
     if not subscribed.wait(10):
         raise SystemExit(f"could not subscribe on {url}")
     return c, q
+
+
+def _nodelay(sock: Any) -> None:
+    """No Nagle: with delayed ACKs it would add 40-80 ms to the measured latency of small messages."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def decode_envelope(payload: bytes) -> dict[str, Any] | None:
