@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge_agent.drivers.contract import ValueSpec
+
+if TYPE_CHECKING:
+    from edge_agent.agent.config.schema import Instance
 
 Quality = Mapping[str, str] | None
 
@@ -43,6 +46,12 @@ class DriverWrapper(Protocol):
     """Wraps every instance's driver once it is built (calibration and capture: the driver tap)."""
 
     def wrap_driver(self, instance: str, driver: Any) -> Any: ...
+
+
+class DriverFactory(Protocol):
+    """Builds an instance's driver: in this process, or in a child process (``isolate = "process"``)."""
+
+    def __call__(self, inst: Instance) -> Any: ...
 
 
 class Service(Protocol):

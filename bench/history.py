@@ -14,6 +14,7 @@ one value at minute and at hour resolution (the ``cmd/history`` path without MQT
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def write_days(directory: Path, days: float, journal: str) -> None:
         h.flush()
     cpu = time.process_time() - t0
     after = io()
-    h.close()
+    asyncio.run(h.close())
     size = sum(p.stat().st_size for p in directory.glob("history.sqlite*"))
     per_day = 1440 / minutes
     print(f"journal {journal}: {days:g} simulated day(s), {minutes} commits, {h.rows_written} minute rows")
@@ -112,7 +113,7 @@ def query_bench(directory: Path) -> None:
             print(
                 f"30-day query of one value of {inst} ({PLANT[inst]} keys) per {res}: {len(pts)} points in {ms:.0f} ms"
             )
-    h.close()
+    asyncio.run(h.close())
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from edge_agent.agent.remote.config_push import RemoteConfig
 from edge_agent.agent.runtime.alarms import AgentAlarms
 from edge_agent.agent.runtime.control import AgentControl
 from edge_agent.agent.runtime.instances import Instances, RunningConfig
+from edge_agent.agent.runtime.process_isolation import build_driver
 from edge_agent.agent.runtime.reporting import Reporter, StatusMessages
 from edge_agent.agent.runtime.runtime import Remote, Runtime
 from edge_agent.agent.runtime.sd_notify import Notifier
@@ -76,6 +77,7 @@ def build_runtime(
             store=maintenance.store,
             recorder=maintenance.recorder,
         ),
+        build_driver=build_driver,  # isolate = "process": the driver runs in a supervised child
         on_change=lambda: reporter.publish_state(False),
         publish_state=lambda status: reporter.publish_state(status),
         stats=lambda: reporter.stats(),

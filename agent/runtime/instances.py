@@ -11,7 +11,7 @@ from typing import Any
 
 from edge_agent.agent.config.declared_values import declared, declared_values
 from edge_agent.agent.config.schema import Config, Instance
-from edge_agent.agent.extensions import Extensions
+from edge_agent.agent.extensions import DriverFactory, Extensions
 from edge_agent.agent.messaging.publisher import Publisher
 from edge_agent.agent.runtime.supervisor import InstanceRunner, State
 from edge_agent.drivers.contract import ValueSpec
@@ -79,6 +79,7 @@ class Instances:
         extensions: Extensions,
         *,
         agent: AgentInfo,
+        build_driver: DriverFactory,
         on_change: Callable[[], None],
         publish_state: Callable[[bool], None],
         stats: Callable[[], AgentStats],
@@ -88,6 +89,7 @@ class Instances:
         self.lanes = lanes
         self.extensions = extensions
         self.agent = agent
+        self.build_driver = build_driver  # in this process, or in a child (isolate = "process")
         self.runners: dict[str, tuple[InstanceRunner, asyncio.Task[None]]] = {}
         self.closing = False  # the agent stops: state changes are no longer republished
         self._on_change = on_change  # republish the retained config/state
@@ -123,6 +125,7 @@ class Instances:
             agent=self.agent,
             on_state=self._state_changed,
             driver_tap=self.extensions.wrap,
+            build_driver=self.build_driver,
         )
 
     def start_instance(

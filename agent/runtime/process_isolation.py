@@ -29,14 +29,25 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import msgspec
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.lanes import DriverHung
 
+if TYPE_CHECKING:
+    from edge_agent.agent.config.schema import Instance
+
 KILL_WAIT_S = 1.0
+
+
+def build_driver(inst: Instance) -> Any:
+    """The agent's DriverFactory: the instance's driver in a child when ``isolate = "process"``, else here."""
+    assert inst.driver is not None
+    if inst.isolate == "process":
+        return ProcessDriver(inst.driver, inst.driver_options, instance=inst.name)
+    return inst.driver.factory(inst.driver_options)
 
 
 class IsolatedError(DriverError):

@@ -13,96 +13,41 @@ retained ``config/state`` from it.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from edge_agent.agent.backoff import backoff_delays
 from edge_agent.agent.config.declared_values import WILDCARD, declared
 from edge_agent.agent.config.schema import Instance
+from edge_agent.agent.extensions import DriverFactory
 from edge_agent.agent.messaging.publisher import Publisher, now_ms
+from edge_agent.agent.runtime.instance_state import (
+    InstanceCounters,
+    OpenFailed,
+    PollHung,
+    State,
+    StateInfo,
+    describe,
+    nulls,
+)
+from edge_agent.drivers.contract import ReportsFailure
 from edge_agent.drivers.dotted_keys import flatten
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.lanes import DriverHung, Lane, deadline_for, where
-from edge_agent.plugins.contract import AgentInfo, InstanceStats, Plugin, PluginContext, RealClock, Severity
+from edge_agent.plugins.contract import AgentInfo, Plugin, PluginContext, RealClock, Severity
 
 log = logging.getLogger("agent.supervisor")
 
 HEALTHY_RESET_S = 60.0  # a healthy minute resets the backoff
 
 
-class State(enum.StrEnum):
-    """An instance's state as ``config/state`` shows it."""
-
-    STARTING = "starting"  # building and opening the driver, starting the plugin
-    RUNNING = "running"  # polling; the last poll's values were all good
-    DEGRADED = "degraded"  # polling, but some values were not good (their quality says why)
-    HUNG = "hung"  # a driver call passed its deadline; no new call until it returns
-    BACKOFF = "backoff"  # open() or a poll failed; waiting before the next try
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class StateInfo:
-    """One instance's state, since when (ms since epoch) and why (a sentence, may be empty)."""
-
-    state: State
-    since_ms: int
-    why: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"state": str(self.state), "since": self.since_ms}
-        if self.why:
-            d["why"] = self.why
-        return d
-
-
-@dataclass
-class InstanceCounters:
-    """An instance's counters while it runs; ``as_stats`` gives the contract's InstanceStats."""
-
-    polls: int = 0
-    skipped_ticks: int = 0
-    errors: int = 0
-    restarts: int = 0
-    hung: int = 0  # driver_hung episodes
-    faults: int = 0  # sensor_fault episodes (open() failed)
-    last_error: str = ""
-
-    def as_stats(self, state: State) -> InstanceStats:
-        """The counters with the state, as plugins see them (``AgentStats.instances``)."""
-        return InstanceStats(
-            polls=self.polls,
-            skipped_ticks=self.skipped_ticks,
-            errors=self.errors,
-            restarts=self.restarts,
-            hung=self.hung,
-            faults=self.faults,
-            last_error=self.last_error,
-            state=str(state),
-        )
-
-
-def describe(exc: BaseException) -> str:
-    """``RuntimeError: boom`` or the class name alone when the message is empty."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def nulls(keys: list[str]) -> dict[str, Any]:
-    """A nested map with every dotted key set to None."""
-    out: dict[str, Any] = {}
-    for key in keys:
-        *path, leaf = key.split(".")
-        node = out
-        for p in path:
-            node = node.setdefault(p, {})
-        node[leaf] = None
-    return out
+def in_process(inst: Instance) -> Any:
+    """The instance's driver, built in this process (the default DriverFactory)."""
+    assert inst.driver is not None
+    return inst.driver.factory(inst.driver_options)
 
 
 class InstanceRunner:
@@ -119,12 +64,14 @@ class InstanceRunner:
         on_state: Callable[[InstanceRunner], None] | None = None,
         value_keys: tuple[str, ...] = (),
         driver_tap: Callable[[str, Any], Any] | None = None,
+        build_driver: DriverFactory = in_process,
     ) -> None:
         self.inst = inst
         self.publisher = publisher
         self.lane = lane
         self.agent = agent or AgentInfo()
-        self.driver_tap = driver_tap  # calibration and capture rings (agent/maintenance)
+        self.driver_tap = driver_tap  # the registered DriverWrappers (maintenance: calibration, capture rings)
+        self.build_driver = build_driver  # in this process, or in a child (isolate = "process")
         self.backoff = backoff
         self.on_state = on_state
         # the keys nulled while the instance waits: its declared values, else every key it emitted
@@ -209,7 +156,7 @@ class InstanceRunner:
         self.set_state(State.STARTING, "opening the driver")
         driver = self.driver = None
         if self.inst.driver is not None:
-            driver = self.driver = self._make_driver()
+            driver = self.driver = self.build_driver(self.inst)
             if self.driver_tap is not None:
                 driver = self.driver = self.driver_tap(self.inst.name, driver)
             try:
@@ -230,14 +177,6 @@ class InstanceRunner:
             await self._close_driver(driver)
             raise
         return driver, plugin
-
-    def _make_driver(self) -> Any:
-        assert self.inst.driver is not None
-        if self.inst.isolate == "process":
-            from edge_agent.agent.runtime.process_isolation import ProcessDriver
-
-            return ProcessDriver(self.inst.driver, self.inst.driver_options, instance=self.inst.name)
-        return self.inst.driver.factory(self.inst.driver_options)
 
     async def _close_driver(self, driver: Any) -> None:
         if driver is None:
@@ -418,9 +357,8 @@ class InstanceRunner:
             if self.lane.stuck is not None:  # the plugin swallowed a DriverHung: stop calling the driver
                 stuck = self.lane.stuck
                 raise DriverHung(f"{stuck.call} is stuck", call=stuck.call, waited_s=stuck.for_s(), at=stuck.at())
-            failure = getattr(self.driver, "failure", None)
-            if failure is not None:  # the isolated driver's process died: reopen (a fresh one)
-                raise failure
+            if isinstance(self.driver, ReportsFailure) and self.driver.failure is not None:
+                raise self.driver.failure  # the isolated driver's process died: reopen (a fresh one)
             self._emitted_bad = False
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
@@ -443,15 +381,3 @@ class InstanceRunner:
             self.stats.skipped_ticks += due - (k + 1)
             k = due
             await asyncio.sleep(max(0.0, start + k * interval - loop.time()))
-
-
-class OpenFailed(Exception):
-    """open() of the driver failed (wraps the cause): a sensor fault, not a bug."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(describe(cause))
-        self.cause = cause
-
-
-class PollHung(Exception):
-    """The plugin's own poll() (not a driver call) passed the poll deadline."""
