@@ -20,3 +20,11 @@ def flatten(values: Mapping[Any, Any], prefix: str = "") -> dict[Any, Any]:
         else:
             out[name] = value
     return out
+
+
+def numeric_leaves(message: Mapping[str, Any]) -> dict[str, float]:
+    """The numbers of a nested message by dotted key (``x.velocity_rms_mm_s``), as floats: what limit
+    alarms watch (bools, strings, lists and None are left out)."""
+    return {
+        k: float(v) for k, v in flatten(message).items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }

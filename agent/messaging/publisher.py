@@ -25,6 +25,7 @@ _LOG_LEVEL = {
 
 
 def now_ms() -> int:
+    """Wall-clock time in ms since the epoch: every ``ts`` the agent sends (native and Sparkplug)."""
     return time.time_ns() // 1_000_000
 
 

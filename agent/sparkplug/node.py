@@ -17,6 +17,7 @@ from typing import Any
 
 from edge_agent.agent.messaging.mqtt_session import Handler, MqttSession, SessionOptions
 from edge_agent.agent.messaging.outbox import MemoryOutbox
+from edge_agent.agent.messaging.publisher import now_ms
 from edge_agent.agent.sparkplug import device as dev
 from edge_agent.agent.sparkplug.commands import NEXT_SERVER, REBIRTH, NodeCommands, Writer
 from edge_agent.agent.sparkplug.payload import (
@@ -28,7 +29,7 @@ from edge_agent.agent.sparkplug.payload import (
 )
 from edge_agent.agent.sparkplug.settings import SparkplugSection
 from edge_agent.agent.sparkplug.store import SparkplugStore
-from edge_agent.agent.sparkplug.topics import Topics, event_flags, now_ms
+from edge_agent.agent.sparkplug.topics import Topics, event_flags
 from edge_agent.drivers.contract import ValueSpec
 
 log = logging.getLogger("agent.sparkplug")

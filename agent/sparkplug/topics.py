@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from edge_agent.agent.sparkplug.payload import NAMESPACE
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Topics:

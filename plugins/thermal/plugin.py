@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from edge_agent.drivers.contract import Quality, ThermalFrame
+from edge_agent.drivers.dotted_keys import numeric_leaves
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.common.alarms import AlarmSet
 from edge_agent.plugins.contract import Plugin, PluginContext, Severity, UnknownCommand
@@ -32,17 +33,6 @@ from edge_agent.plugins.thermal.options import (
 from edge_agent.plugins.thermal.render import Overlay, render_png
 
 _PRIORITY_SEVERITY = {1: Severity.ALARM, 2: Severity.ALARM, 3: Severity.WARNING}
-
-
-def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numeric leaves as dotted keys, for the alarms."""
-    out: dict[str, float] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(flatten(v, f"{prefix}{k}."))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[f"{prefix}{k}"] = float(v)
-    return out
 
 
 class _Confirmed:
@@ -167,7 +157,7 @@ class ThermalPlugin(Plugin):
         )  # fmt: skip
 
     def _alarm_events(self, msg: dict[str, Any], now: float) -> None:
-        for t in self.alarms.update(flatten(msg), now):
+        for t in self.alarms.update(numeric_leaves(msg), now):
             state = "raised" if t.active else "cleared"
             text = f"{t.feature} {t.level} {state}: {t.value:.4g} (limit {t.limit:.4g})"
             if t.active:

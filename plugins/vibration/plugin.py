@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from edge_agent.drivers.contract import Quality, Waveform
-from edge_agent.drivers.dotted_keys import flatten
+from edge_agent.drivers.dotted_keys import numeric_leaves
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.common.alarms import AlarmSet
 from edge_agent.plugins.contract import Plugin, PluginContext, Severity, UnknownCommand
@@ -24,11 +24,6 @@ from edge_agent.plugins.vibration.options import SpeedSource, VibrationOptions
 INDICATED = (Tone.BPFO, Tone.BPFI, Tone.BSF)  # FTF shows with every ball fault: reported, not flagged
 BEARING_FAULTS = {Tone.BPFO: "bearing_outer", Tone.BPFI: "bearing_inner", Tone.BSF: "bearing_ball"}
 _ZONE_SEVERITY = {"A": Severity.INFO, "B": Severity.INFO, "C": Severity.WARNING, "D": Severity.ALARM}
-
-
-def numeric_leaves(message: Mapping[str, Any]) -> dict[str, float]:
-    """The numeric values of a nested message by dotted key (``x.velocity_rms_mm_s``): what the alarms watch."""
-    return {k: float(v) for k, v in flatten(message).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def default_envelope_band(rate_hz: float) -> tuple[float, float]:

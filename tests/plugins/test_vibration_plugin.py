@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from edge_agent.drivers.adxl345 import Adxl345Driver, Adxl345Options
 from edge_agent.drivers.contract import Waveform
+from edge_agent.drivers.dotted_keys import numeric_leaves
 from edge_agent.drivers.errors import CommError
 from edge_agent.plugins.contract import Severity, UnknownCommand
 from edge_agent.plugins.testing.harness import Harness, StaticLink
 from edge_agent.plugins.vibration import SPEC
 from edge_agent.plugins.vibration.options import VibrationOptions, check_options
-from edge_agent.plugins.vibration.plugin import numeric_leaves
 
 RATE = 3200.0
 
