@@ -84,10 +84,15 @@ def capture(path: Path, meta: dict[str, Any], g: Any) -> None:
     save(fig, path)
 
 
+def waveform(series: dict[str, Any]) -> Any:
+    """The samples of a waveform series in engineering units, (n, axes) float32."""
+    dtype = "<i2" if series["dtype"] == "int16" else "<f4"
+    raw = np.frombuffer(series["samples"], dtype=dtype).reshape(-1, len(series["axes"]))
+    return raw.astype(np.float32) * np.float32(series.get("scale", 1.0))
+
+
 def recording(doc: dict[str, Any], path: Path) -> None:
     """Every recorded waveform and value series of a saved capture against time, the trigger at t = 0."""
-    from edge_agent.agent.ops.reports import waveform
-
     plt = pyplot()
     series = [(i, s) for i, s in doc["series"].items() if s["kind"] in ("waveform", "values")]
     fig, axes = plt.subplots(max(1, len(series)), 1, figsize=(10, 3 * max(1, len(series))), squeeze=False, sharex=True)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-import numpy as np
 from edge_agent.agent.messaging import codec
 from edge_agent.agent.ops import report_render as render
 from edge_agent.agent.ops.capture import _collect, _pump
@@ -114,10 +113,3 @@ def describe(doc: dict[str, Any]) -> str:
             lines.append(f"  {inst}: no data in the ring (was it recorded?)")
     lines.append(f"  snapshot of {len(doc['snapshot'])} instance(s) at the trigger")
     return "\n".join(lines)
-
-
-def waveform(series: dict[str, Any]) -> Any:
-    """The samples of a waveform series in engineering units, (n, axes) float32."""
-    dtype = "<i2" if series["dtype"] == "int16" else "<f4"
-    raw = np.frombuffer(series["samples"], dtype=dtype).reshape(-1, len(series["axes"]))
-    return raw.astype(np.float32) * np.float32(series.get("scale", 1.0))
