@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import msgpack
+from edge_agent.agent.messaging.publisher import now_ms
 from edge_agent.plugins.contract import MemoryStore
 
 log = logging.getLogger("agent.maintenance.store")
@@ -29,10 +29,6 @@ SCHEMA = (
     " ns TEXT NOT NULL, ts_ms INTEGER NOT NULL, body BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS records_kind ON records (kind, ns, id)",
 )
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class SqliteStore:
@@ -91,7 +87,7 @@ class SqliteStore:
             self._dirty.clear()
         if not dirty or self._db is None:
             return 0
-        now = _now_ms()
+        now = now_ms()
         try:
             with self._lock:
                 self._db.execute("BEGIN")
@@ -115,7 +111,7 @@ class SqliteStore:
 
     def record(self, kind: str, ns: str, body: dict[str, Any]) -> int:
         """Append a permanent record and commit at once; return its id."""
-        ts = int(body.get("ts_ms") or _now_ms())
+        ts = int(body.get("ts_ms") or now_ms())
         if self._db is None:
             return self._memory.record(kind, ns, body)
         with self._lock:
