@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/history.py [--days 1] [--dir DIR]
 
-Simulates the reference plant's numeric values (559 keys in 12 instances; every key with a
-sample in every minute: the worst case, report-by-exception PLC tags have fewer) at full speed:
+Simulates the reference plant's numeric values (559 keys in 12 instances; the PLC's tags by
+exception as published, and the worst case: every key varying in every minute) at full speed:
 one commit per minute as the agent does (``History.flush``: write, hour roll-up, expiry), and
 counts the bytes this process wrote (``/proc/self/io``: ``wchar`` = bytes handed to write(),
 ``write_bytes`` = bytes that reached the block device; the DIR must be on a real disk, not
@@ -44,8 +44,12 @@ def io() -> dict[str, int]:
     return out
 
 
-def minute_rows(t_s: int, rng: random.Random, only: tuple[str, ...] = ()) -> list[tuple[str, int, dict[str, Agg]]]:
-    """One minute of every instance: each key with a sample, random values (they do not compress)."""
+def minute_rows(
+    t_s: int, rng: random.Random, only: tuple[str, ...] = (), rbe: bool = False
+) -> list[tuple[str, int, dict[str, Agg]]]:
+    """One minute of every instance, random values (they do not compress). ``rbe``: the PLC's tags
+    as published by exception (2 % of the tags change per second: ~70 % of them once or twice a
+    minute, each minute a single value); else every key with a varying sample (the worst case)."""
     rows = []
     for inst, nkeys in PLANT.items():
         if only and inst not in only:
@@ -54,12 +58,16 @@ def minute_rows(t_s: int, rng: random.Random, only: tuple[str, ...] = ()) -> lis
         aggs = {}
         for k in range(nkeys):
             lo = 20.0 + k + rng.random()
+            if rbe and inst == "plc1":
+                if rng.random() < 0.7:
+                    aggs[f"k{k}"] = Agg(1, 1, 1, lo, lo, lo, lo)
+                continue
             aggs[f"k{k}"] = Agg(n, n, n, lo, (lo + 0.5) * n, lo + 1.0, lo + rng.random())
         rows.append((inst, t_s, aggs))
     return rows
 
 
-def write_days(directory: Path, days: float, journal: str) -> None:
+def write_days(directory: Path, days: float, journal: str, rbe: bool, commit_min: int = 1) -> None:
     """Minutes of the plant as the agent commits them, then bytes written per day."""
     clock = [1_780_000_000.0 // 86400 * 86400]
     h = History(directory, HistorySection(), lambda name: None, lambda: clock[0])
@@ -67,24 +75,26 @@ def write_days(directory: Path, days: float, journal: str) -> None:
     h.store = HistoryStore(directory / "history.sqlite", journal)
     rng = random.Random(1)
     minutes = int(days * 1440)
-    rows = [minute_rows(0, rng) for _ in range(20)]  # making rows costs more than writing them
+    rows = [minute_rows(0, rng, rbe=rbe) for _ in range(20)]  # making rows costs more than writing them
     before, t0 = io(), time.process_time()
     for m in range(minutes):
-        h._pending = [(i, int(clock[0]), a) for i, _t, a in rows[m % 20]]
+        h._pending += [(i, int(clock[0]), a) for i, _t, a in rows[m % 20]]
         clock[0] += 60
-        h.flush()
+        if (m + 1) % commit_min == 0:
+            h.flush()
     cpu = time.process_time() - t0
     after = io()
     asyncio.run(h.close())
     size = sum(p.stat().st_size for p in directory.glob("history.sqlite*"))
     per_day = 1440 / minutes
-    print(f"journal {journal}: {days:g} simulated day(s), {minutes} commits, {h.rows_written} minute rows")
+    what = "PLC by exception" if rbe else "every key varying every minute (worst case)"
+    print(f"journal {journal}, commit every {commit_min} min, {what}: {days:g} simulated day(s), {h.rows_written} rows")
     print(f"  wchar (write() calls)        {(after['wchar'] - before['wchar']) * per_day / 1e6:8.1f} MB/day")
     print(
         f"  write_bytes (block device)   {(after['write_bytes'] - before['write_bytes']) * per_day / 1e6:8.1f} MB/day"
     )
     print(f"  files after the run          {size / 1e6:8.1f} MB")
-    print(f"  CPU per commit (write, roll-up, expiry) {1000 * cpu / minutes:6.2f} ms")
+    print(f"  CPU per minute (write, roll-up, expiry) {1000 * cpu / minutes:6.2f} ms")
 
 
 def query_bench(directory: Path) -> None:
@@ -120,14 +130,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=float, default=1.0)
     ap.add_argument("--journal", nargs="+", default=["WAL"], help="SQLite journal modes to compare")
+    ap.add_argument("--commit-min", type=int, nargs="+", default=[1], help="minutes per commit to compare")
     ap.add_argument("--no-query", action="store_true")
     ap.add_argument("--dir", help="where to write (default: a temporary directory under /var/tmp)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir or "/var/tmp") as d:
         (Path(d) / "q").mkdir()
         for journal in args.journal:
-            (Path(d) / journal).mkdir()
-            write_days(Path(d) / journal, args.days, journal)
+            for rbe in (True, False):
+                for commit_min in args.commit_min:
+                    where = Path(d) / f"{journal}-{rbe}-{commit_min}"
+                    where.mkdir()
+                    write_days(where, args.days, journal, rbe, commit_min)
         if not args.no_query:
             query_bench(Path(d) / "q")
 

@@ -13,6 +13,7 @@ class HistorySection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     enabled: bool = True
     minute_days: Annotated[float, msgspec.Meta(gt=0, le=366)] = 30.0  # per-minute rows kept this long
     hour_days: Annotated[float, msgspec.Meta(gt=0, le=3660)] = 730.0  # per-hour rows kept this long
-    # the reference plant needs ~ (see docs/history.md); the oldest minutes go first, then hours
-    max_mb: Annotated[float, msgspec.Meta(ge=1)] = 512.0
-    commit_interval_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0  # one transaction this often
+    # 30 days of minutes of the reference plant: ~380 MB (docs/history.md); oldest minutes go first
+    max_mb: Annotated[float, msgspec.Meta(ge=1)] = 1024.0
+    # one transaction this often: 5 min keeps the reference plant under 20 MB/day (docs/history.md)
+    commit_interval_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 300.0

@@ -1,10 +1,14 @@
 """The history's SQLite file: one row per (instance, minute) and per (instance, hour).
 
 A row holds the aggregates of every value the instance had in that bucket, packed: a bitmap of
-the instance's keys present, then one fixed-size record per present key. The key order (the
-*layout*) is stored once per instance and only grows, so reading one key out of a row is a bit
-count and one ``struct.unpack_from``: 30 days of minutes of one value read in tens of ms with no
-per-key index (a per-key index would dirty one page per key and minute: ruinous for an SD card).
+the instance's keys present, a bitmap of those that were constant in the bucket (one sample, or
+min = max: a report-by-exception tag), then one record per present key (10 bytes constant, 22
+bytes full). The key order (the *layout*) is stored once per instance and only grows, so reading
+one key out of a row is two bit counts and one ``struct.unpack_from``, with no per-key index (a
+per-key index would dirty one page per key and minute: ruinous for an SD card).
+
+The row id is ``t << 12 | instance``: time first, so every commit appends to the end of one
+B-tree (a few pages per minute for the whole agent) and a time range is a row-id range.
 One transaction per commit interval; WAL, so a SIGKILL loses only what was not committed.
 """
 
@@ -24,9 +28,13 @@ log = logging.getLogger("agent.history")
 
 MINUTE, HOUR = "minute", "hour"
 BUCKET_S = {MINUTE: 60, HOUR: 3600}
-# n (samples), good (samples of good quality), v (samples with a number), min, mean, max, last
+# n (samples), good (samples of good quality), v (samples with a number), min, mean, max, last;
+# a constant record has one value (min = mean = max = last).
 # float32: 7 significant digits, plenty for a trend (the live value on data/ keeps full precision)
 _RECORD = {MINUTE: struct.Struct("<HHHffff"), HOUR: struct.Struct("<IIIffff")}
+_CONST = {MINUTE: struct.Struct("<HHHf"), HOUR: struct.Struct("<IIIf")}
+INST_BITS = 12  # row id = t << 12 | instance id: at most 4095 instances per store
+MAX_INSTANCES = (1 << INST_BITS) - 1
 _COUNT_MAX = {MINUTE: 0xFFFF, HOUR: 0xFFFFFFFF}
 
 _SCHEMA = """
@@ -36,11 +44,9 @@ CREATE TABLE IF NOT EXISTS series(
     UNIQUE(inst, key));
 CREATE TABLE IF NOT EXISTS layouts(id INTEGER PRIMARY KEY, inst INTEGER NOT NULL, keys TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS minute(
-    inst INTEGER NOT NULL, t INTEGER NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL,
-    PRIMARY KEY(inst, t)) WITHOUT ROWID;
+    k INTEGER PRIMARY KEY, inst INTEGER NOT NULL, t INTEGER NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS hour(
-    inst INTEGER NOT NULL, t INTEGER NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL,
-    PRIMARY KEY(inst, t)) WITHOUT ROWID;
+    k INTEGER PRIMARY KEY, inst INTEGER NOT NULL, t INTEGER NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL);
 """
 
 
@@ -87,28 +93,45 @@ class Agg:
         return self.total / self.v if self.v else math.nan
 
 
+def _constant(a: Agg) -> bool:
+    return a.v == 0 or (a.lo == a.hi and a.last == a.lo)
+
+
 def pack(layout: Sequence[str], aggs: Mapping[str, Agg], resolution: str) -> bytes:
-    """A row's blob: bitmap of the layout's keys present, then their records in layout order."""
-    rec, cap = _RECORD[resolution], _COUNT_MAX[resolution]
-    bits = 0
+    """A row's blob: bitmaps of the layout's keys present and constant, then their records in order."""
+    rec, const, cap = _RECORD[resolution], _CONST[resolution], _COUNT_MAX[resolution]
+    present = constant = 0
     parts: list[bytes] = []
     for i, key in enumerate(layout):
         a = aggs.get(key)
         if a is None or a.n == 0:
             continue
-        bits |= 1 << i
-        parts.append(rec.pack(min(a.n, cap), min(a.good, cap), min(a.v, cap), a.lo, a.mean, a.hi, a.last))
-    return bits.to_bytes((len(layout) + 7) // 8, "little") + b"".join(parts)
+        present |= 1 << i
+        counts = (min(a.n, cap), min(a.good, cap), min(a.v, cap))
+        if _constant(a):
+            constant |= 1 << i
+            parts.append(const.pack(*counts, a.lo))
+        else:
+            parts.append(rec.pack(*counts, a.lo, a.mean, a.hi, a.last))
+    nbytes = (len(layout) + 7) // 8
+    return present.to_bytes(nbytes, "little") + constant.to_bytes(nbytes, "little") + b"".join(parts)
 
 
 def unpack_one(blob: bytes, nkeys: int, index: int, resolution: str) -> Agg | None:
     """The record of the layout's ``index``-th key in a row, or None when the key had no sample."""
     nbytes = (nkeys + 7) // 8
-    bits = int.from_bytes(blob[:nbytes], "little")
-    if not bits >> index & 1:
+    present = int.from_bytes(blob[:nbytes], "little")
+    if not present >> index & 1:
         return None
-    rec = _RECORD[resolution]
-    n, good, v, lo, mean, hi, last = rec.unpack_from(blob, nbytes + (bits & ((1 << index) - 1)).bit_count() * rec.size)
+    constant = int.from_bytes(blob[nbytes : 2 * nbytes], "little")
+    below = (1 << index) - 1
+    n_const = (constant & below).bit_count()
+    rec, const = _RECORD[resolution], _CONST[resolution]
+    offset = 2 * nbytes + n_const * const.size + ((present & below).bit_count() - n_const) * rec.size
+    if constant >> index & 1:
+        n, good, v, x = const.unpack_from(blob, offset)
+        return Agg(n, good, v, x, x * v, x, x) if v else Agg(n, good, 0)
+    n, good, v, lo, mean, hi, last = rec.unpack_from(blob, offset)
     return Agg(n, good, v, lo, mean * v, hi, last)
 
 
@@ -172,6 +195,8 @@ class HistoryStore:
     def _inst_id(self, name: str) -> int:
         iid = self._inst.get(name)
         if iid is None:
+            if len(self._inst) >= MAX_INSTANCES:
+                raise ValueError(f"history: more than {MAX_INSTANCES} instances in one store")
             cur = self.db.execute("INSERT INTO instances(name) VALUES (?)", (name,))
             iid = self._inst[name] = int(cur.lastrowid or 0)
         return iid
@@ -213,8 +238,8 @@ class HistoryStore:
                     iid = self._inst_id(instance)
                     lid, layout = self._layout(iid, aggs, units.get(instance, {}))
                     self.db.execute(
-                        f"INSERT OR REPLACE INTO {resolution}(inst, t, layout, data) VALUES (?, ?, ?, ?)",
-                        (iid, t_s, lid, pack(layout, aggs, resolution)),
+                        f"INSERT OR REPLACE INTO {resolution}(k, inst, t, layout, data) VALUES (?, ?, ?, ?, ?)",
+                        (t_s << INST_BITS | iid, iid, t_s, lid, pack(layout, aggs, resolution)),
                     )
                     count += 1
                 self.db.execute("COMMIT")
@@ -227,8 +252,8 @@ class HistoryStore:
     # -- reading ------------------------------------------------------------------------------------
     def _rows(self, iid: int, since_s: int, until_s: int, resolution: str) -> Iterator[tuple[int, int, bytes]]:
         yield from self.db.execute(
-            f"SELECT t, layout, data FROM {resolution} WHERE inst = ? AND t >= ? AND t < ? ORDER BY t",
-            (iid, since_s, until_s),
+            f"SELECT t, layout, data FROM {resolution} WHERE k >= ? AND k < ? AND inst = ? ORDER BY k",
+            (max(0, since_s) << INST_BITS, max(0, until_s) << INST_BITS, iid),
         )
 
     def query(self, instance: str, key: str, since_s: int, until_s: int, resolution: str = MINUTE) -> list[Point]:
@@ -268,12 +293,14 @@ class HistoryStore:
 
     # -- hours and retention --------------------------------------------------------------------------
     def hours_to_roll(self, before_s: int) -> list[tuple[int, int]]:
-        """(inst id, hour start) of complete hours that have minutes but no hour row yet."""
+        """(inst id, hour start) of complete hours that have minutes but no hour row yet (looked
+        for from the newest hour row on: hours roll in order, also after a crash)."""
         with self._lock:
+            newest = self.db.execute(f"SELECT MAX(k) >> {INST_BITS} FROM hour").fetchone()[0] or 0
             rows = self.db.execute(
-                "SELECT DISTINCT m.inst, m.t / 3600 * 3600 FROM minute m WHERE m.t < ? AND NOT EXISTS "
-                "(SELECT 1 FROM hour h WHERE h.inst = m.inst AND h.t = m.t / 3600 * 3600)",
-                (before_s,),
+                "SELECT DISTINCT m.inst, m.t / 3600 * 3600 AS h FROM minute m WHERE m.k >= ? AND m.k < ? "
+                f"AND NOT EXISTS (SELECT 1 FROM hour WHERE hour.k = (m.t / 3600 * 3600) << {INST_BITS} | m.inst)",
+                (newest << INST_BITS, max(0, before_s) << INST_BITS),
             ).fetchall()
         return [(int(i), int(t)) for i, t in rows]
 
@@ -299,8 +326,9 @@ class HistoryStore:
         """Delete rows past their age, then the oldest (minutes first) until under ``max_bytes``."""
         deleted = 0
         with self._lock:
-            deleted += self.db.execute("DELETE FROM minute WHERE t < ?", (now_s - int(minute_days * 86400),)).rowcount
-            deleted += self.db.execute("DELETE FROM hour WHERE t < ?", (now_s - int(hour_days * 86400),)).rowcount
+            for table, days in ((MINUTE, minute_days), (HOUR, hour_days)):
+                before = max(0, now_s - int(days * 86400)) << INST_BITS
+                deleted += self.db.execute(f"DELETE FROM {table} WHERE k < ?", (before,)).rowcount
         while self.size_bytes() > max_bytes:
             n = self._drop_oldest_day()
             if n == 0:
@@ -311,12 +339,12 @@ class HistoryStore:
     def _drop_oldest_day(self) -> int:
         with self._lock:
             for table in (MINUTE, HOUR):
-                oldest = self.db.execute(f"SELECT MIN(t) FROM {table}").fetchone()[0]
+                oldest = self.db.execute(f"SELECT MIN(k) >> {INST_BITS} FROM {table}").fetchone()[0]
                 if oldest is None:
                     continue
                 if table == HOUR and self.db.execute("SELECT COUNT(*) FROM hour").fetchone()[0] <= 24:
                     continue  # never delete the last day of hours to make room
-                n = self.db.execute(f"DELETE FROM {table} WHERE t < ?", (oldest + 86400,)).rowcount
+                n = self.db.execute(f"DELETE FROM {table} WHERE k < ?", ((oldest + 86400) << INST_BITS,)).rowcount
                 log.info("history: over max_mb, dropped the oldest day of %ss (%d rows)", table, n)
                 return int(n)
         return 0

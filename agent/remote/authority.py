@@ -1,7 +1,7 @@
 """Who may run which command: read commands are open, change commands need the file's authority.
 
 Commands are classed as **read** (ping, status, config, capture, captures, capture_get, report,
-history, ``calibrate`` with ``action = "show"``) or **change** (everything else: write, calibrate,
+history, alarms, audit, ``calibrate`` with ``action = "show"``) or **change** (everything else: write, calibrate,
 restart, reload, maintenance_done, ack, sign_off, shelve and any command a plugin adds). When the
 local file sets ``[remote] require_signature``, a change command must be signed the way config
 pushes are (agent/remote/signing.py: same canonical bytes, key ids, ``target``, ``expires``,
@@ -27,7 +27,9 @@ from edge_agent.agent.remote.signing import KeyRing, verify
 
 log = logging.getLogger("agent.audit")
 
-READ_COMMANDS = frozenset({"ping", "status", "config", "capture", "captures", "capture_get", "report", "history"})
+READ_COMMANDS = frozenset(
+    {"ping", "status", "config", "capture", "captures", "capture_get", "report", "history", "alarms", "audit"}
+)
 ANY_CHANGE = "change"  # the command_keys entry whose keys may sign every change command
 MAX_COMMAND_TTL_S = 900  # a signed command expires within 15 min: a captured one cannot be kept for later
 MAX_BY_CHARS = 64

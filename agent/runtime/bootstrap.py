@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edge_agent.agent.alarms.service import AlarmList, AuditLog
 from edge_agent.agent.config.layers import PushedLayer
 from edge_agent.agent.config.registry import Registry
 from edge_agent.agent.config.schema import Config
@@ -87,7 +88,9 @@ def build_runtime(
     )
     messages = StatusMessages(control, publisher, topics, lanes)
     history = _history(config, state_dir, extensions, running)
-    agent_commands = {name: part for part in (maintenance, history) if part is not None for name in part.COMMANDS}
+    alarm_list, audit_log = _alarm_list_and_audit(state_dir, extensions, publisher, outbox, topics)
+    parts = (maintenance, history, alarm_list, audit_log)
+    agent_commands = {name: part for part in parts if part is not None for name in part.COMMANDS}
     remote = _remote(config, control, topics, publisher, outbox, alarms, agent_commands)
     url = url_override or config.mqtt.url
     session = MqttSession(_session_options(config, url, topics, messages, remote, alarms), outbox)
@@ -111,6 +114,21 @@ def build_runtime(
         extensions=extensions,
         notifier=Notifier(),
     )
+
+
+def _alarm_list_and_audit(
+    state_dir: Path, extensions: Extensions, publisher: Publisher, outbox: Outbox, topics: Topics
+) -> tuple[AlarmList, AuditLog]:
+    """The alarm list and the audit trail (agent/alarms): outputs and services, retained on
+    ``{p}/{agent}/alarms`` and ``{p}/{agent}/audit``."""
+
+    def retained(suffix: str, d: dict[str, Any]) -> None:
+        outbox.put(publisher.message(f"{topics.base}/{suffix}", d, retain=True, priority=Priority.STATE))
+
+    parts = AlarmList(state_dir, retained), AuditLog(state_dir, retained)
+    extensions.outputs.extend(parts)
+    extensions.services.extend(parts)
+    return parts
 
 
 def _history(config: Config, state_dir: Path, extensions: Extensions, running: RunningConfig) -> History | None:

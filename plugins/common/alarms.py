@@ -4,6 +4,11 @@ Pure state machines: feed (value, time) and get the transitions back; the plugin
 transition into an event. A value hovering at a limit does not chatter: an alarm raises only
 after the value stays beyond the limit for ``on_delay_s``, and clears only after it comes back
 past ``limit -/+ hysteresis`` for ``off_delay_s``.
+
+Given the plugin's state store, an AlarmSet remembers which alarms are active across instance
+restarts, pushes and agent restarts: a restarted instance neither raises an active alarm again
+nor forgets to clear one (``high`` and ``high_high`` raised, restart, value back to normal: both
+clear).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import msgspec
+from edge_agent.plugins.contract import StateStore
 
 
 class Direction(enum.StrEnum):
@@ -81,11 +87,19 @@ class Alarm:
         return AlarmTransition(self.cfg.feature, self.cfg.level, self.active, value, self.cfg.limit)
 
 
-class AlarmSet:
-    """All alarms of one plugin instance, looked up by feature key."""
+MEMORY_KEY = "alarms_active"  # the state store key (ns = the instance) of the active alarms
 
-    def __init__(self, configs: Iterable[AlarmConfig]) -> None:
+
+class AlarmSet:
+    """All alarms of one plugin instance, looked up by feature key; with a store, active ones persist."""
+
+    def __init__(self, configs: Iterable[AlarmConfig], store: StateStore | None = None, instance: str = "") -> None:
         self.alarms = [Alarm(c) for c in configs]
+        self.store, self.instance = store, instance
+        saved = store.load(instance, MEMORY_KEY) if store is not None else None
+        if isinstance(saved, list):
+            for alarm in self.alarms:
+                alarm.active = f"{alarm.cfg.feature}:{alarm.cfg.level}" in saved
 
     def update(self, values: dict[str, float], now_s: float) -> list[AlarmTransition]:
         """Feed a flat map of feature values; return every transition, in config order."""
@@ -96,6 +110,8 @@ class AlarmSet:
                 t = alarm.update(float(v), now_s)
                 if t is not None:
                     out.append(t)
+        if out and self.store is not None:
+            self.store.save(self.instance, MEMORY_KEY, self.active())
         return out
 
     def active(self) -> list[str]:

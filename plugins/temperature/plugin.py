@@ -19,6 +19,7 @@ from edge_agent.drivers.contract import Capability, ChannelReading, Quality, Tem
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.common.alarms import Alarm, AlarmConfig, AlarmSet, AlarmTransition, Direction
 from edge_agent.plugins.common.report_by_exception import Deadband, ReportByException
+from edge_agent.plugins.common.state_store import state_store
 from edge_agent.plugins.contract import Plugin, PluginContext, PluginSpec, Severity
 from edge_agent.plugins.temperature import trend
 from edge_agent.plugins.temperature.channel import ChannelTracker, Outcome
@@ -64,7 +65,7 @@ class TemperaturePlugin(Plugin):
         self.o = o
         u = str(o.unit).lower()
         self.temp_key, self.rate_key = f"temp_{u}", f"rate_{u}_per_min"
-        self.alarms = AlarmSet([self._normalised(a) for a in o.alarms])
+        self.alarms = AlarmSet([self._normalised(a) for a in o.alarms], state_store(ctx), ctx.instance)
         self.rate_alarms: dict[str, Alarm] = {}
         self.trackers: dict[str, ChannelTracker] = {}
         self.rbe: ReportByException | None = None

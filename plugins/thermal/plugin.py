@@ -19,6 +19,7 @@ from edge_agent.drivers.contract import Quality, ThermalFrame
 from edge_agent.drivers.dotted_keys import numeric_leaves
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.common.alarms import AlarmSet
+from edge_agent.plugins.common.state_store import state_store
 from edge_agent.plugins.contract import Plugin, PluginContext, Severity, UnknownCommand
 from edge_agent.plugins.temperature import trend
 from edge_agent.plugins.thermal.analysis import at_emissivity, classify, region_stats
@@ -63,7 +64,7 @@ class ThermalPlugin(Plugin):
         super().__init__(ctx)
         self.o: ThermalOptions = ctx.options
         self.regions: list[Region] = self.o.all_regions()
-        self.alarms = AlarmSet(self.o.alarms)
+        self.alarms = AlarmSet(self.o.alarms, state_store(ctx), ctx.instance)
         self.classes = {r.name: _Confirmed(self.o.severity_confirm) for r in self.regions}
         self.history: dict[str, deque[tuple[float, float]]] = {r.name: deque() for r in self.regions}
         self.last: ThermalFrame | None = None

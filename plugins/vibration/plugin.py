@@ -13,6 +13,7 @@ from edge_agent.drivers.contract import Quality, Waveform
 from edge_agent.drivers.dotted_keys import numeric_leaves
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.common.alarms import AlarmSet
+from edge_agent.plugins.common.state_store import state_store
 from edge_agent.plugins.contract import Plugin, PluginContext, Severity, UnknownCommand
 from edge_agent.plugins.vibration.analysis import Analysis, FeatureConfig, analyse
 from edge_agent.plugins.vibration.bearing import NofM, Tone
@@ -38,7 +39,7 @@ class VibrationPlugin(Plugin):
     def __init__(self, ctx: PluginContext) -> None:
         super().__init__(ctx)
         self.o: VibrationOptions = ctx.options
-        self.alarms = AlarmSet(self.o.alarms)
+        self.alarms = AlarmSet(self.o.alarms, state_store(ctx), ctx.instance)
         self.indicators = {t: NofM(self.o.fault_n, self.o.fault_m) for t in INDICATED}
         self.machine_faults = {f: NofM(self.o.fault_n, self.o.fault_m) for f in Fault}
         self.pending: list[Any] = []  # contiguous (n, axes) blocks not yet analysed

@@ -41,10 +41,12 @@ def test_a_row_keeps_only_present_keys_and_reads_one_key_without_the_others() ->
     layout = [f"k{i}" for i in range(20)]
     aggs = {"k3": agg(1.0, 2.0), "k17": agg(5.0), "k19": agg(None)}
     blob = pack(layout, aggs, MINUTE)
-    assert len(blob) == 3 + 3 * 22  # bitmap + three records
+    assert len(blob) == 2 * 3 + 22 + 2 * 10  # two bitmaps, one full record, two constant ones
     assert unpack_one(blob, 20, 4, MINUTE) is None
-    k17 = unpack_one(blob, 20, 17, MINUTE)
+    k3, k17, k19 = (unpack_one(blob, 20, i, MINUTE) for i in (3, 17, 19))
+    assert k3 is not None and (k3.n, k3.lo, k3.mean, k3.hi, k3.last) == (2, 1.0, 1.5, 2.0, 2.0)
     assert k17 is not None and (k17.n, k17.last, k17.mean) == (1, 5.0, 5.0)
+    assert k19 is not None and (k19.n, k19.v) == (1, 0) and math.isnan(k19.last)
     assert sorted(unpack_all(blob, layout, MINUTE)) == ["k17", "k19", "k3"]
 
 

@@ -1,0 +1,149 @@
+"""The alarm list (ISA-18.2 states), alarms that survive restarts, and the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from edge_agent.agent.alarms.model import AlarmState, alarm_change
+from edge_agent.agent.alarms.service import AlarmList, AuditLog
+from edge_agent.plugins.common.alarms import AlarmConfig, AlarmSet
+from edge_agent.plugins.contract import MemoryStore
+
+LIMITS = [
+    AlarmConfig(feature="motor_de.temp_c", level="high", limit=80.0, hysteresis=2.0),
+    AlarmConfig(feature="motor_de.temp_c", level="high_high", limit=95.0, hysteresis=2.0),
+]
+
+
+def test_the_issue_example_high_and_high_high_survive_an_instance_restart() -> None:
+    """high and high_high raised, the instance restarts: no second raise, and both clear later."""
+    store = MemoryStore()
+    before = AlarmSet(LIMITS, store, "thermo-a")
+    raised = before.update({"motor_de.temp_c": 99.0}, 0.0)
+    assert [(t.level, t.active) for t in raised] == [("high", True), ("high_high", True)]
+    after = AlarmSet(LIMITS, store, "thermo-a")  # the restarted instance's plugin
+    assert after.update({"motor_de.temp_c": 99.0}, 1.0) == []  # no duplicate raise
+    cleared = after.update({"motor_de.temp_c": 50.0}, 2.0)
+    assert [(t.level, t.active) for t in cleared] == [("high", False), ("high_high", False)]  # no lost clear
+    assert AlarmSet(LIMITS, store, "thermo-a").active() == []
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.ms = 1_780_000_000_000
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+def alarm_event(active: bool, level: str = "high") -> tuple[str, str, str, str, dict[str, Any]]:
+    fields = {"feature": "motor_de.temp_c", "level": level, "active": active, "value": 99.0, "limit": 80.0}
+    return ("thermo-a", "alarm", "m", "alarm" if active else "info", fields)
+
+
+def test_states_ack_clear_and_no_duplicate_raise(tmp_path: Path) -> None:
+    published: list[tuple[str, dict[str, Any]]] = []
+    clock = Clock()
+    alarms = AlarmList(tmp_path, lambda topic, d: published.append((topic, d)), clock)
+    alarms.event(*alarm_event(True))
+    alarms.event(*alarm_event(True))  # raised again while active: the same alarm
+    (a,) = alarms.alarms.values()
+    assert a.state is AlarmState.ACTIVE_UNACK and a.raises == 1 and len(published) == 1
+    assert published[-1][1]["counts"]["active_unack"] == 1
+    with pytest.raises(ValueError, match='needs "by"'):
+        alarms.ack({"id": a.id})
+    assert alarms.ack({"id": a.id, "by": "ana", "comment": "on it"}) == {"acknowledged": [a.id]}
+    assert a.state is AlarmState.ACTIVE_ACK and a.ack_by == "ana"
+    alarms.event(*alarm_event(False))
+    assert alarms.alarms == {} and alarms.recent[-1]["state"] == "normal"  # acked and cleared: off the list
+    alarms.event(*alarm_event(True, "high_high"))
+    alarms.event(*alarm_event(False, "high_high"))
+    (b,) = alarms.alarms.values()
+    assert b.state is AlarmState.CLEARED_UNACK  # cleared before anyone looked: stays until acknowledged
+    reloaded = AlarmList(tmp_path, lambda topic, d: None, clock)  # an agent restart
+    assert reloaded.alarms[b.id].state is AlarmState.CLEARED_UNACK
+    assert json.loads((tmp_path / "alarms.json").read_text())["recent"][0]["ack_by"] == "ana"
+
+
+def test_shelving_needs_a_reason_and_expires(tmp_path: Path) -> None:
+    clock = Clock()
+    alarms = AlarmList(tmp_path, lambda topic, d: None, clock)
+    alarms.event(*alarm_event(True))
+    (a,) = alarms.alarms.values()
+    with pytest.raises(ValueError, match="comment"):
+        alarms.shelve({"id": a.id, "by": "ana"})
+    with pytest.raises(ValueError, match="for_s"):
+        alarms.shelve({"id": a.id, "by": "ana", "comment": "x", "for_s": 10 * 86400})
+    with pytest.raises(ValueError, match="no such alarm"):
+        alarms.shelve({"id": "nope", "by": "ana", "comment": "x"})
+    alarms.shelve({"id": a.id, "by": "ana", "comment": "sensor being replaced", "for_s": 60})
+    assert alarms.summary()["counts"]["shelved"] == 1
+    clock.ms += 61_000
+    assert alarms.summary()["counts"]["shelved"] == 0
+
+
+def test_which_events_are_alarms() -> None:
+    fault = alarm_change("plc1", "device_fault", "alarm", "m", {"quality": "comm_error"})
+    ok = alarm_change("plc1", "device_ok", "info", "m", {})
+    assert fault is not None and ok is not None and fault.id == ok.id == "plc1/device_fault"
+    bearing = alarm_change("fan2", "bearing_fault", "alarm", "m", {"tone": "bpfo", "active": True})
+    assert bearing is not None and bearing.name == "bearing bpfo fault"
+    overdue = alarm_change("maintenance", "maintenance_overdue", "alarm", "m", {"work_request": {"plan": "regrease"}})
+    done = alarm_change("maintenance", "maintenance_done", "info", "m", {"plan": "regrease"})
+    assert overdue is not None and done is not None and overdue.id == done.id and not done.active
+    cal = alarm_change("thermo-a", "calibration_due", "alarm", "m", {"channel": "motor_de", "overdue": True})
+    calibrated = alarm_change("thermo-a", "calibrated", "info", "m", {"channel": "motor_de"})
+    assert cal is not None and calibrated is not None and cal.id == calibrated.id
+    assert alarm_change("plc1", "tag_fault", "warning", "m", {}) is None
+    assert alarm_change("x", "state_change", "info", "m", {}) is None
+
+
+def test_good_data_clears_a_fault_the_restarted_instance_never_saw(tmp_path: Path) -> None:
+    alarms = AlarmList(tmp_path, lambda topic, d: None)
+    alarms.event("plc1", "device_fault", "boom", "alarm", {})
+    alarms.data("plc1", {"t": 1}, {"t": "comm_error"}, None)
+    assert alarms.alarms["plc1/device_fault"].active
+    alarms.data("plc1", {"t": 1}, None, None)
+    assert not alarms.alarms["plc1/device_fault"].active
+
+
+def test_audit_log_keeps_and_publishes_actions(tmp_path: Path) -> None:
+    published: list[tuple[str, dict[str, Any]]] = []
+    log = AuditLog(tmp_path, lambda topic, d: published.append((topic, d)))
+    log.event("agent", "sensor_fault", "m", "alarm", {})  # not an action
+    fields = {"command": "ack", "by": "ana", "source": "mqtt", "instance": None, "args": {}, "outcome": "done"}
+    log.event("agent", "audit", "ack by ana: done", "info", fields)
+    assert published[-1][0] == "audit" and published[-1][1]["entries"][0]["by"] == "ana"
+    got = asyncio.run(log.command("audit", {"since_s": 60}))
+    assert [e["command"] for e in got["entries"]] == ["ack"]
+    with pytest.raises(ValueError, match="limit"):
+        asyncio.run(log.command("audit", {"limit": 0}))
+    asyncio.run(log.close())
+    again = AuditLog(tmp_path, lambda topic, d: None)
+    assert again.entries()[0]["msg"] == "ack by ana: done"
+    asyncio.run(again.close())
+
+
+def test_actions_over_mqtt_are_audited_and_listed(tmp_path: Path, broker: Any) -> None:
+    from support import RemoteAgent, cli, cmd
+
+    agent = RemoteAgent(tmp_path, broker)
+    try:
+        refused = cmd(agent, "ack", {"id": 1, "args": {"id": "nope"}})
+        assert not refused["ok"] and 'needs "by"' in refused["error"]
+        assert cmd(agent, "restart", {"id": 2, "instance": "other", "by": "ana", "args": {"via": "panel"}})["ok"]
+        listed = cmd(agent, "alarms", {"id": 3})["result"]
+        assert listed["alarms"] == [] and listed["counts"]["active_unack"] == 0
+        agent.sub.wait_for(lambda: len(agent.sub.on("edge/t1/audit")) >= 2, 10, "retained audit")
+        shown = cli("audit", "t1", "--since", "1h", "--url", broker.url)
+        assert shown.returncode == 0, shown.stderr
+        assert "ana" in shown.stdout and "restart other" in shown.stdout and "panel" in shown.stdout
+        assert "ack" in shown.stdout and "refused" in shown.stdout
+        empty = cli("alarms", "t1", "--url", broker.url)
+        assert empty.returncode == 0 and "(no alarms)" in empty.stdout
+    finally:
+        agent.close()
