@@ -7,6 +7,7 @@ Imports are read with ``ast`` from the source (module level, inside functions, a
   not count for cycles; they do count for the directions below);
 * drivers/ imports nothing of agent/ or plugins/; plugins/ imports nothing of agent/ (errors a
   driver or plugin raises live with the contract: drivers/errors.py, drivers/contract.py);
+* a plugin package imports no other plugin's package (shared code lives in plugins/common);
 * production code imports no test kit (drivers/testing, plugins/testing) and nothing of tests/;
 * the daemon (agent/runtime, config, messaging, remote, sparkplug, maintenance) imports nothing
   of the off-device tools (agent/ops) or the developer tools (agent/devtools).
@@ -152,6 +153,26 @@ def test_plugins_import_nothing_of_the_agent() -> None:
         bad,
         "plugins/ must not import agent/",
         "What a plugin needs from the agent comes through its PluginContext; interfaces live in plugins/contract.py.",
+    )
+
+
+def _plugin_package(module: str) -> str | None:
+    """``vibration`` for edge_agent.plugins.vibration.features; None outside a plugin's own package."""
+    parts = module.split(".")
+    shared = ("contract", "common", "testing")
+    return parts[2] if len(parts) > 2 and parts[1] == "plugins" and parts[2] not in shared else None
+
+
+def test_a_plugin_imports_no_other_plugins_code() -> None:
+    bad = [
+        i
+        for i in ALL_IMPORTS
+        if _plugin_package(i.source) and _plugin_package(i.target) not in (None, _plugin_package(i.source))
+    ]
+    assert not bad, _report(
+        bad,
+        "a plugin package must not import another plugin's package",
+        "Move the shared code into plugins/common/ and import it from there in both.",
     )
 
 

@@ -1,1 +1,2 @@
-"""Libraries shared by plugins: limit alarms, report by exception, the state store interface."""
+"""Libraries shared by plugins (a plugin imports another plugin's code only from here): limit alarms,
+report by exception, counters, trends, the state store helper."""

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import msgspec
+from edge_agent.plugins.common.counters import CounterTracker
 from edge_agent.plugins.common.state_store import state_store
 from edge_agent.plugins.contract import (
     DType,
@@ -28,7 +29,6 @@ from edge_agent.plugins.contract import (
     ValueSpec,
 )
 from edge_agent.plugins.maintenance.plans import Counters, PlanState, Status, judge, progress
-from edge_agent.plugins.production.counters import CounterTracker
 
 Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 BASES = {"running_hours": "every_hours", "cycles": "every_cycles", "parts": "every_parts", "days": "every_days"}

@@ -2,7 +2,7 @@
 
 It has no driver: it reads the latest values other instances published (a PLC counter tag, a
 GPIO part counter, a running signal...) through the local data link, named by
-``{instance = "...", key = "..."}``. The math lives in :mod:`plugins.production.counters` and
+``{instance = "...", key = "..."}``. The math lives in :mod:`plugins.common.counters` and
 :mod:`plugins.production.oee`.
 """
 
@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
+from edge_agent.plugins.common.counters import CounterEvent, CounterTracker, EnergyCounter, RateWindow
 from edge_agent.plugins.common.state_store import state_store
 from edge_agent.plugins.contract import (
     DType,
@@ -25,7 +26,6 @@ from edge_agent.plugins.contract import (
     ValueRef,
     ValueSpec,
 )
-from edge_agent.plugins.production.counters import CounterEvent, CounterTracker, EnergyCounter, RateWindow
 from edge_agent.plugins.production.oee import Oee, Rolling, RunState, Shift, Totals, classify, current_shift, oee
 
 STATE_KEY = "production"  # the plugin's key in the state store

@@ -11,7 +11,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from edge_agent.drivers.contract import ChannelReading, Linearisation, Quality
-from edge_agent.plugins.temperature import its90, rtd, trend
+from edge_agent.plugins.common import trend
+from edge_agent.plugins.temperature import its90, rtd
 from edge_agent.plugins.temperature.options import TemperatureOptions
 
 

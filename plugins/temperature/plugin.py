@@ -17,11 +17,11 @@ from typing import Any
 
 from edge_agent.drivers.contract import Capability, ChannelReading, Quality, TemperatureReading, Values
 from edge_agent.drivers.errors import DriverError
+from edge_agent.plugins.common import trend
 from edge_agent.plugins.common.alarms import Alarm, AlarmConfig, AlarmSet, AlarmTransition, Direction
 from edge_agent.plugins.common.report_by_exception import Deadband, ReportByException
 from edge_agent.plugins.common.state_store import state_store
 from edge_agent.plugins.contract import Plugin, PluginContext, PluginSpec, Severity
-from edge_agent.plugins.temperature import trend
 from edge_agent.plugins.temperature.channel import ChannelTracker, Outcome
 from edge_agent.plugins.temperature.declared import declared, references
 from edge_agent.plugins.temperature.options import TemperatureOptions, Unit, check_options

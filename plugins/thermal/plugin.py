@@ -18,10 +18,10 @@ import numpy as np
 from edge_agent.drivers.contract import Quality, ThermalFrame
 from edge_agent.drivers.dotted_keys import numeric_leaves
 from edge_agent.drivers.errors import DriverError
+from edge_agent.plugins.common import trend
 from edge_agent.plugins.common.alarms import AlarmSet
 from edge_agent.plugins.common.state_store import state_store
 from edge_agent.plugins.contract import Plugin, PluginContext, Severity, UnknownCommand
-from edge_agent.plugins.temperature import trend
 from edge_agent.plugins.thermal.analysis import at_emissivity, classify, region_stats
 from edge_agent.plugins.thermal.options import (
     AMBIENT,

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from edge_agent.plugins.production.counters import CounterEvent, CounterTracker, RateWindow
+from edge_agent.plugins.common.counters import CounterEvent, CounterTracker, RateWindow
 from edge_agent.plugins.production.oee import RunState, Shift, Totals, classify, current_shift, oee
 from edge_agent.plugins.production.plugin import SPEC, ProductionOptions, ShiftConfig, check
 from edge_agent.plugins.testing.harness import Harness, ManualClock, StaticLink

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from edge_agent.plugins.temperature import trend
+from edge_agent.plugins.common import trend
 
 
 def test_slope_of_a_clean_ramp():
