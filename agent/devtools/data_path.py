@@ -21,6 +21,7 @@ COLOURS = {
     "agent/maintenance": "#efe1f5",
     "agent/messaging": "#fff7c2",
     "agent/sparkplug": "#f9dcdc",
+    "agent/history": "#d9f2ef",
     "outside the agent": "#e6e6e6",
 }
 
@@ -59,12 +60,14 @@ BOXES = (
         "outside the agent"),
     Box("emit", L, 37, W, "plugin computes; ctx.emit(values, quality)", "pure feature math; InstanceRunner._emit",
         "plugins/", ("edge_agent.agent.runtime.supervisor:InstanceRunner._emit",)),
-    Box("data", L, 28, W, "publisher: Publisher.data", "link, hook and outputs first, then the native message",
+    Box("data", L, 28, W, "publisher: Publisher.data", "link, hooks and outputs first, then the native message",
         "agent/messaging", ("edge_agent.agent.messaging.publisher:Publisher.data",)),
-    Box("link", R, 73, W, "LocalLink.store", "ctx.link: other instances read the latest values",
+    Box("link", R, 76.5, W, "LocalLink.store", "ctx.link: other instances read the latest values",
         "agent/messaging", ("edge_agent.agent.messaging.publisher:LocalLink.store",)),
-    Box("hook", R, 64, W, "hook: Maintenance.on_data", "calibration past due -> quality \"uncertain\"",
+    Box("hook", R, 67.5, W, "hook: Maintenance.on_data", "calibration past due -> quality \"uncertain\"",
         "agent/maintenance", ("edge_agent.agent.maintenance.service:Maintenance.on_data",)),
+    Box("history", R, 58.5, W, "output: History.data", "per-minute and per-hour aggregates (history.sqlite)",
+        "agent/history", ("edge_agent.agent.history.service:History.data",)),
     Box("spb", R, 37, W, "output: SparkplugNode.data", "metric table (metric_items, aliases); DBIRTH or DDATA",
         "agent/sparkplug", ("edge_agent.agent.sparkplug.node:SparkplugNode.data",
                             "edge_agent.agent.sparkplug.device:metric_items")),
@@ -96,6 +99,7 @@ ARROWS = (
     ("emit", "data", "", "b", "t", 0.5),
     ("data", "link", "1", "r", "l", 0.9),
     ("data", "hook", "2", "r", "l", 0.9),
+    ("data", "history", "3", "r", "l", 0.9),
     ("data", "spb", "3", "r", "l", 0.6),
     ("data", "message", "4 (native)", "b", "t", 0.5),
     ("message", "outbox", "", "b", "t", 0.5),
@@ -182,7 +186,7 @@ def _return_arrow(ax: Any, by_key: dict[str, Box], arrow: Any) -> None:
 def _legend(ax: Any, rect: Any) -> None:
     """Which package owns a box, in two columns at the top right."""
     for i, (owner, colour) in enumerate(COLOURS.items()):
-        x, y = 58.0 + 19.0 * (i % 2), 91.0 - 2.6 * (i // 2)
+        x, y = 58.0 + 19.0 * (i % 2), 92.0 - 2.5 * (i // 2)
         ax.add_patch(rect((x, y), 1.6, 1.6, fc=colour, ec="#555555", lw=0.8))
         ax.text(x + 2.3, y + 0.8, owner, fontsize=9, va="center")
 
