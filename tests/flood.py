@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import socket
 import threading
 import time
@@ -110,6 +111,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class FloodResult:
     """What the probe and the events showed during one flood."""
@@ -123,6 +130,7 @@ class FloodResult:
     rss_max_mb: float = 0.0
     false_alarms: list[str] = field(default_factory=list)
     shed_reported: int = 0
+    cpu_pct: float = 0.0  # the agent process during the flood, of one core
     results: int = 0  # answers on config/result during the flood
 
     def lines(self, label: str) -> list[str]:
@@ -130,7 +138,8 @@ class FloodResult:
             f"{label}: {self.sent} messages in {self.seconds:.1f} s ({self.sent / self.seconds:.0f}/s)",
             f"  probe: {self.probe_messages} messages, {self.seq_gaps} seq gap(s), "
             f"longest silence {self.longest_silence_s:.2f} s",
-            f"  RSS: {self.rss_before_mb:.1f} MB before, {self.rss_max_mb:.1f} MB max (MemoryMax 256M)",
+            f"  RSS: {self.rss_before_mb:.1f} MB before, {self.rss_max_mb:.1f} MB max (MemoryMax 256M); "
+            f"agent CPU {self.cpu_pct:.0f} % of a core",
             f"  answers on config/result: {self.results}; shed and reported in events: {self.shed_reported}",
             f"  false alarms: {self.false_alarms or 'none'}",
         ]
@@ -149,6 +158,7 @@ def run_flood(
         result = FloodResult(seconds=seconds, sent=0, rss_before_mb=rss_mb(agent.proc.pid))
         before = len(sub.on("edge/t1/data/probe"))
         results_before = len(sub.on("edge/t1/config/result"))
+        cpu_before = cpu_s(agent.proc.pid)
         flooder = Flooder(url, "edge/t1/config/set", payloads(), rate_per_s)
         start = time.monotonic()
         result.rss_max_mb = result.rss_before_mb
@@ -157,6 +167,7 @@ def run_flood(
             time.sleep(0.2)
         flooder.stop()
         result.sent, result.seconds = flooder.sent, now - start
+        result.cpu_pct = 100 * (cpu_s(agent.proc.pid) - cpu_before) / result.seconds
         time.sleep(1.5)  # the probe's next messages show whether it is still alive
         _measure(sub, result, before, start, now + 1.5)
         result.results = len(sub.on("edge/t1/config/result")) - results_before

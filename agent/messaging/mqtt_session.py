@@ -26,7 +26,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,13 +34,11 @@ from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from edge_agent.agent.backoff import backoff_delays
+from edge_agent.agent.messaging.inbound import Handler, InboundGate, ShedReport, TokenBucket
 from edge_agent.agent.messaging.outbox import Message, Outbox
 from paho.mqtt.enums import CallbackAPIVersion
 
 log = logging.getLogger("agent.mqtt")
-
-Handler = Callable[[str, bytes], Awaitable[None] | None]
-SHED_REPORT_INTERVAL_S = 10.0  # inbound_shed events: the first at once, then at most this often
 
 
 @dataclass
@@ -53,30 +51,7 @@ class SessionStats:
     last_error: str = ""
     connected_since: float | None = None
     refused: int = 0  # publishes paho did not take (requeued, never lost)
-    shed: dict[str, int] = field(default_factory=dict)  # inbound messages dropped, per subscription
     coalesced: int = 0  # retained state republishes folded into a later one
-
-
-class TokenBucket:
-    """``rate_per_s`` tokens a second, at most ``burst`` saved: the inbound limit of one subscription."""
-
-    def __init__(self, rate_per_s: float, burst: float) -> None:
-        self.rate_per_s, self.burst = rate_per_s, burst
-        self.tokens, self.at = burst, time.monotonic()
-
-    def take(self) -> bool:
-        """True when a message may pass now."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate_per_s)
-        self.at = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
-
-    def wait_s(self) -> float:
-        """Seconds until the next token."""
-        return max(0.0, (1.0 - self.tokens) / self.rate_per_s)
 
 
 @dataclass(frozen=True)
@@ -116,7 +91,9 @@ class SessionOptions:
     max_handlers: int = 16  # per subscription, running at once (a capture or an apply takes seconds)
     retained_per_s: float = 5.0  # per retained state topic (a flood of rejections republishes it)
     retained_burst: int = 20
-    on_shed: Callable[[dict[str, int], dict[str, int]], None] | None = None  # (since last, total), <= every 10 s
+    on_shed: ShedReport | None = None  # (since last, total), the first at once, then <= every 10 s
+    # subscriptions on a second connection: the PUBACKs of the data never queue behind an inbound flood
+    separate_inbound: bool = True
 
 
 def set_nodelay(sock: Any) -> None:
@@ -142,21 +119,28 @@ class MqttSession:
         self._inflight: dict[int, tuple[Message, bool]] = {}  # mid -> (message, from the outbox)
         self._window = asyncio.Semaphore(opts.max_inflight)
         self._tasks: list[asyncio.Task[None]] = []
-        self._handlers: dict[asyncio.Task[Any], str] = {}  # running handler -> its subscription
-        self._buckets = {p: TokenBucket(opts.inbound_rate_per_s, opts.inbound_burst) for p in opts.subscriptions}
-        self._running = dict.fromkeys(opts.subscriptions, 0)  # handlers running per subscription
-        self._shed_reported: dict[str, int] = {}
-        self._shed_at = -1e18
-        self._shed_pending = False
+        self.gate = InboundGate(
+            opts.subscriptions,
+            rate_per_s=opts.inbound_rate_per_s,
+            burst=opts.inbound_burst,
+            max_handlers=opts.max_handlers,
+            on_shed=opts.on_shed,
+        )
+        self._inbound_down = asyncio.Event()
         self._latest_builds: dict[str, Callable[[], Message]] = {}  # retained topic -> builder of its newest state
         self._latest_rate: dict[str, TokenBucket] = {}  # per retained state topic
         self._latest_tasks: dict[str, asyncio.Task[None]] = {}
         self._closing = False
-        self.client = self._make_client()
+        self.client = self._make_client(opts.client_id, will=True)
+        self.inbound_client: mqtt.Client | None = None  # the subscriptions' own connection
+        if opts.separate_inbound and opts.subscriptions:
+            self.inbound_client = self._make_client(f"{opts.client_id}-in", will=False)
+            self.inbound_client.on_connect = self._on_inbound_connect
+            self.inbound_client.on_disconnect = self._on_inbound_disconnect
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self, client_id: str, *, will: bool) -> mqtt.Client:
         o = self.opts
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=o.client_id, clean_session=True)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         c.max_inflight_messages_set(o.max_inflight)
         c.max_queued_messages_set(0)
         if o.username:
@@ -169,7 +153,7 @@ class MqttSession:
                 cert_reqs=ssl.CERT_REQUIRED,
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
-        if o.will_topic and o.will_payload:
+        if will and o.will_topic and o.will_payload:
             c.will_set(o.will_topic, o.will_payload(), qos=1, retain=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
@@ -225,9 +209,23 @@ class MqttSession:
             births = []
         for msg in births:
             self._track(client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain), msg, outbox=False)
+        if self.inbound_client is None:
+            for topic in self.opts.subscriptions:
+                client.subscribe(topic, qos=1)
+        self.connected.set()
+
+    def _on_inbound_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        if rc.is_failure:
+            log.error("broker refused the subscriptions' connection: %s", rc)
+            self._inbound_down.set()
+            return
         for topic in self.opts.subscriptions:
             client.subscribe(topic, qos=1)
-        self.connected.set()
+
+    def _on_inbound_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None
+    ) -> None:
+        self._inbound_down.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
         if self.connected.is_set():
@@ -255,75 +253,42 @@ class MqttSession:
         return True
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        """Hand an inbound message to its handler, unless its subscription is over its rate or too
-        many handlers run already (then it is shed and counted). Never raises into paho."""
+        """To the inbound gate (rate limits, shedding); never raises into paho."""
         self.stats.received += 1
-        for pattern, handler in self.opts.subscriptions.items():
-            if mqtt.topic_matches_sub(pattern, message.topic):
-                if self._running[pattern] >= self.opts.max_handlers or not self._buckets[pattern].take():
-                    self._shed(pattern)
-                    return
-                try:
-                    result = handler(message.topic, bytes(message.payload))
-                except Exception:  # a handler's bug must not reach paho (it would drop the connection)
-                    log.exception("handler of %s failed", pattern)
-                    return
-                if asyncio.iscoroutine(result):
-                    task = self._loop.create_task(result, name=f"mqtt-handler:{pattern}")
-                    self._handlers[task] = pattern
-                    self._running[pattern] += 1
-                    task.add_done_callback(self._handler_done)
-                return
-
-    def _handler_done(self, task: asyncio.Task[Any]) -> None:
-        pattern = self._handlers.pop(task, None)
-        if pattern is not None:
-            self._running[pattern] -= 1
-        if not task.cancelled() and task.exception() is not None:
-            log.error("inbound handler failed", exc_info=task.exception())
-
-    def _shed(self, pattern: str) -> None:
-        """Count a shed message; the counts are reported at once, then at most every 10 s."""
-        self.stats.shed[pattern] = self.stats.shed.get(pattern, 0) + 1
-        if self.opts.on_shed is not None and not self._shed_pending:
-            self._shed_pending = True
-            wait = max(0.0, self._shed_at + SHED_REPORT_INTERVAL_S - time.monotonic())
-            self._loop.call_later(wait, self._report_shed)
-
-    def _report_shed(self) -> None:
-        self._shed_pending = False
-        self._shed_at = time.monotonic()
-        since = {k: v - self._shed_reported.get(k, 0) for k, v in self.stats.shed.items()}
-        self._shed_reported = dict(self.stats.shed)
-        if self.opts.on_shed is not None and any(since.values()):
-            self.opts.on_shed({k: v for k, v in since.items() if v}, dict(self.stats.shed))
+        self.gate.deliver(message.topic, bytes(message.payload))
 
     # --- tasks -------------------------------------------------------------------------
     async def __aenter__(self) -> MqttSession:
         self._tasks = [
-            self._loop.create_task(self._connect_loop(), name="mqtt-connect"),
+            self._loop.create_task(self._connect_loop(self.client, self._disconnected), name="mqtt-connect"),
             self._loop.create_task(self._misc_loop(), name="mqtt-misc"),
             self._loop.create_task(self._send_loop(), name="mqtt-send"),
         ]
+        if self.inbound_client is not None:
+            inbound = self._connect_loop(self.inbound_client, self._inbound_down)
+            self._tasks.append(self._loop.create_task(inbound, name="mqtt-connect-inbound"))
         return self
 
-    async def _connect_loop(self) -> None:
+    async def _connect_loop(self, client: mqtt.Client, down: asyncio.Event) -> None:
+        """Connect ``client``, wait until ``down``, back off, reconnect; until closing."""
         ep = Endpoint.parse(self.opts.url)
         delays = backoff_delays(self.opts.reconnect_min_s, self.opts.reconnect_max_s)
+        main = client is self.client
         first = True
         while not self._closing:
-            self._disconnected.clear()
+            down.clear()
             try:
-                if self.opts.on_connecting is not None:
-                    self.opts.on_connecting(self.client)
+                if main and self.opts.on_connecting is not None:
+                    self.opts.on_connecting(client)
                 if first:
-                    await asyncio.to_thread(self.client.connect, ep.host, ep.port, self.opts.keepalive_s)
+                    await asyncio.to_thread(client.connect, ep.host, ep.port, self.opts.keepalive_s)
                 else:
-                    self.stats.reconnects += 1
-                    await asyncio.to_thread(self.client.reconnect)
+                    self.stats.reconnects += main
+                    await asyncio.to_thread(client.reconnect)
                 first = False
-                await self._disconnected.wait()
-                if self.stats.connected_since and time.monotonic() - self.stats.connected_since > 10:
+                up_since = time.monotonic()
+                await down.wait()
+                if time.monotonic() - up_since > 10:
                     delays = backoff_delays(self.opts.reconnect_min_s, self.opts.reconnect_max_s)
             except (OSError, ssl.SSLError, ValueError) as exc:
                 self.stats.last_error = f"cannot connect to {ep.host}:{ep.port}: {exc}"
@@ -336,6 +301,8 @@ class MqttSession:
         while True:
             await asyncio.sleep(1.0)
             self.client.loop_misc()
+            if self.inbound_client is not None:
+                self.inbound_client.loop_misc()
 
     async def _send_loop(self) -> None:
         while True:
@@ -419,11 +386,13 @@ class MqttSession:
             deadline = time.monotonic() + timeout_s
             while not info.is_published() and time.monotonic() < deadline and self.connected.is_set():
                 await asyncio.sleep(0.01)
-        tasks = [*self._tasks, *self._handlers, *self._latest_tasks.values()]
+        tasks = [*self._tasks, *self.gate.running(), *self._latest_tasks.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.client.disconnect()
+        if self.inbound_client is not None:
+            self.inbound_client.disconnect()
 
     async def __aexit__(self, *exc: object) -> None:
         if not self._closing:

@@ -86,6 +86,7 @@ class SparkplugNode:
             birth=self._on_connected,
             subscriptions=subs,
             on_connecting=self._on_connecting,
+            separate_inbound=False,  # Sparkplug: commands and STATE belong to the session of the NDEATH Will
         )
         self.session = MqttSession(opts, MemoryOutbox(10))
         self._tasks: list[asyncio.Task[None]] = []
