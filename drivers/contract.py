@@ -26,7 +26,7 @@ import math
 import typing
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Annotated, Any, Final, Generic, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 import msgspec
 
@@ -397,6 +397,11 @@ def check_options_type(options: object, source: str) -> None:
         ) from None
 
 
+def valid_deadline_s(seconds: object) -> TypeGuard[float]:
+    """A declared deadline: a finite number of seconds > 0 (inf would be a deadline that never fires)."""
+    return isinstance(seconds, int | float) and not isinstance(seconds, bool) and 0 < seconds < math.inf
+
+
 def driver_class(spec: DriverSpec[Any, Any]) -> type | None:
     """The class of the drivers ``spec.factory`` makes: the factory itself, or its declared return
     type; None when neither says (a lambda): its optional features are then seen only at run time."""
@@ -433,8 +438,8 @@ def _feature_problem(cls: type, name: str) -> str | None:
         for method, seconds in items:
             if method and method not in DEADLINE_METHODS:
                 return f"deadline_s names {method!r}, not one of {sorted(DEADLINE_METHODS)}"
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
-                return f"deadline_s must be seconds > 0 or a map {{method: seconds}}, got {value!r}"
+            if not valid_deadline_s(seconds):
+                return f"deadline_s must be finite seconds > 0 or a map {{method: seconds}}, got {value!r}"
     if name == "failure" and value is not None and not isinstance(value, BaseException):
         return f"failure must be None or an exception, got {value!r}"
     return None

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge_agent.drivers.contract import DeclaresDeadlines
+from edge_agent.drivers.contract import DeclaresDeadlines, valid_deadline_s
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.named_thread import NamedThread
 
@@ -68,7 +68,7 @@ def deadline_for(driver: Any, method: str, interval_s: float) -> float:
     declared = driver.deadline_s if isinstance(driver, DeclaresDeadlines) else None
     if isinstance(declared, Mapping):
         declared = declared.get(method)
-    if isinstance(declared, int | float) and not isinstance(declared, bool) and declared > 0:
+    if valid_deadline_s(declared):
         return float(declared)
     return default_deadline_s(interval_s, method)
 

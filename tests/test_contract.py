@@ -95,6 +95,9 @@ def test_a_wrongly_typed_optional_feature_is_refused_at_load_naming_it() -> None
         ContractError, match=r"optional feature 'write' of _BadWrite \(Writable\): write must take \(tag, value\)"
     ):
         Registry().add_driver(dataclasses.replace(SIM, factory=_BadWrite))
+    for bad in (float("inf"), float("nan"), True, 0, -1):
+        with pytest.raises(ContractError, match=r"deadline_s must be finite seconds > 0"):
+            Registry().add_driver(dataclasses.replace(SIM, factory=type("Bad", (_Features,), {"deadline_s": bad})))
     with pytest.raises(ContractError, match=r"deadline_s names 'reed'"):
         Registry().add_driver(dataclasses.replace(SIM, factory=type("Typo", (_Features,), {"deadline_s": {"reed": 1}})))
 
