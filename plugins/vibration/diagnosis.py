@@ -22,11 +22,13 @@ textbook-unbalanced spectrum is still a healthy machine, and healthy machines mu
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from edge_agent.plugins.vibration.features import G_MM_S2, Array, Spectrum
 
 
@@ -41,6 +43,8 @@ class Fault(enum.StrEnum):
 HARMONICS = tuple(range(1, 11))  # 1x .. 10x
 HALF_ORDERS = (0.5, 1.5, 2.5, 3.5)
 ORDERS = tuple(sorted((*map(float, HARMONICS), *HALF_ORDERS)))
+_ORDERS_ARRAY = np.asarray(ORDERS)
+_PER_ORDER_MM_S = 1.0 / _ORDERS_ARRAY * (G_MM_S2 / (2 * np.pi) / math.sqrt(2))  # peak g -> mm/s RMS at 1 Hz, per order
 PRESENT_DB = 12.0  # an order is "present" this far above the local floor ...
 PRESENT_SHARE = 0.05  # ... and with at least this share of the radial 1x velocity
 
@@ -196,29 +200,47 @@ def _velocity_mm_s(amp_g: Array, f_hz: Array) -> Array:
     return amp_g * G_MM_S2 / (2 * np.pi * f_hz) / math.sqrt(2)
 
 
+@functools.lru_cache(maxsize=8)
+def _block_offsets(half: int, floor_bins: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Bin offsets of the block gathered around an order (+-floor_bins), and the block's columns of
+    the local floor: outside the search window and its +-2-bin lobe."""
+    offs = np.arange(-floor_bins, floor_bins + 1)
+    return offs, np.flatnonzero(np.abs(offs) > half + 2)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(axes: int, orders: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Broadcast row and column indices (axes x 1, 1 x orders) for picking one bin per order."""
+    return np.arange(axes)[:, None], np.arange(orders)[None, :]
+
+
 def order_amplitudes(
     power: Array, sp: Spectrum, shaft_hz: float, orders: Sequence[float] = ORDERS, floor_bins: int = 12
 ) -> tuple[Array, Array]:
-    """(peak amplitude g, ratio over the local floor in dB), axes x orders, all orders at once."""
-    f = np.asarray(orders) * shaft_hz
-    k = np.rint(f / sp.df_hz).astype(np.int64)
+    """(peak amplitude g, ratio over the local floor in dB), axes x orders, all orders at once;
+    0 for an order too close to DC or to the spectrum's end to measure. One gather of +-floor_bins
+    around every order serves the search, the peak's lobe energy and the floor's median."""
+    ords = _ORDERS_ARRAY if orders is ORDERS else np.asarray(orders)
+    kf = ords * (shaft_hz / sp.df_hz)
     last = power.shape[1] - floor_bins - 4
-    k = np.clip(k, 3, max(last, 3))
     half = max(1, min(2, round(0.01 * shaft_hz * max(orders) / sp.df_hz)))
-    win = k[:, None] + np.arange(-half, half + 1)[None, :]  # orders x search bins
-    kmax = win[np.arange(len(k))[None, :], power[:, win].argmax(axis=2)]  # axes x orders
-    lobe = (kmax[:, :, None] + np.arange(-2, 3)).reshape(power.shape[0], -1)  # the max bin +-2
-    energy = np.take_along_axis(power, lobe, axis=1).reshape(*kmax.shape, 5).sum(axis=2)
-    peak_g = np.sqrt(2.0 * energy)  # as features.tone_amplitude_g: exact between bins
-    offs = np.r_[np.arange(-floor_bins, -half - 2), np.arange(half + 3, floor_bins + 1)]
-    around = power[:, np.clip(k[:, None] + offs[None, :], 1, power.shape[1] - 1)]
-    floor = np.partition(around, len(offs) // 2, axis=2)[:, :, len(offs) // 2]  # median (upper)
-    top = np.take_along_axis(power, kmax, axis=1)
-    with np.errstate(divide="ignore"):
-        db = 10 * np.log10(np.maximum(top, 1e-300) / np.maximum(floor, 1e-300))
-    kf = f / sp.df_hz
-    valid = (kf >= half + 3) & (kf < last)  # resolved apart from DC, with room for the floor
-    return np.where(valid, peak_g, 0.0), np.where(valid, db, 0.0)
+    k = np.clip(np.rint(kf), half + 3, max(last, half + 3)).astype(np.int64)
+    offs, cols = _block_offsets(half, floor_bins)
+    idx = k[:, None] + offs
+    if idx[0, 0] < 1:  # a low order: its floor is what lies above DC (the median ignores the repeats)
+        idx = np.maximum(idx, 1)
+    block = power[:, idx]  # axes x orders x (2 W + 1)
+    am = block[:, :, floor_bins - half : floor_bins + half + 1].argmax(axis=2) + (floor_bins - half)
+    a_i, o_i = _grid(block.shape[0], block.shape[1])
+    cs = block.cumsum(axis=2)
+    energy = cs[a_i, o_i, am + 2] - cs[a_i, o_i, am - 3]  # the max bin +-2 (Hann main lobe)
+    floor = np.partition(block[:, :, cols], len(cols) // 2, axis=2)[:, :, len(cols) // 2]  # median (upper)
+    db = 10 * np.log10(np.maximum(block[a_i, o_i, am], 1e-300) / np.maximum(floor, 1e-300))
+    amp = np.sqrt(2.0 * energy)  # as features.tone_amplitude_g
+    if kf[0] < half + 3 or kf[-1] >= last:  # an order too near DC or the end: not measured
+        valid = (kf >= half + 3) & (kf < last)
+        return amp * valid, db * valid
+    return amp, db
 
 
 def resolved(sp: Spectrum, shaft_hz: float, bins: int, floor_bins: int = 12) -> bool:
@@ -231,39 +253,38 @@ def symptoms(
 ) -> Symptoms:
     """The order symptoms of one window from its power spectrum (axes x bins) and band velocities."""
     amp, db = order_amplitudes(power, sp, shaft_hz)
-    resolvable = resolved(sp, shaft_hz, power.shape[1])
-    v = _velocity_mm_s(amp, np.asarray(ORDERS) * shaft_hz)
+    v = amp * (_PER_ORDER_MM_S / shaft_hz)  # velocity RMS mm/s
     ax = axial_axis if axial_axis in axes else None
     radial = [i for i, a in enumerate(axes) if a != ax] or list(range(len(axes)))
     best = np.asarray(radial)[v[radial].argmax(axis=0)]  # per order: the radial axis with most
     cols = np.arange(len(ORDERS))
-    rv = v[best, cols]
+    rv = v[best, cols].tolist()
     i1 = ORDERS.index(1.0)
-    relevant = db[best, cols] >= PRESENT_DB
-    relevant &= rv >= PRESENT_SHARE * rv[i1]
+    share = PRESENT_SHARE * rv[i1]
+    present = [d >= PRESENT_DB and x >= share for d, x in zip(db[best, cols].tolist(), rv, strict=True)]
     axial: dict[float, float] = {}
     if ax is not None:
-        ia = list(axes).index(ax)
-        axial = {o: float(v[ia, j]) for j, o in enumerate(ORDERS)}
+        axial = dict(zip(ORDERS, v[list(axes).index(ax)].tolist(), strict=True))
+    best_l = best.tolist()
     return Symptoms(
         shaft_hz=shaft_hz,
         radial_axes=tuple(axes[i] for i in radial),
         axial_axis=ax,
-        radial_mm_s={o: float(rv[j]) for j, o in enumerate(ORDERS)},
-        radial_axis={o: axes[int(best[j])] for j, o in enumerate(ORDERS)},
+        radial_mm_s=dict(zip(ORDERS, rv, strict=True)),
+        radial_axis={o: axes[b] for o, b in zip(ORDERS, best_l, strict=True)},
         axial_mm_s=axial,
-        present={o: bool(relevant[j]) for j, o in enumerate(ORDERS)},
-        overall_mm_s=float(vel_mm_s[int(best[i1])]),
-        resolvable=resolvable,
+        present=dict(zip(ORDERS, present, strict=True)),
+        overall_mm_s=float(vel_mm_s[best_l[i1]]),
+        resolvable=resolved(sp, shaft_hz, power.shape[1]),
     )
 
 
-def _score(rule: Rule, s: Symptoms) -> tuple[float, dict[str, float]]:
+def _score(rule: Rule, features: Mapping[str, float | None]) -> tuple[float, dict[str, float]]:
     """Weighted mean of the measurable conditions, and the feature values that decided it."""
     total = weight = 0.0
     seen: dict[str, float] = {}
     for c in rule.conditions:
-        value = s.feature(c.feature)
+        value = features[c.feature]
         if value is None:
             if c.required:
                 return 0.0, seen
@@ -274,6 +295,7 @@ def _score(rule: Rule, s: Symptoms) -> tuple[float, dict[str, float]]:
     return (total / weight if weight else 0.0), seen
 
 
+EVIDENCE_FROM = 0.1  # confidence from which a fault's evidence line is written
 SEVERITY_RAMP = (0.75, 1.0)  # the severity factor rises from 0 to 1 over these multiples of the gate
 
 
@@ -290,12 +312,18 @@ def diagnose(s: Symptoms, gate_mm_s: float, rules: Sequence[Rule] = RULES) -> di
     if not s.resolvable:
         why = f"not resolved: shaft {s.shaft_hz:.3g} Hz too slow or too fast for this window"
         return {r.fault: Diagnosis(r.fault, 0.0, r.kind, why) for r in rules}
+    features = {name: fn(s) for name, fn in _FEATURES.items()}
     for rule in rules:
-        match, seen = _score(rule, s)
-        severity = s.feature(rule.severity) or 0.0
+        match, seen = _score(rule, features)
+        severity = features[rule.severity] or 0.0
         conf = round(match * _severity_factor(severity, gate_mm_s), 3)
         if rule.fault not in out or conf > out[rule.fault].confidence:
-            out[rule.fault] = Diagnosis(rule.fault, conf, rule.kind, evidence(rule, s, severity), seen)
+            out[rule.fault] = Diagnosis(rule.fault, conf, rule.kind, "", seen)
+    # the evidence line only where the fault shows (formatting is most of the cost): "" below
+    for f, d in out.items():
+        if d.confidence >= EVIDENCE_FROM:
+            rule = next(r for r in rules if r.fault is f and r.kind == d.kind)
+            out[f] = Diagnosis(f, d.confidence, d.kind, evidence(rule, s, features[rule.severity] or 0.0), d.scores)
     return out
 
 
