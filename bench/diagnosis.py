@@ -1,6 +1,6 @@
 """Known answers for the machine diagnosis: the confusion table of docs/vibration.md, reproducible.
 
-    .venv/bin/python bench/diagnosis.py [--seeds 3]
+    .venv/bin/python -m bench.diagnosis [--seeds 3]
 
 Rows: the true fault and its severity (light: the pattern at 0.6 x the zone B/C boundary, moderate
 1.4 x, severe 3 x; bearing impacts 0.03 / 0.15 / 0.5 g), columns: the diagnosis of one 1-s window at

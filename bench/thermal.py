@@ -1,4 +1,4 @@
-"""Thermal and diagnosis costs, run by hand: ``.venv/bin/python bench/thermal.py [--repeat 500]``.
+"""Thermal and diagnosis costs, run by hand: ``.venv/bin/python -m bench.thermal [--repeat 500]``.
 
 1. One 32x24 MLX90640 frame: both subpages' object temperatures from their RAM words (numpy,
    vectorised; calibration restored once at open), median of ``--repeat`` (goal <= 2 ms).

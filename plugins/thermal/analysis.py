@@ -49,9 +49,14 @@ def crop(frame: Array, rect: tuple[int, int, int, int] | None) -> tuple[Array, i
     return frame[r : r + h, c : c + w], r, c
 
 
-def region_stats(frame: Array, rect: tuple[int, int, int, int] | None) -> RegionStats | None:
-    """Max, mean, min and the hot spot of a region; None when it has no good pixel."""
+def region_stats(
+    frame: Array, rect: tuple[int, int, int, int] | None, emissivity: tuple[float, float, float] | None = None
+) -> RegionStats | None:
+    """Max, mean, min and the hot spot of a region; None when it has no good pixel. ``emissivity``
+    (frame's, region's, reflected degC): convert the region's pixels first (only those)."""
     part, r0, c0 = crop(frame, rect)
+    if emissivity is not None:
+        part = at_emissivity(part, *emissivity)
     good = np.isfinite(part)
     if not good.any():
         return None

@@ -22,7 +22,7 @@ from edge_agent.plugins.common import trend
 from edge_agent.plugins.common.alarms import AlarmSet
 from edge_agent.plugins.common.state_store import state_store
 from edge_agent.plugins.contract import Plugin, PluginContext, Severity, UnknownCommand
-from edge_agent.plugins.thermal.analysis import at_emissivity, classify, region_stats
+from edge_agent.plugins.thermal.analysis import classify, region_stats
 from edge_agent.plugins.thermal.options import (
     AMBIENT,
     NETA_AMBIENT,
@@ -103,7 +103,7 @@ class ThermalPlugin(Plugin):
         ambient = self.o.ambient_c if self.o.ambient_c is not None else tr
         msg: dict[str, Any] = {"ta_c": float(frame.ta_c), "ambient_c": ambient}
         for r in self.regions:
-            stats = region_stats(at_emissivity(raw, frame.emissivity, r.emissivity, tr), r.rect)
+            stats = region_stats(raw, r.rect, (frame.emissivity, r.emissivity, tr))
             msg[r.name] = {} if stats is None else {
                 "max_c": stats.max_c, "mean_c": stats.mean_c, "min_c": stats.min_c,
                 "hot_row": stats.hot_row, "hot_col": stats.hot_col,
@@ -170,8 +170,13 @@ class ThermalPlugin(Plugin):
 
     def _keep_alarm_frame(self, why: str) -> None:
         """The frame that raised an alarm or a class, for ``frame`` with ``{"alarm": true}``."""
-        if self.last is not None:
-            self.alarm_frame = {"why": why, "ts_ms": self.ctx.clock.time_ms(), "frame": self.last}
+        if self.last is None:
+            return
+        kept = self.alarm_frame
+        if kept is not None and kept["frame"] is self.last:  # more than one reason on this frame
+            kept["why"] = f"{kept['why']}\n{why}"
+            return
+        self.alarm_frame = {"why": why, "ts_ms": self.ctx.clock.time_ms(), "frame": self.last}
 
     def _fault(self, exc: DriverError) -> None:
         if not self.faulted:
@@ -208,7 +213,7 @@ class ThermalPlugin(Plugin):
     def _frame_answer(self, frame: ThermalFrame, why: str) -> dict[str, Any]:
         raw = np.asarray(frame.frame_c, dtype="<f4")
         overlays = [self._overlay(r, frame) for r in self.regions]
-        title = f"{self.ctx.instance} TA {float(frame.ta_c):.1f}C" + (f"  {why}" if why else "")
+        title = f"{self.ctx.instance} TA {float(frame.ta_c):.1f}C" + (f"\n{why}" if why else "")
         return {
             "rows": int(raw.shape[0]),
             "cols": int(raw.shape[1]),
@@ -223,13 +228,12 @@ class ThermalPlugin(Plugin):
                 for r in self.regions
             ],
             "frame_c": np.ascontiguousarray(raw).tobytes(),
-            "png": render_png(raw, overlays, scale=self.o.png_scale, title=title),
+            "png": render_png(raw, overlays, scale=self.o.png_scale, title=title, emissivity=float(frame.emissivity)),
         }
 
     def _overlay(self, r: Region, frame: ThermalFrame) -> Overlay:
-        stats = region_stats(
-            at_emissivity(frame.frame_c, frame.emissivity, r.emissivity, self._reflected(frame)), r.rect
-        )
+        e = (frame.emissivity, r.emissivity, self._reflected(frame))
+        stats = region_stats(np.asarray(frame.frame_c, dtype=np.float64), r.rect, e)
         if stats is None:
             return Overlay(r.name, r.rect)
         return Overlay(r.name, r.rect, (stats.hot_row, stats.hot_col), f"{stats.max_c:.1f}C")

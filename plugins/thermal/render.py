@@ -106,8 +106,16 @@ def _scale_bar(img: Image, x: int, y: int, height: int, lo: float, hi: float) ->
     text(img, x, max(y - 16, 0), "C")
 
 
-def render_png(frame_c: npt.ArrayLike, regions: Sequence[Overlay] = (), *, scale: int = 10, title: str = "") -> bytes:
-    """The frame (rows, columns, degC) as a PNG: false colour, scale bar, regions, a title line."""
+def render_png(
+    frame_c: npt.ArrayLike,
+    regions: Sequence[Overlay] = (),
+    *,
+    scale: int = 10,
+    title: str = "",
+    emissivity: float = 1.0,
+) -> bytes:
+    """The frame (rows, columns, degC at ``emissivity``) as a PNG: false colour, scale bar, regions
+    (their labels at their own emissivity), title lines (split at newlines)."""
     frame = np.asarray(frame_c, dtype=np.float64)
     good = frame[np.isfinite(frame)]
     lo, hi = (float(good.min()), float(good.max())) if good.size else (0.0, 1.0)
@@ -115,13 +123,16 @@ def render_png(frame_c: npt.ArrayLike, regions: Sequence[Overlay] = (), *, scale
         lo, hi = lo - 0.5, hi + 0.5
     rows, cols = frame.shape
     h, w = rows * scale, cols * scale
-    img = np.zeros((h + 40, w + 110, 3), dtype=np.uint8)
-    img[20 : 20 + h, :w] = _colours(_upscale(frame, scale), lo, hi)
+    lines = title.split("\n") if title else []
+    top = 6 + 14 * len(lines)
+    img = np.zeros((h + top + 22, w + 110, 3), dtype=np.uint8)
+    img[top : top + h, :w] = _colours(_upscale(frame, scale), lo, hi)
     for ov in regions:
-        _overlay(img, ov, scale, rows, cols, y0=20)
-    _scale_bar(img, w + 14, 36, h - 32, lo, hi)
-    text(img, 4, 3, title[: (w + 100) // 8])
-    text(img, 4, h + 24, f"MIN {lo:.1f}C  MAX {hi:.1f}C")
+        _overlay(img, ov, scale, rows, cols, y0=top)
+    _scale_bar(img, w + 14, top + 16, h - 32, lo, hi)
+    for i, line in enumerate(lines):
+        text(img, 4, 3 + 14 * i, line[: (w + 100) // 8])
+    text(img, 4, top + h + 6, f"MIN {lo:.1f}C  MAX {hi:.1f}C  AT E {emissivity:.2f}")
     return encode_png(img)
 
 
