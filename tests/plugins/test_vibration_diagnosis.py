@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from edge_agent.drivers.contract import Waveform
+from edge_agent.drivers.dotted_keys import numeric_leaves as flatten
 from edge_agent.plugins.contract import Severity
 from edge_agent.plugins.testing.harness import Harness
 from edge_agent.plugins.testing.vibration_faults import (
@@ -30,7 +31,6 @@ from edge_agent.plugins.vibration.diagnosis import RULES, Condition, Fault, orde
 from edge_agent.plugins.vibration.features import spectrum
 from edge_agent.plugins.vibration.iso import Zone
 from edge_agent.plugins.vibration.options import VibrationOptions
-from edge_agent.plugins.vibration.plugin import flatten
 
 RATE = 3200.0
 CFG = feature_config(RATE)
