@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edge_agent.agent import state_files
 from edge_agent.agent.alarms.model import AlarmRecord, AlarmState, Change, alarm_change
 from edge_agent.agent.config.layers import atomic_write
 
@@ -235,7 +236,7 @@ class AuditLog:
     def __init__(self, state_dir: Path, publish: Publish) -> None:
         self.publish = publish
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(str(state_dir / "audit.sqlite"), check_same_thread=False, isolation_level=None)
+        self.db = state_files.connect(state_dir / "audit.sqlite")  # a corrupt file is moved aside
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(

@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sqlite3
 import struct
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from edge_agent.agent import state_files
 
 log = logging.getLogger("agent.history")
 
@@ -176,7 +177,7 @@ class HistoryStore:
     def __init__(self, path: Path, journal: str = "WAL") -> None:
         self.path = path
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db = state_files.connect(path)  # a corrupt file is moved aside, never a crash loop
         self.db.execute(f"PRAGMA journal_mode={journal}")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from edge_agent.agent.messaging.spool_storage import Fault, classify, move_aside
+
 log = logging.getLogger(__name__)
 
 BLOCK_MIN = 32
@@ -43,8 +45,11 @@ class SeqStore:
         try:
             self._db = self._open(path)
         except DB_ERRORS as exc:
-            self._fail(f"cannot use {path}: {exc}")
-            self._reserved = _read_only(path)
+            if classify(exc) is Fault.CORRUPT:
+                self._db = self._fresh(path, exc)
+            else:
+                self._fail(f"cannot use {path}: {exc}")
+                self._reserved = _read_only(path)
         self._floor = dict(self._reserved)  # numbers the previous run may have sent
         self._last: dict[str, int] = dict(self._reserved)  # next = reserved + 1 in both cases
         self._handed: dict[str, int] = {}
@@ -67,6 +72,19 @@ class SeqStore:
         except BaseException:
             db.close()
             raise
+        return db
+
+    def _fresh(self, path: Path, exc: BaseException) -> sqlite3.Connection | None:
+        """A corrupt file: moved aside (kept for a person), a new one started. Numbers start again
+        at 1 (the old ones cannot be read), so ``fault`` says so and the run reports it."""
+        try:
+            aside = move_aside(path)
+            db = self._open(path)
+        except (*DB_ERRORS, OSError) as err:
+            self._fail(f"corrupt {path} ({exc}) and no fresh file: {err}")
+            return None
+        self.fault = f"corrupt {path} ({exc}) quarantined as {aside.name}; numbers start again at 1"
+        log.error("seq store: %s", self.fault)
         return db
 
     def _fail(self, why: str) -> None:

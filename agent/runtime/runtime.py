@@ -11,7 +11,9 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from edge_agent.agent import state_files
 from edge_agent.agent.config.schema import Config
 from edge_agent.agent.extensions import Extensions
 from edge_agent.agent.messaging.mqtt_session import MqttSession
@@ -115,7 +117,8 @@ class Runtime:
     async def _start(self) -> None:
         for service in self.extensions.services:
             await service.start()
-        self.alarms.at_start(self.seqs, self.control.layer.faults)
+        moved = state_files.recently_moved_aside(Path(self.control.file_config.agent.state_dir))
+        self.alarms.at_start(self.seqs, [*self.control.layer.faults, *moved])
         for inst in self.instances.config.instances:
             self.instances.start_instance(inst)
         self._ready()

@@ -6,19 +6,19 @@ sends them. Bounded: past ``max_records`` the oldest records go (counted)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import msgpack
+from edge_agent.agent import state_files
 
 Record = tuple[int, str, int, dict[str, Any], dict[str, str]]  # id, instance, ts_ms, values, quality
 
 
 class SparkplugStore:
     def __init__(self, path: Path, max_records: int) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db = state_files.connect(path)  # a corrupt file is moved aside, never a crash loop
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS rec (id INTEGER PRIMARY KEY, instance TEXT, ts INTEGER, body BLOB)")

@@ -300,3 +300,39 @@ def test_new_command_names_add_no_state(agent: RemoteAgent) -> None:
     db.close()
     assert "edge/t1/cmd/ping/result" in topics
     assert not [t for t in topics if "junk" in t], topics
+
+
+STATE_FILES = (
+    "applied-config.json",
+    "seq.sqlite",
+    "spool.sqlite",
+    "maintenance.sqlite",
+    "history.sqlite",
+    "audit.sqlite",
+    "sparkplug.sqlite",
+    "sparkplug-bdseq",
+)
+
+
+@pytest.mark.parametrize("content", [b"\x00garbage" * 1000, b"{" * 100_000, b""], ids=["binary", "deep", "empty"])
+def test_no_state_file_can_keep_the_agent_from_starting(tmp_path: Path, broker: Any, content: bytes) -> None:
+    """Issue 30, 1: every state file the agent reads at start, overwritten with junk: it starts,
+    publishes, and says what it moved aside. Never a crash loop."""
+    state = tmp_path / "state"
+    state.mkdir()
+    for name in STATE_FILES:
+        (state / name).write_bytes(content)
+    extra = '[spool]\nenabled = true\n[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
+    cfg = write_config(tmp_path / "a.toml", state_dir=state, instances=_BASE_STEADY, extra=extra)
+    sub = Subscriber(broker.url, ["edge/t1/#"])
+    proc = AgentProcess(cfg, broker.url)
+    try:
+        sub.wait_for(lambda: len(sub.on("edge/t1/data/steady")) >= 3, 30, "data despite the junk state files")
+        assert proc.proc.poll() is None
+        kinds = [m.env["d"]["kind"] for m in sub.on("edge/t1/event/agent")]
+        if content:  # an empty file is a valid empty SQLite database (and "no layer")
+            assert "state_quarantined" in kinds and "seq_store_fault" in kinds, kinds
+    finally:
+        code = proc.stop()
+        sub.close()
+    assert code == 0, proc.log()[-3000:]
