@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test lint typecheck pytest bench sysdeps clean proto npm test-arm64 smoke-armhf reference data-path
+.PHONY: demo test lint typecheck pytest bench sysdeps clean proto npm test-arm64 smoke-armhf reference data-path readmes
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ typecheck: $(STAMP)
 # docs/reference/ from the built-in specs (options and declared values; a test fails when stale).
 reference: $(STAMP)
 	$(BIN)/python -m edge_agent.agent.devtools.reference_docs
+
+# The sample config of each driver's and plugin's README, copied from the example snippet it names.
+readmes: $(STAMP)
+	$(BIN)/python -m edge_agent.agent.devtools.readme_samples
 
 # docs/data-path.png, the data path drawn from the code (a test fails when a function it names is gone).
 data-path: $(STAMP)

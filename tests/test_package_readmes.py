@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from edge_agent.agent.config.registry import load_registry
 from edge_agent.agent.config.schema import load
+from edge_agent.agent.devtools.readme_samples import SAMPLE, refreshed
 from edge_agent.agent.errors import ConfigError
 from support import ROOT
 
-SAMPLE = re.compile(r"<!-- sample-config(?:: (?P<file>\S+))? -->\n```toml\n(?P<toml>.*?)```", re.S)
 AROUND = '[agent]\nid = "readme"\nstate_dir = "/tmp/edge-agent-readme"\n\n[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n\n'
 
 
@@ -49,7 +49,7 @@ def sample_problems(readme: Path, tmp: Path) -> list[str]:
         return [f"{readme}: {len(samples)} sample configs (want one ```toml block after <!-- sample-config -->)"]
     text, source = samples[0]["toml"], samples[0]["file"]
     if source and (ROOT / source).read_text() != text:
-        return [f"{readme}: the sample differs from {source}: copy the file's text into the README"]
+        return [f"{readme}: the sample differs from {source}: run make readmes"]
     path = tmp / f"{readme.parent.name}.toml"
     path.write_text(text if "[agent]" in text else AROUND + text)
     try:
@@ -80,7 +80,13 @@ def test_a_broken_or_stale_sample_is_caught(tmp_path: Path) -> None:
     assert any("unknown plugin" in p for p in sample_problems(readme, tmp_path))
     readme.write_text("<!-- sample-config: examples/minimal.toml -->\n```toml\n# an old copy\n```\n")
     assert sample_problems(readme, tmp_path) == [
-        f"{readme}: the sample differs from examples/minimal.toml: copy the file's text into the README"
+        f"{readme}: the sample differs from examples/minimal.toml: run make readmes"
     ]
+    assert sample_problems(_write(readme, refreshed(readme.read_text())), tmp_path) == []
     readme.write_text("no sample at all\n")
     assert "0 sample configs" in sample_problems(readme, tmp_path)[0]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
