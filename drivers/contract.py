@@ -421,14 +421,15 @@ def _declares(cls: type, name: str) -> bool:
     return any(name in vars(k) or name in vars(k).get("__annotations__", {}) for k in cls.__mro__)
 
 
-def _feature_problem(cls: type, name: str) -> str | None:
-    """Why the class's ``name`` does not fit its feature Protocol (class-level values only), else None."""
-    value = getattr(cls, name, None)
+def feature_problem(owner: object, name: str) -> str | None:
+    """Why ``owner``'s (a driver class or a driver) optional feature ``name`` does not fit its
+    Protocol, else None; a class is checked at load, a driver by the conformance kit."""
+    value = getattr(owner, name, None)
     if name == "write":
         if not callable(value):
             return "write must be a method write(tag, value)"
         try:
-            inspect.signature(value).bind(None, "tag", 0)
+            inspect.signature(value).bind(*([None] if isinstance(owner, type) else []), "tag", 0)
         except TypeError:
             return f"write must take (tag, value), it is write{inspect.signature(value)}"
         except ValueError:  # no signature to read (a builtin): trust it
@@ -457,7 +458,7 @@ def check_driver_features(spec: DriverSpec[Any, Any], source: str) -> None:
     if cls is None:
         return
     for name in driver_features(spec):
-        problem = _feature_problem(cls, name)
+        problem = feature_problem(cls, name)
         if problem:
             protocol = DRIVER_FEATURES[name].__name__
             raise ContractError(f"{source}: optional feature {name!r} of {cls.__name__} ({protocol}): {problem}")

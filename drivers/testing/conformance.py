@@ -24,7 +24,16 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import msgspec
-from edge_agent.drivers.contract import ENTRY_POINT_GROUP, Capability, DriverSpec, Quality, Values, Waveform
+from edge_agent.drivers.contract import (
+    DRIVER_FEATURES,
+    ENTRY_POINT_GROUP,
+    Capability,
+    DriverSpec,
+    Quality,
+    Values,
+    Waveform,
+    feature_problem,
+)
 from edge_agent.drivers.contract import check_driver_spec as _contract_check
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.testing.calls import Caller, DeadlineExceeded
@@ -197,6 +206,16 @@ def _methods_agree(driver: Any) -> list[str]:
     return [] if len(kinds) == 1 else ["driver: open/read/close must be all plain or all async def"]
 
 
+def check_features(driver: Any) -> list[str]:
+    """The optional features the driver object has (``write``, ``deadline_s``, ``failure``) fit their
+    Protocols: one set only in ``__init__`` is not seen at load, and a bad one would be ignored at run time."""
+    return [
+        f"features: {problem}"
+        for name in DRIVER_FEATURES
+        if hasattr(driver, name) and (problem := feature_problem(driver, name))
+    ]
+
+
 def check_read_before_open(spec: DriverSpec, opts: Any, call: Caller, deadline_s: float) -> list[str]:
     """A read on a driver never opened raises a DriverError; close on it is safe."""
     driver, problems = _make(spec, opts)
@@ -225,7 +244,7 @@ def check_life_cycle(
     driver, problems = _make(spec, opts)
     if driver is None:
         return problems
-    problems += _methods_agree(driver)
+    problems += _methods_agree(driver) + check_features(driver)
     if problems:
         return problems
     declared = _declared(spec, opts)

@@ -63,6 +63,10 @@ class BadDriver:
             raise RuntimeError("factory blew up")
         self.mode = o.mode
         self.opened = False
+        if o.mode == "deadline_inf":  # set per instance: not seen at load, only the kit sees it
+            self.deadline_s = {"read": float("inf")}
+        if o.mode == "write_arity":
+            self.write = lambda tag: None
 
     def open(self) -> None:
         if self.mode == "open_raw":
@@ -115,6 +119,8 @@ BAD = DriverSpec(name="bad", factory=BadDriver, options=BadOptions, provides=fro
         ("driver_error", "read 1: raised CommError: bus gone"),
         ("close_twice", "close before open: raised RuntimeError (already closed)"),
         ("hang", "read 1: BadDriver.read() did not return within 0.5 s"),
+        ("deadline_inf", "features: deadline_s must be finite seconds > 0"),
+        ("write_arity", "features: write must take (tag, value)"),
     ],
 )
 def test_kit_reports_each_violation(mode: str, expected: str | None) -> None:
