@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from edge_agent.plugins.vibration import features as F
 from edge_agent.plugins.vibration.bearing import Orders, Tone
-from edge_agent.plugins.vibration.diagnosis import Diagnosis, Fault, diagnose, symptoms
+from edge_agent.plugins.vibration.diagnosis import Diagnosis, Fault, diagnose, quiet, symptoms
 from edge_agent.plugins.vibration.envelope import envelope_spectrum, evaluate_tone
 from edge_agent.plugins.vibration.iso import iso_zone
 
@@ -118,8 +118,9 @@ def analyse(
     if cfg.orders is not None:
         msg["bearing"] = _bearing(sp, shaft_hz, cfg, a)
     if cfg.diagnosis_gate_mm_s is not None:
-        s = symptoms(power, sp, shaft_hz, cfg.axes, cfg.axial_axis, vel)
-        a.diagnoses = diagnose(s, cfg.diagnosis_gate_mm_s)
+        a.diagnoses = quiet(vmax, shaft_hz, cfg.diagnosis_gate_mm_s, cfg.velocity_band_hz) or diagnose(
+            symptoms(power, sp, shaft_hz, cfg.axes, cfg.axial_axis, vel), cfg.diagnosis_gate_mm_s
+        )
         msg["diagnosis"] = {
             f.value: {"confidence": d.confidence, "evidence": d.evidence} for f, d in a.diagnoses.items()
         }

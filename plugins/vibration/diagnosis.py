@@ -62,6 +62,7 @@ class Symptoms:
     present: dict[float, bool]  # order -> above floor and relevant (radial or axial)
     overall_mm_s: float  # the radial axis of the 1x: its whole band velocity
     resolvable: bool = True  # 0.5x to 2x resolved in this window (speed high enough for its bin width)
+    harmonic_mm_s: float = 0.0  # orders present beyond 1x (and half orders), on the radial axis with most
 
     def feature(self, name: str) -> float | None:
         """A named symptom for the rule table (None: not measurable on this installation)."""
@@ -91,16 +92,11 @@ def _misalignment_mm_s(s: Symptoms) -> float:
     return max([s.radial_mm_s[2.0], *axial])
 
 
-def _harmonic_mm_s(s: Symptoms) -> float:
-    orders = [o for o in ORDERS if o >= 2.0 or o in HALF_ORDERS]
-    return math.sqrt(sum(s.radial_mm_s[o] ** 2 for o in orders if s.present[o]))
-
-
 _FEATURES = {
     "radial_1x_mm_s": lambda s: s.radial_mm_s[1.0],
     "radial_2x_mm_s": lambda s: s.radial_mm_s[2.0],
     "misalignment_mm_s": _misalignment_mm_s,
-    "harmonic_mm_s": _harmonic_mm_s,
+    "harmonic_mm_s": lambda s: s.harmonic_mm_s,
     "share_1x": _share_1x,
     "ratio_2x_1x": lambda s: _ratio(s.radial_mm_s[2.0], s.radial_mm_s[1.0]),
     "axial_1x_ratio": lambda s: None if _axial(s, 1.0) is None else _ratio(s.axial_mm_s[1.0], s.radial_mm_s[1.0]),
@@ -262,6 +258,8 @@ def symptoms(
     i1 = ORDERS.index(1.0)
     share = PRESENT_SHARE * rv[i1]
     present = [d >= PRESENT_DB and x >= share for d, x in zip(db[best, cols].tolist(), rv, strict=True)]
+    beyond = np.asarray([p and (o >= 2.0 or o in HALF_ORDERS) for o, p in zip(ORDERS, present, strict=True)])
+    harmonic = float(np.sqrt((v[radial][:, beyond] ** 2).sum(axis=1).max())) if beyond.any() else 0.0
     axial: dict[float, float] = {}
     if ax is not None:
         axial = dict(zip(ORDERS, v[list(axes).index(ax)].tolist(), strict=True))
@@ -276,6 +274,7 @@ def symptoms(
         present=dict(zip(ORDERS, present, strict=True)),
         overall_mm_s=float(vel_mm_s[best_l[i1]]),
         resolvable=resolved(sp, shaft_hz, power.shape[1]),
+        harmonic_mm_s=harmonic,
     )
 
 
@@ -295,6 +294,7 @@ def _score(rule: Rule, features: Mapping[str, float | None]) -> tuple[float, dic
     return (total / weight if weight else 0.0), seen
 
 
+QUIET_BELOW = 0.7  # x the gate: a window whose largest axis velocity is below cannot show a fault
 EVIDENCE_FROM = 0.1  # confidence from which a fault's evidence line is written
 SEVERITY_RAMP = (0.75, 1.0)  # the severity factor rises from 0 to 1 over these multiples of the gate
 
@@ -304,6 +304,24 @@ def _severity_factor(v_mm_s: float, gate_mm_s: float) -> float:
     (with the default 0.6 confidence a perfect pattern needs 0.9 x the gate: the top of zone B)."""
     lo, hi = SEVERITY_RAMP
     return min(max((v_mm_s / gate_mm_s - lo) / (hi - lo), 0.0), 1.0)
+
+
+def quiet(
+    velocity_rms_mm_s: float,
+    shaft_hz: float,
+    gate_mm_s: float,
+    band_hz: tuple[float, float],
+    rules: Sequence[Rule] = RULES,
+) -> dict[Fault, Diagnosis] | None:
+    """Every fault at confidence 0 without looking at the orders, when the window's whole band
+    velocity (largest axis) is below where any pattern's severity could start: each pattern's
+    velocity is measured on one axis and is a part of that axis' band velocity (Parseval) while
+    0.5x .. 10x lie inside the band; 7 % margin for the estimates. None: look."""
+    inside = HALF_ORDERS[0] * shaft_hz >= band_hz[0] and HARMONICS[-1] * shaft_hz <= band_hz[1]
+    if not inside or velocity_rms_mm_s >= QUIET_BELOW * gate_mm_s:
+        return None
+    why = f"below the gate: {velocity_rms_mm_s:.2f} mm/s overall"
+    return {r.fault: Diagnosis(r.fault, 0.0, r.kind, why) for r in rules}
 
 
 def diagnose(s: Symptoms, gate_mm_s: float, rules: Sequence[Rule] = RULES) -> dict[Fault, Diagnosis]:

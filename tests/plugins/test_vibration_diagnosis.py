@@ -192,3 +192,27 @@ def test_declared_diagnosis_becomes_typed_sparkplug_metrics() -> None:
     assert dev.metrics["diagnosis.unbalance.confidence"].datatype is DataType.FLOAT
     assert dev.metrics["diagnosis.unbalance.active"].datatype is DataType.BOOLEAN
     assert dev.metrics["diagnosis.faults"].datatype is DataType.STRING
+
+
+def test_the_quiet_shortcut_never_hides_a_diagnosis() -> None:
+    """Below 0.7 x the gate (largest axis) the full rules give 0 everywhere: the shortcut is exact."""
+    from edge_agent.plugins.vibration.diagnosis import QUIET_BELOW, diagnose, quiet, symptoms
+    from edge_agent.plugins.vibration.features import velocity_rms_mm_s
+
+    checked = 0
+    for case in cases(seeds=2):
+        x = window(case, GATE_MM_S)
+        sp = spectrum(np.ascontiguousarray(x.T), RATE)
+        power = sp.power()
+        vel = velocity_rms_mm_s(power, sp)
+        shaft = case.rpm / 60.0
+        full = diagnose(symptoms(power, sp, shaft, ("x", "y", "z"), "z", vel), GATE_MM_S)
+        short = quiet(float(vel.max()), shaft, GATE_MM_S, (10.0, 1000.0))
+        if short is not None:
+            checked += 1
+            assert all(d.confidence == 0.0 for d in full.values()), (case, vel, full)
+            assert all(d.confidence == 0.0 and "below the gate" in d.evidence for d in short.values())
+        else:
+            assert float(vel.max()) >= QUIET_BELOW * GATE_MM_S or shaft < 20.0
+    assert checked >= 10
+    assert quiet(0.1, 12.0, GATE_MM_S, (10.0, 1000.0)) is None  # 0.5x at 6 Hz: outside the band, look
