@@ -32,6 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge_agent.agent.errors import ConfigError
     from edge_agent.agent.runtime.logging_setup import setup_logging
 
+    os.umask(0o077)  # every file the agent creates (spool, seq store, layer, records, captures): 0600, dirs 0700
     setup_logging(args.log_level or "info")
     log = logging.getLogger("agent")
     reg = load_registry()

@@ -490,7 +490,7 @@ do_install() {
     check_prerequisites
     ensure_user
     enable_buses
-    run install -d -m 0750 "$STATE"
+    run install -d -m 0700 "$STATE"
     sys_run chown "$SVC_USER:$SVC_USER" "$STATE"
     install_config
     remember_packages

@@ -22,6 +22,7 @@ from typing import Any
 from edge_agent.agent.bounds import MAX_SAFE_INT, int_in, short, value_errors
 from edge_agent.agent.config.registry import Registry
 from edge_agent.agent.config.schema import Config, Instance, build, canonical_hash, load
+from edge_agent.drivers.private_dirs import NotPrivate, claim, private_files
 
 log = logging.getLogger("agent.layers")
 
@@ -159,12 +160,32 @@ def effective(file_cfg: Config, layer: PushedLayer, reg: Registry) -> Config:
     return build(raw, reg, source="pushed config", base_dir=file_cfg.base_dir)
 
 
+def private_state_dir(file_cfg: Config) -> None:
+    """The state directory, this user's and 0700 (created so, or tightened); ConfigError when another
+    user owns it (a stored layer planted in a shared place such as /tmp would run as pushed)."""
+    from edge_agent.agent.errors import ConfigError
+
+    state_dir = file_cfg.agent.state_dir
+    try:
+        how = claim(state_dir)
+    except NotPrivate as exc:
+        raise ConfigError([f"agent.state_dir: {exc}"], file_cfg.source) from exc
+    if how == "tightened":
+        log.warning("%s was readable or writable by others: now 0700", state_dir)
+    changed = private_files(state_dir)
+    if changed:
+        log.warning(
+            "%s: %d file(s) were readable by others (an older version, umask 022): now 0600", state_dir, changed
+        )
+
+
 def load_effective(path: Path, reg: Registry) -> tuple[Config, Config, PushedLayer]:
     """(file config, effective config, pushed layer). When the stored layer no longer validates
     on top of the file, the file alone runs and the reason is logged."""
     from edge_agent.agent.errors import ConfigError
 
     file_cfg = load(path, reg)
+    private_state_dir(file_cfg)
     layer = load_layer(file_cfg.agent.state_dir)
     if not layer.instances and not layer.version:
         return file_cfg, effective(file_cfg, layer, reg), layer

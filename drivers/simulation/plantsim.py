@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge_agent.drivers.private_dirs import NotPrivate, check, claim, exposed_root
+
 if TYPE_CHECKING:  # the simulators import numpy and pymodbus: only when serving, not for `--help`
     from edge_agent.drivers.iio.simulator import SimIioDevice
     from edge_agent.drivers.modbus.simulator import PlcImage
@@ -136,6 +138,7 @@ class PlantSim:
 
     def __init__(self, plant: Plant, *, control: str, tick_s: float = 0.05, stats_json: bool = False) -> None:
         self.plant, self.control, self.tick_s, self.stats_json = plant, control, tick_s, stats_json
+        self.private: dict[str, str] = {}  # world-exposed directory -> created / kept / tightened
         self._stop = asyncio.Event()
         self._started = time.monotonic()
 
@@ -152,14 +155,28 @@ class PlantSim:
             await self._start()
             ready = {"plcs": {n: p.port for n, p in self.plant.plcs.items()}, "iio": sorted(self.plant.iio)}
             ready["serial"] = {n: s.path for n, s in self.plant.serial.items()}
-            print(json.dumps({"ready": ready, "control": self.control}), flush=True)
+            print(json.dumps({"ready": ready, "control": self.control, "private": self.private}), flush=True)
             await asyncio.gather(self._feed(), self._report(), self._stop.wait())
         finally:
             await self._cleanup()
 
+    def _claim_private(self) -> None:
+        """Every directory this run creates in a world-writable place (/tmp) is a fresh private one,
+        or one of ours: another user's would let them feed the agent samples or answer its status."""
+        places = [Path(self.control).parent]
+        for dev in self.plant.iio.values():
+            places += [dev.dir, dev.node.parent]
+        for place in places:
+            root = exposed_root(place)
+            if root is not None and str(root) not in self.private:
+                self.private[str(root)] = how = claim(root)
+                what = {"created": "made a fresh private directory", "kept": "using our own private directory"}
+                print(f"plantsim: {what.get(how, 'made our directory private (0700)')} {root}", file=sys.stderr)
+
     async def _start(self) -> None:
         from edge_agent.drivers.modbus.simulator import bound_port, serve_tcp
 
+        self._claim_private()
         for dev in self.plant.iio.values():
             dev.create()
         for plc in self.plant.plcs.values():
@@ -168,8 +185,8 @@ class PlantSim:
             plc.port = bound_port(plc.server)
         for inst in self.plant.serial.values():
             inst.open(asyncio.get_running_loop())
-        Path(self.control).parent.mkdir(parents=True, exist_ok=True)
-        if os.path.exists(self.control):
+        Path(self.control).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if os.path.lexists(self.control):
             os.unlink(self.control)
         self._control = await asyncio.start_unix_server(self._serve_control, path=self.control)
 
@@ -264,6 +281,9 @@ def send(control: str, cmd: dict[str, Any], timeout_s: float = 5.0) -> dict[str,
     """Send one control command to a running simulator and return its answer."""
     import socket
 
+    root = exposed_root(control)
+    for place in ([root] if root is not None else []) + [Path(control)]:
+        check(place)  # a socket another user put there would answer with forged data
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout_s)
         s.connect(control)
@@ -293,6 +313,9 @@ def cmd_plantsim(args: argparse.Namespace) -> int:
             cmd.update(instance=args.instance, **{key: args.value}, fault_g=args.g, growth_g_per_min=args.growth)
         try:
             answer = send(args.control, cmd)
+        except NotPrivate as exc:
+            print(f"plantsim: not asking {args.control}: {exc}", file=sys.stderr)
+            return 1
         except OSError as exc:
             print(f"plantsim: no simulator at {args.control}: {exc}", file=sys.stderr)
             return 1
@@ -306,7 +329,11 @@ def cmd_plantsim(args: argparse.Namespace) -> int:
     except (OSError, ValueError, PlantSimError) as exc:  # TOMLDecodeError and JSONDecodeError too
         print(f"plantsim: {args.config}: {exc}", file=sys.stderr)
         return 1
-    asyncio.run(PlantSim(plant, control=args.control, tick_s=args.tick_ms / 1000, stats_json=args.stats_json).run())
+    try:
+        asyncio.run(PlantSim(plant, control=args.control, tick_s=args.tick_ms / 1000, stats_json=args.stats_json).run())
+    except NotPrivate as exc:
+        print(f"plantsim: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
