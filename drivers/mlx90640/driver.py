@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 from edge_agent.drivers.buses.i2c import I2cBus, Smbus2Bus
-from edge_agent.drivers.contract import ThermalFrame
-from edge_agent.drivers.errors import CommError, DeviceIdMismatch, DeviceTimeout, DriverError
+from edge_agent.drivers.contract import Quality, ThermalFrame
+from edge_agent.drivers.errors import CommError, DeviceIdMismatch, DeviceTimeout, DriverError, SensorFault
 from edge_agent.drivers.mlx90640 import compute as C
 from edge_agent.drivers.mlx90640.calibration import COLS, EEPROM_START, EEPROM_WORDS, ROWS, Calibration, extract
 from edge_agent.drivers.mlx90640.emulator import CONTROL, STATUS, LiveScene, Mlx90640Emulator
@@ -111,7 +111,11 @@ class Mlx90640Driver:
         if sub > 1:
             raise CommError(f"{self._name()}: status names subpage {sub}")
         assert self.cal is not None
-        return C.subpage_temperatures(self.cal, ram, self.control, sub, self.o.emissivity, self.o.reflected_c)
+        try:
+            with np.errstate(all="ignore"):
+                return C.subpage_temperatures(self.cal, ram, self.control, sub, self.o.emissivity, self.o.reflected_c)
+        except (ZeroDivisionError, OverflowError, ValueError) as exc:  # a zero gain or PTAT word: garbage
+            raise SensorFault(f"{self._name()}: implausible RAM words ({exc})", Quality.IMPLAUSIBLE.value) from exc
 
     def read(self) -> ThermalFrame:
         """Both subpages of a new frame, merged; failed pixels are NaN."""

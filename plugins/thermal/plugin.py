@@ -83,8 +83,9 @@ class ThermalPlugin(Plugin):
         except DriverError as exc:
             self._fault(exc)
             return
-        if not isinstance(frame, ThermalFrame) or frame.frame_c is None:
-            self._fault(DriverError(f"thermal: driver returned {type(frame).__name__}, not a ThermalFrame"))
+        if not isinstance(frame, ThermalFrame) or np.ndim(frame.frame_c) != 2 or not np.size(frame.frame_c):
+            what = f"shape {np.shape(frame.frame_c)}" if isinstance(frame, ThermalFrame) else type(frame).__name__
+            self._fault(DriverError(f"thermal: driver returned {what}, not a ThermalFrame with a 2-D frame"))
             return
         if self.faulted:
             self.faulted = False

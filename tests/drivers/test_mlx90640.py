@@ -9,7 +9,7 @@ import msgspec
 import numpy as np
 import pytest
 from edge_agent.drivers.buses.emulated import FakeI2CBus, FaultPlan
-from edge_agent.drivers.errors import CommError, DeviceIdMismatch, DeviceNotFound, DeviceTimeout
+from edge_agent.drivers.errors import CommError, DeviceIdMismatch, DeviceNotFound, DeviceTimeout, SensorFault
 from edge_agent.drivers.mlx90640 import SPEC, Mlx90640Driver, Mlx90640Options
 from edge_agent.drivers.mlx90640 import compute as C
 from edge_agent.drivers.mlx90640.calibration import extract
@@ -191,3 +191,25 @@ def test_options_checks_and_the_hardware_backend_without_a_bus() -> None:
     d.close()
     with pytest.raises(ValueError, match="832"):
         extract(np.zeros(10))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_garbage_ram_is_a_sensor_fault_or_nan_never_a_crash(seed: int) -> None:
+    class Garbage(Mlx90640Emulator):
+        def write_subpage(self, scene_c: Any, subpage: int) -> None:
+            rng = np.random.default_rng(seed)
+            self.ram[:] = rng.integers(0, 0x10000, self.ram.shape)
+            if seed % 2:
+                self.ram[0x070A - 0x0400] = 0  # a zero gain word
+
+    chip = Garbage(lambda: np.full((24, 32), 30.0))
+    d = Mlx90640Driver(msgspec.convert({}, Mlx90640Options), bus=FakeI2CBus({0x33: chip}))
+    d.open()
+    try:
+        frame = d.read()
+    except SensorFault as exc:
+        assert exc.quality == "implausible"
+        return
+    good = frame.frame_c[np.isfinite(frame.frame_c)]
+    assert all(np.isfinite(v) for v in frame.values.values())
+    assert good.size == 0 or np.isfinite(good).all()

@@ -210,3 +210,22 @@ def test_reference_plant_camera_follows_the_bearing_fault() -> None:
     asyncio.run(go())
     assert set(times) == {4, 3, 1}, times
     assert 20 < times[4] < times[3] < times[1] and 60 <= times[3] <= 150 and 280 <= times[1] <= 380
+
+
+@pytest.mark.parametrize(
+    "bad", [None, np.zeros(768, np.float32), np.zeros((0, 0), np.float32)], ids=["none", "1d", "empty"]
+)
+def test_a_frame_of_the_wrong_shape_is_a_sensor_fault(bad: Any) -> None:
+    class Odd(_NotAFrame):
+        def read(self) -> ThermalFrame:  # type: ignore[override]
+            return ThermalFrame(values={}, frame_c=bad, ta_c=30.0, reflected_c=22.0)
+
+    h = Harness(SPEC, options={}, driver=Odd())
+
+    async def go() -> None:
+        await h.start()
+        await h.poll(times=1, advance_s=1.0)
+        await h.close()
+
+    asyncio.run(go())
+    assert [e.kind for e in h.events] == ["sensor_fault"]
