@@ -28,10 +28,8 @@ demo: $(STAMP) sysdeps
 lint: $(STAMP)
 	$(BIN)/ruff check agent drivers plugins tests $(wildcard bench)
 
-# mypy reads the installed layout (edge_agent.agent ...) through a tree of links to the three folders.
+# mypy reads the installed layout (edge_agent.agent ...) through the checkout's edge_agent/ links.
 typecheck: $(STAMP)
-	@mkdir -p build/typecheck/edge_agent
-	@for d in agent drivers plugins; do ln -sfn "$(CURDIR)/$$d" build/typecheck/edge_agent/$$d; done
 	$(BIN)/mypy
 
 # docs/reference/ from the built-in specs (options and declared values; a test fails when stale).
