@@ -75,13 +75,14 @@ def load_public_keys(entries: list[str]) -> dict[str, Any]:
     return dict(parse_public_key(e) for e in entries)
 
 
-def _stamp(entry: str) -> tuple[int, int] | None:
-    """(mtime_ns, size) of a key file entry, None for an inline key: a replaced file is read again."""
+def _stamp(entry: str) -> tuple[int, ...] | None:
+    """Identity and times of a key file entry, None for an inline key: a file replaced (renamed over)
+    or rewritten in place is read again."""
     try:
         st = os.stat(entry)
     except (OSError, ValueError):
         return None
-    return st.st_mtime_ns, st.st_size
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
 
 
 class KeyRing:
@@ -89,7 +90,7 @@ class KeyRing:
     (so a rotated or revoked key file counts at the next use, with or without a reload)."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[tuple[str, tuple[int, int] | None], ...], dict[str, Any]] = {}
+        self._cache: dict[tuple[tuple[str, tuple[int, ...] | None], ...], dict[str, Any]] = {}
 
     def keys(self, entries: list[str]) -> dict[str, Any]:
         """The keys of ``entries``; TrustedKeyError naming an entry that is not a key."""

@@ -268,3 +268,43 @@ def test_sparkplug_dcmd_goes_through_the_same_gate(tmp_path: Path, broker: Local
         finally:
             a.close()
             rec.close()
+
+
+def _signed_push(version: int, key: Any) -> dict[str, Any]:
+    from edge_agent.agent.ops.push import binding
+    from edge_agent.agent.remote.signing import sign
+
+    extra = {"name": f"v{version}", "plugin": "values", "interval_s": 0.5, "driver": {"type": "sim"}}
+    return sign({"version": version, "config": {"instances": [extra]}, **binding("agent:t1", 60)}, key)
+
+
+def test_key_rotation_with_sparkplug_on_by_sighup_and_cmd_reload(tmp_path: Path, broker: LocalBroker) -> None:
+    a_key, a_pub = _keygen(tmp_path / "a.key")
+    b_key, b_pub = _keygen(tmp_path / "b.key")
+    trusted = tmp_path / "trusted.pub"
+    trusted.write_text(Path(a_pub).read_text())
+    extra = (
+        f'require_signature = true\ntrusted_keys = ["{trusted}"]\n\n[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
+    )
+    agent = RemoteAgent(tmp_path, broker, extra=extra)
+    try:
+        assert agent.push(_signed_push(1, a_key))["status"] == "accepted"
+        # Rotate to B (A revoked) and SIGHUP: the one remote-config object, Sparkplug or not.
+        trusted.write_text(Path(b_pub).read_text())
+        agent.proc.proc.send_signal(signal.SIGHUP)
+        agent.sub.wait_for(lambda: "reload:" in agent.proc.log(), 10, "the reload")
+        revoked = agent.push(_signed_push(2, a_key))
+        assert revoked["status"] == "rejected" and "not trusted" in str(revoked["errors"]), revoked
+        assert agent.push(_signed_push(3, b_key))["status"] == "accepted"
+        # A key file change counts at its next use, reload or not: once the file holds A again, B is refused.
+        reload = signed_request({"id": "r"}, "reload", "t1", "ops", b_key, 60)
+        trusted.write_text(Path(a_pub).read_text())
+        answer = _cmd(agent, "reload", reload)
+        assert not answer["ok"] and "may not sign" in answer["error"], "key files are read at every use"
+        reload = signed_request({"id": "r2"}, "reload", "t1", "ops", a_key, 60)
+        assert _cmd(agent, "reload", reload)["ok"]
+        revoked = agent.push(_signed_push(4, b_key))
+        assert revoked["status"] == "rejected" and "not trusted" in str(revoked["errors"]), revoked
+        assert agent.push(_signed_push(5, a_key))["status"] == "accepted"
+    finally:
+        agent.close()
