@@ -27,7 +27,7 @@ from edge_agent.agent.messaging.publisher import Publisher, Topics
 from edge_agent.agent.messaging.seq_store import SeqStore
 from edge_agent.agent.remote.commands import AgentCommandHandler, Commands
 from edge_agent.agent.remote.config_push import RemoteConfig
-from edge_agent.agent.runtime.alarms import AgentAlarms
+from edge_agent.agent.runtime.agent_events import AgentEvents
 from edge_agent.agent.runtime.control import AgentControl
 from edge_agent.agent.runtime.instances import Instances, RunningConfig
 from edge_agent.agent.runtime.process_isolation import build_driver
@@ -51,38 +51,10 @@ def build_runtime(
     state_dir = Path(config.agent.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     extensions, topics, running = Extensions(), Topics(config.mqtt.prefix, config.agent_id), RunningConfig(config)
-    seqs = SeqStore(state_dir / "seq.sqlite")
-    outbox = _outbox(config, state_dir, seqs, topics, lambda: alarms)  # alarms: built below
-    publisher = Publisher(
-        topics,
-        seqs,
-        outbox,
-        single_float=config.mqtt.float_precision == "single",
-        native=not config.sparkplug.enabled or config.sparkplug.native,
-        extensions=extensions,
-    )
-    alarms = AgentAlarms(publisher)
+    seqs, outbox, publisher, agent_events = _messaging(config, state_dir, topics, extensions)
     lanes = Lanes(config.agent.max_lane_threads)
-    maintenance = Maintenance(state_dir, publisher, running.plugin_of, running.driver_keys)
-    extensions.hooks.append(maintenance)  # calibration due marks, captures, shift reports
-    extensions.wrappers.append(maintenance)  # the driver tap: calibration and capture rings
-    extensions.services.append(maintenance)
-    instances = Instances(
-        running,
-        publisher,
-        lanes,
-        extensions,
-        agent=AgentInfo(
-            config.agent.state_dir,
-            lambda: reporter.stats(),  # reporter: built below
-            store=maintenance.store,
-            recorder=maintenance.recorder,
-        ),
-        build_driver=build_driver,  # isolate = "process": the driver runs in a supervised child
-        on_change=lambda: reporter.publish_state(False),
-        publish_state=lambda status: reporter.publish_state(status),
-        stats=lambda: reporter.stats(),
-    )
+    maintenance = _maintenance(state_dir, publisher, running, extensions)
+    instances = _instances(config, running, publisher, lanes, extensions, maintenance, lambda: reporter)  # built below
     control = AgentControl(
         instances, registry, file_config=file_config or config, layer=layer or PushedLayer(), config_path=config_path
     )
@@ -91,12 +63,12 @@ def build_runtime(
     alarm_list, audit_log = _alarm_list_and_audit(state_dir, extensions, publisher, outbox, topics)
     parts = (maintenance, history, alarm_list, audit_log)
     agent_commands = {name: part for part in parts if part is not None for name in part.COMMANDS}
-    remote = _remote(config, control, topics, publisher, outbox, alarms, agent_commands)
+    remote = _remote(config, control, topics, publisher, outbox, agent_events, agent_commands)
     url = url_override or config.mqtt.url
-    session = MqttSession(_session_options(config, url, topics, messages, remote, alarms), outbox)
+    session = MqttSession(_session_options(config, url, topics, messages, remote, agent_events), outbox)
     reporter = Reporter(messages, session, outbox, instances)
     if config.sparkplug.enabled:
-        writes = remote.commands if remote is not None else _dcmd_commands(config, control, alarms)
+        writes = remote.commands if remote is not None else _dcmd_commands(config, control, agent_events)
         _add_sparkplug(config, state_dir, extensions, session, reporter, writes)
     return Runtime(
         config=config,
@@ -105,7 +77,7 @@ def build_runtime(
         outbox=outbox,
         publisher=publisher,
         lanes=lanes,
-        alarms=alarms,
+        agent_events=agent_events,
         instances=instances,
         control=control,
         remote=remote,
@@ -131,6 +103,58 @@ def _alarm_list_and_audit(
     return parts
 
 
+def _messaging(
+    config: Config, state_dir: Path, topics: Topics, extensions: Extensions
+) -> tuple[SeqStore, Outbox, Publisher, AgentEvents]:
+    """The seq store, the outbox (its drops and faults become agent events) and the publisher."""
+    seqs = SeqStore(state_dir / "seq.sqlite")
+    outbox = _outbox(config, state_dir, seqs, topics, lambda: agent_events)  # built below
+    publisher = Publisher(
+        topics,
+        seqs,
+        outbox,
+        single_float=config.mqtt.float_precision == "single",
+        native=not config.sparkplug.enabled or config.sparkplug.native,
+        extensions=extensions,
+    )
+    agent_events = AgentEvents(publisher)
+    return seqs, outbox, publisher, agent_events
+
+
+def _maintenance(state_dir: Path, publisher: Publisher, running: RunningConfig, extensions: Extensions) -> Maintenance:
+    """Calibration, captures and shift reports: a publish hook, a driver wrapper and a service."""
+    maintenance = Maintenance(state_dir, publisher, running.plugin_of, running.driver_keys)
+    extensions.hooks.append(maintenance)  # calibration due marks, capture triggers, report tallies
+    extensions.wrappers.append(maintenance)  # the driver tap: calibration and capture rings
+    extensions.services.append(maintenance)
+    return maintenance
+
+
+def _instances(
+    config: Config,
+    running: RunningConfig,
+    publisher: Publisher,
+    lanes: Lanes,
+    extensions: Extensions,
+    maintenance: Maintenance,
+    reporter: Callable[[], Reporter],
+) -> Instances:
+    """The running instances; ``reporter`` is called only once the agent runs (it is built later)."""
+    return Instances(
+        running,
+        publisher,
+        lanes,
+        extensions,
+        agent=AgentInfo(
+            config.agent.state_dir, lambda: reporter().stats(), store=maintenance.store, recorder=maintenance.recorder
+        ),
+        build_driver=build_driver,  # isolate = "process": the driver runs in a supervised child
+        on_change=lambda: reporter().publish_state(False),
+        publish_state=lambda status: reporter().publish_state(status),
+        stats=lambda: reporter().stats(),
+    )
+
+
 def _history(config: Config, state_dir: Path, extensions: Extensions, running: RunningConfig) -> History | None:
     """On-device history (agent/history): an output, an instance listener and a service; None when off."""
     if not config.history.enabled:
@@ -143,11 +167,13 @@ def _history(config: Config, state_dir: Path, extensions: Extensions, running: R
 
 
 def _outbox(
-    config: Config, state_dir: Path, seqs: SeqStore, topics: Topics, alarms: Callable[[], AgentAlarms]
+    config: Config, state_dir: Path, seqs: SeqStore, topics: Topics, agent_events: Callable[[], AgentEvents]
 ) -> Outbox:
     """The spool (durable) or a memory queue; drops and faults become agent events."""
     if not config.spool.enabled:
-        return MemoryOutbox(config.mqtt.queue_max, on_drop=lambda since, total: alarms().spool_dropped(since, total))
+        return MemoryOutbox(
+            config.mqtt.queue_max, on_drop=lambda since, total: agent_events().spool_dropped(since, total)
+        )
     from edge_agent.agent.messaging.spool import SpoolOutbox
 
     seqs.reserve_when_handed(eager=(topics.status, topics.config_state))
@@ -156,8 +182,8 @@ def _outbox(
         config.spool,
         seqs=seqs,
         memory_max_messages=config.mqtt.queue_max,
-        on_drop=lambda since, total: alarms().spool_dropped(since, total),
-        on_fault=lambda kind, why: alarms().spool_fault(kind, why),
+        on_drop=lambda since, total: agent_events().spool_dropped(since, total),
+        on_fault=lambda kind, why: agent_events().spool_fault(kind, why),
     )
 
 
@@ -167,7 +193,7 @@ def _remote(
     topics: Topics,
     publisher: Publisher,
     outbox: Outbox,
-    alarms: AgentAlarms,
+    agent_events: AgentEvents,
     agent_commands: Mapping[str, AgentCommandHandler],
 ) -> Remote | None:
     """Remote config and commands, built once: the session calls them, a reload resets their keys."""
@@ -189,17 +215,17 @@ def _remote(
         answer=lambda name, d: answer(topics.cmd_result(name), d, durable_seq=commands.knows(name)),
         chunk_bytes=config.remote.capture_chunk_bytes,
         agent_commands=agent_commands,
-        audit=alarms.audit,
+        audit=agent_events.audit,
     )
     # a reload (SIGHUP, cmd reload) reads the key files again: a key restored with its old mtime
     control.on_reload += [pushes.reset_keys, commands.authority.keys.reset]
     return Remote(pushes, commands)
 
 
-def _dcmd_commands(config: Config, control: AgentControl, alarms: AgentAlarms) -> Commands:
+def _dcmd_commands(config: Config, control: AgentControl, agent_events: AgentEvents) -> Commands:
     """The commands Sparkplug DCMD writes go through when [remote] is off (no answers to send)."""
     return Commands(
-        control, answer=lambda name, d: None, chunk_bytes=config.remote.capture_chunk_bytes, audit=alarms.audit
+        control, answer=lambda name, d: None, chunk_bytes=config.remote.capture_chunk_bytes, audit=agent_events.audit
     )
 
 
@@ -217,7 +243,7 @@ def _subscriptions(config: Config, topics: Topics, remote: Remote | None) -> dic
 
 
 def _session_options(
-    config: Config, url: str, topics: Topics, messages: StatusMessages, remote: Remote | None, alarms: AgentAlarms
+    config: Config, url: str, topics: Topics, messages: StatusMessages, remote: Remote | None, agent_events: AgentEvents
 ) -> SessionOptions:
     m = config.mqtt
     return SessionOptions(
@@ -236,7 +262,7 @@ def _session_options(
         will_payload=messages.last_will,
         birth=messages.birth,
         subscriptions=_subscriptions(config, topics, remote),
-        on_shed=alarms.inbound_shed,
+        on_shed=agent_events.inbound_shed,
     )
 
 

@@ -22,7 +22,7 @@ from edge_agent.agent.messaging.publisher import Publisher
 from edge_agent.agent.messaging.seq_store import SeqStore
 from edge_agent.agent.remote.commands import Commands
 from edge_agent.agent.remote.config_push import RemoteConfig
-from edge_agent.agent.runtime.alarms import AgentAlarms
+from edge_agent.agent.runtime.agent_events import AgentEvents
 from edge_agent.agent.runtime.control import AgentControl
 from edge_agent.agent.runtime.instances import Instances
 from edge_agent.agent.runtime.reporting import StatusMessages
@@ -73,7 +73,7 @@ class Runtime:
         outbox: Outbox,
         publisher: Publisher,
         lanes: Lanes,
-        alarms: AgentAlarms,
+        agent_events: AgentEvents,
         instances: Instances,
         control: AgentControl,
         remote: Remote | None,
@@ -88,7 +88,7 @@ class Runtime:
         self.outbox = outbox
         self.publisher = publisher
         self.lanes = lanes
-        self.alarms = alarms
+        self.agent_events = agent_events
         self.instances = instances
         self.control = control
         self.remote = remote
@@ -118,7 +118,7 @@ class Runtime:
         for service in self.extensions.services:
             await service.start()
         moved = state_files.recently_moved_aside(Path(self.control.file_config.agent.state_dir))
-        self.alarms.at_start(self.seqs, [*self.control.layer.faults, *moved])
+        self.agent_events.at_start(self.seqs, [*self.control.layer.faults, *moved])
         for inst in self.instances.config.instances:
             self.instances.start_instance(inst)
         self._ready()

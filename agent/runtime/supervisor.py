@@ -85,6 +85,7 @@ class InstanceRunner:
         self.last_bad_quality = ""
         self.plugin: Plugin | None = None
         self.driver: Any = None
+        self._built_driver: Any = None  # the driver as built, before the wrappers (tracebacks name its frames)
         self.log = logging.getLogger(f"instance.{inst.name}")
         self._fault_since: float | None = None
         self._emitted_bad = False
@@ -154,9 +155,9 @@ class InstanceRunner:
     async def open(self) -> tuple[Any, Plugin]:
         """Build and open the driver and start the plugin (the prepare step of a config push)."""
         self.set_state(State.STARTING, "opening the driver")
-        driver = self.driver = None
+        driver = self.driver = self._built_driver = None
         if self.inst.driver is not None:
-            driver = self.driver = self.build_driver(self.inst)
+            driver = self.driver = self._built_driver = self.build_driver(self.inst)
             if self.driver_tap is not None:
                 driver = self.driver = self.driver_tap(self.inst.name, driver)
             try:
@@ -305,7 +306,7 @@ class InstanceRunner:
 
     def _failed_call(self, exc: BaseException) -> str:
         """Which call failed, in words: ``read() of driver 'sim'`` or ``poll() of plugin 'values'``."""
-        mine = {id(self.driver), id(getattr(self.driver, "_inner", None))} - {id(None)}
+        mine = {id(self.driver), id(self._built_driver)} - {id(None)}
         tb, found = exc.__traceback__, ""
         while tb is not None:  # the outermost open/read/close frame of the driver (or the one it wraps)
             if id(tb.tb_frame.f_locals.get("self")) in mine and tb.tb_frame.f_code.co_name in ("open", "read", "close"):

@@ -5,11 +5,12 @@ SIGHUP reset the unused one; ``cmd reload`` reset none)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,17 @@ import msgpack
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from edge_agent.agent.config.registry import load_registry
+from edge_agent.agent.config.schema import build
 from edge_agent.agent.devtools.local_broker import LocalBroker
+from edge_agent.agent.extensions import Extensions, Quality
+from edge_agent.agent.messaging.outbox import MemoryOutbox
+from edge_agent.agent.messaging.publisher import Publisher, Topics
+from edge_agent.agent.messaging.seq_store import SeqStore
 from edge_agent.agent.ops.fleet import signed_request
 from edge_agent.agent.remote.signing import sign
+from edge_agent.agent.runtime.bootstrap import build_runtime
+from edge_agent.plugins.contract import Severity
 from support import BASE, STEADY, AgentProcess, Subscriber, write_config
 
 SPARKPLUG = '[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
@@ -102,3 +111,70 @@ def test_a_reload_resets_the_keys_the_session_checks_pushes_with(keyed: KeyedAge
     keyed.trust(Ed25519PrivateKey.generate())
     keyed.sighup()
     assert keyed.cmd_reload()["ok"] is True, "SIGHUP reset the keys that sign commands as well"
+
+
+class Recorded:
+    """An output and a publish hook that keep what they were given (the second one marks quality)."""
+
+    def __init__(self, mark: str = "", fail: bool = False) -> None:
+        self.seen: list[tuple[str, Any]] = []
+        self.mark, self.fail = mark, fail
+
+    def data(self, instance: str, values: Mapping[str, Any], quality: Quality, ts_ms: int | None) -> None:
+        if self.fail:
+            raise RuntimeError("a broken output")
+        self.seen.append(("data", dict(quality or {})))
+
+    def event(self, instance: str, kind: str, message: str, severity: str, fields: Mapping[str, Any]) -> None:
+        self.seen.append(("event", kind))
+
+    def on_data(self, instance: str, values: Mapping[str, Any], quality: Quality) -> Quality:
+        return {**(quality or {}), self.mark: "uncertain"} if self.mark else quality
+
+    def on_event(self, instance: str, kind: str, severity: str, fields: Mapping[str, Any]) -> None:
+        self.seen.append(("hooked", kind))
+
+
+def test_the_publisher_feeds_what_bootstrap_registered(tmp_path: Path) -> None:
+    """Hooks run in order (each sees the quality the one before returned), outputs get the result,
+    and an output that raises stops neither the others nor the native message."""
+    ext = Extensions()
+    first, second, broken, out = Recorded(mark="a"), Recorded(mark="b"), Recorded(fail=True), Recorded()
+    ext.hooks += [first, second]
+    ext.outputs += [broken, out]
+    outbox = MemoryOutbox(100)
+    pub = Publisher(Topics("edge", "t"), SeqStore(tmp_path / "seq.sqlite"), outbox, extensions=ext)
+    pub.data("i1", {"a": 1.0, "b": 2.0}, None, None, 1)
+    pub.event("i1", "alarm", "high", Severity.ALARM, {})
+    assert out.seen == [("data", {"a": "uncertain", "b": "uncertain"}), ("event", "alarm")]
+    assert first.seen == second.seen == [("hooked", "alarm")]
+    assert outbox.depth() == 2, "the native data and event went out in spite of the broken output"
+
+
+def test_a_built_runtime_grows_no_attribute_while_it_runs(tmp_path: Path, broker: LocalBroker) -> None:
+    """Every part is built and handed in before run(); the session calls the runtime's own remote."""
+    data = {
+        "agent": {"id": "t1", "state_dir": str(tmp_path), "stop_timeout_s": 5.0},
+        "mqtt": {"url": broker.url},
+        "instances": [STEADY],
+    }
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    async def main() -> tuple[set[str], set[str]]:
+        rt = build_runtime(build(data, load_registry(), source="t"), load_registry())
+        assert rt.remote is not None
+        handler: Any = rt.session.opts.subscriptions["edge/t1/config/set"]
+        assert handler.__self__ is rt.remote.pushes, "the session calls the runtime's own RemoteConfig"
+        before = set(vars(rt))
+        task = asyncio.create_task(rt.run())
+        await asyncio.wait_for(rt.session.connected.wait(), 20)
+        rt.stop()
+        assert await task == 0
+        return before, set(vars(rt))
+
+    try:
+        before, after = asyncio.run(main())
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert after == before

@@ -11,7 +11,7 @@ from edge_agent.agent.messaging.seq_store import SeqStore
 from edge_agent.plugins.contract import Severity
 
 
-class AgentAlarms:
+class AgentEvents:
     """Turns what the outbox, the seq store, the session and the commands report into agent events."""
 
     def __init__(self, publisher: Publisher) -> None:
