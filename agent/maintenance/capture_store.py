@@ -304,11 +304,11 @@ class Recorder:
         return out
 
     def get(self, cid: str) -> bytes:
-        if not cid or "/" in cid or cid.startswith("."):
-            raise ValueError(f"id: not a capture id: {cid!r}")
+        if not cid or len(cid) > 128 or "/" in cid or "\0" in cid or cid.startswith("."):
+            raise ValueError(f"id: not a capture id: {cid[:64]!r}")  # never an OS error on a hostile id
         path = self.dir / f"{cid}.cap"
         if not path.exists():
-            raise ValueError(f"no capture {cid!r} (list them with cmd/captures)")
+            raise ValueError(f"no capture {cid!r} (list them with cmd/captures)")  # cid is at most 128 characters
         return path.read_bytes()
 
     def stats(self) -> dict[str, Any]:

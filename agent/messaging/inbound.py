@@ -57,11 +57,12 @@ class InboundGate:
         burst: int,
         max_handlers: int,
         on_shed: ShedReport | None,
+        counts: dict[str, int] | None = None,
     ) -> None:
         self.subscriptions = subscriptions
         self.max_handlers = max_handlers
         self.on_shed = on_shed
-        self.shed: dict[str, int] = {}  # messages dropped per subscription, since start
+        self.shed: dict[str, int] = {} if counts is None else counts  # dropped per subscription, since start
         self._buckets = {p: TokenBucket(rate_per_s, burst) for p in subscriptions}
         self._running = dict.fromkeys(subscriptions, 0)
         self._handlers: dict[asyncio.Task[Any], str] = {}  # running handler -> its subscription

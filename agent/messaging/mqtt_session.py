@@ -51,6 +51,7 @@ class SessionStats:
     last_error: str = ""
     connected_since: float | None = None
     refused: int = 0  # publishes paho did not take (requeued, never lost)
+    shed: dict[str, int] = field(default_factory=dict)  # inbound messages dropped, per subscription
     coalesced: int = 0  # retained state republishes folded into a later one
 
 
@@ -125,6 +126,7 @@ class MqttSession:
             burst=opts.inbound_burst,
             max_handlers=opts.max_handlers,
             on_shed=opts.on_shed,
+            counts=self.stats.shed,
         )
         self._inbound_down = asyncio.Event()
         self._latest_builds: dict[str, Callable[[], Message]] = {}  # retained topic -> builder of its newest state

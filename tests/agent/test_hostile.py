@@ -336,3 +336,36 @@ def test_no_state_file_can_keep_the_agent_from_starting(tmp_path: Path, broker: 
         code = proc.stop()
         sub.close()
     assert code == 0, proc.log()[-3000:]
+
+
+COMMAND_NAMES = (
+    "ping", "status", "config", "reload", "restart", "history", "alarms", "ack", "shelve", "unshelve",
+    "audit", "calibrate", "captures", "capture_get", "report", "capture", "write", "sim_fault",
+)  # fmt: skip
+ARG_EXTREMES: list[Any] = [2**64 - 1, -(2**63), 1e308, -1e308, "x" * 100_000, [[[[]]]] * 1000, {"a": {"b": {}}}]
+
+
+def test_every_command_takes_extreme_arguments(agent: RemoteAgent) -> None:
+    """Issue 30, 1: every command, every usual argument name, each extreme MessagePack can carry:
+    always one answer, never an internal error, and the agent keeps publishing."""
+    import time
+
+    keys = ("instance", "seconds", "n", "from", "to", "tag", "value", "channel", "points", "id", "limit", "step_s")
+    sent = 0
+    for name in COMMAND_NAMES:
+        for value in ARG_EXTREMES:
+            args = {k: value for k in keys}
+            req = {"id": sent, "instance": "steady" if sent % 2 else value, "args": args}
+            agent.sub.client.publish(f"edge/t1/cmd/{name}", msgpack.packb(req), qos=1)
+            sent += 1
+            time.sleep(0.03)  # under the inbound rate: each is read and answered
+
+    def answers() -> list[dict[str, Any]]:
+        return [m.env["d"] for m in agent.sub.messages if m.topic.endswith("/result") and "/cmd/" in m.topic]
+
+    agent.sub.wait_for(lambda: len(answers()) >= sent, 60, f"{sent} answers")
+    internal = [a for a in answers() if not a.get("ok") and "Error:" in str(a.get("error"))]
+    assert not internal, internal[:5]
+    n = len(agent.sub.on("edge/t1/data/steady"))
+    agent.sub.wait_for(lambda: len(agent.sub.on("edge/t1/data/steady")) > n + 3, 10, "data after the commands")
+    assert "Traceback" not in agent.proc.log(), agent.proc.log()[-4000:]
