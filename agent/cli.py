@@ -296,6 +296,9 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     s.add_argument("instance", nargs="?", metavar="INSTANCE", help="the instance (restart, capture, write)")
     s.add_argument("--arg", action="append", metavar="KEY=VALUE", help="command argument (repeat)")
     s.add_argument(
+        "--save", action="append", metavar="KEY=FILE", help="write a bytes field of the answer to FILE (png=pump1.png)"
+    )
+    s.add_argument(
         "--sign",
         metavar="KEY",
         help="Ed25519 private key (PEM) to sign change commands with (or sign_key in the CLI config)",

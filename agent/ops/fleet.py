@@ -97,6 +97,9 @@ def cmd_cmd(args: argparse.Namespace) -> int:
             raise SystemExit(f"cmd: no answer within {args.timeout:g} s: {_online(s, args.agent_id)}")
     except ClientError as exc:
         raise SystemExit(f"cmd: {exc}") from exc
+    if d.get("ok") and args.save:
+        for line in save_fields(d.get("result"), args.save):
+            print(line, file=sys.stderr)
     if args.json:
         print(json.dumps(codec.to_jsonable(d), indent=1))
     elif d.get("ok"):
@@ -104,6 +107,23 @@ def cmd_cmd(args: argparse.Namespace) -> int:
     else:
         print(f"{args.agent_id}: {args.name}: {d.get('error')}", file=sys.stderr)
     return 0 if d.get("ok") else 1
+
+
+def save_fields(result: Any, specs: list[str]) -> list[str]:
+    """Write byte fields of a command's answer to files (``png=pump1.png``); one line per file."""
+    from pathlib import Path
+
+    out = []
+    for spec in specs:
+        key, sep, path = spec.partition("=")
+        data = result.get(key) if isinstance(result, dict) else None
+        if not sep or not path:
+            raise SystemExit(f"cmd: --save {spec!r}: expected KEY=FILE")
+        if not isinstance(data, bytes | bytearray):
+            raise SystemExit(f"cmd: --save {key}: the answer has no bytes field {key!r}")
+        Path(path).write_bytes(bytes(data))
+        out.append(f"cmd: {key}: {len(data)} bytes -> {path}")
+    return out
 
 
 def cmd_get_config(args: argparse.Namespace) -> int:

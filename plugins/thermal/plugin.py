@@ -36,6 +36,11 @@ from edge_agent.plugins.thermal.render import Overlay, render_png
 _PRIORITY_SEVERITY = {1: Severity.ALARM, 2: Severity.ALARM, 3: Severity.WARNING}
 
 
+def _truthy(v: Any) -> bool:
+    """A flag from a command's args: true, or "true"/"1"/"yes" as ``edge-agent cmd --arg`` sends it."""
+    return v is True or str(v).strip().lower() in ("1", "true", "yes")
+
+
 class _Confirmed:
     """A class that changes only after ``n`` consecutive frames agree on the new one."""
 
@@ -193,7 +198,7 @@ class ThermalPlugin(Plugin):
             return self._sim_hot(args)
         if name != "frame":
             raise UnknownCommand(name)
-        if args.get("alarm"):
+        if _truthy(args.get("alarm", False)):
             if self.alarm_frame is None:
                 raise ValueError("frame: no alarm or class has been raised yet")
             return self._frame_answer(self.alarm_frame["frame"], self.alarm_frame["why"])

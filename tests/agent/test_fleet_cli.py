@@ -250,3 +250,14 @@ def test_sparkplug_through_the_shipped_acl(tmp_path: Path, acl_broker: AclBroker
     finally:
         assert agent.stop() == 0
         scada.close()
+
+
+def test_cmd_save_writes_byte_fields(tmp_path: Path) -> None:
+    from edge_agent.agent.ops.fleet import save_fields
+
+    lines = save_fields({"png": b"\x89PNG", "rows": 24}, [f"png={tmp_path / 'f.png'}"])
+    assert (tmp_path / "f.png").read_bytes() == b"\x89PNG" and "4 bytes" in lines[0]
+    with pytest.raises(SystemExit, match="no bytes field 'rows'"):
+        save_fields({"rows": 24}, [f"rows={tmp_path / 'x'}"])
+    with pytest.raises(SystemExit, match="KEY=FILE"):
+        save_fields({}, ["png"])
