@@ -21,7 +21,7 @@ COLOURS = {
     "agent/maintenance": "#efe1f5",
     "agent/messaging": "#fff7c2",
     "agent/sparkplug": "#f9dcdc",
-    "agent/history": "#d9f2ef",
+    "agent/history, alarms": "#d9f2ef",
     "outside the agent": "#e6e6e6",
 }
 
@@ -66,8 +66,9 @@ BOXES = (
         "agent/messaging", ("edge_agent.agent.messaging.publisher:LocalLink.store",)),
     Box("hook", R, 67.5, W, "hook: Maintenance.on_data", "calibration past due -> quality \"uncertain\"",
         "agent/maintenance", ("edge_agent.agent.maintenance.service:Maintenance.on_data",)),
-    Box("history", R, 58.5, W, "output: History.data", "per-minute and per-hour aggregates (history.sqlite)",
-        "agent/history", ("edge_agent.agent.history.service:History.data",)),
+    Box("history", R, 58.5, W, "outputs: History.data, AlarmList.data",
+        "minute and hour aggregates; all-good data clears an instance's faults", "agent/history, alarms",
+        ("edge_agent.agent.history.service:History.data", "edge_agent.agent.alarms.service:AlarmList.data")),
     Box("spb", R, 37, W, "output: SparkplugNode.data", "metric table (metric_items, aliases); DBIRTH or DDATA",
         "agent/sparkplug", ("edge_agent.agent.sparkplug.node:SparkplugNode.data",
                             "edge_agent.agent.sparkplug.device:metric_items")),
