@@ -115,6 +115,7 @@ def test_optional_features_are_seen_on_the_factory_class_or_its_declared_return_
     assert not isinstance(_Deadlines(), dc.Writable)
 
 
+@pytest.mark.slow  # two CLI processes that load every driver
 def test_the_listings_name_each_drivers_optional_features() -> None:
     root = Path(__file__).resolve().parent.parent
     run = [sys.executable, "-m", "edge_agent.agent", "drivers"]

@@ -16,6 +16,7 @@ import sys
 from importlib.metadata import distribution
 from pathlib import Path
 
+import pytest
 from edge_agent.agent.devtools.scaffold import write_package
 from support import ROOT
 
@@ -27,6 +28,7 @@ def test_this_run_uses_an_editable_install_of_this_checkout() -> None:
     assert Path(direct["url"].removeprefix("file://")).resolve() == ROOT.resolve()
 
 
+@pytest.mark.slow  # two mypy --strict runs: ~20 s
 def test_mypy_strict_on_a_scaffolded_package_finds_edge_agent(tmp_path: Path) -> None:
     packages = [
         write_package("driver", "typed_i2c", tmp_path, bus="i2c"),
