@@ -64,7 +64,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _serve(cfg: Config, reg: Registry, path: Path, file_cfg: Config, layer: PushedLayer) -> tuple[int, bool]:
     """Build the agent on this loop and run it; the exit code, and whether a driver call is stuck."""
     from edge_agent.agent.runtime.bootstrap import build_runtime
+    from edge_agent.drivers.named_thread import named_executor
 
+    asyncio.get_running_loop().set_default_executor(named_executor())  # its threads named for top -H
     rt = build_runtime(
         cfg, reg, config_path=path, url_override=os.environ.get(ENV_URL), file_config=file_cfg, layer=layer
     )

@@ -8,6 +8,7 @@ import functools
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 PR_SET_NAME = 15  # prctl(2)
 OS_NAME_MAX = 15  # bytes, without the terminating NUL
@@ -45,3 +46,13 @@ class NamedThread(threading.Thread):
     def run(self) -> None:
         set_os_thread_name(self.name)
         super().run()
+
+
+def _name_this_thread() -> None:
+    set_os_thread_name(threading.current_thread().name)
+
+
+def named_executor(prefix: str = "asyncio") -> ThreadPoolExecutor:
+    """A thread pool whose threads carry their names at the OS level (``asyncio_0``...): the event
+    loop's default executor (``to_thread``, ``run_in_executor``), sized as asyncio sizes its own."""
+    return ThreadPoolExecutor(thread_name_prefix=prefix, initializer=_name_this_thread)

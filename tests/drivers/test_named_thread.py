@@ -6,7 +6,7 @@ import sys
 import threading
 
 import pytest
-from edge_agent.drivers.named_thread import NamedThread, os_thread_name
+from edge_agent.drivers.named_thread import NamedThread, named_executor, os_thread_name
 
 
 def test_long_names_keep_their_start_and_end_within_15_bytes() -> None:
@@ -27,3 +27,13 @@ def test_the_os_sees_the_name() -> None:
     t.start()
     t.join()
     assert seen == [os_thread_name("lane:boiler-feed-pump")]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux")
+def test_the_executor_names_its_threads() -> None:
+    def comm() -> str:
+        with open(f"/proc/self/task/{threading.get_native_id()}/comm") as f:
+            return f.read().strip()
+
+    with named_executor("pool") as pool:
+        assert pool.submit(comm).result() == "pool_0"
