@@ -377,6 +377,16 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     add_args(s)
     s.set_defaults(func=_lazy("edge_agent.agent.ops.history", "cmd_history"))
 
+    s = sub.add_parser("panel", help="the technician's web panel (its own process; needs its config file)")
+    s.add_argument("-c", "--config", required=True, help="the panel's TOML (docs/panel.md): off unless configured")
+    s.set_defaults(func=_lazy("edge_agent.agent.ops.panel.server", "cmd_panel"))
+
+    s = sub.add_parser("panel-user", help="add or change a panel user (password from stdin or a prompt)")
+    s.add_argument("users_file", metavar="USERS_FILE")
+    s.add_argument("name", metavar="NAME")
+    s.add_argument("--role", choices=("viewer", "technician", "admin"), default="technician")
+    s.set_defaults(func=_lazy("edge_agent.agent.ops.panel.server", "cmd_panel_user"))
+
     s = sub.add_parser("report", help="an agent's shift report as a table, --png as a one-page picture")
     s.add_argument("agent_id", metavar="AGENT")
     s.add_argument("--line", help="the production instance (default: the newest report of any line)")

@@ -164,6 +164,8 @@ class History:
         if not isinstance(instance, str):
             known = ", ".join(sorted(self.catalog())) or "none yet"
             raise ValueError(f'history needs an instance: {{"instance": NAME}} (with history: {known})')
+        if args.get("list") is True:  # what is kept for the instance, with units (the panel's labels)
+            return {"instance": instance, "keys": self.catalog().get(instance, {})}
         keys = args.get("keys") or list(self.catalog().get(instance, {}))[:1]
         if isinstance(keys, str):
             keys = [keys]

@@ -2,6 +2,7 @@
 # Add (or change) one broker user and print its password once.
 #   add-user.sh press-07            an agent: the user name is its [agent] id
 #   add-user.sh ops                 the ops role (push-config, cmd, fleet)
+#   add-user.sh panel               the technician's panel (edge-agent panel: [mqtt] password_file)
 # The agent's password goes into /etc/edge-agent/mqtt.pass on that agent ([mqtt] password_file).
 set -eu
 user=${1:?usage: add-user.sh USER [PASSWD_FILE]}

@@ -1,0 +1,442 @@
+// edge-agent panel: one page, hash routes, data from /api, live updates from /api/live (SSE).
+// Every text from an agent goes through esc() or textContent: nothing from the broker is HTML.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const enc = encodeURIComponent;
+let me = { user: null, role: null };
+let view = { render: null, deps: [] };
+const RANGES = [["1h", "1 h"], ["8h", "8 h"], ["24h", "24 h"], ["7d", "7 d"], ["30d", "30 d"]];
+
+async function api(path, opts = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (me.csrf) headers["X-CSRF-Token"] = me.csrf;
+  const res = await fetch(path, { credentials: "same-origin", headers, ...opts });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.error || res.statusText);
+  return body;
+}
+const post = (path, body) => api(path, { method: "POST", body: JSON.stringify(body) });
+
+function toast(text) {
+  const t = document.createElement("div");
+  t.className = "toast";
+  t.textContent = text;
+  document.body.appendChild(t);
+  setTimeout(() => t.remove(), 4000);
+}
+
+function when(ms) {
+  if (typeof ms !== "number") return "-";
+  const d = new Date(ms);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+function fmt(v) {
+  if (v === null || v === undefined) return "-";
+  if (typeof v === "number") return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : String(+v.toPrecision(5));
+  if (typeof v === "boolean") return v ? "on" : "off";
+  return String(v);
+}
+const qClass = (q) => (!q || q === "good" ? "q-good" : q === "uncertain" ? "q-uncertain" : "q-bad");
+
+// -- login ----------------------------------------------------------------------------------------
+async function refreshMe() {
+  me = await api("/api/me");
+  $("#who").textContent = me.user ? `${me.user} (${me.role}) - log out` : "Log in";
+}
+function askLogin() {
+  $("#login-error").textContent = "";
+  $("#login").showModal();
+}
+$("#who").addEventListener("click", async () => {
+  if (!me.user) return askLogin();
+  await post("/api/logout", {}).catch(() => {});
+  await refreshMe();
+  route();
+});
+$("#login-cancel").addEventListener("click", () => $("#login").close());
+$("#login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  try {
+    await post("/api/login", { user: f.get("user"), password: f.get("password") });
+    $("#login").close();
+    e.target.reset();
+    await refreshMe();
+    route();
+  } catch (err) {
+    $("#login-error").textContent = err.message;
+  }
+});
+
+// A form in a dialog: fields [{name, label, type, value, options}] -> values, or null on cancel.
+function askForm(title, fields, okText) {
+  return new Promise((resolve) => {
+    $("#ask-title").textContent = title;
+    $("#ask-error").textContent = "";
+    $("#ask-ok").textContent = okText || "OK";
+    $("#ask-fields").innerHTML = fields.map((f) => {
+      if (f.options) return `<label>${esc(f.label)}<select name="${esc(f.name)}">${f.options.map((o) => `<option value="${esc(o[0])}">${esc(o[1])}</option>`).join("")}</select></label>`;
+      if (f.type === "textarea") return `<label>${esc(f.label)}<textarea name="${esc(f.name)}">${esc(f.value || "")}</textarea></label>`;
+      return `<label>${esc(f.label)}<input name="${esc(f.name)}" type="${esc(f.type || "text")}" value="${esc(f.value || "")}" ${f.step ? `step="${esc(f.step)}"` : ""}></label>`;
+    }).join("");
+    const dlg = $("#ask");
+    const done = (v) => { dlg.close(); $("#ask-form").onsubmit = null; $("#ask-cancel").onclick = null; resolve(v); };
+    $("#ask-form").onsubmit = (e) => { e.preventDefault(); done(Object.fromEntries(new FormData(e.target))); };
+    $("#ask-cancel").onclick = () => done(null);
+    dlg.showModal();
+  });
+}
+
+// An action needs a login: ask for one first, then do it; errors become a toast.
+async function act(agent, name, body) {
+  if (!me.user) { askLogin(); throw new Error("log in first"); }
+  try {
+    const r = await post(`/api/agent/${enc(agent)}/${name}`, body);
+    return r;
+  } catch (err) {
+    toast(`${name}: ${err.message}`);
+    throw err;
+  }
+}
+
+// -- navigation -----------------------------------------------------------------------------------
+function nav(agent, here, counts) {
+  const c = counts || {};
+  const n = (c.active_unack || 0) + (c.cleared_unack || 0);
+  const items = [["#/", "Overview"]];
+  if (agent) {
+    const a = `#/a/${enc(agent)}`;
+    items.push([a, agent], [`${a}/alarms`, `Alarms${n ? ` <span class="badge">${n}</span>` : ""}`], [`${a}/captures`, "Captures"],
+      [`${a}/maintenance`, "Maintenance"], [`${a}/calibration`, "Calibration"], [`${a}/reports`, "Shift reports"], [`${a}/audit`, "Audit log"]);
+  }
+  $("#nav").innerHTML = items.map(([h, t]) => `<a href="${h}" class="${h === here ? "here" : ""}">${t}</a>`).join("");
+}
+
+async function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent).filter(Boolean);
+  try {
+    if (parts[0] === "a" && parts[1]) {
+      const agent = parts[1];
+      const page = parts[2] || "";
+      const pages = { "": pageAgent, i: pageInstance, alarms: pageAlarms, captures: pageCaptures, capture: pageCapture,
+        maintenance: pageMaintenance, calibration: pageCalibration, reports: pageReports, audit: pageAudit };
+      await (pages[page] || pageAgent)(agent, parts[3]);
+    } else {
+      await pageOverview();
+    }
+  } catch (err) {
+    if (/log in/.test(err.message) && !me.user) { $("#main").innerHTML = `<p class="error">${esc(err.message)}</p>`; askLogin(); return; }
+    $("#main").innerHTML = `<p class="error">${esc(err.message)}</p>`;
+  }
+}
+window.addEventListener("hashchange", route);
+
+function setView(render, deps) { view = { render, deps }; }
+
+// -- pages ----------------------------------------------------------------------------------------
+async function pageOverview() {
+  const agents = await api("/api/overview");
+  nav(null, "#/");
+  const cards = Object.entries(agents).map(([name, a]) => {
+    const c = a.alarm_counts || {};
+    const insts = Object.entries(a.instances).map(([i, s]) => `<tr class="pick" data-href="#/a/${enc(name)}/i/${enc(i)}">
+      <td><a href="#/a/${enc(name)}/i/${enc(i)}">${esc(i)}</a><div class="muted">${esc(s.plugin)}</div></td>
+      <td><span class="state st-${esc(s.state)}">${esc(s.state)}</span></td>
+      <td><span class="q ${qClass(s.worst_quality)}">${esc(s.worst_quality)}</span></td></tr>`).join("");
+    return `<section class="card"><h2><a href="#/a/${enc(name)}">${esc(name)}</a>
+      <span class="state st-${a.online ? "running" : "offline"}">${a.online ? "online" : "offline"}</span></h2>
+      <p><a href="#/a/${enc(name)}/alarms"><span class="big">${(c.active_unack || 0) + (c.active_ack || 0)}</span> active alarms</a>,
+      ${c.active_unack || 0} not acknowledged, ${c.cleared_unack || 0} cleared to acknowledge</p>
+      <table><tr><th>instance</th><th>state</th><th>worst quality</th></tr>${insts}</table></section>`;
+  }).join("");
+  $("#main").innerHTML = `<h1>Overview</h1><div class="grid">${cards || '<p class="muted">No agent seen on the broker yet.</p>'}</div>`;
+  bindRows();
+  setView(pageOverview, ["*"]);
+}
+
+function bindRows() {
+  document.querySelectorAll("tr.pick[data-href]").forEach((tr) => tr.addEventListener("click", () => { location.hash = tr.dataset.href; }));
+}
+
+async function pageAgent(agent) {
+  const [ov, a] = await Promise.all([api("/api/overview"), api(`/api/agent/${enc(agent)}`)]);
+  const mine = ov[agent] || { instances: {} };
+  nav(agent, `#/a/${enc(agent)}`, a.alarms.counts);
+  const rows = Object.entries(mine.instances).map(([i, s]) => `<tr class="pick" data-href="#/a/${enc(agent)}/i/${enc(i)}">
+    <td><a href="#/a/${enc(agent)}/i/${enc(i)}">${esc(i)}</a></td><td>${esc(s.plugin)}</td>
+    <td><span class="state st-${esc(s.state)}">${esc(s.state)}</span></td><td><span class="q ${qClass(s.worst_quality)}">${esc(s.worst_quality)}</span></td>
+    <td>${s.age_s === null ? "-" : `${fmt(s.age_s)} s ago`}</td></tr>`).join("");
+  const ev = a.events.slice(0, 15).map((e) => `<tr><td>${when(e.ts)}</td><td>${esc(e.instance)}</td><td>${esc(e.severity)}</td><td>${esc(e.msg)}</td></tr>`).join("");
+  $("#main").innerHTML = `<h1>${esc(agent)} <span class="state st-${mine.online ? "running" : "offline"}">${mine.online ? "online" : "offline"}</span></h1>
+    <table><tr><th>instance</th><th>plugin</th><th>state</th><th>worst quality</th><th>last data</th></tr>${rows}</table>
+    <h2 style="margin-top:1rem">Latest events</h2><table><tr><th>time</th><th>instance</th><th>severity</th><th>what</th></tr>${ev}</table>`;
+  bindRows();
+  setView(() => pageAgent(agent), [`${agent}/state`, `${agent}/events`, `${agent}/alarms`]);
+}
+
+const trend = { key: null, range: "8h" };
+
+async function pageInstance(agent, inst) {
+  const [data, a, cat] = await Promise.all([
+    api(`/api/agent/${enc(agent)}/instance/${enc(inst)}`),
+    api(`/api/agent/${enc(agent)}`),
+    api(`/api/agent/${enc(agent)}/history?instance=${enc(inst)}&list=1`).catch(() => ({ keys: {} })),
+  ]);
+  nav(agent, "", a.alarms.counts);
+  const units = cat.keys || {};
+  const keys = Object.keys(data.values).sort();
+  if (!trend.key || !(trend.key in data.values)) trend.key = keys.find((k) => k in units) || keys[0];
+  const rows = keys.map((k) => {
+    const q = data.quality[k] || "good";
+    return `<tr class="pick ${k === trend.key ? "chosen" : ""}" data-key="${esc(k)}"><td>${esc(k)}</td>
+      <td class="num" id="v-${esc(k)}">${esc(fmt(data.values[k]))}</td><td>${esc(units[k] || "")}</td>
+      <td><span class="q ${qClass(q)}">${esc(q)}</span></td></tr>`;
+  }).join("");
+  const st = data.state || {};
+  $("#main").innerHTML = `<h1>${esc(inst)} <span class="state st-${esc(st.state)}">${esc(st.state || "?")}</span>
+    <span class="muted" style="font-size:0.9rem">${esc(st.plugin || "")}, last data ${when(data.ts)}</span></h1>
+    <div class="two"><div><table><tr><th>value</th><th style="text-align:right">now</th><th>unit</th><th>quality</th></tr>${rows}</table></div>
+    <div class="card"><h2 id="trend-title">Trend</h2><div class="row" id="ranges">${RANGES.map(([r, t]) =>
+      `<button class="btn small ${r === trend.range ? "on" : ""}" data-range="${r}" type="button">${t}</button>`).join("")}</div>
+    <canvas class="chart" id="chart" width="900" height="340"></canvas><p class="muted" id="trend-note"></p></div></div>`;
+  document.querySelectorAll("tr[data-key]").forEach((tr) => tr.addEventListener("click", () => { trend.key = tr.dataset.key; pageInstance(agent, inst); }));
+  document.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => { trend.range = b.dataset.range; pageInstance(agent, inst); }));
+  drawTrend(agent, inst, units);
+  setView(() => liveValues(agent, inst), [`${agent}/data/${inst}`]);
+}
+
+async function liveValues(agent, inst) {
+  const data = await api(`/api/agent/${enc(agent)}/instance/${enc(inst)}`);
+  for (const [k, v] of Object.entries(data.values)) {
+    const cell = document.getElementById(`v-${k}`);
+    if (cell) cell.textContent = fmt(v);
+  }
+}
+
+async function drawTrend(agent, inst, units) {
+  const key = trend.key;
+  $("#trend-title").textContent = key ? `Trend of ${key}${units[key] ? ` (${units[key]})` : ""}` : "Trend";
+  if (!key) return;
+  let h;
+  try {
+    h = await api(`/api/agent/${enc(agent)}/history?instance=${enc(inst)}&key=${enc(key)}&since=${trend.range}`);
+  } catch (err) {
+    $("#trend-note").textContent = err.message;
+    return;
+  }
+  const pts = ((h.series || {})[key] || { points: [] }).points.filter((p) => p[2] !== null);
+  $("#trend-note").textContent = `${pts.length} points, per ${h.resolution}; band = min to max, line = mean, red = not all samples good`;
+  chart($("#chart"), pts, h.from_ms, h.until_ms);
+}
+
+function chart(canvas, pts, fromMs, untilMs) {
+  const dpr = window.devicePixelRatio || 1;
+  const w = canvas.clientWidth, hgt = canvas.clientHeight;
+  canvas.width = w * dpr; canvas.height = hgt * dpr;
+  const g = canvas.getContext("2d");
+  g.scale(dpr, dpr);
+  g.clearRect(0, 0, w, hgt);
+  const L = 70, R = 12, T = 12, B = 42;
+  g.font = "15px sans-serif";
+  g.fillStyle = "#55636f";
+  if (!pts.length) { g.fillText("no history in this range yet", L, hgt / 2); return; }
+  let lo = Math.min(...pts.map((p) => p[1])), hi = Math.max(...pts.map((p) => p[3]));
+  if (lo === hi) { lo -= 1; hi += 1; }
+  const pad = (hi - lo) * 0.08; lo -= pad; hi += pad;
+  const t0 = fromMs / 1000, t1 = untilMs / 1000;
+  const x = (t) => L + ((t - t0) / (t1 - t0)) * (w - L - R);
+  const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (hgt - T - B);
+  g.strokeStyle = "#d5dbe0"; g.lineWidth = 1;
+  for (let i = 0; i <= 4; i++) {
+    const v = lo + ((hi - lo) * i) / 4;
+    g.beginPath(); g.moveTo(L, y(v)); g.lineTo(w - R, y(v)); g.stroke();
+    g.fillText(fmt(v), 4, y(v) + 5);
+  }
+  for (let i = 0; i <= 4; i++) {
+    const t = t0 + ((t1 - t0) * i) / 4;
+    const d = new Date(t * 1000);
+    const label = t1 - t0 > 2 * 86400 ? `${d.getMonth() + 1}/${d.getDate()}` : `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+    g.fillText(label, Math.min(x(t) - 18, w - R - 44), hgt - 14);
+  }
+  g.fillStyle = "rgba(31,78,121,0.18)";
+  g.beginPath();
+  pts.forEach((p, i) => (i ? g.lineTo(x(p[0]), y(p[3])) : g.moveTo(x(p[0]), y(p[3]))));
+  for (let i = pts.length - 1; i >= 0; i--) g.lineTo(x(pts[i][0]), y(pts[i][1]));
+  g.closePath(); g.fill();
+  g.strokeStyle = "#1f4e79"; g.lineWidth = 2.5;
+  g.beginPath();
+  pts.forEach((p, i) => (i ? g.lineTo(x(p[0]), y(p[2])) : g.moveTo(x(p[0]), y(p[2]))));
+  g.stroke();
+  g.fillStyle = "#b71c1c";
+  pts.filter((p) => p[6] < 1).forEach((p) => { g.beginPath(); g.arc(x(p[0]), y(p[2]), 4, 0, 7); g.fill(); });
+  if (pts.length < 3) { g.fillStyle = "#1f4e79"; pts.forEach((p) => { g.beginPath(); g.arc(x(p[0]), y(p[2]), 5, 0, 7); g.fill(); }); }
+}
+
+async function pageAlarms(agent) {
+  const [a, full] = await Promise.all([api(`/api/agent/${enc(agent)}`), api(`/api/agent/${enc(agent)}/alarms`).catch(() => null)]);
+  const list = (full || a.alarms).alarms || [];
+  nav(agent, `#/a/${enc(agent)}/alarms`, a.alarms.counts);
+  const rows = list.map((x) => `<tr><td><span class="state st-${esc(x.state)}">${esc(x.state.replace("_", " "))}</span>
+      ${x.shelved ? `<span class="state st-shelved">shelved to ${when(x.shelved_until_ms)}</span>` : ""}</td>
+    <td><b>${esc(x.instance)} ${esc(x.name)}</b><div class="muted">${esc(x.message)}</div></td>
+    <td>${when(x.raised_ms)}${x.cleared_ms ? `<div class="muted">cleared ${when(x.cleared_ms)}</div>` : ""}</td>
+    <td>${x.ack_by ? `${esc(x.ack_by)}<div class="muted">${esc(x.ack_comment)}</div>` : ""}</td>
+    <td><div class="row">${x.acked ? "" : `<button class="btn primary" data-ack="${esc(x.id)}" type="button">Acknowledge</button>`}
+      ${x.shelved ? `<button class="btn" data-unshelve="${esc(x.id)}" type="button">Unshelve</button>` : `<button class="btn" data-shelve="${esc(x.id)}" type="button">Shelve</button>`}</div></td></tr>`).join("");
+  const recent = ((full && full.recent) || []).slice().reverse().slice(0, 20).map((x) => `<tr><td>${when(x.cleared_ms)}</td>
+    <td>${esc(x.instance)} ${esc(x.name)}</td><td>${esc(x.ack_by)} ${esc(x.ack_comment)}</td></tr>`).join("");
+  $("#main").innerHTML = `<h1>Alarms of ${esc(agent)}</h1>
+    ${list.length ? `<table><tr><th>state</th><th>alarm</th><th>since</th><th>acknowledged by</th><th></th></tr>${rows}</table>` : '<p class="big" style="color:var(--green)">No alarms</p>'}
+    <h2 style="margin-top:1rem">Recently back to normal</h2><table><tr><th>cleared</th><th>alarm</th><th>acknowledged by</th></tr>${recent}</table>`;
+  document.querySelectorAll("[data-ack]").forEach((b) => b.addEventListener("click", async () => {
+    const f = await askForm("Acknowledge alarm", [{ name: "comment", label: "Comment (optional)", type: "textarea" }], "Acknowledge");
+    if (f === null) return;
+    await act(agent, "ack", { id: b.dataset.ack, comment: f.comment });
+    toast("acknowledged"); pageAlarms(agent);
+  }));
+  document.querySelectorAll("[data-shelve]").forEach((b) => b.addEventListener("click", async () => {
+    const f = await askForm("Shelve a nuisance alarm", [
+      { name: "for_s", label: "For", options: [["3600", "1 hour"], ["28800", "one shift (8 h)"], ["86400", "one day"], ["604800", "one week"]] },
+      { name: "comment", label: "Why (required: kept in the audit log)", type: "textarea" }], "Shelve");
+    if (f === null) return;
+    await act(agent, "shelve", { id: b.dataset.shelve, for_s: Number(f.for_s), comment: f.comment });
+    toast("shelved"); pageAlarms(agent);
+  }));
+  document.querySelectorAll("[data-unshelve]").forEach((b) => b.addEventListener("click", async () => {
+    await act(agent, "unshelve", { id: b.dataset.unshelve }); pageAlarms(agent);
+  }));
+  setView(() => pageAlarms(agent), [`${agent}/alarms`]);
+}
+
+async function pageCaptures(agent) {
+  const [a, c] = await Promise.all([api(`/api/agent/${enc(agent)}`), api(`/api/agent/${enc(agent)}/captures`)]);
+  nav(agent, `#/a/${enc(agent)}/captures`, a.alarms.counts);
+  const rows = (c.captures || []).map((x) => `<tr class="pick" data-href="#/a/${enc(agent)}/capture/${enc(x.id)}">
+    <td><a href="#/a/${enc(agent)}/capture/${enc(x.id)}">${esc(x.id)}</a></td><td>${when(x.mtime_ms)}</td><td>${fmt(x.bytes / 1024)} kB</td></tr>`).join("");
+  $("#main").innerHTML = `<h1>Captures of ${esc(agent)}</h1><p class="muted">Saved around alarms by the recorder; the id names the time, rule and instance.</p>
+    <table><tr><th>capture</th><th>saved</th><th>size</th></tr>${rows || '<tr><td colspan="3">none yet</td></tr>'}</table>`;
+  bindRows();
+  setView(null, []);
+}
+
+async function pageCapture(agent, id) {
+  const a = await api(`/api/agent/${enc(agent)}`);
+  nav(agent, `#/a/${enc(agent)}/captures`, a.alarms.counts);
+  $("#main").innerHTML = `<h1>Capture ${esc(id)}</h1><p class="muted">Waveform, spectrum and envelope spectrum; dashed red lines: the bearing fault frequencies at the trigger.</p>
+    <p id="cap-note">Drawing&hellip;</p><img class="plot" id="cap-img" alt="capture ${esc(id)}">`;
+  const img = $("#cap-img");
+  img.onload = () => { $("#cap-note").textContent = ""; };
+  img.onerror = () => { $("#cap-note").textContent = "the capture could not be drawn (see the panel's log)"; };
+  img.src = `/api/agent/${enc(agent)}/capture/${enc(id)}`;
+  setView(null, []);
+}
+
+function maintenancePlans(values) {
+  // maintenance instance values: ASSET.plans.PLAN.{status,task,...}
+  const plans = {};
+  for (const [k, v] of Object.entries(values)) {
+    const m = k.match(/^([^.]+)\.plans\.([^.]+)\.(.+)$/);
+    if (m) (plans[`${m[1]}/${m[2]}`] ||= { asset: m[1], plan: m[2] })[m[3]] = v;
+  }
+  return Object.values(plans);
+}
+
+async function pageMaintenance(agent) {
+  const [ov, a] = await Promise.all([api("/api/overview"), api(`/api/agent/${enc(agent)}`)]);
+  nav(agent, `#/a/${enc(agent)}/maintenance`, a.alarms.counts);
+  const insts = Object.entries((ov[agent] || { instances: {} }).instances).filter(([, s]) => s.plugin === "maintenance").map(([i]) => i);
+  let html = `<h1>Maintenance of ${esc(agent)}</h1>`;
+  for (const inst of insts) {
+    const d = await api(`/api/agent/${enc(agent)}/instance/${enc(inst)}`);
+    const rows = maintenancePlans(d.values).map((p) => {
+      const st = String(p.status || "ok");
+      const cls = st === "overdue" ? "st-active_unack" : st === "due" ? "st-cleared_unack" : "st-normal";
+      return `<tr><td><b>${esc(p.asset)}</b> ${esc(p.plan)}<div class="muted">${esc(p.task || "")}</div></td>
+        <td><span class="state ${cls}">${esc(st)}</span></td>
+        <td><button class="btn primary" type="button" data-inst="${esc(inst)}" data-asset="${esc(p.asset)}" data-plan="${esc(p.plan)}">Sign off</button></td></tr>`;
+    }).join("");
+    html += `<section class="card"><h2>${esc(inst)}</h2><table><tr><th>asset and plan</th><th>status</th><th></th></tr>${rows}</table></section>`;
+  }
+  const done = a.events.filter((e) => e.kind === "maintenance_done").slice(0, 20).map((e) =>
+    `<tr><td>${when(e.ts)}</td><td>${esc(e.asset)} ${esc(e.plan)}</td><td>${esc(e.by)}</td><td>${esc(e.notes)}</td></tr>`).join("");
+  html += `<h2 style="margin-top:1rem">Signed off (this panel session; every sign-off is in the audit log)</h2>
+    <table><tr><th>time</th><th>plan</th><th>by</th><th>notes</th></tr>${done}</table>`;
+  $("#main").innerHTML = insts.length ? html : `<h1>Maintenance</h1><p class="muted">No maintenance instance on ${esc(agent)}.</p>`;
+  document.querySelectorAll("[data-plan]").forEach((b) => b.addEventListener("click", async () => {
+    const f = await askForm(`Sign off ${b.dataset.asset} ${b.dataset.plan}`, [
+      { name: "work_order", label: "Work order (optional)" }, { name: "notes", label: "What was done", type: "textarea" }], "Sign off");
+    if (f === null) return;
+    await act(agent, "maintenance_done", { instance: b.dataset.inst, asset: b.dataset.asset, plan: b.dataset.plan, notes: f.notes, work_order: f.work_order });
+    toast("signed off"); pageMaintenance(agent);
+  }));
+  setView(null, []);
+}
+
+async function pageCalibration(agent) {
+  const [ov, a] = await Promise.all([api("/api/overview"), api(`/api/agent/${enc(agent)}`)]);
+  nav(agent, `#/a/${enc(agent)}/calibration`, a.alarms.counts);
+  const insts = Object.keys((ov[agent] || { instances: {} }).instances);
+  $("#main").innerHTML = `<h1>Calibrate a channel</h1><div class="two"><section class="card">
+    <p class="muted">Put the sensor in a reference (bath, calibrator), wait until it settles, enter the reference value and
+    take the point; repeat for each reference; then apply. The agent records as found and as left.</p>
+    <label>Instance<select id="cal-inst">${insts.map((i) => `<option>${esc(i)}</option>`).join("")}</select></label>
+    <label>Channel<input id="cal-ch" placeholder="e.g. motor_de"></label>
+    <label>Reference value<input id="cal-ref" type="number" step="any"></label>
+    <label>Note (standard used, certificate)<input id="cal-note"></label>
+    <div class="row"><button class="btn" id="cal-point" type="button">Take point</button>
+    <button class="btn primary" id="cal-apply" type="button">Apply</button><button class="btn danger" id="cal-cancel" type="button">Cancel points</button></div>
+    </section><section class="card"><h2>Record</h2><pre id="cal-out" class="muted">No points yet.</pre></section></div>`;
+  const base = () => ({ instance: $("#cal-inst").value, channel: $("#cal-ch").value.trim() });
+  const show = (r) => { $("#cal-out").textContent = JSON.stringify(r, null, 1); };
+  $("#cal-point").onclick = async () => show(await act(agent, "calibrate", { ...base(), action: "point", reference: Number($("#cal-ref").value) }));
+  $("#cal-apply").onclick = async () => show(await act(agent, "calibrate", { ...base(), action: "apply", note: $("#cal-note").value }));
+  $("#cal-cancel").onclick = async () => show(await act(agent, "calibrate", { ...base(), action: "cancel" }));
+  setView(null, []);
+}
+
+async function pageReports(agent) {
+  const a = await api(`/api/agent/${enc(agent)}`);
+  nav(agent, `#/a/${enc(agent)}/reports`, a.alarms.counts);
+  const lines = Object.keys(a.reports);
+  let html = `<h1>Shift reports of ${esc(agent)}</h1>`;
+  for (const line of lines) {
+    const r = await api(`/api/agent/${enc(agent)}/report/${enc(line)}`);
+    html += `<section class="card"><h2>${esc(r.title)}</h2><p class="muted">${esc(r.period)}</p><div class="grid">${r.sections.map(([head, rows]) =>
+      `<div><h2>${esc(head)}</h2><div class="kv">${rows.map(([k, v]) => `<span>${esc(k)}</span><b>${esc(v)}</b>`).join("")}</div></div>`).join("")}</div></section>`;
+  }
+  $("#main").innerHTML = lines.length ? html : `${html}<p class="muted">No shift report published yet.</p>`;
+  setView(() => pageReports(agent), [`${agent}/reports`]);
+}
+
+async function pageAudit(agent) {
+  const [a, full] = await Promise.all([api(`/api/agent/${enc(agent)}`), api(`/api/agent/${enc(agent)}/audit`).catch(() => null)]);
+  nav(agent, `#/a/${enc(agent)}/audit`, a.alarms.counts);
+  const entries = (full || a.audit).entries || [];
+  const rows = entries.map((e) => `<tr><td>${when(e.ts_ms)}</td><td><b>${esc(e.by)}</b></td><td>${esc((e.args || {}).via || e.source)}</td>
+    <td>${esc(e.command)} ${esc(e.instance || "")}<div class="muted">${esc(Object.entries(e.args || {}).filter(([k]) => !["by", "via"].includes(k)).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(", "))}</div></td>
+    <td>${esc(e.outcome)}</td></tr>`).join("");
+  $("#main").innerHTML = `<h1>Audit log of ${esc(agent)}</h1><p class="muted">Every action that changed something: who, when, from where, what, and how it ended.</p>
+    <table><tr><th>when</th><th>who</th><th>from</th><th>what</th><th>outcome</th></tr>${rows || '<tr><td colspan="5">nothing recorded yet</td></tr>'}</table>`;
+  setView(() => pageAudit(agent), [`${agent}/audit`]);
+}
+
+// -- live updates ---------------------------------------------------------------------------------
+function live() {
+  const es = new EventSource("/api/live");
+  es.onopen = () => $("#live").classList.add("on");
+  es.onerror = () => $("#live").classList.remove("on");
+  es.onmessage = (m) => {
+    const changed = JSON.parse(m.data);
+    if (!view.render) return;
+    if (view.deps.includes("*") || changed.some((c) => view.deps.includes(c))) view.render().catch(() => {});
+  };
+}
+
+(async () => {
+  await refreshMe();
+  await route();
+  live();
+})();

@@ -1,0 +1,133 @@
+"""The panel over HTTP: security (login, roles, CSRF, rate limit, off unless configured), live
+values, history, the alarm list with ack, the audit trail, captures, maintenance sign-off."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from edge_agent.agent.ops.panel.security import (
+    LOGIN_FAILURES_MAX,
+    LoginLimiter,
+    check_password,
+    hash_password,
+    load_config,
+    may,
+)
+from panel_plant import PASSWORD, PanelPlant
+
+
+class Browser:
+    """A cookie-keeping HTTP client, as a page's fetch() would be."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.csrf = ""
+
+    def call(self, path: str, body: dict[str, Any] | None = None, csrf: bool = True) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, headers={"Content-Type": "application/json"})
+        if csrf and self.csrf:
+            req.add_header("X-CSRF-Token", self.csrf)
+        try:
+            with self.opener.open(req, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def login(self, user: str, password: str = PASSWORD) -> int:
+        status, me = self.call("/api/login", {"user": user, "password": password})
+        self.csrf = me.get("csrf", "")
+        return status
+
+
+@pytest.fixture
+def plant(tmp_path: Path, broker: Any) -> Iterator[PanelPlant]:
+    p = PanelPlant(tmp_path, broker)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def test_passwords_roles_limits_and_config() -> None:
+    stored = hash_password("correct horse")
+    assert stored.startswith("scrypt$") and check_password("correct horse", stored)
+    assert not check_password("wrong", stored) and not check_password("x", "garbage")
+    assert may("admin", "technician") and not may("viewer", "technician") and not may(None, "viewer")
+    limiter = LoginLimiter()
+    for _ in range(LOGIN_FAILURES_MAX):
+        limiter.failed("addr:1")
+    assert limiter.blocked_for_s("addr:1") > 0 and limiter.blocked_for_s("addr:2") == 0
+
+
+def test_the_panel_is_off_unless_configured_and_binds_localhost(tmp_path: Path) -> None:
+    absent = subprocess.run(
+        [sys.executable, "-m", "edge_agent.agent", "panel"], capture_output=True, text=True, timeout=60
+    )
+    assert absent.returncode != 0 and "--config" in absent.stderr
+    (tmp_path / "p.toml").write_text("[panel]\n")
+    cfg = load_config(tmp_path / "p.toml")
+    assert cfg.panel.bind == "127.0.0.1" and cfg.panel.users_file == str(tmp_path / "panel-users.txt")
+    (tmp_path / "bad.toml").write_text('[panel]\ntls_cert = "c.pem"\n')
+    with pytest.raises(ValueError, match="tls_key go together"):
+        load_config(tmp_path / "bad.toml")
+
+
+def test_panel_end_to_end(plant: PanelPlant) -> None:
+    b = Browser(plant.url)
+    status, page = 0, b""
+    with urllib.request.urlopen(plant.url + "/") as r:
+        status, page, csp = r.status, r.read(), r.headers["Content-Security-Policy"]
+    assert status == 200 and b"/panel.js" in page and "default-src 'self'" in csp
+    assert b.call("/api/../../etc/passwd")[0] == 404
+    # viewing is open (default); the overview shows the agent and its instances
+    plant.sub.wait_for(lambda: b.call("/api/overview")[1].get("line1", {}).get("instances"), 30, "overview")
+
+    # the alarm list: the bearing passes 80 degC within seconds
+    def bearing() -> Any:
+        return next((a for a in b.call("/api/agent/line1")[1]["alarms"]["alarms"] if "bearing_nde" in a["name"]), None)
+
+    alarm = plant.sub.wait_for(bearing, 60, "the bearing alarm on the list")
+    assert alarm["state"] == "active_unack" and alarm["name"].endswith(" high"), alarm
+    # actions need a login, a role that may and the CSRF token
+    assert b.call("/api/agent/line1/ack", {"id": alarm["id"]})[0] == 401
+    assert b.login("tech", "wrong password") == 401
+    assert b.login("visitor") == 200
+    assert b.call("/api/agent/line1/ack", {"id": alarm["id"]})[0] == 403  # a viewer may not
+    assert b.login("tech") == 200
+    assert b.call("/api/agent/line1/ack", {"id": alarm["id"]}, csrf=False)[0] == 403
+    status, acked = b.call("/api/agent/line1/ack", {"id": alarm["id"], "comment": "checking the grease"})
+    assert status == 200 and acked == {"acknowledged": [alarm["id"]]}
+    # ... and the ack is in the audit trail, by the logged-in user, from the panel
+    status, audit = b.call("/api/agent/line1/audit")
+    entry = next(e for e in audit["entries"] if e["command"] == "ack")
+    assert entry["by"] == "tech" and entry["args"]["via"].startswith("panel ") and entry["outcome"] == "done"
+    # live values and a trend from history
+    status, inst = b.call("/api/agent/line1/instance/thermo-a")
+    assert status == 200 and "bearing_nde.temp_c" in inst["values"]
+    status, cat = b.call("/api/agent/line1/history?instance=thermo-a&list=1")
+    assert cat["keys"]["bearing_nde.temp_c"] == "degC"
+    status, h = b.call("/api/agent/line1/history?instance=thermo-a&key=bearing_nde.temp_c&since=1h")
+    assert status == 200 and h["series"]["bearing_nde.temp_c"]["points"]
+    # maintenance sign-off goes through as the user
+    sign_off = {"instance": "maintenance", "asset": "pump1", "plan": "regrease", "notes": "ok"}
+    status, done = b.call("/api/agent/line1/maintenance_done", sign_off)
+    assert status == 200 and done["by"] == "tech", done
+    # the capture the alarm triggered, drawn as a PNG
+    plant.sub.wait_for(lambda: b.call("/api/agent/line1/captures")[1].get("captures"), 30, "a capture saved")
+    cid = b.call("/api/agent/line1/captures")[1]["captures"][0]["id"]
+    with b.opener.open(f"{plant.url}/api/agent/line1/capture/{cid}", timeout=120) as r:
+        assert r.headers["Content-Type"] == "image/png" and r.read()[:4] == b"\x89PNG"
+    # nothing else can be sent: no config push, no tag write, no restart through the panel
+    assert b.call("/api/agent/line1/write", {"tag": "x", "value": 1})[0] == 404
+    assert b.call("/api/agent/line1/restart", {"instance": "thermo-a"})[0] == 404
