@@ -41,10 +41,16 @@ def read_fifo_per_entry(bus: RegisterBus, entries: int) -> bytes:
     return b"".join([bus.read(Reg.DATAX0, FIFO_ENTRY_BYTES) for _ in range(entries)])
 
 
+@runtime_checkable
+class FifoBus(RegisterBus, Protocol):
+    """A register bus that pops many FIFO entries in one go (optional for a bus)."""
+
+    def read_fifo(self, entries: int) -> bytes: ...
+
+
 def pop_fifo(bus: RegisterBus, entries: int) -> bytes:
     """Pop ``entries`` FIFO entries with the bus's ``read_fifo``, or per entry if it has none."""
-    burst: Callable[[int], bytes] | None = getattr(bus, "read_fifo", None)
-    return burst(entries) if burst is not None else read_fifo_per_entry(bus, entries)
+    return bus.read_fifo(entries) if isinstance(bus, FifoBus) else read_fifo_per_entry(bus, entries)
 
 
 class SpiPort(Protocol):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from edge_agent.drivers.buses.spi import SpiBus, SpidevBus
 from edge_agent.drivers.contract import ChannelReading, Quality, TemperatureReading, temperature_reading
@@ -33,6 +33,7 @@ def comm_fault(exc: Exception) -> ChannelReading:
     return ChannelReading(None, quality=q, faults=(f"comm: {exc}",))
 
 
+@runtime_checkable
 class SimChip(SpiBus, Protocol):
     """An emulated chip that the thermal model can drive."""
 
@@ -98,7 +99,7 @@ class SpiChipArray:
     def _drive_sim(self, name: str, t_s: float) -> None:
         model = self._models.get(name)
         chip = self.buses[name]
-        if model is not None and hasattr(chip, "drive"):
+        if model is not None and isinstance(chip, SimChip):
             chip.drive(model.process_c(t_s), model.board_c(t_s), model.fault(t_s))
 
     def read(self) -> TemperatureReading:
