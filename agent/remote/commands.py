@@ -24,6 +24,7 @@ from edge_agent.agent.remote.authority import (
     command_class,
     record_action,
 )
+from edge_agent.agent.remote.coalesce import Coalescer
 from edge_agent.agent.remote.write_gate import WRITE_COMMANDS, WriteRefused, check_authority, check_finite
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.contract import UnknownCommand
@@ -62,6 +63,7 @@ def parse_request(payload: bytes) -> dict[str, Any]:
 
 INSTANCE_COMMANDS = ("restart",)
 BUILT_IN = frozenset({"ping", "status", "config", "reload", *INSTANCE_COMMANDS})
+RELOAD_MIN_INTERVAL_S = 2.0
 MAX_LEARNED = 64  # plugin command names remembered as known (plugins have a handful each)
 
 
@@ -113,6 +115,8 @@ class Commands:
         self.authority = Authority(lambda: control.file_config)
         self.refusals = RefusalThrottle()
         self._learned: set[str] = set()  # plugin command names a running plugin took
+        # a reload re-reads and re-validates the file: a flood of them shares one run per interval
+        self._reloads = Coalescer(lambda: control.reload_file(), RELOAD_MIN_INTERVAL_S)
 
     def knows(self, name: str) -> bool:
         """True for a command name the agent has (built in, maintenance, or taken by a plugin): only
@@ -188,7 +192,7 @@ class Commands:
         if name == "config":
             return c.effective_config()
         if name == "reload":
-            return await c.reload_file()
+            return await self._reloads.run()
         if name in self.agent_commands:
             return await self._agent_command(name, req, args)
         instance = req.get("instance", args.get("instance"))

@@ -22,6 +22,7 @@ REBIRTH = "Node Control/Rebirth"
 NEXT_SERVER = "Node Control/Next Server"
 Writer = Callable[[str, str, Any], Awaitable[Any]]  # (instance, key, value) -> result
 REBIRTH_MIN_INTERVAL_S = 2.0  # one Rebirth answered at once, later ones coalesced into one per interval
+NEXT_SERVER_MIN_INTERVAL_S = 10.0  # a reconnect (NDEATH, births) at most this often; more are counted
 STATE_MAX_AHEAD_MS = 60_000  # a STATE timestamp counts at most this far beyond our clock (no wedge)
 STATE_REFUSE_AHEAD_MS = 600_000  # a STATE further ahead than this is a forgery or a broken clock: ignored
 MAX_CMD_METRICS = 64  # metrics of one NCMD/DCMD acted on; the rest are refused with one event
@@ -55,6 +56,7 @@ class NodeCommands:
         self.write = write
         self._rebirth_at = -1e18  # monotonic time of the last answered Rebirth request
         self._rebirth_pending = False
+        self._next_server_at = -1e18
 
     def _metrics_of(self, payload: bytes) -> list[Any]:
         p = Payload()
@@ -80,7 +82,7 @@ class NodeCommands:
                 self.request_rebirth()
             elif name == NEXT_SERVER and value:
                 log.info("sparkplug: NCMD %s", NEXT_SERVER)
-                self.next_server()
+                self.request_next_server()
             else:
                 unsupported.append(short_repr(name, 40))
         unsupported += [f"{len(metrics) - MAX_CMD_METRICS} more"] if len(metrics) > MAX_CMD_METRICS else []
@@ -111,8 +113,18 @@ class NodeCommands:
         log.info("sparkplug: %d Rebirth request(s) so far coalesced", self.edge_node.counts.get("rebirth_coalesced", 0))
         self.edge_node.rebirth()
 
+    def request_next_server(self) -> None:
+        """NCMD Next Server: at most once per NEXT_SERVER_MIN_INTERVAL_S, the rest counted (a flood
+        must not become a reconnect storm with a full set of births each time)."""
+        counts = self.edge_node.counts
+        if time.monotonic() - self._next_server_at < NEXT_SERVER_MIN_INTERVAL_S:
+            counts["next_server_ignored"] = counts.get("next_server_ignored", 0) + 1
+            return
+        self._next_server_at = time.monotonic()
+        self.next_server()
+
     def next_server(self) -> None:
-        """NCMD Node Control/Next Server: NDEATH, disconnect, connect again (one broker: the same)."""
+        """NDEATH, disconnect, connect again (one broker: the same): NCMD Next Server, or the host offline."""
         self.edge_node.born = False
         self.edge_node.spawn(self._leave(), "sparkplug-leave")
 

@@ -369,3 +369,30 @@ def test_every_command_takes_extreme_arguments(agent: RemoteAgent) -> None:
     n = len(agent.sub.on("edge/t1/data/steady"))
     agent.sub.wait_for(lambda: len(agent.sub.on("edge/t1/data/steady")) > n + 3, 10, "data after the commands")
     assert "Traceback" not in agent.proc.log(), agent.proc.log()[-4000:]
+
+
+def test_a_reload_flood_shares_runs() -> None:
+    """Issue 30, 4: expensive requests (cmd/reload re-reads and re-validates the file) run at most
+    once per interval; requests meanwhile share the next run's answer and are counted."""
+    from edge_agent.agent.remote.coalesce import Coalescer
+
+    async def scenario() -> tuple[list[Any], Coalescer]:
+        calls = 0
+
+        async def reload() -> dict[str, int]:
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0.3)
+            return {"run": calls}
+
+        c = Coalescer(reload, interval_s=0.2)
+        results = await asyncio.gather(*(c.run() for _ in range(200)))  # arrive together: one run
+        first = asyncio.ensure_future(c.run())  # run 2 starts 0.2 s after run 1 started, once run 1 ended
+        await asyncio.sleep(0.15)  # in the middle of run 2 (0.3 s long): these wait for run 3
+        later = await asyncio.gather(first, *(c.run() for _ in range(50)))
+        return [*results, *later], c
+
+    results, c = asyncio.run(scenario())
+    assert c.runs == 3 and c.coalesced == 199 + 49
+    assert results[0] == results[199] == {"run": 1}
+    assert results[200] == {"run": 2} and results[201] == results[-1] == {"run": 3}
