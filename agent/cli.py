@@ -227,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--json", action="store_true", help="specs with options (JSON Schema) and declared values")
         s.set_defaults(func=lambda a, kind=kind: _listing(kind, a.json))
 
+    s = sub.add_parser(
+        "unit-addresses", help="print the systemd drop-in allowing a config's hosts outside the private ranges"
+    )
+    s.add_argument("config")
+    s.set_defaults(func=_lazy("edge_agent.agent.config.unit_addresses", "cmd_unit_addresses"))
+
     s = sub.add_parser("device-groups", help="print the device groups (i2c, spi, gpio...) a config's drivers need")
     s.add_argument("config")
     s.set_defaults(func=_lazy("edge_agent.agent.config.device_groups", "cmd_device_groups"))

@@ -410,6 +410,17 @@ group_exists() {
     fi
 }
 
+# The unit allows only private ranges; a broker or device of the config elsewhere gets a drop-in.
+write_addresses() {
+    local cfg="$ETC/config.toml" text=""
+    if [[ -f "$cfg" ]] && text="$("$CURRENT/bin/edge-agent" unit-addresses "$cfg" 2>/dev/null)" && [[ -n "$text" ]]; then
+        note "addresses outside the private ranges allowed for the config's hosts: $DROPIN_DIR/20-addresses.conf"
+        write_file "$DROPIN_DIR/20-addresses.conf" 0644 <<<"$text"
+    else
+        run rm -f "$DROPIN_DIR/20-addresses.conf"
+    fi
+}
+
 install_unit() {
     local unit groups=() g
     unit="$(find_asset edge-agent.service ../systemd/edge-agent.service)" || die "edge-agent.service not found"
@@ -431,6 +442,7 @@ install_unit() {
 SupplementaryGroups=
 SupplementaryGroups=${groups[*]}
 EOF
+    write_addresses
     local doc
     if doc="$(find_asset deployment.md ../docs/deployment.md)"; then
         run install -D -m 0644 "$doc" "$APP/docs/deployment.md"

@@ -106,3 +106,36 @@ def test_shellcheck_deploy_scripts() -> None:
     assert scripts
     proc = subprocess.run([shellcheck, "-x", *scripts], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_unit_allows_only_private_addresses_and_the_drop_in_adds_the_configs_others(tmp_path: Path) -> None:
+    text = UNIT.read_text()
+    assert re.search(r"^IPAddressDeny=any$", text, re.M)
+    allow = re.search(r"^IPAddressAllow=(.*)$", text, re.M)
+    assert allow is not None
+    from edge_agent.agent.config.registry import load_registry
+    from edge_agent.agent.config.schema import build
+    from edge_agent.agent.config.unit_addresses import UNIT_ALLOWED, drop_in
+
+    named = set(allow.group(1).split()) - {"localhost", "link-local"}
+    assert named <= set(UNIT_ALLOWED), "unit_addresses knows what the unit allows"
+    reg = load_registry()
+    plc = {
+        "name": "plc",
+        "plugin": "plc",
+        "driver": {"type": "modbus", "host": "192.168.1.20", "tags": [{"name": "a", "address": 1}]},
+    }
+    private = build({"mqtt": {"url": "mqtt://10.0.0.2:1883"}, "instances": [plc]}, reg)
+    assert drop_in(private, reg) == ("", [])
+    public = build(
+        {
+            "mqtt": {"url": "mqtts://203.0.113.7:8883"},
+            "instances": [{**plc, "driver": {**plc["driver"], "host": "198.51.100.9"}}],
+        },
+        reg,
+    )
+    text_in, unresolved = drop_in(public, reg)
+    assert unresolved == [] and "IPAddressAllow=198.51.100.9 203.0.113.7" in text_in, text_in
+    if shutil.which("systemd-analyze") is not None:
+        proc = verify(unit_copy(tmp_path, text_in))
+        assert (proc.returncode, proc.stderr) == (0, "")
