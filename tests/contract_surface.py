@@ -96,6 +96,7 @@ def surface(module: ModuleType, source: str | None = None) -> dict[str, Any]:
     text = inspect.getsource(module) if source is None else source
     out: dict[str, Any] = {"version": module.CONTRACT_VERSION, "classes": {}, "functions": {}}
     out["constants"] = [n for n in _constants(text) if not isinstance(vars(module).get(n), type)]
+    out["exports"] = sorted(getattr(module, "__all__", []))  # re-exports are promised too (plugins.contract)
     for name, obj in sorted(vars(module).items()):
         if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
             continue

@@ -46,8 +46,9 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str
             added += [f"{name}.{m}" for m in now if m not in was]
             broken += [f"{name}.{m} (removed)" for m in was if m not in now]
             broken += [f"{name}.{m}: {was[m]!r} -> {now[m]!r}" for m in set(was) & set(now) if was[m] != now[m]]
-    added += [n for n in new.get("constants", []) if n not in old.get("constants", [])]
-    broken += [f"{n} (removed)" for n in old.get("constants", []) if n not in new.get("constants", [])]
+    for section in ("constants", "exports"):
+        added += [n for n in new.get(section, []) if n not in old.get(section, []) and n not in added]
+        broken += [f"{n} (removed)" for n in old.get(section, []) if n not in new.get(section, [])]
     return sorted(added), sorted(broken)
 
 
@@ -102,7 +103,8 @@ def _names_only(surface: dict[str, Any]) -> dict[str, Any]:
         n: {"kind": c["kind"], "members": dict.fromkeys(c.get("members", {}), "")}
         for n, c in surface["classes"].items()
     }
-    return {"classes": classes, "functions": dict.fromkeys(surface["functions"], ""), "constants": surface["constants"]}
+    names = {"constants": surface["constants"], "exports": surface.get("exports", [])}
+    return {"classes": classes, "functions": dict.fromkeys(surface["functions"], ""), **names}
 
 
 def test_every_version_has_its_changelog_entry() -> None:
