@@ -47,8 +47,13 @@ class CommandError(Exception):
     """A command that cannot be carried out; the message goes back to the caller."""
 
 
+MAX_REQUEST_BYTES = 256 * 1024  # a command is a small map; a capture's samples go the other way
+
+
 def parse_request(payload: bytes) -> dict[str, Any]:
     """Decode a command request; raise CommandError with a clear message."""
+    if len(payload) > MAX_REQUEST_BYTES:
+        raise CommandError(f"request of {len(payload)} bytes exceeds {MAX_REQUEST_BYTES} bytes")
     try:
         req = json.loads(payload) if payload[:1] == b"{" else msgpack.unpackb(payload, raw=False)
     except Exception as exc:

@@ -26,10 +26,14 @@ NEXT_SERVER_MIN_INTERVAL_S = 10.0  # a reconnect (NDEATH, births) at most this o
 STATE_MAX_AHEAD_MS = 60_000  # a STATE timestamp counts at most this far beyond our clock (no wedge)
 STATE_REFUSE_AHEAD_MS = 600_000  # a STATE further ahead than this is a forgery or a broken clock: ignored
 MAX_CMD_METRICS = 64  # metrics of one NCMD/DCMD acted on; the rest are refused with one event
+MAX_CMD_BYTES = 256 * 1024  # an NCMD/DCMD beyond this is not decoded
+MAX_STATE_BYTES = 4096  # a STATE is a 40-byte JSON object
 
 
 def parse_state(payload: bytes) -> tuple[bool, int]:
     """``{"online": bool, "timestamp": ms}`` of a STATE message; raise ValueError saying why not."""
+    if len(payload) > MAX_STATE_BYTES:
+        raise ValueError(f"{len(payload)} bytes (a STATE is a small JSON object)")
     try:
         state = json.loads(payload, parse_constant=_no_constant)
     except (RecursionError, UnicodeDecodeError) as exc:
@@ -59,6 +63,8 @@ class NodeCommands:
         self._next_server_at = -1e18
 
     def _metrics_of(self, payload: bytes) -> list[Any]:
+        if len(payload) > MAX_CMD_BYTES:
+            raise ValueError(f"{len(payload)} bytes exceed {MAX_CMD_BYTES}")
         p = Payload()
         p.ParseFromString(payload)
         return list(p.metrics)

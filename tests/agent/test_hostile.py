@@ -57,7 +57,7 @@ def test_command_requests_are_bounded() -> None:
     """Command ids are echoed bounded; NaN and huge integers in a request are refused."""
     assert echo_id("x" * 1_000_000) == "x" * 128
     assert echo_id(2**64) is None and echo_id(7) == 7 and echo_id({"a": 1}) is None
-    for bad in ('{"id": 1, "args": {"value": NaN}}', '{"id": 18446744073709551616}'):
+    for bad in ('{"id": 1, "args": {"value": NaN}}', '{"id": 18446744073709551616}', '{"id": "' + "x" * 300_000 + '"}'):
         with pytest.raises(CommandError):
             parse_request(bad.encode())
     assert value_errors({"a": [[[[1]]]]}) == []
