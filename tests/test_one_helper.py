@@ -13,7 +13,7 @@ from support import ROOT
 ONE_HOME = {
     "flatten": "drivers/dotted_keys.py",
     "numeric_leaves": "drivers/dotted_keys.py",
-    "now_ms": "agent/messaging/publisher.py",
+    "now_ms": "agent/clock.py",
 }
 
 

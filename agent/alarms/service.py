@@ -17,7 +17,6 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from edge_agent.agent import state_files
 from edge_agent.agent.alarms.model import AlarmRecord, AlarmState, Change, alarm_change
+from edge_agent.agent.clock import now_ms
 from edge_agent.agent.config.layers import atomic_write
 
 log = logging.getLogger("agent.alarms")
@@ -37,10 +37,6 @@ AUDIT_KEEP = 100_000  # rows in audit.sqlite (oldest go first)
 MAX_COMMENT = 300
 
 Publish = Callable[[str, dict[str, Any]], None]  # (topic suffix, retained map)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _person(args: Mapping[str, Any], what: str) -> str:

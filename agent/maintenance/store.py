@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-from edge_agent.agent.messaging.publisher import now_ms
+from edge_agent.agent.clock import now_ms
 from edge_agent.plugins.contract import MemoryStore
 
 log = logging.getLogger("agent.maintenance.store")

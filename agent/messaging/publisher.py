@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from edge_agent.agent.clock import now_ms
 from edge_agent.agent.extensions import Extensions, Output, PublishHook
 from edge_agent.agent.messaging import codec
 from edge_agent.agent.messaging.outbox import Message, Outbox, Priority
@@ -22,11 +23,6 @@ _LOG_LEVEL = {
     Severity.ALARM: logging.WARNING,
     Severity.CRITICAL: logging.ERROR,
 }
-
-
-def now_ms() -> int:
-    """Wall-clock time in ms since the epoch: every ``ts`` the agent sends (native and Sparkplug)."""
-    return time.time_ns() // 1_000_000
 
 
 class Topics:

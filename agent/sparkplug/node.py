@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edge_agent.agent.clock import now_ms
 from edge_agent.agent.messaging.mqtt_session import Handler, MqttSession, SessionOptions
 from edge_agent.agent.messaging.outbox import MemoryOutbox
-from edge_agent.agent.messaging.publisher import now_ms
 from edge_agent.agent.sparkplug import device as dev
 from edge_agent.agent.sparkplug.commands import NEXT_SERVER, REBIRTH, NodeCommands, Writer
 from edge_agent.agent.sparkplug.payload import (
