@@ -16,6 +16,7 @@ Imports are read with ``ast`` from the source (module level, inside functions, a
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,8 @@ class Import:
     type_only: bool  # under ``if TYPE_CHECKING:``: never runs
 
 
-def _modules() -> dict[str, Path]:
+@functools.cache
+def modules() -> dict[str, Path]:
     """Every module of the three code folders by its installed name (edge_agent.agent.cli...)."""
     out = {}
     for top in TOPS:
@@ -49,9 +51,6 @@ def _modules() -> dict[str, Path]:
                 parts.pop()
             out[".".join(["edge_agent", *parts])] = path
     return out
-
-
-MODULES = _modules()
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -85,7 +84,7 @@ def _targets(node: ast.Import | ast.ImportFrom, package: str) -> Iterator[str]:
         base = ".".join([*parts, *([node.module] if node.module else [])])
     for alias in node.names:
         sub = f"{base}.{alias.name}"
-        yield sub if sub in MODULES else base
+        yield sub if sub in modules() else base
 
 
 def imports_of(name: str, path: Path) -> list[Import]:
@@ -99,7 +98,10 @@ def imports_of(name: str, path: Path) -> list[Import]:
     ]
 
 
-ALL_IMPORTS = list(dict.fromkeys(imp for name, path in MODULES.items() for imp in imports_of(name, path)))
+@functools.cache
+def all_imports() -> list[Import]:
+    """Every import of every module, read once per test run (on first use, not at collection)."""
+    return list(dict.fromkeys(imp for name, path in modules().items() for imp in imports_of(name, path)))
 
 
 def _under(module: str, *packages: str) -> bool:
@@ -130,13 +132,13 @@ def test_the_scan_sees_every_kind_of_import() -> None:
         ("edge_agent.agent.errors", True),
         ("edge_agent.plugins.contract", False),
     ]
-    assert len(MODULES) > 150 and len(ALL_IMPORTS) > 500
+    assert len(modules()) > 150 and len(all_imports()) > 500
 
 
 def test_drivers_import_nothing_of_the_agent_or_the_plugins() -> None:
     bad = [
         i
-        for i in ALL_IMPORTS
+        for i in all_imports()
         if _under(i.source, "edge_agent.drivers") and _under(i.target, "edge_agent.agent", "edge_agent.plugins")
     ]
     assert not bad, _report(
@@ -147,7 +149,7 @@ def test_drivers_import_nothing_of_the_agent_or_the_plugins() -> None:
 
 
 def test_plugins_import_nothing_of_the_agent() -> None:
-    bad = [i for i in ALL_IMPORTS if _under(i.source, "edge_agent.plugins") and _under(i.target, "edge_agent.agent")]
+    bad = [i for i in all_imports() if _under(i.source, "edge_agent.plugins") and _under(i.target, "edge_agent.agent")]
     assert not bad, _report(
         bad,
         "plugins/ must not import agent/",
@@ -165,7 +167,7 @@ def _plugin_package(module: str) -> str | None:
 def test_a_plugin_imports_no_other_plugins_code() -> None:
     bad = [
         i
-        for i in ALL_IMPORTS
+        for i in all_imports()
         if _plugin_package(i.source) and _plugin_package(i.target) not in (None, _plugin_package(i.source))
     ]
     assert not bad, _report(
@@ -178,7 +180,7 @@ def test_a_plugin_imports_no_other_plugins_code() -> None:
 def test_production_code_imports_no_test_kit() -> None:
     bad = [
         i
-        for i in ALL_IMPORTS
+        for i in all_imports()
         if not _under(i.source, *TEST_KITS)
         and (_under(i.target, *TEST_KITS) or i.target.split(".")[0] in TESTS_MODULES)
     ]
@@ -195,7 +197,7 @@ def _in_daemon(module: str) -> bool:
 
 
 def test_the_daemon_imports_no_off_device_or_developer_tool() -> None:
-    bad = [i for i in ALL_IMPORTS if _in_daemon(i.source) and _under(i.target, *TOOLS)]
+    bad = [i for i in all_imports() if _in_daemon(i.source) and _under(i.target, *TOOLS)]
     assert not bad, _report(
         bad,
         "the daemon (everything in agent/ but ops/, devtools/ and the command line: runtime, config, messaging, "
@@ -208,7 +210,7 @@ def test_the_contracts_import_no_agent_errors() -> None:
     """Errors a driver or plugin raises live with the contract (ContractError, drivers/errors.py)."""
     bad = [
         i
-        for i in ALL_IMPORTS
+        for i in all_imports()
         if i.source in ("edge_agent.drivers.contract", "edge_agent.plugins.contract")
         and _under(i.target, "edge_agent.agent")
     ]
@@ -264,13 +266,13 @@ def test_cycle_finder_finds_a_cycle() -> None:
 
 def test_no_import_cycle_between_modules() -> None:
     edges: dict[str, set[str]] = {}
-    for i in ALL_IMPORTS:
-        if not i.type_only and i.target in MODULES and i.target != i.source:
+    for i in all_imports():
+        if not i.type_only and i.target in modules() and i.target != i.source:
             edges.setdefault(i.source, set()).add(i.target)
     cycles = _cycles(edges)
     detail = "\n".join(
         f"  {' <-> '.join(c)}:\n"
-        + "\n".join(f"    {i.where}: imports {i.target}" for i in ALL_IMPORTS if i.source in c and i.target in c)
+        + "\n".join(f"    {i.where}: imports {i.target}" for i in all_imports() if i.source in c and i.target in c)
         for c in cycles
     )
     assert not cycles, (
