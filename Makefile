@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test lint typecheck pytest bench sysdeps clean proto npm test-arm64 smoke-armhf reference data-path readmes
+.PHONY: demo test test-fast lint typecheck pytest bench sysdeps clean proto npm test-arm64 smoke-armhf reference data-path readmes
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ pytest: $(STAMP) sysdeps npm
 	$(BIN)/pytest
 
 test: $(STAMP) sysdeps lint typecheck pytest
+
+# The suite less the tests marked `slow` (brokers, subprocesses, servers, ptys): seconds, no set-up beyond the venv.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
 
 bench: $(STAMP) sysdeps
 	$(BIN)/python -m bench.plant $(if $(SECONDS),--seconds $(SECONDS)) $(if $(COMPARE),--compare $(COMPARE))

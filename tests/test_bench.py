@@ -34,6 +34,7 @@ def test_plant_bench_smoke_run(tmp_path: Path) -> None:
     assert "thread.spool-sync.cpu_pct" in figures
 
 
+@pytest.mark.slow
 def test_only_result_files_the_docs_cite_are_committed() -> None:
     """bench/results/ is ignored; a result joins the repository (``git add -f``) when a doc cites it."""
     listed = subprocess.run(["git", "ls-files", "bench/results"], cwd=ROOT, capture_output=True, text=True)
@@ -45,6 +46,7 @@ def test_only_result_files_the_docs_cite_are_committed() -> None:
         assert name in docs or name[8:] in docs, f"{path} is committed but no doc cites it"
 
 
+@pytest.mark.slow
 def test_every_bench_module_imports() -> None:
     """The benches run by hand; importing each (as ``python -m bench.NAME`` does) catches a rename they missed."""
     names = sorted(

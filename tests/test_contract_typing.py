@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs mypy in a subprocess
+
 PACKAGE = """
 from __future__ import annotations
 
 from edge_agent.drivers.contract import Capability, Values, Waveform
 from edge_agent.plugins.contract import Options, Plugin, PluginSpec
-
 
 class Opts(Options):
     limit: float = 1.0

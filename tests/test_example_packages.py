@@ -19,6 +19,7 @@ def test_there_is_an_example_package() -> None:
     assert [p.name for p in PACKAGES] == ["edge-sht3x"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
 def test_example_package(tmp_path: Path, package: Path) -> None:
     env = pip_install([package], tmp_path / "site")

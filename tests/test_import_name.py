@@ -13,6 +13,8 @@ import sys
 import pytest
 from support import ROOT
 
+pytestmark = pytest.mark.slow  # each test starts a Python subprocess
+
 BARE = ["agent", "agent.cli", "drivers", "drivers.contract", "plugins", "plugins.contract"]
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from edge_agent.agent.config.registry import load_registry
 from edge_agent.agent.devtools.reference_docs import render, stale
 from support import ROOT
@@ -19,6 +20,7 @@ def test_the_committed_reference_is_what_the_specs_say() -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_changed_spec_makes_the_reference_stale(tmp_path) -> None:  # type: ignore[no-untyped-def]
     files = render(load_registry())
     for name, text in files.items():
@@ -31,6 +33,7 @@ def test_a_changed_spec_makes_the_reference_stale(tmp_path) -> None:  # type: ig
     assert subprocess.run(check, capture_output=True, cwd=ROOT).returncode == 1
 
 
+@pytest.mark.slow
 def test_listings_print_options_schema_and_declared_values_as_json() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "edge_agent.agent", "drivers", "--json"], capture_output=True, text=True, cwd=ROOT

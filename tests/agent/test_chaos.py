@@ -75,6 +75,7 @@ def latest_state(sub: Subscriber) -> dict[str, Any]:
     return sub.on("edge/t1/config/state")[-1].env["d"]["instances"]  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_hostile_drivers_cost_only_themselves(tmp_path: Path) -> None:
     hostile = {**HOSTILE, "hangclose": ("hang_close", "none"), "busyproc": ("busy", "process")}
@@ -187,6 +188,7 @@ def test_second_signal_exits_at_once_and_the_deadline_is_a_backstop(
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_pushes_of_hanging_instances_leave_the_others_alone(tmp_path: Path) -> None:
     """Issue 14's report: five pushes that each add an instance whose read hangs, rolled back;
     the untouched instances kept their cadence (they had 27.5 s gaps with the shared pool)."""

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from support import AgentProcess, write_config
 
@@ -19,6 +20,7 @@ def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_version_and_help() -> None:
     assert _cli("--version").stdout.startswith("edge-agent ")
     for sub in ("run", "check-config", "tail", "demo", "push-config", "capture", "plugins", "drivers"):
@@ -26,12 +28,14 @@ def test_version_and_help() -> None:
         assert out.returncode == 0 and "usage: edge-agent" in out.stdout
 
 
+@pytest.mark.slow
 def test_plugins_and_drivers_listed_with_source() -> None:
     plugins = _cli("plugins").stdout
     assert "system" in plugins and "values" in plugins and "built-in" in plugins
     assert "sim" in _cli("drivers").stdout
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end_and_stops_cleanly() -> None:
     out = _cli("demo", "--seconds", "7", "--plain", timeout=90)
     assert out.returncode == 0, out.stderr
@@ -62,6 +66,7 @@ driver = { type = "sim", profile = "ramp" }
     assert len(lines) == 3 and all(x["topic"] == "edge/t1/data/sine" and "ch0" in x["d"] for x in lines)
 
 
+@pytest.mark.slow
 def test_malloc_arenas_tuned_in_a_child_unless_the_environment_says_otherwise() -> None:
     """The CLI caps glibc malloc arenas itself (demo, bench, shell), like the unit's MALLOC_ARENA_MAX."""
     import os

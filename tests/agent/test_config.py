@@ -114,6 +114,7 @@ def test_unknown_plugin_names_the_installed_ones() -> None:
     assert "vibrashun" in line and "system" in line and "values" in line
 
 
+@pytest.mark.slow
 def test_check_config_exit_codes(tmp_path: Path) -> None:
     ok = subprocess.run(
         [sys.executable, "-m", "edge_agent.agent", "check-config", str(ROOT / "examples" / "minimal.toml")],

@@ -21,6 +21,7 @@ driver = { type = "sim", profile = "sine", channels = 2 }
 """
 
 
+@pytest.mark.slow
 def test_live_view_is_only_changed_on_the_event_loop_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -23,7 +23,10 @@ from support import BASE, ROOT, AgentProcess, cli, write_config
 
 USERS = ("ops", "t1", "t2", "t3", "scada")
 
-pytestmark = pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="mosquitto_passwd not installed")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="mosquitto_passwd not installed"),
+]
 
 
 class AclBroker:

@@ -275,6 +275,7 @@ def test_sighup_reloads_the_file_under_the_pushed_layer(agents: Any) -> None:
     )
 
 
+@pytest.mark.slow
 def test_keygen_public_key_file_is_a_trusted_key(tmp_path: Path) -> None:
     """Issue 20 item 2: the .pub file keygen writes is accepted; a bad entry names the formats."""
     key = tmp_path / "ops.key"

@@ -8,7 +8,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 from support import ROOT
+
+pytestmark = pytest.mark.slow  # starts brokers or processes
 
 
 def test_fifty_agents_in_waves_and_an_offline_one_catches_up() -> None:

@@ -70,6 +70,7 @@ def test_passwords_roles_limits_and_config() -> None:
     assert limiter.blocked_for_s("addr:1") > 0 and limiter.blocked_for_s("addr:2") == 0
 
 
+@pytest.mark.slow
 def test_the_panel_is_off_unless_configured_and_binds_localhost(tmp_path: Path) -> None:
     absent = subprocess.run(
         [sys.executable, "-m", "edge_agent.agent", "panel"], capture_output=True, text=True, timeout=60

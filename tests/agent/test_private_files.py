@@ -95,6 +95,7 @@ def _plantsim(*args: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 @as_root
 def test_plantsim_refuses_a_control_directory_it_did_not_create(tmp_path: Path) -> None:
     # Another user pre-creates the shared directory in /tmp to take over the socket.
@@ -115,6 +116,7 @@ def test_plantsim_refuses_a_control_directory_it_did_not_create(tmp_path: Path) 
         os.rmdir(shared)
 
 
+@pytest.mark.slow
 def test_plantsim_makes_a_fresh_private_control_directory(tmp_path: Path) -> None:
     shared = Path(f"/tmp/edge-plantsim-fresh-{os.getpid()}")
     cfg = tmp_path / "plant.toml"

@@ -69,6 +69,7 @@ def test_a_malformed_entry_point_value_is_named(acme: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_the_listing_shows_both_and_the_refusal(acme: Path) -> None:
     env_path = f"{acme}:{ROOT}"
     out = subprocess.run(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge_agent.agent.config.layers import APPLIED_FILE
@@ -167,6 +168,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_atomic_write_is_old_or_new_after_sigkill(tmp_path: Path) -> None:
     target = tmp_path / APPLIED_FILE
     for i in range(10):

@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support import RemoteAgent
 
+pytestmark = pytest.mark.slow  # one agent process and a broker for the module
+
 
 def _big_strings(version: int) -> bytes:
     inst = {"name": "x" * 10, "plugin": "values", "driver": {"type": "sim", "x": "y" * 20_000}}

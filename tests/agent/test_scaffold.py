@@ -99,6 +99,7 @@ def test_names_and_render() -> None:
     assert render("{{Class}}Driver", names("ads")) == "AdsDriver"
 
 
+@pytest.mark.slow
 def test_scaffolded_packages_pass_mypy_strict(tmp_path: Path) -> None:
     """What an integrator's CI runs: every template, code and tests, clean under ``mypy --strict``."""
     packages = [write_package("driver", f"strict_{bus}", tmp_path, bus=bus) for bus in ("i2c", "spi", "serial", "none")]

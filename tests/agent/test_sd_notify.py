@@ -206,6 +206,7 @@ def test_watchdog_task_returns_without_interval(systemd: tuple[FakeSystemd, Reco
     asyncio.run(asyncio.wait_for(watchdog_task(Notifier({}), interval_s=1.0), 1))
 
 
+@pytest.mark.slow
 def test_real_agent_under_fake_systemd(tmp_path: Path) -> None:
     """The installed CLI: READY without a broker, watchdog pings, STOPPING on SIGTERM, journal lines."""
     cli = shutil.which("edge-agent", path=str(Path(sys.executable).parent))

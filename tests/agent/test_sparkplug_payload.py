@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SP = ROOT / "agent" / "sparkplug"
 
 
+@pytest.mark.slow
 def test_generated_module_matches_the_proto(tmp_path: Path) -> None:
     """sparkplug_b_pb2.py is what `make proto` makes from sparkplug_b.proto (no hand edits)."""
     pytest.importorskip("grpc_tools")

@@ -23,6 +23,8 @@ from edge_agent.agent.messaging import codec
 from paho.mqtt.enums import CallbackAPIVersion
 from support import AgentProcess, write_config
 
+pytestmark = pytest.mark.slow  # starts brokers or processes
+
 TOPICS = [f"edge/t1/data/fast{i}" for i in range(3)]
 INSTANCES = "".join(
     f"""

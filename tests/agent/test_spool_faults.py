@@ -58,6 +58,7 @@ async def drain(b: SpoolOutbox) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 def test_disk_full_falls_back_to_memory_and_keeps_every_message(tmp_path: Path) -> None:
     faults: Faults = []
     with tmpfs(tmp_path / "small", "size=256k") as small:
@@ -78,6 +79,7 @@ def test_disk_full_falls_back_to_memory_and_keeps_every_message(tmp_path: Path) 
     assert "full" in faults[0][1]
 
 
+@pytest.mark.slow
 def test_read_only_directory_runs_in_memory(tmp_path: Path) -> None:
     faults: Faults = []
     with tmpfs(tmp_path / "ro", "ro,size=64k") as ro:
@@ -97,6 +99,7 @@ def test_read_only_directory_runs_in_memory(tmp_path: Path) -> None:
     assert [k for k, _ in faults] == [Fault.READ_ONLY]
 
 
+@pytest.mark.slow
 def test_existing_spool_on_a_file_system_turned_read_only(tmp_path: Path) -> None:
     faults: Faults = []
     with tmpfs(tmp_path / "fs", "size=1m") as fs:
@@ -169,6 +172,7 @@ def test_damaged_pages_are_found_at_open_and_the_file_moved_aside(tmp_path: Path
     assert len(_aside(tmp_path)) == 1 and [k for k, _ in faults] == [Fault.CORRUPT]
 
 
+@pytest.mark.slow
 def test_agent_with_a_read_only_state_dir_and_a_corrupt_spool_keeps_publishing(tmp_path: Path) -> None:
     instances = '[[instances]]\nname = "v"\nplugin = "values"\ninterval_s = 0.1\n'
     instances += 'driver = { type = "sim", profile = "ramp" }\noptions = { heartbeat_s = 0 }\n'

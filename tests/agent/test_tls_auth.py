@@ -23,7 +23,10 @@ from edge_agent.agent.messaging import codec
 from paho.mqtt.enums import CallbackAPIVersion
 from support import AgentProcess, write_config
 
-pytestmark = pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="mosquitto_passwd not installed")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="mosquitto_passwd not installed"),
+]
 
 
 @pytest.fixture

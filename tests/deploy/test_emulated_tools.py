@@ -10,6 +10,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -54,6 +56,7 @@ def test_check_tail_names_each_fault() -> None:
     assert "Traceback" in text
 
 
+@pytest.mark.slow
 def test_check_tail_knows_the_tachometer_answer(tmp_path: Path) -> None:
     recs = _run()
     recs[-2]["d"] = {"shaft_rpm": 1400.0}  # the simulation turns at 1485 rpm
@@ -72,6 +75,7 @@ def test_check_tail_knows_the_tachometer_answer(tmp_path: Path) -> None:
     assert "FAIL gpio tachometer reads 1400.0 rpm" in proc.stdout
 
 
+@pytest.mark.slow
 def test_build_wheelhouse_refuses_an_unknown_arch() -> None:
     proc = subprocess.run(
         ["bash", str(REPO / "deploy/build-wheelhouse.sh"), "--arch", "mips"], capture_output=True, text=True, timeout=60
@@ -80,6 +84,7 @@ def test_build_wheelhouse_refuses_an_unknown_arch() -> None:
     assert "--arch must be aarch64 or armv7l, not 'mips'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_emulated_root_refuses_an_unknown_arch() -> None:
     proc = subprocess.run(
         ["bash", str(REPO / "deploy/emulated-root.sh"), "check", "riscv64"], capture_output=True, text=True, timeout=60

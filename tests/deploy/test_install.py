@@ -123,6 +123,7 @@ def groups_drop_in(root: Path) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("SupplementaryGroups")]
 
 
+@pytest.mark.slow
 def test_dry_run_prints_and_changes_nothing(tmp_path: Path) -> None:
     root = tmp_path / "root"
     proc = install(root, "--dry-run", "--enable-spi")
@@ -135,12 +136,14 @@ def test_dry_run_prints_and_changes_nothing(tmp_path: Path) -> None:
     assert "bin/edge-agent check-config" in out
 
 
+@pytest.mark.slow
 def test_bad_options_are_rejected(tmp_path: Path) -> None:
     assert "unknown option: --frobnicate" in install(tmp_path, "--frobnicate", check=False).stderr
     assert "no such wheel" in install(tmp_path, "--wheel", tmp_path / "x.whl", check=False).stderr
     assert "--purge only goes with --uninstall" in install(tmp_path, "--purge", check=False).stderr
 
 
+@pytest.mark.slow
 def test_install_upgrade_roll_back_uninstall(tmp_path: Path) -> None:
     root, wheels = tmp_path / "root", tmp_path / "wheels"
     (root / "etc").mkdir(parents=True)
@@ -202,6 +205,7 @@ def test_install_upgrade_roll_back_uninstall(tmp_path: Path) -> None:
     assert not (root / "etc/edge-agent").exists() and not (root / "var/lib/edge-agent").exists()
 
 
+@pytest.mark.slow
 def test_offline_bundle_from_wheelhouse(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "wheels", "1.2.3")
     out = tmp_path / "dist"
@@ -222,6 +226,7 @@ def test_offline_bundle_from_wheelhouse(tmp_path: Path) -> None:
     assert (root / "etc/systemd/system/edge-agent.service").is_file()
 
 
+@pytest.mark.slow
 def test_example_config_passes_the_real_check_config() -> None:
     cli = shutil.which("edge-agent", path=str(Path(sys.executable).parent))
     if cli is None:
@@ -274,6 +279,7 @@ def imports(root: Path, module: str) -> bool:
     return subprocess.run([str(python), "-c", f"import {module}"], capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 def test_third_party_packages_are_installed_remembered_and_give_groups(tmp_path: Path) -> None:
     root, wheels = tmp_path / "root", tmp_path / "wheels"
     (root / "etc").mkdir(parents=True)
@@ -302,6 +308,7 @@ def test_third_party_packages_are_installed_remembered_and_give_groups(tmp_path:
     assert groups_drop_in(root) == ["SupplementaryGroups=", "SupplementaryGroups="]
 
 
+@pytest.mark.slow
 def test_offline_bundle_carries_third_party_packages(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "wheels", "1.2.3", device_groups=True)
     plug = sht3x_wheel(tmp_path / "vendor")

@@ -69,6 +69,7 @@ def test_unit_declares_the_lifecycle_contract() -> None:
         assert re.search(rf"^{re.escape(line)}$", text, re.M), line
 
 
+@pytest.mark.slow
 @needs_analyze
 def test_verify_is_clean(tmp_path: Path) -> None:
     proc = verify(unit_copy(tmp_path))
@@ -76,6 +77,7 @@ def test_verify_is_clean(tmp_path: Path) -> None:
     assert proc.stderr == "", proc.stderr  # verify exits 0 on unknown keys: any warning is a failure
 
 
+@pytest.mark.slow
 @needs_analyze
 def test_verify_is_clean_with_group_drop_in(tmp_path: Path) -> None:
     drop_in = "[Service]\nSupplementaryGroups=\nSupplementaryGroups=dialout\n"
@@ -83,6 +85,7 @@ def test_verify_is_clean_with_group_drop_in(tmp_path: Path) -> None:
     assert (proc.returncode, proc.stderr) == (0, "")
 
 
+@pytest.mark.slow
 @needs_analyze
 def test_security_exposure_at_most_2(tmp_path: Path) -> None:
     value = exposure(unit_copy(tmp_path))
@@ -90,6 +93,7 @@ def test_security_exposure_at_most_2(tmp_path: Path) -> None:
     assert value <= EXPOSURE_LIMIT
 
 
+@pytest.mark.slow
 @needs_analyze
 def test_verify_catches_a_bad_key(tmp_path: Path) -> None:
     """Guards the test itself: a typo in a directive must show up on stderr."""
@@ -98,6 +102,7 @@ def test_verify_catches_a_bad_key(tmp_path: Path) -> None:
     assert "ProtectHomee" in verify(path).stderr
 
 
+@pytest.mark.slow
 def test_shellcheck_deploy_scripts() -> None:
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:
@@ -108,6 +113,7 @@ def test_shellcheck_deploy_scripts() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_the_unit_allows_only_private_addresses_and_the_drop_in_adds_the_configs_others(tmp_path: Path) -> None:
     text = UNIT.read_text()
     assert re.search(r"^IPAddressDeny=any$", text, re.M)

@@ -104,6 +104,7 @@ def check_values(v: Values, expected: dict[str, Any]) -> None:
         assert type(got) is type(value), name
 
 
+@pytest.mark.slow
 def test_spread_map_over_tcp_decodes_every_tag_with_the_minimum_requests() -> None:
     tags, expected, raw = spread_map()
     image = PlcImage(tags)
@@ -141,6 +142,7 @@ def _socat_pair() -> tuple[subprocess.Popen[str], str, str]:
     return proc, names[0], names[1]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("socat") is None, reason="needs socat for a pty pair")
 def test_spread_map_over_rtu_pty_pair() -> None:
     tags, expected, raw = spread_map()
@@ -176,6 +178,7 @@ def test_spread_map_over_rtu_pty_pair() -> None:
         proc.wait(5)
 
 
+@pytest.mark.slow
 def test_exception_responses_mark_their_tags_and_a_silent_unit_backs_off() -> None:
     tags = [t("a", 0), t("b", 1), t("c", 0, unit_id=2), t("d", 0, unit_id=3)]
     image = PlcImage(tags)
@@ -202,6 +205,7 @@ def test_exception_responses_mark_their_tags_and_a_silent_unit_backs_off() -> No
     asyncio.run(with_tcp(image, body))
 
 
+@pytest.mark.slow
 def test_illegal_address_is_isolated_to_the_bad_tag() -> None:
     tags = [t(f"r{i}", i) for i in range(40)]
     tags[17] = t("missing", 17)
@@ -228,6 +232,7 @@ def test_illegal_address_is_isolated_to_the_bad_tag() -> None:
     asyncio.run(with_tcp(image, body))
 
 
+@pytest.mark.slow
 def test_one_unplugged_device_does_not_delay_another() -> None:
     tags = [t(f"r{i}", i) for i in range(10)]
     spec = [msgspec.to_builtins(x) for x in tags]
@@ -268,6 +273,7 @@ def test_one_unplugged_device_does_not_delay_another() -> None:
     assert polls["live"] >= 10 and polls["mute"] <= -1 and polls["gone"] <= -1
 
 
+@pytest.mark.slow
 def test_reconnects_after_the_server_comes_back() -> None:
     tags = [t("a", 0)]
     image = PlcImage(tags)
@@ -300,6 +306,7 @@ def test_reconnects_after_the_server_comes_back() -> None:
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_slow_tags_are_read_every_slow_every_polls() -> None:
     tags = [t("fast", 0), t("slow", 100, poll="slow")]
     image = PlcImage(tags)
@@ -315,6 +322,7 @@ def test_slow_tags_are_read_every_slow_every_polls() -> None:
     asyncio.run(with_tcp(image, body))
 
 
+@pytest.mark.slow
 def test_writes_only_writable_tags_with_type_and_range_checks() -> None:
     tags = [
         t("sp", 0, "float32", "CDAB", writable=True, min=0.0, max=100.0),

@@ -80,6 +80,7 @@ def test_serves_only_what_is_local_and_not_the_kernels(tmp_path: Path) -> None:
         plan(cfg)
 
 
+@pytest.mark.slow
 def test_agent_drivers_read_the_simulated_plant_and_faults_switch(plantsim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ready, sock, port, proc = plantsim
     assert ready["ready"]["plcs"] == {"plc1": port} and ready["ready"]["iio"] == ["pump"]
@@ -113,6 +114,7 @@ def test_agent_drivers_read_the_simulated_plant_and_faults_switch(plantsim, tmp_
     assert not (tmp_path / "sys" / "iio:device0").exists() and not Path(sock).exists()
 
 
+@pytest.mark.slow
 def test_serial_instrument_on_a_pty_answers_the_agents_driver(tmp_path: Path) -> None:
     """A polled serial instrument served on a pty (linked at the configured port) answers the
     agent's serial_line driver with backend hw, as a USB-serial adapter would."""

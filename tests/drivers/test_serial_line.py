@@ -69,6 +69,7 @@ def _emulator(template="+{t:.2f}\r\n", request="#01", values=None):
     return InstrumentEmulator(template, lambda: dict(values or {"t": 61.25}), request)
 
 
+@pytest.mark.slow
 def test_request_response_over_pty():
     emu = _emulator()
     with PtyInstrument(emu) as inst:
@@ -83,6 +84,7 @@ def test_request_response_over_pty():
             drv.close()
 
 
+@pytest.mark.slow
 def test_garbage_lines_are_skipped():
     emu = _emulator()
     emu.mode = "garbage"
@@ -95,6 +97,7 @@ def test_garbage_lines_are_skipped():
             drv.close()
 
 
+@pytest.mark.slow
 def test_partial_line_is_reassembled():
     emu = _emulator()
     emu.mode = "partial"
@@ -106,6 +109,7 @@ def test_partial_line_is_reassembled():
             drv.close()
 
 
+@pytest.mark.slow
 def test_silent_instrument_times_out_then_recovers():
     emu = _emulator()
     emu.mode = "silent"
@@ -120,6 +124,7 @@ def test_silent_instrument_times_out_then_recovers():
             drv.close()
 
 
+@pytest.mark.slow
 def test_wrong_address_gets_no_answer():
     emu = _emulator(request="#02")
     with PtyInstrument(emu) as inst:
@@ -131,6 +136,7 @@ def test_wrong_address_gets_no_answer():
             drv.close()
 
 
+@pytest.mark.slow
 def test_streaming_instrument_two_channels_in_fahrenheit():
     emu = _emulator("T1=+{t1:.1f}F T2=+{t2:.1f}F\n", request="", values={"t1": 212.0, "t2": 32.0})
     with PtyInstrument(emu, stream_every_s=0.05) as inst:
@@ -144,6 +150,7 @@ def test_streaming_instrument_two_channels_in_fahrenheit():
             drv.close()
 
 
+@pytest.mark.slow
 def test_transmitter_scale_offset_and_kelvin():
     # A transmitter sending tenths of a kelvin: 3731 -> 373.1 K -> 99.95 degC
     emu = _emulator("{t:.0f}\r", values={"t": 3731})
@@ -199,6 +206,7 @@ def test_spec_and_checks():
     assert "sim_response" in errors(backend="sim", response_regex=r"(?P<x>\d+)")[0]
 
 
+@pytest.mark.slow
 def test_port_error_becomes_comm_error():
     emu = _emulator()
     with PtyInstrument(emu) as inst:
@@ -210,6 +218,7 @@ def test_port_error_becomes_comm_error():
         drv.close()
 
 
+@pytest.mark.slow
 def test_a_matched_line_that_is_not_a_number_is_a_sensor_fault():
     """The instrument answered ("----": sensor open/over range): a sensor fault, not a comm error."""
     with PtyInstrument(_emulator(template="{t}\r\n", values={"t": "----"})) as inst:

@@ -106,6 +106,7 @@ def test_device_fault_is_one_event_per_episode_and_values_turn_null() -> None:
     assert len(h.emitted) == 3
 
 
+@pytest.mark.slow
 def test_illegal_address_is_one_tag_fault_event_and_others_keep_publishing() -> None:
     tags = [Tag(name=f"r{i}", address=i) for i in range(10)]
     image = PlcImage(tags)

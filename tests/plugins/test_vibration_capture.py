@@ -149,6 +149,7 @@ def responder(port: int, answer: list[dict[str, Any]] | None, ready: threading.E
     return c
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ok", [True, False])
 def test_end_to_end_through_a_broker(mosquitto: int, tmp_path: Path, ok: bool) -> None:
     ready, done = threading.Event(), threading.Event()
