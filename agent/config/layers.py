@@ -154,6 +154,19 @@ def managed_by(file_raw: dict[str, Any], pushed: list[dict[str, Any]]) -> dict[s
     return out
 
 
+def effective_checked(file_cfg: Config, layer: PushedLayer, reg: Registry) -> Config:
+    """``effective``, after checking what the stored layer may reach under the file as it is now
+    (its [remote] push_file_dirs and push_hosts may have narrowed since the push): a file outside
+    them is never opened, a host outside them never reached."""
+    from edge_agent.agent.errors import ConfigError
+    from edge_agent.agent.remote.push_limits import reach_errors
+
+    reach = reach_errors(layer.instances, file_cfg, reg)
+    if reach:
+        raise ConfigError(reach, "pushed config")
+    return effective(file_cfg, layer, reg)
+
+
 def effective(file_cfg: Config, layer: PushedLayer, reg: Registry) -> Config:
     """Build the effective config; raise ConfigError when the pushed layer does not fit."""
     raw = compose(file_cfg.raw, layer.instances, layer.version)
@@ -190,7 +203,7 @@ def load_effective(path: Path, reg: Registry) -> tuple[Config, Config, PushedLay
     if not layer.instances and not layer.version:
         return file_cfg, effective(file_cfg, layer, reg), layer
     try:
-        return file_cfg, effective(file_cfg, layer, reg), layer
+        return file_cfg, effective_checked(file_cfg, layer, reg), layer
     except ConfigError as exc:
         log.error(
             "the pushed config version %d does not fit the local file; running the file only:\n%s",

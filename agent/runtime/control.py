@@ -16,7 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from edge_agent.agent.config.layers import PushedLayer, effective, instances_hash, managed_by, save_layer
+from edge_agent.agent.config.layers import (
+    PushedLayer,
+    effective,
+    effective_checked,
+    instances_hash,
+    managed_by,
+    save_layer,
+)
 from edge_agent.agent.config.registry import Registry
 from edge_agent.agent.config.schema import Config, build, load
 from edge_agent.agent.errors import ConfigError
@@ -146,7 +153,7 @@ class AgentControl:
             log.warning("reload: [%s] changed: takes effect after a restart", "], [".join(self.restart_required))
         old_file, self.file_config = self.file_config, new_file
         try:
-            new = effective(new_file, self.layer, self.registry)
+            new = effective_checked(new_file, self.layer, self.registry)
         except ConfigError as exc:
             log.error(
                 "reload: the pushed config version %d no longer fits the file; running the file only:\n%s",

@@ -3,6 +3,7 @@ file allows (never opened otherwise, never quoted), hosts only those the local f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,3 +88,23 @@ def test_the_allowed_hosts_default_to_the_files_own() -> None:
     wide = build({"remote": {"push_hosts": ["10.0.0.9"]}, "instances": []}, reg)
     assert reach_errors([_modbus("z", host="10.0.0.9", port=1, tags=tags)], wide, reg) == []
     assert reach_errors([_modbus("z", backend="sim", tags=tags)], wide, reg) == [], "no host named: the default"
+
+
+def test_a_stored_layer_is_checked_again_at_start(tmp_path: Path, broker: LocalBroker) -> None:
+    # A layer stored before these checks (or under wider allow-lists) naming /etc/passwd and a far host.
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    stored = [
+        _modbus("leak", backend="sim", tags_csv="/etc/passwd"),
+        _modbus("far", host="10.9.9.9", tags=[{"name": "a", "address": 1}]),
+    ]
+    (state / "applied-config.json").write_text(json.dumps({"version": 7, "instances": stored}))
+    a = RemoteAgent(tmp_path, broker)
+    try:
+        a.sub.wait_for(lambda: a.sub.on("edge/t1/config/state"), 20, "the state")
+        st = a.sub.on("edge/t1/config/state")[-1].env["d"]
+        assert set(st["instances"]) == {"steady", "other"} and st["version"] == 0, st
+        assert "outside the directories a push may read" in a.proc.log()
+        assert "root:x" not in a.proc.log() and "root:x" not in str(st)
+    finally:
+        a.close()
