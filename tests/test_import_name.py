@@ -35,6 +35,12 @@ def _loaded_after(name: str) -> list[str]:
     return out.stdout.split()
 
 
+def test_running_a_bare_package_from_the_repository_root_is_refused() -> None:
+    """``python -m agent`` worked only because the root was the working directory (fixed last round)."""
+    out = subprocess.run([sys.executable, "-m", "agent", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode != 0 and "import edge_agent.agent, not agent" in out.stderr, out.stdout + out.stderr
+
+
 def test_the_installed_names_still_load_from_the_repository_root() -> None:
     code = "import edge_agent.agent.cli, edge_agent.drivers.contract, edge_agent.plugins.contract; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
