@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated
 
 import msgspec
@@ -11,13 +10,6 @@ from edge_agent.plugins.contract import Options
 
 ROWS, COLS = 24, 32  # the MLX90640; other arrays: the frame's own shape is checked at run time
 AMBIENT = "ambient"
-
-
-class Basis(enum.StrEnum):
-    """What a region's temperature rise is measured against (NETA MTS table 100.18's two columns)."""
-
-    SIMILAR = "similar"  # O/S: over a similar component under similar load (a reference region)
-    AMBIENT = "ambient"  # O/A: over ambient air
 
 
 class SeverityClass(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):

@@ -191,11 +191,6 @@ class Diagnosis:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def _velocity_mm_s(amp_g: Array, f_hz: Array) -> Array:
-    """Peak acceleration (g) of a sine at f -> velocity RMS (mm/s)."""
-    return amp_g * G_MM_S2 / (2 * np.pi * f_hz) / math.sqrt(2)
-
-
 @functools.lru_cache(maxsize=8)
 def _block_offsets(half: int, floor_bins: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Bin offsets of the block gathered around an order (+-floor_bins), and the block's columns of
