@@ -23,7 +23,7 @@ from typing import Any
 import msgpack
 import numpy as np
 from edge_agent.drivers.contract import ThermalFrame, Values, Waveform
-from edge_agent.plugins.contract import Severity
+from edge_agent.plugins.contract import Severity, StateStore
 
 log = logging.getLogger("agent.maintenance.recorder")
 FORMAT = "edge-agent-capture/1"
@@ -114,7 +114,7 @@ def _series(items: list[tuple[float, int, Any]], t_trigger: float) -> dict[str, 
 class Recorder:
     """Rules and rings of every recorder instance, and the capture store."""
 
-    def __init__(self, directory: Path, event: EventFn, store: Any) -> None:
+    def __init__(self, directory: Path, event: EventFn, store: StateStore) -> None:
         self.dir = directory
         self.event, self.store = event, store
         self.rules: dict[str, Any] = {}  # owner -> RecorderOptions

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from edge_agent.plugins.contract import Severity
+from edge_agent.plugins.contract import Severity, StateStore
 
 NS = "report"
 ZONES = "ABCD"
@@ -30,7 +30,7 @@ class ShiftReports:
 
     def __init__(
         self,
-        store: Any,
+        store: StateStore,
         plugin_of: Callable[[str], str | None],
         publish: Callable[[str, dict[str, Any]], None],
         event: EventFn,
