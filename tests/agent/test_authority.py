@@ -308,3 +308,22 @@ def test_key_rotation_with_sparkplug_on_by_sighup_and_cmd_reload(tmp_path: Path,
         assert agent.push(_signed_push(5, a_key))["status"] == "accepted"
     finally:
         agent.close()
+
+
+def test_the_panels_key_signs_only_what_the_file_lets_it(tmp_path: Path) -> None:
+    from edge_agent.agent.config.registry import load_registry
+    from edge_agent.agent.config.schema import build
+    from edge_agent.agent.remote.authority import Authority, Unauthorized
+
+    panel, panel_pub = _keygen(tmp_path / "panel.key.pem")
+    remote = {"require_signature": True, "command_keys": {"ack": [panel_pub], "shelve": [panel_pub]}}
+    cfg = build({"agent": {"id": "t1", "state_dir": str(tmp_path / "s")}, "remote": remote}, load_registry())
+    authority = Authority(lambda: cfg)
+    # what the panel sends for a logged-in technician (agent/ops/panel/server.py: _action)
+    ack = signed_request({"args": {"id": "a1", "by": "ann"}}, "ack", "t1", "ann", panel, 60)
+    actor = authority.authorize("ack", ack, "mqtt")
+    assert (actor.by, actor.kid) == ("ann", ack["kid"])
+    with pytest.raises(Unauthorized, match="may not sign 'calibrate'"):
+        authority.authorize("calibrate", signed_request({"args": {}}, "calibrate", "t1", "ann", panel, 60), "mqtt")
+    with pytest.raises(Unauthorized, match="must be signed"):
+        authority.authorize("ack", {"args": {"id": "a1"}, "by": "ann"}, "mqtt")

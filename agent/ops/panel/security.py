@@ -45,6 +45,7 @@ class PanelMqtt(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     password_file: str | None = None
     ca_file: str | None = None
     prefix: str = "edge"
+    sign_key: str | None = None  # Ed25519 private key (PEM): signs actions for agents with require_signature
 
 
 class PanelConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -62,6 +63,8 @@ def load_config(path: Path) -> PanelConfig:
     base = path.absolute().parent
     users = Path(cfg.panel.users_file)
     cfg.panel.users_file = str(users if users.is_absolute() else base / users)
+    if cfg.mqtt.sign_key and not Path(cfg.mqtt.sign_key).is_absolute():
+        cfg.mqtt.sign_key = str(base / cfg.mqtt.sign_key)
     if bool(cfg.panel.tls_cert) != bool(cfg.panel.tls_key):
         raise ValueError(f"{path}: panel.tls_cert and panel.tls_key go together")
     return cfg

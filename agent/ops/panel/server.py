@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from edge_agent.agent.ops.connection import ClientError, ClientSettings, _read_password
+from edge_agent.agent.ops.fleet import signed_request
 from edge_agent.agent.ops.panel.plant import Plant
 from edge_agent.agent.ops.panel.security import (
     LoginLimiter,
@@ -39,12 +40,14 @@ from edge_agent.agent.ops.panel.security import (
     may,
     read_users,
 )
+from edge_agent.agent.remote.signing import load_private_key
 
 log = logging.getLogger("panel")
 STATIC = Path(__file__).with_name("static")
 COOKIE = "edge_panel"
 LIVE_MIN_INTERVAL_S = 1.0  # a tablet gets at most one update a second
 LIVE_KEEPALIVE_S = 15.0
+SIGNED_TTL_S = 60.0  # a signed action is valid this long (agents accept at most 900 s)
 # the actions the panel may send, and the role each needs
 ACTIONS = {
     "ack": "technician",
@@ -67,6 +70,8 @@ class Panel:
         self.users_path = Path(cfg.panel.users_file)
         self.tls = bool(cfg.panel.tls_cert)
         self.cache = Path(tempfile.mkdtemp(prefix="edge-panel-"))
+        # the panel's own key: actions go signed, as the logged-in user (agent/remote/authority.py)
+        self.sign_key = load_private_key(cfg.mqtt.sign_key) if cfg.mqtt.sign_key else None
 
     def login(self, name: str, password: str, address: str) -> tuple[str, Session] | str:
         """A new session, or why not (said the same for a wrong user and a wrong password)."""
@@ -318,10 +323,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         args = {k: v for k, v in body.items() if k not in ("by", "via", "instance")}
         args.update(by=session.user, via=f"panel {self.client_address[0]}")
-        req: dict[str, Any] = {"by": session.user, "args": args}
+        req: dict[str, Any] = {"args": args}
         if isinstance(body.get("instance"), str):
             req["instance"] = body["instance"]
-        self._relay(agent, name, req)
+        self._relay(agent, name, signed_request(req, name, agent, session.user, self.panel.sign_key, SIGNED_TTL_S))
 
 
 def _jsonable(o: Any) -> Any:
