@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from plc_known import known_plc_server, toml_tags
 from support import AgentProcess, Subscriber, write_config
 
 PROBE = """
@@ -28,7 +29,22 @@ interval_s = 0.5
 driver = { type = "sim", profile = "ramp", amplitude = 1000.0, period_s = 1000 }
 options = { heartbeat_s = 0 }
 """
-FALSE_ALARMS = ("device_fault", "instance_error", "driver_hung", "instance_hung", "spool_full", "unclean_restart")
+PLC = """
+[[instances]]
+name = "plc1"
+plugin = "plc"
+interval_s = 1.0
+[instances.driver]
+type = "modbus"
+port = {port}
+tags = [
+{tags}
+]
+"""
+FALSE_ALARMS = (
+    "device_fault", "tag_fault", "sensor_fault", "instance_error",
+    "driver_hung", "instance_hung", "spool_full", "unclean_restart",
+)  # fmt: skip
 
 
 def _varint(n: int) -> bytes:
@@ -131,6 +147,7 @@ class FloodResult:
     false_alarms: list[str] = field(default_factory=list)
     shed_reported: int = 0
     cpu_pct: float = 0.0  # the agent process during the flood, of one core
+    plc_messages: int = 0  # data of the Modbus instance (it publishes by exception)
     results: int = 0  # answers on config/result during the flood
 
     def lines(self, label: str) -> list[str]:
@@ -141,15 +158,22 @@ class FloodResult:
             f"  RSS: {self.rss_before_mb:.1f} MB before, {self.rss_max_mb:.1f} MB max (MemoryMax 256M); "
             f"agent CPU {self.cpu_pct:.0f} % of a core",
             f"  answers on config/result: {self.results}; shed and reported in events: {self.shed_reported}",
-            f"  false alarms: {self.false_alarms or 'none'}",
+            f"  false alarms (probe and a Modbus PLC polled at 1 Hz): {self.false_alarms or 'none'}",
         ]
 
 
 def run_flood(
     tmp: Path, url: str, payloads: Callable[[], Iterator[bytes]], *, seconds: float, rate_per_s: int = 10_000
 ) -> FloodResult:
-    """Start an agent with the 0.5-s probe, flood its config/set, measure, stop everything."""
-    cfg = write_config(tmp / "flood.toml", state_dir=tmp / "state", instances=PROBE, extra="[remote]\n")
+    """Start an agent with the 0.5-s probe and a PLC polled over Modbus TCP, flood its config/set,
+    measure, stop everything."""
+    with known_plc_server() as (port, tags, _):
+        instances = PROBE + PLC.format(port=port, tags=toml_tags(tags))
+        cfg = write_config(tmp / "flood.toml", state_dir=tmp / "state", instances=instances, extra="[remote]\n")
+        return _run(cfg, url, payloads, seconds, rate_per_s)
+
+
+def _run(cfg: Path, url: str, payloads: Callable[[], Iterator[bytes]], seconds: float, rate_per_s: int) -> FloodResult:
     sub = Subscriber(url, ["edge/t1/data/#", "edge/t1/event/#", "edge/t1/config/result"])
     agent = AgentProcess(cfg, url)
     flooder: Flooder | None = None
@@ -171,6 +195,7 @@ def run_flood(
         time.sleep(1.5)  # the probe's next messages show whether it is still alive
         _measure(sub, result, before, start, now + 1.5)
         result.results = len(sub.on("edge/t1/config/result")) - results_before
+        result.plc_messages = len(sub.on("edge/t1/data/plc1"))
         return result
     finally:
         if flooder is not None:

@@ -123,13 +123,14 @@ options = { heartbeat_s = 0 }
 def test_a_config_set_flood_loses_nothing(tmp_path: Path, broker: Any, kind: str) -> None:
     """Issue 30, 2: 10,000 msg/s on config/set (5 s here; bench/hostile_flood.py runs 60 s and
     prints the silence figures): the probe keeps every seq number, memory stays under the unit's
-    MemoryMax, no false alarm, the shed messages are reported, answers stay bounded."""
+    MemoryMax, no false alarm (a Modbus PLC is polled throughout), the shed messages are reported,
+    answers stay bounded."""
     result = run_flood(tmp_path, broker.url, garbage if kind == "garbage" else valid_pushes, seconds=5.0)
     print("\n".join(result.lines(kind)))
     assert result.sent >= 10_000
     assert result.probe_messages > 0 and result.longest_silence_s < result.seconds, "the probe went silent"
     assert result.seq_gaps == 0
-    assert not result.false_alarms
+    assert not result.false_alarms and result.plc_messages > 0
     assert result.rss_max_mb < 256
     assert result.shed_reported > 0
     assert result.results < result.sent / 10  # shed before any answer is built

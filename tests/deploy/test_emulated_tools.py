@@ -98,6 +98,7 @@ def test_demo_of_an_installed_release_finds_the_plant_in_the_current_directory(
 ) -> None:
     """Found under emulation: a wheel carries no examples/, so the demo looked only beside its code."""
     from edge_agent.agent.devtools import demo
+
     monkeypatch.setattr(demo, "DEFAULT_CONFIG", tmp_path / "site-packages" / "examples" / "reference-plant.toml")
     monkeypatch.chdir(tmp_path)
     assert demo._load(None) == demo.FALLBACK

@@ -54,8 +54,16 @@ def plantsim(tmp_path: Path):  # type: ignore[no-untyped-def]
     cfg.write_text(CONFIG.format(root=tmp_path, port=port))
     sock = str(tmp_path / "ctl.sock")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_agent.drivers.simulation.plantsim", "-c", str(cfg), "--control", sock,
-         "--stats-json"],
+        [
+            sys.executable,
+            "-m",
+            "edge_agent.drivers.simulation.plantsim",
+            "-c",
+            str(cfg),
+            "--control",
+            sock,
+            "--stats-json",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
