@@ -88,7 +88,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for line in exc.errors:
             print(line)
         return 1
-    print(f"{args.config}: ok ({len(cfg.instances)} instance(s), agent {cfg.agent_id}, hash {cfg.hash})")
+    print(
+        f"{args.config}: ok ({len(cfg.instances)} instance(s), agent {cfg.agent_id}, "
+        f"config_hash {cfg.hash}, instances_hash {cfg.instances_hash})"
+    )
     if args.plan:
         for inst in cfg.instances:
             if inst.driver is not None and inst.driver.plan is not None:

@@ -8,12 +8,11 @@ generated reference (docs/reference/) and the Sparkplug birth certificate all us
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.agent.config.validation import describe
+from edge_agent.agent.config.validation import close_matches, describe, did_you_mean
 from edge_agent.drivers.contract import DType, ValueRef, ValueSpec
 from edge_agent.drivers.dotted_keys import flatten
 
@@ -120,7 +119,7 @@ MAX_LISTED = 8
 def _hint(values: Sequence[ValueSpec], key: str) -> str:
     """A short list of what is declared, closest names first."""
     names = [v.key for v in values]
-    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    close = close_matches(key, names)
     if close:
         return f"did you mean {', '.join(close)}?"
     if not names:
@@ -173,7 +172,8 @@ def check_references(instances: Mapping[str, tuple[Instance, str]], names: Itera
             elif ref.instance not in known:
                 listed = ", ".join(sorted(known)) or "none"
                 where = f"{path}.options.{ref.instance_option or ref.option}"
-                problem = f"no instance {describe(ref.instance)} in this config (instances: {listed})"
+                hint = did_you_mean(ref.instance, known)
+                problem = f"no instance {describe(ref.instance)} in this config ({hint}instances: {listed})"
             else:
                 other = values.get(ref.instance)  # None: disabled, invalid or undeclared
                 problem = None if other is None else _check_ref(ref, other, f"of instance {describe(ref.instance)}")

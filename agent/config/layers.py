@@ -14,14 +14,13 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge_agent.agent.bounds import MAX_SAFE_INT, int_in, short, value_errors
 from edge_agent.agent.config.registry import Registry
-from edge_agent.agent.config.schema import Config, Instance, build, canonical_hash, load
+from edge_agent.agent.config.schema import Config, build, load
 from edge_agent.drivers.private_dirs import NotPrivate, claim, private_files
 
 log = logging.getLogger("agent.layers")
@@ -214,7 +213,3 @@ def load_effective(path: Path, reg: Registry) -> tuple[Config, Config, PushedLay
         layer.instances, layer.version = [], 0
         return file_cfg, effective(file_cfg, layer, reg), layer
 
-
-def instances_hash(instances: Iterable[Instance]) -> str:
-    """Hash of the effective instance set, sorted by name: equal on every agent running the same set."""
-    return canonical_hash(sorted((i.raw for i in instances), key=lambda t: str(t.get("name"))))[:16]

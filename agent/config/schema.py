@@ -11,6 +11,7 @@ import re
 import socket
 import tomllib
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,7 +19,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from edge_agent.agent.config.declared_values import check_references
 from edge_agent.agent.config.registry import Registry
-from edge_agent.agent.config.validation import describe, join, validate
+from edge_agent.agent.config.validation import describe, did_you_mean, join, validate
 from edge_agent.agent.errors import ConfigError
 from edge_agent.agent.history.settings import HistorySection
 from edge_agent.agent.sparkplug.settings import SparkplugSection
@@ -146,7 +147,19 @@ class Config:
 
     @property
     def hash(self) -> str:
+        """``config_hash``: the whole file as parsed (every section), first 16 hex digits."""
         return canonical_hash(self.raw)[:16]
+
+    @property
+    def instances_hash(self) -> str:
+        """``instances_hash``: the instance set this file alone runs (see ``instances_hash()``)."""
+        return instances_hash(self.instances)
+
+
+def instances_hash(instances: Iterable[Instance]) -> str:
+    """Hash of an effective instance set, sorted by name: equal on every agent running the same set
+    whatever its id or file (docs/messages.md, "Two hashes")."""
+    return canonical_hash(sorted((i.raw for i in instances), key=lambda t: str(t.get("name"))))[:16]
 
 
 def canonical_hash(data: Any) -> str:
@@ -183,6 +196,24 @@ def with_config_paths(table: Any, cls: type, base_dir: str | None) -> Any:
     return out
 
 
+def _unknown(reg: Registry, kind: str, name: str) -> str:
+    """Why a driver or plugin name is not usable: broken on install, or misspelt (nearest first)."""
+    why = reg.broken.get((kind, name))
+    if why:
+        return f"installed but broken: {why}"
+    installed = sorted(reg.drivers if kind == "driver" else reg.plugins)
+    return f"{did_you_mean(name, installed)}installed: {', '.join(installed)}"
+
+
+def instance_path(raw: Any, index: int, unique: bool) -> str:
+    """Where an instance is in the file: by its name when it has a unique valid one
+    (``instances["psu"]``), else by its position (``instances[2]``)."""
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if unique and isinstance(name, str) and NAME_RE.match(name):
+        return f'instances["{name}"]'
+    return f"instances[{index}]"
+
+
 def _driver(
     driver: dict[str, Any], path: str, reg: Registry, errors: list[str], base_dir: str | None = None
 ) -> tuple[Any, Any]:
@@ -193,9 +224,7 @@ def _driver(
         return None, None
     spec = reg.drivers.get(dtype)
     if spec is None:
-        why = reg.broken.get(("driver", dtype))
-        hint = f"installed but broken: {why}" if why else f"installed: {', '.join(sorted(reg.drivers))}"
-        errors.append(f"{join(dpath, 'type')}: unknown driver {describe(dtype)} ({hint})")
+        errors.append(f"{join(dpath, 'type')}: unknown driver {describe(dtype)} ({_unknown(reg, 'driver', dtype)})")
         return None, None
     body = with_config_paths({k: v for k, v in driver.items() if k != "type"}, spec.options, base_dir)
     opts = validate(body, spec.options, dpath, errors)
@@ -221,9 +250,7 @@ def _instance(
         )
     pspec = reg.plugins.get(plugin) if isinstance(plugin, str) else None
     if isinstance(plugin, str) and pspec is None:
-        why = reg.broken.get(("plugin", plugin))
-        hint = f"installed but broken: {why}" if why else f"installed: {', '.join(sorted(reg.plugins))}"
-        errors.append(f"{join(path, 'plugin')}: unknown plugin {describe(plugin)} ({hint})")
+        errors.append(f"{join(path, 'plugin')}: unknown plugin {describe(plugin)} ({_unknown(reg, 'plugin', plugin)})")
     driver = raw.get("driver")
     dspec, dopts = _driver(driver, path, reg, errors, base_dir) if isinstance(driver, dict) else (None, None)
     options = with_config_paths(raw.get("options", {}), pspec.options, base_dir) if pspec else raw.get("options", {})
@@ -334,16 +361,17 @@ def build(
     insts: list[Instance] = []
     paths: dict[str, tuple[Instance, str]] = {}
     seen: dict[str, int] = {}
+    first_paths: dict[str, str] = {}
     for i, raw in enumerate(raw_instances):
-        path = f"instances[{i}]"
         name = raw.get("name") if isinstance(raw, dict) else None
+        path = instance_path(raw, i, unique=not (isinstance(name, str) and name in seen))
         if isinstance(name, str) and name in seen:
             errors.append(
-                f"{join(path, 'name')}: duplicate instance name {describe(name)} "
-                f"(first used by instances[{seen[name]}])"
+                f"{join(path, 'name')}: duplicate instance name {describe(name)} (first used by {first_paths[name]})"
             )
         if isinstance(name, str):
             seen.setdefault(name, i)
+            first_paths.setdefault(name, path)
         built = _instance(raw, path, reg, mqtt, errors, base)
         if built is not None:
             insts.append(built)
@@ -372,7 +400,36 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"(syntax): {exc}"], source) from exc
+        raise ConfigError([toml_error(text, exc)], source) from exc
+
+
+TOML_HINTS = (
+    # (what tomllib says, what the user most likely did)
+    ("Invalid initial character for a key part", "an inline table { ... } must stay on one line in TOML; "
+     "for a longer driver table write it as a section: [instances.driver] with one key per line"),
+    ("Unclosed inline table", "an inline table { ... } must stay on one line in TOML; "
+     "for a longer driver table write it as a section: [instances.driver] with one key per line"),
+    ("Cannot overwrite a value", "a key is given twice, or [instances.driver] follows a driver = { ... } of the "
+     "same instance: keep one of the two forms"),
+    ("Cannot declare", "a table is declared twice: each [[instances]] starts a new instance; its sub-tables "
+     "([instances.driver], [instances.options]) follow it once each"),
+    ("Invalid value", "strings need quotes (\"sim\"), booleans are true/false, numbers have no units"),
+    ("Expected '=' after a key", "a key needs = and a value; a string with spaces needs quotes"),
+)
+
+
+def toml_error(text: str, exc: tomllib.TOMLDecodeError) -> str:
+    """A TOML syntax error with its line, that line's text and a hint for the usual cause."""
+    msg = str(exc)
+    match = re.search(r"\(at line (\d+), column \d+\)", msg)
+    shown = ""
+    if match:
+        lines = text.splitlines()
+        lineno = int(match.group(1))
+        if 0 < lineno <= len(lines):
+            shown = f": {lines[lineno - 1].strip()[:80]!r}"
+    hint = next((h for key, h in TOML_HINTS if key in msg), "")
+    return f"(syntax): {msg}{shown}" + (f" (hint: {hint})" if hint else "")
 
 
 def load(path: str | os.PathLike[str], reg: Registry) -> Config:

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -17,6 +19,18 @@ def join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
+
+
+def close_matches(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """The valid names nearest to a misspelt one (case-insensitive), closest first."""
+    by_lower = {c.lower(): c for c in choices}
+    return [by_lower[m] for m in difflib.get_close_matches(word.lower(), list(by_lower), n=n, cutoff=0.6)]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``did you mean "disk_path"? `` for a misspelt name, or nothing when none is close."""
+    close = close_matches(word, choices)
+    return f"did you mean {' or '.join(describe(c) for c in close)}? " if close else ""
 
 
 def describe(value: Any) -> str:
@@ -208,7 +222,8 @@ def validate(data: Any, cls: type[msgspec.Struct], path: str, errors: list[str])
         f = fields.get(key)
         if f is None:
             allowed = ", ".join(sorted(fields)) or "none"
-            errors.append(f"{join(path, str(key))}: unknown key (allowed: {allowed})")
+            hint = did_you_mean(str(key), fields)
+            errors.append(f"{join(path, str(key))}: unknown key ({hint}allowed: {allowed})")
             continue
         converted[key] = _field(value, f.type, join(path, key), errors)
     for key, f in fields.items():

@@ -144,7 +144,11 @@ def cmd_get_config(args: argparse.Namespace) -> int:
     status = request(s, args.agent_id, "status", {}, args.timeout) or {}
     instances = (status.get("result") or {}).get("instances", {}) if status.get("ok") else {}
     owners = {name: str(st.get("managed_by", "")) for name, st in instances.items() if isinstance(st, dict)}
-    print(f"# effective config of {args.agent_id}: the local file with the pushed layer (version {cfg.get('version')})")
+    ihash = ((status.get("result") or {}).get("config") or {}).get("instances_hash", "?") if status.get("ok") else "?"
+    print(
+        f"# effective config of {args.agent_id}: the local file with the pushed layer "
+        f"(version {cfg.get('version')}, instances_hash {ihash})"
+    )
     print(to_toml(cfg, owners), end="")
     return 0
 

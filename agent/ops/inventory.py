@@ -52,7 +52,7 @@ class AgentInfo:
             "version": self.version,
             "desired_version": self.desired_version,
             "drift": self.drift,
-            "hash": self.hash,
+            "instances_hash": self.hash,
             "instances_ok": self.ok,
             "instances_faulted": self.faulted,
             "last_seen_ms": self.last_seen_ms,
@@ -123,7 +123,7 @@ def _status(info: AgentInfo, d: dict[str, Any]) -> None:
 def _state(info: AgentInfo, d: dict[str, Any]) -> None:
     info.version = int(d.get("version", 0) or 0)
     info.desired_version = max(info.desired_version, int(d.get("desired_version", 0) or 0))
-    info.hash = str(d.get("hash", ""))
+    info.hash = str(d.get("instances_hash", d.get("hash", "")))  # "hash": agents of 0.1
     insts = d.get("instances", {}) or {}
     info.faulted = sorted(n for n, st in insts.items() if isinstance(st, dict) and st.get("state") in FAULTED)
     info.ok = len(insts) - len(info.faulted)

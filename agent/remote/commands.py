@@ -187,7 +187,7 @@ class Commands:
             return {"pong": True, "uptime_s": c.stats()["uptime_s"]}
         if name == "status":
             state = c.state()
-            config = {"version": state["version"], "desired_version": state["desired_version"], "hash": state["hash"]}
+            config = {k: state[k] for k in ("version", "desired_version", "instances_hash")}
             return {
                 "stats": c.stats(),
                 "instances": state["instances"],

@@ -180,7 +180,7 @@ class RemoteConfig:
             if canonical_hash(instances) == canonical_hash(layer.instances):
                 self._remember(doc)
                 self.control.commit({"status": "already_applied", "version": version, "id": doc.get("id")})
-                return {"status": "already_applied", "version": version, "hash": self.control.hash}
+                return {"status": "already_applied", "version": version, "instances_hash": self.control.hash}
             raise Rejected(
                 [f"version: {version} is already applied with other content (push a new version, or --force)"]
             )

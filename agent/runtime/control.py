@@ -20,12 +20,11 @@ from edge_agent.agent.config.layers import (
     PushedLayer,
     effective,
     effective_checked,
-    instances_hash,
     managed_by,
     save_layer,
 )
 from edge_agent.agent.config.registry import Registry
-from edge_agent.agent.config.schema import Config, build, load
+from edge_agent.agent.config.schema import Config, build, instances_hash, load
 from edge_agent.agent.errors import ConfigError
 from edge_agent.agent.runtime import apply as apply_path
 from edge_agent.plugins.contract import AgentStats
@@ -117,7 +116,12 @@ class AgentControl:
         self.layer = layer
         self.layer.applied_ms = int(time.time() * 1000)
         self.host.config = new
-        return {"status": "accepted", "version": layer.version, "hash": self.hash, "instances": outcome.summary}
+        return {
+            "status": "accepted",
+            "version": layer.version,
+            "instances_hash": self.hash,
+            "instances": outcome.summary,
+        }
 
     def commit(self, result: dict[str, Any]) -> None:
         """Store the layer with its last result and publish the reported state."""
@@ -237,7 +241,8 @@ class AgentControl:
         d: dict[str, Any] = {
             "version": self.layer.version,
             "desired_version": self.layer.desired_version,
-            "hash": self.hash,
+            "instances_hash": self.hash,
+            "hash": self.hash,  # the same as instances_hash; kept for consumers of 0.1 (removed in 0.3)
             "applied": self.layer.applied_ms,
             "instances": instances,
         }

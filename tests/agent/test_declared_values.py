@@ -99,9 +99,9 @@ def test_a_plugin_needing_keys_the_driver_does_not_declare_fails_check_config() 
     with pytest.raises(ConfigError) as info:
         build({"instances": [{"name": "c", "plugin": "climate", "driver": {"type": "sim"}}]}, reg)
     assert info.value.errors == [
-        'instances[0]: plugin "climate" does not work with what driver "sim" returns '
+        'instances["c"]: plugin "climate" does not work with what driver "sim" returns '
         "(KeyError: 'temperature'; the driver declares: ch0)",
-        'instances[0].options.humidity_key: "humidity" is not a value of driver "sim" (declared: ch0)',
+        'instances["c"].options.humidity_key: "humidity" is not a value of driver "sim" (declared: ch0)',
     ]
     ok = {"name": "c", "plugin": "climate", "driver": {"type": "sim", "channels": 1, "prefix": "temperature"}}
     with pytest.raises(ConfigError) as info:

@@ -42,4 +42,4 @@ def test_an_invalid_config_is_refused_with_its_errors(tmp_path: Path, capsys: py
     path = tmp_path / "c.toml"
     path.write_text('[[instances]]\nname = "x"\nplugin = "values"\ndriver = { type = "nope" }\n')
     assert main(["device-groups", str(path)]) == 1
-    assert "instances[0].driver" in capsys.readouterr().out
+    assert 'instances["x"].driver' in capsys.readouterr().out

@@ -72,13 +72,13 @@ def test_rejected_push_lists_every_error_and_changes_nothing(agent: RemoteAgent)
     answer = agent.push({"version": 5, "id": 7, "config": {"instances": bad}})
     assert answer["status"] == "rejected" and answer["id"] == 7
     assert answer["errors"] == [
-        "instances[0].interval_s: expected a number > 0, got -1",
-        'instances[0].driver.channels: expected an integer, got "x"',
+        'instances["a"].interval_s: expected a number > 0, got -1',
+        'instances["a"].driver.channels: expected an integer, got "x"',
         answer["errors"][2],
-        'instances[2].name: duplicate instance name "a" (first used by instances[0])',
+        'instances[2].name: duplicate instance name "a" (first used by instances["a"])',
         "instances[2].options.zzz: unknown key (allowed: disk_path, include_instances)",
     ]
-    assert answer["errors"][2].startswith('instances[1].plugin: unknown plugin "nope"')
+    assert answer["errors"][2].startswith('instances["b"].plugin: unknown plugin "nope"')
     n = len(agent.sub.on("edge/t1/data/steady"))
     agent.sub.wait_for(lambda: len(agent.sub.on("edge/t1/data/steady")) > n + 3, 5, "still publishing")
 
