@@ -29,11 +29,6 @@ def int_in(v: Any, lo: int, hi: int) -> bool:
     return is_int(v) and lo <= v <= hi
 
 
-def finite_number(v: Any) -> bool:
-    """An int or a finite float (not a bool, not NaN or +-inf)."""
-    return is_int(v) or (isinstance(v, float) and math.isfinite(v))
-
-
 def short(text: str, limit: int = MAX_ERROR_CHARS) -> str:
     """``text`` cut to ``limit`` characters, saying how much was cut."""
     if len(text) <= limit:
