@@ -149,7 +149,6 @@ def _instances(
             config.agent.state_dir, lambda: reporter().stats(), store=maintenance.store, recorder=maintenance.recorder
         ),
         build_driver=build_driver,  # isolate = "process": the driver runs in a supervised child
-        on_change=lambda: reporter().publish_state(False),
         publish_state=lambda status: reporter().publish_state(status),
         stats=lambda: reporter().stats(),
     )

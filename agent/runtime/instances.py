@@ -80,7 +80,6 @@ class Instances:
         *,
         agent: AgentInfo,
         build_driver: DriverFactory,
-        on_change: Callable[[], None],
         publish_state: Callable[[bool], None],
         stats: Callable[[], AgentStats],
     ) -> None:
@@ -92,8 +91,7 @@ class Instances:
         self.build_driver = build_driver  # in this process, or in a child (isolate = "process")
         self.runners: dict[str, tuple[InstanceRunner, asyncio.Task[None]]] = {}
         self.closing = False  # the agent stops: state changes are no longer republished
-        self._on_change = on_change  # republish the retained config/state
-        self._publish_state = publish_state
+        self._publish_state = publish_state  # (status too?): republish the retained state (reporting.py)
         self._stats = stats
         self._state_pending = False
         self._state_sent = 0.0  # monotonic time of the last state-change republish
@@ -176,7 +174,7 @@ class Instances:
         self._state_pending = False
         self._state_sent = time.monotonic()
         if not self.closing:
-            self._on_change()
+            self._publish_state(False)  # the status carries no instance state
 
     def states(self) -> list[State]:
         return [runner.state for runner, _ in self.runners.values()]
