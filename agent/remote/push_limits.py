@@ -3,7 +3,9 @@ and ports the local file names. Checked before a pushed layer is built, so a ref
 opened (``tags_csv = "/etc/passwd"`` used to put the file's first line into the retained state).
 
 - Files: every driver and plugin option typed ``FilePath`` (drivers/contract.py) must resolve (after
-  symlinks) under ``[agent] state_dir`` or one of ``[remote] push_file_dirs``.
+  symlinks) under ``[agent] state_dir`` or one of ``[remote] push_file_dirs``; any other option
+  given as an absolute path (``device``, ``sysfs_root``, ``serial_port``) there or under /dev or /sys
+  (``serial_port = "/proc/self/environ"`` is refused, ``/dev/ttyUSB1`` is not).
 - Hosts: an option named ``host`` (with its sibling ``port``) that a pushed table sets must match
   ``[remote] push_hosts`` (``"HOST"`` for any port, ``"HOST:PORT"``), by default the host/port pairs
   of the local file's own instances. Names are compared as written, never resolved.
@@ -18,6 +20,8 @@ from typing import Any
 import msgspec
 from edge_agent.agent.config.registry import Registry
 from edge_agent.agent.config.schema import Config, file_path_fields
+
+DEVICE_DIRS = ("/dev", "/sys")  # device nodes and sysfs: hardware access, open to pushed instances
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -43,14 +47,27 @@ def _inside(path: str, dirs: list[str]) -> bool:
     return any(path == d or path.startswith(d.rstrip(os.sep) + os.sep) for d in dirs)
 
 
-def _file_errors(where: str, cls: type, table: dict[str, Any], base: str, dirs: list[str]) -> list[str]:
-    errors = []
-    for name in sorted(file_path_fields(cls) & table.keys()):
+def _paths(cls: type, table: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """(option, value, extra allowed dirs): FilePath options, and any other option given as an
+    absolute path (a device node, a sysfs root, a serial port), which may also be under /dev or /sys."""
+    files = file_path_fields(cls)
+    out: list[tuple[str, str, list[str]]] = []
+    for name in sorted(table):
         value = table[name]
         if not isinstance(value, str) or not value:
             continue
+        if name in files:
+            out.append((name, value, []))
+        elif value.startswith("/"):
+            out.append((name, value, list(DEVICE_DIRS)))
+    return out
+
+
+def _file_errors(where: str, cls: type, table: dict[str, Any], base: str, dirs: list[str]) -> list[str]:
+    errors = []
+    for name, value, devices in _paths(cls, table):
         real = os.path.realpath(os.path.join(base, value))
-        if not _inside(real, dirs):
+        if not _inside(real, dirs + devices):
             errors.append(
                 f"{where}.{name}: {value[:200]!r} is outside the directories a push may read "
                 f"({', '.join(dirs)}; the local file's [remote] push_file_dirs adds more); the file was not read"

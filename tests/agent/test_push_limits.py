@@ -108,3 +108,16 @@ def test_a_stored_layer_is_checked_again_at_start(tmp_path: Path, broker: LocalB
         assert "root:x" not in a.proc.log() and "root:x" not in str(st)
     finally:
         a.close()
+
+
+def test_other_absolute_paths_of_a_push_stay_under_dev_and_sys(tmp_path: Path) -> None:
+    reg = load_registry()
+    file_cfg = build({"agent": {"state_dir": str(tmp_path / "s")}, "instances": []}, reg)
+    rtu = _modbus("rtu", transport="rtu", serial_port="/proc/self/environ", tags=[{"name": "a", "address": 1}])
+    iio = {"name": "acc", "plugin": "vibration", "driver": {"type": "iio", "sysfs_root": "/etc", "dev_dir": "/dev"}}
+    errors = reach_errors([rtu, iio], file_cfg, reg)
+    assert len(errors) == 2, errors
+    assert errors[0].startswith("instances[0].driver.serial_port: '/proc/self/environ' is outside")
+    assert errors[1].startswith("instances[1].driver.sysfs_root: '/etc' is outside")
+    fine = _modbus("rtu", transport="rtu", serial_port="/dev/ttyUSB1", tags=[{"name": "a", "address": 1}])
+    assert reach_errors([fine], file_cfg, reg) == []
