@@ -1,116 +1,105 @@
-"""The runtime's wiring, against a real broker and a real agent process: a reload (SIGHUP or
-``cmd reload``) resets the trusted-key ring of the very remote-config handler the MQTT session
-calls, with Sparkplug on and off (issue 23: with Sparkplug on, the session kept another copy and
-SIGHUP reset the unused one; ``cmd reload`` reset none)."""
+"""The runtime's wiring, built by bootstrap and run in this process against a real broker: the
+reloads reset the key rings of the handlers the session calls, the publisher feeds what was
+registered, and a running runtime grows no attribute."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from edge_agent.agent.config.registry import load_registry
-from edge_agent.agent.config.schema import build
+from edge_agent.agent.config.schema import build, load
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.extensions import Extensions, Quality
 from edge_agent.agent.messaging.outbox import MemoryOutbox
 from edge_agent.agent.messaging.publisher import Publisher, Topics
 from edge_agent.agent.messaging.seq_store import SeqStore
-from edge_agent.agent.ops.fleet import signed_request
-from edge_agent.agent.remote.signing import sign
+from edge_agent.agent.remote.config_push import RemoteConfig
+from edge_agent.agent.remote.signing import KeyRing
 from edge_agent.agent.runtime.bootstrap import build_runtime
 from edge_agent.plugins.contract import Severity
-from support import BASE, STEADY, AgentProcess, Subscriber, write_config
+from support import BASE, STEADY, Subscriber, write_config
 
 SPARKPLUG = '[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
 
 
-class KeyedAgent:
-    """An agent that trusts the public key in one file, and a subscriber on its topics."""
+class Resets:
+    """Which RemoteConfig and which key rings were reset (spies on the classes' reset methods)."""
 
-    def __init__(self, tmp: Path, broker: LocalBroker, extra: str) -> None:
-        self.pub = tmp / "ops.pub"
-        self.trust(Ed25519PrivateKey.generate())
-        remote = f'[remote]\nmin_interval_s = 0\nrequire_signature = true\ntrusted_keys = ["{self.pub}"]\n'
-        cfg = write_config(tmp / "agent.toml", state_dir=tmp / "state", instances=BASE, extra=remote + extra)
-        self.sub = Subscriber(broker.url, ["edge/t1/#"])
-        self.proc = AgentProcess(cfg, broker.url)
-        self.sub.wait_for(lambda: len(self.sub.on("edge/t1/data/steady")) >= 2, 20, "the agent publishing")
-        self.version = 1
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.pushes: list[RemoteConfig] = []
+        self.rings: list[KeyRing] = []
+        reset_keys, reset = RemoteConfig.reset_keys, KeyRing.reset
 
-    def trust(self, key: Ed25519PrivateKey) -> None:
-        """Replace the trusted key file with one of the same size and mtime (a key restored with
-        ``cp -p``): the key ring cannot see the change, only a reload makes it read the file again."""
-        before = self.pub.stat() if self.pub.exists() else None
-        self.pub.write_text(base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode())
-        if before is not None:
-            os.utime(self.pub, ns=(before.st_atime_ns, before.st_mtime_ns))
-        self.key = key
+        def spy_reset_keys(remote: RemoteConfig) -> None:
+            self.pushes.append(remote)
+            reset_keys(remote)
 
-    def push(self) -> dict[str, Any]:
-        """A push signed with the key trusted now; its answer."""
-        self.version += 1
-        doc = {
-            "version": self.version,
-            "config": {"instances": [STEADY]},
-            "target": "agent:t1",
-            "expires": int(time.time() + 60),
-            "nonce": base64.urlsafe_b64encode(os.urandom(12)).decode(),
-        }
-        return self._ask("edge/t1/config/set", msgpack.packb(sign(doc, self.key)), "edge/t1/config/result")
+        def spy_reset(ring: KeyRing) -> None:
+            self.rings.append(ring)
+            reset(ring)
 
-    def cmd_reload(self) -> dict[str, Any]:
-        """``cmd reload``, signed with the key trusted now (a change command under require_signature)."""
-        req = signed_request({"id": 1}, "reload", "t1", "test", self.key, 60)
-        return self._ask("edge/t1/cmd/reload", msgpack.packb(req), "edge/t1/cmd/reload/result")
+        monkeypatch.setattr(RemoteConfig, "reset_keys", spy_reset_keys)
+        monkeypatch.setattr(KeyRing, "reset", spy_reset)
 
-    def sighup(self) -> None:
-        before = self.proc.log().count("reload:")
-        self.proc.proc.send_signal(signal.SIGHUP)
-        self.sub.wait_for(lambda: self.proc.log().count("reload:") > before, 10, "the reload logged")
-
-    def _ask(self, topic: str, payload: bytes, answer_topic: str) -> dict[str, Any]:
-        before = len(self.sub.on(answer_topic))
-        self.sub.client.publish(topic, payload, qos=1)
-        self.sub.wait_for(lambda: len(self.sub.on(answer_topic)) > before, 20, f"an answer on {answer_topic}")
-        return self.sub.on(answer_topic)[before].env["d"]  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        self.proc.stop()
-        self.sub.close()
+    def clear(self) -> None:
+        self.pushes.clear()
+        self.rings.clear()
 
 
-@pytest.fixture(params=["native", "sparkplug"])
-def keyed(request: pytest.FixtureRequest, tmp_path: Path, broker: LocalBroker) -> Iterator[KeyedAgent]:
-    a = KeyedAgent(tmp_path, broker, SPARKPLUG if request.param == "sparkplug" else "")
+async def _until(done: Any, what: str, timeout_s: float = 20.0) -> None:
+    """Poll ``done()`` on the loop (the agent runs on it too); fail naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("sparkplug", [False, True], ids=["native", "sparkplug"])
+def test_a_reload_resets_the_keys_of_the_handlers_the_session_calls(
+    tmp_path: Path, broker: LocalBroker, monkeypatch: pytest.MonkeyPatch, sparkplug: bool
+) -> None:
+    """A real SIGHUP and a real ``cmd/reload`` through the broker reset the key rings of the very
+    RemoteConfig and Commands the MQTT session calls (issue 23: with Sparkplug on, SIGHUP reset a
+    second RemoteConfig the session never called; ``cmd reload`` reset none)."""
+    extra = SPARKPLUG if sparkplug else ""
+    path = write_config(tmp_path / "agent.toml", state_dir=tmp_path / "state", instances=BASE, extra=extra)
+    resets = Resets(monkeypatch)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    async def main() -> None:
+        reg = load_registry()
+        rt = build_runtime(load(path, reg), reg, config_path=path, url_override=broker.url)
+        subs: dict[str, Any] = rt.session.opts.subscriptions
+        pushes, commands = subs["edge/t1/config/set"].__self__, subs["edge/t1/cmd/+"].__self__
+        task = asyncio.create_task(rt.run())
+        await asyncio.wait_for(rt.session.connected.wait(), 20)
+        os.kill(os.getpid(), signal.SIGHUP)
+        await _until(lambda: resets.pushes, "the SIGHUP reload")
+        assert resets.pushes == [pushes] and commands.authority.keys in resets.rings
+        resets.clear()
+        sub = Subscriber(broker.url, ["edge/t1/cmd/reload/result"])
+        try:
+            sub.client.publish("edge/t1/cmd/reload", msgpack.packb({"id": 1}), qos=1)
+            await _until(lambda: sub.on("edge/t1/cmd/reload/result"), "the cmd reload answer")
+        finally:
+            sub.close()
+        assert resets.pushes == [pushes] and commands.authority.keys in resets.rings
+        rt.stop()
+        assert await task == 0
+
     try:
-        yield a
+        asyncio.run(main())
     finally:
-        a.close()
-
-
-def test_a_reload_resets_the_keys_the_session_checks_pushes_with(keyed: KeyedAgent) -> None:
-    assert keyed.push()["status"] == "accepted", "the first key is read and kept"
-    keyed.trust(Ed25519PrivateKey.generate())
-    assert keyed.push()["status"] == "rejected", "the ring holds the old key until a reload"
-    keyed.sighup()
-    assert keyed.push()["status"] == "accepted", "SIGHUP reset the keys of the handler the session calls"
-    keyed.trust(Ed25519PrivateKey.generate())
-    assert keyed.push()["status"] == "rejected"
-    assert keyed.cmd_reload()["ok"] is True, "the command's own ring reads the key file at its first use"
-    assert keyed.push()["status"] == "accepted", "cmd reload resets the push keys too"
-    keyed.trust(Ed25519PrivateKey.generate())
-    keyed.sighup()
-    assert keyed.cmd_reload()["ok"] is True, "SIGHUP reset the keys that sign commands as well"
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 class Recorded:
