@@ -162,9 +162,12 @@ def test_the_modbus_driver_refuses_nan_itself() -> None:
 
 
 def _keygen(path: Path) -> tuple[Any, str]:
-    """A key pair as `edge-agent keygen` writes it: (private key, path of KEY.pub)."""
-    r = cli("keygen", str(path))
-    assert r.returncode == 0, r.stderr
+    """A key pair as `edge-agent keygen` writes it (its own function, in this process): (private key, KEY.pub)."""
+    from argparse import Namespace
+
+    from edge_agent.agent.ops.push import cmd_keygen
+
+    assert cmd_keygen(Namespace(out=str(path))) == 0
     return load_private_key(str(path)), f"{path}.pub"
 
 
@@ -317,6 +320,7 @@ def test_the_panels_key_signs_only_what_the_file_lets_it(tmp_path: Path) -> None
 
     panel, panel_pub = _keygen(tmp_path / "panel.key.pem")
     remote = {"require_signature": True, "command_keys": {"ack": [panel_pub], "shelve": [panel_pub]}}
+    (tmp_path / "s").mkdir()
     cfg = build({"agent": {"id": "t1", "state_dir": str(tmp_path / "s")}, "remote": remote}, load_registry())
     authority = Authority(lambda: cfg)
     # what the panel sends for a logged-in technician (agent/ops/panel/server.py: _action)
