@@ -197,8 +197,7 @@ class Runtime:
             task.cancel()
         # hung reads and close() are abandoned on their lanes (daemon threads): they cannot hold the exit
         await self.instances.stop_all(timeout_s=min(1.5, budget * 0.3))
-        for service in reversed(self.extensions.services):  # Sparkplug: the DDEATHs went out, now the NDEATH
-            await service.close()
+        await self._close_services()
         await self.session.drain(timeout_s=max(0.1, deadline - time.monotonic() - 1.0))
         offline = self.messages.status("offline", "stopped")
         await self.session.close(final=offline, timeout_s=max(0.1, deadline - time.monotonic() - 0.3))
@@ -208,6 +207,16 @@ class Runtime:
         stuck = self.lanes.stats()["stuck"]
         if stuck:
             log.warning("exiting with %d driver call(s) still stuck: %s", len(stuck), ", ".join(sorted(stuck)))
+
+    async def _close_services(self) -> None:
+        """Close the registered services, last registered first (Sparkplug: the DDEATHs went out as
+        the instances stopped, now the NDEATH); one that fails must not cost the others, the drain,
+        the offline status or the spool."""
+        for service in reversed(self.extensions.services):
+            try:
+                await service.close()
+            except Exception:
+                log.exception("closing %s failed", type(service).__name__)
 
     def finish(self) -> None:
         """After the loop ended: cancel the backstop timer."""

@@ -167,3 +167,37 @@ def test_a_built_runtime_grows_no_attribute_while_it_runs(tmp_path: Path, broker
         for sig, handler in saved.items():
             signal.signal(sig, handler)
     assert after == before
+
+
+class BrokenService:
+    """A registered service whose close() fails."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def close(self) -> None:
+        raise OSError("disk gone")
+
+
+def test_a_service_that_fails_to_close_does_not_spoil_the_clean_stop(tmp_path: Path, broker: LocalBroker) -> None:
+    data = {"agent": {"id": "t1", "state_dir": str(tmp_path)}, "mqtt": {"url": broker.url}, "instances": [STEADY]}
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    broken = BrokenService()
+
+    async def main() -> bool:
+        rt = build_runtime(build(data, load_registry(), source="t"), load_registry())
+        rt.extensions.services.insert(0, broken)  # closed last: after maintenance's store
+        task = asyncio.create_task(rt.run())
+        await asyncio.wait_for(rt.session.connected.wait(), 20)
+        rt.stop()
+        assert await task == 0
+        return rt.stopped_clean
+
+    try:
+        assert asyncio.run(main()) and broken.started, "the spool, the seq store and the offline status still closed"
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
