@@ -21,15 +21,21 @@ REPORTED_ELSEWHERE = ("spool.sqlite", "seq.sqlite")  # these report their own fa
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """``sqlite3.connect`` for a state file, checked readable; a corrupt file is moved aside first."""
+    """``sqlite3.connect`` for a state file, checked readable; a corrupt file is moved aside first,
+    and a file that cannot be opened at all (read-only or full file system) is replaced by an
+    in-memory database for this run: a store must never keep the agent from starting."""
     try:
         return _checked(path)
     except sqlite3.DatabaseError as exc:
-        if classify(exc) is not Fault.CORRUPT:
-            raise
-        aside = move_aside(path)
-        log.error("%s is corrupt (%s): moved aside as %s, starting a fresh one", path, exc, aside.name)
-        return _checked(path)
+        if classify(exc) is Fault.CORRUPT:
+            aside = move_aside(path)
+            log.error("%s is corrupt (%s): moved aside as %s, starting a fresh one", path, exc, aside.name)
+            try:
+                return _checked(path)
+            except sqlite3.DatabaseError as again:
+                exc = again
+        log.error("cannot use %s (%s): kept in memory for this run", path, exc)
+        return _checked(Path(":memory:"))
 
 
 def _checked(path: Path) -> sqlite3.Connection:

@@ -182,6 +182,11 @@ def private_state_dir(file_cfg: Config) -> None:
         how = claim(state_dir)
     except NotPrivate as exc:
         raise ConfigError([f"agent.state_dir: {exc}"], file_cfg.source) from exc
+    except OSError as exc:  # a read-only or full file system: the stores fall back to memory and say so
+        log.error(
+            "%s cannot be made private (%s): running on, the state stores report their own faults", state_dir, exc
+        )
+        return
     if how == "tightened":
         log.warning("%s was readable or writable by others: now 0700", state_dir)
     changed = private_files(state_dir)
@@ -212,4 +217,3 @@ def load_effective(path: Path, reg: Registry) -> tuple[Config, Config, PushedLay
         layer.last_result = {"status": "rejected", "version": layer.version, "errors": exc.errors}
         layer.instances, layer.version = [], 0
         return file_cfg, effective(file_cfg, layer, reg), layer
-
