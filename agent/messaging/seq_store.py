@@ -5,8 +5,12 @@ The file holds, per topic, an upper bound of every number that *may have reached
 After a crash the next run starts above ``reserved`` (and above every number still waiting in the
 spool, see ``seed``), so a number a consumer may have seen is never reused.
 
-Writing every number would wear an SD card, so numbers are reserved in blocks of about a minute of
-traffic. Two modes decide *when* a number is reserved:
+Writing every number would wear an SD card, so numbers are reserved in blocks of about
+``RESERVE_AHEAD_S`` (15 minutes) of traffic, and when one topic needs a new block every topic that
+has used half of its block gets its next one in the same transaction: one small synced write every
+few minutes for the whole agent instead of one a topic a minute (docs/deployment.md, "SD card").
+The price of a crash or power cut is a forward jump of at most one block per topic, announced by
+``unclean_restart``; a number is never repeated. Two modes decide *when* a number is reserved:
 
 - eager (no spool): when it is created, as any created message may be sent at once;
 - when handed (with the spool, ``reserve_when_handed``): when the outbox hands it to the MQTT
@@ -28,6 +32,8 @@ from edge_agent.agent.messaging.spool_storage import Fault, classify, move_aside
 log = logging.getLogger(__name__)
 
 BLOCK_MIN = 32
+RESERVE_AHEAD_S = 900.0  # a block holds this long of a topic's traffic (rate over the last window)
+MIN_WINDOW_S = 10.0  # a rate is measured over at least this long (the first block after start)
 TRANSIENT_TOPICS = 256  # topics named by the network (answers to unknown command names), kept in memory
 DB_ERRORS = (sqlite3.Error, OSError)
 
@@ -56,6 +62,7 @@ class SeqStore:
         self._eager: set[str] | None = None  # None: every topic is reserved when created
         self._window: dict[str, tuple[float, int]] = {}  # topic -> (since, messages)
         self._transient: dict[str, int] = {}  # LRU of non-durable topics -> last number
+        self._trimmed: set[str] = set()  # given back by trim(): not topped up until handed again
 
     def _open(self, path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +153,7 @@ class SeqStore:
             return  # a transient topic: never reserved
         if seq > self._handed.get(topic, 0):
             self._handed[topic] = seq
+            self._trimmed.discard(topic)
         if seq > self._reserved.get(topic, 0):
             self._reserve(topic, seq)
 
@@ -164,15 +172,39 @@ class SeqStore:
         if trimmed:
             self._write(trimmed)
             self._reserved.update(trimmed)
+            self._trimmed.update(trimmed)
 
     def _reserve(self, topic: str, seq: int) -> None:
-        # Size the block to about a minute of this topic's traffic, so writes stay rare.
+        """Reserve a new block for ``topic`` (which reached ``seq``), and top up in the same write
+        every other topic that has used half of its block."""
         now = time.monotonic()
+        wanted = {topic: seq + self._block(topic, now)}
+        for other, reserved in self._reserved.items():
+            used = self._used(other)
+            if other == topic or used is None:
+                continue
+            if reserved - used < self._block(other, now, reset=False) // 2:
+                wanted[other] = used + self._block(other, now)
+        self._reserved.update(wanted)
+        self._write(wanted)
+
+    def _used(self, topic: str) -> int | None:
+        """The highest number of ``topic`` that counts as used in this mode (created when eager,
+        handed to the client otherwise); None when the topic is transient, not used yet, or given
+        back by ``trim`` (an outage: topping it up would leave a gap after a crash)."""
+        if topic not in self._last or topic in self._trimmed:
+            return None
+        if self._eager is None or topic in self._eager:
+            return self._last[topic]
+        return self._handed.get(topic)
+
+    def _block(self, topic: str, now: float, *, reset: bool = True) -> int:
+        """About RESERVE_AHEAD_S of ``topic``'s traffic, at least BLOCK_MIN numbers."""
         since, count = self._window.get(topic, (now, 0))
-        block = max(BLOCK_MIN, int(count / max(now - since, 10.0) * 60))
-        self._window[topic] = (now, 0)
-        self._reserved[topic] = seq + block
-        self._write({topic: seq + block})
+        block = max(BLOCK_MIN, int(count / max(now - since, MIN_WINDOW_S) * RESERVE_AHEAD_S))
+        if reset:
+            self._window[topic] = (now, 0)
+        return block
 
     def _write(self, values: Mapping[str, int]) -> None:
         if self._db is None:
