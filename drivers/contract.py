@@ -32,7 +32,7 @@ import msgspec
 
 ENTRY_POINT_GROUP = "edge_agent.drivers"
 
-CONTRACT_VERSION: Final = "1.1"
+CONTRACT_VERSION: Final = "1.2"
 """The driver contract's version, "MAJOR.MINOR": a new minor only adds (fields with defaults,
 reading types); a new major changes or removes something a driver relies on."""
 
@@ -190,6 +190,9 @@ class ChannelReading:
     slope_uv_per_c: float | None = None  # LINEAR only: the chip's assumed Seebeck slope
     resistance_ohm: float | None = None  # RTD only
     r0_ohm: float | None = None  # RTD only
+    # set by the agent on the first reading after a calibration of the channel changed: how much the
+    # change moved this value (a step to shift the trend by, not a rate of change); drivers leave it 0
+    calibration_step_c: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

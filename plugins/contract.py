@@ -54,7 +54,7 @@ from edge_agent.drivers.errors import DriverError
 
 ENTRY_POINT_GROUP = "edge_agent.plugins"
 
-CONTRACT_VERSION: Final = "1.1"
+CONTRACT_VERSION: Final = "1.2"
 """The plugin contract's version, "MAJOR.MINOR" (same rules as the driver contract's)."""
 
 T = TypeVar("T")

@@ -20,17 +20,17 @@ from edge_agent.plugins.values.plugin import SPEC as VALUES
 
 def test_another_major_version_is_refused_with_both_versions() -> None:
     old = dataclasses.replace(SIM, contract_version="0.9")
-    with pytest.raises(ContractError, match=r"written for contract 0\.9, this agent implements 1\.1"):
+    with pytest.raises(ContractError, match=r"written for contract 0\.9, this agent implements 1\.2"):
         Registry().add_driver(old)
     new = dataclasses.replace(VALUES, contract_version="2.0")
-    with pytest.raises(ContractError, match=r"written for contract 2\.0, this agent implements 1\.1"):
+    with pytest.raises(ContractError, match=r"written for contract 2\.0, this agent implements 1\.2"):
         Registry().add_plugin(new)
 
 
 def test_a_newer_minor_version_loads_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, "edge_agent.registry"):
         Registry().add_driver(dataclasses.replace(SIM, contract_version="1.7"))
-    assert "written for contract 1.7, newer than this agent's 1.1" in caplog.text
+    assert "written for contract 1.7, newer than this agent's 1.2" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, "edge_agent.registry"):
         Registry().add_driver(SIM)
@@ -45,7 +45,7 @@ def test_a_malformed_version_is_refused() -> None:
 def test_reading_types_live_in_the_contract_beside_their_capability() -> None:
     assert dc.READING_TYPES[dc.Capability.TEMPERATURE] is dc.TemperatureReading
     assert issubclass(dc.TemperatureReading, dc.Values)
-    assert pc.CONTRACT_VERSION == dc.CONTRACT_VERSION == "1.1"
+    assert pc.CONTRACT_VERSION == dc.CONTRACT_VERSION == "1.2"
 
 
 def test_a_plugin_reading_that_does_not_fit_its_requirement_is_refused() -> None:

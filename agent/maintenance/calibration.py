@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from edge_agent.agent.maintenance.calibration_math import Coefficients, Mode, errors, fit, fit_sensitivity
-from edge_agent.drivers.contract import Values, Waveform, temperature_reading
+from edge_agent.agent.maintenance.calibration_math import IDENTITY, Coefficients, Mode, errors, fit, fit_sensitivity
+from edge_agent.drivers.contract import ChannelReading, Linearisation, TcType, Values, Waveform, temperature_reading
 from edge_agent.plugins.contract import Severity, StateStore
+from edge_agent.plugins.temperature import its90
 
 NS = "calibration"
 DAY_MS = 86_400_000
@@ -40,7 +41,10 @@ ARGS = {
     "warn_days",
     "uncertain_when_due",
     "note",
+    "unit",
 }
+MAX_CHECKS = 20  # as-left check readings kept on a record
+ERROR_DECIMALS = 4  # errors are shown to 0.0001 of the channel's unit: finer is float noise, not a measurement
 
 EventFn = Callable[[str, str, str, Severity, dict[str, Any]], None]  # (instance, kind, msg, severity, fields)
 
@@ -63,6 +67,24 @@ def _number(
     if not lo <= v <= hi:
         raise ValueError(f"{key}: must be in {lo:g}..{hi:g}, got {v!r}")
     return float(v)
+
+
+def _err(x: float) -> float:
+    """An error rounded to what it means (float noise such as 0.9000000000000057 is not a measurement)."""
+    return round(float(x), ERROR_DECIMALS) + 0.0  # + 0.0: no "-0.0"
+
+
+def _worst(errs: Iterable[float]) -> float | None:
+    """The signed error of largest magnitude (its sign says whether the channel read high or low)."""
+    got = [float(e) for e in errs]
+    return _err(max(got, key=abs)) if got else None
+
+
+def fmt_error(err: float | None, unit: str) -> str:
+    """A signed error with its unit, as people read it: "-0.95 degC" (reading minus reference)."""
+    if err is None:
+        return "not checked"
+    return f"{err:+.3f} {unit}".rstrip() if abs(err) < 10 else f"{err:+.1f} {unit}".rstrip()
 
 
 def _span(ms: float) -> str:
@@ -98,6 +120,8 @@ class Calibrations:
         self.pending: dict[tuple[str, str], list[tuple[float, float]]] = {}
         self.due_state: dict[tuple[str, str], tuple[str, int]] = {}  # -> (state, when told)
         self.uncertain: dict[str, set[str]] = {}  # instance -> channels past due that publish "uncertain"
+        # channels whose calibration changed since their last reading -> the correction before it
+        self.changed: dict[tuple[str, str], Coefficients] = {}
         self._lock = threading.Lock()
         saved = store.load(NS, "active") or {}
         for key, rec in dict(saved).items():
@@ -109,19 +133,22 @@ class Calibrations:
         """Remember the uncorrected reading and return it corrected."""
         self.raw[instance] = (reading, time.monotonic())
         mine = {ch: c for (inst, ch), (c, _) in self.active.items() if inst == instance}
-        if not mine:
+        if not mine and not self.changed:
             return reading
         if isinstance(reading, Waveform):
             return _correct_waveform(reading, mine)
         channels = getattr(reading, "channels", None)
         if isinstance(channels, Mapping):  # a TemperatureReading: correct the channels, rebuild the view
+            before = {ch: self.changed.pop((instance, ch)) for ch in channels if (instance, ch) in self.changed}
+            if not mine and not before:
+                return reading
             fixed = {
-                n: dataclasses.replace(c, temperature_c=mine[n].apply(c.temperature_c))
-                if n in mine and c.temperature_c is not None and math.isfinite(c.temperature_c)
-                else c
+                n: _corrected_channel(c, mine.get(n, IDENTITY), before.get(n)) if n in mine or n in before else c
                 for n, c in channels.items()
             }
             return temperature_reading(fixed, reading.ts_ms)
+        if not mine:
+            return reading
         if isinstance(reading, Values):
             vals = dict(reading.values)
             for ch, c in mine.items():
@@ -145,8 +172,8 @@ class Calibrations:
             return _rms(samples[:, reading.axes.index(channel)] if samples.ndim > 1 else samples), age
         channels = getattr(reading, "channels", None)
         if isinstance(channels, Mapping) and channel in channels:
-            v = channels[channel].temperature_c
-            return (math.nan if v is None else float(v)), age
+            v = stage_c(channels[channel])
+            return (math.nan if v is None else v), age
         values = getattr(reading, "values", {})
         v = values.get(channel) if isinstance(values, Mapping) else None
         if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -197,21 +224,15 @@ class Calibrations:
             return self._point(key, args)
         if action == "apply":
             return self._apply(key, args, by.strip())
+        if action == "check":
+            return self._check(key, args, by.strip())
         if action == "clear":
             return self._clear(key, by.strip(), str(args.get("note") or ""))
-        raise ValueError(f"action: one of point, apply, cancel, clear, show; got {action!r}")
+        raise ValueError(f"action: one of point, apply, check, cancel, clear, show; got {action!r}")
 
     def _point(self, key: tuple[str, str], args: Mapping[str, Any]) -> dict[str, Any]:
         ref = _number(args, "reference")
-        if "reading" in args:
-            raw = _number(args, "reading")
-        else:
-            got = self.raw_value(*key)
-            if got is None or not math.isfinite(got[0]):
-                raise ValueError(f"{key[0]}/{key[1]}: no valid live reading to pair with the reference")
-            if got[1] > FRESH_S:
-                raise ValueError(f"{key[0]}/{key[1]}: the live reading is {got[1]:.0f} s old (instance stalled?)")
-            raw = got[0]
+        raw = _number(args, "reading") if "reading" in args else self._live(key)
         pts = self.pending.setdefault(key, [])
         if len(pts) >= 20:
             raise ValueError("at most 20 reference points per calibration")
@@ -229,6 +250,15 @@ class Calibrations:
                 "in the new reference yet? (action=cancel drops the points)"
             )
         return out
+
+    def _live(self, key: tuple[str, str]) -> float:
+        """The channel's fresh uncorrected value at the stage the correction applies to."""
+        got = self.raw_value(*key)
+        if got is None or not math.isfinite(got[0]):
+            raise ValueError(f"{key[0]}/{key[1]}: no valid live reading to pair with the reference")
+        if got[1] > FRESH_S:
+            raise ValueError(f"{key[0]}/{key[1]}: the live reading is {got[1]:.0f} s old (instance stalled?)")
+        return got[0]
 
     def _points(self, key: tuple[str, str], args: Mapping[str, Any]) -> list[tuple[float, float]]:
         given = args.get("points")
@@ -260,22 +290,27 @@ class Calibrations:
         coeff = fit_sensitivity(pts) if wave else fit(pts, mode)
         old = self.active.get(key)
         old_coeff = old[0] if old else Coefficients(Mode.OFFSET)
-        found, left = errors(pts, old_coeff), errors(pts, coeff)
+        found, residual = errors(pts, old_coeff), errors(pts, coeff)
         now = time.time_ns() // 1_000_000
         due = now + round(interval * DAY_MS)
         rec: dict[str, Any] = {
             "instance": key[0],
             "channel": key[1],
+            "unit": self.unit(key[0], args),
             "when": _iso(now),
             "ts_ms": now,
             "by": by,
             "note": str(args.get("note") or "")[:500],
+            # reading: the uncorrected value at the stage the correction applies to; errors are
+            # signed, reading minus reference (as found: what the channel published before)
             "references": [
-                {"reading": r, "reference": x, "as_found_error": f, "as_left_error": e}
-                for (r, x), f, e in zip(pts, found, left, strict=True)
+                {"reading": r, "reference": x, "as_found_error": _err(f), "fit_residual": _err(e)}
+                for (r, x), f, e in zip(pts, found, residual, strict=True)
             ],
-            "as_found_max_error": max(abs(e) for e in found),
-            "as_left_max_error": max(abs(e) for e in left),
+            "as_found_error": _worst(found),
+            "fit_residual": _worst(residual),
+            "as_left": [],  # check readings after apply (action=check), measured, not fitted
+            "as_left_error": None,
             "coefficients": coeff.to_dict(),
             "previous_coefficients": old_coeff.to_dict(),
             "interval_days": interval,
@@ -286,6 +321,7 @@ class Calibrations:
         }
         rec["record_id"] = self.store.record(NS, f"{key[0]}/{key[1]}", rec)
         with self._lock:
+            self._mark_changed(key, old_coeff)
             self.active[key] = (coeff, rec)
             self.pending.pop(key, None)
             self.due_state.pop(key, None)
@@ -293,11 +329,53 @@ class Calibrations:
         self._save()
         self.publish(key[0], key[1], rec)
         msg = (
-            f"{key[0]}/{key[1]} calibrated by {by}: as found {rec['as_found_max_error']:.4g}, "
-            f"as left {rec['as_left_max_error']:.4g}; next due {rec['next_due'][:16].replace('T', ' ')} UTC"
+            f"{key[0]}/{key[1]} calibrated by {by}: as found {fmt_error(rec['as_found_error'], rec['unit'])} "
+            f"(reading minus reference); next due {rec['next_due'][:16].replace('T', ' ')} UTC; "
+            "as left: send action=check against a reference"
         )
         self.event(key[0], "calibrated", msg, Severity.INFO, {"channel": key[1], "record_id": rec["record_id"]})
         return rec
+
+    def _mark_changed(self, key: tuple[str, str], before: Coefficients) -> None:
+        """Remember the correction before a change for the channel's next reading (a temperature
+        channel tells its trend logic the step); other kinds have no trend to tell."""
+        got = self.raw.get(key[0])
+        if got is not None and isinstance(getattr(got[0], "channels", None), Mapping):
+            self.changed.setdefault(key, before)
+
+    def unit(self, instance: str, args: Mapping[str, Any]) -> str:
+        """The channel's unit: degC for a temperature, the waveform's unit, else ``unit`` if given."""
+        got = self.raw.get(instance)
+        if got is not None and isinstance(getattr(got[0], "channels", None), Mapping):
+            return "degC"
+        if got is not None and isinstance(got[0], Waveform):
+            return str(got[0].unit)
+        unit = args.get("unit", "")
+        if not isinstance(unit, str) or len(unit) > 16:
+            raise ValueError(f"unit: a short text such as 'bar' or 'degC', got {unit!r}")
+        return unit
+
+    def _check(self, key: tuple[str, str], args: Mapping[str, Any], by: str) -> dict[str, Any]:
+        """As left: a reading of the corrected channel against a reference, after apply (measured)."""
+        got = self.active.get(key)
+        if got is None:
+            raise ValueError(f"{key[0]}/{key[1]} has no calibration to check (apply one first)")
+        coeff, rec = got
+        ref = _number(args, "reference")
+        reading = _number(args, "reading") if "reading" in args else coeff.apply(self._live(key))
+        now = time.time_ns() // 1_000_000
+        check = {"reference": ref, "reading": reading, "error": _err(reading - ref), "when": _iso(now), "by": by}
+        with self._lock:
+            rec["as_left"] = [*rec.get("as_left", []), check][-MAX_CHECKS:]
+            rec["as_left_error"] = _worst([c["error"] for c in rec["as_left"]])
+        unit = rec.get("unit", "")
+        logged = {"instance": key[0], "channel": key[1], "check": check, "unit": unit, "of": rec.get("record_id")}
+        self.store.record(NS, f"{key[0]}/{key[1]}", logged)
+        self._save()
+        self.publish(key[0], key[1], rec)
+        msg = f"{key[0]}/{key[1]} checked by {by}: as left {fmt_error(check['error'], unit)} at {ref:g} {unit}".rstrip()
+        self.event(key[0], "calibration_checked", msg, Severity.INFO, {"channel": key[1], **check})
+        return {"channel": f"{key[0]}/{key[1]}", "unit": unit, **check, "as_left_error": rec["as_left_error"]}
 
     def _clear(self, key: tuple[str, str], by: str, note: str) -> dict[str, Any]:
         if key not in self.active:
@@ -315,6 +393,7 @@ class Calibrations:
         }
         rec["record_id"] = self.store.record(NS, f"{key[0]}/{key[1]}", rec)
         with self._lock:
+            self._mark_changed(key, self.active[key][0])
             self.active.pop(key, None)
             self._refresh_uncertain(now)
         self._save()
@@ -390,3 +469,39 @@ def _correct_waveform(wf: Waveform, mine: Mapping[str, Coefficients]) -> Wavefor
             samples[:, i] = mine[axis].apply_array(samples[:, i])
     # raw counts no longer match the corrected samples: captures take the samples (float32)
     return dataclasses.replace(wf, samples=samples, raw=None)
+
+
+def stage_c(ch: ChannelReading) -> float | None:
+    """The channel's temperature at the stage the correction is applied: what the plugin publishes.
+
+    A straight-line chip (MAX31855) reports a temperature the temperature plugin would convert
+    with the NIST tables; the difference grows with temperature (0.5-3.5 degC at 150-400 degC,
+    type K). Calibrating the chip's value would leave that difference in the published value, so a
+    point pairs the reference with the NIST-converted value and the correction applies to it."""
+    v = ch.temperature_c
+    if v is None or not math.isfinite(v):
+        return None
+    if (
+        ch.linearisation is Linearisation.LINEAR
+        and ch.slope_uv_per_c
+        and ch.cold_junction_c is not None
+        and ch.sensor in TcType.__members__
+    ):
+        try:
+            return its90.linear_chip_corrected_c(
+                TcType(ch.sensor), v, ch.cold_junction_c, ch.slope_uv_per_c, refine=True
+            )
+        except its90.OutOfRangeError:
+            return None
+    return float(v)
+
+
+def _corrected_channel(ch: ChannelReading, coeff: Coefficients, before: Coefficients | None) -> ChannelReading:
+    """The channel corrected at its stage (``linearisation`` DONE: the plugin converts nothing more);
+    after a change of calibration, ``calibration_step_c`` tells the trend logic it is a step."""
+    v = stage_c(ch)
+    if v is None:
+        return ch
+    value = coeff.apply(v)
+    step = 0.0 if before is None else value - before.apply(v)
+    return dataclasses.replace(ch, temperature_c=value, linearisation=Linearisation.DONE, calibration_step_c=step)

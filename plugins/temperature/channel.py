@@ -72,6 +72,8 @@ class ChannelTracker:
 
     def update(self, ch: ChannelReading, now_s: float) -> Outcome:
         """Process one reading taken at ``now_s`` (monotonic seconds)."""
+        if ch.calibration_step_c:
+            self._rebase(ch.calibration_step_c)
         if ch.quality is not Quality.GOOD:
             detail = ", ".join(ch.faults) or str(ch.quality)
             return self._bad(ch.quality, detail, None, ch.cold_junction_c)
@@ -83,6 +85,17 @@ class ChannelTracker:
             detail = f"{raw_c:.2f} degC outside {self.o.valid_min_c:g}..{self.o.valid_max_c:g} degC"
             return self._bad(Quality.OUT_OF_RANGE, detail, raw_c, ch.cold_junction_c)
         return self._checked(raw_c, now_s, ch.cold_junction_c)
+
+    def _rebase(self, step: float) -> None:
+        """A calibration applied or changed is a step, not a trend: shift what the filter, the jump
+        check and the trend window remember by it."""
+        if not math.isfinite(step):
+            return
+        self._spikes = deque((v + step for v in self._spikes), maxlen=self._spikes.maxlen)
+        self._trend = deque((t, v + step) for t, v in self._trend)
+        self._jump = [v + step for v in self._jump]
+        self._last_good = None if self._last_good is None else self._last_good + step
+        self._stuck_ref = None if self._stuck_ref is None else self._stuck_ref + step
 
     def fail(self, quality: Quality, detail: str) -> Outcome:
         """The whole driver failed (no reading at all)."""

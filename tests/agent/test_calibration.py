@@ -149,3 +149,122 @@ def test_a_point_taken_before_the_sensor_moved_is_flagged() -> None:
     second = cal.command({**args, "reference": 100.0}, None)
     assert "has not changed since the point at reference 62" in second["warning"]
     assert cal.command({"instance": "tc", "channel": "oil", "action": "cancel"}, None)["dropped_points"] == 2
+
+
+# --- the calibration an auditor accepts: one stage, measured as-left, signed errors, no false rate ---------
+
+
+def _tap_harness(cal: Calibrations, driver: Any, **options: Any) -> Any:
+    """The temperature plugin reading ``driver`` through the agent's calibration tap, as the runtime wires it."""
+    from edge_agent.agent.maintenance.driver_tap import DriverTap
+    from edge_agent.plugins.temperature import SPEC
+    from edge_agent.plugins.testing.harness import Harness, ManualClock
+
+    tap = DriverTap("oven", driver, cal.correct)
+    return Harness(SPEC, options=options, driver=tap, clock=ManualClock(), instance="oven")
+
+
+def _polls(h: Any, n: int, step_s: float = 1.0) -> None:
+    import asyncio
+
+    async def go() -> None:
+        if not getattr(h, "_started", False):
+            await h.start()
+            h._started = True
+        for _ in range(n):
+            await h.poll()
+            h.clock.advance(step_s)
+
+    asyncio.run(go())
+
+
+def test_a_thermocouple_at_300_c_through_the_chip_and_nist_reads_the_reference_after_calibration() -> None:
+    """The point pairs the reference with the NIST-converted value (the stage the correction applies
+    to), so the published value equals the reference at both points and between them."""
+    import msgspec
+    from edge_agent.drivers.max318xx import max31855
+    from edge_agent.plugins.temperature import its90
+
+    chip = max31855.Max31855Chip(max31855.encode_frame(289.0, 25.0))
+    options = msgspec.convert({"channels": [{"name": "zone1"}]}, max31855.Max31855Options)
+    driver = max31855.SPEC.factory.__call__(options, buses={"zone1": chip})
+    cal, store, published, events = _cal()
+    h = _tap_harness(cal, driver)
+
+    def nist(chip_c: float) -> float:
+        return its90.linear_chip_corrected_c(its90.ThermocoupleType.K, chip_c, 25.0, 41.276, refine=True)
+
+    def true_c(chip_c: float) -> float:  # a drifted thermocouple: it reads 0.4 % + 1.5 degC high
+        return (nist(chip_c) - 1.5) / 1.004
+
+    assert abs(nist(300.0) - 300.0) > 0.5  # the chip's straight line is off here: the test has teeth
+    args = {"instance": "oven", "channel": "zone1", "by": "ann"}
+    for chip_c in (289.0, 311.0):  # chip frames on its 0.25 degC grid: no quantisation in the check
+        chip.frame = max31855.encode_frame(chip_c, 25.0)
+        _polls(h, 1)
+        cal.command({**args, "action": "point", "reference": true_c(chip_c)}, None)
+    rec = cal.command({**args, "action": "apply"}, None)
+    assert rec["unit"] == "degC" and rec["as_left"] == [] and rec["as_left_error"] is None
+    assert rec["as_found_error"] > 0  # the thermocouple read high: the error's sign says so
+    assert rec["as_found_error"] == pytest.approx(nist(311.0) - true_c(311.0), abs=1e-4)
+    for chip_c in (289.0, 311.0, 300.0):
+        chip.frame = max31855.encode_frame(chip_c, 25.0)
+        _polls(h, 1)
+        assert h.emitted[-1].values["zone1"]["temp_c"] == pytest.approx(true_c(chip_c), abs=0.01), chip_c
+    check = cal.command({**args, "action": "check", "reference": true_c(300.0)}, None)
+    assert check["error"] == pytest.approx(0.0, abs=0.01) and check["unit"] == "degC"
+    active = cal.show(("oven", "zone1"))["active"]
+    assert active["as_left"][0]["reference"] == pytest.approx(true_c(300.0)) and active["as_left_error"] is not None
+    assert events[-1][1] == "calibration_checked" and "as left +0.0" in events[-1][2]
+
+
+def test_errors_are_signed_rounded_and_carry_the_unit() -> None:
+    cal, *_ = _cal()
+    cal.correct("tc", temperature_reading({"oil": ChannelReading(44.05)}))
+    rec = cal.command({"instance": "tc", "channel": "oil", "by": "ann", "points": [[44.05, 45.0]]}, None)
+    assert rec["as_found_error"] == -0.95 and rec["references"][0]["as_found_error"] == -0.95  # read low: -
+    assert rec["fit_residual"] == 0.0 and rec["unit"] == "degC"
+    from edge_agent.agent.maintenance.calibration import fmt_error
+
+    assert fmt_error(rec["as_found_error"], "degC") == "-0.950 degC" and fmt_error(None, "bar") == "not checked"
+    # a check reading given by hand (a reference meter beside a PLC tag) is recorded with its unit
+    cal.correct("plc", Values({"p1": 2.0}))
+    cal.command({"instance": "plc", "channel": "p1", "by": "ann", "points": [[2.0, 2.1]], "unit": "bar"}, None)
+    check = {"action": "check", "reference": 3.0, "reading": 3.02}
+    got = cal.command({"instance": "plc", "channel": "p1", "by": "ann", **check}, None)
+    assert got["error"] == 0.02 and got["unit"] == "bar"
+    with pytest.raises(ValueError, match="no calibration to check"):
+        cal.command({"instance": "tc", "channel": "none", "by": "ann", "action": "check", "reference": 1}, ["none"])
+
+
+class _Warming:
+    """A bearing warming at 0.2 degC/min, read as degC by a chip that linearises itself."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+
+    def open(self) -> None:
+        """Nothing to open."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    def read(self) -> Any:
+        return temperature_reading({"de": ChannelReading(40.0 + 0.2 * self.clock.monotonic() / 60.0)})
+
+
+def test_a_calibration_is_a_step_not_a_rate_of_change() -> None:
+    cal, *_ = _cal()
+    warming = _Warming(None)
+    h = _tap_harness(cal, warming, rate_warning_c_per_min=1.0)
+    warming.clock = h.clock
+    _polls(h, 90)
+    reading = cal.raw_value("oven", "de")
+    assert reading is not None
+    cal.command({"instance": "oven", "channel": "de", "by": "ann", "points": [[reading[0], reading[0] + 5.0]]}, None)
+    _polls(h, 90)
+    temps = [e.values["de"]["temp_c"] for e in h.emitted if "temp_c" in e.values.get("de", {})]
+    rates = [e.values["de"]["rate_c_per_min"] for e in h.emitted if "rate_c_per_min" in e.values.get("de", {})]
+    assert temps[-1] > 45.0  # the offset is applied
+    assert all(r is None or r == pytest.approx(0.2, abs=0.01) for r in rates), rates
+    assert not [e for e in h.events if e.kind == "rate_warning"]
