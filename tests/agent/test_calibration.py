@@ -188,7 +188,7 @@ def test_a_thermocouple_at_300_c_through_the_chip_and_nist_reads_the_reference_a
     chip = max31855.Max31855Chip(max31855.encode_frame(289.0, 25.0))
     options = msgspec.convert({"channels": [{"name": "zone1"}]}, max31855.Max31855Options)
     driver = max31855.SPEC.factory.__call__(options, buses={"zone1": chip})
-    cal, store, published, events = _cal()
+    cal, _, _, events = _cal()
     h = _tap_harness(cal, driver)
 
     def nist(chip_c: float) -> float:
