@@ -364,7 +364,8 @@ class Calibrations:
         ref = _number(args, "reference")
         reading = _number(args, "reading") if "reading" in args else coeff.apply(self._live(key))
         now = time.time_ns() // 1_000_000
-        check = {"reference": ref, "reading": reading, "error": _err(reading - ref), "when": _iso(now), "by": by}
+        error = _err(reading - ref)
+        check: dict[str, Any] = {"reference": ref, "reading": reading, "error": error, "when": _iso(now), "by": by}
         with self._lock:
             rec["as_left"] = [*rec.get("as_left", []), check][-MAX_CHECKS:]
             rec["as_left_error"] = _worst([c["error"] for c in rec["as_left"]])
@@ -373,7 +374,7 @@ class Calibrations:
         self.store.record(NS, f"{key[0]}/{key[1]}", logged)
         self._save()
         self.publish(key[0], key[1], rec)
-        msg = f"{key[0]}/{key[1]} checked by {by}: as left {fmt_error(check['error'], unit)} at {ref:g} {unit}".rstrip()
+        msg = f"{key[0]}/{key[1]} checked by {by}: as left {fmt_error(error, unit)} at {ref:g} {unit}".rstrip()
         self.event(key[0], "calibration_checked", msg, Severity.INFO, {"channel": key[1], **check})
         return {"channel": f"{key[0]}/{key[1]}", "unit": unit, **check, "as_left_error": rec["as_left_error"]}
 
