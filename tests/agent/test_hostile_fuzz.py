@@ -126,6 +126,7 @@ EXTRA = '[remote]\n[sparkplug]\nenabled = true\ngroup_id = "plant"\nprimary_host
 TOPICS = (
     "edge/t1/config/set",
     "edge/t1/config/desired",
+    "edge/group/line1/config/desired",
     "edge/t1/cmd/ping",
     "edge/t1/cmd/fuzz",
     "spBv1.0/plant/NCMD/t1",
@@ -137,6 +138,7 @@ TOPICS = (
 def test_a_running_agent_survives_fuzz_on_every_inbound_topic(tmp_path: Path, broker: Any) -> None:
     """Each example goes to every inbound topic; afterwards the agent answers a ping and publishes."""
     cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", instances=INSTANCES, extra=EXTRA)
+    cfg.write_text(cfg.read_text().replace('id = "t1"', 'id = "t1"\ngroups = ["line1"]', 1))
     sub = Subscriber(broker.url, ["edge/t1/data/#", "edge/t1/cmd/+/result", "spBv1.0/plant/#"])
     agent = AgentProcess(cfg, broker.url)
     try:
