@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test test-fast lint typecheck pytest bench sysdeps clean proto npm test-arm64 smoke-armhf reference data-path readmes
+.PHONY: demo test test-fast lint typecheck pytest bench sysdeps sysdeps-browser test-browser clean proto npm test-arm64 smoke-armhf reference data-path readmes
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,19 @@ sysdeps:
 	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "note: missing$$missing (not root: the demo falls back to an embedded broker)"; fi; \
 	fi
+
+# Debian's chromium and chromium-driver (~100 MB): only for the panel's real-browser test, which the
+# test target runs (it skips where they are missing and we are not root).
+sysdeps-browser:
+	@if ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing: chromium chromium-driver"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "note: no chromedriver (not root): the panel's browser test will skip"; fi; \
+	fi
+
+# The panel in headless Chromium (tests/agent/test_panel_browser.py); PANEL_SCREENSHOTS=DIR saves the pages.
+test-browser: $(STAMP) sysdeps sysdeps-browser
+	$(BIN)/pytest tests/agent/test_panel_browser.py
 
 demo: $(STAMP) sysdeps
 	$(BIN)/edge-agent demo $(if $(SECONDS),--seconds $(SECONDS))
@@ -56,7 +69,7 @@ $(NPM_TAHU):
 	else echo "note: no npm: the Tahu cross-check tests will skip"; fi
 npm: $(NPM_TAHU)
 
-pytest: $(STAMP) sysdeps npm
+pytest: $(STAMP) sysdeps sysdeps-browser npm
 	$(BIN)/pytest
 
 test: $(STAMP) sysdeps lint typecheck pytest

@@ -57,10 +57,11 @@ def alarm_change(instance: str, kind: str, severity: str, message: str, fields: 
                 f"{instance}/{base}_fault{where}", instance, f"{base} fault{where}", up, severity, message, keep
             )
     if kind == "maintenance_overdue" or kind == "maintenance_done":
-        plan = (fields.get("work_request") or {}).get("plan") if kind == "maintenance_overdue" else fields.get("plan")
-        name = f"maintenance {plan} overdue"
+        about = (fields.get("work_request") or {}) if kind == "maintenance_overdue" else fields
+        asset, plan = about.get("asset"), about.get("plan")
+        up = kind == "maintenance_overdue"
         return Change(
-            f"{instance}/maintenance/{plan}", instance, name, kind == "maintenance_overdue", severity, message
+            f"{instance}/maintenance/{asset}/{plan}", instance, f"{asset} {plan} overdue", up, severity, message
         )
     if (kind == "calibration_due" and fields.get("overdue")) or kind == "calibrated":
         name = f"calibration{where} overdue"

@@ -27,6 +27,7 @@ from typing import Any
 from edge_agent.agent.config.registry import load_registry
 from edge_agent.agent.config.schema import build
 from edge_agent.agent.devtools.demo_maintenance import SHIFT_MIN, calibrate_later, short_shifts
+from edge_agent.agent.devtools.demo_panel import start_panel
 from edge_agent.agent.devtools.demo_plant import localize, start_plantsim
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.errors import ConfigError
@@ -228,7 +229,9 @@ async def _run(make: Callable[[], Runtime], view: LiveView, seconds: float | Non
     return task.result()
 
 
-def run_demo(*, seconds: float | None = None, config: str | None = None, plain: bool = False) -> int:
+def run_demo(
+    *, seconds: float | None = None, config: str | None = None, plain: bool = False, panel: bool = True
+) -> int:
     """Run the demo; returns the exit code (0 after --seconds or Ctrl-C)."""
     logging.basicConfig(level=logging.WARNING, handlers=[logging.NullHandler()])
     reg = load_registry()
@@ -267,6 +270,10 @@ def run_demo(*, seconds: float | None = None, config: str | None = None, plain: 
             )
             print(f"demo: {hint}")
             view.hints.append(hint)
+        if panel:
+            line = start_panel(Path(tmp), broker.url, cfg.mqtt.prefix, stack)
+            print(f"demo: {line}", flush=True)
+            view.hints.append(line)
         make = partial(build_runtime, cfg, reg, url_override=broker.url)
         rc = asyncio.run(_run(make, view, seconds, lambda: _feed_view(client, early, view)))
         print(f"demo: stopped; {view.total} messages, {view.bytes} bytes reached the broker", flush=True)

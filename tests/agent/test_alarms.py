@@ -92,9 +92,11 @@ def test_which_events_are_alarms() -> None:
     assert fault is not None and ok is not None and fault.id == ok.id == "plc1/device_fault"
     bearing = alarm_change("fan2", "bearing_fault", "alarm", "m", {"tone": "bpfo", "active": True})
     assert bearing is not None and bearing.name == "bearing bpfo fault"
-    overdue = alarm_change("maintenance", "maintenance_overdue", "alarm", "m", {"work_request": {"plan": "regrease"}})
-    done = alarm_change("maintenance", "maintenance_done", "info", "m", {"plan": "regrease"})
+    wr = {"asset": "pump1", "plan": "regrease"}
+    overdue = alarm_change("maintenance", "maintenance_overdue", "alarm", "m", {"work_request": wr})
+    done = alarm_change("maintenance", "maintenance_done", "info", "m", wr)
     assert overdue is not None and done is not None and overdue.id == done.id and not done.active
+    assert overdue.name == "pump1 regrease overdue"
     cal = alarm_change("thermo-a", "calibration_due", "alarm", "m", {"channel": "motor_de", "overdue": True})
     calibrated = alarm_change("thermo-a", "calibrated", "info", "m", {"channel": "motor_de"})
     assert cal is not None and calibrated is not None and cal.id == calibrated.id

@@ -40,6 +40,7 @@ def test_demo_runs_end_to_end_and_stops_cleanly() -> None:
     out = _cli("demo", "--seconds", "7", "--plain", timeout=90)
     assert out.returncode == 0, out.stderr
     assert "DATA system" in out.stdout and "demo: stopped" in out.stdout
+    assert "demo: panel on http://127.0.0.1:" in out.stdout and "demo / demo-panel" in out.stdout  # issue 26
     # the PLC and the accelerometers come from the plant simulator's process, read as hardware
     for instance in ("plc1", "pump1-de", "pump1-nde", "fan2"):
         assert f"DATA {instance}:" in out.stdout, out.stdout

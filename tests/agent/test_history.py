@@ -143,6 +143,7 @@ while True:
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # a subprocess
 def test_a_sigkill_while_writing_keeps_every_committed_minute(tmp_path: Path) -> None:
     db = tmp_path / "h.sqlite"
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(db), str(T0)], stdout=subprocess.PIPE, text=True)

@@ -71,6 +71,7 @@ def test_passwords_roles_limits_and_config() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # a subprocess
 def test_the_panel_is_off_unless_configured_and_binds_localhost(tmp_path: Path) -> None:
     absent = subprocess.run(
         [sys.executable, "-m", "edge_agent.agent", "panel"], capture_output=True, text=True, timeout=60
@@ -132,3 +133,34 @@ def test_panel_end_to_end(plant: PanelPlant) -> None:
     # nothing else can be sent: no config push, no tag write, no restart through the panel
     assert b.call("/api/agent/line1/write", {"tag": "x", "value": 1})[0] == 404
     assert b.call("/api/agent/line1/restart", {"instance": "thermo-a"})[0] == 404
+
+
+@pytest.mark.slow  # a subprocess
+def test_a_vibration_capture_is_drawn_with_the_bearing_tones(tmp_path: Path) -> None:
+    """The panel's capture viewer (a child process): waveform, spectrum, envelope spectrum, tones."""
+    import msgpack
+    import numpy as np
+
+    pytest.importorskip("matplotlib")
+    rate, n = 3200.0, 6400
+    t = np.arange(n) / rate
+    bursts = (np.sin(2 * np.pi * 90.0 * t) > 0.95) * np.sin(2 * np.pi * 600.0 * t)  # an outer-race tone
+    g = np.stack([0.2 * np.sin(2 * np.pi * 25.0 * t) + bursts, 0.1 * np.random.default_rng(1).normal(size=n)], axis=1)
+    doc = {
+        "meta": {"id": "x", "rule": "bearing", "trigger": {"kind": "bearing_fault"}},
+        "snapshot": {"pump1-de": {"values": {"bearing": {"bpfo": {"hz": 90.0}, "bpfi": {"hz": 135.0}}}}},
+        "series": {
+            "pump1-de": {
+                "kind": "waveform", "rate_hz": rate, "axes": ["x", "y"], "dtype": "float32", "scale": 1.0,
+                "unit": "g", "trigger_offset_s": 1.0, "samples": g.astype("<f4").tobytes(),
+            }
+        },
+    }  # fmt: skip
+    cap, png = tmp_path / "c.cap", tmp_path / "c.png"
+    cap.write_bytes(msgpack.packb(doc))
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_agent.agent.ops.panel.render", str(cap), str(png)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    Path("/tmp/panel-capture.png").write_bytes(png.read_bytes())

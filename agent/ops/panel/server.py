@@ -100,10 +100,14 @@ class Handler(BaseHTTPRequestHandler):
         token = cookie[COOKIE].value if COOKIE in cookie else None
         return token, self.panel.sessions.get(token)
 
-    def _headers(self, status: int, ctype: str, length: int, extra: dict[str, str] | None = None) -> None:
+    def _headers(self, status: int, ctype: str, length: int | None, extra: dict[str, str] | None = None) -> None:
+        """Status and headers; ``length`` None: a stream that ends with the connection (SSE)."""
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(length))
+        if length is None:
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(length))
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("X-Frame-Options", "DENY")
         self.send_header("Referrer-Policy", "no-referrer")
@@ -242,7 +246,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _live(self) -> None:
         """Server-Sent Events: which (agent, part) changed, at most once a second."""
-        self._headers(200, "text/event-stream", 0, {"Cache-Control": "no-store", "Connection": "keep-alive"})
+        self._headers(200, "text/event-stream", None, {"Cache-Control": "no-store"})
         plant = self.panel.plant
         seen, _ = plant.changes_since(1 << 62)
         last_send = 0.0

@@ -44,7 +44,8 @@ const qClass = (q) => (!q || q === "good" ? "q-good" : q === "uncertain" ? "q-un
 // -- login ----------------------------------------------------------------------------------------
 async function refreshMe() {
   me = await api("/api/me");
-  $("#who").textContent = me.user ? `${me.user} (${me.role}) - log out` : "Log in";
+  $("#who").textContent = me.user ? `${me.user}: log out` : "Log in";
+  $("#who").title = me.user ? `${me.user} (${me.role})` : "";
 }
 function askLogin() {
   $("#login-error").textContent = "";
@@ -88,6 +89,13 @@ function askForm(title, fields, okText) {
     $("#ask-cancel").onclick = () => done(null);
     dlg.showModal();
   });
+}
+
+// An action needs a login: before its form opens, ask for one.
+function loggedIn() {
+  if (me.user) return true;
+  askLogin();
+  return false;
 }
 
 // An action needs a login: ask for one first, then do it; errors become a toast.
@@ -177,7 +185,7 @@ async function pageAgent(agent) {
   setView(() => pageAgent(agent), [`${agent}/state`, `${agent}/events`, `${agent}/alarms`]);
 }
 
-const trend = { key: null, range: "8h" };
+const trend = { key: null, range: "1h" };
 
 async function pageInstance(agent, inst) {
   const [data, a, cat] = await Promise.all([
@@ -188,7 +196,7 @@ async function pageInstance(agent, inst) {
   nav(agent, "", a.alarms.counts);
   const units = cat.keys || {};
   const keys = Object.keys(data.values).sort();
-  if (!trend.key || !(trend.key in data.values)) trend.key = keys.find((k) => k in units) || keys[0];
+  if (!trend.key || !(trend.key in data.values)) trend.key = keys.find((k) => k in units && typeof data.values[k] === "number") || keys[0];
   const rows = keys.map((k) => {
     const q = data.quality[k] || "good";
     return `<tr class="pick ${k === trend.key ? "chosen" : ""}" data-key="${esc(k)}"><td>${esc(k)}</td>
@@ -227,8 +235,9 @@ async function drawTrend(agent, inst, units) {
     $("#trend-note").textContent = err.message;
     return;
   }
+  if (key !== trend.key || !document.getElementById("chart")) return;  // another value was picked meanwhile
   const pts = ((h.series || {})[key] || { points: [] }).points.filter((p) => p[2] !== null);
-  $("#trend-note").textContent = `${pts.length} points, per ${h.resolution}; band = min to max, line = mean, red = not all samples good`;
+  $("#trend-note").textContent = `${pts.length} ${pts.length === 1 ? "point" : "points"}, per ${h.resolution}; band = min to max, line = mean, red = not all samples good`;
   chart($("#chart"), pts, h.from_ms, h.until_ms);
 }
 
@@ -253,7 +262,7 @@ function chart(canvas, pts, fromMs, untilMs) {
   for (let i = 0; i <= 4; i++) {
     const v = lo + ((hi - lo) * i) / 4;
     g.beginPath(); g.moveTo(L, y(v)); g.lineTo(w - R, y(v)); g.stroke();
-    g.fillText(fmt(v), 4, y(v) + 5);
+    g.fillText(String(+v.toPrecision(4)), 4, y(v) + 5);
   }
   for (let i = 0; i <= 4; i++) {
     const t = t0 + ((t1 - t0) * i) / 4;
@@ -272,7 +281,10 @@ function chart(canvas, pts, fromMs, untilMs) {
   g.stroke();
   g.fillStyle = "#b71c1c";
   pts.filter((p) => p[6] < 1).forEach((p) => { g.beginPath(); g.arc(x(p[0]), y(p[2]), 4, 0, 7); g.fill(); });
-  if (pts.length < 3) { g.fillStyle = "#1f4e79"; pts.forEach((p) => { g.beginPath(); g.arc(x(p[0]), y(p[2]), 5, 0, 7); g.fill(); }); }
+  if (pts.length < 3) {  // too few for a band: each bucket as a min-max bar with its mean
+    g.fillStyle = "#1f4e79";
+    pts.forEach((p) => { g.fillRect(x(p[0]) - 4, y(p[3]), 8, Math.max(2, y(p[1]) - y(p[3]))); g.beginPath(); g.arc(x(p[0]), y(p[2]), 6, 0, 7); g.fill(); });
+  }
 }
 
 async function pageAlarms(agent) {
@@ -292,12 +304,14 @@ async function pageAlarms(agent) {
     ${list.length ? `<table><tr><th>state</th><th>alarm</th><th>since</th><th>acknowledged by</th><th></th></tr>${rows}</table>` : '<p class="big" style="color:var(--green)">No alarms</p>'}
     <h2 style="margin-top:1rem">Recently back to normal</h2><table><tr><th>cleared</th><th>alarm</th><th>acknowledged by</th></tr>${recent}</table>`;
   document.querySelectorAll("[data-ack]").forEach((b) => b.addEventListener("click", async () => {
+    if (!loggedIn()) return;
     const f = await askForm("Acknowledge alarm", [{ name: "comment", label: "Comment (optional)", type: "textarea" }], "Acknowledge");
     if (f === null) return;
     await act(agent, "ack", { id: b.dataset.ack, comment: f.comment });
     toast("acknowledged"); pageAlarms(agent);
   }));
   document.querySelectorAll("[data-shelve]").forEach((b) => b.addEventListener("click", async () => {
+    if (!loggedIn()) return;
     const f = await askForm("Shelve a nuisance alarm", [
       { name: "for_s", label: "For", options: [["3600", "1 hour"], ["28800", "one shift (8 h)"], ["86400", "one day"], ["604800", "one week"]] },
       { name: "comment", label: "Why (required: kept in the audit log)", type: "textarea" }], "Shelve");
@@ -325,7 +339,8 @@ async function pageCaptures(agent) {
 async function pageCapture(agent, id) {
   const a = await api(`/api/agent/${enc(agent)}`);
   nav(agent, `#/a/${enc(agent)}/captures`, a.alarms.counts);
-  $("#main").innerHTML = `<h1>Capture ${esc(id)}</h1><p class="muted">Waveform, spectrum and envelope spectrum; dashed red lines: the bearing fault frequencies at the trigger.</p>
+  $("#main").innerHTML = `<h1>Capture ${esc(id)}</h1><p class="muted">An accelerometer's capture: waveform, spectrum and envelope spectrum, the bearing fault frequencies
+    at the trigger as dashed red lines. Other captures: the recorded values around the trigger (red line).</p>
     <p id="cap-note">Drawing&hellip;</p><img class="plot" id="cap-img" alt="capture ${esc(id)}">`;
   const img = $("#cap-img");
   img.onload = () => { $("#cap-note").textContent = ""; };
@@ -366,6 +381,7 @@ async function pageMaintenance(agent) {
     <table><tr><th>time</th><th>plan</th><th>by</th><th>notes</th></tr>${done}</table>`;
   $("#main").innerHTML = insts.length ? html : `<h1>Maintenance</h1><p class="muted">No maintenance instance on ${esc(agent)}.</p>`;
   document.querySelectorAll("[data-plan]").forEach((b) => b.addEventListener("click", async () => {
+    if (!loggedIn()) return;
     const f = await askForm(`Sign off ${b.dataset.asset} ${b.dataset.plan}`, [
       { name: "work_order", label: "Work order (optional)" }, { name: "notes", label: "What was done", type: "textarea" }], "Sign off");
     if (f === null) return;
@@ -388,9 +404,13 @@ async function pageCalibration(agent) {
     <label>Note (standard used, certificate)<input id="cal-note"></label>
     <div class="row"><button class="btn" id="cal-point" type="button">Take point</button>
     <button class="btn primary" id="cal-apply" type="button">Apply</button><button class="btn danger" id="cal-cancel" type="button">Cancel points</button></div>
-    </section><section class="card"><h2>Record</h2><pre id="cal-out" class="muted">No points yet.</pre></section></div>`;
+    </section><section class="card"><h2>Record</h2><div id="cal-out" class="muted">No points yet.</div></section></div>`;
   const base = () => ({ instance: $("#cal-inst").value, channel: $("#cal-ch").value.trim() });
-  const show = (r) => { $("#cal-out").textContent = JSON.stringify(r, null, 1); };
+  const show = (r) => {
+    const rows = Object.entries(r).filter(([, v]) => v !== null && v !== "").map(([k, v]) =>
+      `<span>${esc(k.replace(/_/g, " "))}</span><b>${esc(typeof v === "object" ? JSON.stringify(v) : fmt(v))}</b>`).join("");
+    $("#cal-out").innerHTML = `<div class="kv">${rows}</div>`;
+  };
   $("#cal-point").onclick = async () => show(await act(agent, "calibrate", { ...base(), action: "point", reference: Number($("#cal-ref").value) }));
   $("#cal-apply").onclick = async () => show(await act(agent, "calibrate", { ...base(), action: "apply", note: $("#cal-note").value }));
   $("#cal-cancel").onclick = async () => show(await act(agent, "calibrate", { ...base(), action: "cancel" }));
