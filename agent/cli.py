@@ -306,7 +306,12 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     s.add_argument("agent_id", metavar="AGENT")
     s.add_argument("name", metavar="COMMAND", help="ping | status | reload | config | restart | a plugin command")
     s.add_argument("instance", nargs="?", metavar="INSTANCE", help="the instance (restart, capture, write)")
-    s.add_argument("--arg", action="append", metavar="KEY=VALUE", help="command argument (repeat)")
+    s.add_argument(
+        "--arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="command argument (repeat); a list or object is JSON: points='[[40,40.8],[100,100.8]]'; KEY:=JSON for any",
+    )
     s.add_argument(
         "--save", action="append", metavar="KEY=FILE", help="write a bytes field of the answer to FILE (png=pump1.png)"
     )
@@ -320,7 +325,7 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "--ttl", type=float, default=60.0, help="seconds a signed command stays valid (default 60, at most 900)"
     )
     s.add_argument("--timeout", type=float, default=10.0)
-    s.add_argument("--json", action="store_true", help="the whole answer as JSON")
+    s.add_argument("--json", action="store_true", help="the whole answer as JSON (for scripts; default: a summary)")
     add_args(s)
     s.set_defaults(func=_lazy("edge_agent.agent.ops.fleet", "cmd_cmd"))
 

@@ -82,11 +82,16 @@ def signed_request(req: dict[str, Any], name: str, agent: str, by: str, key: Any
 
 def cmd_cmd(args: argparse.Namespace) -> int:
     """Run ping, status, reload, config, restart INSTANCE (or a plugin command) and print the answer."""
+    from edge_agent.agent.ops.answers import parse_args, summary
     from edge_agent.agent.remote.signing import load_private_key
 
     try:
+        parsed = parse_args(args.arg or [])
+    except ValueError as exc:
+        raise SystemExit(f"cmd: {exc}") from exc
+    try:
         s = resolve(args)
-        req: dict[str, Any] = {"args": dict(kv.split("=", 1) for kv in args.arg or [])}
+        req: dict[str, Any] = {"args": parsed}
         if args.instance:
             req["instance"] = args.instance
         key_path = args.sign or s.sign_key
@@ -102,10 +107,8 @@ def cmd_cmd(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
     if args.json:
         print(json.dumps(codec.to_jsonable(d), indent=1))
-    elif d.get("ok"):
-        print(json.dumps(codec.to_jsonable(d.get("result")), indent=1))
     else:
-        print(f"{args.agent_id}: {args.name}: {d.get('error')}", file=sys.stderr)
+        print(summary(args.agent_id, args.name, d), file=sys.stdout if d.get("ok") else sys.stderr)
     return 0 if d.get("ok") else 1
 
 

@@ -222,7 +222,7 @@ def test_change_commands_need_a_signature_by_a_key_the_file_trusts(tmp_path: Pat
         # The CLI signs with its key (sign_key or --sign) and says who.
         key = str(tmp_path / "ops.key")
         r = cli("cmd", "t1", "restart", "other", "--sign", key, "--by", "bob", "--url", broker.url)
-        assert r.returncode == 0 and '"restarted": "other"' in r.stdout, r.stderr
+        assert r.returncode == 0 and "restarted: other" in r.stdout, r.stderr
         a.sub.wait_for(lambda: any(e["by"] == "bob" for e in _audits(a)), 10, "the CLI's audit event")
     finally:
         a.close()

@@ -172,7 +172,7 @@ def test_ops_fleet_against_mosquitto_with_passwords_and_acl(tmp_path: Path, acl_
         assert "[mqtt]" in got.stdout and '# managed by: file\n[[instances]]\nname = "steady"' in got.stdout
         assert tomllib.loads(got.stdout)["instances"][-1]["name"] == "added", "the output is valid TOML"
         ping = cli("cmd", "t2", "ping", *ops)
-        assert ping.returncode == 0 and '"pong": true' in ping.stdout
+        assert ping.returncode == 0 and ping.stdout.startswith("pong (up "), ping.stdout
         bare = cli("cmd", "t2", "restart", *ops)
         assert bare.returncode == 1 and "restart needs an instance" in bare.stderr
         offline = cli("cmd", "nosuch", "ping", "--timeout", "1", *ops)
