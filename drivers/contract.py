@@ -95,6 +95,7 @@ class Quality(enum.StrEnum):
     IMPLAUSIBLE = "implausible"
     OVERRUN = "overrun"
     STALE = "stale"
+    BAD_VALUE = "bad_value"  # set by the agent: the value was not as declared (docs/messages.md)
 
 
 class DType(enum.StrEnum):

@@ -40,7 +40,7 @@ def test_listings_print_options_schema_and_declared_values_as_json() -> None:
     )
     assert out.returncode == 0, out.stderr
     sim = next(d for d in json.loads(out.stdout) if d["name"] == "sim")
-    assert sim["origin"]["builtin"] and sim["contract_version"] == "1.1" and sim["provides"] == ["values"]
+    assert sim["origin"]["builtin"] and sim["contract_version"] == "1.2" and sim["provides"] == ["values"]
     props = sim["options"]["$defs"]["SimOptions"]["properties"]
     assert props["channels"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1}
     assert sim["values"] == [

@@ -20,9 +20,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from edge_agent.agent.backoff import backoff_delays
-from edge_agent.agent.config.declared_values import WILDCARD, declared
+from edge_agent.agent.config.declared_values import WILDCARD, declared, driver_values
 from edge_agent.agent.config.schema import Instance
 from edge_agent.agent.extensions import DriverFactory
+from edge_agent.agent.maintenance.driver_tap import DriverTap
 from edge_agent.agent.messaging.publisher import Publisher, now_ms
 from edge_agent.agent.runtime.instance_state import (
     InstanceCounters,
@@ -33,7 +34,8 @@ from edge_agent.agent.runtime.instance_state import (
     describe,
     nulls,
 )
-from edge_agent.drivers.contract import ReportsFailure
+from edge_agent.agent.runtime.value_check import ValueGuard
+from edge_agent.drivers.contract import ReportsFailure, ValueSpec
 from edge_agent.drivers.dotted_keys import flatten
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.lanes import DriverHung, Lane, deadline_for, where
@@ -48,6 +50,14 @@ def in_process(inst: Instance) -> Any:
     """The instance's driver, built in this process (the default DriverFactory)."""
     assert inst.driver is not None
     return inst.driver.factory(inst.driver_options)
+
+
+def _driver_specs(inst: Instance) -> tuple[ValueSpec, ...] | None:
+    """What the instance's driver declares (None: nothing, or a declaration that fails)."""
+    try:
+        return driver_values(inst)
+    except Exception:  # a third-party declaration that fails: check-config said so; check NaN only
+        return None
 
 
 class InstanceRunner:
@@ -89,6 +99,14 @@ class InstanceRunner:
         self.log = logging.getLogger(f"instance.{inst.name}")
         self._fault_since: float | None = None
         self._emitted_bad = False
+        # declared values enforced at both seams (agent/runtime/value_check.py); the driver's
+        # guard may run on the lane's thread, so its events wait in a list the loop drains
+        self._guard_events: list[tuple[str, str, dict[str, Any]]] = []
+        where_from = f"instance {inst.name!r}:"
+        self.driver_guard = ValueGuard(
+            f"{where_from} driver {self._driver_name()}", _driver_specs(inst), self._queue_guard_event, reading=True
+        )
+        self.emit_guard = ValueGuard(f"{where_from} plugin {inst.plugin.name!r}", declared(inst), self._guard_event)
 
     # --- state -----------------------------------------------------------------------------
     @property
@@ -107,6 +125,9 @@ class InstanceRunner:
     def _emit(
         self, values: Mapping[str, Any], quality: Mapping[str, str] | None = None, *, ts_ms: int | None = None
     ) -> None:
+        values, quality = self.emit_guard.check(values, quality)
+        if not values:
+            return
         if self._learn_keys and not values.keys() <= self._top_keys:  # cheap: new top-level keys only
             self._top_keys |= values.keys()
             self.value_keys += [k for k in flatten(values) if k not in set(self.value_keys)]
@@ -122,11 +143,24 @@ class InstanceRunner:
     def _event(self, kind: str, message: str, severity: Severity = Severity.WARNING, **fields: Any) -> None:
         self.publisher.event(self.inst.name, kind, message, Severity(severity), fields, self.inst.qos)
 
+    def _guard_event(self, kind: str, message: str, fields: dict[str, Any]) -> None:
+        self._event(kind, message, Severity.WARNING, **fields)
+
+    def _queue_guard_event(self, kind: str, message: str, fields: dict[str, Any]) -> None:
+        self._guard_events.append((kind, message, fields))  # list.append: safe from the lane's thread
+
+    def _drain_guard_events(self) -> None:
+        while self._guard_events:
+            self._guard_event(*self._guard_events.pop(0))
+
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``ctx.call``: run ``fn`` on this instance's lane with the driver's deadline for it."""
         method = self._method_of(fn)
         deadline = deadline_for(self.driver, method, self.inst.interval_s)
-        return await self.lane.call(fn, *args, deadline_s=deadline, name=f"{method}()")
+        try:
+            return await self.lane.call(fn, *args, deadline_s=deadline, name=f"{method}()")
+        finally:
+            self._drain_guard_events()
 
     def _method_of(self, fn: Callable[..., Any]) -> str:
         """``open``/``read``/``close`` when ``fn`` is that method of the driver (wrapped or not)."""
@@ -158,6 +192,8 @@ class InstanceRunner:
         driver = self.driver = self._built_driver = None
         if self.inst.driver is not None:
             driver = self.driver = self._built_driver = self.build_driver(self.inst)
+            # innermost: calibration, the capture rings, the plugin and every output see checked values
+            driver = self.driver = DriverTap(self.inst.name, driver, self._checked)
             if self.driver_tap is not None:
                 driver = self.driver = self.driver_tap(self.inst.name, driver)
             try:
@@ -178,6 +214,9 @@ class InstanceRunner:
             await self._close_driver(driver)
             raise
         return driver, plugin
+
+    def _checked(self, instance: str, reading: Any) -> Any:
+        return self.driver_guard.check_reading(reading)
 
     async def _close_driver(self, driver: Any) -> None:
         if driver is None:
@@ -345,6 +384,16 @@ class InstanceRunner:
             q = dict.fromkeys(keys, quality)
             self.publisher.outbox.put(self.publisher.message(topic, nulls(keys), quality=q, qos=self.inst.qos))
 
+    def _poll_state(self) -> tuple[State, str]:
+        """After a poll: running, or degraded with why (values not as declared, or not good)."""
+        bad = sorted(self.driver_guard.bad | self.emit_guard.bad)
+        if bad:
+            shown = ", ".join(bad[:5]) + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
+            return State.DEGRADED, f"values not as declared (quality bad_value): {shown}"
+        if self._emitted_bad:
+            return State.DEGRADED, "some values are not good"
+        return State.RUNNING, ""
+
     def _driver_name(self) -> str:
         return repr(self.inst.driver.name) if self.inst.driver is not None else "(none)"
 
@@ -373,10 +422,7 @@ class InstanceRunner:
                     f"poll() of plugin {self.inst.plugin.name!r} did not finish within {timeout:g} s"
                 ) from None
             self.stats.polls += 1
-            self.set_state(
-                State.DEGRADED if self._emitted_bad else State.RUNNING,
-                "some values are not good" if self._emitted_bad else "",
-            )
+            self.set_state(*self._poll_state())
             now = loop.time()
             due = max(k + 1, math.ceil((now - start) / interval))
             self.stats.skipped_ticks += due - (k + 1)
