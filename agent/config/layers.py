@@ -20,7 +20,7 @@ from typing import Any
 
 from edge_agent.agent.bounds import MAX_SAFE_INT, int_in, short, value_errors
 from edge_agent.agent.config.registry import Registry
-from edge_agent.agent.config.schema import Config, build, load
+from edge_agent.agent.config.schema import Config, build, canonical_hash, load
 from edge_agent.drivers.private_dirs import NotPrivate, claim, private_files
 
 log = logging.getLogger("agent.layers")
@@ -42,12 +42,23 @@ class PushedLayer:
     # why a stored file was moved aside at load: reported once as an event, never stored
     faults: list[str] = field(default_factory=list, compare=False)
 
+    @property
+    def hash(self) -> str:
+        """The pushed layer's content hash (``pushed_hash`` in config/state): what ``fleet`` compares."""
+        return layer_hash(self.instances)
+
     def remember(self, nonce: str, expires: int, now: float) -> None:
         """Keep a used nonce until it has expired (after that the expiry check rejects it)."""
         self.nonces = {n: e for n, e in self.nonces.items() if e >= now}
         self.nonces[nonce] = expires
         if len(self.nonces) > NONCE_KEEP:
             self.nonces = dict(sorted(self.nonces.items(), key=lambda kv: kv[1])[-NONCE_KEEP:])
+
+
+def layer_hash(instances: list[dict[str, Any]]) -> str:
+    """Hash of pushed instance tables sorted by name: the agent reports it for its pushed layer, the
+    fleet tool computes it over a desired document, so drift is found by content, not by version."""
+    return canonical_hash(sorted(instances, key=lambda t: str(t.get("name"))))[:16]
 
 
 def atomic_write(path: Path, data: bytes) -> None:

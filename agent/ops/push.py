@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+from edge_agent.agent.config.layers import layer_hash
 from edge_agent.agent.config.registry import load_registry
 from edge_agent.agent.config.schema import build
 from edge_agent.agent.errors import CodecError, ConfigError
 from edge_agent.agent.messaging import codec
 from edge_agent.agent.ops.connection import ClientError, ClientSettings, Connection, resolve
-from edge_agent.agent.ops.inventory import AgentInfo, collect, fleet_version, select
+from edge_agent.agent.ops.inventory import Fleet, fleet_version, read_fleet, select
 from edge_agent.agent.remote.signing import load_private_key, sign
 
 LOCAL_SECTIONS = ("agent", "mqtt", "remote", "spool", "sparkplug")
@@ -97,36 +98,130 @@ def make_doc(body: dict[str, Any], version: int, target: str, args: argparse.Nam
     return sign(doc, key) if key is not None else doc
 
 
-def wait_answers(conn: Connection, prefix: str, ids: dict[str, str], timeout_s: float) -> dict[str, dict[str, Any]]:
-    """Answers on config/result correlated by id: {agent: d}."""
-    answers: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout_s
-    while len(answers) < len(ids) and (msg := conn.get(deadline - time.monotonic())) is not None:
-        topic, payload, _ = msg
+def retained_copy(doc: dict[str, Any], key: Any) -> dict[str, Any]:
+    """The document as it is retained on a desired topic: the same content, version, target and
+    nonce (an agent that applied it from config/set ignores it), without expiry (a retained desired
+    state must not strand an agent that was away longer), signed again."""
+    copy = {k: v for k, v in doc.items() if k not in ("expires", "kid", "sig")}
+    return sign(copy, key) if key is not None else copy
+
+
+def whole_sets(
+    fleet: Fleet, keys: list[str], body: dict[str, Any]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
+    """Per target (``agent:ID`` or ``group:NAME``) the whole pushed set the push leads to: a patch
+    is laid over the target's retained desired document here, so that what is retained is always
+    a state, never a step. Targets whose patch does not fit get their errors instead."""
+    sets: dict[str, list[dict[str, Any]]] = {}
+    errors: dict[str, list[str]] = {}
+    for k in keys:
+        if "config" in body:
+            sets[k] = list(body["config"]["instances"])
+            continue
+        base_doc = fleet.desired_for(k[6:]) if k.startswith("agent:") else fleet.docs.get(k)
+        base = base_doc.instances if base_doc is not None else []
+        if base is None:
+            errors[k] = [
+                f"{base_doc.key if base_doc else k}: the retained desired document is a patch (an older "
+                "push-config): push the whole set once, then patch"
+            ]
+            continue
+        out = {str(t.get("name")): t for t in base}
+        missing = [n for n in body["patch"]["remove"] if n not in out]
+        if missing:
+            errors[k] = [
+                f"--remove {n}: not in the desired set of {k} ({', '.join(sorted(out)) or 'empty'})" for n in missing
+            ]
+            continue
+        for n in body["patch"]["remove"]:
+            del out[n]
+        out.update({str(t["name"]): t for t in body["patch"]["set"]})
+        sets[k] = list(out.values())
+    return sets, errors
+
+
+def version_conflicts(fleet: Fleet, sets: dict[str, list[dict[str, Any]]], version: int) -> list[str]:
+    """A version names one content: targets whose retained document has this version with other content."""
+    out = []
+    for k, instances in sets.items():
+        old = fleet.docs.get(k)
+        if old is not None and old.version == version and old.hash != layer_hash(instances):
+            out.append(f"{k}: version {version} is retained with other content (push a new version)")
+    return out
+
+
+class Answers:
+    """config/result answers correlated by id, and the latest config/state of each target."""
+
+    def __init__(self, conn: Connection, prefix: str) -> None:
+        self.conn = conn
+        self.prefix = prefix
+        self.states: dict[str, dict[str, Any]] = {}
+
+    def wait(self, ids: dict[str, str], timeout_s: float) -> dict[str, dict[str, Any]]:
+        """Answers for ``ids`` (document id -> agent): {agent: d}."""
+        answers: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout_s
+        while len(answers) < len(ids) and (msg := self.conn.get(deadline - time.monotonic())) is not None:
+            got = self._take(msg[0], msg[1])
+            if got is not None:
+                agent = ids.get(str(got.get("id")))
+                if agent is not None and msg[0] == f"{self.prefix}/{agent}/config/result":
+                    answers[agent] = got
+        return answers
+
+    def confirmed(self, agent: str, version: int, pushed: str, timeout_s: float) -> str:
+        """ "" when the agent's retained config/state runs ``version`` with the pushed set; else why not."""
+        deadline = time.monotonic() + timeout_s
+        while not self._runs(agent, version, pushed) and (msg := self.conn.get(deadline - time.monotonic())):
+            self._take(msg[0], msg[1])
+        if self._runs(agent, version, pushed):
+            return ""
+        st = self.states.get(agent, {})
+        last = st.get("last_result", {})
+        return (
+            f"the answer says so, but its config/state says version {st.get('version', '?')}"
+            f" (pushed_hash {st.get('pushed_hash', '?')}, last result {last.get('status', '?')})"
+        )
+
+    def _runs(self, agent: str, version: int, pushed: str) -> bool:
+        st = self.states.get(agent, {})
+        return st.get("version") == version and st.get("pushed_hash", pushed) == pushed
+
+    def _take(self, topic: str, payload: bytes) -> dict[str, Any] | None:
         try:
             d = codec.decode(payload)["d"]
         except (CodecError, KeyError) as exc:
             print(f"warning: skipping {topic}: not an edge-agent message ({exc})", file=sys.stderr)
-            continue
-        agent = ids.get(str(d.get("id"))) if isinstance(d, dict) else None
-        if agent is not None and topic == f"{prefix}/{agent}/config/result":
-            answers[agent] = d
-    return answers
+            return None
+        if not isinstance(d, dict):
+            return None
+        if topic.endswith("/config/state"):
+            self.states[topic[len(self.prefix) + 1 :].split("/")[0]] = d
+            return None
+        return d
+
+
+RATE_LIMITED = "too many pushes"
 
 
 def rollout(
     conn: Connection,
     s: ClientSettings,
-    agents: dict[str, AgentInfo],
+    fleet: Fleet,
     targets: list[str],
-    body: dict[str, Any],
+    sets: dict[str, list[dict[str, Any]]],
     version: int,
     args: argparse.Namespace,
     key: Any,
 ) -> dict[str, dict[str, Any]]:
-    """Write desired configs wave by wave; stop when failures exceed the threshold."""
+    """Wave by wave: online agents get the document on config/set and it is retained on their
+    desired topic only once they accepted it and their config/state confirms it (a rejected
+    document never becomes the desired state); offline agents get it retained at once (pending).
+    The rollout stops when failures exceed the threshold."""
     results: dict[str, dict[str, Any]] = {}
     failures = 0
+    answers = Answers(conn, s.prefix)
     for start in range(0, len(targets), args.wave):
         wave = targets[start : start + args.wave]
         if failures > args.max_failures:
@@ -134,46 +229,83 @@ def rollout(
                 {a: {"status": "not_pushed", "reason": f"rollout stopped after {failures} failure(s)"} for a in wave}
             )
             continue
-        ids = {}
+        docs = {a: make_doc(_body(sets[f"agent:{a}"]), version, f"agent:{a}", args, key) for a in wave}
+        online = [a for a in wave if fleet.agents[a].online]
         for a in wave:
-            doc = make_doc(body, version, f"agent:{a}", args, key)
-            conn.publish(f"{s.prefix}/{a}/config/desired", msgpack.packb(doc), retain=True)
-            if agents[a].online:
-                ids[doc["id"]] = a
-            else:
+            if a not in online:
+                conn.publish(_desired_topic(s, f"agent:{a}"), msgpack.packb(retained_copy(docs[a], key)), retain=True)
                 results[a] = {
                     "status": "pending",
                     "reason": "offline: applies the retained desired config on reconnect",
                 }
-        got = wait_answers(conn, s.prefix, ids, args.timeout)
-        for a in ids.values():
-            results[a] = got.get(
-                a, {"status": "no_answer", "reason": f"online but no answer within {args.timeout:g} s"}
+        got = _ask(conn, s, answers, {a: docs[a] for a in online}, args.timeout)
+        for a in online:
+            res = got.get(
+                a, {"status": "no_answer", "reason": f"online but no answer within {args.timeout:g} s; not retained"}
             )
-            failures += results[a]["status"] in FAILED
+            if res["status"] in ("accepted", "already_applied"):
+                why = answers.confirmed(a, version, layer_hash(sets[f"agent:{a}"]), min(args.timeout, 5.0))
+                if why:
+                    res = {**res, "disagrees": why}
+                else:
+                    conn.publish(
+                        _desired_topic(s, f"agent:{a}"), msgpack.packb(retained_copy(docs[a], key)), retain=True
+                    )
+            results[a] = res
+            failures += res["status"] in FAILED or "disagrees" in res
     return results
+
+
+def _ask(
+    conn: Connection, s: ClientSettings, answers: Answers, docs: dict[str, dict[str, Any]], timeout_s: float
+) -> dict[str, dict[str, Any]]:
+    """Send one-shot pushes and wait for their answers; those refused by the agent's rate limit
+    ([remote] min_interval_s) are sent once more a second later."""
+    for a, doc in docs.items():
+        conn.publish(f"{s.prefix}/{a}/config/set", msgpack.packb(doc))
+    got = answers.wait({d["id"]: a for a, d in docs.items()}, timeout_s)
+    again = {a: d for a, d in docs.items() if any(RATE_LIMITED in str(e) for e in got.get(a, {}).get("errors", []))}
+    if again:
+        time.sleep(1.1)
+        for a, doc in again.items():
+            conn.publish(f"{s.prefix}/{a}/config/set", msgpack.packb(doc))
+        got.update(answers.wait({d["id"]: a for a, d in again.items()}, timeout_s))
+    return got
+
+
+def _body(instances: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"config": {"instances": instances}}
+
+
+def _desired_topic(s: ClientSettings, key: str) -> str:
+    kind, name = key.split(":", 1)
+    return f"{s.prefix}/group/{name}/config/desired" if kind == "group" else f"{s.prefix}/{name}/config/desired"
 
 
 def group_docs(
     conn: Connection,
     s: ClientSettings,
-    groups: list[str],
-    body: dict[str, Any],
+    sets: dict[str, list[dict[str, Any]]],
     version: int,
     args: argparse.Namespace,
     key: Any,
 ) -> None:
-    """After a successful rollout: the group's retained desired config, for members that join later."""
-    for g in groups:
-        conn.publish(
-            f"{s.prefix}/group/{g}/config/desired",
-            msgpack.packb(make_doc(body, version, f"group:{g}", args, key)),
-            retain=True,
-        )
+    """After a successful rollout: the groups' retained desired configs, for members that join later."""
+    for k, instances in sets.items():
+        if k.startswith("group:"):
+            doc = make_doc(_body(instances), version, k, args, key)
+            conn.publish(_desired_topic(s, k), msgpack.packb(retained_copy(doc, key)), retain=True)
 
 
 def describe(agent: str, d: dict[str, Any]) -> str:
-    """One line (plus error lines) per agent, by name."""
+    """One line (plus error lines) per agent, by name; a result its config/state contradicts is flagged."""
+    line = _describe(agent, d)
+    if "disagrees" in d:
+        line += f"\n{'':22}NOT CONFIRMED: {d['disagrees']}; not retained"
+    return line
+
+
+def _describe(agent: str, d: dict[str, Any]) -> str:
     st = d.get("status", "?")
     if st == "accepted":
         counts = ", ".join(f"{len(v)} {k}" for k, v in d.get("instances", {}).items() if v and k != "unchanged")
@@ -191,22 +323,57 @@ def cmd_push_config(args: argparse.Namespace) -> int:
         body = body_from_args(args)
         key_path = args.sign or s.sign_key
         key = load_private_key(str(key_path)) if key_path else None
-        agents = collect(s)
+        fleet = read_fleet(s)
+        agents = fleet.agents
+        unknown_groups = [g for g in args.group or [] if not fleet.members(g)]
+        if unknown_groups:
+            known = sorted({g for a in agents.values() for g in a.groups})
+            raise SystemExit(
+                f"push-config: no agent reports group {', '.join(unknown_groups)} "
+                f"(known groups: {', '.join(known) or 'none'}); nothing pushed"
+            )
         targets, unknown = select(agents, args.agent or [], args.group or [])
-        version = args.config_version if args.config_version is not None else fleet_version(agents)
+        version = args.config_version if args.config_version is not None else fleet_version(agents, fleet.docs)
         results: dict[str, dict[str, Any]] = {
             u: {"status": "unknown_id", "reason": "no agent with this id ever connected to this broker"}
             for u in unknown
         }
         if not targets and not unknown:
             raise SystemExit("push-config: no agent matched (see `edge-agent fleet`)")
-        with Connection(s, [f"{s.prefix}/{a}/config/result" for a in targets], name="edge-push") as conn:
-            results.update(rollout(conn, s, agents, targets, body, version, args, key))
-            if args.group and not any(r["status"] in FAILED for r in results.values()):
-                group_docs(conn, s, args.group, body, version, args, key)
+        groups = [*(args.group or []), *covered_groups(fleet, targets, args.group or [])]
+        sets, errors = whole_sets(fleet, [*(f"agent:{a}" for a in targets), *(f"group:{g}" for g in groups)], body)
+        conflicts = version_conflicts(fleet, sets, version)
+        if conflicts:
+            raise SystemExit("push-config: nothing pushed\n" + "\n".join(conflicts))
+        for k, why in errors.items():
+            if k.startswith("agent:"):
+                results[k[6:]] = {"status": "rejected", "errors": why, "reason": "refused here, nothing published"}
+        targets = [a for a in targets if f"agent:{a}" in sets]
+        topics = [f"{s.prefix}/{a}/config/{t}" for a in targets for t in ("result", "state")]
+        if len(targets) > 20:  # one subscription per topic is slow for a big fleet
+            topics = [f"{s.prefix}/+/config/result", f"{s.prefix}/+/config/state"]
+        with Connection(s, topics, name="edge-push") as conn:
+            results.update(rollout(conn, s, fleet, targets, sets, version, args, key))
+            ok = not any(r["status"] in FAILED or "disagrees" in r for r in results.values())
+            if groups and ok:
+                group_docs(conn, s, {k: v for k, v in sets.items() if k.startswith("group:")}, version, args, key)
     except ClientError as exc:
         raise SystemExit(f"push-config: {exc}") from exc
     return report(results, version, args.json)
+
+
+def covered_groups(fleet: Fleet, targets: list[str], named: list[str]) -> list[str]:
+    """Groups with a retained document whose every member this push reaches: their document moves
+    with them, so an agent that joins the group later gets what its members run."""
+    chosen = set(targets)
+    return sorted(
+        k[6:]
+        for k in fleet.docs
+        if k.startswith("group:")
+        and k[6:] not in named
+        and fleet.members(k[6:])
+        and set(fleet.members(k[6:])) <= chosen
+    )
 
 
 def report(results: dict[str, dict[str, Any]], version: int, as_json: bool) -> int:
@@ -218,6 +385,8 @@ def report(results: dict[str, dict[str, Any]], version: int, as_json: bool) -> i
             print(describe(a, results[a]))
     statuses = [r["status"] for r in results.values()]
     if any(st in ("rejected", "rolled_back", "unknown_id", "not_pushed") for st in statuses):
+        return 1
+    if any("disagrees" in r for r in results.values()):
         return 1
     return 2 if "no_answer" in statuses else 0
 

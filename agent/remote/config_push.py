@@ -154,7 +154,7 @@ class RemoteConfig:
             result["source"] = topic
         if result["status"] not in ("accepted", "already_applied"):
             # reported at once, stored with the next commit: a flood of bad pushes must not wear the SD card
-            self.control.note_result(result, store=False)
+            self.control.note_result(result | {"via": _via(topic, desired)}, store=False)
         self.answer(result)
 
     def _rate_limit(self) -> None:
@@ -169,21 +169,33 @@ class RemoteConfig:
         nonce = doc.get("nonce")
         seen = isinstance(nonce, str) and nonce in layer.nonces
         version, force = doc["version"], bool(doc.get("force"))
+        via = _via(topic, desired)
+        if desired and version == layer.version:
+            force = False  # re-running the version that runs is a one-shot action (config/set), never a retained one
         if desired:
-            layer.desired_version = max(layer.desired_version, version)
-            if seen or (version < layer.version and not force):
+            # a group's document at the version that runs is nothing to do: the agent's own document
+            # of that version wins (push-config writes both; their sets may differ by the agent's own pushes)
+            older = version < layer.version or (version == layer.version and via.startswith("group:"))
+            if seen or (older and not force):
                 return None  # redelivered or older than what runs: the reconcile loop has nothing to do
+            if "patch" in doc:
+                raise Rejected(
+                    [
+                        "patch: a desired document holds the whole pushed set (config), so an agent that was "
+                        "offline for any sequence of pushes converges to the same set (push-config resolves --patch)"
+                    ]
+                )
+            layer.desired_version = max(layer.desired_version, version)
         elif seen:
             raise Rejected([f"nonce: {nonce!r} was already used (a replayed push)"])
         instances = self._new_instances(doc, layer)
-        if version == layer.version and not force:
-            if canonical_hash(instances) == canonical_hash(layer.instances):
+        if version == layer.version:  # a version names one content, also with force
+            if canonical_hash(instances) != canonical_hash(layer.instances):
+                raise Rejected([f"version: {version} is already applied with other content (push a new version)"])
+            if not force:
                 self._remember(doc)
-                self.control.commit({"status": "already_applied", "version": version, "id": doc.get("id")})
+                self.control.commit({"status": "already_applied", "version": version, "id": doc.get("id"), "via": via})
                 return {"status": "already_applied", "version": version, "instances_hash": self.control.hash}
-            raise Rejected(
-                [f"version: {version} is already applied with other content (push a new version, or --force)"]
-            )
         if version < layer.version and not force:
             raise Rejected(
                 [f"version: stale version {version} (applied: {layer.version}; push a newer one, or --force)"]
@@ -195,7 +207,7 @@ class RemoteConfig:
         result = await self.control.apply_layer(new, check_s=doc.get("check_s"), force=force)
         if result["status"] == "accepted":
             self.control.layer.nonces = dict(layer.nonces)
-            self.control.commit(result | {"id": doc.get("id")})
+            self.control.commit(result | {"id": doc.get("id"), "via": via})
         return result
 
     def _remember(self, doc: dict[str, Any]) -> None:
@@ -208,7 +220,10 @@ class RemoteConfig:
         """Signature, target, expiry: a document meant for another agent or time is refused."""
         remote = self.control.remote
         if remote.require_signature:
-            missing = [k for k in ("target", "expires", "nonce") if k not in doc]
+            # a retained desired document may carry no expiry: target, version and nonce already
+            # stop its replay, and a document that expires would strand agents that were away longer
+            needed = ("target", "nonce") if desired else ("target", "expires", "nonce")
+            missing = [k for k in needed if k not in doc]
             if missing:
                 raise Rejected([f"{k}: required in a signed push (remote.require_signature = true)" for k in missing])
             why = verify(doc, self._trusted_keys())
@@ -299,3 +314,10 @@ class RemoteConfig:
         if errors:
             raise Rejected(errors)
         return list(out.values())
+
+
+def _via(topic: str, desired: bool) -> str:
+    """Where a document came from, for config/state.results: set, desired (its own) or group:NAME."""
+    if not desired:
+        return "set"
+    return f"group:{topic.split('/')[-3]}" if "/group/" in topic else "desired"

@@ -11,6 +11,7 @@ import asyncio
 import copy
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -26,12 +27,14 @@ from edge_agent.agent.config.layers import (
 from edge_agent.agent.config.registry import Registry
 from edge_agent.agent.config.schema import Config, build, instances_hash, load
 from edge_agent.agent.errors import ConfigError
+from edge_agent.agent.remote.signing import KeyRing, TrustedKeyError
 from edge_agent.agent.runtime import apply as apply_path
 from edge_agent.plugins.contract import AgentStats
 
 log = logging.getLogger("agent.control")
 
 RESTART_SECTIONS = ("agent", "mqtt", "spool", "sparkplug", "history")
+RESULTS_KEPT = 5  # config/state.results: the last answers, so a rejection is not hidden by a later no-op
 
 
 class ControlHost(apply_path.InstanceHost, Protocol):
@@ -78,6 +81,10 @@ class AgentControl:
         # instance interleaving their stop and start used to leave two copies polling the device.
         self.changes = asyncio.Lock()
         self.restarts_started: dict[str, int] = {}  # per running instance: restarts begun (coalescing)
+        self.results: deque[dict[str, Any]] = deque(maxlen=RESULTS_KEPT)  # newest last, not stored
+        if layer.last_result:
+            self.results.append(_entry(layer.last_result))
+        self._keys = KeyRing()  # for the key ids config/state lists
         if file_config.remote.allow_restart_sections:
             log.warning("[remote] allow_restart_sections is ignored: sections come from the local file only")
 
@@ -126,12 +133,14 @@ class AgentControl:
     def commit(self, result: dict[str, Any]) -> None:
         """Store the layer with its last result and publish the reported state."""
         self.layer.last_result = _short(result)
+        self.results.append(_entry(self.layer.last_result))
         save_layer(self.file_config.agent.state_dir, self.layer)
         self.host.publish_state()
 
     def note_result(self, result: dict[str, Any], *, store: bool = True) -> None:
         """Remember a rejected or rolled-back result in the reported state (and the stored layer)."""
         self.layer.last_result = _short(result)
+        self.results.append(_entry(self.layer.last_result))
         if store:
             save_layer(self.file_config.agent.state_dir, self.layer)
         self.host.publish_state(status=False)
@@ -244,19 +253,39 @@ class AgentControl:
             "instances_hash": self.hash,
             "hash": self.hash,  # the same as instances_hash; kept for consumers of 0.1 (removed in 0.3)
             "applied": self.layer.applied_ms,
+            "pushed_hash": self.layer.hash,
             "instances": instances,
+            "trusted_keys": self.trusted_kids(),
         }
         if self.layer.last_result:
             d["last_result"] = self.layer.last_result
+        if self.results:
+            d["results"] = list(self.results)
         if self.restart_required:
             d["restart_required"] = self.restart_required
         return d
+
+    def trusted_kids(self) -> list[str]:
+        """The key ids of [remote] trusted_keys (what fleet compares with a document's kid)."""
+        try:
+            return sorted(self._keys.keys(list(self.remote.trusted_keys)))
+        except (TrustedKeyError, OSError):
+            return []  # the push that needs them says why
+
+
+def _entry(result: dict[str, Any]) -> dict[str, Any]:
+    """One line of config/state.results: status, version, when and the first reason (bounded)."""
+    keep: dict[str, Any] = {k: result[k] for k in ("status", "version", "attempted", "at", "via") if k in result}
+    why = result.get("reason") or next(iter(result.get("errors") or []), "")
+    if why:
+        keep["why"] = str(why)[:100]
+    return keep
 
 
 def _short(result: dict[str, Any]) -> dict[str, Any]:
     """The part of a result kept in the reported state (no long error lists)."""
     keep: dict[str, Any] = {
-        k: result[k] for k in ("status", "version", "attempted", "reason", "id", "at") if k in result
+        k: result[k] for k in ("status", "version", "attempted", "reason", "id", "at", "via") if k in result
     }
     if "errors" in result:
         keep["errors"] = list(result["errors"])[:10]

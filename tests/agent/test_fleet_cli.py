@@ -265,3 +265,66 @@ def test_cmd_save_writes_byte_fields(tmp_path: Path) -> None:
         save_fields({"rows": 24}, [f"rows={tmp_path / 'x'}"])
     with pytest.raises(SystemExit, match="KEY=FILE"):
         save_fields({}, ["png"])
+
+
+def _inventory(ops: list[str]) -> dict[str, dict[str, Any]]:
+    return {a["id"]: a for a in json.loads(cli("fleet", "--json", "--wait", "1.5", *ops).stdout)}
+
+
+def _converged(ops: list[str], agent: str, version: int, timeout: float = 30) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inv = _inventory(ops)
+        if inv.get(agent, {}).get("online") and inv[agent]["version"] == version:
+            return inv
+        time.sleep(0.5)
+    raise AssertionError(f"{agent} did not converge to {version}: {inv.get(agent)}")
+
+
+INST = '[[instances]]\nname = "{}"\nplugin = "values"\ninterval_s = 0.2\ndriver = {{ type = "sim" }}\n'
+
+
+def test_desired_state_is_a_state_offline_patch_and_reimage(tmp_path: Path, acl_broker: AclBroker) -> None:
+    """The issue's runs: a full push and a patch while an agent is offline leave it the same set an
+    online agent runs; a version names one content; a rejected push is never retained, so a re-imaged
+    agent (empty state dir) comes back running the accepted set, with no drift."""
+    ops = ["--url", acl_broker.url, "--username", "ops", "--password-file", str(tmp_path / "ops.pass")]
+    t1 = start_agent(tmp_path, acl_broker, "t1")
+    t2 = start_agent(tmp_path, acl_broker, "t2")
+    try:
+        wait_online(ops, ["t1", "t2"])
+        t2.stop()
+        (tmp_path / "a.toml").write_text(INST.format("a"))
+        (tmp_path / "b.toml").write_text(INST.format("b"))
+        full = json.loads(cli("push-config", str(tmp_path / "a.toml"), "--agent", "t*", "--json", *ops).stdout)
+        assert [full["results"][a]["status"] for a in ("t1", "t2")] == ["accepted", "pending"], full
+        r = cli("push-config", str(tmp_path / "b.toml"), "--agent", "t*", "--patch", "--json", *ops)
+        patch = json.loads(r.stdout)
+        assert [patch["results"][a]["status"] for a in ("t1", "t2")] == ["accepted", "pending"], r.stdout + r.stderr
+        inv = _inventory(ops)
+        assert inv["t2"]["drift"] and inv["t2"]["why"].startswith("pending: offline"), inv["t2"]
+        t2 = start_agent(tmp_path, acl_broker, "t2")
+        inv = _converged(ops, "t2", patch["version"])
+        assert not inv["t2"]["drift"] and not inv["t1"]["drift"], inv
+        assert inv["t1"]["pushed_hash"] == inv["t2"]["pushed_hash"] == inv["t2"]["desired_hash"]
+        assert inv["t1"]["instances_hash"] == inv["t2"]["instances_hash"], "both run a and b on top of the file"
+        # a version names one content: the tool refuses other content under a retained version
+        v = patch["version"]
+        other = cli("push-config", str(tmp_path / "a.toml"), "--agent", "t1", "--version", str(v), *ops)
+        assert other.returncode == 1 and "retained with other content" in other.stderr, other.stdout + other.stderr
+        # a document the agent rejects (a plugin nobody has) is answered, never retained
+        (tmp_path / "bad.toml").write_text(INST.format("x").replace('"values"', '"no_such_plugin"'))
+        bad = cli("push-config", str(tmp_path / "bad.toml"), "--agent", "t1", "--json", *ops)
+        assert json.loads(bad.stdout)["results"]["t1"]["status"] == "rejected", bad.stdout
+        inv = _inventory(ops)
+        assert not inv["t1"]["drift"] and inv["t1"]["desired_version"] == v, inv["t1"]
+        assert inv["t1"]["results"][-1]["status"] == "rejected", "the history keeps the rejection"
+        # re-imaged: an empty state dir, the retained desired document is all it gets
+        t1.stop()
+        shutil.rmtree(tmp_path / "t1" / "state")
+        t1 = start_agent(tmp_path, acl_broker, "t1")
+        inv = _converged(ops, "t1", v)
+        assert not inv["t1"]["drift"] and inv["t1"]["pushed_hash"] == inv["t2"]["pushed_hash"], inv["t1"]
+    finally:
+        t1.kill()
+        t2.kill()
