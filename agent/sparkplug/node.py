@@ -35,6 +35,11 @@ from edge_agent.drivers.contract import ValueSpec
 log = logging.getLogger("agent.sparkplug")
 
 NODE = ""  # the device name under which node metrics are kept
+COMMAND_COUNTS = {  # counts of the node commands a flood may send, as Health metrics (docs/security.md)
+    "rebirth_requests": "Rebirth Requests",
+    "rebirth_coalesced": "Rebirths Coalesced",
+    "next_server_ignored": "Next Server Ignored",
+}
 REPLAY_BATCH = 200  # stored records per historical DDATA burst
 
 Health = Callable[[], Mapping[str, tuple[DataType, Any]]]
@@ -374,15 +379,20 @@ class SparkplugNode:
     def _declare_node(self) -> None:
         for key, datatype in ((REBIRTH, DataType.BOOLEAN), (NEXT_SERVER, DataType.BOOLEAN)):
             dev.add(self.node, self.aliases, key, datatype).value = False
-        for key, (datatype, value) in self.health().items():
+        for key, (datatype, value) in self._health().items():
             dev.add(self.node, self.aliases, key, datatype).value = value
         dev.declare(self.node, self.aliases, ())
+
+    def _health(self) -> dict[str, tuple[DataType, Any]]:
+        """The runtime's health metrics and the node's own counts of coalesced or ignored commands."""
+        counts = {f"Health/{label}": (DataType.INT64, self.counts.get(key, 0)) for key, label in COMMAND_COUNTS.items()}
+        return {**self.health(), **counts}
 
     async def _health_loop(self) -> None:
         while True:
             await asyncio.sleep(self.s.health_interval_s)
             if self.live:
-                now = self.health()
+                now = self._health()
                 changes = {k: v for k, (_, v) in now.items() if self.node.metrics[k].value != v}
                 if changes:
                     self._publish_changes(self.node, self._update(self.node, changes, {}, now_ms()))

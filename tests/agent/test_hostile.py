@@ -221,6 +221,22 @@ def _ncmd(names: list[str]) -> bytes:
     return bytes(p.SerializeToString())
 
 
+def _node_metric(rec: Any, name: str) -> int:
+    """The latest value of a node metric (by name in NBIRTH, by alias in NDATA), 0 if none yet."""
+    from edge_agent.agent.sparkplug.payload import Payload
+
+    alias, value = None, 0
+    for m in rec.of("NBIRTH") + rec.of("NDATA"):
+        p = Payload()
+        p.ParseFromString(m.payload)
+        for metric in p.metrics:
+            if metric.name == name:
+                alias, value = metric.alias, metric.long_value
+            elif alias is not None and not metric.name and metric.alias == alias:
+                value = metric.long_value
+    return value
+
+
 def test_sparkplug_state_is_parsed_totally_and_cannot_wedge_the_node(tmp_path: Path, broker: Any) -> None:
     """Issue 30, 6: ``timestamp: Infinity`` raised OverflowError into paho; a far-future
     ``online: false`` made every later real STATE look older. Neither does anything now."""
@@ -267,7 +283,7 @@ def test_a_rebirth_flood_is_coalesced(tmp_path: Path, broker: Any) -> None:
 
     from spb_rules import Recorder
 
-    extra = '[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
+    extra = '[sparkplug]\nenabled = true\ngroup_id = "plant"\nhealth_interval_s = 1\n'
     cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", instances=SPB_INSTANCES, extra=extra)
     rec = Recorder(broker.url)
     agent = AgentProcess(cfg, broker.url)
@@ -284,6 +300,7 @@ def test_a_rebirth_flood_is_coalesced(tmp_path: Path, broker: Any) -> None:
         assert len(rec.of("NBIRTH")) - births <= 2 + burst_s / 2 + 1, "every Rebirth request was answered"
         rec.publish("spBv1.0/plant/NCMD/t1", _ncmd([f"x{i}" * 50 for i in range(1000)]))
         rec.wait_for(lambda: len(rec.of("NDATA")) >= 1, 10, "the ncmd_rejected event as node metrics")
+        rec.wait_for(lambda: _node_metric(rec, "Health/Rebirths Coalesced") > 0, 15, "the count as a metric")
     finally:
         agent.kill()
         rec.close()
