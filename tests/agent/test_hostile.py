@@ -422,3 +422,36 @@ def test_a_reload_flood_shares_runs() -> None:
     assert c.runs == 3 and c.coalesced == 199 + 49
     assert results[0] == results[199] == {"run": 1}
     assert results[200] == {"run": 2} and results[201] == results[-1] == {"run": 3}
+
+
+def test_the_spool_keeps_a_refused_message_until_its_own_ack(tmp_path: Path) -> None:
+    """Issue 30, 2, with the durable spool: a message the client refused goes back first in its
+    topic, is not deleted by another message's ack, survives a stop, and is sent again in order."""
+    import sqlite3
+
+    from edge_agent.agent.config.schema import SpoolSection
+    from edge_agent.agent.messaging.outbox import Message, Priority
+    from edge_agent.agent.messaging.spool import SpoolOutbox
+
+    path = tmp_path / "spool.sqlite"
+
+    def msg(seq: int) -> Message:
+        return Message("edge/t1/data/probe", seq.to_bytes(4, "big"), 1, False, Priority.DATA, seq)
+
+    async def go() -> None:
+        box = SpoolOutbox(path, SpoolSection())
+        for seq in (1, 2, 3):
+            box.put(msg(seq))
+        first, second = await box.get(), await box.get()
+        box.requeue(second)  # paho said rc 15 for seq 2
+        box.ack(first)  # the PUBACK of seq 1 takes seq 1 only
+        assert box.depth() == 2
+        again = await box.get()
+        assert again.seq == 2  # first again, before 3
+        await box.close()  # 2 (in flight, unacked) and 3 (queued) stay for the next run
+
+    asyncio.run(go())
+    db = sqlite3.connect(path)
+    left = [seq for (seq,) in db.execute("SELECT seq FROM spool ORDER BY id")]
+    db.close()
+    assert left == [2, 3]
