@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from edge_agent.agent.backoff import backoff_delays
-from edge_agent.agent.config.declared_values import WILDCARD, declared, driver_values
+from edge_agent.agent.config.declared_values import WILDCARD, declared
 from edge_agent.agent.config.schema import Instance
 from edge_agent.agent.extensions import DriverFactory
 from edge_agent.agent.maintenance.driver_tap import DriverTap
@@ -34,8 +34,8 @@ from edge_agent.agent.runtime.instance_state import (
     describe,
     nulls,
 )
-from edge_agent.agent.runtime.value_check import ValueGuard
-from edge_agent.drivers.contract import ReportsFailure, ValueSpec
+from edge_agent.agent.runtime.value_check import InstanceGuards
+from edge_agent.drivers.contract import ReportsFailure
 from edge_agent.drivers.dotted_keys import flatten
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.lanes import DriverHung, Lane, deadline_for, where
@@ -50,14 +50,6 @@ def in_process(inst: Instance) -> Any:
     """The instance's driver, built in this process (the default DriverFactory)."""
     assert inst.driver is not None
     return inst.driver.factory(inst.driver_options)
-
-
-def _driver_specs(inst: Instance) -> tuple[ValueSpec, ...] | None:
-    """What the instance's driver declares (None: nothing, or a declaration that fails)."""
-    try:
-        return driver_values(inst)
-    except Exception:  # a third-party declaration that fails: check-config said so; check NaN only
-        return None
 
 
 class InstanceRunner:
@@ -99,14 +91,8 @@ class InstanceRunner:
         self.log = logging.getLogger(f"instance.{inst.name}")
         self._fault_since: float | None = None
         self._emitted_bad = False
-        # declared values enforced at both seams (agent/runtime/value_check.py); the driver's
-        # guard may run on the lane's thread, so its events wait in a list the loop drains
-        self._guard_events: list[tuple[str, str, dict[str, Any]]] = []
-        where_from = f"instance {inst.name!r}:"
-        self.driver_guard = ValueGuard(
-            f"{where_from} driver {self._driver_name()}", _driver_specs(inst), self._queue_guard_event, reading=True
-        )
-        self.emit_guard = ValueGuard(f"{where_from} plugin {inst.plugin.name!r}", declared(inst), self._guard_event)
+        # declared values enforced at both seams (agent/runtime/value_check.py)
+        self.guards = InstanceGuards(inst, self._driver_name(), self._guard_event)
 
     # --- state -----------------------------------------------------------------------------
     @property
@@ -125,7 +111,7 @@ class InstanceRunner:
     def _emit(
         self, values: Mapping[str, Any], quality: Mapping[str, str] | None = None, *, ts_ms: int | None = None
     ) -> None:
-        values, quality = self.emit_guard.check(values, quality)
+        values, quality = self.guards.emit.check(values, quality)
         if not values:
             return
         if self._learn_keys and not values.keys() <= self._top_keys:  # cheap: new top-level keys only
@@ -146,13 +132,6 @@ class InstanceRunner:
     def _guard_event(self, kind: str, message: str, fields: dict[str, Any]) -> None:
         self._event(kind, message, Severity.WARNING, **fields)
 
-    def _queue_guard_event(self, kind: str, message: str, fields: dict[str, Any]) -> None:
-        self._guard_events.append((kind, message, fields))  # list.append: safe from the lane's thread
-
-    def _drain_guard_events(self) -> None:
-        while self._guard_events:
-            self._guard_event(*self._guard_events.pop(0))
-
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``ctx.call``: run ``fn`` on this instance's lane with the driver's deadline for it."""
         method = self._method_of(fn)
@@ -160,7 +139,7 @@ class InstanceRunner:
         try:
             return await self.lane.call(fn, *args, deadline_s=deadline, name=f"{method}()")
         finally:
-            self._drain_guard_events()
+            self.guards.drain()
 
     def _method_of(self, fn: Callable[..., Any]) -> str:
         """``open``/``read``/``close`` when ``fn`` is that method of the driver (wrapped or not)."""
@@ -193,7 +172,7 @@ class InstanceRunner:
         if self.inst.driver is not None:
             driver = self.driver = self._built_driver = self.build_driver(self.inst)
             # innermost: calibration, the capture rings, the plugin and every output see checked values
-            driver = self.driver = DriverTap(self.inst.name, driver, self._checked)
+            driver = self.driver = DriverTap(self.inst.name, driver, self.guards.check_reading)
             if self.driver_tap is not None:
                 driver = self.driver = self.driver_tap(self.inst.name, driver)
             try:
@@ -214,9 +193,6 @@ class InstanceRunner:
             await self._close_driver(driver)
             raise
         return driver, plugin
-
-    def _checked(self, instance: str, reading: Any) -> Any:
-        return self.driver_guard.check_reading(reading)
 
     async def _close_driver(self, driver: Any) -> None:
         if driver is None:
@@ -386,7 +362,7 @@ class InstanceRunner:
 
     def _poll_state(self) -> tuple[State, str]:
         """After a poll: running, or degraded with why (values not as declared, or not good)."""
-        bad = sorted(self.driver_guard.bad | self.emit_guard.bad)
+        bad = self.guards.bad_keys()
         if bad:
             shown = ", ".join(bad[:5]) + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
             return State.DEGRADED, f"values not as declared (quality bad_value): {shown}"

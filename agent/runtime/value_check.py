@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
-from edge_agent.agent.config.declared_values import WILDCARD, fits, key_matches
+from edge_agent.agent.config.declared_values import WILDCARD, declared, driver_values, fits, key_matches
+from edge_agent.agent.config.schema import Instance
 from edge_agent.drivers.contract import DType, Quality, Values, ValueSpec
 
 BAD_VALUE: Final = str(Quality.BAD_VALUE)  # docs/messages.md, quality codes
@@ -213,6 +214,42 @@ class ValueGuard:
         marks = {k: Quality.BAD_VALUE for k, q in (checked_quality or {}).items() if q == BAD_VALUE}
         kept = {k: q for k, q in {**reading.quality, **marks}.items() if k in values}
         return replace(reading, values=values, quality=kept)
+
+
+class InstanceGuards:
+    """One instance's declared values enforced at both seams: the driver's readings (checked on the
+    lane's thread, so their events wait until the loop drains them) and the plugin's emits."""
+
+    def __init__(self, inst: Instance, driver_name: str, report: Report) -> None:
+        where_from = f"instance {inst.name!r}:"
+        self._report = report
+        self._pending: list[tuple[str, str, dict[str, Any]]] = []
+        self.driver = ValueGuard(f"{where_from} driver {driver_name}", _driver_specs(inst), self._queue, reading=True)
+        self.emit = ValueGuard(f"{where_from} plugin {inst.plugin.name!r}", declared(inst), report)
+
+    def _queue(self, kind: str, message: str, fields: dict[str, Any]) -> None:
+        self._pending.append((kind, message, fields))  # list.append: safe from the lane's thread
+
+    def check_reading(self, instance: str, reading: Any) -> Any:
+        """The innermost driver tap's after-read: the reading as declared (bad values replaced)."""
+        return self.driver.check_reading(reading)
+
+    def drain(self) -> None:
+        """On the loop, after every driver call: the events the driver's guard queued."""
+        while self._pending:
+            self._report(*self._pending.pop(0))
+
+    def bad_keys(self) -> list[str]:
+        """The keys in a bad_value episode now, from either seam."""
+        return sorted(self.driver.bad | self.emit.bad)
+
+
+def _driver_specs(inst: Instance) -> tuple[ValueSpec, ...] | None:
+    """What the instance's driver declares (None: nothing, or a declaration that fails)."""
+    try:
+        return driver_values(inst)
+    except Exception:  # a third-party declaration that fails: check-config said so; check NaN only
+        return None
 
 
 def _apply(d: Mapping[str, Any], changes: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
