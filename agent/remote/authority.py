@@ -23,7 +23,7 @@ from typing import Any
 
 from edge_agent.agent.config.layers import atomic_write
 from edge_agent.agent.config.schema import Config, RemoteSection
-from edge_agent.agent.remote.signing import KeyRing, verify
+from edge_agent.agent.remote.signing import KeyRing, TrustedKeyError, verify
 
 log = logging.getLogger("agent.audit")
 
@@ -153,7 +153,11 @@ class Authority:
     def _keys_for(self, name: str, kid: Any) -> dict[str, Any]:
         """The keys that may sign this command; Unauthorized naming the kid when it is not one of them."""
         r = self.remote()
-        allowed = self.keys.keys([*r.trusted_keys, *r.command_keys.get(ANY_CHANGE, []), *r.command_keys.get(name, [])])
+        entries = [*r.trusted_keys, *r.command_keys.get(ANY_CHANGE, []), *r.command_keys.get(name, [])]
+        try:
+            allowed = self.keys.keys(entries)
+        except (TrustedKeyError, OSError) as exc:  # a key file of the local file that cannot be read
+            raise Unauthorized(str(exc)) from exc
         if kid not in allowed:
             raise Unauthorized(
                 f"kid: key {kid!r} may not sign {name!r} (trusted_keys sign every command; "

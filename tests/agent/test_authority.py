@@ -331,3 +331,15 @@ def test_the_panels_key_signs_only_what_the_file_lets_it(tmp_path: Path) -> None
         authority.authorize("calibrate", signed_request({"args": {}}, "calibrate", "t1", "ann", panel, 60), "mqtt")
     with pytest.raises(Unauthorized, match="must be signed"):
         authority.authorize("ack", {"args": {"id": "a1"}, "by": "ann"}, "mqtt")
+
+
+def test_an_unreadable_command_key_refuses_cleanly(tmp_path: Path) -> None:
+    from edge_agent.agent.config.registry import load_registry
+    from edge_agent.agent.config.schema import build
+    from edge_agent.agent.remote.authority import Authority, Unauthorized
+
+    key, _ = _keygen(tmp_path / "k.pem")
+    remote = {"require_signature": True, "command_keys": {"restart": [str(tmp_path / "missing.pub")]}}
+    cfg = build({"agent": {"id": "t1", "state_dir": str(tmp_path)}, "remote": remote}, load_registry())
+    with pytest.raises(Unauthorized, match="is not a key"):
+        Authority(lambda: cfg).authorize("restart", signed_request({}, "restart", "t1", "ann", key, 60), "mqtt")
