@@ -43,8 +43,15 @@ def alarm_change(instance: str, kind: str, severity: str, message: str, fields: 
     where = f"/{channel}" if isinstance(channel, str) and channel not in ("", "*") else ""
     keep = {k: v for k, v in fields.items() if k in ("value", "limit", "unit", "quality", "hz", "ratio_db", "zone")}
     active = fields.get("active")
-    if isinstance(active, bool) and ("level" in fields or "tone" in fields):
-        what = str(fields.get("feature", kind)) if "level" in fields else f"bearing {fields['tone']}"
+    if isinstance(active, bool) and ("level" in fields or "tone" in fields or kind == "machine_fault"):
+        # a machine diagnosis (vibration's machine_fault) raises and clears like a bearing fault
+        what = (
+            str(fields.get("feature", kind))
+            if "level" in fields
+            else f"bearing {fields['tone']}"
+            if "tone" in fields
+            else str(fields.get("fault", "machine"))
+        )
         level = str(fields.get("level", "fault"))
         return Change(f"{instance}/{kind}/{what}/{level}", instance, f"{what} {level}", active, severity, message, keep)
     if kind in _NOT_ALARMS:

@@ -149,6 +149,29 @@ def trend(answer: dict[str, Any], path: Path, *, title: str = "") -> None:
     save(fig, path)
 
 
+REPORT_ROW = 0.021  # one text row of the report page, in figure heights
+
+
+def _capped(rows: list[tuple[str, str]], most: int) -> list[tuple[str, str]]:
+    """At most ``most`` rows; the last one says how many more the text report has."""
+    if len(rows) <= most:
+        return rows
+    return [*rows[: most - 1], (f"... {len(rows) - most + 1} more (edge-agent report)", "")]
+
+
+def _block(fig: Any, x: float, y: float, head: str, rows: list[tuple[str, str]], value_dx: float, chars: int) -> float:
+    """One titled section of label/value rows at (x, y); labels cut to ``chars`` so they never run
+    into the values. Returns the y below it."""
+    fig.text(x, y, head, fontsize=10, weight="bold", va="top")
+    y -= REPORT_ROW
+    for a, b in rows:
+        color = ALARM if b in ("OVERDUE", "D damage", "C unsatisfactory") or "active at end" in b else "#222222"
+        fig.text(x + 0.01, y, a if len(a) <= chars else a[: chars - 1] + "~", fontsize=9, va="top")
+        fig.text(x + value_dx, y, b, fontsize=9, va="top", color=color)
+        y -= REPORT_ROW
+    return y - 0.012
+
+
 def report(r: dict[str, Any], path: Path) -> None:
     """A shift report on one A4-portrait page: the headline figures large, then every section."""
     from edge_agent.agent.ops.report_render import num, pct, period, sections, title
@@ -177,28 +200,24 @@ def report(r: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("minutes")
     ax.set_title("time per state", fontsize=9)
     ax.tick_params(labelsize=8)
-    y, col_x = 0.60, 0.52  # the OEE factors under the chart, then everything else in the left column
-    oee_rows = sections(r)[0][1]
-    fig.text(col_x, y, "OEE factors", fontsize=10, weight="bold", va="top")
-    for a, b in oee_rows[1:]:
-        y -= 0.022
-        fig.text(col_x + 0.01, y, a, fontsize=9, va="top")
-        fig.text(col_x + 0.30, y, b, fontsize=9, va="top")
-    y = 0.82
-    col_x = 0.05
-    for head, rows in sections(r)[1:]:
-        if head == "Time per state":
-            continue
-        need = 0.022 * (len(rows) + 1) + 0.012
-        if y - need < 0.03:
-            y, col_x = 0.48, 0.52
-        fig.text(col_x, y, head, fontsize=10, weight="bold", va="top")
-        y -= 0.022
-        for a, b in rows:
-            color = ALARM if b in ("OVERDUE", "D damage", "C unsatisfactory") else "#222222"
-            fig.text(col_x + 0.01, y, a[:48], fontsize=9, va="top")
-            fig.text(col_x + 0.30, y, b, fontsize=9, va="top", color=color)
-            y -= 0.022
-        y -= 0.012
+    by_head = dict(sections(r))
+    y_right = _block(fig, 0.52, 0.60, "OEE factors", sections(r)[0][1][1:], 0.30, 28)
+    y_left = 0.82
+    for head in ("Parts", "Downtime by reason (top 5)", "Energy"):
+        y_left = _block(fig, 0.05, y_left, head, by_head[head], 0.24, 26)
+    # the sections that name things (alarms, diagnoses, periods) take the page's width, one after another
+    y = min(y_left, y_right)
+    wide = [h for h in by_head if h.startswith(("Alarms", "Vibration", "Not monitored"))]
+    narrow = ["Temperature alarms", "Maintenance due"]
+    heading = 1 + 0.012 / REPORT_ROW  # a section's title and the gap after it, in rows
+    room = (y - 0.05) / REPORT_ROW - heading * (len(wide) + 1) - max(len(by_head[h]) for h in narrow)
+    need = sum(len(by_head[h]) for h in wide)
+    extra = max(0.0, room - 3 * len(wide))
+    for head in wide:  # all rows when they fit; else each section 3 and its share of the rest
+        rows = by_head[head]
+        most = len(rows) if need <= room else min(len(rows), 3 + int(extra * len(rows) / need))
+        y = _block(fig, 0.05, y, head, _capped(rows, most), 0.62, 72)
+    y = min(_block(fig, 0.05, y, narrow[0], _capped(by_head[narrow[0]], 8), 0.24, 26),
+            _block(fig, 0.52, y, narrow[1], _capped(by_head[narrow[1]], 8), 0.30, 30))  # fmt: skip
     fig.text(0.05, 0.015, f"record {r.get('record_id') or r.get('id')} - edge-agent", fontsize=7, color="#888888")
     save(fig, path)

@@ -250,6 +250,7 @@ class ProductionPlugin(Plugin):
             summary = self._shift_values(self.shift_key[0])
             summary["started"] = self.shift_key[1].isoformat()
             summary["ended"] = wall.isoformat(timespec="seconds")
+            summary["timezone"] = self.o.timezone  # the plant's local time, for the shift report
             summary["downtime_top"] = [[r, round(s, 1)] for r, s in self.shift_totals.top_downtime(TOP_REASONS)]
             self.ctx.event(
                 "shift_end", f"shift {self.shift_key[0]} ended: OEE {summary['oee']:.3f}", Severity.INFO, **summary

@@ -148,3 +148,68 @@ def test_values_of_a_channel_past_due_are_marked_uncertain(tmp_path: Path) -> No
         assert m.on_data("plc", {"t004": 1.0}, None) is None
     finally:
         asyncio.run(m.close())
+
+
+def test_shift_report_lists_alarms_diagnoses_and_time_not_monitored_in_the_plants_time(monkeypatch: Any) -> None:
+    import datetime as dt
+
+    from edge_agent.agent.maintenance import shift_reports
+    from edge_agent.agent.ops import report_render
+
+    t0 = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))  # 06:00 in Berlin, 05:00 UTC
+    now = {"ms": 0}
+
+    def at(s: float) -> None:
+        now["ms"] = round(t0.timestamp() * 1000 + s * 1000)
+
+    monkeypatch.setattr(shift_reports, "_now_ms", lambda: now["ms"])
+    store, published = MemoryStore(), []
+    plugins = {"line1": "production", "pump": "vibration", "tc": "temperature"}
+    rep = ShiftReports(store, plugins.get, lambda line, r: published.append(r), lambda *a: None)
+    at(120)  # the agent started two minutes into the shift
+    rep.on_data("line1", {"state": "running"})
+    rep.on_data("pump", {"iso_zone": "B"})
+    at(200)
+    rep.on_event("tc", "alarm", "alarm", {"active": True, "feature": "bearing.temp_c", "level": "high"})
+    at(260)
+    rep.on_event("tc", "alarm", "info", {"active": False, "feature": "bearing.temp_c", "level": "high"})
+    at(300)
+    rep.on_event("pump", "bearing_fault", "alarm", {"active": True, "tone": "bpfo", "ratio_db": 14.0, "hz": 87.3})
+    rep.on_event("pump", "machine_fault", "alarm", {"active": True, "fault": "looseness", "confidence": 0.7})
+    at(400)
+    rep.on_event("tc", "sensor_fault", "alarm", {"quality": "comm_error"})
+    at(460)
+    rep.on_event("tc", "sensor_ok", "info", {})
+    at(600)  # the agent restarts: 140 s without it
+    rep = ShiftReports(store, plugins.get, lambda line, r: published.append(r), lambda *a: None)
+    rep.on_data("line1", {"state": "running"})
+    at(900)
+    ended = (t0 + dt.timedelta(seconds=900)).isoformat()
+    rep.on_event(
+        "line1",
+        "shift_end",
+        "info",
+        {"name": "early", "started": t0.isoformat(), "ended": ended, "timezone": "Europe/Berlin"},
+    )
+    r = published[-1]
+    assert r["started_utc"] == "2026-03-02T05:00:00+00:00" and r["time_zone"] == "Europe/Berlin"
+    assert [(a["instance"], a["name"], a["duration_s"], a["active_at_end"]) for a in r["alarms"]] == [
+        ("tc", "bearing.temp_c high", 60.0, False)
+    ]
+    assert [(d["name"], d["duration_s"], d["active_at_end"]) for d in r["diagnoses"]] == [
+        ("bearing bpfo fault", 600.0, True),
+        ("looseness fault", 600.0, True),
+    ]
+    assert r["not_monitored"]["seconds"] == {"agent": 260.0, "tc": 60.0}
+    text = report_render.table(r)
+    assert "2026-03-02 06:00 .. 06:15 Europe/Berlin (CET)" in text
+    assert "06:03 tc: bearing.temp_c high  0:01:00" in text
+    assert (
+        "Alarms raised: 1\n" in text
+        and "pump                      B acceptable" in text
+        and "bearing bpfo fault" in text
+        and "0:10:00 (active at end)" in text
+    )
+    assert "06:00-06:02 agent: agent not running" in text and "06:06-06:07 tc: sensor fault" in text
+    # still active: carried into the next shift from its start
+    assert {e["name"] for e in rep.acc["line1"]["episodes"]} == {"bearing bpfo fault", "looseness fault"}
