@@ -200,7 +200,8 @@ class ShiftReports:
         for k in ("severity", "msg"):
             shift.pop(k, None)
         start_ms, end_ms = _ms(shift.get("started")) or acc["since_ms"], _ms(shift.get("ended")) or now
-        episodes = sorted((_clipped(e, start_ms, end_ms) for e in acc.get("episodes", [])), key=lambda e: e["raised_ms"])
+        episodes = [_clipped(e, start_ms, end_ms) for e in acc.get("episodes", [])]
+        episodes.sort(key=lambda e: e["raised_ms"])
         report = {
             "line": line,
             "shift": shift.get("name"),
