@@ -15,10 +15,10 @@ report names the plant's time zone (the production instance's ``timezone``) for 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from edge_agent.agent import clock
 from edge_agent.agent.alarms.model import alarm_change
 from edge_agent.plugins.contract import Severity, StateStore
 
@@ -31,10 +31,6 @@ DIAGNOSES = ("machine_fault", "bearing_fault")  # what the vibration plugin diag
 # an instance that cannot read (docs/messages.md "Instance events"): its time is not monitored
 NOT_MONITORING = ("sensor_fault", "sensor_ok", "device_fault", "device_ok", "driver_hung", "driver_recovered")
 EventFn = Callable[[str, str, str, Severity, dict[str, Any]], None]
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _empty(now_ms: int) -> dict[str, Any]:
@@ -89,7 +85,7 @@ class ShiftReports:
         """The accumulator of a production instance (taken back from the store after a restart)."""
         acc = self.acc.get(instance)
         if acc is None and self.plugin_of(instance) == "production":
-            now = _now_ms()
+            now = clock.now_ms()
             saved = self.store.load(NS, instance)
             acc = self.acc[instance] = saved if isinstance(saved, dict) else _empty(now)
             alive = acc.get("alive_ms")
@@ -104,7 +100,7 @@ class ShiftReports:
     def on_data(self, instance: str, values: Mapping[str, Any]) -> None:
         acc = self.acc.get(instance) or self._line(instance)
         if acc is not None:
-            now = _now_ms()
+            now = clock.now_ms()
             saved_alive = acc["alive_ms"]
             acc["alive_ms"] = now
             if now - saved_alive >= ALIVE_SAVE_MS:
@@ -123,7 +119,7 @@ class ShiftReports:
         if kind == "shift_end" and self._line(instance) is not None:
             self._report(instance, dict(fields))
             return
-        now = _now_ms()
+        now = clock.now_ms()
         for _, acc in self._each():
             acc["alive_ms"] = now  # an event is a sign of life too (saved with what it changes)
         change = alarm_change(instance, kind, severity, "", fields)
@@ -150,7 +146,7 @@ class ShiftReports:
 
     def _episode(self, instance: str, kind: str, cid: str, name: str, active: bool, fields: Mapping[str, Any]) -> None:
         """Open an episode when an alarm, diagnosis or fault is raised; close the open one when it clears."""
-        now = _now_ms()
+        now = clock.now_ms()
         for line, acc in self._each():
             episodes: list[dict[str, Any]] = acc.setdefault("episodes", [])
             open_one = next((e for e in reversed(episodes) if e["id"] == cid and e["cleared_ms"] is None), None)
@@ -194,7 +190,7 @@ class ShiftReports:
         return out
 
     def _report(self, line: str, shift: dict[str, Any]) -> None:
-        now = _now_ms()
+        now = clock.now_ms()
         acc = self.acc.get(line) or _empty(now)
         shift.pop("kind", None)
         for k in ("severity", "msg"):

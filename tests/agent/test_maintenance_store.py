@@ -162,7 +162,7 @@ def test_shift_report_lists_alarms_diagnoses_and_time_not_monitored_in_the_plant
     def at(s: float) -> None:
         now["ms"] = round(t0.timestamp() * 1000 + s * 1000)
 
-    monkeypatch.setattr(shift_reports, "_now_ms", lambda: now["ms"])
+    monkeypatch.setattr(shift_reports.clock, "now_ms", lambda: now["ms"])
     store, published = MemoryStore(), []
     plugins = {"line1": "production", "pump": "vibration", "tc": "temperature"}
     rep = ShiftReports(store, plugins.get, lambda line, r: published.append(r), lambda *a: None)
