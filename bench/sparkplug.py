@@ -1,13 +1,15 @@
 """Sparkplug DDATA size against JSON, and the session rules over a long run (by hand).
 
     .venv/bin/python -m bench.sparkplug --seconds 60          # sizes, per instance and overall
-    .venv/bin/python -m bench.sparkplug --soak 600            # 10 min, two rebirths, one broker restart
+    .venv/bin/python -m bench.sparkplug --soak 600            # 10 min, a Rebirth every 20 s, one broker restart
 
 Runs the reference plant (simulated, examples/reference-plant.toml) with `[sparkplug]` on beside
 the native topics, records every message, and prints per instance: DDATA bytes, the bytes of
 `json.dumps` of the same values (the metrics each DDATA carries, by name), and the native
-MessagePack bytes of the same emits against their JSON. The soak mode decodes every message
-with Eclipse Tahu's JS codec (`make npm`) and counts Sparkplug session-rule violations.
+MessagePack bytes of the same emits against their JSON. The soak mode adds a driver returning
+junk (sim ``junk_every``: strings, NaN, infinities, lists, undeclared keys), sends a Rebirth every
+``--rebirth-every`` seconds and restarts the broker half-way, then decodes every message with
+Eclipse Tahu's JS codec (`make npm`) and counts Sparkplug session-rule violations.
 """
 
 from __future__ import annotations
@@ -34,9 +36,16 @@ from support import AgentProcess  # noqa: E402
 TYPE_NAMES = {1: "Int8", 2: "Int16", 3: "Int32", 4: "Int64", 5: "UInt8", 6: "UInt16", 7: "UInt32", 8: "UInt64"}
 TYPE_NAMES |= {9: "Float", 10: "Double", 11: "Boolean", 12: "String"}
 SPARKPLUG = '\n[sparkplug]\nenabled = true\ngroup_id = "plant"\n'
+JUNK = """
+[[instances]]
+name = "junk"
+plugin = "values"
+interval_s = 0.5
+driver = { type = "sim", channels = 2, junk_every = 3 }
+"""
 
 
-def plant_config(tmp: Path) -> Path:
+def plant_config(tmp: Path, *, junk: bool = False) -> Path:
     """The reference plant, everything in process (simulated PLC and accelerometers), Sparkplug on."""
     text = (ROOT / "examples" / "reference-plant.toml").read_text()
     text = text.replace('state_dir = "/tmp/edge-agent-reference"', f'state_dir = "{tmp / "state"}"')
@@ -46,7 +55,7 @@ def plant_config(tmp: Path) -> Path:
     for csv in (ROOT / "examples").glob("*.csv"):
         (tmp / csv.name).write_bytes(csv.read_bytes())
     path = tmp / "plant.toml"
-    path.write_text(text + SPARKPLUG)
+    path.write_text(text + (JUNK if junk else "") + SPARKPLUG)
     return path
 
 
@@ -135,18 +144,22 @@ def rebirth(rec: Recorder) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0, help="size run length")
-    ap.add_argument("--soak", type=float, help="session-rule run length (two rebirths, one broker restart)")
+    ap.add_argument("--soak", type=float, help="session-rule run length (Rebirths, one broker restart, junk)")
+    ap.add_argument("--rebirth-every", type=float, default=20.0, help="seconds between Rebirths in --soak")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         broker = LocalBroker().start()
         rec = Recorder(broker.url, topics=("spBv1.0/#", "edge/+/data/#"))
-        agent = AgentProcess(plant_config(tmp), broker.url, log_path=tmp / "agent.log")
+        agent = AgentProcess(plant_config(tmp, junk=bool(a.soak)), broker.url, log_path=tmp / "agent.log")
         run_s = a.soak or a.seconds
         start = time.monotonic()
         try:
             if a.soak:
-                events = [(run_s * 0.25, "rebirth"), (run_s * 0.5, "broker restart"), (run_s * 0.75, "rebirth")]
+                every = a.rebirth_every
+                events = sorted(
+                    [(k * every, "rebirth") for k in range(1, int(run_s / every))] + [(run_s * 0.5, "broker restart")]
+                )
                 for at, what in events:
                     time.sleep(max(0.0, start + at - time.monotonic()))
                     print(f"{time.monotonic() - start:6.0f} s: {what}", flush=True)
@@ -179,6 +192,13 @@ def main() -> int:
             )
             for b in bad[:20]:
                 print("  ", b)
+            junk = [codec.decode(m.payload) for m in rec.msgs if m.topic == "edge/plant-01/data/junk"]
+            nulled = sum(1 for e in junk if "bad_value" in (e.get("q") or {}).values())
+            log_text = (tmp / "agent.log").read_text(errors="replace") if (tmp / "agent.log").exists() else ""
+            print(
+                f"junk driver: {len(junk)} native messages, {nulled} with a bad_value null; "
+                f"agent log: {log_text.count('Traceback')} traceback(s)"
+            )
             return 1 if bad else 0
     return 0
 

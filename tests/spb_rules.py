@@ -126,6 +126,7 @@ def violations(decoded: list[dict[str, Any]]) -> list[str]:
     bdseq: int | None = None
     types: dict[int, int] = {}  # alias -> datatype, of the current session
     devices: set[str] = set()
+    owed: set[str] = set()  # live before a rebirth's NBIRTH and not born again yet (5.17 rebirth-action-2)
     for i, rec in enumerate(decoded):
         topic, raw = rec["topic"], rec.get("raw", {})
         kind = topic.split("/")[2]
@@ -154,6 +155,9 @@ def violations(decoded: list[dict[str, Any]]) -> list[str]:
             bdseq = got[0] if got else None
             if not any(m.get("name") == "Node Control/Rebirth" and m.get("booleanValue") is False for m in metrics):
                 bad.append(f"{where}: NBIRTH without Node Control/Rebirth = false")
+            if any(m.get("name") == "Node Control/Rebirth" and "alias" in m for m in metrics):
+                bad.append(f"{where}: NBIRTH gives Node Control/Rebirth an alias (5.17: it must have none)")
+            owed = set(devices) if born else set()
             born, seq, types, devices = True, 0, {}, set()
             bad += _births(where, metrics, types)
             continue
@@ -164,14 +168,21 @@ def violations(decoded: list[dict[str, Any]]) -> list[str]:
             bad.append(f"{where}: seq {s} after {seq}")
         seq = s
         device = topic.split("/")[4] if len(topic.split("/")) > 4 else ""
+        if kind.startswith("D") and not device:
+            bad.append(f"{where}: {kind} with an empty device id")
         if kind == "DBIRTH":
             devices.add(device)
+            owed.discard(device)
             bad += _births(where, metrics, types)
         elif kind == "DDEATH":
             devices.discard(device)
+            owed.discard(device)
         elif kind in ("DDATA", "NDATA"):
             if kind == "DDATA" and device not in devices:
                 bad.append(f"{where}: DDATA for {device} without a live DBIRTH")
+            if owed:
+                bad.append(f"{where}: {kind} before the rebirth's DBIRTH of {sorted(owed)}")
+                owed = set()
             bad += _data(where, metrics, types)
     return bad
 
@@ -182,8 +193,8 @@ def _births(where: str, metrics: list[dict[str, Any]], types: dict[int, int]) ->
         if "name" not in m or "datatype" not in m or "timestamp" not in m:
             bad.append(f"{where}: birth metric without name, datatype or timestamp: {m}")
             continue
-        if m["name"] == "bdSeq":
-            continue
+        if m["name"] in ("bdSeq", "Node Control/Rebirth"):
+            continue  # no alias: bdSeq by the spec's example, Rebirth by 5.17 (checked by the caller)
         if "alias" not in m:
             bad.append(f"{where}: birth metric {m['name']} without alias")
             continue

@@ -76,7 +76,7 @@ class NodeCommands:
         except Exception as exc:  # protobuf raises DecodeError and friends
             log.warning("sparkplug: NCMD not decodable: %s", exc)
             return
-        by_alias = {m.alias: m.name for m in self.edge_node.node}
+        by_alias = {m.alias: m.name for m in self.edge_node.node if m.alias}  # 0: no alias (Rebirth)
         unsupported: list[str] = []
         for m in metrics[:MAX_CMD_METRICS]:
             name = m.name or by_alias.get(m.alias, "")

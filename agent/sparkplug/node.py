@@ -188,7 +188,7 @@ class SparkplugNode:
         for m in self.node:
             self._add_metric(p, m, birth=True)
         self._send(self.topics.nbirth, p, NODE, "NBIRTH")
-        self.born = self.ever_born = True
+        self.born = self.ever_born = self.node.born = True
         for d in self.devices.values():
             d.born = False
             if any(m.value is not None or m.quality for m in d):
@@ -233,7 +233,8 @@ class SparkplugNode:
         if birth:
             m.name = md.name
             m.datatype = int(md.datatype)
-        m.alias = md.alias
+        if md.alias:  # 0: none (Node Control/Rebirth, so a host can always send it by name)
+            m.alias = md.alias
         m.timestamp = md.ts_ms or p.timestamp
         if historical:
             m.is_historical = True
@@ -276,9 +277,8 @@ class SparkplugNode:
     ) -> None:
         """One emit of an instance: DBIRTH (first, or new metrics), else DDATA of what changed."""
         d = self.devices.get(instance)
-        if d is None:
-            d = self.devices[instance] = dev.Device(instance)
-            dev.declare(d, self.aliases, ())
+        if d is None:  # not started (a late emit of a stopped instance): never a device it did not declare
+            return
         ts = ts_ms or now_ms()
         flat = dict(dev.metric_items(values, lists=d.lists))
         q = dict(quality or {})
@@ -309,6 +309,9 @@ class SparkplugNode:
         return changed
 
     def _publish_changes(self, d: dev.Device, changed: list[tuple[dev.MetricDef, bool]]) -> None:
+        if not d.born and d is self.node:  # a new node metric: only an NBIRTH (and so every DBIRTH) declares it
+            self.rebirth()
+            return
         if not d.born:
             self._dbirth(d)
             return
@@ -379,6 +382,7 @@ class SparkplugNode:
     def _declare_node(self) -> None:
         for key, datatype in ((REBIRTH, DataType.BOOLEAN), (NEXT_SERVER, DataType.BOOLEAN)):
             dev.add(self.node, self.aliases, key, datatype).value = False
+        self.node.metrics[REBIRTH].alias = 0  # no alias (3.0 5.17): a host sends it by name
         for key, (datatype, value) in self._health().items():
             dev.add(self.node, self.aliases, key, datatype).value = value
         dev.declare(self.node, self.aliases, ())

@@ -1,7 +1,8 @@
 """The generic simulated driver: a small signal generator returning named values.
 
 Profiles: ``sine``, ``ramp``, ``random_walk``, ``square``, ``constant``. Fault injection for tests
-and demos: ``fail_reads`` (1-based read numbers that raise), ``read_delay_s`` (a slow device).
+and demos: ``fail_reads`` (1-based read numbers that raise), ``read_delay_s`` (a slow device),
+``junk_every`` (every n-th read returns what a broken driver might: the agent must catch it).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import enum
 import math
 import random
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Values, ValueSpec
@@ -37,6 +38,11 @@ class SimOptions(Options):
     fail_reads: list[Annotated[int, msgspec.Meta(ge=1)]] = []
     fail_open: bool = False
     read_delay_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
+    junk_every: Annotated[int, msgspec.Meta(ge=0)] = 0  # every n-th read returns junk (0: never)
+
+
+# what a broken driver returns, in turn, on a junk read (in channel 0, plus an undeclared key)
+JUNK: tuple[Any, ...] = ("twelve", math.nan, math.inf, -math.inf, [1.0, 2.0], 1e39, True, None)
 
 
 class SimDriver:
@@ -80,7 +86,11 @@ class SimDriver:
         if self._reads in self.o.fail_reads:
             raise CommError(f"sim: injected failure on read {self._reads}")
         t = time.monotonic() - self._t0
-        return Values({f"{self.o.prefix}{k}": self._value(k, t) for k in range(self.o.channels)})
+        values: dict[str, Any] = {f"{self.o.prefix}{k}": self._value(k, t) for k in range(self.o.channels)}
+        if self.o.junk_every and self._reads % self.o.junk_every == 0:
+            values[f"{self.o.prefix}0"] = JUNK[(self._reads // self.o.junk_every) % len(JUNK)]
+            values["undeclared_junk"] = 1.0
+        return Values(values)
 
     def close(self) -> None:
         self.opened = False

@@ -129,3 +129,42 @@ def test_session_values_commands_and_death_decoded_by_tahu(tmp_path: Path, broke
     messages = [m.get("stringValue", "") for m in after]
     assert any("float64_ABCD_0" in s and "not a writable" in s for s in messages), messages
     assert any("9999" in s and "500" in s for s in messages), messages
+
+
+def test_rebirths_and_node_health_follow_the_session_rules(tmp_path: Path, broker: LocalBroker) -> None:
+    """Issue 24: Rebirth without an alias, no DBIRTH with an empty device id (the node's health
+    NDATA used to go out as one), and after each Rebirth every DBIRTH before any DDATA."""
+    instances = """
+[[instances]]
+name = "ramp"
+plugin = "values"
+interval_s = 0.2
+driver = { type = "sim", profile = "ramp", channels = 2, amplitude = 100.0 }
+
+[[instances]]
+name = "slow"
+plugin = "values"
+interval_s = 0.7
+options = { heartbeat_s = 0 }
+driver = { type = "sim", profile = "sine", channels = 1 }
+"""
+    extra = SPARKPLUG + "health_interval_s = 1\n"
+    cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", instances=instances, extra=extra)
+    rec = Recorder(broker.url)
+    agent = AgentProcess(cfg, broker.url)
+    rebirth = command([("Node Control/Rebirth", DataType.BOOLEAN, True)])
+    try:
+        rec.wait_for(lambda: len(rec.of("DDATA")) >= 5, 20, "DDATA")
+        for n in (2, 3):
+            rec.publish("spBv1.0/plant/NCMD/t1", rebirth)
+            rec.wait_for(lambda n=n: len(rec.of("NBIRTH")) >= n, 10, "the rebirth")
+            enough = len(rec.of("DDATA")) + 15  # ~3 s of data: node health (every 1 s) changed meanwhile
+            rec.wait_for(lambda d=enough: len(rec.of("DDATA")) >= d, 10, "DDATA after it")
+    finally:
+        assert agent.stop() == 0
+    rec.wait_for(lambda: rec.of("NDEATH"), 5, "NDEATH")
+    rec.close()
+    decoded = tahu_decode(rec.msgs)
+    bad = violations(decoded)
+    assert bad == [], "\n".join(bad)
+    assert not [r["topic"] for r in decoded if r["topic"].endswith("/")], "no device without an id"
