@@ -132,11 +132,12 @@ def main() -> None:
     ap.add_argument("--journal", nargs="+", default=["WAL"], help="SQLite journal modes to compare")
     ap.add_argument("--commit-min", type=int, nargs="+", default=[1], help="minutes per commit to compare")
     ap.add_argument("--no-query", action="store_true")
+    ap.add_argument("--no-write", action="store_true", help="only the query figures")
     ap.add_argument("--dir", help="where to write (default: a temporary directory under /var/tmp)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir or "/var/tmp") as d:
         (Path(d) / "q").mkdir()
-        for journal in args.journal:
+        for journal in [] if args.no_write else args.journal:
             for rbe in (True, False):
                 for commit_min in args.commit_min:
                     where = Path(d) / f"{journal}-{rbe}-{commit_min}"

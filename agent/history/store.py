@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from edge_agent.agent import state_files
 
@@ -146,20 +147,19 @@ def unpack_all(blob: bytes, layout: Sequence[str], resolution: str) -> dict[str,
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One bucket of one value, as a query answers it."""
+class Point(NamedTuple):
+    """One bucket of one value, as a query answers it (a tuple: 30 days of minutes are 43,200)."""
 
     t_s: int
-    n: int
-    good_share: float
     min: float | None
     mean: float | None
     max: float | None
     last: float | None
+    n: int
+    good_share: float
 
     def row(self) -> list[float | int | None]:
-        return [self.t_s, self.min, self.mean, self.max, self.last, self.n, self.good_share]
+        return list(self)
 
 
 def _num(x: float) -> float | None:
@@ -168,7 +168,41 @@ def _num(x: float) -> float | None:
 
 def point(t_s: int, a: Agg) -> Point:
     share = round(a.good / a.n, 4) if a.n else 0.0
-    return Point(t_s, a.n, share, _num(a.lo), _num(a.mean), _num(a.hi), _num(a.last))
+    return Point(t_s, _num(a.lo), _num(a.mean), _num(a.hi), _num(a.last), a.n, share)
+
+
+def _read_one(
+    rows: Iterable[tuple[int, int, bytes]], where: Mapping[int, tuple[int, int]], resolution: str
+) -> list[Point]:
+    """The points of one key (``where``: layout -> (index, key count)) out of packed rows.
+
+    The hot loop of a query (43,200 rows for 30 days of minutes): the offset arithmetic of
+    ``unpack_one`` inlined, one tuple per point, no intermediate objects."""
+    rec, const = _RECORD[resolution].unpack_from, _CONST[resolution].unpack_from
+    rsize, csize = _RECORD[resolution].size, _CONST[resolution].size
+    out: list[Point] = []
+    append = out.append
+    for t, lid, blob in rows:
+        pos = where.get(lid)
+        if pos is None:
+            continue
+        index, nkeys = pos
+        nb = (nkeys + 7) >> 3
+        present = int.from_bytes(blob[:nb], "little")
+        if not present >> index & 1:
+            continue
+        constant = int.from_bytes(blob[nb : 2 * nb], "little")
+        below = (1 << index) - 1
+        nc = (constant & below).bit_count()
+        offset = 2 * nb + nc * csize + ((present & below).bit_count() - nc) * rsize
+        if constant >> index & 1:
+            n, good, v, x = const(blob, offset)
+            x = x if v else None
+            append(Point(t, x, x, x, x, n, round(good / n, 4) if n else 0.0))
+        else:
+            n, good, v, lo, mean, hi, last = rec(blob, offset)
+            append(Point(t, lo, mean, hi, last, n, round(good / n, 4) if n else 0.0))
+    return out
 
 
 class HistoryStore:
@@ -267,15 +301,7 @@ class HistoryStore:
             for lid, keys in self._layout_keys.items():
                 if key in keys:
                     where[lid] = (keys.index(key), len(keys))
-            out: list[Point] = []
-            for t, lid, blob in self._rows(iid, since_s, until_s, resolution):
-                pos = where.get(lid)
-                if pos is None:
-                    continue
-                a = unpack_one(blob, pos[1], pos[0], resolution)
-                if a is not None:
-                    out.append(point(t, a))
-            return out
+            return _read_one(self._rows(iid, since_s, until_s, resolution), where, resolution)
 
     def keys(self, instance: str | None = None) -> dict[str, dict[str, str]]:
         """{instance: {key: unit}} of everything the store has."""

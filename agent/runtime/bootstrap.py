@@ -10,6 +10,7 @@ agent runs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from edge_agent.agent.messaging.mqtt_session import Handler, MqttSession, Sessio
 from edge_agent.agent.messaging.outbox import MemoryOutbox, Outbox, Priority
 from edge_agent.agent.messaging.publisher import Publisher, Topics
 from edge_agent.agent.messaging.seq_store import SeqStore
-from edge_agent.agent.remote.commands import AgentCommandHandler, Commands
+from edge_agent.agent.remote.authority import Actor, record_action
+from edge_agent.agent.remote.commands import AgentCommandHandler, Commands, RefusalThrottle
 from edge_agent.agent.remote.config_push import RemoteConfig
 from edge_agent.agent.runtime.agent_events import AgentEvents
 from edge_agent.agent.runtime.control import AgentControl
@@ -202,12 +204,20 @@ def _remote(
     def answer(topic: str, d: Mapping[str, Any], *, durable_seq: bool = True) -> None:
         outbox.put(publisher.message(topic, d, priority=Priority.EVENT, durable_seq=durable_seq))
 
-    pushes = RemoteConfig(
-        control,
-        agent_id=config.agent_id,
-        groups=tuple(config.agent.groups),
-        answer=lambda d: answer(topics.config_result, d),
-    )
+    refusals = RefusalThrottle()
+
+    def push_answered(d: dict[str, Any]) -> None:
+        """Answer a push and record it in the audit trail (refusals throttled: a flood of bad pushes)."""
+        answer(topics.config_result, d)
+        status = str(d.get("status"))
+        if status == "rejected" and not refusals.allow(time.monotonic()):
+            return
+        args = {k: d[k] for k in ("version", "attempted", "id", "source") if d.get(k) is not None}
+        outcome = status + (f": {'; '.join(map(str, d.get('errors', [])))}" if d.get("errors") else "")
+        actor = Actor("(not given)", None, "mqtt")  # a push names no person; a signed one its key
+        record_action(agent_events.audit, command="config_push", actor=actor, instance=None, args=args, outcome=outcome)
+
+    pushes = RemoteConfig(control, agent_id=config.agent_id, groups=tuple(config.agent.groups), answer=push_answered)
     commands = Commands(
         control,
         # an unknown name (cmd/<random>) must not add a seq.sqlite row (commands: this one, built now)

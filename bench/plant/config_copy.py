@@ -92,11 +92,17 @@ def prepare(
     return plant
 
 
+SECTIONS = ("agent", "mqtt", "spool", "history", "sparkplug")  # --set history.enabled=false
+
+
 def _assign(data: dict[str, Any], assignment: str) -> None:
-    """``INSTANCE.path.to.key=TOML value`` (e.g. ``pump1-de.driver.drain_interval_s=0.006``)."""
+    """``INSTANCE.path.to.key=TOML value`` (e.g. ``pump1-de.driver.drain_interval_s=0.006``), or a
+    section's key (``history.enabled=false``)."""
     path, _, value = assignment.partition("=")
     name, *keys = path.split(".")
     inst = next((i for i in data["instances"] if i["name"] == name), None)
+    if inst is None and name in SECTIONS and keys:
+        inst = data.setdefault(name, {})
     if inst is None or not keys:
         raise SystemExit(f"--set {assignment}: no instance {name!r} or no key")
     node = inst

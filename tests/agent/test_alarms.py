@@ -138,6 +138,8 @@ def test_actions_over_mqtt_are_audited_and_listed(tmp_path: Path, broker: Any) -
         refused = cmd(agent, "ack", {"id": 1, "args": {"id": "nope"}})
         assert not refused["ok"] and 'needs "by"' in refused["error"]
         assert cmd(agent, "restart", {"id": 2, "instance": "other", "by": "ana", "args": {"via": "panel"}})["ok"]
+        pushed = agent.push({"version": 2, "config": {"instances": []}})
+        assert pushed["status"] == "accepted", pushed
         listed = cmd(agent, "alarms", {"id": 3})["result"]
         assert listed["alarms"] == [] and listed["counts"]["active_unack"] == 0
         agent.sub.wait_for(lambda: len(agent.sub.on("edge/t1/audit")) >= 2, 10, "retained audit")
@@ -145,6 +147,7 @@ def test_actions_over_mqtt_are_audited_and_listed(tmp_path: Path, broker: Any) -
         assert shown.returncode == 0, shown.stderr
         assert "ana" in shown.stdout and "restart other" in shown.stdout and "panel" in shown.stdout
         assert "ack" in shown.stdout and "refused" in shown.stdout
+        assert "config_push" in shown.stdout and "accepted" in shown.stdout  # pushes are actions too
         empty = cli("alarms", "t1", "--url", broker.url)
         assert empty.returncode == 0 and "(no alarms)" in empty.stdout
     finally:
