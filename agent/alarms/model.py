@@ -32,13 +32,22 @@ class Change:
     severity: str = "alarm"
     message: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
+    raised_by: Mapping[str, Any] = field(default_factory=dict)  # the event's kind and fields (replayed)
 
 
 _NOT_ALARMS = ("tag_fault", "tag_ok")  # one tag of hundreds: an event, not a list entry
 
 
 def alarm_change(instance: str, kind: str, severity: str, message: str, fields: Mapping[str, Any]) -> Change | None:
-    """The alarm an event raises or clears, or None when the event is not about an alarm."""
+    """The alarm an event raises or clears (with the event, to replay to Sparkplug), or None."""
+    change = _change(instance, kind, severity, message, fields)
+    if change is None or not change.active:
+        return change
+    event = {"kind": kind, "fields": {k: v for k, v in fields.items() if isinstance(v, (str, int, float, bool))}}
+    return Change(change.id, instance, change.name, True, severity, message, change.details, event)
+
+
+def _change(instance: str, kind: str, severity: str, message: str, fields: Mapping[str, Any]) -> Change | None:
     channel = fields.get("channel")
     where = f"/{channel}" if isinstance(channel, str) and channel not in ("", "*") else ""
     keep = {k: v for k, v in fields.items() if k in ("value", "limit", "unit", "quality", "hz", "ratio_db", "zone")}
@@ -97,6 +106,7 @@ class AlarmRecord:
     shelved_until_ms: int | None = None
     shelved_by: str | None = None
     shelve_comment: str = ""
+    raised_by: dict[str, Any] = field(default_factory=dict)  # the raising event's kind and fields
 
     @property
     def state(self) -> AlarmState:

@@ -63,6 +63,7 @@ class AlarmList:
         self.clock = clock
         self.alarms: dict[str, AlarmRecord] = {}
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_MAX)
+        self.replay_to: list[Any] = []  # outputs told of active alarms when their instance starts (Sparkplug)
         self._task: asyncio.Task[None] | None = None
         self._load()
 
@@ -124,14 +125,16 @@ class AlarmList:
         if c.active:
             if a is None:
                 self.alarms[c.id] = AlarmRecord(
-                    c.id, c.instance, c.name, c.severity, True, False, now, c.message, dict(c.details)
-                )
+                    c.id, c.instance, c.name, c.severity, True, False, now, c.message, dict(c.details),
+                    raised_by=dict(c.raised_by),
+                )  # fmt: skip
                 return True
             if a.active:
                 a.details, a.message = dict(c.details) or a.details, c.message or a.message
                 return False
             a.active, a.acked, a.raises, a.raised_ms, a.cleared_ms = True, False, a.raises + 1, now, None
             a.severity, a.message, a.details = c.severity, c.message, dict(c.details) or a.details
+            a.raised_by = dict(c.raised_by) or a.raised_by
             return True
         if a is None or not a.active:
             return False
@@ -143,6 +146,21 @@ class AlarmList:
         if a.state is AlarmState.NORMAL:
             del self.alarms[a.id]
             self.recent.append(a.to_wire(self.clock()))
+
+    # -- other outputs see the alarms still active after a restart -----------------------------------
+    def instance_started(self, name: str, specs: Any) -> None:
+        """Replay the instance's active alarms to the other outputs (Sparkplug's ``Alarms/...``
+        metrics): after an agent restart its plugin does not raise them again, they are still active."""
+        for a in self.alarms.values():
+            if a.active and a.instance == name and a.raised_by:
+                for out in self.replay_to:
+                    try:
+                        out.event(name, str(a.raised_by["kind"]), a.message, a.severity, a.raised_by["fields"])
+                    except Exception:  # another output's bug must not stop an instance's start
+                        log.exception("alarms: replay to %s failed", type(out).__name__)
+
+    def instance_stopped(self, name: str) -> None:
+        """Nothing to do: the alarms stay on the list."""
 
     # -- commands -----------------------------------------------------------------------------------
     async def command(self, name: str, args: Mapping[str, Any]) -> Any:

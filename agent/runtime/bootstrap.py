@@ -71,7 +71,9 @@ def build_runtime(
     reporter = Reporter(messages, session, outbox, instances)
     if config.sparkplug.enabled:
         writes = remote.commands if remote is not None else _dcmd_commands(config, control, agent_events)
-        _add_sparkplug(config, state_dir, extensions, session, reporter, writes)
+        node = _add_sparkplug(config, state_dir, extensions, session, reporter, writes)
+        alarm_list.replay_to.append(node)  # the active alarms again in each DBIRTH's wake (after the node's)
+        extensions.listeners.append(alarm_list)
     return Runtime(
         config=config,
         url=url,
@@ -282,7 +284,7 @@ def _add_sparkplug(
     session: MqttSession,
     reporter: Reporter,
     writes: Commands,
-) -> None:
+) -> Any:
     """The Sparkplug B edge node beside (or instead of) the native topics: an output with its own session."""
     from edge_agent.agent.sparkplug.node import SparkplugNode
 
@@ -302,3 +304,4 @@ def _add_sparkplug(
     extensions.outputs.append(node)
     extensions.listeners.append(node)
     extensions.services.append(node)
+    return node

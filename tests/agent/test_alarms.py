@@ -152,3 +152,24 @@ def test_actions_over_mqtt_are_audited_and_listed(tmp_path: Path, broker: Any) -
         assert empty.returncode == 0 and "(no alarms)" in empty.stdout
     finally:
         agent.close()
+
+
+def test_sparkplug_sees_alarms_still_active_after_an_agent_restart(tmp_path: Path) -> None:
+    """The plugin remembers the alarm and does not raise it again; the Sparkplug node, reborn, must
+    still show Alarms/.../high = true: the alarm list replays it when the instance starts."""
+    from edge_agent.agent.sparkplug.topics import event_flags
+
+    AlarmList(tmp_path, lambda topic, d: None).event(*alarm_event(True))
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+
+    class Node:
+        def event(self, instance: str, kind: str, message: str, severity: str, fields: dict[str, Any]) -> None:
+            seen.append((instance, kind, fields))
+
+    restarted = AlarmList(tmp_path, lambda topic, d: None)
+    restarted.replay_to.append(Node())
+    restarted.instance_started("other", ())
+    assert seen == []
+    restarted.instance_started("thermo-a", ())
+    ((instance, kind, fields),) = seen
+    assert event_flags(kind, fields) == {"Alarms/motor_de/temp_c/high": True}
