@@ -79,15 +79,23 @@ class History:
         if bucket is None:
             bucket = self._open[(instance, minute)] = {}
         q = quality or {}
-        for key, v in flatten(values).items():
-            if not self._trended(instance, key, v):
+        known = self._known(instance)
+        n = 0
+        for key, v in flatten(values).items():  # ~10 operations a key: every data message passes here
+            ok = known.get(key)
+            if ok is None:
+                ok = known[key] = self._decide(instance, key, v)
+            if not ok:
                 continue
-            num = float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+            num = float(v) if type(v) is float or type(v) is int else None
+            if num is not None and not math.isfinite(num):
+                num = None
             agg = bucket.get(key)
             if agg is None:
                 agg = bucket[key] = Agg()
             agg.add(num, num is not None and key not in q)
-            self.samples += 1
+            n += 1
+        self.samples += n
 
     def event(self, instance: str, kind: str, message: str, severity: str, fields: Mapping[str, Any]) -> None:
         """Events are not history (the alarm list and the audit trail keep theirs)."""
@@ -104,15 +112,13 @@ class History:
         self._trend.pop(instance, None)
         self._units.pop(instance, None)
 
-    def _trended(self, instance: str, key: str, value: Any) -> bool:
+    def _known(self, instance: str) -> dict[str, bool]:
+        """key -> trended? of an instance (its declaration read once per instance and config)."""
         known = self._trend.get(instance)
         if known is None:
             known = self._trend[instance] = {}
-            self._specs[instance] = tuple(self.declared(instance) or ())  # once per instance and config
-        ok = known.get(key)
-        if ok is None:
-            ok = known[key] = self._decide(instance, key, value)
-        return ok
+            self._specs[instance] = tuple(self.declared(instance) or ())
+        return known
 
     def _decide(self, instance: str, key: str, value: Any) -> bool:
         """Numeric (declared numeric where the instance declares its values), not a flag."""

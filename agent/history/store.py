@@ -72,9 +72,10 @@ class Agg:
             return
         if self.v == 0:
             self.lo = self.hi = value
-        else:
-            self.lo = min(self.lo, value)
-            self.hi = max(self.hi, value)
+        elif value < self.lo:
+            self.lo = value
+        elif value > self.hi:
+            self.hi = value
         self.v += 1
         self.total += value
         self.last = value

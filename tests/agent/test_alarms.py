@@ -172,4 +172,5 @@ def test_sparkplug_sees_alarms_still_active_after_an_agent_restart(tmp_path: Pat
     assert seen == []
     restarted.instance_started("thermo-a", ())
     ((instance, kind, fields),) = seen
+    assert instance == "thermo-a"
     assert event_flags(kind, fields) == {"Alarms/motor_de/temp_c/high": True}
