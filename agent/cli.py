@@ -288,7 +288,13 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     s.add_argument(
         "--sign", metavar="KEY", help="Ed25519 private key (PEM) to sign with (or sign_key in the CLI config)"
     )
-    s.add_argument("--ttl", type=float, default=7 * 86400, help="seconds the documents stay valid (default 7 days)")
+    s.add_argument(
+        "--ttl",
+        type=float,
+        default=7 * 86400,
+        help="seconds a one-shot push (config/set) stays valid (default 7 days); retained desired documents "
+        "carry no expiry",
+    )
     s.add_argument("--wave", type=int, default=10, help="agents per wave (default 10)")
     s.add_argument("--max-failures", type=int, default=0, help="failures tolerated before the rollout stops")
     s.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a wave's answers")
@@ -296,7 +302,13 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     add_args(s)
     s.set_defaults(func=_lazy("edge_agent.agent.ops.push", "cmd_push_config"))
 
-    s = sub.add_parser("fleet", help="inventory: every agent, online, versions, drift, instances, last seen")
+    s = sub.add_parser(
+        "fleet",
+        help="inventory: every agent, online, versions, drift and why, instances, last seen; "
+        "`fleet resign`: sign every retained desired document again with the current key",
+    )
+    s.add_argument("action", nargs="?", choices=["resign"], help="resign: after a key rotation (docs/remote.md)")
+    s.add_argument("--sign", metavar="KEY", help="resign: the Ed25519 private key (or sign_key in the CLI config)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--wait", type=float, default=5.0, help="longest time to read the retained state")
     add_args(s)

@@ -15,11 +15,13 @@ import msgpack
 from edge_agent.agent.errors import CodecError
 from edge_agent.agent.messaging import codec
 from edge_agent.agent.ops.connection import ClientError, ClientSettings, Connection, resolve
-from edge_agent.agent.ops.inventory import collect, table
+from edge_agent.agent.ops.inventory import collect, desired_topic, read_fleet, table
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
-    """Print the inventory: id, online, versions, drift, instances ok/faulted, last seen."""
+    """Print the inventory: id, online, versions, drift, instances ok/faulted, last seen; or resign."""
+    if args.action == "resign":
+        return cmd_resign(args)
     try:
         agents = collect(resolve(args), max_s=args.wait)
     except ClientError as exc:
@@ -33,11 +35,45 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resign(args: argparse.Namespace) -> int:
+    """Sign every retained desired document (agents' and groups') again with the current key, and
+    without expiry: the content, version, target and nonce stay, so agents that run it ignore it and
+    agents that still need it (offline, re-imaged, joining a group) accept it after a key rotation."""
+    from edge_agent.agent.ops.push import retained_copy
+    from edge_agent.agent.remote.signing import key_id, load_private_key
+
+    try:
+        s = resolve(args)
+        key_path = args.sign or s.sign_key
+        if not key_path:
+            raise SystemExit("fleet resign: no key: --sign KEY or sign_key in the CLI config")
+        key = load_private_key(str(key_path))
+        fleet = read_fleet(s, max_s=args.wait)
+        with Connection(s, [], name="edge-resign") as conn:
+            for doc in fleet.docs.values():
+                conn.publish(desired_topic(s.prefix, doc.key), msgpack.packb(retained_copy(doc.doc, key)), retain=True)
+    except ClientError as exc:
+        raise SystemExit(f"fleet resign: {exc}") from exc
+    from cryptography.hazmat.primitives import serialization
+
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    kid = key_id(raw)
+    print(f"re-signed {len(fleet.docs)} retained desired document(s) with key {kid}")
+    untrusting = sorted(a.id for a in fleet.agents.values() if a.trusted_keys is not None and kid not in a.trusted_keys)
+    if untrusting:
+        print(
+            f"warning: {len(untrusting)} agent(s) do not trust {kid} yet: {', '.join(untrusting[:20])}", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
 def request(s: ClientSettings, agent: str, name: str, req: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
     """Send one command and wait for its answer (None: no answer in time)."""
     topic = f"{s.prefix}/{agent}/cmd/{name}"
     ident = uuid.uuid4().hex[:12]
-    with Connection(s, [topic + "/result"], name="edge-cmd") as conn:
+    with Connection(s, [topic + "/result", f"{s.prefix}/{agent}/status"], name="edge-cmd") as conn:
+        reachable(conn, s.prefix, agent)
         conn.publish(topic, msgpack.packb({**req, "id": ident}))
         deadline = time.monotonic() + timeout_s
         while (msg := conn.get(deadline - time.monotonic())) is not None:
@@ -49,6 +85,30 @@ def request(s: ClientSettings, agent: str, name: str, req: dict[str, Any], timeo
             if isinstance(d, dict) and d.get("id") == ident:
                 return d
     return None
+
+
+RETAINED_WAIT_S = 0.5  # the broker sends a retained status right after the subscription's ack
+
+
+def reachable(conn: Connection, prefix: str, agent: str) -> None:
+    """ClientError at once for an agent that never connected or is offline (from its retained
+    status), instead of waiting out the whole timeout."""
+    deadline = time.monotonic() + RETAINED_WAIT_S
+    while (msg := conn.get(deadline - time.monotonic())) is not None:
+        if msg[0] != f"{prefix}/{agent}/status":
+            continue
+        try:
+            env = codec.decode(msg[1])
+            d = env["d"]
+        except (CodecError, KeyError):
+            return  # not ours to judge: let the command try
+        if isinstance(d, dict) and d.get("state") == "offline":
+            ago = f"{time.time() - int(env.get('ts', 0)) / 1000:.0f} s ago" if env.get("ts") else "at an unknown time"
+            raise ClientError(f"agent {agent!r} is offline ({d.get('reason', '?')}, {ago}); nothing sent")
+        return
+    raise ClientError(
+        f"unknown agent {agent!r}: none with this id ever connected to this broker (see edge-agent fleet)"
+    )
 
 
 def _online(s: ClientSettings, agent: str) -> str:

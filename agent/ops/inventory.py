@@ -121,6 +121,12 @@ class Fleet:
         return sorted(a for a, info in self.agents.items() if group in info.groups)
 
 
+def desired_topic(prefix: str, key: str) -> str:
+    """The retained topic of a desired document's key (``agent:ID`` or ``group:NAME``)."""
+    kind, name = key.split(":", 1)
+    return f"{prefix}/group/{name}/config/desired" if kind == "group" else f"{prefix}/{name}/config/desired"
+
+
 def warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
 

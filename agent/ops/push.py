@@ -27,7 +27,7 @@ from edge_agent.agent.config.schema import build
 from edge_agent.agent.errors import CodecError, ConfigError
 from edge_agent.agent.messaging import codec
 from edge_agent.agent.ops.connection import ClientError, ClientSettings, Connection, resolve
-from edge_agent.agent.ops.inventory import Fleet, fleet_version, read_fleet, select
+from edge_agent.agent.ops.inventory import Fleet, desired_topic, fleet_version, read_fleet, select
 from edge_agent.agent.remote.signing import load_private_key, sign
 
 LOCAL_SECTIONS = ("agent", "mqtt", "remote", "spool", "sparkplug")
@@ -233,7 +233,9 @@ def rollout(
         online = [a for a in wave if fleet.agents[a].online]
         for a in wave:
             if a not in online:
-                conn.publish(_desired_topic(s, f"agent:{a}"), msgpack.packb(retained_copy(docs[a], key)), retain=True)
+                conn.publish(
+                    desired_topic(s.prefix, f"agent:{a}"), msgpack.packb(retained_copy(docs[a], key)), retain=True
+                )
                 results[a] = {
                     "status": "pending",
                     "reason": "offline: applies the retained desired config on reconnect",
@@ -249,7 +251,7 @@ def rollout(
                     res = {**res, "disagrees": why}
                 else:
                     conn.publish(
-                        _desired_topic(s, f"agent:{a}"), msgpack.packb(retained_copy(docs[a], key)), retain=True
+                        desired_topic(s.prefix, f"agent:{a}"), msgpack.packb(retained_copy(docs[a], key)), retain=True
                     )
             results[a] = res
             failures += res["status"] in FAILED or "disagrees" in res
@@ -277,11 +279,6 @@ def _body(instances: list[dict[str, Any]]) -> dict[str, Any]:
     return {"config": {"instances": instances}}
 
 
-def _desired_topic(s: ClientSettings, key: str) -> str:
-    kind, name = key.split(":", 1)
-    return f"{s.prefix}/group/{name}/config/desired" if kind == "group" else f"{s.prefix}/{name}/config/desired"
-
-
 def group_docs(
     conn: Connection,
     s: ClientSettings,
@@ -294,7 +291,7 @@ def group_docs(
     for k, instances in sets.items():
         if k.startswith("group:"):
             doc = make_doc(_body(instances), version, k, args, key)
-            conn.publish(_desired_topic(s, k), msgpack.packb(retained_copy(doc, key)), retain=True)
+            conn.publish(desired_topic(s.prefix, k), msgpack.packb(retained_copy(doc, key)), retain=True)
 
 
 def describe(agent: str, d: dict[str, Any]) -> str:

@@ -9,11 +9,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+import msgpack
 import paho.mqtt.client as mqtt
 from edge_agent.agent.errors import CodecError
 from edge_agent.agent.messaging import codec
 from edge_agent.agent.messaging.mqtt_session import Endpoint, set_nodelay
 from edge_agent.agent.ops.connection import ClientError, ClientSettings, Connection
+from edge_agent.agent.ops.inventory import decode_document
 from paho.mqtt.enums import CallbackAPIVersion
 
 # Sparkplug DATA metrics carry only aliases: names and types come from the births seen.
@@ -53,9 +55,22 @@ def decode_line(topic: str, payload: bytes, retain: bool) -> dict[str, Any]:
     try:
         rec.update(codec.to_jsonable(codec.decode(payload)))
     except CodecError as exc:
-        rec["error"] = str(exc)
-        rec["bytes"] = len(payload)
+        doc = decode_document(payload)  # what ops sends has no envelope: config documents, commands
+        if doc is not None or (doc := _plain_map(payload)) is not None:
+            rec["doc"] = codec.to_jsonable(doc)
+        else:
+            rec["error"] = str(exc)
+            rec["bytes"] = len(payload)
     return rec
+
+
+def _plain_map(payload: bytes) -> dict[str, Any] | None:
+    """A MessagePack map without an envelope (a command request), or None."""
+    try:
+        d = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+    except Exception:  # msgpack raises assorted types on foreign bytes
+        return None
+    return d if isinstance(d, dict) else None
 
 
 def subscribe(url: str, topics: list[str], *, client_id: str = "") -> tuple[mqtt.Client, queue.Queue[Any]]:

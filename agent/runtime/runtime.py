@@ -33,6 +33,7 @@ log = logging.getLogger("agent.runtime")
 
 GC_SETTLE_S = 15.0  # after start: lazy imports done, every instance has polled
 STATUS_INTERVAL_S = 10.0  # systemd STATUS= line refresh
+ALIVE_S = 60.0  # the retained status is published again this often (fleet's "last seen")
 
 
 def settle_gc() -> None:
@@ -132,6 +133,14 @@ class Runtime:
         wd = watchdog_task(self.notifier, interval_s=self.notifier.watchdog_interval_s())
         self._background.append(loop.create_task(wd, name="watchdog"))
         self._background.append(loop.create_task(self._status_loop(), name="notify-status"))
+        self._background.append(loop.create_task(self._alive_loop(), name="alive-status"))
+
+    async def _alive_loop(self) -> None:
+        """The retained status once a minute, so ``fleet``'s "last seen" is the agent's, not its
+        last change (about 5 B/s of a status message; skipped while disconnected)."""
+        while True:
+            await asyncio.sleep(ALIVE_S)
+            self.session.publish_latest(self.messages.topics.status, lambda: self.messages.status("online"))
 
     async def _status_loop(self) -> None:
         last = ""

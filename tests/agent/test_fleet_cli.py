@@ -70,11 +70,11 @@ def acl_broker(tmp_path: Path) -> Iterator[AclBroker]:
         b.close()
 
 
-def start_agent(tmp: Path, broker: AclBroker, agent_id: str, groups: str = "") -> AgentProcess:
+def start_agent(tmp: Path, broker: AclBroker, agent_id: str, groups: str = "", remote: str = "") -> AgentProcess:
     d = tmp / agent_id
     d.mkdir(exist_ok=True)
     extra = f'username = "{agent_id}"\npassword_file = "{tmp / (agent_id + ".pass")}"\n'
-    extra += '[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\npush_hosts = ["127.0.0.1"]\n'
+    extra += '[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\npush_hosts = ["127.0.0.1"]\n' + remote
     cfg = write_config(d / "agent.toml", state_dir=d / "state", instances=BASE, agent_id=agent_id, extra=extra)
     if groups:
         cfg.write_text(cfg.read_text().replace(f'id = "{agent_id}"\n', f'id = "{agent_id}"\ngroups = [{groups}]\n'))
@@ -328,3 +328,54 @@ def test_desired_state_is_a_state_offline_patch_and_reimage(tmp_path: Path, acl_
     finally:
         t1.kill()
         t2.kill()
+
+
+def _keypair(tmp: Path, name: str) -> tuple[Path, str]:
+    """(private key file, key id) made with edge-agent keygen."""
+    r = cli("keygen", str(tmp / name))
+    assert r.returncode == 0, r.stderr
+    return tmp / name, r.stdout.split("(key id ")[1].split(")")[0]
+
+
+def test_group_joiner_after_key_rotation_with_resign(tmp_path: Path, acl_broker: AclBroker) -> None:
+    """A group document reaches a member that joins after a key rotation once `fleet resign` signed
+    it with the new key; until then fleet says why (key not trusted). cmd answers "unknown agent" at
+    once; tail shows desired documents decoded."""
+    ops = ["--url", acl_broker.url, "--username", "ops", "--password-file", str(tmp_path / "ops.pass")]
+    old, old_kid = _keypair(tmp_path, "old.key")
+    new, new_kid = _keypair(tmp_path, "new.key")
+    both = f'require_signature = true\ntrusted_keys = ["{old}.pub", "{new}.pub"]\n'
+    t1 = start_agent(tmp_path, acl_broker, "t1", groups='"line2"', remote=both)
+    t2 = start_agent(tmp_path, acl_broker, "t2", groups='"line2"', remote=both)
+    t3: AgentProcess | None = None
+    try:
+        wait_online(ops, ["t1", "t2"])
+        (tmp_path / "a.toml").write_text(INST.format("a"))
+        r = cli("push-config", str(tmp_path / "a.toml"), "--group", "line2", "--sign", str(old), "--json", *ops)
+        pushed = json.loads(r.stdout)
+        assert {x["status"] for x in pushed["results"].values()} == {"accepted"}, r.stdout + r.stderr
+        inv = _inventory(ops)
+        assert sorted(inv["t1"]["trusted_keys"]) == sorted([old_kid, new_kid]), inv["t1"]
+        # a new Pi set up after the rotation trusts only the new key, and joins line2
+        t3 = start_agent(tmp_path, acl_broker, "t3", groups='"line2"', remote=both.replace(f'"{old}.pub", ', ""))
+        wait_online(ops, ["t3"])
+        inv = _inventory(ops)
+        assert inv["t3"]["drift"] and inv["t3"]["desired_from"] == "group:line2", inv["t3"]
+        assert inv["t3"]["why"].startswith("rejected") or inv["t3"]["why"].startswith("key not trusted"), inv["t3"]
+        r = cli("fleet", "resign", "--sign", str(new), *ops)
+        assert r.returncode == 0 and "re-signed 3 retained desired document(s)" in r.stdout, r.stdout + r.stderr
+        inv = _converged(ops, "t3", pushed["version"])
+        assert not any(a["drift"] for a in inv.values()), inv
+        assert inv["t3"]["pushed_hash"] == inv["t1"]["pushed_hash"] == inv["t3"]["desired_hash"]
+        # the agents that ran it were not disturbed: their last answers are still the push
+        assert [x["status"] for x in inv["t1"]["results"]] == ["accepted"], inv["t1"]["results"]
+        unknown = cli("cmd", "nosuch", "ping", "--timeout", "30", *ops)
+        assert unknown.returncode == 1 and "unknown agent 'nosuch'" in unknown.stderr, unknown.stderr
+        assert "no answer within" not in unknown.stderr, "told from the retained status, before any timeout"
+        shown = cli("tail", "edge/group/+/config/desired", "--count", "1", "--seconds", "5", *ops)
+        doc = json.loads(shown.stdout.splitlines()[0])["doc"]
+        assert doc["target"] == "group:line2" and doc["kid"] == new_kid and "expires" not in doc, doc
+    finally:
+        for a in (t1, t2, t3):
+            if a is not None:
+                a.kill()
