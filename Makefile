@@ -69,8 +69,9 @@ $(NPM_TAHU):
 	else echo "note: no npm: the Tahu cross-check tests will skip"; fi
 npm: $(NPM_TAHU)
 
+# Two workers (pytest-xdist): most slow tests wait on brokers and processes, so 2 cores overlap them.
 pytest: $(STAMP) sysdeps sysdeps-browser npm
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist worksteal
 
 test: $(STAMP) sysdeps lint typecheck pytest
 

@@ -17,8 +17,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from edge_agent.agent.devtools import local_broker
 from edge_agent.agent.devtools.local_broker import LocalBroker
-from support import RemoteAgent, Subscriber
+from support import TIME_FACTOR, RemoteAgent, Subscriber
+
+_any_free_port = local_broker.free_port
+
+
+def _this_workers_free_port() -> int:
+    """A free port that only this xdist worker is handed (port // 2 modulo the worker count).
+
+    Under `pytest -n N` two workers can never get the same port between one asking and its broker
+    binding it; with no xdist this is free_port() itself. (Halved: Linux hands bind() even ports.)
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    while (port := _any_free_port()) // 2 % workers != worker:
+        pass
+    return port
+
+
+local_broker.free_port = _this_workers_free_port  # before the test modules import it
 
 SLOW = "slow"
 STARTS_THINGS = frozenset({"broker", "subscriber", "agent"})  # the fixtures below: a broker or an agent process
@@ -75,7 +94,15 @@ def _noting(what: str, real: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its setting
 def pytest_configure(config: pytest.Config) -> None:
+    """Scale the per-test timeout to this machine; in a fast run, watch what tests start."""
+    if config.getoption("timeout", None) is None and config.getini("timeout"):
+        config.option.timeout = float(config.getini("timeout")) * TIME_FACTOR
+    _guard_fast_run(config)
+
+
+def _guard_fast_run(config: pytest.Config) -> None:
     """In a fast run (-m "not slow"), note every process, pty and listening socket a test starts."""
     if f"not {SLOW}" not in (config.getoption("markexpr", "") or ""):
         return

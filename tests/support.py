@@ -20,6 +20,35 @@ from edge_agent.agent.messaging.mqtt_session import set_nodelay
 from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_LOOP_S = 0.008  # _loop_s() on the idle 2-core test VM
+
+
+def _loop_s() -> float:
+    """Seconds one fixed pure-Python loop takes here (the median of 5 runs)."""
+    runs = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        sum(i * i for i in range(100_000))
+        runs.append(time.perf_counter() - t0)
+    return sorted(runs)[2]
+
+
+def time_factor() -> float:
+    """How much slower this machine is than the test VM, idle (1 to 8): waits are scaled by it.
+
+    Measured once per session (an emulated arm64 Pi measures 3-4, a loaded VM 2-3);
+    EDGE_AGENT_TEST_TIME_FACTOR sets a floor, for a machine that slows down later in the run.
+    """
+    floor = float(os.environ.get("EDGE_AGENT_TEST_TIME_FACTOR") or 1.0)
+    return min(8.0, max(1.0, floor, _loop_s() / REFERENCE_LOOP_S))
+
+
+TIME_FACTOR = time_factor()
+
+
+def scaled(seconds: float) -> float:
+    """A timeout in seconds of the idle test VM, scaled to this machine (a deadline, never a sleep)."""
+    return seconds * TIME_FACTOR
 
 
 @dataclass
@@ -40,21 +69,22 @@ class Subscriber:
         self.raw: list[tuple[str, bytes]] = []
         self._lock = threading.Condition()
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
         topics = topics or ["#"]
 
         def on_connect(c: mqtt.Client, u: Any, f: Any, rc: Any, p: Any = None) -> None:
-            for t in topics:
-                c.subscribe(t, qos=1)
+            c.subscribe([(t, 1) for t in topics])
             self._connected.set()
 
         self.client.on_connect = on_connect
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message
         self.client.on_socket_open = lambda c, u, sock: set_nodelay(sock)
         self.client.connect(host, int(port), 30)
         self.client.loop_start()
-        assert self._connected.wait(10), "subscriber could not connect"
-        time.sleep(0.1)  # let the SUBACK arrive
+        assert self._connected.wait(scaled(10)), "subscriber could not connect"
+        assert self._subscribed.wait(scaled(10)), "the broker did not acknowledge the subscription"
 
     def _on_message(self, c: mqtt.Client, u: Any, m: mqtt.MQTTMessage) -> None:
         with self._lock:
@@ -71,6 +101,8 @@ class Subscriber:
             return [m for m in self.messages if m.topic == topic]
 
     def wait_for(self, pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+        """Poll `pred` until it is true; `timeout` is in idle-VM seconds (scaled to this machine)."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             result = pred()
@@ -78,7 +110,7 @@ class Subscriber:
                 return result
             with self._lock:
                 self._lock.wait(min(left, 0.05))
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
     def close(self) -> None:
         self.client.loop_stop()

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "deploy" / "install.sh"
 BUILD = REPO / "deploy" / "build-wheelhouse.sh"
 EXAMPLE = REPO / "deploy" / "edge-agent.example.toml"
+PYTHON = sys.executable  # the interpreter install() hands the installer (see lent_pip_python)
 
 FAKE_CLI = '''"""Stand-in for the edge-agent CLI, used by the installer tests."""
 import sys
@@ -88,6 +91,42 @@ def write_wheel(directory: Path, dist: str, version: str, modules: dict[str, str
     return path
 
 
+VENV_WITHOUT_ENSUREPIP = """#!/usr/bin/env bash
+# {real} with one difference: `-m venv DIR` makes DIR without ensurepip (5 s of CPU per venv) and
+# lends it this test run's pip through a .pth, so DIR/bin/python -m pip installs into DIR as before.
+if [[ "$1 $2" == "-m venv" ]]; then
+    "{real}" -m venv --without-pip "${{@:3}}" || exit
+    for site in "${{@: -1}}"/lib/python3*/site-packages; do echo "{lent}" > "$site/_lent_pip.pth"; done
+    exit 0
+fi
+exec "{real}" "$@"
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lent_pip_python(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """install() runs the installer with an interpreter whose venvs skip ensurepip (see above).
+
+    Every step of the installer still runs (fresh venv per release, pip install, checks, switch);
+    test_offline_bundle_from_wheelhouse keeps the real interpreter, so ensurepip is covered once.
+    """
+    global PYTHON
+    tmp = tmp_path_factory.mktemp("python")
+    lent = tmp / "lent"
+    lent.mkdir()
+    spec = importlib.util.find_spec("pip")
+    assert spec is not None and spec.submodule_search_locations
+    (lent / "pip").symlink_to(spec.submodule_search_locations[0])
+    wrapper = tmp / "python3"
+    wrapper.write_text(VENV_WITHOUT_ENSUREPIP.format(real=sys.executable, lent=lent))
+    wrapper.chmod(0o755)
+    PYTHON = str(wrapper)
+    try:
+        yield
+    finally:
+        PYTHON = sys.executable
+
+
 def sh(script: Path, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV"))}
     env["PIP_NO_INDEX"] = "1"  # offline, whatever the installer is asked to do
@@ -98,7 +137,7 @@ def sh(script: Path, *args: str | Path, check: bool = True) -> subprocess.Comple
 
 
 def install(root: Path, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return sh(INSTALL, "--root", root, "--python", sys.executable, "--extras", "", *args, check=check)
+    return sh(INSTALL, "--root", root, "--python", PYTHON, "--extras", "", *args, check=check)
 
 
 def releases(root: Path) -> list[str]:
@@ -313,12 +352,12 @@ def test_offline_bundle_carries_third_party_packages(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "wheels", "1.2.3", device_groups=True)
     plug = sht3x_wheel(tmp_path / "vendor")
     out = tmp_path / "dist"
-    sh(BUILD, "--wheel", wheel, "--with", plug, "--extras", "", "--python", sys.executable, "--out", out)
+    sh(BUILD, "--wheel", wheel, "--with", plug, "--extras", "", "--python", PYTHON, "--out", out)
     bundle = out / f"edge-agent-1.2.3-{os.uname().machine}"
     assert (bundle / "extra-packages.txt").read_text().split() == ["edge_sht3x"]
     assert (bundle / "wheelhouse" / plug.name).is_file()
     root = tmp_path / "root"
-    args = ("--root", root, "--python", sys.executable, "--extras", "", "--wheelhouse", bundle / "wheelhouse")
+    args = ("--root", root, "--python", PYTHON, "--extras", "", "--wheelhouse", bundle / "wheelhouse")
     sh(bundle / "install.sh", *args)
     assert imports(root, "sht3x_standin")
     assert "edge_sht3x" in (root / "etc/edge-agent/extra-packages.txt").read_text().split()
