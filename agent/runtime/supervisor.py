@@ -34,6 +34,7 @@ from edge_agent.agent.runtime.instance_state import (
     describe,
     nulls,
 )
+from edge_agent.agent.runtime.read_faults import ReadFaults
 from edge_agent.agent.runtime.value_check import InstanceGuards
 from edge_agent.drivers.contract import ReportsFailure
 from edge_agent.drivers.dotted_keys import flatten
@@ -93,6 +94,8 @@ class InstanceRunner:
         self._emitted_bad = False
         # declared values enforced at both seams (agent/runtime/value_check.py)
         self.guards = InstanceGuards(inst, self._driver_name(), self._guard_event)
+        self.reads = ReadFaults(inst.options)  # a sensor failing from power-up: its nulls, its fault fields
+        self._emitted = False  # the plugin emitted in this poll
 
     # --- state -----------------------------------------------------------------------------
     @property
@@ -118,6 +121,7 @@ class InstanceRunner:
             self._top_keys |= values.keys()
             self.value_keys += [k for k in flatten(values) if k not in set(self.value_keys)]
         self._emitted_bad = self._emitted_bad or bool(quality)
+        self._emitted = True
         self.publisher.data(self.inst.name, values, quality, ts_ms, self.inst.qos)
         if not self.first_good.is_set():
             bad = quality or {}
@@ -127,6 +131,11 @@ class InstanceRunner:
                 self.last_bad_quality = "quality " + ", ".join(sorted({str(q) for q in bad.values()}))
 
     def _event(self, kind: str, message: str, severity: Severity = Severity.WARNING, **fields: Any) -> None:
+        if kind == "sensor_fault" and "count" not in fields:  # a plugin's: one alarm per episode, full fields
+            if self.reads.hung or self.lane.stuck is not None:
+                return  # a hang: driver_hung is its alarm
+            self.stats.faults += 1
+            fields = {"count": self.stats.faults, "at": self.reads.at} | fields
         self.publisher.event(self.inst.name, kind, message, Severity(severity), fields, self.inst.qos)
 
     def _guard_event(self, kind: str, message: str, fields: dict[str, Any]) -> None:
@@ -137,9 +146,16 @@ class InstanceRunner:
         method = self._method_of(fn)
         deadline = deadline_for(self.driver, method, self.inst.interval_s)
         try:
-            return await self.lane.call(fn, *args, deadline_s=deadline, name=f"{method}()")
+            result = await self.lane.call(fn, *args, deadline_s=deadline, name=f"{method}()")
+        except DriverError as exc:
+            if method == "read":
+                self.reads.failed(exc)
+            raise
         finally:
             self.guards.drain()
+        if method == "read":
+            self.reads.succeeded()
+        return result
 
     def _method_of(self, fn: Callable[..., Any]) -> str:
         """``open``/``read``/``close`` when ``fn`` is that method of the driver (wrapped or not)."""
@@ -360,8 +376,18 @@ class InstanceRunner:
             q = dict.fromkeys(keys, quality)
             self.publisher.outbox.put(self.publisher.message(topic, nulls(keys), quality=q, qos=self.inst.qos))
 
+    def _read_failed_nulls(self) -> None:
+        """A read failed and the plugin said nothing (it knows no keys yet): the declared keys as null."""
+        if self.reads.error is None or self._emitted or self.reads.hung or not self.value_keys:
+            return
+        quality = self.reads.nulls_due(time.monotonic())
+        if quality is not None:
+            self._emit(nulls(self.value_keys), dict.fromkeys(self.value_keys, quality))
+
     def _poll_state(self) -> tuple[State, str]:
-        """After a poll: running, or degraded with why (values not as declared, or not good)."""
+        """After a poll: running, or degraded with why (a failed read, values not as declared, not good)."""
+        if self.reads.error is not None:
+            return State.DEGRADED, self.reads.why(self._driver_name())
         bad = self.guards.bad_keys()
         if bad:
             shown = ", ".join(bad[:5]) + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
@@ -385,7 +411,8 @@ class InstanceRunner:
                 raise DriverHung(f"{stuck.call} is stuck", call=stuck.call, waited_s=stuck.for_s(), at=stuck.at())
             if isinstance(self.driver, ReportsFailure) and self.driver.failure is not None:
                 raise self.driver.failure  # the isolated driver's process died: reopen (a fresh one)
-            self._emitted_bad = False
+            self._emitted_bad = self._emitted = False
+            self.reads.start_poll()
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
                 # arrives as the poll finishes, and the instance would then never stop.
@@ -398,6 +425,7 @@ class InstanceRunner:
                     f"poll() of plugin {self.inst.plugin.name!r} did not finish within {timeout:g} s"
                 ) from None
             self.stats.polls += 1
+            self._read_failed_nulls()
             self.set_state(*self._poll_state())
             now = loop.time()
             due = max(k + 1, math.ceil((now - start) / interval))
