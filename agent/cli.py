@@ -426,6 +426,20 @@ def _add_remote_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     add_args(s)
     s.set_defaults(func=_lazy("edge_agent.agent.ops.reports", "cmd_report"))
 
+    s = sub.add_parser(
+        "maintenance", help="what is due and overdue on an agent (--plans: every plan, --history: sign-offs)"
+    )
+    s.add_argument("agent_id", metavar="AGENT")
+    view = s.add_mutually_exclusive_group()
+    view.add_argument("--due", action="store_true", help="plans due or overdue now, overdue first (the default)")
+    view.add_argument("--plans", action="store_true", help="every plan of every asset with how far it is")
+    view.add_argument("--history", action="store_true", help="the sign-offs (maintenance_done), newest first")
+    s.add_argument("--limit", type=int, default=50, help="sign-offs to list (at most 200)")
+    s.add_argument("--json", action="store_true", help="the answer as JSON")
+    s.add_argument("--timeout", type=float, default=10.0)
+    add_args(s)
+    s.set_defaults(func=_lazy("edge_agent.agent.ops.planner", "cmd_maintenance"))
+
 
 def _capture(args: argparse.Namespace) -> int:
     from edge_agent.agent.ops.capture import run_capture

@@ -4,7 +4,7 @@ Bootstrap (agent/runtime/bootstrap.py) builds one :class:`Maintenance` after the
 registers it at three extension points (agent/extensions.py): a driver wrapper (the tap), a
 publish hook (snapshot, triggers, report accumulators, the ``uncertain`` quality of channels
 past their calibration due date) and a service (periodic flush). It answers the agent-level
-commands ``calibrate``, ``captures``, ``capture_get`` and ``report``.
+commands ``calibrate``, ``captures``, ``capture_get``, ``report`` and ``maintenance``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from edge_agent.agent.extensions import Quality
 from edge_agent.agent.maintenance.calibration import Calibrations
 from edge_agent.agent.maintenance.capture_store import Recorder
 from edge_agent.agent.maintenance.driver_tap import DriverTap
+from edge_agent.agent.maintenance.planner import Planner
 from edge_agent.agent.maintenance.shift_reports import ShiftReports
 from edge_agent.agent.maintenance.store import SqliteStore
 from edge_agent.agent.messaging.outbox import Priority
@@ -32,7 +33,7 @@ FLUSH_S = 30.0  # state written at most this often: a SIGKILL loses at most this
 class Maintenance:
     """One per runtime, beside the runtime's publisher."""
 
-    COMMANDS = ("calibrate", "captures", "capture_get", "report")
+    COMMANDS = ("calibrate", "captures", "capture_get", "report", "maintenance")
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class Maintenance:
         self.cal = Calibrations(self.store, self._publish_calibration, self._event)
         self.recorder = Recorder(state_dir / "captures", self._event, self.store)
         self.reports = ShiftReports(self.store, plugin_of, self._publish_report, self._event)
+        self.planner = Planner(self.store, lambda i: plugin_of(i) == "maintenance", self._publish_due)
         self._task: asyncio.Task[None] | None = None
 
     # -- publishing ------------------------------------------------------------------------------
@@ -62,6 +64,9 @@ class Maintenance:
 
     def _publish_report(self, line: str, report: dict[str, Any]) -> None:
         self._retained(f"{self.publisher.topics.base}/report/{line}", report)
+
+    def _publish_due(self, due: dict[str, Any]) -> None:
+        self._retained(f"{self.publisher.topics.base}/maintenance/due", due)
 
     # -- hooks -------------------------------------------------------------------------------------
     def wrap_driver(self, instance: str, driver: Any) -> Any:
@@ -89,11 +94,13 @@ class Maintenance:
                 quality = {**marks, **(quality or {})}  # a worse quality the plugin gave wins
         self.recorder.on_data(instance, values, quality)
         self.reports.on_data(instance, values)
+        self.planner.on_data(instance, values)
         return quality
 
     def on_event(self, instance: str, kind: str, severity: str, fields: Mapping[str, Any]) -> None:
         self.recorder.on_event(instance, kind, fields)
         self.reports.on_event(instance, kind, severity, fields)
+        self.planner.on_event(instance, kind, fields)
 
     # -- commands ----------------------------------------------------------------------------------
     async def command(self, name: str, args: Mapping[str, Any]) -> Any:
@@ -107,6 +114,8 @@ class Maintenance:
         if name == "capture_get":
             cid = str(args.get("id", ""))
             return {"id": cid, "format": "edge-agent-capture/1", "samples": self.recorder.get(cid)}
+        if name == "maintenance":
+            return self.planner.command(args)
         if name == "report":
             line, shift = args.get("line"), args.get("shift")
             limit = int(args.get("limit", 1))

@@ -28,7 +28,19 @@ from edge_agent.agent.remote.signing import KeyRing, TrustedKeyError, verify
 log = logging.getLogger("agent.audit")
 
 READ_COMMANDS = frozenset(
-    {"ping", "status", "config", "capture", "captures", "capture_get", "report", "history", "alarms", "audit"}
+    {
+        "ping",
+        "status",
+        "config",
+        "capture",
+        "captures",
+        "capture_get",
+        "report",
+        "maintenance",
+        "history",
+        "alarms",
+        "audit",
+    }
 )
 ANY_CHANGE = "change"  # the command_keys entry whose keys may sign every change command
 MAX_COMMAND_TTL_S = 900  # a signed command expires within 15 min: a captured one cannot be kept for later
