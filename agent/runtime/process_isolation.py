@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from edge_agent.agent.config.schema import Instance
 
 KILL_WAIT_S = 1.0
+WHERE_WAIT_S = 0.3  # how long a hung child may take to say where it is stuck before it is killed
+WHERE = "where"  # the child's unasked message (ident 0): the frame its driver call is stuck in
 
 
 def build_driver(inst: Instance) -> Any:
@@ -189,6 +191,7 @@ class ProcessDriver:
             raise IsolatedError(f"{op}(): the driver process is not running (open() first)", quality="comm_error")
         self._next_id += 1
         ident = self._next_id
+        started = time.monotonic()
         try:
             self._writer.write(pack([ident, op, arg]))
             await self._writer.drain()
@@ -203,12 +206,33 @@ class ProcessDriver:
         except (ConnectionError, OSError) as exc:
             raise await self._died(op) from exc
         except asyncio.CancelledError:  # past the deadline, or the instance stops: the child goes
+            at = await self._where()
             self.failure = DriverHung(
                 f"{op}() did not return within its deadline: the driver process (pid {self.pid}) was killed",
                 call=f"{op}()",
+                waited_s=time.monotonic() - started,
+                at=at,
             )
             await self.kill()
             raise
+
+    async def _where(self) -> str:
+        """Ask the hung child where its driver call is (SIGUSR1: it answers from a signal handler)."""
+        if self._proc is None or self._reader is None or self._proc.poll() is not None:
+            return ""
+        try:
+            self._proc.send_signal(signal.SIGUSR1)
+            async with asyncio.timeout(WHERE_WAIT_S):
+                while True:
+                    for msg in self._unpacker:
+                        if msg[0] == 0 and msg[1] == WHERE:
+                            return str(msg[2])
+                    data = await self._reader.read(1 << 16)
+                    if not data:
+                        return ""
+                    self._unpacker.feed(data)
+        except (TimeoutError, OSError, ValueError):
+            return ""
 
     def _result(self, msg: list[Any]) -> Any:
         _, ok, payload = msg
@@ -262,10 +286,25 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
+def _answer_where(sock: socket.socket) -> None:
+    """On SIGUSR1 (the agent's deadline passed), send the frame the driver is in: the main thread
+    is stuck in the driver, so nothing else writes to the socket meanwhile."""
+    from edge_agent.drivers.lanes import where
+
+    def handler(signum: int, frame: Any) -> None:
+        try:
+            sock.sendall(pack([0, WHERE, where(frame)]))
+        except OSError:
+            pass
+
+    signal.signal(signal.SIGUSR1, handler)
+
+
 def child_main(fd: int) -> int:
     """Serve one driver over the socket ``fd`` until the agent closes it."""
     _die_with_parent()
     sock = socket.socket(fileno=fd)
+    _answer_where(sock)
     loop = asyncio.new_event_loop()  # async drivers keep one loop across open/read/close
     unpack, driver = unpacker(), None
     while True:

@@ -155,6 +155,9 @@ def test_hostile_drivers_cost_only_themselves(tmp_path: Path) -> None:
     assert "killed by SIGSEGV" in died["msg"] and "read() of driver 'hostile'" in died["msg"]
     killed = events(sub, "busyproc", "driver_hung")
     assert killed and "was killed" in killed[0]["msg"], "a busy loop in a child process: killed past the deadline"
+    assert killed[0]["for_s"] > 0 and killed[0]["at"].startswith("chaos_drivers:"), "the frame in the child"
+    for name in ("hang", "busy", "busyproc"):  # one episode, one alarm: a hang is driver_hung only
+        assert not events(sub, name, "sensor_fault"), name
     assert events(sub, "junk", "instance_error"), "junk is an instance error, not a crash of the agent"
     offline = [m.env["d"] for m in sub.on("edge/t1/status") if m.env["d"]["state"] == "offline"]
     assert offline and offline[-1]["reason"] == "stopped", "retained offline status published on stop"
