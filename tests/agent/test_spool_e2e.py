@@ -21,7 +21,7 @@ import pytest
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.messaging import codec
 from paho.mqtt.enums import CallbackAPIVersion
-from support import AgentProcess, write_config
+from support import AgentProcess, scaled, write_config
 
 pytestmark = pytest.mark.slow  # starts brokers or processes
 
@@ -109,12 +109,14 @@ def _caught_up(sub: DurableSubscriber, since_ms: int) -> bool:
 
 
 def _wait(pred: Any, timeout_s: float, what: str) -> None:
+    """Poll `pred`; `timeout_s` is in idle-VM seconds (scaled to this machine)."""
+    timeout_s = scaled(timeout_s)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if pred():
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def _assert_in_order_no_gap(sub: DurableSubscriber) -> None:
@@ -133,12 +135,15 @@ def test_broker_outage_and_a_clean_restart_every_seq_arrives_in_order(
         _wait(lambda: all(len(sub.first_seen(t)) >= 20 for t in TOPICS), 20, "data before the outage")
         pbroker.stop()
         outage_ms = time.time_ns() // 1_000_000
-        time.sleep(2.0)
+        # ~2 s of the outage on each side of the restart (counted on disk, not slept: a slow start
+        # must not shorten it); 100 messages/s per topic
+        state = tmp_path / "state"
+        _wait(lambda: _spooled_rows(state, TOPICS[0]) >= 150, 20, "a backlog before the restart")
         t0 = time.monotonic()
         assert agent.stop() == 0, agent.log()  # SIGTERM during the outage: the backlog stays spooled
-        assert time.monotonic() - t0 < 5.0
+        assert time.monotonic() - t0 < scaled(5.0)
         agent = AgentProcess(cfg, pbroker.url)
-        time.sleep(2.0)
+        _wait(lambda: _spooled_rows(state, TOPICS[0]) >= 300, 20, "a backlog after the restart")
         pbroker.start()
         back_ms = time.time_ns() // 1_000_000
         _wait(lambda: _caught_up(sub, back_ms + 500), 30, "the backlog and live data")
@@ -149,6 +154,18 @@ def test_broker_outage_and_a_clean_restart_every_seq_arrives_in_order(
     _assert_in_order_no_gap(sub)
     during = [s for t, s, ts in sub.got if t == TOPICS[0] and outage_ms + 200 < ts < back_ms - 200]
     assert len(during) > 200, "messages created during the outage were spooled and delivered"
+
+
+def _spooled_rows(state: Path, topic: str) -> int:
+    """Rows of `topic` in the spool file (0 while it is not there yet or busy)."""
+    try:
+        db = sqlite3.connect(f"file:{state / 'spool.sqlite'}?mode=ro", uri=True, timeout=0.5)  # never creates it
+        try:
+            return int(db.execute("SELECT count(*) FROM spool WHERE topic = ?", (topic,)).fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
 
 
 def _spooled(state: Path) -> set[tuple[str, int]]:
