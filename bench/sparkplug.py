@@ -138,6 +138,9 @@ def rebirth(rec: Recorder) -> None:
     m = p.metrics.add()
     m.name, m.datatype, m.timestamp = "Node Control/Rebirth", int(DataType.BOOLEAN), p.timestamp
     set_value(m, DataType.BOOLEAN, True)
+    end = time.monotonic() + 15.0
+    while not rec.client.is_connected() and time.monotonic() < end:  # back from a broker restart
+        time.sleep(0.1)
     rec.publish("spBv1.0/plant/NCMD/plant-01", p.SerializeToString())
 
 

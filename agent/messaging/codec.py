@@ -119,16 +119,20 @@ def decode(payload: bytes) -> dict[str, Any]:
     return env
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Make a decoded payload printable as JSON (bytes -> hex summary, NaN -> null)."""
+def to_jsonable(obj: Any, *, non_finite: bool = False) -> Any:
+    """Make a decoded payload printable as JSON (bytes -> a size summary); NaN and infinities
+    become null, or stay themselves with ``non_finite`` (``json.dumps`` then prints ``NaN``,
+    ``Infinity``, ``-Infinity``: what came, distinct from null; Python's json reads them back)."""
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        return {str(k): to_jsonable(v, non_finite=non_finite) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
+        return [to_jsonable(v, non_finite=non_finite) for v in obj]
     if isinstance(obj, bytes):
         return {"bytes": len(obj)}
     if isinstance(obj, float):
-        return None if not math.isfinite(obj) else short_float(obj)
+        if not math.isfinite(obj):
+            return obj if non_finite else None
+        return short_float(obj)
     return obj
 
 

@@ -37,7 +37,7 @@ def decode_sparkplug(topic: str, payload: bytes) -> dict[str, Any]:
             known[m["alias"]] = (m["name"], m["datatype"])
         elif "alias" in m and m["alias"] in known:
             m["name"] = known[m["alias"]][0]
-    return {"sparkplug": parts[2], **codec.to_jsonable(rec)}
+    return {"sparkplug": parts[2], **codec.to_jsonable(rec, non_finite=True)}
 
 
 def decode_line(topic: str, payload: bytes, retain: bool) -> dict[str, Any]:
@@ -53,11 +53,11 @@ def decode_line(topic: str, payload: bytes, retain: bool) -> dict[str, Any]:
             rec["bytes"] = len(payload)
         return rec
     try:
-        rec.update(codec.to_jsonable(codec.decode(payload)))
+        rec.update(codec.to_jsonable(codec.decode(payload), non_finite=True))
     except CodecError as exc:
         doc = decode_document(payload)  # what ops sends has no envelope: config documents, commands
         if doc is not None or (doc := _plain_map(payload)) is not None:
-            rec["doc"] = codec.to_jsonable(doc)
+            rec["doc"] = codec.to_jsonable(doc, non_finite=True)
         else:
             rec["error"] = str(exc)
             rec["bytes"] = len(payload)
