@@ -200,7 +200,9 @@ class RemoteAgent:
             tmp / "agent.toml",
             state_dir=tmp / "state",
             instances=BASE,
-            extra="[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\n" + extra,
+            # tests push and command as fast as they can: no inbound flood limit in their way
+            extra="[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\ninbound_per_s = 100000\ninbound_burst = 100000\n"
+            + extra,
         )
         self.sub = Subscriber(broker.url)
         self.proc = AgentProcess(self.cfg, broker.url, extra_env=env)

@@ -73,6 +73,9 @@ class RemoteSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     min_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     verify_timeout_s: PosFloat = 10.0
     capture_chunk_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024 * 1024)] = 64 * 1024
+    # inbound flood limit per subscription (config/set, cmd/+, NCMD...): beyond it messages are shed
+    inbound_per_s: Annotated[float, msgspec.Meta(gt=0, le=100_000)] = 50.0
+    inbound_burst: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 100
 
 
 class SpoolSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -405,15 +408,27 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
 
 TOML_HINTS = (
     # (what tomllib says, what the user most likely did)
-    ("Invalid initial character for a key part", "an inline table { ... } must stay on one line in TOML; "
-     "for a longer driver table write it as a section: [instances.driver] with one key per line"),
-    ("Unclosed inline table", "an inline table { ... } must stay on one line in TOML; "
-     "for a longer driver table write it as a section: [instances.driver] with one key per line"),
-    ("Cannot overwrite a value", "a key is given twice, or [instances.driver] follows a driver = { ... } of the "
-     "same instance: keep one of the two forms"),
-    ("Cannot declare", "a table is declared twice: each [[instances]] starts a new instance; its sub-tables "
-     "([instances.driver], [instances.options]) follow it once each"),
-    ("Invalid value", "strings need quotes (\"sim\"), booleans are true/false, numbers have no units"),
+    (
+        "Invalid initial character for a key part",
+        "an inline table { ... } must stay on one line in TOML; "
+        "for a longer driver table write it as a section: [instances.driver] with one key per line",
+    ),
+    (
+        "Unclosed inline table",
+        "an inline table { ... } must stay on one line in TOML; "
+        "for a longer driver table write it as a section: [instances.driver] with one key per line",
+    ),
+    (
+        "Cannot overwrite a value",
+        "a key is given twice, or [instances.driver] follows a driver = { ... } of the "
+        "same instance: keep one of the two forms",
+    ),
+    (
+        "Cannot declare",
+        "a table is declared twice: each [[instances]] starts a new instance; its sub-tables "
+        "([instances.driver], [instances.options]) follow it once each",
+    ),
+    ("Invalid value", 'strings need quotes ("sim"), booleans are true/false, numbers have no units'),
     ("Expected '=' after a key", "a key needs = and a value; a string with spaces needs quotes"),
 )
 

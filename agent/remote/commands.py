@@ -69,6 +69,7 @@ def parse_request(payload: bytes) -> dict[str, Any]:
 INSTANCE_COMMANDS = ("restart",)
 BUILT_IN = frozenset({"ping", "status", "config", "reload", *INSTANCE_COMMANDS})
 RELOAD_MIN_INTERVAL_S = 2.0
+MAX_NAME_CHARS = 64  # a command name (the last topic level); an MQTT topic may carry 65,535 bytes
 MAX_LEARNED = 64  # plugin command names remembered as known (plugins have a handful each)
 
 
@@ -139,6 +140,8 @@ class Commands:
         name = topic.rsplit("/", 1)[-1]
         ident: Any = None
         try:
+            if len(name) > MAX_NAME_CHARS:  # no command has such a name: refused before it is audited
+                raise CommandError(f"unknown command: a name of {len(name)} characters (at most {MAX_NAME_CHARS})")
             req = parse_request(payload)
             ident = echo_id(req.get("id"))  # echoed: bounded (a 1 MB id must not come back 1 MB)
             result = await self.run(name, req)

@@ -273,6 +273,8 @@ def _session_options(
         will_payload=messages.last_will,
         birth=messages.birth,
         subscriptions=_subscriptions(config, topics, remote),
+        inbound_rate_per_s=config.remote.inbound_per_s,
+        inbound_burst=config.remote.inbound_burst,
         on_shed=agent_events.inbound_shed,
     )
 

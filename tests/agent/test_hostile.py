@@ -320,6 +320,10 @@ def test_new_command_names_add_no_state(agent: RemoteAgent) -> None:
     agent.sub.wait_for(lambda: agent.sub.on("edge/t1/cmd/junk149/result"), 10, "the last junk answer")
     answer = agent.sub.on("edge/t1/cmd/junk0/result")[0].env["d"]
     assert answer["ok"] is False and answer["id"] == "x" * 128
+    long_name = "n" * 10_000  # refused before the authority check audits it
+    agent.sub.client.publish(f"edge/t1/cmd/{long_name}", msgpack.packb({"id": 1}), qos=1)
+    agent.sub.wait_for(lambda: agent.sub.on(f"edge/t1/cmd/{long_name}/result"), 10, "the long name's answer")
+    assert "10000 characters" in agent.sub.on(f"edge/t1/cmd/{long_name}/result")[0].env["d"]["error"]
     assert agent.proc.stop() == 0
     db = sqlite3.connect(agent.tmp / "state" / "seq.sqlite")
     topics = [t for (t,) in db.execute("SELECT topic FROM seq")]
