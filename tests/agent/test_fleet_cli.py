@@ -21,7 +21,7 @@ from edge_agent.agent.devtools.local_broker import free_port, wait_port
 from paho.mqtt.enums import CallbackAPIVersion
 from support import BASE, ROOT, AgentProcess, cli, write_config
 
-USERS = ("ops", "t1", "t2", "t3", "scada")
+USERS = ("ops", "t1", "t2", "t3", "scada", "panel")
 
 pytestmark = [
     pytest.mark.slow,
@@ -379,3 +379,27 @@ def test_group_joiner_after_key_rotation_with_resign(tmp_path: Path, acl_broker:
         for a in (t1, t2, t3):
             if a is not None:
                 a.kill()
+
+
+def test_the_panel_user_reads_and_acknowledges_but_cannot_push_or_write(tmp_path: Path, acl_broker: AclBroker) -> None:
+    """deploy/mosquitto/acl, user panel (issue 26): least privilege for the technician's panel."""
+    ops = Spy(acl_broker, "ops", ["edge/#"])
+    panel = Spy(acl_broker, "panel", ["edge/+/alarms", "edge/+/data/+", "edge/+/config/set"])
+    try:
+        agent = Spy(acl_broker, "t1", [])
+        agent.publish("edge/t1/alarms", b"list")  # an agent may publish its alarm list ...
+        agent.publish("edge/t1/audit", b"log")  # ... and its audit trail
+        agent.close()
+        for topic in ("edge/t1/cmd/ack", "edge/t1/cmd/maintenance_done", "edge/t1/cmd/history"):
+            panel.publish(topic, b"{}")
+        for topic in ("edge/t1/config/set", "edge/t1/cmd/write", "edge/t1/cmd/restart", "edge/t1/config/desired"):
+            panel.publish(topic, b"{}")  # refused by the broker: never delivered
+        ops.publish("edge/t1/config/set", b"{}")  # the panel may not even read pushes
+        time.sleep(1.0)
+        assert {"edge/t1/alarms", "edge/t1/audit", "edge/t1/cmd/ack", "edge/t1/cmd/maintenance_done"} <= set(ops.got)
+        assert not {"edge/t1/cmd/write", "edge/t1/cmd/restart", "edge/t1/config/desired"} & set(ops.got)
+        assert ops.got.count("edge/t1/config/set") == 1  # the ops one only
+        assert "edge/t1/alarms" in panel.got and "edge/t1/config/set" not in panel.got
+    finally:
+        ops.close()
+        panel.close()

@@ -133,6 +133,24 @@ def test_panel_end_to_end(plant: PanelPlant) -> None:
     # nothing else can be sent: no config push, no tag write, no restart through the panel
     assert b.call("/api/agent/line1/write", {"tag": "x", "value": 1})[0] == 404
     assert b.call("/api/agent/line1/restart", {"instance": "thermo-a"})[0] == 404
+    # login rate limit: after 5 failures from this address (one above), even the right password waits
+    guesser = Browser(plant.url)
+    assert [guesser.login("tech", f"guess{i}") for i in range(4)] == [401] * 4
+    assert guesser.login("tech") == 429
+    assert b.call("/api/agent/line1/alarms")[0] == 200  # a session made before still works
+
+
+def test_viewing_can_require_a_login(tmp_path: Path, broker: Any) -> None:
+    plant = PanelPlant(tmp_path, broker, view_requires_login=True)
+    try:
+        b = Browser(plant.url)
+        assert b.call("/api/overview")[0] == 401 and b.call("/api/me")[1]["view_requires_login"] is True
+        with urllib.request.urlopen(plant.url + "/panel.js") as r:  # the page itself loads, to show the login
+            assert r.status == 200
+        assert b.login("visitor") == 200
+        assert b.call("/api/overview")[0] == 200
+    finally:
+        plant.close()
 
 
 @pytest.mark.slow  # a subprocess
