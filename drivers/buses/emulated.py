@@ -14,6 +14,7 @@ Every transaction steps the bus's :class:`FaultPlan` first (none by default: tes
 
 from __future__ import annotations
 
+import copy
 import errno
 import threading
 import time
@@ -28,11 +29,13 @@ def _eio() -> BaseException:
 
 @dataclass
 class FaultPlan:
-    """Which calls (counted from 1) fail, with what, and how slow every call is."""
+    """Which calls fail, with what, and how slow every call is. Calls are counted from 1 from the
+    device's open (``FakeSpiDev.open``; a ``FakeI2CBus`` is open from its creation, as an SMBus is).
+    ``error``: an exception (a fresh copy is raised each time) or a factory making one."""
 
     fail_calls: set[int] = field(default_factory=set)
     fail_from: int | None = None  # every call from this one on fails (an unplugged sensor)
-    error: Callable[[], BaseException] = _eio
+    error: BaseException | Callable[[], BaseException] = _eio
     delay_s: float = 0.0  # each call takes this long (a slow device)
     hang: bool = False  # calls block until release() (a device that never answers)
     calls: int = 0
@@ -46,7 +49,13 @@ class FaultPlan:
         if self.hang:
             self._released.wait()
         if self.calls in self.fail_calls or (self.fail_from is not None and self.calls >= self.fail_from):
-            raise self.error()
+            raise self.make_error()
+
+    def make_error(self) -> BaseException:
+        """The exception to raise now: a copy of ``error`` (no traceback carried over) or ``error()``."""
+        if isinstance(self.error, BaseException):
+            return copy.copy(self.error).with_traceback(None)
+        return self.error()
 
     def release(self) -> None:
         """Let hung calls return (call it in the test's clean-up)."""
@@ -132,6 +141,7 @@ class FakeSpiDev:
 
     def open(self, bus: int, device: int) -> None:
         self.closed = False
+        self.faults.calls = self.transfers = 0  # counted from open(), as the fault plan says
 
     def xfer2(self, data: Sequence[int]) -> list[int]:
         """One transaction (chip select low for all of it)."""

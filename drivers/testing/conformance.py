@@ -146,6 +146,11 @@ def check_values(
                 problems.append(f"{where}: value {key!r} is None (a missing value is a quality, e.g. NaN + 'bad')")
         elif not isinstance(value, _VALUE_TYPES):
             problems.append(f"{where}: value {key!r} is a {type(value).__name__}, not bool/int/float/str")
+        elif isinstance(value, float) and not math.isfinite(value) and quality.get(key, "good") == "good":
+            problems.append(
+                f"{where}: {key!r} = {value!r} without a quality: a NaN or an infinity needs one (the agent "
+                "publishes it as null with quality bad_value and raises a bad_value event)"
+            )
         if declared is not None and isinstance(key, str):
             spec = declared.get(key)
             if spec is None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from edge_agent.agent.cli import main
@@ -109,3 +110,41 @@ def test_scaffolded_packages_pass_mypy_strict(tmp_path: Path) -> None:
     search = ":".join(map(str, packages))  # edge_agent.* is found through the (editable) install
     proc = subprocess.run([*cmd, *files], capture_output=True, text=True, cwd=tmp_path, env={"MYPYPATH": search})
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("bus", ["i2c", "spi", "serial", "none"])
+def test_template_options_built_from_strings_never_reach_hardware(
+    tmp_path: Path, bus: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24 item 3: ``MyOptions(backend="sim")`` (a string, built directly as a test would)
+    runs the emulated backend, never the bus: the templates compare backends by value."""
+    import builtins
+    import importlib
+
+    target = write_package("driver", f"str_{bus}", tmp_path, bus=bus)
+    module = names(f"str_{bus}")["module"]
+    monkeypatch.syspath_prepend(str(target))
+    mod = importlib.import_module(module)
+    real_open, real_os_open = builtins.open, os.open
+
+    def refuse(path: object) -> None:
+        assert not str(path).startswith(("/dev/", "/sys/")), f"the {bus} template opened {path} with backend='sim'"
+
+    def guarded_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        refuse(path)
+        return real_open(path, *args, **kwargs)
+
+    def guarded_os_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        refuse(path)
+        return real_os_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(os, "open", guarded_os_open)
+    options = mod.SPEC.options(backend="sim")  # no msgspec.convert: the string stays a string
+    assert options.backend == "sim" and type(options.backend) is str
+    driver = mod.SPEC.factory(options)
+    driver.open()
+    try:
+        assert driver.read().values
+    finally:
+        driver.close()

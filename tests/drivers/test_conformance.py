@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ import msgspec
 import pytest
 from conformance_cases import DRIVERS, with_files
 from edge_agent.agent.config.registry import load_registry
-from edge_agent.drivers.contract import Capability, DriverSpec, Options, Values
+from edge_agent.drivers.contract import Capability, DriverSpec, DType, Options, Values, ValueSpec
 from edge_agent.drivers.errors import CommError, DriverError
 from edge_agent.drivers.sim.driver import SPEC as SIM
 from edge_agent.drivers.testing import DriverConformance
@@ -94,6 +95,10 @@ class BadDriver:
             values["b"] = object()
         if self.mode == "driver_error":
             raise CommError("bus gone")
+        if self.mode == "nan":
+            values["b"] = float("nan")
+        if self.mode == "inf_flagged":  # a missing value as the contract wants it: NaN or inf with a quality
+            values["b"], quality["b"] = float("-inf"), "open_circuit"
         return Values(values, quality)
 
     def close(self) -> None:
@@ -117,6 +122,8 @@ BAD = DriverSpec(name="bad", factory=BadDriver, options=BadOptions, provides=fro
         ("object", "read: value 'b' is a object, not bool/int/float/str"),
         ("early", "read_before_open: returned a Values instead of raising a DriverError"),
         ("driver_error", "read 1: raised CommError: bus gone"),
+        ("nan", "read: 'b' = nan without a quality"),
+        ("inf_flagged", None),
         ("close_twice", "close before open: raised RuntimeError (already closed)"),
         ("hang", "read 1: BadDriver.read() did not return within 0.5 s"),
         ("deadline_inf", "features: deadline_s must be finite seconds > 0"),
@@ -162,3 +169,10 @@ def test_registration_needs_an_installed_entry_point() -> None:
 
 def test_a_failing_sim_read_is_reported() -> None:
     assert check_driver(SIM, {"fail_reads": [2]}) == ["read 2: raised CommError: sim: injected failure on read 2"]
+
+
+def test_kit_flags_a_key_the_driver_does_not_declare() -> None:
+    declared = dataclasses.replace(BAD, values=lambda o: [ValueSpec("a", DType.FLOAT64)])
+    problems = check_driver(declared, {"mode": "inf_flagged"}, read_deadline_s=0.5)
+    assert any(p.startswith("read: key 'b' is not among the declared values") for p in problems), problems
+    assert check_driver(declared, {"mode": "ok"}, read_deadline_s=0.5) == []

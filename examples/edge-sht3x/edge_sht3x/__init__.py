@@ -86,7 +86,7 @@ class Sht3xDriver:
         """Open the bus (hardware import happens only here); DeviceNotFound when it is missing."""
         if self._injected is not None:
             self.bus = self._injected
-        elif self.o.backend is Backend.SIM:
+        elif Backend(self.o.backend) is Backend.SIM:
             from edge_sht3x.emulator import sim_bus
 
             self.bus = sim_bus(self.o)
