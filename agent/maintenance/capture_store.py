@@ -22,7 +22,8 @@ from typing import Any
 
 import msgpack
 import numpy as np
-from edge_agent.drivers.contract import ThermalFrame, Values, Waveform
+from edge_agent.drivers.contract import TemperatureReading, ThermalFrame, Values, Waveform
+from edge_agent.drivers.dotted_keys import numeric_leaves
 from edge_agent.plugins.contract import Severity, StateStore
 
 log = logging.getLogger("agent.maintenance.recorder")
@@ -74,7 +75,10 @@ def _payload(reading: Any) -> tuple[Any, int]:
         return p, _payload_size(p)
     if isinstance(reading, Values):
         vals = {k: v for k, v in reading.values.items()}  # shallow: the driver makes a new map per read
-        return {"values": vals, "quality": {k: str(q) for k, q in reading.quality.items()}}, 48 * len(vals)
+        p = {"values": vals, "quality": {k: str(q) for k, q in reading.quality.items()}}
+        if isinstance(reading, TemperatureReading):  # its values are degC (the plot's axis says so)
+            p["unit"] = "degC"
+        return p, 48 * len(vals)
     return {"repr": repr(reading)[:200]}, 200
 
 
@@ -119,6 +123,8 @@ class Recorder:
         self.event, self.store = event, store
         self.rules: dict[str, Any] = {}  # owner -> RecorderOptions
         self.rings: dict[str, Ring] = {}
+        # instance -> (keep s, rows of its published numeric features): the cheap, long pre-trigger
+        self.features: dict[str, tuple[float, deque[tuple[float, int, dict[str, float]]]]] = {}
         self.latest: dict[str, dict[str, Any]] = {}  # instance -> latest values (merged)
         self.latest_q: dict[str, dict[str, str]] = {}
         self.last_fired: dict[tuple[str, str], float] = {}
@@ -147,6 +153,13 @@ class Recorder:
         for inst in list(self.rings):
             if inst not in keep:
                 del self.rings[inst]
+        feats: dict[str, float] = {}
+        for opts in self.rules.values():
+            for r in opts.rules:
+                src = r.value.instance if r.value is not None else r.instance
+                for inst in {*(r.record or []), *([src] if src else [])}:
+                    feats[inst] = max(feats.get(inst, 0.0), r.features_pre_s + r.post_s + 1.0)
+        self.features = {i: (k, self.features[i][1] if i in self.features else deque()) for i, k in feats.items()}
         for inst, keep_s in keep.items():
             ring = self.rings.get(inst)
             if ring is None:
@@ -169,6 +182,12 @@ class Recorder:
             q.pop(k, None)
         if quality:
             q.update(quality)
+        feats = self.features.get(instance)
+        if feats is not None:
+            now, (keep_s, rows) = time.monotonic(), feats
+            rows.append((now, time.time_ns() // 1_000_000, numeric_leaves(values)))
+            while rows and rows[0][0] < now - keep_s:
+                rows.popleft()
         for owner, opts in self.rules.items():
             for r in opts.rules:
                 if r.value is not None and r.value.instance == instance:
@@ -216,6 +235,7 @@ class Recorder:
             "ts_ms": time.time_ns() // 1_000_000,
             "pre_s": r.pre_s,
             "post_s": r.post_s,
+            "features_pre_s": r.features_pre_s,
         }
         record = list(r.record or [instance])
         loop = asyncio.get_running_loop()
@@ -239,6 +259,7 @@ class Recorder:
         self.saved += 1
         self.evicted += evicted
         self._save_counters()
+        self._index(cid, meta)
         pre = {i: s.get("trigger_offset_s") for i, s in series.items() if s.get("kind") == "waveform"}
         self.event(
             owner,
@@ -262,7 +283,13 @@ class Recorder:
         for inst, ring in rings.items():
             items = ring.window(t - meta["pre_s"], t + meta["post_s"] + 0.5) if ring else []
             series[inst] = _series(items, t)
-        return self._write(cid, {"meta": meta, "snapshot": snapshot, "series": series})
+        features = {}
+        for inst in {*rings, meta["instance"]}:
+            got = self.features.get(inst)
+            since = t - float(meta.get("features_pre_s", 0.0))
+            rows = [r for r in list(got[1]) if r[0] >= since] if got else []
+            features[inst] = {"rows": [{"t_s": round(m - t, 3), "ts_ms": ts, "values": v} for m, ts, v in rows]}
+        return self._write(cid, {"meta": meta, "snapshot": snapshot, "series": series, "features": features})
 
     def _write(self, cid: str, doc: dict[str, Any]) -> tuple[int, int]:
         """(worker thread) write one capture, then evict the oldest beyond the limits."""
@@ -296,11 +323,37 @@ class Recorder:
             "recorder", "counters", {"saved": self.saved, "evicted": self.evicted, "suppressed": self.suppressed}
         )
 
+    def _index(self, cid: str, meta: Mapping[str, Any]) -> None:
+        """What ``captures`` lists per capture without opening it: instance, trigger, time, durations."""
+        index = dict(self.store.load("recorder", "index") or {})
+        trig = meta.get("trigger") or {}
+        what = " ".join(str(trig[k]) for k in ("feature", "level", "tone", "fault", "key") if k in trig)
+        index[cid] = {
+            "instance": meta.get("instance"),
+            "rule": meta.get("rule"),
+            "trigger": f"{trig.get('kind', '?')} {what}".strip(),
+            "ts_ms": meta.get("ts_ms"),
+            "raw_s": float(meta.get("pre_s", 0)) + float(meta.get("post_s", 0)),
+            "features_s": float(meta.get("features_pre_s", 0)) + float(meta.get("post_s", 0)),
+        }
+        existing = {f.stem for f in self.dir.glob("*.cap")}
+        self.store.save("recorder", "index", {k: v for k, v in index.items() if k in existing})
+
     # -- list, fetch, stats ----------------------------------------------------------------------
     def list(self) -> list[dict[str, Any]]:
+        """Newest first: id, instance, trigger, time, raw and feature seconds, size."""
+        index = self.store.load("recorder", "index") or {}
         out = []
         for f in sorted(self.dir.glob("*.cap"), reverse=True):
-            out.append({"id": f.stem, "bytes": f.stat().st_size, "mtime_ms": int(f.stat().st_mtime * 1000)})
+            st = f.stat()
+            out.append(
+                {
+                    "id": f.stem,
+                    **dict(index.get(f.stem) or {}),
+                    "bytes": st.st_size,
+                    "mtime_ms": int(st.st_mtime * 1000),
+                }
+            )
         return out
 
     def get(self, cid: str) -> bytes:

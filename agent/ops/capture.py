@@ -155,4 +155,6 @@ def _finish(answer: dict[str, Any] | list[dict[str, Any]], out: str, plot_path: 
         print(f"capture: {exc}", file=sys.stderr)
         return EXIT_ERROR_ANSWER
     print(f"capture: {meta['n']} samples x {len(meta['axes'])} axes at {meta['rate_hz']:g} Hz -> {out}")
+    if plot_path:
+        print(f"capture: plot -> {plot_path}")
     return EXIT_OK

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from edge_agent.drivers.dotted_keys import numeric_leaves
 
 INK, MUTED, ALARM = "#1f4e79", "#555555", "#c62828"
 
@@ -91,29 +92,170 @@ def waveform(series: dict[str, Any]) -> Any:
     return raw.astype(np.float32) * np.float32(series.get("scale", 1.0))
 
 
+UNIT_SUFFIXES = (  # names carry their unit (docs/messages.md): the axis label of a feature's trend
+    ("_mm_s", "mm/s"), ("_c_per_min", "degC/min"), ("_c", "degC"), ("_db", "dB"), ("_hz", "Hz"), ("_g", "g"),
+    ("rpm", "rpm"), ("_kwh", "kWh"), ("_kw", "kW"), ("_pct", "%"), ("_s", "s"), ("_v", "V"), ("count", "parts"),
+    (".hz", "Hz"),
+)  # fmt: skip
+HARMONICS = 3  # fault-frequency harmonics marked on the spectra
+
+
+def unit_of(key: str) -> str:
+    """The unit a value's name carries (``x.velocity_rms_mm_s`` -> mm/s); "" when it names none."""
+    return next((u for suffix, u in UNIT_SUFFIXES if key.endswith(suffix)), "")
+
+
+def trigger_key(trigger: dict[str, Any]) -> str | None:
+    """The feature that fired a capture: an alarm's ``feature``, a bearing tone's ratio, a value's key."""
+    if trigger.get("feature"):
+        return str(trigger["feature"])
+    if trigger.get("tone"):
+        return f"bearing.{trigger['tone']}.ratio_db"
+    return str(trigger["key"]) if trigger.get("key") else None
+
+
+def fault_tones(doc: dict[str, Any], inst: str) -> dict[str, float]:
+    """Bearing tones (Hz) at the trigger, from the snapshot of the instance (or the meta's ``bearing_hz``)."""
+    bearing = ((doc.get("snapshot") or {}).get(inst, {}).get("values") or {}).get("bearing") or {}
+    tones = {
+        str(k): float(v["hz"])
+        for k, v in bearing.items()
+        if isinstance(v, dict) and isinstance(v.get("hz"), (int, float))
+    }
+    return tones or {k: float(v) for k, v in (doc["meta"].get("bearing_hz") or {}).items()}
+
+
+def _mark_tones(ax: Any, tones: dict[str, float], top_hz: float, y: float, fired: str | None) -> None:
+    """The tone that fired with its harmonics (BPFO, 2xBPFO, 3xBPFO), the other fault tones once
+    (the cage frequency, far below the others, only when it fired)."""
+    for i, (name, hz) in enumerate(sorted(tones.items())):
+        if name == "ftf" and fired != "ftf":
+            continue
+        color = ALARM if name == fired else f"C{(i + 3) % 10}"
+        for h in range(1, (HARMONICS if name == fired or fired is None else 1) + 1):
+            if h * hz < top_hz:
+                ax.axvline(h * hz, linestyle="--", linewidth=0.8, color=color, alpha=0.8)
+                label = name.upper() if h == 1 else f"{h}x{name.upper()}"
+                ax.text(h * hz, y, label, rotation=90, color=color, fontsize=7, va="top", ha="right")
+
+
+def _feature_trend(ax: Any, doc: dict[str, Any], inst: str) -> None:
+    """The triggering feature before and after the trigger, with its unit and limit."""
+    trig = doc["meta"].get("trigger") or {}
+    key = trigger_key(trig)
+    rows = ((doc.get("features") or {}).get(inst) or {}).get("rows") or []
+    pts = [(r["t_s"], r["values"][key]) for r in rows if key and key in r["values"]]
+    if pts:
+        ax.plot([t / 60 for t, _ in pts], [v for _, v in pts], linewidth=1.0, color=INK, label=key)
+    if isinstance(trig.get("limit"), (int, float)):
+        ax.axhline(float(trig["limit"]), color=ALARM, linestyle=":", linewidth=1, label=f"limit {trig['limit']:g}")
+    elif isinstance(trig.get("ratio_db"), (int, float)):  # a bearing tone: the ratio that fired it
+        ax.plot([0.0], [float(trig["ratio_db"])], "o", color=ALARM, label=f"fired at {trig['ratio_db']:.1f} dB")
+    ax.axvline(0.0, color=ALARM, linestyle="--", linewidth=1)
+    unit = unit_of(key or "")
+    ax.set(xlabel="min from the trigger", ylabel=unit or "value")
+    what = f"{key} ({unit})" if unit else str(key)
+    ax.set_title(f"{inst}: {what}, {len(pts)} readings" if pts else f"{inst}: no feature trend recorded", fontsize=9)
+    if pts:
+        ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+
+
+def _rms_per_block(g: Any, rate: float, block_s: float = 0.1) -> tuple[Any, Any]:
+    n = max(1, int(rate * block_s))
+    k = len(g) // n
+    blocks = g[: k * n].reshape(k, n, -1).astype(np.float64)
+    return np.arange(k) * block_s, np.sqrt(np.mean((blocks - blocks.mean(axis=1, keepdims=True)) ** 2, axis=1))
+
+
+def _waveform_panels(axs: Any, doc: dict[str, Any], inst: str, s: dict[str, Any]) -> None:
+    """RMS per 0.1 s of every axis over the capture, the waveform just after the trigger, and the
+    spectrum and envelope spectrum after the trigger against the baseline before it."""
+    g, rate, unit = waveform(s), float(s["rate_hz"]), s.get("unit", "g")
+    pre = float(s["trigger_offset_s"])
+    t, rms = _rms_per_block(g, rate)
+    axs[0].plot(t - pre, rms, linewidth=0.8)
+    axs[0].axvline(0.0, color=ALARM, linestyle="--", linewidth=1)
+    axs[0].legend(s["axes"], fontsize=7, loc="upper left")
+    axs[0].set(xlabel="s from the trigger", ylabel=f"{unit} RMS", title=f"{inst}: RMS per 0.1 s ({pre:.0f} s before)")
+    i0 = int(pre * rate)
+    zoom = g[i0 : i0 + int(0.25 * rate), 0]
+    axs[1].plot(np.arange(len(zoom)) / rate * 1000, zoom, linewidth=0.6)
+    axs[1].set(xlabel="ms after the trigger", ylabel=unit, title=f"waveform ({s['axes'][0]}), 0.25 s")
+    n = min(int(2 * rate), i0, len(g) - i0)
+    tones = fault_tones(doc, inst)
+    if n < int(0.25 * rate):
+        return
+    base, after = g[i0 - n : i0, 0], g[i0 : i0 + n, 0]
+    for data, label, color in ((base, "before", "#9e9e9e"), (after, "after", INK)):
+        f, amp = spectrum(data, rate)
+        axs[2].semilogy(f, amp + 1e-9, linewidth=0.5, color=color, label=f"{n / rate:.1f} s {label}")
+    axs[2].set(xlabel="Hz", ylabel=f"{unit} peak", title=f"spectrum ({s['axes'][0]})")
+    band = envelope_band({"rate_hz": rate, **doc["meta"]})
+    top = (HARMONICS + 0.5) * max(tones.values() or [250.0])
+    peak = 0.0
+    for data, label, color in ((base, "before", "#9e9e9e"), (after, "after", INK)):
+        f, env = envelope_spectrum(data, rate, band)
+        keep = (f >= 2.0) & (f <= top)
+        axs[3].plot(f[keep], env[keep], linewidth=0.7, color=color, label=f"{label}")
+        peak = max(peak, float(env[keep].max()) if keep.any() else 0.0)
+    _mark_tones(axs[3], tones, top, peak, (doc["meta"].get("trigger") or {}).get("tone"))
+    axs[3].set(xlabel="Hz", ylabel=unit, title=f"envelope spectrum {band[0]:.0f}-{band[1]:.0f} Hz, bearing tones")
+    for ax in axs[2:]:
+        ax.legend(fontsize=7, loc="upper right")
+
+
+def _values_panels(axs: Any, inst: str, s: dict[str, Any], limit: tuple[str, float] | None) -> None:
+    """A values series: one axis per unit (rpm apart from parts), the trigger at t = 0 and the
+    trigger's limit on the axis of its unit."""
+    t = [r["t_s"] for r in s["rows"]]
+    flat = [numeric_leaves(r.get("values") or {}) for r in s["rows"]]
+    given = next((str(r["unit"]) for r in s["rows"] if r.get("unit")), "")  # a temperature driver's degC
+    by_unit: dict[str, list[str]] = {}
+    for k in sorted({k for row in flat for k in row}):
+        by_unit.setdefault(given or unit_of(k), []).append(k)
+    for ax, (unit, keys) in zip(axs, sorted(by_unit.items()), strict=False):
+        for k in keys[:6]:
+            ax.plot(t, [row.get(k, np.nan) for row in flat], label=k, linewidth=0.8)
+        ax.axvline(0.0, color=ALARM, linestyle="--", linewidth=1)
+        if limit is not None and limit[0] == unit:
+            ax.axhline(limit[1], color=ALARM, linestyle=":", linewidth=1, label=f"limit {limit[1]:g} {unit}")
+        ax.set(xlabel="s from the trigger", ylabel=unit or "value", title=f"{inst} ({unit or 'no unit'})")
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
+
+
 def recording(doc: dict[str, Any], path: Path) -> None:
-    """Every recorded waveform and value series of a saved capture against time, the trigger at t = 0."""
+    """A saved capture for diagnosis: the triggering feature's trend (minutes, with unit and limit),
+    then per waveform the RMS over the capture, the waveform, the spectrum and the envelope
+    spectrum with the bearing tones and harmonics (after the trigger against before), and the
+    values series one axis per unit."""
     plt = pyplot()
-    series = [(i, s) for i, s in doc["series"].items() if s["kind"] in ("waveform", "values")]
-    fig, axes = plt.subplots(max(1, len(series)), 1, figsize=(10, 3 * max(1, len(series))), squeeze=False, sharex=True)
-    for ax, (inst, s) in zip(axes[:, 0], series, strict=False):
-        if s["kind"] == "waveform":
-            g = waveform(s)
-            t = np.arange(len(g)) / s["rate_hz"] - s["trigger_offset_s"]
-            ax.plot(t, g, linewidth=0.4)
-            ax.legend(s["axes"], fontsize=7, loc="upper left")
-            ax.set_ylabel(s.get("unit", ""))
-        else:
-            t = [r["t_s"] for r in s["rows"]]
-            keys = sorted({k for r in s["rows"] for k, v in r["values"].items() if isinstance(v, (int, float))})[:6]
-            for k in keys:
-                ax.plot(t, [r["values"].get(k) for r in s["rows"]], label=k, linewidth=0.8)
-            ax.legend(fontsize=7, loc="upper left")
-        ax.axvline(0.0, color="red", linestyle="--", linewidth=1)
-        ax.set_title(f"{inst}", fontsize=9)
-        ax.set_xlabel("s from the trigger")
     m = doc["meta"]
-    fig.suptitle(f"capture {m['id']} - rule {m['rule']} ({m['trigger'].get('kind')})", fontsize=10)
+    waves = [(i, s) for i, s in doc["series"].items() if s["kind"] == "waveform"]
+    values = [(i, s) for i, s in doc["series"].items() if s["kind"] == "values"]
+    units = [len({unit_of(k) for r in s["rows"] for k in numeric_leaves(r.get("values") or {})}) for _, s in values]
+    n_rows = 1 + 2 * len(waves) + sum(max(1, u) for u in units)
+    fig = plt.figure(figsize=(11, 2.6 * n_rows))
+    grid = fig.add_gridspec(n_rows, 2)
+    _feature_trend(fig.add_subplot(grid[0, :]), doc, str(m.get("instance")))
+    row = 1
+    for inst, s in waves:
+        axs = [fig.add_subplot(grid[row, 0]), fig.add_subplot(grid[row, 1]),
+               fig.add_subplot(grid[row + 1, 0]), fig.add_subplot(grid[row + 1, 1])]  # fmt: skip
+        _waveform_panels(axs, doc, inst, s)
+        row += 2
+    trig = m.get("trigger") or {}
+    key = trigger_key(trig)
+    limit = (unit_of(key), float(trig["limit"])) if key and isinstance(trig.get("limit"), (int, float)) else None
+    for (inst, s), u in zip(values, units, strict=True):
+        axs = [fig.add_subplot(grid[row + i, :]) for i in range(max(1, u))]
+        _values_panels(axs, inst, s, limit if inst == m.get("instance") else None)
+        row += max(1, u)
+    when = dt.datetime.fromtimestamp(float(m.get("ts_ms", 0)) / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    fig.suptitle(
+        f"capture {m['id']} - rule {m['rule']}: {trig.get('kind')} on {m.get('instance')} at {when}", fontsize=10
+    )
     fig.tight_layout()
     save(fig, path)
 

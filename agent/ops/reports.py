@@ -16,6 +16,7 @@ from typing import Any
 import msgpack
 from edge_agent.agent.messaging import codec
 from edge_agent.agent.ops import report_render as render
+from edge_agent.agent.ops.answers import table
 from edge_agent.agent.ops.capture import _collect, _pump
 from edge_agent.agent.ops.connection import ClientError, ClientSettings, Connection, resolve
 from edge_agent.agent.ops.fleet import request
@@ -71,9 +72,26 @@ def list_captures(s: ClientSettings, agent: str, timeout_s: float) -> int:
         f"{len(caps)} capture(s), {st['disk_bytes'] / 1e6:.1f} MB; evicted {st['evicted_total']}, "
         f"suppressed by hold-off {st['suppressed_total']}"
     )
-    for c in caps:
-        print(f"  {c['id']:40} {c['bytes'] / 1024:8.0f} kB")
+    rows = [
+        {
+            "id": c["id"],
+            "instance": c.get("instance"),
+            "trigger": c.get("trigger"),
+            "time (UTC)": _utc(c.get("ts_ms") or c.get("mtime_ms")),
+            "raw s": c.get("raw_s"),
+            "features s": c.get("features_s"),
+            "kB": round(c["bytes"] / 1024),
+        }
+        for c in caps
+    ]
+    print("\n".join("  " + line for line in table(rows)))
     return 0
+
+
+def _utc(ms: Any) -> str:
+    if not isinstance(ms, (int, float)):
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
 
 
 def get_capture(

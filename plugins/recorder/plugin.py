@@ -48,6 +48,9 @@ class Rule(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True
     record: list[str] = []  # instances whose raw readings are saved; default: the trigger's instance
     pre_s: Annotated[float, msgspec.Meta(ge=0, le=120)] = 10.0
     post_s: Annotated[float, msgspec.Meta(ge=0, le=120)] = 5.0
+    # the published features (velocity, zone, temperatures...) of the recorded instances this long
+    # before the trigger: minutes of baseline for a row per message, where raw samples cost MBs
+    features_pre_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 300.0
     holdoff_s: Annotated[float, msgspec.Meta(ge=0, le=7 * 86400)] = 300.0  # one capture per rule per this
 
 

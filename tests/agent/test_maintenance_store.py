@@ -213,3 +213,38 @@ def test_shift_report_lists_alarms_diagnoses_and_time_not_monitored_in_the_plant
     assert "06:00-06:02 agent: agent not running" in text and "06:06-06:07 tc: sensor fault" in text
     # still active: carried into the next shift from its start
     assert {e["name"] for e in rep.acc["line1"]["episodes"]} == {"bearing bpfo fault", "looseness fault"}
+
+
+def test_a_capture_keeps_minutes_of_features_lists_what_fired_and_plots_for_diagnosis(tmp_path: Path) -> None:
+    """Features (published values) reach back features_pre_s, raw samples only pre_s; --list says
+    instance, trigger and time; the plot draws the feature trend with its unit and limit."""
+    from edge_agent.agent.ops import plots
+
+    async def run() -> dict[str, Any]:
+        events: list[tuple[Any, ...]] = []
+        store = MemoryStore()
+        rec = Recorder(tmp_path / "caps", lambda *a: events.append(a), store)
+        rule = Rule(name="heat", event="alarm", instance="probe", match={"active": True}, pre_s=0.1, post_s=0.1,
+                    features_pre_s=60.0, holdoff_s=0.0)  # fmt: skip
+        rec.configure("rec", RecorderOptions(rules=[rule]))
+        for i in range(6):
+            rec.on_data("probe", {"ch": {"temp_c": 70.0 + i}}, None)
+            rec.feed("probe", Values({"ch": 70.0 + i}))
+            await asyncio.sleep(0.05)
+        rec.on_event("probe", "alarm", {"active": True, "feature": "ch.temp_c", "level": "high", "limit": 74.0})
+        await asyncio.sleep(0.4)
+        saved = [e for e in events if e[1] == "capture_saved"]
+        listed = rec.list()
+        assert listed[0]["instance"] == "probe" and listed[0]["trigger"] == "alarm ch.temp_c high"
+        assert listed[0]["features_s"] == 60.1 and listed[0]["ts_ms"] > 0
+        return msgpack.unpackb(rec.get(saved[0][4]["id"]), raw=False)
+
+    doc = asyncio.run(run())
+    feats = doc["features"]["probe"]["rows"]
+    raw = doc["series"]["probe"]["rows"]
+    assert [r["values"]["ch.temp_c"] for r in feats] == [70.0, 71.0, 72.0, 73.0, 74.0, 75.0]  # all six: minutes of room
+    assert len(raw) < 6  # the raw ring keeps pre_s only
+    assert plots.unit_of("ch.temp_c") == "degC" and plots.unit_of("x.velocity_rms_mm_s") == "mm/s"
+    out = tmp_path / "cap.png"
+    plots.recording(doc, out)
+    assert out.stat().st_size > 10_000
