@@ -82,7 +82,16 @@ def guess_type(value: Any) -> DataType:
 
 
 def set_value(m: Any, datatype: DataType, value: Any) -> None:
-    """Put ``value`` into the value field its data type uses; None becomes is_null."""
+    """Put ``value`` into the value field its data type uses; None, and a value that does not fit
+    its type (what no declaration checked: a string where a number was learned), become is_null,
+    so one odd value never stops a birth or a whole message."""
+    try:
+        _set_value(m, datatype, value)
+    except (TypeError, ValueError, OverflowError):
+        m.is_null = True
+
+
+def _set_value(m: Any, datatype: DataType, value: Any) -> None:
     if value is None or (isinstance(value, float) and math.isnan(value) and datatype not in (9, 10)):
         m.is_null = True
     elif datatype in _32_BIT:

@@ -115,3 +115,14 @@ def test_lists_become_one_metric_per_element_padded_to_the_declared_length() -> 
 
     got = dict(metric_items({"x": {"peaks_hz": [24.5, 49.0], "rms_g": 0.1}}, lists={"x.peaks_hz": 3}))
     assert got == {"x.peaks_hz.0": 24.5, "x.peaks_hz.1": 49.0, "x.peaks_hz.2": None, "x.rms_g": 0.1}
+
+
+def test_a_value_that_does_not_fit_its_metric_type_is_null_never_an_exception() -> None:
+    """Issue 24 item 5: what no declaration checked (a plugin that declares nothing) cannot stop a birth."""
+    from edge_agent.agent.sparkplug.payload import DataType, Payload, set_value
+
+    for datatype in DataType:
+        for junk in ("twelve", [1, 2], {"a": 1}, object(), float("inf"), 10**30, b"\x00"):
+            m = Payload().metrics.add()
+            set_value(m, datatype, junk)  # must not raise
+            assert m.is_null or m.WhichOneof("value") is not None
