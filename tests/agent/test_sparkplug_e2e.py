@@ -133,7 +133,8 @@ def test_session_values_commands_and_death_decoded_by_tahu(tmp_path: Path, broke
 
 def test_rebirths_and_node_health_follow_the_session_rules(tmp_path: Path, broker: LocalBroker) -> None:
     """Issue 24: Rebirth without an alias, no DBIRTH with an empty device id (the node's health
-    NDATA used to go out as one), and after each Rebirth every DBIRTH before any DDATA."""
+    NDATA used to go out as one), and after each Rebirth every DBIRTH before any DDATA; a driver
+    returning junk costs nothing of the session (the short CI version of bench.sparkplug --soak)."""
     instances = """
 [[instances]]
 name = "ramp"
@@ -147,6 +148,13 @@ plugin = "values"
 interval_s = 0.7
 options = { heartbeat_s = 0 }
 driver = { type = "sim", profile = "sine", channels = 1 }
+
+[[instances]]
+name = "junk"
+plugin = "values"
+interval_s = 0.2
+options = { heartbeat_s = 0 }
+driver = { type = "sim", channels = 2, junk_every = 2 }
 """
     extra = SPARKPLUG + "health_interval_s = 1\n"
     cfg = write_config(tmp_path / "a.toml", state_dir=tmp_path / "s", instances=instances, extra=extra)
@@ -168,3 +176,7 @@ driver = { type = "sim", profile = "sine", channels = 1 }
     bad = violations(decoded)
     assert bad == [], "\n".join(bad)
     assert not [r["topic"] for r in decoded if r["topic"].endswith("/")], "no device without an id"
+    junk = [r for r in decoded if r["topic"].endswith("/DDATA/t1/junk")]
+    assert len(junk) >= 5, "the junk driver's device lives through its junk (strings, NaN, inf, lists)"
+    born = birth_names(decoded, "junk")
+    assert set(born) >= {"ch0", "ch1"} and "undeclared_junk" not in born, "never a metric it did not declare"
