@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test test-fast lint typecheck pytest bench sysdeps sysdeps-browser test-browser clean proto npm test-arm64 smoke-armhf reference data-path readmes
+.PHONY: demo sysdeps-demo test test-fast lint typecheck pytest bench sysdeps sysdeps-browser test-browser clean proto npm test-arm64 smoke-armhf reference data-path readmes
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,12 +14,25 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # mosquitto (demo and tests), socat (RTU pty pairs), shellcheck (install script): apt-get when root.
+# apt-get that waits for another apt or dpkg (unattended-upgrades on a fresh Pi) instead of failing
+APT = DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -qq
+APT_WAIT = for i in $$(seq 1 120); do $(APT) update >/dev/null 2>&1 && break; echo "apt is busy (another install?): waiting"; sleep 5; done
+
+# What the tests use beside Python: a real broker, socat (ptys), shellcheck (deploy scripts).
 sysdeps:
 	@missing=""; for t in mosquitto socat shellcheck; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "note: missing$$missing (not root: the demo falls back to an embedded broker)"; fi; \
+	    echo "installing:$$missing"; $(APT_WAIT); $(APT) install $$missing >/dev/null; \
+	  else echo "note: missing$$missing (not root: the tests that need them skip or fall back)"; fi; \
+	fi
+
+# What the demo uses: only mosquitto (without it the demo runs an embedded broker).
+sysdeps-demo:
+	@if ! command -v mosquitto >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing: mosquitto"; $(APT_WAIT); $(APT) install mosquitto >/dev/null || echo "note: mosquitto not installed: the demo uses an embedded broker"; \
+	  else echo "note: no mosquitto (not root): the demo falls back to an embedded broker"; fi; \
 	fi
 
 # Debian's chromium and chromium-driver (~100 MB): only for the panel's real-browser test, which the
@@ -27,7 +40,7 @@ sysdeps:
 sysdeps-browser:
 	@if ! command -v chromedriver >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing: chromium chromium-driver"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	    echo "installing: chromium chromium-driver"; $(APT_WAIT); $(APT) install chromium chromium-driver >/dev/null; \
 	  else echo "note: no chromedriver (not root): the panel's browser test will skip"; fi; \
 	fi
 
@@ -35,8 +48,9 @@ sysdeps-browser:
 test-browser: $(STAMP) sysdeps sysdeps-browser
 	$(BIN)/pytest tests/agent/test_panel_browser.py
 
-demo: $(STAMP) sysdeps
-	$(BIN)/edge-agent demo $(if $(SECONDS),--seconds $(SECONDS))
+# KEEP=1 keeps the agent's state in .demo-state/ (run it twice: calibrations, counters, reports persist).
+demo: $(STAMP) sysdeps-demo
+	$(BIN)/edge-agent demo $(if $(SECONDS),--seconds $(SECONDS)) $(if $(KEEP),--keep .demo-state)
 
 lint: $(STAMP)
 	$(BIN)/ruff check agent drivers plugins tests $(wildcard bench)

@@ -180,7 +180,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge_agent.agent.devtools.demo import run_demo
 
-    return run_demo(seconds=args.seconds, config=args.config, plain=args.plain, panel=not args.no_panel)
+    return run_demo(seconds=args.seconds, config=args.config, plain=args.plain, panel=not args.no_panel, keep=args.keep)
 
 
 def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
@@ -252,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="config to run (default: examples/reference-plant.toml)")
     s.add_argument("--plain", action="store_true", help="plain lines instead of a refreshing table")
     s.add_argument("--no-panel", action="store_true", help="do not start the web panel beside the agent")
+    s.add_argument("--keep", metavar="DIR", help="keep the agent's state in DIR between runs (make demo KEEP=1)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser(

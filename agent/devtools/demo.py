@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import queue
+import shutil
 import socket
 import sys
 import tempfile
@@ -229,27 +230,68 @@ async def _run(make: Callable[[], Runtime], view: LiveView, seconds: float | Non
     return task.result()
 
 
+def _state_dir(keep: str | None, stack: ExitStack) -> str:
+    """A fresh temporary state directory, or ``keep`` (created once, reused by the next run)."""
+    if keep is None:
+        return str(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-")))
+    path = Path(keep).absolute()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return str(path)
+
+
+def _edge_agent() -> str:
+    """How to type ``edge-agent`` in another terminal: the bare name when it is on PATH, else its path."""
+    mine = Path(sys.executable).parent / "edge-agent"
+    on_path = shutil.which("edge-agent")
+    if on_path is not None and Path(on_path).resolve() == mine.resolve():
+        return "edge-agent"
+    if mine.exists():
+        try:
+            return str(mine.relative_to(Path.cwd()))
+        except ValueError:
+            return str(mine)
+    return "edge-agent"
+
+
+def _how_to_reach() -> str:
+    """The line that tells a person where ``edge-agent`` is (make demo does not change their PATH)."""
+    cmd = _edge_agent()
+    if cmd == "edge-agent":
+        return "edge-agent is on your PATH"
+    return f"edge-agent is {cmd} (not on PATH: type that, or `source {Path(cmd).parent}/activate` first)"
+
+
 def run_demo(
-    *, seconds: float | None = None, config: str | None = None, plain: bool = False, panel: bool = True
+    *,
+    seconds: float | None = None,
+    config: str | None = None,
+    plain: bool = False,
+    panel: bool = True,
+    keep: str | None = None,
 ) -> int:
-    """Run the demo; returns the exit code (0 after --seconds or Ctrl-C)."""
+    """Run the demo; returns the exit code (0 after --seconds or Ctrl-C). ``keep``: a state
+    directory kept between runs (calibrations, counters, captures and reports persist)."""
     logging.basicConfig(level=logging.WARNING, handlers=[logging.NullHandler()])
     reg = load_registry()
     data = _load(config)
     view = LiveView(plain=plain or not sys.stdout.isatty())
     logging.getLogger().addHandler(_ViewLog(view))
     with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-"))
+        tmp = _state_dir(keep, stack)
         broker = stack.enter_context(LocalBroker())
-        print(f"demo: {broker.kind} broker on {broker.url}; state in {tmp}", flush=True)
+        kept = (
+            " (kept: run `make demo KEEP=1` again to see it persist)" if keep else " (removed at exit; KEEP=1 keeps it)"
+        )
+        print(f"demo: {broker.kind} broker on {broker.url}; state in {tmp}{kept}", flush=True)
+        print(f"demo: {_how_to_reach()}", flush=True)
         src = Path(config) if config else default_config()
         if localize(data, Path(tmp) / "plant", src.absolute().parent):
-            (Path(tmp) / "plant").mkdir()
+            (Path(tmp) / "plant").mkdir(exist_ok=True)
             plant = start_plantsim(data, Path(tmp) / "plant", stack)
             example = next(iter(plant.ready.get("iio", [])), "INSTANCE")
             view.footer = [
                 f"simulated hardware: `edge-agent plantsim` serves {_served(plant.ready)}",
-                f"in another terminal: edge-agent plantsim --control {plant.control} fault {example} inner"
+                f"in another terminal: {_edge_agent()} plantsim fault {example} inner"
                 "   (none/outer/inner/ball; plc INSTANCE busy|silent|ok; status)",
             ]
             print("demo: " + "\ndemo: ".join(view.footer), flush=True)
@@ -265,9 +307,8 @@ def run_demo(
         stack.callback(client.loop_stop)
         if any(i.plugin.name == "temperature" for i in cfg.instances) and demo_lines:
             stack.callback(calibrate_later(client, cfg.mqtt.prefix, cfg.agent_id).cancel)
-            hint = (
-                f"{SHIFT_MIN}-minute shifts; in another terminal: edge-agent report {cfg.agent_id} --url {broker.url}"
-            )
+            report = f"{_edge_agent()} report {cfg.agent_id} --url {broker.url}"
+            hint = f"{SHIFT_MIN}-minute shifts; in another terminal: {report}"
             print(f"demo: {hint}")
             view.hints.append(hint)
         if panel:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -36,6 +37,24 @@ if TYPE_CHECKING:  # the simulators import numpy and pymodbus: only when serving
     from edge_agent.drivers.modbus.simulator import PlcImage
 
 DEFAULT_CONTROL = "/tmp/edge-plantsim/control.sock"
+
+
+def pointer_file() -> Path:
+    """Where a running simulator notes its control socket (in the user's own runtime or cache
+    directory, never /tmp), so ``plantsim status`` finds the one ``make demo`` started, flagless."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or str(Path.home() / ".cache")
+    return Path(base) / "edge-agent" / "plantsim-control"
+
+
+def find_control() -> str:
+    """The control socket to ask: the running simulator's (its note), else the default path."""
+    try:
+        noted = pointer_file().read_text().strip()
+    except OSError:
+        return DEFAULT_CONTROL
+    return noted if noted and os.path.exists(noted) else DEFAULT_CONTROL
+
+
 KERNEL_PATHS = ("/sys", "/dev", "/proc")  # never written: the simulator only serves trees of its own
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -139,6 +158,7 @@ class PlantSim:
     def __init__(self, plant: Plant, *, control: str, tick_s: float = 0.05, stats_json: bool = False) -> None:
         self.plant, self.control, self.tick_s, self.stats_json = plant, control, tick_s, stats_json
         self.private: dict[str, str] = {}  # world-exposed directory -> created / kept / tightened
+        self._existed: list[tuple[Path, Path]] = []  # (a place of ours, the directory above it that existed)
         self._stop = asyncio.Event()
         self._started = time.monotonic()
 
@@ -176,6 +196,7 @@ class PlantSim:
     async def _start(self) -> None:
         from edge_agent.drivers.modbus.simulator import bound_port, serve_tcp
 
+        self._note_existing()
         self._claim_private()
         for dev in self.plant.iio.values():
             dev.create()
@@ -189,6 +210,11 @@ class PlantSim:
         if os.path.lexists(self.control):
             os.unlink(self.control)
         self._control = await asyncio.start_unix_server(self._serve_control, path=self.control)
+        try:  # a note for `plantsim status` without --control; best effort (a read-only home still serves)
+            pointer_file().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            pointer_file().write_text(self.control + "\n")
+        except OSError:
+            pass
 
     def _on_poll(self, plc: Plc, n: int, span_ms: float) -> None:
         plc.polls += 1
@@ -275,6 +301,36 @@ class PlantSim:
             self._control.close()
         if os.path.exists(self.control):
             os.unlink(self.control)
+        with contextlib.suppress(OSError):
+            if pointer_file().read_text().strip() == self.control:
+                pointer_file().unlink()
+        self._remove_empty_dirs()
+
+    def _places(self) -> list[Path]:
+        places = [Path(self.control).parent]
+        for dev in self.plant.iio.values():
+            places += [dev.dir, dev.node.parent]
+        return places
+
+    def _note_existing(self) -> None:
+        """Before creating anything: the nearest existing directory above each place (kept at cleanup)."""
+        for place in self._places():
+            existing = next(d for d in (place, *place.parents) if d.exists())
+            self._existed.append((place, existing))
+
+    def _remove_empty_dirs(self) -> None:
+        """The directories this run made and left empty (device trees, the socket's), up to the one
+        that existed before: nothing of the run is left behind after SIGTERM."""
+        for place, existed in self._existed:
+            d = place
+            while d != existed and existed in d.parents:
+                try:
+                    d.rmdir()  # only if empty: never anything else's files
+                except FileNotFoundError:
+                    pass  # removed with its device tree already: go on with its parent
+                except OSError:
+                    break
+                d = d.parent
 
 
 def send(control: str, cmd: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
@@ -312,12 +368,15 @@ def cmd_plantsim(args: argparse.Namespace) -> int:
             key = "fault" if args.action == "fault" else "state"
             cmd.update(instance=args.instance, **{key: args.value}, fault_g=args.g, growth_g_per_min=args.growth)
         try:
-            answer = send(args.control, cmd)
+            control = args.control or find_control()
+            answer = send(control, cmd)
         except NotPrivate as exc:
-            print(f"plantsim: not asking {args.control}: {exc}", file=sys.stderr)
+            print(f"plantsim: not asking {control}: {exc}", file=sys.stderr)
             return 1
         except OSError as exc:
-            print(f"plantsim: no simulator at {args.control}: {exc}", file=sys.stderr)
+            print(
+                f"plantsim: no simulator at {control}: {exc} (is one running? `make demo` starts one)", file=sys.stderr
+            )
             return 1
         print(json.dumps(answer, indent=1))
         return 0 if answer.get("ok") else 1
@@ -330,7 +389,11 @@ def cmd_plantsim(args: argparse.Namespace) -> int:
         print(f"plantsim: {args.config}: {exc}", file=sys.stderr)
         return 1
     try:
-        asyncio.run(PlantSim(plant, control=args.control, tick_s=args.tick_ms / 1000, stats_json=args.stats_json).run())
+        asyncio.run(
+            PlantSim(
+                plant, control=args.control or DEFAULT_CONTROL, tick_s=args.tick_ms / 1000, stats_json=args.stats_json
+            ).run()
+        )
     except NotPrivate as exc:
         print(f"plantsim: {exc}", file=sys.stderr)
         return 1
@@ -343,7 +406,10 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("instance", nargs="?", help="fault/plc: the instance name in the config")
     s.add_argument("value", nargs="?", help="fault: none, outer, inner, ball; plc: ok, busy, silent")
     s.add_argument("-c", "--config", help="serve: the config file the agent runs")
-    s.add_argument("--control", default=DEFAULT_CONTROL, help=f"control socket (default {DEFAULT_CONTROL})")
+    s.add_argument(
+        "--control",
+        help=f"control socket (serve: default {DEFAULT_CONTROL}; commands: the running simulator's, e.g. the demo's)",
+    )
     s.add_argument("--g", type=float, default=0.3, help="fault: impact peak in g (default 0.3)")
     s.add_argument("--growth", type=float, default=0.0, help="fault: growth in g per minute")
     s.add_argument("--tick-ms", type=float, default=50.0, help="serve: IIO feeding period (default 50 ms)")

@@ -4,6 +4,7 @@ the agent's own drivers as on hardware; faults switched through the control sock
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -66,6 +67,7 @@ def plantsim(tmp_path: Path):  # type: ignore[no-untyped-def]
         ],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)},  # its note for flagless commands, here
     )
     assert proc.stdout is not None
     ready = json.loads(proc.stdout.readline())
@@ -111,6 +113,11 @@ def test_agent_drivers_read_the_simulated_plant_and_faults_switch(plantsim, tmp_
         assert answer == {"ok": True, "instance": "pump", "fault": "outer"}
         assert not send(sock, {"cmd": "fault", "instance": "nope", "fault": "outer"})["ok"]
         assert send(sock, {"cmd": "plc", "instance": "plc1", "state": "busy"})["ok"]
+        flagless = subprocess.run(  # `plantsim status` finds the running simulator without --control
+            [sys.executable, "-m", "edge_agent.drivers.simulation.plantsim", "status"],
+            capture_output=True, text=True, timeout=30, env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)},
+        )  # fmt: skip
+        assert flagless.returncode == 0 and '"plc1"' in flagless.stdout, flagless.stderr
         status = send(sock, {"cmd": "status"})
         assert status["iio"]["pump"]["enabled"] and status["iio"]["pump"]["lost"] == 0
     finally:
@@ -120,6 +127,9 @@ def test_agent_drivers_read_the_simulated_plant_and_faults_switch(plantsim, tmp_
     final = [json.loads(x) for x in out.splitlines() if x.startswith('{"final"')]
     assert final and final[0]["final"]["iio"]["pump"]["produced"] > 3000
     assert not (tmp_path / "sys" / "iio:device0").exists() and not Path(sock).exists()
+    # nothing of the run is left: no empty device directories, no note
+    assert not (tmp_path / "sys").exists() and not (tmp_path / "dev").exists()
+    assert not (tmp_path / "edge-agent" / "plantsim-control").exists()
 
 
 @pytest.mark.slow
