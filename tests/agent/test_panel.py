@@ -127,7 +127,9 @@ def test_panel_end_to_end(plant: PanelPlant) -> None:
     assert status == 200 and done["by"] == "tech", done
     # the capture the alarm triggered, drawn as a PNG
     plant.sub.wait_for(lambda: b.call("/api/agent/line1/captures")[1].get("captures"), 30, "a capture saved")
-    cid = b.call("/api/agent/line1/captures")[1]["captures"][0]["id"]
+    first = b.call("/api/agent/line1/captures")[1]["captures"][0]
+    assert first["instance"] == "thermo-a" and first["rule"] == "overheat" and first["trigger"].startswith("alarm")
+    cid = first["id"]
     with b.opener.open(f"{plant.url}/api/agent/line1/capture/{cid}", timeout=120) as r:
         assert r.headers["Content-Type"] == "image/png" and r.read()[:4] == b"\x89PNG"
     # nothing else can be sent: no config push, no tag write, no restart through the panel
@@ -165,7 +167,8 @@ def test_a_vibration_capture_is_drawn_with_the_bearing_tones(tmp_path: Path) -> 
     bursts = (np.sin(2 * np.pi * 90.0 * t) > 0.95) * np.sin(2 * np.pi * 600.0 * t)  # an outer-race tone
     g = np.stack([0.2 * np.sin(2 * np.pi * 25.0 * t) + bursts, 0.1 * np.random.default_rng(1).normal(size=n)], axis=1)
     doc = {
-        "meta": {"id": "x", "rule": "bearing", "trigger": {"kind": "bearing_fault"}},
+        "meta": {"id": "x", "rule": "bearing", "instance": "pump1-de", "ts_ms": 1_796_000_000_000,
+                 "trigger": {"kind": "bearing_fault", "tone": "bpfo", "active": True}},
         "snapshot": {"pump1-de": {"values": {"bearing": {"bpfo": {"hz": 90.0}, "bpfi": {"hz": 135.0}}}}},
         "series": {
             "pump1-de": {

@@ -329,9 +329,11 @@ async function pageCaptures(agent) {
   const [a, c] = await Promise.all([api(`/api/agent/${enc(agent)}`), api(`/api/agent/${enc(agent)}/captures`)]);
   nav(agent, `#/a/${enc(agent)}/captures`, a.alarms.counts);
   const rows = (c.captures || []).map((x) => `<tr class="pick" data-href="#/a/${enc(agent)}/capture/${enc(x.id)}">
-    <td><a href="#/a/${enc(agent)}/capture/${enc(x.id)}">${esc(x.id)}</a></td><td>${when(x.mtime_ms)}</td><td>${fmt(x.bytes / 1024)} kB</td></tr>`).join("");
-  $("#main").innerHTML = `<h1>Captures of ${esc(agent)}</h1><p class="muted">Saved around alarms by the recorder; the id names the time, rule and instance.</p>
-    <table><tr><th>capture</th><th>saved</th><th>size</th></tr>${rows || '<tr><td colspan="3">none yet</td></tr>'}</table>`;
+    <td><a href="#/a/${enc(agent)}/capture/${enc(x.id)}">${when(x.ts_ms || x.mtime_ms)}</a></td><td><b>${esc(x.instance || "-")}</b></td>
+    <td>${esc(x.trigger || "-")}<div class="muted">rule ${esc(x.rule || "-")}</div></td>
+    <td>${(x.bytes / 1024).toFixed(1)} kB</td></tr>`).join("");
+  $("#main").innerHTML = `<h1>Captures of ${esc(agent)}</h1><p class="muted">Saved around alarms by the recorder. Tap one to open it.</p>
+    <table><tr><th>triggered</th><th>instance</th><th>trigger</th><th>size</th></tr>${rows || '<tr><td colspan="4">none yet</td></tr>'}</table>`;
   bindRows();
   setView(null, []);
 }
