@@ -23,9 +23,12 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     if args.action == "resign":
         return cmd_resign(args)
     try:
-        agents = collect(resolve(args), max_s=args.wait)
+        fleet = read_fleet(resolve(args), max_s=args.wait)
     except ClientError as exc:
         raise SystemExit(f"fleet: {exc}") from exc
+    agents = fleet.agents
+    for key in sorted(k for k in fleet.docs if k.startswith("group:") and not fleet.members(k[6:])):
+        print(f"warning: {key}: a retained desired document, but no agent reports this group", file=sys.stderr)
     if args.json:
         print(json.dumps([a.as_json() for a in sorted(agents.values(), key=lambda a: a.id)], indent=1))
     elif not agents:

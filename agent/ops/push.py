@@ -27,7 +27,7 @@ from edge_agent.agent.config.schema import build
 from edge_agent.agent.errors import CodecError, ConfigError
 from edge_agent.agent.messaging import codec
 from edge_agent.agent.ops.connection import ClientError, ClientSettings, Connection, resolve
-from edge_agent.agent.ops.inventory import Fleet, desired_topic, fleet_version, read_fleet, select
+from edge_agent.agent.ops.inventory import DesiredDoc, Fleet, desired_topic, fleet_version, read_fleet, select
 from edge_agent.agent.remote.signing import load_private_key, sign
 
 LOCAL_SECTIONS = ("agent", "mqtt", "remote", "spool", "sparkplug")
@@ -118,7 +118,7 @@ def whole_sets(
         if "config" in body:
             sets[k] = list(body["config"]["instances"])
             continue
-        base_doc = fleet.desired_for(k[6:]) if k.startswith("agent:") else fleet.docs.get(k)
+        base_doc = fleet.desired_for(k[6:]) if k.startswith("agent:") else group_base(fleet, k[6:])
         base = base_doc.instances if base_doc is not None else []
         if base is None:
             errors[k] = [
@@ -138,6 +138,23 @@ def whole_sets(
         out.update({str(t["name"]): t for t in body["patch"]["set"]})
         sets[k] = list(out.values())
     return sets, errors
+
+
+def group_base(fleet: Fleet, group: str) -> DesiredDoc | None:
+    """What a patch to a group builds on: the group's document, else the set its members all
+    follow (a group first pushed to by --agent); None when they differ (the patch alone)."""
+    if f"group:{group}" in fleet.docs:
+        return fleet.docs[f"group:{group}"]
+    docs = [fleet.desired_for(a) for a in fleet.members(group)]
+    hashes = {d.hash if d else None for d in docs}
+    if len(hashes) == 1 and docs and docs[0] is not None:
+        return docs[0]
+    if len(hashes) > 1:
+        print(
+            f"warning: group {group} has no document and its members' sets differ: it gets the patch alone",
+            file=sys.stderr,
+        )
+    return None
 
 
 def version_conflicts(fleet: Fleet, sets: dict[str, list[dict[str, Any]]], version: int) -> list[str]:

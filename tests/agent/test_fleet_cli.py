@@ -375,6 +375,13 @@ def test_group_joiner_after_key_rotation_with_resign(tmp_path: Path, acl_broker:
         shown = cli("tail", "edge/group/+/config/desired", "--count", "1", "--seconds", "5", *ops)
         doc = json.loads(shown.stdout.splitlines()[0])["doc"]
         assert doc["target"] == "group:line2" and doc["kid"] == new_kid and "expires" not in doc, doc
+        # a later push to every member moves the group's document too: a later joiner gets what they run
+        (tmp_path / "b.toml").write_text(INST.format("b"))
+        r = cli("push-config", str(tmp_path / "b.toml"), "--agent", "t*", "--sign", str(new), "--json", *ops)
+        assert r.returncode == 0, r.stdout + r.stderr
+        shown = cli("tail", "edge/group/line2/config/desired", "--count", "1", "--seconds", "5", *ops)
+        doc = json.loads(shown.stdout.splitlines()[0])["doc"]
+        assert doc["version"] == json.loads(r.stdout)["version"] and doc["config"]["instances"][0]["name"] == "b"
     finally:
         for a in (t1, t2, t3):
             if a is not None:
