@@ -41,6 +41,7 @@ class ModbusDriver:
         self._conn = Backoff(options.backoff_min_s, options.backoff_max_s, self._rng)
         self._units: dict[int, Backoff] = {}
         self._unit_error: dict[int, Quality] = {}
+        self._answered: set[int] = set()  # units that answered in the last read
         self.source: Source | None = None
         self.reads = 0
         self.requests_sent = 0
@@ -99,18 +100,21 @@ class ModbusDriver:
         quality: dict[str, Quality] = dict(self.isolated)
         errors: list[DriverError] = []
         ok = 0
+        answered: set[int] = set()
         for comp in list(self.plan):
             if not self.due(comp.req):
                 continue
             err = await self._read_one(source, comp, now, values, quality)
             if err is None:
                 ok += 1
+                answered.add(comp.req.unit_id)
             else:
                 errors.append(err)
                 if isinstance(err, CommError):
                     break
         if self.isolated and not errors and self.reads % self.o.reprobe_every == 0:
             await self._reprobe(source, values, quality)
+        self._answered = answered
         return self._finish(values, quality, errors, ok, ts_ms)
 
     async def _reprobe(self, source: Source, values: dict[str, Scalar], quality: dict[str, Quality]) -> None:
@@ -160,7 +164,10 @@ class ModbusDriver:
     ) -> DriverError | None:
         req = comp.req
         unit = self._unit(req.unit_id)
-        if not unit.ready(now):
+        # A silent unit backs off so its timeouts do not delay the units that answer; when none
+        # answers there is nothing to protect: ask every read, so recovery (or a busy PLC) shows
+        # at the next poll instead of after a backoff of up to backoff_max_s.
+        if not unit.ready(now) and self._answered - {req.unit_id}:
             q = self._unit_error.get(req.unit_id, Quality.TIMEOUT)
             quality.update(dict.fromkeys((t.name for t in req.tags), q))
             return DeviceTimeout(f"unit {req.unit_id}: backing off after {q}")

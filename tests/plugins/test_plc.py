@@ -158,3 +158,38 @@ def test_write_command_is_guarded() -> None:
     for allow, name, args, exc, match in cases:
         with pytest.raises(exc, match=match):
             asyncio.run(run(allow, name, args))
+
+
+@pytest.mark.slow
+def test_a_busy_plc_raises_its_own_event_and_recovery_shows_at_the_next_poll() -> None:
+    """Silent, then busy, then answering again: each state raises its event at the next poll (a
+    single-unit PLC is not left in a backoff that hides a busy answer or delays device_ok)."""
+    tags = [Tag(name=f"r{i}", address=i) for i in range(4)]
+    image = PlcImage(tags)
+    kinds: list[tuple[str, Any]] = []
+
+    async def main() -> None:
+        server = await serve_tcp(image, "127.0.0.1", 0)
+        opts = {"backend": "hw", "transport": "tcp", "port": bound_port(server), "timeout_s": 0.3, "backoff_min_s": 5.0}
+        d = driver(**opts, tags=[msgspec.to_builtins(t) for t in tags])
+        h = Harness(SPEC, options={"heartbeat_s": 3600}, driver=d)
+        try:
+            await h.start()
+            for state, polls in (("silent", 3), ("busy", 2), ("ok", 2)):
+                image.silent_units = {1} if state == "silent" else set()
+                image.busy_units = {1} if state == "busy" else set()
+                for _ in range(polls):
+                    await h.poll()
+                    kinds.extend((e.kind, e.fields.get("quality")) for e in h.events)
+                    h.events.clear()
+                kinds.append((state, "end"))
+            await h.close()
+        finally:
+            await server.shutdown()
+
+    asyncio.run(main())
+    assert kinds == [
+        ("device_fault", "timeout"), ("silent", "end"),
+        ("device_fault", "device_busy"), ("busy", "end"),
+        ("device_ok", None), ("ok", "end"),
+    ]  # fmt: skip
