@@ -47,8 +47,8 @@ class Maintenance:
         self.store = SqliteStore(state_dir / "maintenance.sqlite")
         self.cal = Calibrations(self.store, self._publish_calibration, self._event)
         self.recorder = Recorder(state_dir / "captures", self._event, self.store)
-        self.reports = ShiftReports(self.store, plugin_of, self._publish_report, self._event)
         self.planner = Planner(self.store, lambda i: plugin_of(i) == "maintenance", self._publish_due)
+        self.reports = ShiftReports(self.store, plugin_of, self._publish_report, self._event, self.planner)
         self._task: asyncio.Task[None] | None = None
 
     # -- publishing ------------------------------------------------------------------------------

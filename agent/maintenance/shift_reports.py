@@ -20,6 +20,7 @@ from typing import Any
 
 from edge_agent.agent import clock
 from edge_agent.agent.alarms.model import alarm_change
+from edge_agent.agent.maintenance.planner import Planner
 from edge_agent.plugins.contract import Severity, StateStore
 
 NS = "report"
@@ -76,10 +77,13 @@ class ShiftReports:
         plugin_of: Callable[[str], str | None],
         publish: Callable[[str, dict[str, Any]], None],
         event: EventFn,
+        planner: Planner | None = None,
     ) -> None:
         self.store, self.plugin_of, self.publish, self.event = store, plugin_of, publish, event
         self.acc: dict[str, dict[str, Any]] = {}
-        self.maintenance: dict[str, dict[str, Any]] = {}  # maintenance instance -> latest plans
+        # what is due comes from the agent's planner (fed by the service); alone, from one of its own
+        self.own_planner = planner is None
+        self.planner = planner or Planner(store, lambda i: plugin_of(i) == "maintenance", lambda d: None)
 
     def _line(self, instance: str) -> dict[str, Any] | None:
         """The accumulator of a production instance (taken back from the store after a restart)."""
@@ -112,8 +116,8 @@ class ShiftReports:
                 if old is None or zone > old:
                     acc["iso"][instance] = zone
                     self.store.save(NS, line, acc)
-        if self.plugin_of(instance) == "maintenance":
-            self.maintenance[instance] = {k: v for k, v in values.items() if isinstance(v, Mapping)}
+        if self.own_planner:
+            self.planner.on_data(instance, values)
 
     def on_event(self, instance: str, kind: str, severity: str, fields: Mapping[str, Any]) -> None:
         if kind == "shift_end" and self._line(instance) is not None:
@@ -171,24 +175,6 @@ class ShiftReports:
                 continue
             self.store.save(NS, line, acc)
 
-    def _due(self) -> list[dict[str, Any]]:
-        out = []
-        for inst, assets in self.maintenance.items():
-            for asset, d in assets.items():
-                for pid, plan in dict(d.get("plans") or {}).items():
-                    if isinstance(plan, Mapping) and plan.get("status") in ("due", "overdue"):
-                        out.append(
-                            {
-                                "instance": inst,
-                                "asset": asset,
-                                "plan": pid,
-                                "task": plan.get("task", pid),
-                                "status": plan["status"],
-                                "basis": plan.get("basis"),
-                            }
-                        )
-        return out
-
     def _report(self, line: str, shift: dict[str, Any]) -> None:
         now = clock.now_ms()
         acc = self.acc.get(line) or _empty(now)
@@ -215,7 +201,7 @@ class ShiftReports:
             "machine_faults": acc.get("machine_faults", {}),
             "temperature_alarms": acc["temp_alarms"],
             "not_monitored": _not_monitored(acc, episodes, start_ms, end_ms),
-            "maintenance_due": self._due(),
+            "maintenance_due": self.planner.due(),
         }
         report["record_id"] = self.store.record(NS, line, report)
         self.acc[line] = _empty(now)
