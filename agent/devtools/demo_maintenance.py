@@ -44,10 +44,31 @@ def short_shifts(data: dict[str, Any], minutes: int = SHIFT_MIN, hours: int = 4)
     return lines
 
 
+# the as-left check a technician reads against a reference after applying (recorded on the record)
+CHECK = {
+    "instance": "thermo-a",
+    "args": {
+        "channel": "motor_de",
+        "by": "demo technician (badge 4711)",
+        "action": "check",
+        "reference": 60.0,
+        "reading": 60.05,
+    },
+}
+
+
 def calibrate_later(client: Any, prefix: str, agent_id: str, delay_s: float = 8.0) -> threading.Timer:
-    """Send the demo's calibration command after ``delay_s`` (the thermocouples have read by then)."""
-    request = msgpack.packb({"id": "demo-cal", **CALIBRATION})
-    timer = threading.Timer(delay_s, client.publish, (f"{prefix}/{agent_id}/cmd/calibrate", request, 1))
+    """Send the demo's calibration command after ``delay_s`` (the thermocouples have read by then),
+    and its as-left check two seconds later."""
+    topic = f"{prefix}/{agent_id}/cmd/calibrate"
+
+    def send() -> None:
+        client.publish(topic, msgpack.packb({"id": "demo-cal", **CALIBRATION}), 1)
+        check = threading.Timer(2.0, client.publish, (topic, msgpack.packb({"id": "demo-check", **CHECK}), 1))
+        check.daemon = True
+        check.start()
+
+    timer = threading.Timer(delay_s, send)
     timer.daemon = True
     timer.start()
     return timer
