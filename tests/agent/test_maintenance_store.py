@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import numpy as np
+import pytest
+from edge_agent.agent.maintenance import capture_store
 from edge_agent.agent.maintenance.capture_store import Recorder, Ring
 from edge_agent.agent.maintenance.shift_reports import ShiftReports
 from edge_agent.agent.maintenance.store import SqliteStore
 from edge_agent.drivers.contract import ThermalFrame, Values, Waveform
 from edge_agent.plugins.contract import MemoryStore
 from edge_agent.plugins.recorder.plugin import RecorderOptions, Rule
+from support import scaled
 
 
 def test_store_batches_saves_into_one_commit_and_reloads(tmp_path: Path) -> None:
@@ -69,7 +73,31 @@ def _opts(**kw: Any) -> RecorderOptions:
     return RecorderOptions(rules=[rule], max_captures=2)
 
 
-def test_triggers_hold_off_eviction_and_pre_trigger_data(tmp_path: Path) -> None:
+class _WallClock:
+    """The capture store's `time` module, with a wall clock the test moves instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.ahead_ns = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    def time_ns(self) -> int:
+        return time.time_ns() + self.ahead_ns
+
+
+async def _until(pred: Callable[[], bool], what: str) -> None:
+    """Let the loop run until `pred` holds (post-trigger timers, the writer thread)."""
+    deadline = time.monotonic() + scaled(10)
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def test_triggers_hold_off_eviction_and_pre_trigger_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wall = _WallClock()
+    monkeypatch.setattr(capture_store, "time", wall)
+
     async def run() -> None:
         events: list[tuple[Any, ...]] = []
         rec = Recorder(tmp_path / "caps", lambda *a: events.append(a), MemoryStore())
@@ -81,7 +109,7 @@ def test_triggers_hold_off_eviction_and_pre_trigger_data(tmp_path: Path) -> None
         rec.on_event("probe", "alarm", {"active": False})  # no match
         rec.on_event("probe", "alarm", {"active": True})
         rec.feed("probe", Values({"v": 99.0}))
-        await asyncio.sleep(0.4)
+        await _until(lambda: rec.saved == 1, "the first capture")
         saved = [e for e in events if e[1] == "capture_saved"]
         assert len(saved) == 1
         doc = msgpack.unpackb(rec.get(saved[0][4]["id"]), raw=False)
@@ -89,9 +117,10 @@ def test_triggers_hold_off_eviction_and_pre_trigger_data(tmp_path: Path) -> None
         assert any(r["t_s"] < 0 for r in rows) and any(r["values"]["v"] == 99.0 for r in rows)
         assert doc["snapshot"]["other"] == {"values": {"temp": 40.0}, "quality": {"temp": "uncertain"}}
         for _ in range(3):  # more than max_captures: the oldest are evicted and counted
-            await asyncio.sleep(1.05)  # ids have a one-second resolution
+            wall.ahead_ns += 1_050_000_000  # ids have a one-second resolution (of the wall clock)
+            n = rec.saved
             rec.on_event("probe", "alarm", {"active": True})
-            await asyncio.sleep(0.3)
+            await _until(lambda: rec.saved == n + 1, "one more capture")  # noqa: B023 - awaited here
         assert rec.stats()["captures"] == 2 and rec.evicted == 2
         # hold-off: a burst saves one capture and counts the rest
         rec.configure("rec", _opts(holdoff_s=60.0))
@@ -99,7 +128,8 @@ def test_triggers_hold_off_eviction_and_pre_trigger_data(tmp_path: Path) -> None
         n = rec.saved
         for _ in range(50):
             rec.on_event("probe", "alarm", {"active": True})
-        await asyncio.sleep(0.4)
+        await _until(lambda: rec.saved == n + 1, "the burst's one capture")
+        await asyncio.sleep(0.2)  # (a second capture would be saved by now: post_s is 0.1 s)
         assert rec.saved == n + 1 and rec.suppressed == 49
 
     asyncio.run(run())
