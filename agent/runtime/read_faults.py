@@ -35,6 +35,8 @@ class ReadFaults:
         self.heartbeat_s = float(heartbeat) if ok else 0.0  # 0: every poll
         self.error: DriverError | None = None  # the read that failed in this poll
         self.at = ""  # where the last failed read was raised
+        self.alarmed = False  # this episode's sensor_fault went out (the plugin's or the agent's)
+        self.by_agent = False  # the agent raised it (the plugin said nothing): the agent ends it
         self._sent_quality: str | None = None
         self._sent_at = -math.inf
 
@@ -44,8 +46,13 @@ class ReadFaults:
     def failed(self, exc: DriverError) -> None:
         self.error, self.at = exc, fault_at(exc)
 
-    def succeeded(self) -> None:
+    def succeeded(self) -> bool:
+        """A good read ends the episode; True when the agent raised its alarm (it sends sensor_ok)."""
         self._sent_quality = None  # a later failure starts a new episode: its nulls go at once
+        if not self.by_agent:
+            return False  # the plugin raised it (and sends its own sensor_ok), or none was raised
+        self.by_agent = self.alarmed = False
+        return True
 
     @property
     def hung(self) -> bool:

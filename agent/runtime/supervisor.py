@@ -131,11 +131,14 @@ class InstanceRunner:
                 self.last_bad_quality = "quality " + ", ".join(sorted({str(q) for q in bad.values()}))
 
     def _event(self, kind: str, message: str, severity: Severity = Severity.WARNING, **fields: Any) -> None:
-        if kind == "sensor_fault" and "count" not in fields:  # a plugin's: one alarm per episode, full fields
+        if kind == "sensor_fault" and "count" not in fields:  # a read fault: one alarm per episode, full fields
             if self.reads.hung or self.lane.stuck is not None:
                 return  # a hang: driver_hung is its alarm
             self.stats.faults += 1
+            self.reads.alarmed = True
             fields = {"count": self.stats.faults, "at": self.reads.at} | fields
+        elif kind == "sensor_ok":
+            self.reads.alarmed = False
         self.publisher.event(self.inst.name, kind, message, Severity(severity), fields, self.inst.qos)
 
     def _guard_event(self, kind: str, message: str, fields: dict[str, Any]) -> None:
@@ -153,8 +156,8 @@ class InstanceRunner:
             raise
         finally:
             self.guards.drain()
-        if method == "read":
-            self.reads.succeeded()
+        if method == "read" and self.reads.succeeded():  # the agent raised this episode's alarm: it ends it
+            self._event("sensor_ok", f"driver {self._driver_name()} reads again", Severity.INFO)
         return result
 
     def _method_of(self, fn: Callable[..., Any]) -> str:
@@ -377,8 +380,16 @@ class InstanceRunner:
             self.publisher.outbox.put(self.publisher.message(topic, nulls(keys), quality=q, qos=self.inst.qos))
 
     def _read_failed_nulls(self) -> None:
-        """A read failed and the plugin said nothing (it knows no keys yet): the declared keys as null."""
-        if self.reads.error is None or self._emitted or self.reads.hung or not self.value_keys:
+        """A read failed and the plugin said nothing (it knows no keys yet): the declared keys as
+        null, and the episode's sensor_fault when the plugin raised none."""
+        if self.reads.error is None or self.reads.hung:
+            return
+        if not self.reads.alarmed:
+            self._event(
+                "sensor_fault", self.reads.why(self._driver_name()), Severity.ALARM, quality=self.reads.quality()
+            )
+            self.reads.by_agent = True
+        if self._emitted or not self.value_keys:
             return
         quality = self.reads.nulls_due(time.monotonic())
         if quality is not None:

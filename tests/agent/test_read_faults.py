@@ -15,21 +15,23 @@ from edge_agent.agent.messaging.outbox import MemoryOutbox
 from edge_agent.agent.messaging.publisher import Publisher, Topics
 from edge_agent.agent.messaging.seq_store import SeqStore
 from edge_agent.agent.runtime.supervisor import InstanceRunner, State
+from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.lanes import Lanes
 from edge_agent.drivers.sim.driver import SPEC as SIM
+from edge_agent.plugins.contract import Options, Plugin, PluginSpec
 from edge_agent.plugins.values.plugin import SPEC as VALUES
 
 
 def _run(
-    tmp_path: Path, fail_reads: list[int], polls: int, options: dict[str, Any]
+    tmp_path: Path, fail_reads: list[int], polls: int, options: dict[str, Any], plugin: PluginSpec = VALUES
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[State, str]]]:
     inst = Instance(
         "psu",
-        VALUES,
+        plugin,
         SIM,
         0.02,
         1,
-        msgspec.convert(options, VALUES.options),
+        msgspec.convert(options, plugin.options),
         msgspec.convert({"channels": 2, "fail_reads": fail_reads}, SIM.options),
         {"name": "psu"},
     )
@@ -72,3 +74,25 @@ def test_its_nulls_follow_report_by_exception_and_recovery_gives_sensor_ok(tmp_p
     assert any(m["d"]["ch0"] is not None for m in data)
     assert [e["kind"] for e in events] == ["sensor_fault", "sensor_ok"]
     assert states[-2] == (State.RUNNING, "") and states[-1][0] is State.STOPPED
+
+
+class Quiet(Plugin):
+    """Swallows a failed read and says nothing: the agent raises the episode's alarm and ends it."""
+
+    async def poll(self) -> None:
+        try:
+            reading = await self.ctx.read()
+        except DriverError:
+            return
+        self.ctx.emit(dict(reading.values))
+
+
+QUIET = PluginSpec(name="quiet", factory=Quiet, options=Options, requires=None, values=lambda o, d: d)
+
+
+def test_a_plugin_that_says_nothing_gets_the_agents_alarm_and_sensor_ok(tmp_path: Path) -> None:
+    data, events, _ = _run(tmp_path, [1, 2, 3], 6, {}, plugin=QUIET)
+    assert [e["kind"] for e in events] == ["sensor_fault", "sensor_ok"], events
+    assert events[0]["count"] == 1 and events[0]["quality"] == "comm_error" and events[0]["at"]
+    assert "read() of driver 'sim' failed" in events[0]["msg"]
+    assert data[0]["d"] == {"ch0": None, "ch1": None} and data[0]["q"] == {"ch0": "comm_error", "ch1": "comm_error"}
