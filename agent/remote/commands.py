@@ -190,7 +190,9 @@ class Commands:
             return {"pong": True, "uptime_s": c.stats()["uptime_s"]}
         if name == "status":
             state = c.state()
-            config = {k: state[k] for k in ("version", "desired_version", "instances_hash")}
+            config = {
+                k: state[k] for k in ("version", "desired_version", "instances_hash", "pushed_hash", "trusted_keys")
+            }
             return {
                 "stats": c.stats(),
                 "instances": state["instances"],

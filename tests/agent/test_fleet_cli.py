@@ -410,3 +410,34 @@ def test_the_panel_user_reads_and_acknowledges_but_cannot_push_or_write(tmp_path
     finally:
         ops.close()
         panel.close()
+
+
+def test_a_result_its_config_state_contradicts_is_flagged_and_not_retained(
+    tmp_path: Path, acl_broker: AclBroker
+) -> None:
+    """A compromised agent answers `accepted` for itself (the ACL lets it write its own result);
+    push-config checks the agent's retained config/state, flags the answer and does not retain."""
+    from edge_agent.agent.messaging import codec
+
+    ops = ["--url", acl_broker.url, "--username", "ops", "--password-file", str(tmp_path / "ops.pass")]
+    liar = Spy(acl_broker, "t2", ["edge/t2/config/set"])
+    now = int(time.time() * 1000)
+
+    def say(topic: str, d: dict[str, Any], retain: bool = False) -> None:
+        liar.c.publish(topic, codec.encode(d, ts_ms=now, seq=1), qos=1, retain=retain).wait_for_publish(5)
+
+    def on_push(c: Any, u: Any, m: Any) -> None:
+        doc = msgpack.unpackb(m.payload)
+        say("edge/t2/config/result", {"status": "accepted", "version": doc["version"], "id": doc["id"], "agent": "t2"})
+
+    try:
+        say("edge/t2/status", {"state": "online", "version": "0.9.9", "config_version": 0}, retain=True)
+        say("edge/t2/config/state", {"version": 0, "pushed_hash": "0" * 16, "instances": {}}, retain=True)
+        liar.c.on_message = on_push
+        (tmp_path / "a.toml").write_text(INST.format("a"))
+        r = cli("push-config", str(tmp_path / "a.toml"), "--agent", "t2", "--timeout", "10", *ops)
+        assert r.returncode == 1 and "NOT CONFIRMED" in r.stdout and "config/state says version 0" in r.stdout, r.stdout
+        shown = cli("tail", "edge/t2/config/desired", "--seconds", "1.5", *ops)
+        assert shown.stdout.strip() == "", "nothing retained for an answer its own state contradicts"
+    finally:
+        liar.close()
