@@ -205,6 +205,15 @@ def _waveform_panels(axs: Any, doc: dict[str, Any], inst: str, s: dict[str, Any]
         ax.legend(fontsize=7, loc="upper right")
 
 
+def _steady_axis(ax: Any) -> None:
+    """A steady value (a constant speed) drawn as a line in a readable range, not float noise blown up."""
+    ax.ticklabel_format(axis="y", useOffset=False)
+    lo, hi = ax.get_ylim()
+    mid = (lo + hi) / 2
+    half = max((hi - lo) / 2, 0.01 * abs(mid), 1e-9)
+    ax.set_ylim(mid - half, mid + half)
+
+
 def _values_panels(axs: Any, inst: str, s: dict[str, Any], limit: tuple[str, float] | None) -> None:
     """A values series: one axis per unit (rpm apart from parts), the trigger at t = 0 and the
     trigger's limit on the axis of its unit."""
@@ -218,6 +227,7 @@ def _values_panels(axs: Any, inst: str, s: dict[str, Any], limit: tuple[str, flo
         for k in keys[:6]:
             ax.plot(t, [row.get(k, np.nan) for row in flat], label=k, linewidth=0.8)
         ax.axvline(0.0, color=ALARM, linestyle="--", linewidth=1)
+        _steady_axis(ax)
         if limit is not None and limit[0] == unit:
             ax.axhline(limit[1], color=ALARM, linestyle=":", linewidth=1, label=f"limit {limit[1]:g} {unit}")
         ax.set(xlabel="s from the trigger", ylabel=unit or "value", title=f"{inst} ({unit or 'no unit'})")
