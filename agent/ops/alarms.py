@@ -40,11 +40,13 @@ def _ask(args: argparse.Namespace, name: str, req: dict[str, Any]) -> dict[str, 
 
 
 def alarm_table(result: dict[str, Any]) -> str:
-    lines = [f"{'state':<18} {'since (UTC)':<19} {'alarm':<44} acknowledged"]
-    for a in result["alarms"]:
+    names = [a["instance"] + " " + a["name"] for a in result["alarms"]]
+    width = max([44, *map(len, names)])  # a long alarm name widens its column, never shifts the next
+    lines = [f"{'state':<18} {'since (UTC)':<19} {'alarm':<{width}} acknowledged"]
+    for a, name in zip(result["alarms"], names, strict=True):
         state = STATE_TEXT.get(a["state"], a["state"]) + (" [shelved]" if a.get("shelved") else "")
         ack = f"{a['ack_by']} {_when(a['ack_ms'])}" if a.get("ack_by") else ""
-        lines.append(f"{state:<18} {_when(a['raised_ms']):<19} {a['instance'] + ' ' + a['name']:<44} {ack}")
+        lines.append(f"{state:<18} {_when(a['raised_ms']):<19} {name:<{width}} {ack}".rstrip())
         lines.append(f"{'':<18} id {a['id']}")
     if not result["alarms"]:
         lines.append("(no alarms)")
@@ -70,14 +72,22 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 
 def audit_table(entries: list[dict[str, Any]]) -> str:
-    lines = [f"{'when (UTC)':<19} {'who':<16} {'via':<10} {'what':<28} outcome"]
-    for e in reversed(entries):  # oldest first, like a log
-        what = f"{e.get('command', '?')} {e.get('instance') or ''}".strip()
-        via = e.get("args", {}).get("via") or e.get("source", "")
-        lines.append(f"{_when(e.get('ts_ms')):<19} {e.get('by')!s:<16} {via!s:<10} {what:<28} {e.get('outcome')}")
     if not entries:
-        lines.append("(nothing recorded in this range)")
-    return "\n".join(lines)
+        return "(nothing recorded in this range)"
+    head = ("when (UTC)", "who", "via", "what", "outcome")
+    rows = [
+        (
+            _when(e.get("ts_ms")),
+            str(e.get("by")),
+            str(e.get("args", {}).get("via") or e.get("source", "")),
+            f"{e.get('command', '?')} {e.get('instance') or ''}".strip(),
+            str(e.get("outcome")),
+        )
+        for e in reversed(entries)  # oldest first, like a log; every row kept (answers.table cuts at 50)
+    ]
+    # columns as wide as their longest cell: a long name ("demo technician (badge 4711)") stays aligned
+    widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (head, *rows))
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

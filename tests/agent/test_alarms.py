@@ -174,3 +174,39 @@ def test_sparkplug_sees_alarms_still_active_after_an_agent_restart(tmp_path: Pat
     ((instance, kind, fields),) = seen
     assert instance == "thermo-a"
     assert event_flags(kind, fields) == {"Alarms/motor_de/temp_c/high": True}
+
+
+def test_cli_tables_stay_aligned_with_long_names() -> None:
+    """A badge-long name or a long alarm name widens its column instead of shifting the next ones."""
+    from edge_agent.agent.ops.alarms import alarm_table, audit_table
+
+    entries = [
+        {"ts_ms": 2000, "by": "demo", "args": {"via": "panel 127.0.0.1"}, "command": "ack", "outcome": "done"},
+        {
+            "ts_ms": 1000,
+            "by": "demo technician (badge 4711)",
+            "source": "mqtt",
+            "command": "calibrate",
+            "instance": "thermo-a",
+            "outcome": "done",
+        },
+    ]
+    lines = audit_table(entries).splitlines()
+    assert lines[1].startswith("1970-01-01 00:00:01") and "badge 4711" in lines[1]  # oldest first
+    via_at = {line.index(v) for line, v in zip(lines, ("via", "mqtt", "panel 127.0.0.1"), strict=True)}
+    outcome_at = {line.index(v) for line, v in zip(lines, ("outcome", "done", "done"), strict=True)}
+    assert len(via_at) == 1 and len(outcome_at) == 1, lines
+    many = audit_table([dict(entries[0], ts_ms=i * 1000) for i in range(120)]).splitlines()
+    assert len(many) == 121  # every entry asked for is shown
+    name = "bearing_nde.rate_c_per_min rate_warning"
+    alarm = {
+        "state": "active_ack",
+        "raised_ms": 0,
+        "instance": "thermo-a",
+        "name": name,
+        "id": "x",
+        "ack_by": "ana",
+        "ack_ms": 0,
+    }
+    head, row, _ = alarm_table({"alarms": [alarm]}).splitlines()
+    assert head.index("acknowledged") == row.index("ana"), (head, row)
