@@ -27,7 +27,7 @@ from edge_agent.agent.messaging.outbox import Priority
 from edge_agent.plugins.contract import Severity, UnknownCommand
 
 log = logging.getLogger("agent.maintenance")
-FLUSH_S = 30.0  # state written at most this often: a SIGKILL loses at most this much
+FLUSH_S = 120.0  # default of [agent] state_flush_s: state written this often; a power cut loses at most this
 
 
 class Maintenance:
@@ -41,8 +41,10 @@ class Maintenance:
         publisher: Any,
         plugin_of: Callable[[str], str | None],
         declared: Callable[[str], list[str] | None],
+        flush_s: float = FLUSH_S,
     ) -> None:
         self.publisher = publisher
+        self.flush_s = flush_s
         self.declared = declared
         self.store = SqliteStore(state_dir / "maintenance.sqlite")
         self.cal = Calibrations(self.store, self._publish_calibration, self._event)
@@ -146,7 +148,7 @@ class Maintenance:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(FLUSH_S)
+            await asyncio.sleep(self.flush_s)
             try:
                 self.cal.check_due()
                 await asyncio.get_running_loop().run_in_executor(None, self.store.flush)

@@ -442,12 +442,15 @@ class SpoolOutbox:
         self._handed_in_tick = False
 
     def _should_trim(self) -> bool:
-        """Trim at once when messages wait but none is handed (an outage: a crash must leave no
-        gap); when simply idle between ticks, only after ~5 s, so 1-Hz instances that tick
-        together do not rewrite the seq file every few hundred ms (SD wear, fsyncs on the loop)."""
+        """Trim at once when messages wait to be handed but none is (an outage: a crash must leave
+        no gap); when simply idle between ticks, only after ~5 s, so 1-Hz instances that tick
+        together do not rewrite the seq file every few hundred ms (SD wear, fsyncs on the loop).
+        Messages handed and awaiting their PUBACK do not count as waiting: under load an ack often
+        outlives a tick, and trimming then made every topic reserve again one by one (27 synced
+        seq commits in 2 min at the reference plant, ~160 MB/day of card writes)."""
         if self._idle_ticks == 0:
             return False
-        if self.depth() > 0:
+        if self.depth() - len(self._inflight) > 0:
             return self._idle_ticks == 1
         return self._idle_ticks == max(1, round(5000 / self.cfg.commit_interval_ms))
 

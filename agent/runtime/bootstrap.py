@@ -127,7 +127,9 @@ def _messaging(
 
 def _maintenance(state_dir: Path, publisher: Publisher, running: RunningConfig, extensions: Extensions) -> Maintenance:
     """Calibration, captures and shift reports: a publish hook, a driver wrapper and a service."""
-    maintenance = Maintenance(state_dir, publisher, running.plugin_of, running.driver_keys)
+    maintenance = Maintenance(
+        state_dir, publisher, running.plugin_of, running.driver_keys, flush_s=running.config.agent.state_flush_s
+    )
     extensions.hooks.append(maintenance)  # calibration due marks, capture triggers, report tallies
     extensions.wrappers.append(maintenance)  # the driver tap: calibration and capture rings
     extensions.services.append(maintenance)
