@@ -5,14 +5,24 @@
 T0=$SECONDS
 STEP_T=$SECONDS
 STEP_NAME=""
+STEP_RC=0 # the current step's own verdict (step_failed), so a later failure is not booked to it
 
-# Starts a timed step; the previous one's time goes to the summary.
+# Starts a timed step; the previous one's time and verdict go to the summary.
 step() {
-    local now=$SECONDS
-    [[ -z "$STEP_NAME" ]] || echo "$STEP_NAME: $((now - STEP_T)) s" >>"$OUT/summary.txt"
+    end_step
     STEP_NAME="$1"
-    STEP_T=$now
+    STEP_T=$SECONDS
     echo "==> [$(date -u +%H:%M:%S)] $1"
+}
+
+# The current step failed with exit code $1, and the run goes on to the next step.
+step_failed() { STEP_RC=$1; }
+
+# Closes the current step: its time, and FAILED only if step_failed said so.
+end_step() {
+    [[ -z "$STEP_NAME" ]] || echo "$STEP_NAME: $((SECONDS - STEP_T)) s$( ((STEP_RC == 0)) || echo " (FAILED, exit $STEP_RC)")" >>"$OUT/summary.txt"
+    STEP_NAME=""
+    STEP_RC=0
 }
 
 # EXIT trap: undo the mounts, close the summary, say PASSED or FAILED.
@@ -21,9 +31,9 @@ finish() {
     # A second signal (make passes SIGTERM on to its children) must not cut the clean-up short.
     trap '' INT TERM HUP
     er_session_end
-    if [[ -n "$STEP_NAME" ]]; then
-        echo "$STEP_NAME: $((SECONDS - STEP_T)) s$( ((rc == 0)) || echo " (FAILED, exit $rc)")" >>"$OUT/summary.txt"
-    fi
+    # A step still open when the script exits non-zero is the one that failed.
+    ((rc == 0 || STEP_RC != 0)) || STEP_RC=$rc
+    end_step
     echo "total: $((SECONDS - T0)) s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/summary.txt"
     echo "--- $OUT/summary.txt"
     cat "$OUT/summary.txt"

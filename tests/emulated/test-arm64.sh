@@ -69,7 +69,8 @@ main() {
         suite || rc=$?
     fi
     plant || return 1
-    ((rc == 0)) || { echo "the test suite failed under emulation (see $OUT/pytest.log)"; return 1; }
+    end_step # the plant step passed: the suite's failure below is not its
+    ((rc == 0)) || { echo "the test suite failed under emulation (see $OUT/pytest.log)" | tee -a "$OUT/summary.txt"; return 1; }
 }
 
 # The test suite under emulation, against the installed release; failed tests rerun once alone.
@@ -122,6 +123,7 @@ suite() {
         done
     fi
     ER_ENV=()
+    ((rc == 0)) || step_failed "$rc"
     return "$rc"
 }
 
