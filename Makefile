@@ -20,7 +20,7 @@ APT_WAIT = for i in $$(seq 1 120); do $(APT) update >/dev/null 2>&1 && break; ec
 
 # What the tests use beside Python: a real broker, socat (ptys), shellcheck (deploy scripts).
 sysdeps:
-	@missing=""; for t in mosquitto socat shellcheck; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in mosquitto socat shellcheck faketime; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; $(APT_WAIT); $(APT) install $$missing >/dev/null; \

@@ -40,6 +40,9 @@ class AgentSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # maintenance.sqlite written this often: ~8 kB of card writes a commit; a power cut loses one interval
     state_flush_s: Annotated[float, msgspec.Meta(ge=1.0, le=3600.0)] = 120.0
     log_level: str = "info"
+    # "auto": messages say "tq": "unsynced" until the kernel or timesyncd says the clock is synchronised;
+    # "trust": never (an RTC or a time service the kernel does not report)
+    clock_sync: Annotated[str, msgspec.Meta(pattern="^(auto|trust)$")] = "auto"
     groups: list[str] = []  # fleet groups: the agent also follows {prefix}/group/{g}/config/desired
 
 

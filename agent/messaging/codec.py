@@ -18,6 +18,7 @@ import msgpack
 from edge_agent.agent.errors import CodecError
 
 VERSION = 1
+TQ_UNSYNCED = "unsynced"  # "tq" of a message stamped before the wall clock was synchronised
 
 
 def _default(obj: Any) -> Any:
@@ -83,14 +84,17 @@ def encode(
     quality: Mapping[str, str] | None = None,
     narrow: Container[str] = NOTHING,
     single_float: bool = False,
+    tq: str | None = None,
 ) -> bytes:
-    """Encode one envelope; ``quality`` is omitted when empty.
+    """Encode one envelope; ``quality`` is omitted when empty, ``tq`` (time quality) when None.
 
     ``narrow``: dotted keys declared float32 (sent as singles). ``single_float`` = every float a
     single, the old lossy form (tests comparing sizes only)."""
     env: dict[str, Any] = {"v": VERSION, "ts": ts_ms, "seq": seq, "d": d}
     if quality:
         env["q"] = quality
+    if tq is not None:
+        env["tq"] = tq
     if single_float:
         return _packer_single.pack(env)
     out: list[bytes] = [_packer.pack_map_header(len(env))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from edge_agent.agent.clock import now_ms
@@ -108,6 +108,7 @@ class Publisher:
         self.narrow: dict[str, frozenset[str]] = {}  # instance -> its keys declared float32
         self.link = LocalLink()
         self.created = 0
+        self.clock_trusted: Callable[[], bool] = lambda: True  # the ClockWatch's verdict (bootstrap)
         self.native = native  # False: data and events go only to the registered outputs (Sparkplug)
         registered = extensions or Extensions()
         # the lists bootstrap registers into: maintenance's hook marks quality; Sparkplug is an output
@@ -136,7 +137,8 @@ class Publisher:
         ``durable_seq`` False: a topic named by the network (see SeqStore.next)."""
         seq = self.seqs.next(topic, durable=durable_seq)
         try:
-            payload = codec.encode(d, ts_ms=ts_ms or now_ms(), seq=seq, quality=quality, narrow=narrow)
+            tq = None if self.clock_trusted() else codec.TQ_UNSYNCED
+            payload = codec.encode(d, ts_ms=ts_ms or now_ms(), seq=seq, quality=quality, narrow=narrow, tq=tq)
         except Exception:
             self.seqs.give_back(topic, seq)  # a message that cannot be built must not leave a seq gap
             raise

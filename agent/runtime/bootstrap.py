@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.agent.alarms.service import AlarmList, AuditLog
+from edge_agent.agent.clock_watch import ClockWatch
 from edge_agent.agent.config.layers import PushedLayer
 from edge_agent.agent.config.registry import Registry
 from edge_agent.agent.config.schema import Config
@@ -55,6 +56,7 @@ def build_runtime(
     extensions, topics, running = Extensions(), Topics(config.mqtt.prefix, config.agent_id), RunningConfig(config)
     seqs, outbox, publisher, agent_events = _messaging(config, state_dir, topics, extensions)
     lanes = Lanes(config.agent.max_lane_threads)
+    _clock_watch(config, publisher, extensions)
     maintenance = _maintenance(state_dir, publisher, running, extensions)
     instances = _instances(config, running, publisher, lanes, extensions, maintenance, lambda: reporter)  # built below
     control = AgentControl(
@@ -123,6 +125,14 @@ def _messaging(
     )
     agent_events = AgentEvents(publisher)
     return seqs, outbox, publisher, agent_events
+
+
+def _clock_watch(config: Config, publisher: Publisher, extensions: Extensions) -> ClockWatch:
+    """Wall-clock steps become ``clock_step`` events; until it is synchronised, messages say ``tq``."""
+    watch = ClockWatch(publisher.event, config.agent.clock_sync)
+    publisher.clock_trusted = lambda: watch.trusted
+    extensions.services.append(watch)
+    return watch
 
 
 def _maintenance(state_dir: Path, publisher: Publisher, running: RunningConfig, extensions: Extensions) -> Maintenance:
