@@ -185,3 +185,18 @@ def test_a_vibration_capture_is_drawn_with_the_bearing_tones(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert png.read_bytes()[:4] == b"\x89PNG"
     Path("/tmp/panel-capture.png").write_bytes(png.read_bytes())
+
+
+def test_the_page_styles_survive_its_own_csp() -> None:
+    """style-src 'self' blocks every style="..." attribute (the browser logs it and drops the style:
+    a heading at full size, a table glued to the one above); and a table cell ignores min-height."""
+    import re
+
+    from edge_agent.agent.ops import panel
+
+    static = Path(panel.__file__).parent / "static"
+    for name in ("panel.js", "index.html"):
+        text = (static / name).read_text(encoding="utf-8")
+        assert not re.search(r"\bstyle\s*=", text), f"{name}: inline style attribute, blocked by the CSP"
+    css = (static / "panel.css").read_text(encoding="utf-8")
+    assert not re.search(r"\btd\b[^{]*\{[^}]*min-height", css), "min-height on a table cell does nothing"

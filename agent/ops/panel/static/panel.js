@@ -140,7 +140,11 @@ async function route() {
     $("#main").innerHTML = `<p class="error">${esc(err.message)}</p>`;
   }
 }
-window.addEventListener("hashchange", route);
+// Another page (the back button, a link): a form left open would cover it and act on the old page.
+window.addEventListener("hashchange", () => {
+  if ($("#ask").open) $("#ask-cancel").click();
+  route();
+});
 
 function setView(render, deps) { view = { render, deps }; }
 
@@ -150,13 +154,14 @@ async function pageOverview() {
   nav(null, "#/");
   const cards = Object.entries(agents).map(([name, a]) => {
     const c = a.alarm_counts || {};
+    const active = (c.active_unack || 0) + (c.active_ack || 0);
     const insts = Object.entries(a.instances).map(([i, s]) => `<tr class="pick" data-href="#/a/${enc(name)}/i/${enc(i)}">
       <td><a href="#/a/${enc(name)}/i/${enc(i)}">${esc(i)}</a><div class="muted">${esc(s.plugin)}</div></td>
       <td><span class="state st-${esc(s.state)}">${esc(s.state)}</span></td>
       <td><span class="q ${qClass(s.worst_quality)}">${esc(s.worst_quality)}</span></td></tr>`).join("");
     return `<section class="card"><h2><a href="#/a/${enc(name)}">${esc(name)}</a>
       <span class="state st-${a.online ? "running" : "offline"}">${a.online ? "online" : "offline"}</span></h2>
-      <p><a href="#/a/${enc(name)}/alarms"><span class="big">${(c.active_unack || 0) + (c.active_ack || 0)}</span> active alarms</a>,
+      <p><a href="#/a/${enc(name)}/alarms"><span class="big">${active}</span> active ${active === 1 ? "alarm" : "alarms"}</a>,
       ${c.active_unack || 0} not acknowledged, ${c.cleared_unack || 0} cleared to acknowledge</p>
       <table><tr><th>instance</th><th>state</th><th>worst quality</th></tr>${insts}</table></section>`;
   }).join("");
@@ -180,7 +185,7 @@ async function pageAgent(agent) {
   const ev = a.events.slice(0, 15).map((e) => `<tr><td>${when(e.ts)}</td><td>${esc(e.instance)}</td><td>${esc(e.severity)}</td><td>${esc(e.msg)}</td></tr>`).join("");
   $("#main").innerHTML = `<h1>${esc(agent)} <span class="state st-${mine.online ? "running" : "offline"}">${mine.online ? "online" : "offline"}</span></h1>
     <table><tr><th>instance</th><th>plugin</th><th>state</th><th>worst quality</th><th>last data</th></tr>${rows}</table>
-    <h2 style="margin-top:1rem">Latest events</h2><table><tr><th>time</th><th>instance</th><th>severity</th><th>what</th></tr>${ev}</table>`;
+    <h2 class="gap">Latest events</h2><table><tr><th>time</th><th>instance</th><th>severity</th><th>what</th></tr>${ev}</table>`;
   bindRows();
   setView(() => pageAgent(agent), [`${agent}/state`, `${agent}/events`, `${agent}/alarms`]);
 }
@@ -205,8 +210,8 @@ async function pageInstance(agent, inst) {
   }).join("");
   const st = data.state || {};
   $("#main").innerHTML = `<h1>${esc(inst)} <span class="state st-${esc(st.state)}">${esc(st.state || "?")}</span>
-    <span class="muted" style="font-size:0.9rem">${esc(st.plugin || "")}, last data ${when(data.ts)}</span></h1>
-    <div class="two"><div><table><tr><th>value</th><th style="text-align:right">now</th><th>unit</th><th>quality</th></tr>${rows}</table></div>
+    <span class="muted sub">${esc(st.plugin || "")}, last data ${when(data.ts)}</span></h1>
+    <div class="two"><div><table><tr><th>value</th><th class="num">now</th><th>unit</th><th>quality</th></tr>${rows}</table></div>
     <div class="card"><h2 id="trend-title">Trend</h2><div class="row" id="ranges">${RANGES.map(([r, t]) =>
       `<button class="btn small ${r === trend.range ? "on" : ""}" data-range="${r}" type="button">${t}</button>`).join("")}</div>
     <canvas class="chart" id="chart" width="900" height="340"></canvas><p class="muted" id="trend-note"></p></div></div>`;
@@ -296,23 +301,23 @@ async function pageAlarms(agent) {
     <td><b>${esc(x.instance)} ${esc(x.name)}</b><div class="muted">${esc(x.message)}</div></td>
     <td>${when(x.raised_ms)}${x.cleared_ms ? `<div class="muted">cleared ${when(x.cleared_ms)}</div>` : ""}</td>
     <td>${x.ack_by ? `${esc(x.ack_by)}<div class="muted">${esc(x.ack_comment)}</div>` : ""}</td>
-    <td><div class="row">${x.acked ? "" : `<button class="btn primary" data-ack="${esc(x.id)}" type="button">Acknowledge</button>`}
-      ${x.shelved ? `<button class="btn" data-unshelve="${esc(x.id)}" type="button">Unshelve</button>` : `<button class="btn" data-shelve="${esc(x.id)}" type="button">Shelve</button>`}</div></td></tr>`).join("");
+    <td><div class="row">${x.acked ? "" : `<button class="btn primary" data-ack="${esc(x.id)}" data-name="${esc(`${x.instance} ${x.name}`)}" type="button">Acknowledge</button>`}
+      ${x.shelved ? `<button class="btn" data-unshelve="${esc(x.id)}" type="button">Unshelve</button>` : `<button class="btn" data-shelve="${esc(x.id)}" data-name="${esc(`${x.instance} ${x.name}`)}" type="button">Shelve</button>`}</div></td></tr>`).join("");
   const recent = ((full && full.recent) || []).slice().reverse().slice(0, 20).map((x) => `<tr><td>${when(x.cleared_ms)}</td>
     <td>${esc(x.instance)} ${esc(x.name)}</td><td>${esc(x.ack_by)} ${esc(x.ack_comment)}</td></tr>`).join("");
   $("#main").innerHTML = `<h1>Alarms of ${esc(agent)}</h1>
-    ${list.length ? `<table><tr><th>state</th><th>alarm</th><th>since</th><th>acknowledged by</th><th></th></tr>${rows}</table>` : '<p class="big" style="color:var(--green)">No alarms</p>'}
-    <h2 style="margin-top:1rem">Recently back to normal</h2><table><tr><th>cleared</th><th>alarm</th><th>acknowledged by</th></tr>${recent}</table>`;
+    ${list.length ? `<table><tr><th>state</th><th>alarm</th><th>since</th><th>acknowledged by</th><th></th></tr>${rows}</table>` : '<p class="big ok">No alarms</p>'}
+    <h2 class="gap">Recently back to normal</h2><table><tr><th>cleared</th><th>alarm</th><th>acknowledged by</th></tr>${recent || '<tr><td colspan="3" class="muted">none</td></tr>'}</table>`;
   document.querySelectorAll("[data-ack]").forEach((b) => b.addEventListener("click", async () => {
     if (!loggedIn()) return;
-    const f = await askForm("Acknowledge alarm", [{ name: "comment", label: "Comment (optional)", type: "textarea" }], "Acknowledge");
+    const f = await askForm(`Acknowledge ${b.dataset.name}`, [{ name: "comment", label: "Comment (optional)", type: "textarea" }], "Acknowledge");
     if (f === null) return;
     await act(agent, "ack", { id: b.dataset.ack, comment: f.comment });
     toast("acknowledged"); pageAlarms(agent);
   }));
   document.querySelectorAll("[data-shelve]").forEach((b) => b.addEventListener("click", async () => {
     if (!loggedIn()) return;
-    const f = await askForm("Shelve a nuisance alarm", [
+    const f = await askForm(`Shelve ${b.dataset.name}`, [
       { name: "for_s", label: "For", options: [["3600", "1 hour"], ["28800", "one shift (8 h)"], ["86400", "one day"], ["604800", "one week"]] },
       { name: "comment", label: "Why (required: kept in the audit log)", type: "textarea" }], "Shelve");
     if (f === null) return;
@@ -320,7 +325,9 @@ async function pageAlarms(agent) {
     toast("shelved"); pageAlarms(agent);
   }));
   document.querySelectorAll("[data-unshelve]").forEach((b) => b.addEventListener("click", async () => {
-    await act(agent, "unshelve", { id: b.dataset.unshelve }); pageAlarms(agent);
+    if (!loggedIn()) return;
+    await act(agent, "unshelve", { id: b.dataset.unshelve });
+    toast("unshelved"); pageAlarms(agent);
   }));
   setView(() => pageAlarms(agent), [`${agent}/alarms`]);
 }
@@ -379,8 +386,8 @@ async function pageMaintenance(agent) {
   }
   const done = a.events.filter((e) => e.kind === "maintenance_done").slice(0, 20).map((e) =>
     `<tr><td>${when(e.ts)}</td><td>${esc(e.asset)} ${esc(e.plan)}</td><td>${esc(e.by)}</td><td>${esc(e.notes)}</td></tr>`).join("");
-  html += `<h2 style="margin-top:1rem">Signed off (this panel session; every sign-off is in the audit log)</h2>
-    <table><tr><th>time</th><th>plan</th><th>by</th><th>notes</th></tr>${done}</table>`;
+  html += `<h2 class="gap">Signed off (this panel session; every sign-off is in the audit log)</h2>
+    <table><tr><th>time</th><th>plan</th><th>by</th><th>notes</th></tr>${done || '<tr><td colspan="4" class="muted">none yet</td></tr>'}</table>`;
   $("#main").innerHTML = insts.length ? html : `<h1>Maintenance</h1><p class="muted">No maintenance instance on ${esc(agent)}.</p>`;
   document.querySelectorAll("[data-plan]").forEach((b) => b.addEventListener("click", async () => {
     if (!loggedIn()) return;
