@@ -91,7 +91,7 @@ test: $(STAMP) sysdeps lint typecheck pytest
 
 # The suite less the tests marked `slow` (brokers, subprocesses, servers, ptys): seconds, no set-up beyond the venv.
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" -n 2 --dist worksteal
 
 bench: $(STAMP) sysdeps
 	$(BIN)/python -m bench.plant $(if $(SECONDS),--seconds $(SECONDS)) $(if $(COMPARE),--compare $(COMPARE))
