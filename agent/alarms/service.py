@@ -52,6 +52,16 @@ def _comment(args: Mapping[str, Any]) -> str:
     return c.strip()[:MAX_COMMENT] if isinstance(c, str) else ""
 
 
+REEVALUATE_DATA = 30  # data messages of a restarted instance (its N-of-M filters need a few windows)
+
+
+def _stateless(a: AlarmRecord) -> bool:
+    """An alarm its plugin does not remember across restarts (bearing tones, machine diagnoses);
+    limit alarms (``level``) persist in the plugin's state store and clear themselves."""
+    kind, fields = a.raised_by.get("kind"), a.raised_by.get("fields") or {}
+    return kind == "machine_fault" or "tone" in fields
+
+
 class AlarmList:
     """Every alarm not normal, by id; persisted and published on each change."""
 
@@ -65,6 +75,10 @@ class AlarmList:
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_MAX)
         self.replay_to: list[Any] = []  # outputs told of active alarms when their instance starts (Sparkplug)
         self._task: asyncio.Task[None] | None = None
+        # Alarms whose plugin keeps no memory of them (bearing tones, machine diagnoses): after a
+        # restart they must be raised again within REEVALUATE_DATA messages of their instance, or
+        # they are cleared as no longer active (id -> data messages seen since the start).
+        self._unconfirmed: dict[str, int] = {}
         self._load()
 
     # -- persistence -------------------------------------------------------------------------------
@@ -106,7 +120,9 @@ class AlarmList:
 
     def data(self, instance: str, values: Mapping[str, Any], quality: Mapping[str, str] | None, ts_ms: Any) -> None:
         """All-good data from an instance clears its instance-wide faults (a restarted instance does
-        not say ``sensor_ok`` for a fault it never saw)."""
+        not say ``sensor_ok`` for a fault it never saw), and re-evaluates its unconfirmed alarms."""
+        if self._unconfirmed:
+            self._reevaluate(instance)
         if quality:
             return
         stale = [
@@ -118,9 +134,26 @@ class AlarmList:
         if stale:
             self._changed()
 
+    def _reevaluate(self, instance: str) -> None:
+        """Count a data message against the instance's unconfirmed alarms; clear the expired ones."""
+        expired = []
+        for aid in [a for a in self._unconfirmed if self.alarms.get(a) and self.alarms[a].instance == instance]:
+            self._unconfirmed[aid] += 1
+            if self._unconfirmed[aid] >= REEVALUATE_DATA:
+                expired.append(aid)
+        for aid in expired:
+            del self._unconfirmed[aid]
+            a = self.alarms[aid]
+            why = f"not raised again within {REEVALUATE_DATA} messages after the restart: cleared on re-evaluation"
+            self.apply(Change(aid, instance, a.name, False, "info", why))
+            a.message = why  # the list says why it cleared with no clear from the plugin
+        if expired:
+            self._changed()
+
     def apply(self, c: Change) -> bool:
         """One raise or clear; True when the list changed. A raise of an active alarm is no new alarm."""
         now = self.clock()
+        self._unconfirmed.pop(c.id, None)  # raised again (confirmed) or cleared: re-evaluated
         a = self.alarms.get(c.id)
         if c.active:
             if a is None:
@@ -150,7 +183,11 @@ class AlarmList:
     # -- other outputs see the alarms still active after a restart -----------------------------------
     def instance_started(self, name: str, specs: Any) -> None:
         """Replay the instance's active alarms to the other outputs (Sparkplug's ``Alarms/...``
-        metrics): after an agent restart its plugin does not raise them again, they are still active."""
+        metrics): after an agent restart its plugin does not raise them again, they are still active.
+        Alarms the plugin keeps no memory of are re-evaluated: raised again soon, or cleared."""
+        for a in self.alarms.values():
+            if a.active and a.instance == name and _stateless(a):
+                self._unconfirmed.setdefault(a.id, 0)
         for a in self.alarms.values():
             if a.active and a.instance == name and a.raised_by:
                 for out in self.replay_to:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from edge_agent.agent.alarms.model import AlarmState, alarm_change
-from edge_agent.agent.alarms.service import AlarmList, AuditLog
+from edge_agent.agent.alarms.service import REEVALUATE_DATA, AlarmList, AuditLog
 from edge_agent.plugins.common.alarms import AlarmConfig, AlarmSet
 from edge_agent.plugins.contract import MemoryStore
 
@@ -210,3 +210,24 @@ def test_cli_tables_stay_aligned_with_long_names() -> None:
     }
     head, row, _ = alarm_table({"alarms": [alarm]}).splitlines()
     assert head.index("acknowledged") == row.index("ana"), (head, row)
+
+
+def test_a_bearing_alarm_is_re_evaluated_after_a_restart(tmp_path: Path) -> None:
+    # The vibration plugin keeps no memory of a bearing tone: after a restart the alarm is confirmed
+    # by a new raise, or cleared once the instance has published enough windows without one.
+    raised = {"tone": "bpfo", "active": True, "hz": 88.7}
+    alarms = AlarmList(tmp_path, lambda topic, d: None)
+    alarms.event("pump1-de", "bearing_fault", "BPFO", "alarm", raised)
+    alarms.event("pump1-de", "machine_fault", "unbalance", "warning", {"fault": "unbalance", "active": True})
+    aid = next(a for a in alarms.alarms if "bpfo" in a)
+    assert len(alarms.alarms) == 2
+    restarted = AlarmList(tmp_path, lambda topic, d: None)
+    restarted.instance_started("pump1-de", None)
+    restarted.event("pump1-de", "bearing_fault", "BPFO", "alarm", raised)  # still there: confirmed
+    for _ in range(REEVALUATE_DATA):
+        restarted.data("pump1-de", {"x": 1.0}, None, None)
+    assert restarted.alarms[aid].active, "a confirmed alarm stays, raised once"
+    assert restarted.alarms[aid].raises == 1
+    gone = [a for a in restarted.alarms.values() if "unbalance" in a.id]
+    assert gone and not gone[0].active and "re-evaluation" in gone[0].message
+    assert gone[0].state is AlarmState.CLEARED_UNACK, "a person still acknowledges what happened"
