@@ -360,16 +360,18 @@ def report(r: dict[str, Any], path: Path) -> None:
     # the sections that name things (alarms, diagnoses, periods) take the page's width, one after another
     y = min(y_left, y_right)
     wide = [h for h in by_head if h.startswith(("Alarms", "Vibration", "Not monitored"))]
-    narrow = ["Temperature alarms", "Maintenance due"]
+    # full width too: a maintenance task ("Inspect the die and the part-counter sensor") cut in a half
+    # column read "Inspect the die and t~"
+    tail = ["Temperature alarms", "Maintenance due"]
     heading = 1 + 0.012 / REPORT_ROW  # a section's title and the gap after it, in rows
-    room = (y - 0.05) / REPORT_ROW - heading * (len(wide) + 1) - max(len(by_head[h]) for h in narrow)
+    room = (y - 0.05) / REPORT_ROW - heading * (len(wide) + len(tail)) - sum(min(len(by_head[h]), 8) for h in tail)
     need = sum(len(by_head[h]) for h in wide)
     extra = max(0.0, room - 3 * len(wide))
     for head in wide:  # all rows when they fit; else each section 3 and its share of the rest
         rows = by_head[head]
         most = len(rows) if need <= room else min(len(rows), 3 + int(extra * len(rows) / need))
         y = _block(fig, 0.05, y, head, _capped(rows, most), 0.62, 72)
-    y = min(_block(fig, 0.05, y, narrow[0], _capped(by_head[narrow[0]], 8), 0.24, 26),
-            _block(fig, 0.52, y, narrow[1], _capped(by_head[narrow[1]], 8), 0.30, 30))  # fmt: skip
+    for head in tail:
+        y = _block(fig, 0.05, y, head, _capped(by_head[head], 8), 0.62, 72)
     fig.text(0.05, 0.015, f"record {r.get('record_id') or r.get('id')} - edge-agent", fontsize=7, color="#888888")
     save(fig, path)

@@ -278,3 +278,15 @@ def test_a_capture_keeps_minutes_of_features_lists_what_fired_and_plots_for_diag
     out = tmp_path / "cap.png"
     plots.recording(doc, out)
     assert out.stat().st_size > 10_000
+
+
+def test_the_report_picture_shows_a_maintenance_task_whole(tmp_path: Path, monkeypatch: Any) -> None:
+    """In half a column the demo's task read "press1: Inspect the die and t~" on the board."""
+    from edge_agent.agent.ops import plots
+
+    drawn: list[str] = []
+    monkeypatch.setattr(plots, "save", lambda fig, path, dpi=100: drawn.extend(t.get_text() for t in fig.texts))
+    task = {"asset": "press1", "task": "Inspect the die and the part-counter sensor", "status": "overdue"}
+    plots.report({"line": "line1", "shift": "A", "production": {}, "maintenance_due": [task]}, tmp_path / "r.png")
+    assert "press1: Inspect the die and the part-counter sensor" in drawn, drawn
+    assert "OVERDUE" in drawn
