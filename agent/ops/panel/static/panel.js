@@ -35,6 +35,7 @@ function when(ms) {
 }
 function fmt(v) {
   if (v === null || v === undefined) return "-";
+  if (typeof v === "number" && Math.abs(v) < 1e-9) return "0";  // float noise: a steady rate read "-1.853e-27"
   if (typeof v === "number") return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : String(+v.toPrecision(5));
   if (typeof v === "boolean") return v ? "on" : "off";
   return String(v);
