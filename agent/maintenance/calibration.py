@@ -42,6 +42,7 @@ ARGS = {
     "uncertain_when_due",
     "note",
     "unit",
+    "via",  # where it came from ("panel 10.0.4.7"): the audit trail's, every action carries it
 }
 MAX_CHECKS = 20  # as-left check readings kept on a record
 ERROR_DECIMALS = 4  # errors are shown to 0.0001 of the channel's unit: finer is float noise, not a measurement

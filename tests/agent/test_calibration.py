@@ -104,6 +104,16 @@ def test_refused_commands_change_nothing() -> None:
     assert cal.correct("plc", Values({"t003": 50.0})).values == {"t003": 50.0}
 
 
+def test_a_calibration_from_the_panel_carries_where_it_came_from() -> None:
+    """The panel sends every action with via = "panel ADDRESS"; calibrate refused it as unknown, so
+    Take point on the panel's calibration page always failed."""
+    cal, *_ = _cal()
+    cal.correct("tc", Values({"motor_de": 60.9}))
+    args = {"instance": "tc", "channel": "motor_de", "by": "demo", "via": "panel 127.0.0.1"}
+    got = cal.command(args | {"action": "point", "reference": 60.0}, None)
+    assert got["points"] == [[60.9, 60.0]], got
+
+
 def test_points_pair_the_live_reading_and_declared_channels_are_checked() -> None:
     cal, *_ = _cal()
     cal.correct("plc", Values({"t003": 0.2}))

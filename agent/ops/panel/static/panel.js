@@ -401,6 +401,12 @@ async function pageMaintenance(agent) {
   setView(null, []);
 }
 
+// A record's field as a technician reads it: points as "reading -> reference" (not [[48.216314937742396,60]]).
+function calText(k, v) {
+  if (k === "points" && Array.isArray(v)) return v.map((p) => (Array.isArray(p) ? `${fmt(p[0])} -> ${fmt(p[1])}` : fmt(p))).join(", ");
+  return typeof v === "object" && v !== null ? JSON.stringify(v) : fmt(v);
+}
+
 async function pageCalibration(agent) {
   const [ov, a] = await Promise.all([api("/api/overview"), api(`/api/agent/${enc(agent)}`)]);
   nav(agent, `#/a/${enc(agent)}/calibration`, a.alarms.counts);
@@ -409,16 +415,24 @@ async function pageCalibration(agent) {
     <p class="muted">Put the sensor in a reference (bath, calibrator), wait until it settles, enter the reference value and
     take the point; repeat for each reference; then apply. The agent records as found and as left.</p>
     <label>Instance<select id="cal-inst">${insts.map((i) => `<option>${esc(i)}</option>`).join("")}</select></label>
-    <label>Channel<input id="cal-ch" placeholder="e.g. motor_de"></label>
+    <label>Channel<input id="cal-ch" list="cal-chs" placeholder="e.g. motor_de" autocomplete="off"></label><datalist id="cal-chs"></datalist>
     <label>Reference value<input id="cal-ref" type="number" step="any"></label>
     <label>Note (standard used, certificate)<input id="cal-note"></label>
     <div class="row"><button class="btn" id="cal-point" type="button">Take point</button>
     <button class="btn primary" id="cal-apply" type="button">Apply</button><button class="btn danger" id="cal-cancel" type="button">Cancel points</button></div>
     </section><section class="card"><h2>Record</h2><div id="cal-out" class="muted">No points yet.</div></section></div>`;
   const base = () => ({ instance: $("#cal-inst").value, channel: $("#cal-ch").value.trim() });
+  // the instance's channels to pick from (typing "bearing_nde" with gloves is slow): the part of each key before "."
+  const channels = async () => {
+    const d = await api(`/api/agent/${enc(agent)}/instance/${enc($("#cal-inst").value)}`).catch(() => ({ values: {} }));
+    const names = [...new Set(Object.keys(d.values || {}).filter((k) => k.includes(".")).map((k) => k.split(".")[0]))].sort();
+    $("#cal-chs").innerHTML = names.map((n) => `<option value="${esc(n)}">`).join("");
+  };
+  $("#cal-inst").onchange = channels;
+  channels();
   const show = (r) => {
     const rows = Object.entries(r).filter(([, v]) => v !== null && v !== "").map(([k, v]) =>
-      `<span>${esc(k.replace(/_/g, " "))}</span><b>${esc(typeof v === "object" ? JSON.stringify(v) : fmt(v))}</b>`).join("");
+      `<span>${esc(k.replace(/_/g, " "))}</span><b>${esc(calText(k, v))}</b>`).join("");
     $("#cal-out").innerHTML = `<div class="kv">${rows}</div>`;
   };
   $("#cal-point").onclick = async () => show(await act(agent, "calibrate", { ...base(), action: "point", reference: Number($("#cal-ref").value) }));
