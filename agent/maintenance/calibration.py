@@ -111,6 +111,11 @@ def _rms(axis: Any) -> float:
     return float(np.sqrt(np.mean((a - a.mean()) ** 2))) if a.size else math.nan
 
 
+def _due_text(rec: Mapping[str, Any]) -> str:
+    """The due date as a technician reads it: "2026-12-07 21:29 UTC", not ISO "2026-12-07T21:29:21+00:00"."""
+    return f"{str(rec['next_due'])[:16].replace('T', ' ')} UTC"
+
+
 class Calibrations:
     """Active calibrations, the last raw readings, pending reference points, due checks."""
 
@@ -331,7 +336,7 @@ class Calibrations:
         self.publish(key[0], key[1], rec)
         msg = (
             f"{key[0]}/{key[1]} calibrated by {by}: as found {fmt_error(rec['as_found_error'], rec['unit'])} "
-            f"(reading minus reference); next due {rec['next_due'][:16].replace('T', ' ')} UTC; "
+            f"(reading minus reference); next due {_due_text(rec)}; "
             "as left: send action=check against a reference"
         )
         self.event(key[0], "calibrated", msg, Severity.INFO, {"channel": key[1], "record_id": rec["record_id"]})
@@ -436,9 +441,9 @@ class Calibrations:
                 continue
             self.due_state[key] = (state, now)
             when = (
-                f"overdue since {rec['next_due']}"
+                f"overdue since {_due_text(rec)}"
                 if state == "overdue"
-                else f"due {rec['next_due']} (in {_span(due - now)})"
+                else f"due {_due_text(rec)} (in {_span(due - now)})"
             )
             sev = Severity.ALARM if state == "overdue" else Severity.WARNING
             self.event(

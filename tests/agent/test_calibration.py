@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -147,6 +148,8 @@ def test_due_soon_then_overdue_then_uncertain() -> None:
     assert cal.uncertain == {}
     cal.check_due(due + 1000)
     assert events[-1][4]["overdue"] is True and cal.uncertain == {"plc": {"t003"}}
+    # read on the panel's alarm list: a date, not ISO ("overdue since 2026-12-07T21:29:21+00:00")
+    assert re.search(r"overdue since \d{4}-\d\d-\d\d \d\d:\d\d UTC$", events[-1][2]), events[-1][2]
     cal.check_due(due + DAY_MS + 2000)  # reminded daily
     assert sum(1 for e in events if e[1] == "calibration_due") == 3
 
