@@ -124,7 +124,16 @@ function nav(agent, here, counts) {
   $("#nav").innerHTML = items.map(([h, t]) => `<a href="${h}" class="${h === here ? "here" : ""}">${t}</a>`).join("");
 }
 
+// Pages draw when their fetches return: an older, slower page (the overview after a login) could
+// finish last and cover the page asked for since. Numbered, the page drawn last is redrawn then.
+let routeSeq = 0, routeDrawn = 0;
 async function route() {
+  const mine = ++routeSeq;
+  await drawRoute();
+  if (mine === routeSeq) routeDrawn = mine;
+  else if (routeDrawn === routeSeq) route();  // the newest drew before this older one: draw it again
+}
+async function drawRoute() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent).filter(Boolean);
   try {
     if (parts[0] === "a" && parts[1]) {
