@@ -70,7 +70,7 @@ def fuzz_agent() -> Iterator[RemoteAgent]:
             a.close()
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(payload=documents)
 @example(payload=msgpack.packb({"version": 0, "config": {}}))  # was answered already_applied
 def test_malformed_documents_are_all_rejected(fuzz_agent: RemoteAgent, payload: bytes) -> None:
