@@ -11,12 +11,13 @@ only for tags marked ``writable = true`` and only when ``allow_writes = true``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import msgspec
-from edge_agent.drivers.contract import Capability, Values, ValueSpec, Writable
+from edge_agent.drivers.contract import Capability, Values, Writable
 from edge_agent.drivers.errors import DriverError
+from edge_agent.plugins.common.declared import driver_values
 from edge_agent.plugins.common.report_by_exception import Deadband, ReportByException
 from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity, UnknownCommand
 
@@ -125,16 +126,11 @@ class PlcPlugin(Plugin):
         return {"tag": tag, "value": written, "ok": True}
 
 
-def declared(o: PlcOptions, driver: Sequence[ValueSpec]) -> Sequence[ValueSpec]:
-    """The driver's values, unchanged (a bad value is published as null with its quality)."""
-    return driver
-
-
 SPEC = PluginSpec(
     name="plc",
     factory=PlcPlugin,
     options=PlcOptions,
     requires=Capability.REGISTERS,
-    values=declared,
+    values=driver_values,
     description="PLC tags by exception (deadband, heartbeat), fault events, guarded tag writes",
 )

@@ -7,12 +7,12 @@ episode; the last good value is never republished as fresh.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
-from edge_agent.drivers.contract import Capability, Values, ValueSpec
+from edge_agent.drivers.contract import Capability, Values
 from edge_agent.drivers.errors import DriverError
+from edge_agent.plugins.common.declared import driver_values
 from edge_agent.plugins.common.report_by_exception import Deadband, ReportByException
 from edge_agent.plugins.contract import Options, Plugin, PluginContext, PluginSpec, Severity
 
@@ -70,16 +70,11 @@ class ValuesPlugin(Plugin):
             self.ctx.emit(marks, quality)
 
 
-def declared(o: ValuesOptions, driver: Sequence[ValueSpec]) -> Sequence[ValueSpec]:
-    """The driver's values, unchanged (a bad value is published as null with its quality)."""
-    return driver
-
-
 SPEC = PluginSpec(
     name="values",
     factory=ValuesPlugin,
     options=ValuesOptions,
     requires=Capability.VALUES,
-    values=declared,
+    values=driver_values,
     description="Publish a driver's named values with deadband and heartbeat",
 )
