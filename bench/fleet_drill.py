@@ -185,6 +185,16 @@ def cli(*argv: str) -> tuple[int, str]:
     return r.returncode, r.stdout
 
 
+async def push(
+    doc: Path, target: list[str], wave: int, key: Path, ops: list[str]
+) -> tuple[int, dict[str, Any], float]:
+    """`edge-agent push-config DOC TARGET... --json`, signed, in waves: (exit code, results, seconds)."""
+    t0 = time.monotonic()
+    argv = ["push-config", str(doc), *target, "--wave", str(wave), "--json", "--sign", str(key), "--timeout", "60"]
+    code, out = await asyncio.to_thread(cli, *argv, *ops)
+    return code, (json.loads(out)["results"] if out else {}), round(time.monotonic() - t0, 1)
+
+
 def drift(ops: list[str]) -> tuple[int, int, float, dict[str, str]]:
     """`edge-agent fleet --json`: (agents, drifting, seconds the command took, a few reasons)."""
     t0 = time.monotonic()
@@ -240,45 +250,11 @@ async def run(n: int, wave: int, tmp: Path) -> dict[str, Any]:
         for i in away:
             await agents.stop(i)
         (tmp / "full.json").write_text(json.dumps({"instances": [PUSHED]}))
-        t0 = time.monotonic()
-        code, out = await asyncio.to_thread(
-            cli,
-            "push-config",
-            str(tmp / "full.json"),
-            "--agent",
-            "a*",
-            "--wave",
-            str(wave),
-            "--json",
-            "--sign",
-            str(tmp / "old.key"),
-            "--timeout",
-            "60",
-            *ops,
-        )
-        res = json.loads(out)["results"] if out else {}
-        push_s = time.monotonic() - t0
-        step("full push, 10 % offline", push_s=round(push_s, 1), exit=code, statuses=_count(res))
+        code, res, push_s = await push(tmp / "full.json", ["--agent", "a*"], wave, tmp / "old.key", ops)
+        step("full push, 10 % offline", push_s=push_s, exit=code, statuses=_count(res))
         (tmp / "extra.json").write_text(json.dumps({"instances": [EXTRA]}))
-        t0 = time.monotonic()
-        code, out = await asyncio.to_thread(
-            cli,
-            "push-config",
-            str(tmp / "extra.json"),
-            "--group",
-            "line2",
-            "--patch",
-            "--wave",
-            str(wave),
-            "--json",
-            "--sign",
-            str(tmp / "old.key"),
-            "--timeout",
-            "60",
-            *ops,
-        )
-        res = json.loads(out)["results"] if out else {}
-        step("group patch", push_s=round(time.monotonic() - t0, 1), exit=code, statuses=_count(res))
+        code, res, push_s = await push(tmp / "extra.json", ["--group", "line2", "--patch"], wave, tmp / "old.key", ops)
+        step("group patch", push_s=push_s, exit=code, statuses=_count(res))
         t0 = time.monotonic()
         for i in away:
             agents.start(i)
