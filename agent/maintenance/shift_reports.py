@@ -81,6 +81,7 @@ class ShiftReports:
     ) -> None:
         self.store, self.plugin_of, self.publish, self.event = store, plugin_of, publish, event
         self.acc: dict[str, dict[str, Any]] = {}
+        self.alive_saved_ms: dict[str, int] = {}  # per line: when its sign of life was last saved
         # what is due comes from the agent's planner (fed by the service); alone, from one of its own
         self.own_planner = planner is None
         self.planner = planner or Planner(store, lambda i: plugin_of(i) == "maintenance", lambda d: None)
@@ -105,10 +106,11 @@ class ShiftReports:
         acc = self.acc.get(instance) or self._line(instance)
         if acc is not None:
             now = clock.now_ms()
-            saved_alive = acc["alive_ms"]
             acc["alive_ms"] = now
-            if now - saved_alive >= ALIVE_SAVE_MS:
+            # against the last save, not the last reading: readings every 10 s must still be saved
+            if now - self.alive_saved_ms.get(instance, 0) >= ALIVE_SAVE_MS:
                 self.store.save(NS, instance, acc)
+                self.alive_saved_ms[instance] = now
         zone = values.get("iso_zone")
         if isinstance(zone, str) and zone in ZONES:
             for line, acc in self._each():
@@ -204,11 +206,7 @@ class ShiftReports:
             "maintenance_due": self.planner.due(),
         }
         report["record_id"] = self.store.record(NS, line, report)
-        self.acc[line] = _empty(now)
-        # what is still active goes on into the next shift (from its start)
-        self.acc[line]["episodes"] = [
-            {**e, "raised_ms": end_ms} for e in acc.get("episodes", []) if e["cleared_ms"] is None
-        ]
+        self.acc[line] = _next_shift(acc, end_ms, now)
         self.store.save(NS, line, self.acc[line])
         self.publish(line, report)
         oee = shift.get("oee")
@@ -224,6 +222,22 @@ class ShiftReports:
         """Stored reports, newest first, of one line (or all) and one shift name (or any)."""
         out = [r for r in self.store.records(NS, line, limit=500) if shift is None or r.get("shift") == shift]
         return out[:limit]
+
+
+def _next_shift(acc: Mapping[str, Any], end_ms: int, now_ms: int) -> dict[str, Any]:
+    """The accumulator of the shift that began at ``end_ms``, made when its ``shift_end`` came in
+    (the production instance's next poll, up to its interval later). It starts at the boundary,
+    not now: the agent watched through it, so those seconds are not "agent not running". What
+    goes on goes on from the boundary: alarms still active, and down time that reached past it."""
+    nxt = _empty(now_ms)
+    nxt["since_ms"] = min(end_ms, now_ms)
+    nxt["episodes"] = [{**e, "raised_ms": end_ms} for e in acc.get("episodes", []) if e["cleared_ms"] is None]
+    nxt["gaps"] = [
+        {"from_ms": max(int(g["from_ms"]), end_ms), "to_ms": int(g["to_ms"])}
+        for g in acc.get("gaps", [])
+        if int(g["to_ms"]) > end_ms
+    ]
+    return nxt
 
 
 def _clipped(e: Mapping[str, Any], start_ms: int, end_ms: int) -> dict[str, Any]:

@@ -290,3 +290,75 @@ def test_the_report_picture_shows_a_maintenance_task_whole(tmp_path: Path, monke
     plots.report({"line": "line1", "shift": "A", "production": {}, "maintenance_due": [task]}, tmp_path / "r.png")
     assert "press1: Inspect the die and the part-counter sensor" in drawn, drawn
     assert "OVERDUE" in drawn
+
+
+def test_the_next_shift_starts_at_the_boundary_not_at_the_poll_that_ended_the_last(monkeypatch: Any) -> None:
+    """shift_end comes with the production instance's next poll (up to its interval after the
+    boundary): an agent that ran through the boundary was not "not running" for those seconds;
+    one that was down across it is down in both shifts, each its own part."""
+    import datetime as dt
+
+    from edge_agent.agent.maintenance import shift_reports
+
+    t0 = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)
+    now = {"ms": 0}
+
+    def at(s: float) -> None:
+        now["ms"] = round(t0.timestamp() * 1000 + s * 1000)
+
+    def end(rep: ShiftReports, start_s: float, end_s: float) -> dict[str, Any]:
+        started, ended = (t0 + dt.timedelta(seconds=start_s)).isoformat(), (t0 + dt.timedelta(seconds=end_s)).isoformat()
+        rep.on_event("line1", "shift_end", "info", {"name": "s", "started": started, "ended": ended})
+        return published[-1]
+
+    monkeypatch.setattr(shift_reports.clock, "now_ms", lambda: now["ms"])
+    store, published = MemoryStore(), []
+    plugins = {"line1": "production"}
+    rep = ShiftReports(store, plugins.get, lambda line, r: published.append(r), lambda *a: None)
+    at(-600)
+    rep.on_data("line1", {"state": "running"})
+    at(9)  # the poll after the boundary at 0 s ends the shift
+    end(rep, -600, 0)
+    for s in range(10, 600, 10):
+        at(s)
+        rep.on_data("line1", {"state": "running"})
+    at(609)
+    assert end(rep, 0, 600)["not_monitored"] == {"seconds": {}, "periods": []}
+    # down from 1140 s to 1230 s, across the boundary at 1200 s: 60 s in one shift, 30 s in the next
+    for s in range(610, 1141, 10):
+        at(s)
+        rep.on_data("line1", {"state": "running"})
+    at(1230)
+    rep = ShiftReports(store, plugins.get, lambda line, r: published.append(r), lambda *a: None)
+    assert end(rep, 600, 1200)["not_monitored"]["seconds"] == {"agent": 60.0}
+    for s in range(1240, 1800, 10):
+        at(s)
+        rep.on_data("line1", {"state": "running"})
+    at(1805)
+    nm = end(rep, 1200, 1800)["not_monitored"]
+    assert nm["seconds"] == {"agent": 30.0} and nm["periods"][0]["reason"] == "agent down"
+
+
+def test_a_sign_of_life_every_10_s_is_saved_every_30_s(monkeypatch: Any) -> None:
+    """A store that keeps what was saved (as SQLite does at its flush), an agent killed after
+    five minutes of readings every 10 s and restarted 20 s later: down 20-50 s, not 5 min."""
+    import copy
+
+    from edge_agent.agent.maintenance import shift_reports
+
+    class CopyingStore(MemoryStore):
+        def save(self, ns: str, key: str, value: Any) -> None:
+            super().save(ns, key, copy.deepcopy(value))
+
+    now = {"ms": 1_800_000_000_000}
+    monkeypatch.setattr(shift_reports.clock, "now_ms", lambda: now["ms"])
+    store = CopyingStore()
+    rep = ShiftReports(store, {"line1": "production"}.get, lambda line, r: None, lambda *a: None)
+    for _ in range(30):
+        rep.on_data("line1", {"state": "running"})
+        now["ms"] += 10_000
+    now["ms"] += 20_000 - 10_000
+    rep = ShiftReports(store, {"line1": "production"}.get, lambda line, r: None, lambda *a: None)
+    rep.on_data("line1", {"state": "running"})
+    (gap,) = rep.acc["line1"]["gaps"]
+    assert 20_000 <= gap["to_ms"] - gap["from_ms"] <= 50_000, gap
