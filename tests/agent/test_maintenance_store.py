@@ -307,8 +307,8 @@ def test_the_next_shift_starts_at_the_boundary_not_at_the_poll_that_ended_the_la
         now["ms"] = round(t0.timestamp() * 1000 + s * 1000)
 
     def end(rep: ShiftReports, start_s: float, end_s: float) -> dict[str, Any]:
-        started, ended = (t0 + dt.timedelta(seconds=start_s)).isoformat(), (t0 + dt.timedelta(seconds=end_s)).isoformat()
-        rep.on_event("line1", "shift_end", "info", {"name": "s", "started": started, "ended": ended})
+        iso = [(t0 + dt.timedelta(seconds=s)).isoformat() for s in (start_s, end_s)]
+        rep.on_event("line1", "shift_end", "info", {"name": "s", "started": iso[0], "ended": iso[1]})
         return published[-1]
 
     monkeypatch.setattr(shift_reports.clock, "now_ms", lambda: now["ms"])
