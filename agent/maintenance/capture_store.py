@@ -7,6 +7,8 @@ float32; values as the read maps, by reference). A rule fires on a matching even
 MessagePack file in ``{state_dir}/captures`` from a worker thread, then publishes ``capture_saved``.
 A rule that fired waits ``holdoff_s`` before it can fire again (suppressed firings are counted),
 and the store keeps at most ``max_captures`` files and ``max_mb`` (oldest evicted, counted).
+Captures written in any 24 h stay within ``daily_mb`` (the SD card's share): a capture beyond it
+is skipped, counted and announced by a ``capture_skipped`` event, never silently.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from edge_agent.plugins.contract import Severity, StateStore
 log = logging.getLogger("agent.maintenance.recorder")
 FORMAT = "edge-agent-capture/1"
 EventFn = Callable[[str, str, str, Severity, dict[str, Any]], None]
+DAY_S = 86400.0
 
 
 class Ring:
@@ -115,6 +118,29 @@ def _series(items: list[tuple[float, int, Any]], t_trigger: float) -> dict[str, 
     return {"kind": "values", "rows": rows}
 
 
+class OverBudget(Exception):
+    """A packed capture that ``daily_mb`` has no room for (raised in the worker, never written)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes over the daily budget")
+        self.size = size
+
+
+def _recent_writes(directory: Path) -> deque[tuple[float, int]]:
+    """The captures written in the last 24 h by file time, so a restart does not reset the budget."""
+    now_wall, now = time.time(), time.monotonic()
+    out: list[tuple[float, int]] = []
+    for f in directory.glob("*.cap") if directory.is_dir() else []:
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        age_s = now_wall - st.st_mtime
+        if 0 <= age_s < DAY_S:
+            out.append((now - age_s, st.st_size))
+    return deque(sorted(out))
+
+
 class Recorder:
     """Rules and rings of every recorder instance, and the capture store."""
 
@@ -132,6 +158,9 @@ class Recorder:
         counters = store.load("recorder", "counters") or {}
         self.saved, self.evicted = int(counters.get("saved", 0)), int(counters.get("evicted", 0))
         self.suppressed = int(counters.get("suppressed", 0))
+        self.skipped = int(counters.get("skipped", 0))
+        self.written = _recent_writes(directory)  # (monotonic, bytes) of the captures of the last 24 h
+        self._budget_lock = threading.RLock()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- configuration (from the recorder plugin) ----------------------------------------------
@@ -225,6 +254,9 @@ class Recorder:
             self._save_counters()
             return
         self.last_fired[(owner, r.name)] = now
+        if self._over_budget(0):
+            self._skip(owner, r.name, instance, 0)
+            return
         snapshot = {i: {"values": dict(v), "quality": dict(self.latest_q.get(i, {}))} for i, v in self.latest.items()}
         meta = {
             "format": FORMAT,
@@ -255,6 +287,9 @@ class Recorder:
             size, evicted = await asyncio.to_thread(self._cut_and_write, cid, meta, snapshot, rings, t, series)
         except (OSError, ValueError, TypeError) as exc:
             self.event(owner, "capture_failed", f"capture {cid}: {exc}", Severity.WARNING, {"id": cid})
+            return
+        except OverBudget as over:
+            self._skip(owner, meta["rule"], meta["instance"], over.size)
             return
         self.saved += 1
         self.evicted += evicted
@@ -295,6 +330,10 @@ class Recorder:
         """(worker thread) write one capture, then evict the oldest beyond the limits."""
         self.dir.mkdir(parents=True, exist_ok=True)
         data = msgpack.packb(doc, use_bin_type=True)
+        with self._budget_lock:  # two rules may write at once: check and book in one step
+            if self._over_budget(len(data)):
+                raise OverBudget(len(data))
+            self.written.append((time.monotonic(), len(data)))
         tmp = self.dir / f".{cid}.tmp"
         tmp.write_bytes(data)
         tmp.replace(self.dir / f"{cid}.cap")
@@ -318,9 +357,50 @@ class Recorder:
             n += 1
         return n
 
+    def _daily_bytes(self) -> int:
+        opts = list(self.rules.values())
+        return int(min(o.daily_mb for o in opts) * 1_000_000) if opts else 20_000_000
+
+    def written_24h(self) -> int:
+        """Bytes of captures written in the last 24 h (monotonic: a clock step changes nothing)."""
+        now = time.monotonic()
+        with self._budget_lock:
+            while self.written and self.written[0][0] < now - DAY_S:
+                self.written.popleft()
+            return sum(size for _, size in self.written)
+
+    def _over_budget(self, size: int) -> bool:
+        """True if a capture of ``size`` bytes (0: any capture) would exceed ``daily_mb``."""
+        used, budget = self.written_24h(), self._daily_bytes()
+        return used >= budget or used + size > budget
+
+    def _skip(self, owner: str, rule: str, instance: str, size: int) -> None:
+        """A capture not written for the daily budget: counted, and an event says so."""
+        self.skipped += 1
+        self._save_counters()
+        used, budget = self.written_24h(), self._daily_bytes()
+        what = f" of {size / 1e6:.2f} MB" if size else ""
+        self.event(
+            owner,
+            "capture_skipped",
+            f"capture{what} by rule {rule} skipped: {used / 1e6:.1f} of daily_mb = {budget / 1e6:g} MB written"
+            " in the last 24 h (the SD card's budget)",
+            Severity.WARNING,
+            {
+                "rule": rule,
+                "instance": instance,
+                "reason": "daily_budget",
+                "bytes": size,
+                "written_24h_bytes": used,
+                "daily_bytes": budget,
+            },
+        )
+
     def _save_counters(self) -> None:
         self.store.save(
-            "recorder", "counters", {"saved": self.saved, "evicted": self.evicted, "suppressed": self.suppressed}
+            "recorder",
+            "counters",
+            {"saved": self.saved, "evicted": self.evicted, "suppressed": self.suppressed, "skipped": self.skipped},
         )
 
     def _index(self, cid: str, meta: Mapping[str, Any]) -> None:
@@ -372,6 +452,8 @@ class Recorder:
             "saved_total": self.saved,
             "evicted_total": self.evicted,
             "suppressed_total": self.suppressed,
+            "skipped_total": self.skipped,
+            "written_24h_bytes": self.written_24h(),
             "ring_bytes": sum(r.nbytes for r in self.rings.values()),
             "ring_instances": len(self.rings),
         }

@@ -70,7 +70,7 @@ def list_captures(s: ClientSettings, agent: str, timeout_s: float) -> int:
     st = d["result"]["stats"]
     print(
         f"{len(caps)} capture(s), {st['disk_bytes'] / 1e6:.1f} MB; evicted {st['evicted_total']}, "
-        f"suppressed by hold-off {st['suppressed_total']}"
+        f"suppressed by hold-off {st['suppressed_total']}, skipped for daily_mb {st.get('skipped_total', 0)}"
     )
     rows = [
         {

@@ -58,6 +58,10 @@ class RecorderOptions(Options, kw_only=True):
     rules: list[Rule]
     max_mb: Annotated[float, msgspec.Meta(gt=0, le=10_000)] = 100.0  # on disk, all captures
     max_captures: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 200
+    # bytes of captures written in any 24 h (the SD card's share, docs/deployment.md); a capture
+    # beyond it is skipped and a capture_skipped event says so: 20 MB/day is ~14 captures of
+    # 30 s of a 3.2-kHz accelerometer, and keeps the reference plant within 50 MB/day in all
+    daily_mb: Annotated[float, msgspec.Meta(gt=0, le=100_000)] = 20.0
 
 
 def check(o: RecorderOptions, driver_type: str | None) -> list[str]:
@@ -103,6 +107,8 @@ STATS = {
     "saved_total": ("", "captures saved, lifetime"),
     "evicted_total": ("", "captures evicted (oldest first) to stay within max_mb / max_captures"),
     "suppressed_total": ("", "triggers within a rule's hold-off, not saved"),
+    "skipped_total": ("", "captures skipped for the daily budget (daily_mb), each with a capture_skipped event"),
+    "written_24h_bytes": ("B", "bytes of captures written in the last 24 h (against daily_mb)"),
     "ring_bytes": ("B", "memory held by the pre-trigger ring buffers"),
     "ring_instances": ("", "instances with a ring buffer"),
 }

@@ -17,7 +17,7 @@ from edge_agent.agent.maintenance.capture_store import Recorder, Ring
 from edge_agent.agent.maintenance.shift_reports import ShiftReports
 from edge_agent.agent.maintenance.store import SqliteStore
 from edge_agent.drivers.contract import ThermalFrame, Values, Waveform
-from edge_agent.plugins.contract import MemoryStore
+from edge_agent.plugins.contract import MemoryStore, Severity
 from edge_agent.plugins.recorder.plugin import RecorderOptions, Rule
 from support import scaled
 
@@ -131,6 +131,42 @@ def test_triggers_hold_off_eviction_and_pre_trigger_data(tmp_path: Path, monkeyp
         await _until(lambda: rec.saved == n + 1, "the burst's one capture")
         await asyncio.sleep(0.2)  # (a second capture would be saved by now: post_s is 0.1 s)
         assert rec.saved == n + 1 and rec.suppressed == 49
+
+    asyncio.run(run())
+
+
+def test_daily_budget_skips_captures_with_an_event_and_survives_a_restart(tmp_path: Path) -> None:
+    """A capture that daily_mb has no room for is not written; a capture_skipped event says so."""
+
+    def opts(daily_mb: float) -> RecorderOptions:
+        rule = Rule(name="hot", event="alarm", record=["probe"], pre_s=0.2, post_s=0.05, holdoff_s=0.0)
+        return RecorderOptions(rules=[rule], daily_mb=daily_mb)
+
+    async def run() -> None:
+        events: list[tuple[Any, ...]] = []
+        rec = Recorder(tmp_path / "caps", lambda *a: events.append(a), MemoryStore())
+        rec.configure("rec", opts(daily_mb=1.0))
+        rec.feed("probe", Values({"v": 1.0}))
+        rec.on_event("probe", "alarm", {})
+        await _until(lambda: rec.saved == 1, "the first capture")
+        size = rec.written_24h()
+        assert 0 < size < 1_000_000
+        rec.configure("rec", opts(daily_mb=size * 1.5 / 1e6))  # room for half a capture more
+        rec.on_event("probe", "alarm", {})  # packed, then found too big: not written
+        await _until(lambda: rec.skipped == 1, "the skip of a capture that does not fit")
+        rec.configure("rec", opts(daily_mb=size / 1e6))  # used up: skipped before cutting
+        rec.on_event("probe", "alarm", {})
+        assert rec.skipped == 2 and rec.saved == 1 and len(list((tmp_path / "caps").glob("*.cap"))) == 1
+        skipped = [e for e in events if e[1] == "capture_skipped"]
+        assert len(skipped) == 2 and all(e[3] == Severity.WARNING for e in skipped)
+        assert skipped[0][4]["reason"] == "daily_budget" and skipped[0][4]["bytes"] > 0
+        assert skipped[1][4]["bytes"] == 0 and skipped[1][4]["written_24h_bytes"] == size
+        assert "daily_mb" in skipped[1][2]
+        stats = rec.stats()
+        assert stats["skipped_total"] == 2 and stats["written_24h_bytes"] == size
+        # a restart counts the captures of the last 24 h from the files: the budget is not reset
+        again = Recorder(tmp_path / "caps", lambda *a: events.append(a), MemoryStore())
+        assert again.written_24h() == size
 
     asyncio.run(run())
 
