@@ -4,6 +4,14 @@ An output of the publisher (beside Sparkplug): every data message's numeric valu
 numeric, where the instance declares its values) go into the open minute of their instance, in
 memory; once a minute (``commit_interval_s``) the closed minutes are written in one transaction
 in a worker thread, complete hours are rolled up from their minutes, and old rows expire.
+
+Buckets follow the wall clock (``ts`` of each message), which can step (issue 29: a Pi without
+RTC, NTP's first sync). A ``clock_step`` event closes every open minute (no bucket mixes samples
+of two clocks) and is kept in the store's ``clock_steps`` table, which every answer of
+``cmd/history`` lists in its range: a reader sees the gap a forward step leaves. A minute once
+closed is never written again, so after a step back the samples stamped before the newest closed
+minute are dropped (counted) until the clock has caught up: rows stay in order, nothing is
+counted twice, nothing already written is overwritten.
 """
 
 from __future__ import annotations
@@ -60,6 +68,10 @@ class History:
         self.store = HistoryStore(state_dir / "history.sqlite")
         self._open: dict[tuple[str, int], dict[str, Agg]] = {}  # (instance, minute start) -> key -> Agg
         self._pending: list[tuple[str, int, dict[str, Agg]]] = []  # closed, not yet written
+        # minutes before this are closed: never opened again (a step back; a restart with the clock behind)
+        self._closed_before_s = self.store.newest_minute_s() + 60
+        self._steps: list[tuple[int, int, float]] = []  # clock steps (from_ms, to_ms, step_s) not yet written
+        self.dropped = 0  # samples of minutes already closed (after a step back; a late ts)
         self._trend: dict[str, dict[str, bool]] = {}  # instance -> key -> trended?
         self._units: dict[str, dict[str, str]] = {}
         self._specs: dict[str, tuple[ValueSpec, ...]] = {}
@@ -77,6 +89,9 @@ class History:
         minute = int(t_s // 60 * 60)
         bucket = self._open.get((instance, minute))
         if bucket is None:
+            if minute < self._closed_before_s:  # written or about to be: never a second row for it
+                self.dropped += 1
+                return
             bucket = self._open[(instance, minute)] = {}
         q = quality or {}
         known = self._known(instance)
@@ -98,7 +113,14 @@ class History:
         self.samples += n
 
     def event(self, instance: str, kind: str, message: str, severity: str, fields: Mapping[str, Any]) -> None:
-        """Events are not history (the alarm list and the audit trail keep theirs)."""
+        """Events are not history (the alarm list and the audit trail keep theirs), except a clock step."""
+        if kind == "clock_step":
+            self.clock_stepped(int(fields["from_ms"]), int(fields["to_ms"]), float(fields["step_s"]))
+
+    def clock_stepped(self, from_ms: int, to_ms: int, step_s: float) -> None:
+        """Close every open minute (stamped by the clock before the step) and keep the step for readers."""
+        self.close_minutes(math.inf)
+        self._steps.append((from_ms, to_ms, step_s))
 
     def instance_started(self, name: str, specs: tuple[ValueSpec, ...]) -> None:
         """Nothing to do: the declared values are looked up when the first value arrives."""
@@ -137,12 +159,14 @@ class History:
         current = math.inf if math.isinf(now_s) else now_s // 60 * 60
         for ident in [k for k in self._open if k[1] < current]:
             self._pending.append((ident[0], ident[1], self._open.pop(ident)))
+            self._closed_before_s = max(self._closed_before_s, ident[1] + 60)
 
     def flush(self) -> None:
         """Write the pending minutes (one transaction), roll up complete hours, expire (worker thread)."""
         rows, self._pending = self._pending, []
-        if rows:
-            self.rows_written += self.store.write(rows, self._units, MINUTE)
+        steps, self._steps = self._steps, []
+        if rows or steps:
+            self.rows_written += self.store.write(rows, self._units, MINUTE, steps)
         now = int(self.clock())
         for iid, hour_s in self.store.hours_to_roll(now // 3600 * 3600):
             self.store.roll_hour(iid, hour_s)
@@ -190,6 +214,7 @@ class History:
         for key in keys:
             pts = await loop.run_in_executor(None, self.query, instance, key, since_s, until_s, resolution)
             series[key] = {"unit": self._unit(instance, key), "points": [p.row() for p in pts[-MAX_POINTS:]]}
+        steps = await loop.run_in_executor(None, self.clock_steps, since_s, until_s)
         return {
             "instance": instance,
             "resolution": resolution,
@@ -197,7 +222,18 @@ class History:
             "until_ms": int(until_s * 1000),
             "columns": ["t_s", "min", "mean", "max", "last", "n", "good_share"],
             "series": series,
+            "clock_steps": steps,
         }
+
+    def clock_steps(self, since_s: float, until_s: float) -> list[dict[str, Any]]:
+        """Steps of the wall clock whose before or after falls in the range (stored and not yet written)."""
+        lo, hi = int(since_s * 1000), int(until_s * 1000)
+        every = self.store.clock_steps() + list(self._steps)
+        return [
+            {"from_ms": f, "to_ms": t, "step_s": s}
+            for f, t, s in sorted(every, key=lambda x: x[1])
+            if lo <= f <= hi or lo <= t <= hi
+        ]
 
     def _unit(self, instance: str, key: str) -> str:
         return self._units.get(instance, {}).get(key) or self.store.unit(instance, key)
@@ -240,7 +276,12 @@ class History:
         self.store.close()
 
     def stats(self) -> dict[str, Any]:
-        return {"samples": self.samples, "rows_written": self.rows_written, "commits": self.store.commits}
+        return {
+            "samples": self.samples,
+            "rows_written": self.rows_written,
+            "commits": self.store.commits,
+            "dropped": self.dropped,
+        }
 
 
 def _seconds(value: Any, default: float) -> float:

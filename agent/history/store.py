@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS minute(
     k INTEGER PRIMARY KEY, inst INTEGER NOT NULL, t INTEGER NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS hour(
     k INTEGER PRIMARY KEY, inst INTEGER NOT NULL, t INTEGER NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS clock_steps(from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL, step_s REAL NOT NULL);
 """
 
 
@@ -264,12 +265,15 @@ class HistoryStore:
         rows: Iterable[tuple[str, int, Mapping[str, Agg]]],
         units: Mapping[str, Mapping[str, str]],
         resolution: str = MINUTE,
+        clock_steps: Iterable[tuple[int, int, float]] = (),
     ) -> int:
-        """Write closed buckets ``(instance, t_s, {key: Agg})`` in one transaction; rows written."""
+        """Write closed buckets ``(instance, t_s, {key: Agg})`` and clock steps ``(from_ms, to_ms,
+        step_s)`` in one transaction; rows written."""
         count = 0
         with self._lock:
             self.db.execute("BEGIN")
             try:
+                self.db.executemany("INSERT INTO clock_steps(from_ms, to_ms, step_s) VALUES (?, ?, ?)", clock_steps)
                 for instance, t_s, aggs in rows:
                     iid = self._inst_id(instance)
                     lid, layout = self._layout(iid, aggs, units.get(instance, {}))
@@ -314,6 +318,17 @@ class HistoryStore:
                 if name is not None and (instance is None or name == instance):
                     out.setdefault(name, {})[key] = unit
             return out
+
+    def newest_minute_s(self) -> int:
+        """The start of the newest minute row (-60 when there is none)."""
+        with self._lock:
+            newest = self.db.execute(f"SELECT MAX(k) >> {INST_BITS} FROM minute").fetchone()[0]
+        return -60 if newest is None else int(newest)
+
+    def clock_steps(self) -> list[tuple[int, int, float]]:
+        """Every wall-clock step the agent saw while keeping this history: (from_ms, to_ms, step_s)."""
+        with self._lock:
+            return [(int(f), int(t), float(s)) for f, t, s in self.db.execute("SELECT * FROM clock_steps")]
 
     def unit(self, instance: str, key: str) -> str:
         iid = self._inst.get(instance)

@@ -28,13 +28,31 @@ def table(answer: dict[str, Any], key: str) -> str:
     unit = f" [{s['unit']}]" if s.get("unit") else ""
     lines = [f"{answer['instance']} {key}{unit}, per {answer['resolution']} (UTC)"]
     lines.append(f"{'time':<16} {'min':>10} {'mean':>10} {'max':>10} {'last':>10} {'n':>6} {'good':>6}")
+    # where the rows resume: after the gap of a step forward, past the re-lived time of a step back
+    steps = sorted(answer.get("clock_steps") or [], key=_resumes_s)  # older agents send none
     for t, lo, mean, hi, last, n, good in s["points"]:
+        while steps and _resumes_s(steps[0]) <= t:
+            lines.append(_step_line(steps.pop(0)))
         lines.append(
             f"{_when(t):<16} {_fmt(lo):>10} {_fmt(mean):>10} {_fmt(hi):>10} {_fmt(last):>10} {n:>6} {good:>6.0%}"
         )
+    lines += [_step_line(c) for c in steps]
     if not s["points"]:
         lines.append("(no history in this range)")
     return "\n".join(lines)
+
+
+def _resumes_s(step: dict[str, Any]) -> float:
+    return max(step["from_ms"], step["to_ms"]) / 1000
+
+
+def _step_line(step: dict[str, Any]) -> str:
+    """A clock step between two rows: the trend has a gap (forward) or re-lived time (back) there."""
+    way = "forward" if step["step_s"] > 0 else "back"
+    return (
+        f"-- the agent's clock stepped {way} by {abs(step['step_s']):g} s "
+        f"({_when(step['from_ms'] / 1000)} -> {_when(step['to_ms'] / 1000)}) --"
+    )
 
 
 def write_csv(answer: dict[str, Any], key: str, path: Path) -> None:

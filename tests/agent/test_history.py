@@ -16,6 +16,7 @@ import pytest
 from edge_agent.agent.history.service import History, auto_resolution, parse_since
 from edge_agent.agent.history.settings import HistorySection
 from edge_agent.agent.history.store import HOUR, MINUTE, Agg, HistoryStore, pack, unpack_all, unpack_one
+from edge_agent.agent.ops.history import table
 from edge_agent.drivers.contract import DType, ValueSpec
 
 T0 = 1_780_000_000 // 3600 * 3600  # an hour boundary
@@ -187,3 +188,48 @@ def test_cmd_history_against_a_running_agent(tmp_path: Path, broker: Any) -> Non
         assert (tmp_path / "state" / "history.sqlite").exists()
     finally:
         agent.close()
+
+
+def test_clock_steps_leave_a_visible_gap_and_never_count_twice(tmp_path: Path) -> None:
+    """A step forward leaves a gap (and a marker); a step back neither merges samples into minutes
+    already seen nor overwrites rows: samples before the newest closed minute are dropped until the
+    clock has caught up (issue 29)."""
+    clock = Clock(T0)
+    h = History(tmp_path, HistorySection(), lambda name: None, clock)
+
+    def feed(start_s: int, seconds: int, value: float) -> None:
+        for i in range(seconds):
+            clock.t = start_s + i
+            h.data("m", {"x": value}, None, (start_s + i) * 1000)
+
+    def step(step_s: float, from_s: int) -> None:
+        fields = {"step_s": step_s, "from_ms": from_s * 1000, "to_ms": (from_s + int(step_s)) * 1000}
+        h.event("agent", "clock_step", "", "warning", fields)
+
+    feed(T0, 120, 1.0)  # two minutes at 1.0
+    step(-3600.0, T0 + 120)
+    feed(T0 - 3480, 3660, 2.0)  # an hour of the re-lived clock, then past where it was
+    step(10800.0, T0 + 180)
+    feed(T0 + 10980, 60, 3.0)
+    h.close_minutes(math.inf)
+    h.flush()
+    pts = h.store.query("m", "x", 0, T0 + 86400)
+    times = [p.t_s for p in pts]
+    assert times == sorted(times) and len(times) == len(set(times)), "ordered, one row per minute"
+    assert [(p.t_s, p.n, p.mean) for p in pts[:2]] == [(T0, 60, 1.0), (T0 + 60, 60, 1.0)], "not overwritten"
+    assert all(p.n <= 60 for p in pts), "no minute holds samples of two clocks"
+    assert h.dropped == 3480 + 120, "the hour re-lived before the newest minute is dropped, and counted"
+    assert [p.t_s for p in pts if p.mean == 3.0] == [T0 + 10980 - 10980 % 60], "data after the forward step"
+    ask = {"instance": "m", "keys": ["x"], "from_ms": 0, "until_ms": (T0 + 86400) * 1000, "resolution": "minute"}
+    answer = asyncio.run(h.command("history", ask))
+    assert [s["step_s"] for s in answer["clock_steps"]] == [-3600.0, 10800.0], "the reader sees both steps"
+    text = table(answer, "x")
+    assert "stepped back by 3600 s" in text and "stepped forward by 10800 s" in text, text
+    lines = text.splitlines()
+    gap = next(i for i, line in enumerate(lines) if "forward" in line)
+    assert lines[gap - 1].split()[2] == "2" and lines[gap + 1].split()[2] == "3", f"the marker marks the gap: {text}"
+    asyncio.run(h.close())
+    again = History(tmp_path, HistorySection(), lambda name: None, Clock(T0))  # a restart with the clock behind
+    again.data("m", {"x": 9.0}, None, T0 * 1000)
+    assert again.dropped == 1, "a restart with the clock behind writes no older minute either"
+    asyncio.run(again.close())
