@@ -44,6 +44,7 @@ def _empty(now_ms: int) -> dict[str, Any]:
         "since_ms": now_ms,
         "alive_ms": now_ms,
         "gaps": [],
+        "clock_steps": [],
     }
 
 
@@ -125,6 +126,9 @@ class ShiftReports:
         if kind == "shift_end" and self._line(instance) is not None:
             self._report(instance, dict(fields))
             return
+        if kind == "clock_step" and instance == "agent":
+            self._clock_step(fields)
+            return
         now = clock.now_ms()
         for _, acc in self._each():
             acc["alive_ms"] = now  # an event is a sign of life too (saved with what it changes)
@@ -148,6 +152,20 @@ class ShiftReports:
                 entry["count"] += 1
                 if fields.get("level") not in entry["levels"]:
                     entry["levels"].append(fields.get("level"))
+            self.store.save(NS, line, acc)
+
+    def _clock_step(self, fields: Mapping[str, Any]) -> None:
+        """Move every kept stamp by the step (durations stay what passed) and note the step."""
+        shift_ms = round(float(fields["step_s"]) * 1000)
+        step = {k: fields[k] for k in ("from_ms", "to_ms", "step_s")}
+        for line, acc in self._each():
+            # since_ms stays: like the shift's start, it was judged by the clock before the step
+            acc["alive_ms"] = int(acc["alive_ms"]) + shift_ms
+            for span in [*acc.get("episodes", []), *acc.get("gaps", [])]:
+                for key in ("raised_ms", "cleared_ms", "from_ms", "to_ms"):
+                    if span.get(key) is not None:
+                        span[key] = int(span[key]) + shift_ms
+            acc.setdefault("clock_steps", []).append(dict(step))
             self.store.save(NS, line, acc)
 
     def _episode(self, instance: str, kind: str, cid: str, name: str, active: bool, fields: Mapping[str, Any]) -> None:
@@ -204,6 +222,8 @@ class ShiftReports:
             "temperature_alarms": acc["temp_alarms"],
             "not_monitored": _not_monitored(acc, episodes, start_ms, end_ms),
             "maintenance_due": self.planner.due(),
+            "clock_steps": [{**c, "to_utc": utc_iso(c["to_ms"])} for c in acc.get("clock_steps", [])],
+            "clock_step_s": round(sum(float(c["step_s"]) for c in acc.get("clock_steps", [])), 3),
         }
         report["record_id"] = self.store.record(NS, line, report)
         self.acc[line] = _next_shift(acc, end_ms, now)

@@ -359,7 +359,7 @@ def report(r: dict[str, Any], path: Path) -> None:
         y_left = _block(fig, 0.05, y_left, head, by_head[head], 0.24, 26)
     # the sections that name things (alarms, diagnoses, periods) take the page's width, one after another
     y = min(y_left, y_right)
-    wide = [h for h in by_head if h.startswith(("Alarms", "Vibration", "Not monitored"))]
+    wide = [h for h in by_head if h.startswith(("Alarms", "Vibration", "Not monitored", "Clock steps"))]
     # full width too: a maintenance task ("Inspect the die and the part-counter sensor") cut in a half
     # column read "Inspect the die and t~"
     tail = ["Temperature alarms", "Maintenance due"]

@@ -71,6 +71,8 @@ def sections(r: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     out.append((f"Alarms raised: {raised}", _alarms(r)))
     out.append(("Vibration: worst ISO 20816 zone, faults diagnosed", _vibration(r)))
     out.append(("Not monitored", _not_monitored(r)))
+    if r.get("clock_steps"):  # only then: the times in the report are the corrected clock's
+        out.append(("Clock steps (times per state are time that passed)", _clock_steps(r)))
     temps = [
         (ch, f"{e['count']} x {', '.join(str(x) for x in e['levels'])}")
         for ch, e in sorted((r.get("temperature_alarms") or {}).items())
@@ -135,6 +137,16 @@ def _not_monitored(r: dict[str, Any]) -> list[tuple[str, str]]:
         for p in sorted(nm.get("periods") or [], key=lambda p: p.get("from_ms") or 0)
     ]
     return rows or [("monitored throughout", "")]
+
+
+def _clock_steps(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each step of the agent's wall clock in the shift: when (after it) and by how much."""
+    rows = []
+    for c in r.get("clock_steps") or []:
+        step = float(c.get("step_s") or 0)
+        way = "forward" if step > 0 else "back"
+        rows.append((f"{local(r, c.get('to_ms'), '%d.%m %H:%M')} clock stepped {way}", _dur(abs(step))))
+    return rows
 
 
 def _when(iso: Any) -> str:

@@ -24,6 +24,10 @@ class ManualClock:
             raise ValueError(f"a clock does not go back (advance {seconds})")
         self.now += seconds
 
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock only, either way (NTP's first sync on a Pi without RTC); monotonic runs on."""
+        self._epoch_ms += int(seconds * 1000)
+
     def sleep(self, seconds: float) -> None:
         """A ``sleep`` to inject into a driver: returns at once, having advanced the clock."""
         self.advance(max(seconds, 0.0))

@@ -137,6 +137,12 @@ class Shift:
     days: frozenset[int]  # weekdays the shift starts on, 0 = Monday
 
 
+def shift_end(shift: Shift, start: dt.datetime) -> dt.datetime:
+    """When a shift that began at ``start`` ends (the next day when its end is not after its start)."""
+    end = dt.datetime.combine(start.date(), shift.end, tzinfo=start.tzinfo)
+    return end + dt.timedelta(days=1) if end <= start else end
+
+
 def current_shift(shifts: Sequence[Shift], now: dt.datetime) -> tuple[Shift, dt.datetime] | None:
     """The shift running at ``now`` (local, aware) and the datetime it started, or None."""
     for day_back in (0, 1):
@@ -145,10 +151,7 @@ def current_shift(shifts: Sequence[Shift], now: dt.datetime) -> tuple[Shift, dt.
             if day.weekday() not in s.days:
                 continue
             start = dt.datetime.combine(day, s.start, tzinfo=now.tzinfo)
-            end = dt.datetime.combine(day, s.end, tzinfo=now.tzinfo)
-            if end <= start:
-                end += dt.timedelta(days=1)
-            if start <= now < end:
+            if start <= now < shift_end(s, start):
                 return s, start
     return None
 

@@ -26,7 +26,17 @@ from edge_agent.plugins.contract import (
     ValueRef,
     ValueSpec,
 )
-from edge_agent.plugins.production.oee import Oee, Rolling, RunState, Shift, Totals, classify, current_shift, oee
+from edge_agent.plugins.production.oee import (
+    Oee,
+    Rolling,
+    RunState,
+    Shift,
+    Totals,
+    classify,
+    current_shift,
+    oee,
+    shift_end,
+)
 
 STATE_KEY = "production"  # the plugin's key in the state store
 TOP_REASONS = 5
@@ -121,6 +131,7 @@ class ProductionPlugin(Plugin):
         self.lifetime = Totals()
         self.shift_totals = Totals()
         self.shift_key: tuple[str, dt.datetime] | None = None
+        self.newest_start: dt.datetime | None = None  # the latest shift begun: never begun again
         self.energy = EnergyCounter()
         self.state: RunState | None = None
         self.state_since = 0.0
@@ -138,6 +149,8 @@ class ProductionPlugin(Plugin):
                 name, started = saved["shift_key"]
                 self.shift_key = (str(name), dt.datetime.fromisoformat(started))
                 self.shift_totals = Totals.from_dict(saved["shift"])
+            newest = saved.get("newest_start") or (self.shift_key[1].isoformat() if self.shift_key else None)
+            self.newest_start = None if newest is None else dt.datetime.fromisoformat(newest)
             self.total.last, self.second.last = saved.get("total_last"), saved.get("second_last")
             self.energy.last = saved.get("energy_last")
         except (KeyError, TypeError, ValueError) as exc:  # a damaged or foreign entry: start afresh
@@ -153,6 +166,7 @@ class ProductionPlugin(Plugin):
                 "lifetime": self.lifetime.to_dict(),
                 "shift_key": key,
                 "shift": self.shift_totals.to_dict(),
+                "newest_start": None if self.newest_start is None else self.newest_start.isoformat(),
                 "total_last": self.total.last,
                 "second_last": self.second.last,
                 "energy_last": self.energy.last,
@@ -244,12 +258,13 @@ class ProductionPlugin(Plugin):
     def _roll_shift(self, wall: dt.datetime) -> None:
         cur = current_shift(self.shifts, wall) if self.shifts else None
         key = None if cur is None else (cur[0].name, cur[1])
-        if key == self.shift_key:
+        if key == self.shift_key or self._stepped_back(key, wall):
             return
         if self.shift_key is not None:
             summary = self._shift_values(self.shift_key[0])
             summary["started"] = self.shift_key[1].isoformat()
-            summary["ended"] = wall.isoformat(timespec="seconds")
+            # a clock that jumped past the shift's end (a step forward) ends it at its calendar end
+            summary["ended"] = min(wall, self._end_of(self.shift_key)).isoformat(timespec="seconds")
             summary["timezone"] = self.o.timezone  # the plant's local time, for the shift report
             summary["downtime_top"] = [[r, round(s, 1)] for r, s in self.shift_totals.top_downtime(TOP_REASONS)]
             self.ctx.event(
@@ -257,6 +272,20 @@ class ProductionPlugin(Plugin):
             )
         self.shift_key = key
         self.shift_totals = Totals()
+        if key is not None:
+            self.newest_start = key[1]
+
+    def _stepped_back(self, key: tuple[str, dt.datetime] | None, wall: dt.datetime) -> bool:
+        """The wall clock stepped back (issue 29): a time before the running shift's start does not
+        end it, and a shift that began before does not begin again (no second report of it). The
+        shift's time per state runs on the monotonic clock, so nothing is counted twice."""
+        if self.shift_key is not None and wall < self.shift_key[1]:
+            return True
+        return key is not None and self.newest_start is not None and key[1] <= self.newest_start
+
+    def _end_of(self, key: tuple[str, dt.datetime]) -> dt.datetime:
+        shift = next((s for s in self.shifts if s.name == key[0]), None)
+        return key[1] + dt.timedelta(days=1) if shift is None else shift_end(shift, key[1])
 
     def _shift_values(self, name: str) -> dict[str, Any]:
         t = self.shift_totals

@@ -398,3 +398,56 @@ def test_a_sign_of_life_every_10_s_is_saved_every_30_s(monkeypatch: Any) -> None
     rep.on_data("line1", {"state": "running"})
     (gap,) = rep.acc["line1"]["gaps"]
     assert 20_000 <= gap["to_ms"] - gap["from_ms"] <= 50_000, gap
+
+
+def test_a_shift_report_across_clock_steps_keeps_durations_and_lists_the_steps(monkeypatch: Any) -> None:
+    """Issue 29: +3 h and -1 h steps within a shift. An alarm across the step lasts what passed,
+    nothing is booked as down time, and the report lists the steps and their sum."""
+    from edge_agent.agent.maintenance import shift_reports
+
+    t0_ms = 1_780_000_000_000
+    offset = {"ms": 0}
+    real = {"s": 0.0}
+
+    def at(s: float) -> None:
+        real["s"] = s
+
+    monkeypatch.setattr(shift_reports.clock, "now_ms", lambda: t0_ms + round(real["s"] * 1000) + offset["ms"])
+
+    def step(seconds: float) -> None:
+        before = shift_reports.clock.now_ms()
+        offset["ms"] += round(seconds * 1000)
+        rep.on_event(
+            "agent",
+            "clock_step",
+            "warning",
+            {"step_s": seconds, "from_ms": before, "to_ms": before + round(seconds * 1000)},
+        )
+
+    store, published = MemoryStore(), []
+    plugins = {"line1": "production", "tc": "temperature"}
+    rep = ShiftReports(store, plugins.get, lambda line, r: published.append(r), lambda *a: None)
+    rep.on_data("line1", {"state": "running"})
+    at(100)
+    rep.on_event("tc", "alarm", "alarm", {"active": True, "feature": "bearing.temp_c", "level": "high"})
+    at(200)
+    step(3 * 3600)
+    at(260)
+    rep.on_event("tc", "alarm", "info", {"active": False, "feature": "bearing.temp_c", "level": "high"})
+    at(300)
+    step(-3600)
+    at(900)
+    ended = shift_reports.utc_iso(shift_reports.clock.now_ms())
+    rep.on_event(
+        "line1", "shift_end", "info", {"name": "early", "started": shift_reports.utc_iso(t0_ms), "ended": ended}
+    )
+    r = published[-1]
+    assert [(a["name"], a["duration_s"]) for a in r["alarms"]] == [("bearing.temp_c high", 160.0)]
+    assert r["not_monitored"]["seconds"] == {}, "a clock step is no down time"
+    assert [c["step_s"] for c in r["clock_steps"]] == [10800, -3600] and r["clock_step_s"] == 7200.0
+    span_s = (shift_reports._ms(r["ended"]) - shift_reports._ms(r["started"])) / 1000
+    assert span_s - r["clock_step_s"] == 900.0, "the span minus the steps is the time that passed"
+    from edge_agent.agent.ops import report_render
+
+    text = report_render.table(r)
+    assert "clock stepped forward  3:00:00" in text and "clock stepped back     1:00:00" in text, text

@@ -160,3 +160,40 @@ def test_options_check() -> None:
     assert [p.split(":")[0] for p in problems] == ["timezone", "shifts", "good_count", "driver"]
     with pytest.raises(msgspec.ValidationError, match="start"):
         msgspec.convert({"name": "A", "start": "6:00", "end": "14:00"}, ShiftConfig)
+
+
+def test_a_clock_that_steps_neither_ends_a_shift_twice_nor_books_the_jump() -> None:
+    """Issue 29: -1 h into the shift keeps it going (no end before its start, no second report),
+    +3 days ends it once, at its calendar end, with only the time that passed in its figures."""
+    link = StaticLink()
+    clock = ManualClock(start_s=0.0, epoch_ms=MONDAY_0600_UTC_MS)
+    options = {
+        "total_count": {"instance": "plc", "key": "parts"},
+        "running": {"instance": "plc", "key": "running"},
+        "ideal_cycle_time_s": 2.0,
+        "shifts": [{"name": "A", "start": "06:00", "end": "14:00"}, {"name": "B", "start": "14:00", "end": "22:00"}],
+    }
+    h = Harness(SPEC, options=options, clock=clock, link=link, interval_s=60)
+
+    async def main() -> None:
+        await h.start()
+        for minute in range(150):
+            link.values.update({("plc", "parts"): minute * 20, ("plc", "running"): True})
+            if minute == 30:
+                clock.step_wall(-3600)  # 06:30 -> 05:30: before the shift's start
+            if minute == 120:
+                clock.step_wall(3 * 86400 + 7 * 3600 + 300)  # Monday 07:00 -> Thursday 14:05
+            await h.poll()
+            clock.advance(60.0)
+        await h.close()
+
+    asyncio.run(main())
+    ends = [e.fields for e in h.events if e.kind == "shift_end"]
+    assert [(e["name"], e["started"], e["ended"]) for e in ends] == [
+        ("A", "2026-11-23T06:00:00+00:00", "2026-11-23T14:00:00+00:00")
+    ], "one end, at the calendar end, not at the clock's jump"
+    a = ends[0]
+    booked = a["running_s"] + a["idle_s"] + a["fault_s"] + a["planned_stop_s"]
+    assert booked == pytest.approx(119 * 60.0), "only the time that passed (119 poll intervals), not the jumps"
+    assert h.emitted[-1].values["shift"]["name"] == "B"
+    assert h.emitted[-1].values["shift"]["running_s"] == pytest.approx(30 * 60.0)
