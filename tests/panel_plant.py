@@ -111,7 +111,7 @@ class PanelPlant:
         set_user(users, "visitor", "viewer", PASSWORD)
         self.port = free_port()
         (tmp / "panel.toml").write_text(
-            f'[panel]\nport = {self.port}\nusers_file = "users.txt"\n'
+            f'[panel]\nport = {self.port}\nusers_file = "users.txt"\ntimezone = "Europe/Berlin"\n'
             f"view_requires_login = {str(view_requires_login).lower()}\n"
             f'[mqtt]\nurl = "{broker.url}"\nusername = "panel"\n'
         )

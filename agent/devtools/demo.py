@@ -27,7 +27,7 @@ from typing import Any
 
 from edge_agent.agent.config.registry import load_registry
 from edge_agent.agent.config.schema import build
-from edge_agent.agent.devtools.demo_maintenance import SHIFT_MIN, calibrate_later, short_shifts
+from edge_agent.agent.devtools.demo_maintenance import SHIFT_MIN, calibrate_later, plant_zone, short_shifts
 from edge_agent.agent.devtools.demo_panel import start_panel
 from edge_agent.agent.devtools.demo_plant import localize, start_plantsim
 from edge_agent.agent.devtools.local_broker import LocalBroker
@@ -312,7 +312,7 @@ def run_demo(
             print(f"demo: {hint}")
             view.hints.append(hint)
         if panel:
-            line = start_panel(Path(tmp), broker.url, cfg.mqtt.prefix, stack)
+            line = start_panel(Path(tmp), broker.url, cfg.mqtt.prefix, stack, plant_zone(data))
             print(f"demo: {line}", flush=True)
             view.hints.append(line)
         make = partial(build_runtime, cfg, reg, url_override=broker.url)

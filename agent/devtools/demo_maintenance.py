@@ -44,6 +44,14 @@ def short_shifts(data: dict[str, Any], minutes: int = SHIFT_MIN, hours: int = 4)
     return lines
 
 
+def plant_zone(data: dict[str, Any]) -> str:
+    """The plant's time zone: the first ``production`` instance's ``timezone`` (UTC without one)."""
+    for inst in data.get("instances", []):
+        if inst.get("plugin") == "production":
+            return str((inst.get("options") or {}).get("timezone", "UTC"))
+    return "UTC"
+
+
 # the as-left check a technician reads against a reference after applying (recorded on the record)
 CHECK = {
     "instance": "thermo-a",

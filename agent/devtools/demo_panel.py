@@ -26,15 +26,16 @@ def _port() -> int:
     raise OSError("no free port for the panel")
 
 
-def start_panel(state: Path, broker_url: str, prefix: str, stack: ExitStack) -> str:
-    """Start the panel (stopped with the stack); return what to print: its address and the login."""
+def start_panel(state: Path, broker_url: str, prefix: str, stack: ExitStack, time_zone: str = "UTC") -> str:
+    """Start the panel (stopped with the stack) showing times in ``time_zone``; return what to print:
+    its address and the login."""
     d = state / "panel"
     d.mkdir()
     set_user(d / "users.txt", DEMO_USER, "technician", DEMO_PASSWORD)
     port = _port()
     (d / "panel.toml").write_text(
-        f'[panel]\nport = {port}\nusers_file = "users.txt"\n[mqtt]\nurl = "{broker_url}"\nusername = ""\n'
-        f'prefix = "{prefix}"\n'
+        f'[panel]\nport = {port}\nusers_file = "users.txt"\ntimezone = "{time_zone}"\n'
+        f'[mqtt]\nurl = "{broker_url}"\nusername = ""\nprefix = "{prefix}"\n'
     )
     log = stack.enter_context(open(d / "panel.log", "wb"))  # noqa: SIM115 (closed by the stack)
     proc = subprocess.Popen(

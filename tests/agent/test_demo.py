@@ -61,3 +61,20 @@ def test_localize_moves_every_local_modbus_spelling_and_iio_device(tmp_path: Pat
     assert all(drivers[n]["port"] != 502 for n in "abc") and drivers["d"]["port"] == 502
     assert drivers["e"]["sysfs_root"] == "/sys/bus/iio/devices"
     assert drivers["f"]["sysfs_root"] == str(tmp_path / "sys") and drivers["f"]["dev_dir"] == str(tmp_path / "dev")
+
+
+@pytest.mark.slow  # starts the panel process
+def test_the_demo_panel_shows_the_plants_time_zone(tmp_path: Path) -> None:
+    """The panel of ``make demo`` names the times in the reference plant's zone, as its reports do."""
+    import tomllib
+    from contextlib import ExitStack
+
+    from edge_agent.agent.devtools.demo_maintenance import plant_zone
+    from edge_agent.agent.devtools.demo_panel import start_panel
+    from edge_agent.agent.ops.panel.security import load_config
+
+    zone = plant_zone(tomllib.loads(demo.default_config().read_text(encoding="utf-8")))
+    assert zone == "Europe/Berlin" and plant_zone({"instances": []}) == "UTC"
+    with ExitStack() as stack:
+        start_panel(tmp_path, "mqtt://127.0.0.1:9", "edge", stack, zone)
+        assert load_config(tmp_path / "panel" / "panel.toml").panel.timezone == "Europe/Berlin"

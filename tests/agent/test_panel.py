@@ -83,6 +83,26 @@ def test_the_panel_is_off_unless_configured_and_binds_localhost(tmp_path: Path) 
     (tmp_path / "bad.toml").write_text('[panel]\ntls_cert = "c.pem"\n')
     with pytest.raises(ValueError, match="tls_key go together"):
         load_config(tmp_path / "bad.toml")
+    (tmp_path / "zone.toml").write_text('[panel]\ntimezone = "Europe/Berlni"\n')
+    with pytest.raises(ValueError, match=r"panel\.timezone: unknown time zone 'Europe/Berlni'"):
+        load_config(tmp_path / "zone.toml")
+
+
+def test_times_are_in_the_zone_of_the_agents_shift_reports_else_the_panels() -> None:
+    """The reports print the production instance's ``timezone``: the panel shows the same, and its
+    own ``timezone`` before a report has named one."""
+    from edge_agent.agent.ops.connection import ClientSettings
+    from edge_agent.agent.ops.panel.plant import Plant, _agent_view
+
+    plant = Plant(ClientSettings(url="mqtt://127.0.0.1:1"), [], "Europe/Berlin")
+    plant.agents["a1"] = _agent_view()
+    assert plant.agent("a1")["time_zone"] == "Europe/Berlin"  # type: ignore[index]
+    reports = plant.agents["a1"]["reports"]
+    reports["line1"] = {"time_zone": "America/Chicago", "ended_utc": "2026-12-07T14:00:00+00:00"}
+    reports["line2"] = {"time_zone": "Not/AZone", "ended_utc": "2026-12-07T06:00:00+00:00"}
+    assert plant.agent("a1")["time_zone"] == "America/Chicago"  # type: ignore[index]
+    reports["line2"]["ended_utc"] = "2026-12-07T22:00:00+00:00"  # the newest names a zone nobody knows
+    assert plant.agent("a1")["time_zone"] == "Europe/Berlin"  # type: ignore[index]
 
 
 def test_panel_end_to_end(plant: PanelPlant) -> None:
@@ -94,6 +114,7 @@ def test_panel_end_to_end(plant: PanelPlant) -> None:
     assert b.call("/api/../../etc/passwd")[0] == 404
     # viewing is open (default); the overview shows the agent and its instances
     plant.sub.wait_for(lambda: b.call("/api/overview")[1].get("line1", {}).get("instances"), 30, "overview")
+    assert b.call("/api/agent/line1")[1]["time_zone"] == "Europe/Berlin"  # the panel's: no shift report yet
 
     # the alarm list: the bearing passes 80 degC within seconds
     def bearing() -> Any:

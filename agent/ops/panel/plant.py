@@ -18,6 +18,7 @@ import msgpack
 from edge_agent.agent.config.declared_values import flatten
 from edge_agent.agent.messaging import codec
 from edge_agent.agent.ops.connection import ClientSettings, Connection
+from edge_agent.agent.ops.panel.security import known_zone
 
 EVENTS_KEPT = 100
 
@@ -32,8 +33,9 @@ def _agent_view() -> dict[str, Any]:
 class Plant:
     """The agents seen on the broker (or only ``agents``), updated from MQTT."""
 
-    def __init__(self, settings: ClientSettings, agents: list[str]) -> None:
+    def __init__(self, settings: ClientSettings, agents: list[str], time_zone: str = "UTC") -> None:
         self.settings = settings
+        self.time_zone = time_zone  # the plant's, until an agent's shift report names its own
         self.only = set(agents)
         self.agents: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
@@ -175,7 +177,18 @@ class Plant:
             v = self.agents.get(name)
             if v is None:
                 return None
-            return {**{k: v[k] for k in ("status", "state", "alarms", "audit", "reports")}, "events": list(v["events"])}
+            return {
+                **{k: v[k] for k in ("status", "state", "alarms", "audit", "reports")},
+                "events": list(v["events"]),
+                "time_zone": self._zone(v),
+            }
+
+    def _zone(self, view: dict[str, Any]) -> str:
+        """The zone an agent's times are shown in: its latest shift report's (the production
+        instance's ``timezone``, so the panel and the reports agree), else the panel's."""
+        reports = sorted(view["reports"].values(), key=lambda r: str(r.get("ended_utc") or ""))
+        named = [str(r["time_zone"]) for r in reports if isinstance(r, dict) and r.get("time_zone")]
+        return named[-1] if named and known_zone(named[-1]) else self.time_zone
 
     def instance(self, agent: str, inst: str) -> dict[str, Any] | None:
         with self.lock:

@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -37,6 +38,8 @@ class PanelSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tls_cert: str | None = None
     tls_key: str | None = None
     session_hours: Annotated[float, msgspec.Meta(gt=0, le=24 * 30)] = 12.0  # one shift and some
+    # the plant's time zone (IANA) until an agent's shift report names its own (its production ``timezone``)
+    timezone: str = "UTC"
 
 
 class PanelMqtt(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -65,9 +68,21 @@ def load_config(path: Path) -> PanelConfig:
     cfg.panel.users_file = str(users if users.is_absolute() else base / users)
     if cfg.mqtt.sign_key and not Path(cfg.mqtt.sign_key).is_absolute():
         cfg.mqtt.sign_key = str(base / cfg.mqtt.sign_key)
+    if not known_zone(cfg.panel.timezone):
+        zone = cfg.panel.timezone
+        raise ValueError(f"{path}: panel.timezone: unknown time zone {zone!r} (an IANA name: Europe/Berlin)")
     if bool(cfg.panel.tls_cert) != bool(cfg.panel.tls_key):
         raise ValueError(f"{path}: panel.tls_cert and panel.tls_key go together")
     return cfg
+
+
+def known_zone(name: str) -> bool:
+    """An IANA time zone this machine knows."""
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):  # zoneinfo raises several kinds for an unknown key
+        return False
+    return True
 
 
 # -- users -------------------------------------------------------------------------------------------

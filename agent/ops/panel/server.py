@@ -351,7 +351,7 @@ def serve(cfg: PanelConfig, *, ready: threading.Event | None = None) -> None:
         ca_file=m.ca_file,
         prefix=m.prefix,
     )
-    plant = Plant(settings, cfg.panel.agents)
+    plant = Plant(settings, cfg.panel.agents, cfg.panel.timezone)
     plant.start()
     handler = type("PanelHandler", (Handler,), {"panel": Panel(cfg, plant)})
     httpd = ThreadingHTTPServer((cfg.panel.bind, cfg.panel.port), handler)

@@ -6,6 +6,7 @@ const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const enc = encodeURIComponent;
 let me = { user: null, role: null };
+let zone = "UTC";  // the plant's time zone of the agent on screen (/api/agent: its production instance's)
 let view = { render: null, deps: [] };
 const RANGES = [["1h", "1 h"], ["8h", "8 h"], ["24h", "24 h"], ["7d", "7 d"], ["30d", "30 d"]];
 
@@ -27,18 +28,14 @@ function toast(text) {
   setTimeout(() => t.remove(), 4000);
 }
 
-function when(ms) {
-  if (typeof ms !== "number") return "-";
-  const d = new Date(ms);
-  const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
-function fmt(v) {
-  if (v === null || v === undefined) return "-";
-  if (typeof v === "number" && Math.abs(v) < 1e-9) return "0";  // float noise: a steady rate read "-1.853e-27"
-  if (typeof v === "number") return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : String(+v.toPrecision(5));
-  if (typeof v === "boolean") return v ? "on" : "off";
-  return String(v);
+// times in the plant's zone, named ("2026-12-07 23:14:39 CET"); values by their unit (format.js)
+const when = (ms) => plantTime(ms, zone);
+const fmt = (v, unit) => fmtValue(v, unit);
+// an agent's view; sets the zone its times are shown in
+async function getAgent(agent) {
+  const a = await api(`/api/agent/${enc(agent)}`);
+  zone = knownZone(a.time_zone) ? a.time_zone : "UTC";
+  return a;
 }
 const qClass = (q) => (!q || q === "good" ? "q-good" : q === "uncertain" ? "q-uncertain" : "q-bad");
 
@@ -185,13 +182,13 @@ function bindRows() {
 }
 
 async function pageAgent(agent) {
-  const [ov, a] = await Promise.all([api("/api/overview"), api(`/api/agent/${enc(agent)}`)]);
+  const [ov, a] = await Promise.all([api("/api/overview"), getAgent(agent)]);
   const mine = ov[agent] || { instances: {} };
   nav(agent, `#/a/${enc(agent)}`, a.alarms.counts);
   const rows = Object.entries(mine.instances).map(([i, s]) => `<tr class="pick" data-href="#/a/${enc(agent)}/i/${enc(i)}">
     <td><a href="#/a/${enc(agent)}/i/${enc(i)}">${esc(i)}</a></td><td>${esc(s.plugin)}</td>
     <td><span class="state st-${esc(s.state)}">${esc(s.state)}</span></td><td><span class="q ${qClass(s.worst_quality)}">${esc(s.worst_quality)}</span></td>
-    <td>${s.age_s === null ? "-" : `${fmt(s.age_s)} s ago`}</td></tr>`).join("");
+    <td>${s.age_s === null ? "-" : `${fmt(s.age_s, "s")} s ago`}</td></tr>`).join("");
   const ev = a.events.slice(0, 15).map((e) => `<tr><td>${when(e.ts)}</td><td>${esc(e.instance)}</td><td>${esc(e.severity)}</td><td>${esc(e.msg)}</td></tr>`).join("");
   $("#main").innerHTML = `<h1>${esc(agent)} <span class="state st-${mine.online ? "running" : "offline"}">${mine.online ? "online" : "offline"}</span></h1>
     <table><tr><th>instance</th><th>plugin</th><th>state</th><th>worst quality</th><th>last data</th></tr>${rows}</table>
@@ -205,7 +202,7 @@ const trend = { key: null, range: "1h" };
 async function pageInstance(agent, inst) {
   const [data, a, cat] = await Promise.all([
     api(`/api/agent/${enc(agent)}/instance/${enc(inst)}`),
-    api(`/api/agent/${enc(agent)}`),
+    getAgent(agent),
     api(`/api/agent/${enc(agent)}/history?instance=${enc(inst)}&list=1`).catch(() => ({ keys: {} })),
   ]);
   nav(agent, "", a.alarms.counts);
@@ -215,7 +212,7 @@ async function pageInstance(agent, inst) {
   const rows = keys.map((k) => {
     const q = data.quality[k] || "good";
     return `<tr class="pick ${k === trend.key ? "chosen" : ""}" data-key="${esc(k)}"><td>${esc(k)}</td>
-      <td class="num" id="v-${esc(k)}">${esc(fmt(data.values[k]))}</td><td>${esc(units[k] || "")}</td>
+      <td class="num" id="v-${esc(k)}">${esc(fmt(data.values[k], units[k]))}</td><td>${esc(units[k] || "")}</td>
       <td><span class="q ${qClass(q)}">${esc(q)}</span></td></tr>`;
   }).join("");
   const st = data.state || {};
@@ -228,14 +225,14 @@ async function pageInstance(agent, inst) {
   document.querySelectorAll("tr[data-key]").forEach((tr) => tr.addEventListener("click", () => { trend.key = tr.dataset.key; pageInstance(agent, inst); }));
   document.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => { trend.range = b.dataset.range; pageInstance(agent, inst); }));
   drawTrend(agent, inst, units);
-  setView(() => liveValues(agent, inst), [`${agent}/data/${inst}`]);
+  setView(() => liveValues(agent, inst, units), [`${agent}/data/${inst}`]);
 }
 
-async function liveValues(agent, inst) {
+async function liveValues(agent, inst, units) {
   const data = await api(`/api/agent/${enc(agent)}/instance/${enc(inst)}`);
   for (const [k, v] of Object.entries(data.values)) {
     const cell = document.getElementById(`v-${k}`);
-    if (cell) cell.textContent = fmt(v);
+    if (cell) cell.textContent = fmt(v, units[k]);
   }
 }
 
@@ -252,11 +249,11 @@ async function drawTrend(agent, inst, units) {
   }
   if (key !== trend.key || !document.getElementById("chart")) return;  // another value was picked meanwhile
   const pts = ((h.series || {})[key] || { points: [] }).points.filter((p) => p[2] !== null);
-  $("#trend-note").textContent = `${pts.length} ${pts.length === 1 ? "point" : "points"}, per ${h.resolution}; band = min to max, line = mean, red = not all samples good`;
-  chart($("#chart"), pts, h.from_ms, h.until_ms);
+  $("#trend-note").textContent = `${pts.length} ${pts.length === 1 ? "point" : "points"}, per ${h.resolution}, plant time (${zone}); band = min to max, line = mean, red = not all samples good`;
+  chart($("#chart"), pts, h.from_ms, h.until_ms, units[key]);
 }
 
-function chart(canvas, pts, fromMs, untilMs) {
+function chart(canvas, pts, fromMs, untilMs, unit) {
   const dpr = window.devicePixelRatio || 1;
   const w = canvas.clientWidth, hgt = canvas.clientHeight;
   canvas.width = w * dpr; canvas.height = hgt * dpr;
@@ -267,24 +264,25 @@ function chart(canvas, pts, fromMs, untilMs) {
   g.font = "15px sans-serif";
   g.fillStyle = "#55636f";
   if (!pts.length) { g.fillText("no history in this range yet", L, hgt / 2); return; }
-  let lo = Math.min(...pts.map((p) => p[1])), hi = Math.max(...pts.map((p) => p[3]));
-  if (lo === hi) { lo -= 1; hi += 1; }
-  const pad = (hi - lo) * 0.08; lo -= pad; hi += pad;
+  // round ticks (1, 2, 5 x 10^n; whole plant-time minutes, hours, days), never finer than the unit shows
+  const unitStep = unit in DECIMALS ? 10 ** -DECIMALS[unit] : 0;
+  const ticks = niceTicks(Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[3])), 5, unitStep);
+  const lo = ticks.lo, hi = ticks.hi;
   const t0 = fromMs / 1000, t1 = untilMs / 1000;
   const x = (t) => L + ((t - t0) / (t1 - t0)) * (w - L - R);
   const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (hgt - T - B);
   g.strokeStyle = "#d5dbe0"; g.lineWidth = 1;
-  for (let i = 0; i <= 4; i++) {
-    const v = lo + ((hi - lo) * i) / 4;
+  for (const v of ticks.ticks) {
     g.beginPath(); g.moveTo(L, y(v)); g.lineTo(w - R, y(v)); g.stroke();
-    g.fillText(String(+v.toPrecision(4)), 4, y(v) + 5);
+    g.fillText(v.toFixed(ticks.decimals), 4, y(v) + 5);
   }
-  for (let i = 0; i <= 4; i++) {
-    const t = t0 + ((t1 - t0) * i) / 4;
-    const d = new Date(t * 1000);
-    const label = t1 - t0 > 2 * 86400 ? `${d.getMonth() + 1}/${d.getDate()}` : `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
-    g.fillText(label, Math.min(x(t) - 18, w - R - 44), hgt - 14);
+  g.textAlign = "center";
+  for (const tick of timeTicks(fromMs, untilMs, zone, 5)) {
+    const tx = x(tick.ms / 1000);
+    g.beginPath(); g.moveTo(tx, T); g.lineTo(tx, hgt - B); g.stroke();
+    g.fillText(tick.label, Math.max(L, Math.min(tx, w - R - 24)), hgt - 14);
   }
+  g.textAlign = "start";
   g.fillStyle = "rgba(31,78,121,0.18)";
   g.beginPath();
   pts.forEach((p, i) => (i ? g.lineTo(x(p[0]), y(p[3])) : g.moveTo(x(p[0]), y(p[3]))));
@@ -303,7 +301,7 @@ function chart(canvas, pts, fromMs, untilMs) {
 }
 
 async function pageAlarms(agent) {
-  const [a, full] = await Promise.all([api(`/api/agent/${enc(agent)}`), api(`/api/agent/${enc(agent)}/alarms`).catch(() => null)]);
+  const [a, full] = await Promise.all([getAgent(agent), api(`/api/agent/${enc(agent)}/alarms`).catch(() => null)]);
   const list = (full || a.alarms).alarms || [];
   nav(agent, `#/a/${enc(agent)}/alarms`, a.alarms.counts);
   const rows = list.map((x) => `<tr><td><span class="state st-${esc(x.state)}">${esc(x.state.replace("_", " "))}</span>
@@ -343,7 +341,7 @@ async function pageAlarms(agent) {
 }
 
 async function pageCaptures(agent) {
-  const [a, c] = await Promise.all([api(`/api/agent/${enc(agent)}`), api(`/api/agent/${enc(agent)}/captures`)]);
+  const [a, c] = await Promise.all([getAgent(agent), api(`/api/agent/${enc(agent)}/captures`)]);
   nav(agent, `#/a/${enc(agent)}/captures`, a.alarms.counts);
   const rows = (c.captures || []).map((x) => `<tr class="pick" data-href="#/a/${enc(agent)}/capture/${enc(x.id)}">
     <td><a href="#/a/${enc(agent)}/capture/${enc(x.id)}">${when(x.ts_ms || x.mtime_ms)}</a></td><td><b>${esc(x.instance || "-")}</b></td>
@@ -356,7 +354,7 @@ async function pageCaptures(agent) {
 }
 
 async function pageCapture(agent, id) {
-  const a = await api(`/api/agent/${enc(agent)}`);
+  const a = await getAgent(agent);
   nav(agent, `#/a/${enc(agent)}/captures`, a.alarms.counts);
   $("#main").innerHTML = `<h1>Capture ${esc(id)}</h1><p class="muted">An accelerometer's capture: waveform, spectrum and envelope spectrum, the bearing fault frequencies
     at the trigger as dashed red lines. Other captures: the recorded values around the trigger (red line).</p>
@@ -379,7 +377,7 @@ function maintenancePlans(values) {
 }
 
 async function pageMaintenance(agent) {
-  const [ov, a] = await Promise.all([api("/api/overview"), api(`/api/agent/${enc(agent)}`)]);
+  const [ov, a] = await Promise.all([api("/api/overview"), getAgent(agent)]);
   nav(agent, `#/a/${enc(agent)}/maintenance`, a.alarms.counts);
   const insts = Object.entries((ov[agent] || { instances: {} }).instances).filter(([, s]) => s.plugin === "maintenance").map(([i]) => i);
   let html = `<h1>Maintenance of ${esc(agent)}</h1>`;
@@ -417,7 +415,7 @@ function calText(k, v) {
 }
 
 async function pageCalibration(agent) {
-  const [ov, a] = await Promise.all([api("/api/overview"), api(`/api/agent/${enc(agent)}`)]);
+  const [ov, a] = await Promise.all([api("/api/overview"), getAgent(agent)]);
   nav(agent, `#/a/${enc(agent)}/calibration`, a.alarms.counts);
   const insts = Object.keys((ov[agent] || { instances: {} }).instances);
   $("#main").innerHTML = `<h1>Calibrate a channel</h1><div class="two"><section class="card">
@@ -451,7 +449,7 @@ async function pageCalibration(agent) {
 }
 
 async function pageReports(agent) {
-  const a = await api(`/api/agent/${enc(agent)}`);
+  const a = await getAgent(agent);
   nav(agent, `#/a/${enc(agent)}/reports`, a.alarms.counts);
   const lines = Object.keys(a.reports);
   let html = `<h1>Shift reports of ${esc(agent)}</h1>`;
@@ -465,14 +463,17 @@ async function pageReports(agent) {
 }
 
 async function pageAudit(agent) {
-  const [a, full] = await Promise.all([api(`/api/agent/${enc(agent)}`), api(`/api/agent/${enc(agent)}/audit`).catch(() => null)]);
+  const [a, full] = await Promise.all([getAgent(agent), api(`/api/agent/${enc(agent)}/audit`).catch(() => null)]);
   nav(agent, `#/a/${enc(agent)}/audit`, a.alarms.counts);
   const entries = (full || a.audit).entries || [];
-  const rows = entries.map((e) => `<tr><td>${when(e.ts_ms)}</td><td><b>${esc(e.by)}</b></td><td>${esc((e.args || {}).via || e.source)}</td>
-    <td>${esc(e.command)} ${esc(e.instance || "")}<div class="muted">${esc(Object.entries(e.args || {}).filter(([k]) => !["by", "via"].includes(k)).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(", "))}</div></td>
-    <td>${esc(e.outcome)}</td></tr>`).join("");
-  $("#main").innerHTML = `<h1>Audit log of ${esc(agent)}</h1><p class="muted">Every action that changed something: who, when, from where, what, and how it ended.</p>
-    <table><tr><th>when</th><th>who</th><th>from</th><th>what</th><th>outcome</th></tr>${rows || '<tr><td colspan="5">nothing recorded yet</td></tr>'}</table>`;
+  const rows = entries.map((e) => {
+    const x = auditEntry(e);
+    return `<tr><td>${when(e.ts_ms)}</td><td><b>${esc(e.by)}</b><div class="muted">${esc((e.args || {}).via || e.source)}</div></td>
+    <td>${esc(x.what)}${x.note ? `<div class="quote">&ldquo;${esc(x.note)}&rdquo;</div>` : ""}${x.rest ? `<div class="muted">${esc(x.rest)}</div>` : ""}</td>
+    <td><span class="${x.ok ? "ok" : "error"}">${esc(x.result)}</span></td></tr>`;
+  }).join("");
+  $("#main").innerHTML = `<h1>Audit log of ${esc(agent)}</h1><p class="muted">Every action that changed something: when, who (and from where), what, and how it ended.</p>
+    <table><tr><th>when</th><th>who</th><th>what</th><th>result</th></tr>${rows || '<tr><td colspan="4">nothing recorded yet</td></tr>'}</table>`;
   setView(() => pageAudit(agent), [`${agent}/audit`]);
 }
 
