@@ -215,6 +215,7 @@ class MqttSession:
             for topic in self.opts.subscriptions:
                 client.subscribe(topic, qos=1)
         self.connected.set()
+        self.outbox.link(True)
 
     def _on_inbound_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
         if rc.is_failure:
@@ -234,6 +235,7 @@ class MqttSession:
             log.warning("disconnected from broker: %s", rc)
         self.connected.clear()
         self._disconnected.set()
+        self.outbox.link(False)
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any = None) -> None:
         entry = self._inflight.pop(mid, None)

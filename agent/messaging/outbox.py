@@ -51,6 +51,9 @@ class Outbox(Protocol):
 
     def requeue(self, msg: Message) -> None: ...
 
+    def link(self, up: bool) -> None:
+        """The session's connection to the broker came up (True) or went down (False)."""
+
     def depth(self) -> int: ...
 
     def dropped(self) -> dict[str, int]: ...
@@ -129,6 +132,9 @@ class MemoryOutbox:
         self._queues[msg.priority].appendleft(msg)
         self._size += 1
         self._ready.set()
+
+    def link(self, up: bool) -> None:
+        """Nothing to do: the memory queue keeps no seq reservation."""
 
     def depth(self) -> int:
         return self._size + self._unacked
