@@ -185,9 +185,7 @@ def cli(*argv: str) -> tuple[int, str]:
     return r.returncode, r.stdout
 
 
-async def push(
-    doc: Path, target: list[str], wave: int, key: Path, ops: list[str]
-) -> tuple[int, dict[str, Any], float]:
+async def push(doc: Path, target: list[str], wave: int, key: Path, ops: list[str]) -> tuple[int, dict[str, Any], float]:
     """`edge-agent push-config DOC TARGET... --json`, signed, in waves: (exit code, results, seconds)."""
     t0 = time.monotonic()
     argv = ["push-config", str(doc), *target, "--wave", str(wave), "--json", "--sign", str(key), "--timeout", "60"]

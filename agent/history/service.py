@@ -2,7 +2,7 @@
 
 An output of the publisher (beside Sparkplug): every data message's numeric values (declared
 numeric, where the instance declares its values) go into the open minute of their instance, in
-memory; once a minute (``commit_interval_s``) the closed minutes are written in one transaction
+memory; every ``commit_interval_s`` (10 min) the closed minutes are written in one transaction
 in a worker thread, complete hours are rolled up from their minutes, and old rows expire.
 
 Buckets follow the wall clock (``ts`` of each message), which can step (issue 29: a Pi without
@@ -165,13 +165,15 @@ class History:
         """Write the pending minutes (one transaction), roll up complete hours, expire (worker thread)."""
         rows, self._pending = self._pending, []
         steps, self._steps = self._steps, []
-        if rows or steps:
-            self.rows_written += self.store.write(rows, self._units, MINUTE, steps)
-        now = int(self.clock())
-        for iid, hour_s in self.store.hours_to_roll(now // 3600 * 3600):
-            self.store.roll_hour(iid, hour_s)
-        s = self.settings
-        self.store.expire(now, s.minute_days, s.hour_days, int(s.max_mb * 1024 * 1024))
+        now, s = int(self.clock()), self.settings
+        self.rows_written += self.store.commit(
+            rows,
+            self._units,
+            roll_before_s=now // 3600 * 3600,
+            expire_at=(now, s.minute_days, s.hour_days),
+            clock_steps=steps,
+        )
+        self.store.shrink(int(s.max_mb * 1024 * 1024))
 
     # -- queries ------------------------------------------------------------------------------------
     def query(self, instance: str, key: str, since_s: float, until_s: float, resolution: str) -> list[Point]:

@@ -9,7 +9,8 @@ per-key index would dirty one page per key and minute: ruinous for an SD card).
 
 The row id is ``t << 12 | instance``: time first, so every commit appends to the end of one
 B-tree (a few pages per minute for the whole agent) and a time range is a row-id range.
-One transaction per commit interval; WAL, so a SIGKILL loses only what was not committed.
+One transaction per commit interval (minutes, hour roll-ups, expiry) with a rollback journal
+(``JOURNAL``): a SIGKILL or power cut loses only what was not committed, never the file.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 import struct
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -35,6 +37,11 @@ BUCKET_S = {MINUTE: 60, HOUR: 3600}
 # float32: 7 significant digits, plenty for a trend (the live value on data/ keeps full precision)
 _RECORD = {MINUTE: struct.Struct("<HHHffff"), HOUR: struct.Struct("<IIIffff")}
 _CONST = {MINUTE: struct.Struct("<HHHf"), HOUR: struct.Struct("<IIIf")}
+# A rollback journal, kept (PERSIST: its header is zeroed, the file not deleted each time): a
+# commit appends its new pages to the file once and copies only the few pages it changes (the
+# last leaf, interior pages) into the journal; WAL writes every page twice (log, checkpoint).
+# One connection under a lock reads and writes, so WAL's concurrent readers buy nothing here.
+JOURNAL = "PERSIST"
 INST_BITS = 12  # row id = t << 12 | instance id: at most 4095 instances per store
 MAX_INSTANCES = (1 << INST_BITS) - 1
 _COUNT_MAX = {MINUTE: 0xFFFF, HOUR: 0xFFFFFFFF}
@@ -210,12 +217,14 @@ def _read_one(
 class HistoryStore:
     """The SQLite file; every method may be called from any one thread at a time (a lock guards it)."""
 
-    def __init__(self, path: Path, journal: str = "WAL") -> None:
+    def __init__(self, path: Path, journal: str = JOURNAL) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # commit() holds it across the helpers that take it too
         self.db = state_files.connect(path)  # a corrupt file is moved aside, never a crash loop
         self.db.execute(f"PRAGMA journal_mode={journal}")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        # a rollback journal is safe across a power cut only with FULL (its fsyncs run in the
+        # writer thread, once per commit interval); WAL is safe with NORMAL
+        self.db.execute(f"PRAGMA synchronous={'NORMAL' if journal.upper() == 'WAL' else 'FULL'}")
         self.db.executescript(_SCHEMA)
         self._inst: dict[str, int] = dict(self.db.execute("SELECT name, id FROM instances").fetchall())
         self._layouts: dict[int, tuple[int, list[str]]] = {}  # inst id -> (layout id, keys)
@@ -269,24 +278,63 @@ class HistoryStore:
     ) -> int:
         """Write closed buckets ``(instance, t_s, {key: Agg})`` and clock steps ``(from_ms, to_ms,
         step_s)`` in one transaction; rows written."""
-        count = 0
+        with self._transaction():
+            self._steps(clock_steps)
+            return self._insert(rows, units, resolution)
+
+    def commit(
+        self,
+        minutes: Iterable[tuple[str, int, Mapping[str, Agg]]],
+        units: Mapping[str, Mapping[str, str]],
+        *,
+        roll_before_s: int,
+        expire_at: tuple[int, float, float] | None = None,
+        clock_steps: Iterable[tuple[int, int, float]] = (),
+    ) -> int:
+        """One transaction for a commit interval: the closed minutes and clock steps, the complete
+        hours before ``roll_before_s`` rolled up, rows past their age deleted (``expire_at``:
+        now_s, minute_days, hour_days); minute rows written. Each transaction costs the journal
+        and its syncs whatever it carries, so the history writes one per interval, not one per
+        hour row."""
+        with self._transaction():
+            self._steps(clock_steps)
+            count = self._insert(minutes, units, MINUTE)
+            for iid, hour_s in self.hours_to_roll(roll_before_s):
+                self._roll(iid, hour_s)
+            if expire_at is not None:
+                self._expire_by_age(*expire_at)
+        return count
+
+    def _steps(self, clock_steps: Iterable[tuple[int, int, float]]) -> None:
+        self.db.executemany("INSERT INTO clock_steps(from_ms, to_ms, step_s) VALUES (?, ?, ?)", clock_steps)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
         with self._lock:
             self.db.execute("BEGIN")
             try:
-                self.db.executemany("INSERT INTO clock_steps(from_ms, to_ms, step_s) VALUES (?, ?, ?)", clock_steps)
-                for instance, t_s, aggs in rows:
-                    iid = self._inst_id(instance)
-                    lid, layout = self._layout(iid, aggs, units.get(instance, {}))
-                    self.db.execute(
-                        f"INSERT OR REPLACE INTO {resolution}(k, inst, t, layout, data) VALUES (?, ?, ?, ?, ?)",
-                        (t_s << INST_BITS | iid, iid, t_s, lid, pack(layout, aggs, resolution)),
-                    )
-                    count += 1
+                yield
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
             self.commits += 1
+
+    def _insert(
+        self,
+        rows: Iterable[tuple[str, int, Mapping[str, Agg]]],
+        units: Mapping[str, Mapping[str, str]],
+        resolution: str,
+    ) -> int:
+        count = 0
+        for instance, t_s, aggs in rows:
+            iid = self._inst_id(instance)
+            lid, layout = self._layout(iid, aggs, units.get(instance, {}))
+            self.db.execute(
+                f"INSERT OR REPLACE INTO {resolution}(k, inst, t, layout, data) VALUES (?, ?, ?, ?, ?)",
+                (t_s << INST_BITS | iid, iid, t_s, lid, pack(layout, aggs, resolution)),
+            )
+            count += 1
         return count
 
     # -- reading ------------------------------------------------------------------------------------
@@ -348,14 +396,18 @@ class HistoryStore:
         return [(int(i), int(t)) for i, t in rows]
 
     def roll_hour(self, iid: int, hour_s: int) -> None:
-        """Merge an hour's minute rows into its hour row."""
+        """Merge an hour's minute rows into its hour row (a transaction of its own)."""
+        with self._transaction():
+            self._roll(iid, hour_s)
+
+    def _roll(self, iid: int, hour_s: int) -> None:
         merged: dict[str, Agg] = {}
-        with self._lock:
-            for _t, lid, blob in self._rows(iid, hour_s, hour_s + 3600, MINUTE):
-                for key, a in unpack_all(blob, self._layout_keys[lid], MINUTE).items():
-                    merged.setdefault(key, Agg()).merge(a)
-            name = next(n for n, i in self._inst.items() if i == iid)
-        self.write([(name, hour_s, merged)], {}, HOUR) if merged else None
+        for _t, lid, blob in self._rows(iid, hour_s, hour_s + 3600, MINUTE):
+            for key, a in unpack_all(blob, self._layout_keys[lid], MINUTE).items():
+                merged.setdefault(key, Agg()).merge(a)
+        name = next(n for n, i in self._inst.items() if i == iid)
+        if merged:
+            self._insert([(name, hour_s, merged)], {}, HOUR)
 
     def size_bytes(self) -> int:
         """Bytes in use (pages not on the free list): what ``max_mb`` bounds."""
@@ -367,11 +419,20 @@ class HistoryStore:
 
     def expire(self, now_s: int, minute_days: float, hour_days: float, max_bytes: int) -> int:
         """Delete rows past their age, then the oldest (minutes first) until under ``max_bytes``."""
+        with self._transaction():
+            deleted = self._expire_by_age(now_s, minute_days, hour_days)
+        return deleted + self.shrink(max_bytes)
+
+    def _expire_by_age(self, now_s: int, minute_days: float, hour_days: float) -> int:
         deleted = 0
-        with self._lock:
-            for table, days in ((MINUTE, minute_days), (HOUR, hour_days)):
-                before = max(0, now_s - int(days * 86400)) << INST_BITS
-                deleted += self.db.execute(f"DELETE FROM {table} WHERE k < ?", (before,)).rowcount
+        for table, days in ((MINUTE, minute_days), (HOUR, hour_days)):
+            before = max(0, now_s - int(days * 86400)) << INST_BITS
+            deleted += self.db.execute(f"DELETE FROM {table} WHERE k < ?", (before,)).rowcount
+        return deleted
+
+    def shrink(self, max_bytes: int) -> int:
+        """Delete the oldest days (minutes first) until the used pages are under ``max_bytes``."""
+        deleted = 0
         while self.size_bytes() > max_bytes:
             n = self._drop_oldest_day()
             if n == 0:

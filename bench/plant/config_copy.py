@@ -116,5 +116,3 @@ def _selected(inst: dict[str, Any], only: str, skip: str) -> bool:
     if only and not names & set(only.split(",")):
         return False
     return not (skip and names & set(skip.split(",")))
-
-

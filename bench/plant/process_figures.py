@@ -161,5 +161,3 @@ def lifecycle_figures(run: Run, col: Collector) -> list[Metric]:
         ("agent.log_warnings", warnings, "WARNING/ERROR lines"),
         ("msgs.undecodable", col.undecodable, ""),
     ]
-
-

@@ -97,5 +97,3 @@ def _short(frame: str) -> str:
         if marker in loc:
             loc = loc.split(marker, 1)[1]
     return f"({loc})"
-
-

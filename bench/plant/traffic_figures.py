@@ -134,5 +134,3 @@ def modbus_all_figures(plant: Plant, window: tuple[float, float]) -> list[Metric
         ("modbus.all.poll_p50_ms", percentile(spans, 50), "ms (server side, all PLCs)"),
         ("modbus.all.poll_p95_ms", percentile(spans, 95), "ms (server side, all PLCs)"),
     ]
-
-

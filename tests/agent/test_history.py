@@ -155,9 +155,25 @@ def test_a_sigkill_while_writing_keeps_every_committed_minute(tmp_path: Path) ->
     finally:
         proc.kill()
         proc.wait()
-    s = HistoryStore(db)
+    s = HistoryStore(db)  # a transaction cut short left a hot journal: rolled back on open
     pts = s.query("pump", "v", T0, T0 + 10**7)
     assert len(pts) >= committed + 1 and [p.last for p in pts] == [float(i) for i in range(len(pts))]
+    assert s.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "persist"
+    s.close()
+
+
+def test_a_commit_interval_is_one_transaction_minutes_hours_and_expiry(tmp_path: Path) -> None:
+    """Each transaction costs the journal and its syncs: minutes, roll-ups and expiry share one."""
+    s = HistoryStore(tmp_path / "h.sqlite")
+    s.write([("old", T0 - 10 * 86400, {"a": agg(1.0)})], {})
+    minutes = [(inst, T0 + 60 * m, {"a": agg(float(m))}) for m in range(120) for inst in ("p", "q")]
+    before = s.commits
+    assert s.commit(minutes, {}, roll_before_s=T0 + 7200, expire_at=(T0 + 7200, 3.0, 730.0)) == 240
+    assert s.commits == before + 1
+    hours = s.query("p", "a", T0, T0 + 7200, HOUR)
+    assert [(p.t_s, p.n, p.min, p.max) for p in hours] == [(T0, 60, 0.0, 59.0), (T0 + 3600, 60, 60.0, 119.0)]
+    assert s.query("old", "a", 0, T0 + 7200) == [], "past minute_days: deleted in the same transaction"
     s.close()
 
 
