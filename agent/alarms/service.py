@@ -114,6 +114,9 @@ class AlarmList:
 
     # -- the publisher's output interface ------------------------------------------------------------
     def event(self, instance: str, kind: str, message: str, severity: str, fields: Mapping[str, Any]) -> None:
+        if kind == "clock_step" and instance == "agent":
+            self._clock_step(float(fields["step_s"]))
+            return
         change = alarm_change(instance, kind, str(severity), message, fields)
         if change is not None and self.apply(change):
             self._changed()
@@ -249,6 +252,15 @@ class AlarmList:
             a.shelved_until_ms, a.shelved_by, a.shelve_comment = until, by, comment
         self._changed()
         return {"shelved": [a.id for a in targets], "until_ms": until}
+
+    def _clock_step(self, step_s: float) -> None:
+        """A shelve lasts what it was given (issue 29): its expiry moves with a step of the wall
+        clock, or a step forward by days would end every shelve at once and a step back stretch it."""
+        shelved = [a for a in self.alarms.values() if a.shelved_until_ms is not None]
+        for a in shelved:
+            a.shelved_until_ms = int(a.shelved_until_ms or 0) + round(step_s * 1000)
+        if shelved:
+            self._changed()
 
     def unshelve(self, args: Mapping[str, Any]) -> dict[str, Any]:
         _person(args, "unshelve")

@@ -26,7 +26,7 @@ from edge_agent.plugins.temperature import its90
 
 NS = "calibration"
 DAY_MS = 86_400_000
-REMIND_MS = DAY_MS  # an overdue channel is reminded once a day
+REMIND_S = 86_400.0  # an overdue channel is reminded once a day (of time that passed: monotonic)
 FRESH_S = 30.0  # a "point" takes the live reading only if it is at most this old
 ARGS = {
     "instance",
@@ -124,7 +124,7 @@ class Calibrations:
         self.active: dict[tuple[str, str], tuple[Coefficients, dict[str, Any]]] = {}
         self.raw: dict[str, tuple[Any, float]] = {}  # instance -> (last uncorrected reading, monotonic)
         self.pending: dict[tuple[str, str], list[tuple[float, float]]] = {}
-        self.due_state: dict[tuple[str, str], tuple[str, int]] = {}  # -> (state, when told)
+        self.due_state: dict[tuple[str, str], tuple[str, float]] = {}  # -> (state, when told: monotonic s)
         self.uncertain: dict[str, set[str]] = {}  # instance -> channels past due that publish "uncertain"
         # channels whose calibration changed since their last reading -> the correction before it
         self.changed: dict[tuple[str, str], Coefficients] = {}
@@ -427,9 +427,14 @@ class Calibrations:
                 out.setdefault(inst, set()).add(ch)
         self.uncertain = out
 
-    def check_due(self, now_ms: int | None = None) -> None:
-        """``calibration_due`` ahead of the due date (once) and when overdue (then once a day)."""
+    def check_due(self, now_ms: int | None = None, mono_s: float | None = None) -> None:
+        """``calibration_due`` ahead of the due date (once) and when overdue (then once a day).
+
+        The due date is a calendar date, judged by the wall clock; the daily reminder counts days
+        that passed (monotonic), so a clock step forward by days is one event per channel, not a
+        reminder per day skipped, and a step back does not hold the reminders back."""
         now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+        mono = mono_s if mono_s is not None else time.monotonic()
         with self._lock:
             self._refresh_uncertain(now)
             items = list(self.active.items())
@@ -437,9 +442,9 @@ class Calibrations:
             due = int(rec["next_due_ms"])
             state = "overdue" if now >= due else "due_soon" if now >= due - rec["warn_days"] * DAY_MS else "ok"
             last = self.due_state.get(key)
-            if state == "ok" or (last and last[0] == state and (state != "overdue" or now - last[1] < REMIND_MS)):
+            if state == "ok" or (last and last[0] == state and (state != "overdue" or mono - last[1] < REMIND_S)):
                 continue
-            self.due_state[key] = (state, now)
+            self.due_state[key] = (state, mono)
             when = (
                 f"overdue since {_due_text(rec)}"
                 if state == "overdue"

@@ -314,6 +314,7 @@ def _add_sparkplug(
         session=session.opts,  # the very options of the native session, never a second build
         health=reporter.sparkplug_health,
         write=write,
+        clock_trusted=lambda: reporter.messages.publisher.clock_trusted(),
     )
     extensions.outputs.append(node)
     extensions.listeners.append(node)

@@ -125,4 +125,6 @@ class Reporter:
             "Health/Instances Failing": (DataType.INT64, sum(st in (State.BACKOFF, State.HUNG) for st in states)),
             "Health/Native Connected": (DataType.BOOLEAN, self.session.connected.is_set()),
             "Health/Native Queue": (DataType.INT64, self.outbox.depth()),
+            # false until the wall clock is synchronised: every timestamp of the node is then suspect
+            "Health/Clock Synchronised": (DataType.BOOLEAN, self.messages.publisher.clock_trusted()),
         }

@@ -180,11 +180,23 @@ class NodeCommands:
             device if device in self.edge_node.devices else "agent", "dcmd_rejected", why, "warning", {}
         )
 
+    def _now_ms(self) -> int | None:
+        """Our wall clock once synchronised; before, the host's last timestamp plus the time passed."""
+        node = self.edge_node
+        if node.clock_trusted():
+            return int(time.time() * 1000)
+        if not node.host_ts:
+            return None
+        return node.host_ts + round((time.monotonic() - node.host_ts_at_s) * 1000)
+
     def on_state(self, topic: str, payload: bytes) -> None:
         """spBv1.0/STATE/<host>: ``{"online": bool, "timestamp": ms}`` (3.0 JSON form). Total: no
         payload raises. A timestamp over 10 min ahead of our clock is ignored (with an event), a
         nearer one counts at most 1 min ahead: a forged future ``online: false`` cannot make every
-        later real STATE look older."""
+        later real STATE look older. While our wall clock is not synchronised (a Pi at boot: its
+        last shutdown's time or 1970, which would make every real host look years ahead, and the
+        node never born) "now" is the host's last accepted timestamp plus the time passed since
+        (monotonic), and the first STATE is taken as it comes."""
         try:
             online, ts = parse_state(payload)
         except ValueError as exc:
@@ -192,12 +204,14 @@ class NodeCommands:
             return
         if ts < self.edge_node.host_ts:
             return  # an older state than one already seen
-        now = int(time.time() * 1000)
-        if ts > now + STATE_REFUSE_AHEAD_MS:
+        now = self._now_ms()
+        if now is not None and ts > now + STATE_REFUSE_AHEAD_MS:
             why = f"STATE on {topic} ignored: its timestamp is {(ts - now) / 1000:.0f} s ahead of this clock"
             self.edge_node.event("agent", "state_refused", why, "warning", {})
             return
-        self.edge_node.host_ts = min(ts, now + STATE_MAX_AHEAD_MS)  # a near-future forgery holds for a minute at most
+        # a near-future forgery holds for a minute at most
+        self.edge_node.host_ts = ts if now is None else min(ts, now + STATE_MAX_AHEAD_MS)
+        self.edge_node.host_ts_at_s = time.monotonic()
         was, self.edge_node.host_online = self.edge_node.host_online, online
         log.info(
             "sparkplug: primary host %s is %s", self.edge_node.s.primary_host_id, "online" if online else "offline"

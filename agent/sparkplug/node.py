@@ -57,8 +57,10 @@ class SparkplugNode:
         session: SessionOptions,
         health: Health,
         write: Writer,
+        clock_trusted: Callable[[], bool] = lambda: True,
     ) -> None:
         self.s = settings
+        self.clock_trusted = clock_trusted  # False until the wall clock is synchronised (agent/clock_watch.py)
         self.node_id = settings.edge_node_id or agent_id
         self.topics = Topics(settings.group_id, self.node_id, settings.primary_host_id)
         self.health = health
@@ -72,6 +74,7 @@ class SparkplugNode:
         self.born = self.ever_born = False
         self.host_online = not settings.primary_host_id
         self.host_ts = 0
+        self.host_ts_at_s = 0.0  # monotonic time host_ts was taken: the host's clock, while ours is unsynced
         self.replaying = False
         self.store = (
             SparkplugStore(state_dir / "sparkplug.sqlite", settings.store_max_records)

@@ -86,6 +86,23 @@ def test_shelving_needs_a_reason_and_expires(tmp_path: Path) -> None:
     assert alarms.summary()["counts"]["shelved"] == 0
 
 
+def test_a_shelve_lasts_its_time_across_clock_steps(tmp_path: Path) -> None:
+    """Issue 29: +3 days does not end a one-hour shelve at once, -1 h does not stretch it."""
+    clock = Clock()
+    alarms = AlarmList(tmp_path, lambda topic, d: None, clock)
+    alarms.event(*alarm_event(True))
+    (a,) = alarms.alarms.values()
+    alarms.shelve({"id": a.id, "by": "ana", "comment": "sensor being replaced", "for_s": 3600})
+    for step_s in (3 * 86400, -3600):
+        clock.ms += round(step_s * 1000)
+        alarms.event("agent", "clock_step", "", "warning", {"step_s": step_s, "from_ms": 0, "to_ms": 0})
+        assert alarms.summary()["counts"]["shelved"] == 1, step_s
+    clock.ms += 3_599_000
+    assert alarms.summary()["counts"]["shelved"] == 1
+    clock.ms += 2_000
+    assert alarms.summary()["counts"]["shelved"] == 0
+
+
 def test_which_events_are_alarms() -> None:
     fault = alarm_change("plc1", "device_fault", "alarm", "m", {"quality": "comm_error"})
     ok = alarm_change("plc1", "device_ok", "info", "m", {})

@@ -146,12 +146,30 @@ def test_due_soon_then_overdue_then_uncertain() -> None:
     cal.check_due(due - 0.5 * DAY_MS)  # told once
     assert [(e[1], e[4]["overdue"]) for e in events if e[1] == "calibration_due"] == [("calibration_due", False)]
     assert cal.uncertain == {}
-    cal.check_due(due + 1000)
+    cal.check_due(due + 1000, mono_s=0.0)
     assert events[-1][4]["overdue"] is True and cal.uncertain == {"plc": {"t003"}}
     # read on the panel's alarm list: a date, not ISO ("overdue since 2026-12-07T21:29:21+00:00")
     assert re.search(r"overdue since \d{4}-\d\d-\d\d \d\d:\d\d UTC$", events[-1][2]), events[-1][2]
-    cal.check_due(due + DAY_MS + 2000)  # reminded daily
+    cal.check_due(due + DAY_MS + 2000, mono_s=86_400.5)  # reminded daily
     assert sum(1 for e in events if e[1] == "calibration_due") == 3
+
+
+def test_a_clock_step_of_days_is_one_event_and_reminders_count_days_that_passed() -> None:
+    """Issue 29: the wall clock steps 3 days forward past a due date: one overdue event (not one
+    per day skipped); a step back and forth again within the day reminds nobody."""
+    cal, _, _, events = _cal()
+    cal.correct("plc", Values({"t003": 1.0}))
+    rec = cal.command({"instance": "plc", "channel": "t003", "by": "ann", "points": [[0, 0], [1, 1]],
+                       "interval_days": 2, "warn_days": 0}, None)  # fmt: skip
+    due = rec["next_due_ms"]
+    told = lambda: [e[4]["overdue"] for e in events if e[1] == "calibration_due"]  # noqa: E731
+    cal.check_due(due - DAY_MS, mono_s=100.0)
+    assert told() == []
+    for i, wall in enumerate((due + 3 * DAY_MS, due - 3_600_000 + 3 * DAY_MS, due + 3 * DAY_MS + 60_000)):
+        cal.check_due(wall, mono_s=220.0 + 120 * i)  # every state flush: two minutes apart
+    assert told() == [True], "one overdue event for the 3-day step, no reminder within the day"
+    cal.check_due(due + 4 * DAY_MS, mono_s=220.0 + 86_400)
+    assert told() == [True, True], "a day that passed: reminded"
 
 
 def test_a_point_taken_before_the_sensor_moved_is_flagged() -> None:
