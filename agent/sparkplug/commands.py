@@ -180,7 +180,7 @@ class NodeCommands:
             device if device in self.edge_node.devices else "agent", "dcmd_rejected", why, "warning", {}
         )
 
-    def _now_ms(self) -> int | None:
+    def _host_now_ms(self) -> int | None:
         """Our wall clock once synchronised; before, the host's last timestamp plus the time passed."""
         node = self.edge_node
         if node.clock_trusted():
@@ -204,7 +204,7 @@ class NodeCommands:
             return
         if ts < self.edge_node.host_ts:
             return  # an older state than one already seen
-        now = self._now_ms()
+        now = self._host_now_ms()
         if now is not None and ts > now + STATE_REFUSE_AHEAD_MS:
             why = f"STATE on {topic} ignored: its timestamp is {(ts - now) / 1000:.0f} s ahead of this clock"
             self.edge_node.event("agent", "state_refused", why, "warning", {})
