@@ -57,20 +57,28 @@ def _float(x: float, narrow: bool) -> bytes:
     return _F64.pack(0xCB, x)
 
 
+_PLAIN: frozenset[type] = frozenset({int, str, bool, type(None), bytes})  # packed as they are
+
+
 def _walk(obj: Any, path: str, narrow: Container[str], out: list[bytes]) -> None:
     """Append the MessagePack of ``obj``; ``path`` is its dotted key (for the declared dtype)."""
-    if isinstance(obj, float):
+    t = type(obj)  # exact types first: every value of every message passes here
+    if t is float:
         out.append(_float(obj, path in narrow))
-    elif isinstance(obj, Mapping):
+    elif t in _PLAIN:
+        out.append(_packer.pack(obj))
+    elif t is dict or isinstance(obj, Mapping):
         out.append(_packer.pack_map_header(len(obj)))
         for k, v in obj.items():
             out.append(_packer.pack(k))
             _walk(v, f"{path}.{k}" if path else str(k), narrow, out)
+    elif isinstance(obj, float):
+        out.append(_float(obj, path in narrow))
     elif isinstance(obj, (list, tuple)):
         out.append(_packer.pack_array_header(len(obj)))
         for v in obj:
             _walk(v, path, narrow, out)
-    elif type(obj).__module__ == "numpy" and getattr(obj, "ndim", None) == 0:
+    elif t.__module__ == "numpy" and getattr(obj, "ndim", None) == 0:
         _walk(obj.item(), path, narrow, out)  # a numpy scalar: its float32 stays exact
     else:
         out.append(_packer.pack(obj))

@@ -13,6 +13,7 @@ from edge_agent.agent.extensions import Extensions, Output, PublishHook
 from edge_agent.agent.messaging import codec
 from edge_agent.agent.messaging.outbox import Message, Outbox, Priority
 from edge_agent.agent.messaging.seq_store import SeqStore
+from edge_agent.drivers.dotted_keys import is_map
 from edge_agent.plugins.contract import Severity
 
 log = logging.getLogger("agent.publish")
@@ -55,7 +56,7 @@ def _merge(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """Merge nested maps: a partial emit must not wipe sibling values of the same channel."""
     out = dict(old)
     for k, v in new.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+        out[k] = _merge(out[k], v) if is_map(v) and is_map(out.get(k)) else v
     return out
 
 

@@ -36,7 +36,6 @@ from edge_agent.agent.runtime.instance_state import (
 )
 from edge_agent.agent.runtime.read_faults import ReadFaults
 from edge_agent.agent.runtime.value_check import InstanceGuards
-from edge_agent.drivers.contract import ReportsFailure
 from edge_agent.drivers.dotted_keys import flatten
 from edge_agent.drivers.errors import DriverError
 from edge_agent.drivers.lanes import DriverHung, Lane, deadline_for, where
@@ -420,8 +419,10 @@ class InstanceRunner:
             if self.lane.stuck is not None:  # the plugin swallowed a DriverHung: stop calling the driver
                 stuck = self.lane.stuck
                 raise DriverHung(f"{stuck.call} is stuck", call=stuck.call, waited_s=stuck.for_s(), at=stuck.at())
-            if isinstance(self.driver, ReportsFailure) and self.driver.failure is not None:
-                raise self.driver.failure  # the isolated driver's process died: reopen (a fresh one)
+            # ReportsFailure by getattr: a runtime Protocol isinstance costs ~30 us, every tick
+            failure = getattr(self.driver, "failure", None)
+            if failure is not None:
+                raise failure  # the isolated driver's process died: reopen (a fresh one)
             self._emitted_bad = self._emitted = False
             self.reads.start_poll()
             try:

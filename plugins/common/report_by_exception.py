@@ -31,7 +31,17 @@ class ReportByException:
     """Filter for one instance's values; ``heartbeat_s`` = 0: every value at every poll (a
     heartbeat of 0 s is always due), None: no heartbeat (changes only)."""
 
-    __slots__ = ("_bands", "_default", "_last", "_last_q", "_sent_at", "_snapshot_at", "heartbeat_s", "snapshot")
+    __slots__ = (
+        "_bands",
+        "_default",
+        "_last",
+        "_last_q",
+        "_sent_at",
+        "_snapshot_at",
+        "_widths",
+        "heartbeat_s",
+        "snapshot",
+    )
 
     def __init__(
         self,
@@ -48,19 +58,27 @@ class ReportByException:
         self._snapshot_at = -1e18
         self._default = default
         self._bands = dict(bands or {})
+        self._widths: dict[str, float] = {}  # key -> its deadband's width (Deadband is frozen)
         self._last: dict[str, Any] = {}
         self._last_q: dict[str, str] = {}
         self._sent_at: dict[str, float] = {}
+
+    def _width(self, key: str) -> float:
+        width = self._widths.get(key)
+        if width is None:
+            width = self._widths[key] = self._bands.get(key, self._default).width()
+        return width
 
     def _changed(self, key: str, value: Any) -> bool:
         if key not in self._last:
             return True
         old = self._last[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or isinstance(old, bool):
-            return bool(value != old)
-        if not isinstance(old, (int, float)):
-            return True
-        band = self._bands.get(key, self._default).width()
+        if type(value) is not float or type(old) is not float:  # floats (the common case) skip these checks
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or isinstance(old, bool):
+                return bool(value != old)
+            if not isinstance(old, (int, float)):
+                return True
+        band = self._width(key)
         diff = abs(value - old)
         return diff > band if band > 0 else diff != 0 or value != value  # NaN always reported
 
@@ -74,21 +92,25 @@ class ReportByException:
         all_due = self.snapshot and hb is not None and now_s - self._snapshot_at >= hb
         if all_due:
             self._snapshot_at = now_s
+        per_key = not self.snapshot and hb is not None  # a heartbeat timer per value
+        hb_s = hb if hb is not None else 0.0
+        last_q, sent_at = self._last_q, self._sent_at
         for key, value in values.items():
             q = quality.get(key, "good")
-            due = all_due or (not self.snapshot and hb is not None and now_s - self._sent_at.get(key, -1e18) >= hb)
+            was = last_q.get(key)  # None: never published
             if (
-                q != self._last_q.get(key, "good")
-                or key not in self._last_q
-                or due
+                was is None
+                or q != was
+                or all_due
+                or (per_key and now_s - sent_at.get(key, -1e18) >= hb_s)
                 or (q == "good" and self._changed(key, value))
             ):
                 out[key] = value
                 if q != "good":
                     out_q[key] = q
                 self._last[key] = value
-                self._last_q[key] = q
-                self._sent_at[key] = now_s
+                last_q[key] = q
+                sent_at[key] = now_s
         return out, out_q
 
     def forget(self) -> None:
