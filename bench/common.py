@@ -70,12 +70,15 @@ def toml_dumps(data: dict[str, Any]) -> str:
 # -- /proc ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ProcSample:
-    """One look at a process: CPU seconds so far (all threads), RSS, threads, open fds."""
+    """One look at a process: CPU seconds so far (all threads), RSS, threads, open fds, and RSS split
+    into anonymous memory (the process's own data) and mapped files (code of Python, numpy, OpenSSL...)."""
 
     cpu_s: float
     rss_kb: int
     threads: int
     fds: int
+    rss_anon_kb: int = 0
+    rss_file_kb: int = 0
 
 
 def proc_sample(pid: int) -> ProcSample:
@@ -89,8 +92,12 @@ def proc_sample(pid: int) -> ProcSample:
         for line in f:
             name, _, rest = line.partition(":")
             status[name] = rest.strip()
-    rss_kb = int(status.get("VmRSS", "0 kB").split()[0])
-    return ProcSample(cpu_s, rss_kb, int(status.get("Threads", "0")), len(os.listdir(f"/proc/{pid}/fd")))
+
+    def kb(key: str) -> int:
+        return int(status.get(key, "0 kB").split()[0])
+
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    return ProcSample(cpu_s, kb("VmRSS"), int(status.get("Threads", "0")), fds, kb("RssAnon"), kb("RssFile"))
 
 
 # -- statistics -----------------------------------------------------------------------------------
@@ -147,11 +154,24 @@ def machine() -> dict[str, str]:
 
 def pss_kb(pid: int) -> int:
     """Proportional set size (shared pages split among the processes mapping them), in kB."""
+    return smaps_rollup_kb(pid).get("Pss", 0)
+
+
+def uss_kb(rollup: dict[str, int]) -> int:
+    """Unique set size: the pages only this process maps (what stopping it would give back), in kB."""
+    return rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0)
+
+
+def smaps_rollup_kb(pid: int) -> dict[str, int]:
+    """Every ``kB`` line of ``/proc/PID/smaps_rollup`` (Rss, Pss, Pss_Anon, Pss_File, Private_Dirty...)."""
+    out: dict[str, int] = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
+            name, _, rest = line.partition(":")
+            parts = rest.split()
+            if len(parts) == 2 and parts[1] == "kB":
+                out[name] = int(parts[0])
+    return out
 
 
 def thread_times(pid: int) -> dict[int, tuple[str, int]]:

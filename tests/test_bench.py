@@ -32,6 +32,9 @@ def test_plant_bench_smoke_run(tmp_path: Path) -> None:
     assert float(figures["flow.total.msgs_per_s"]) > 0
     assert any(k.startswith("thread.lane:") for k in figures), sorted(figures)
     assert "thread.spool-sync.cpu_pct" in figures
+    # memory as the issue reports it: RSS split into anonymous and mapped files, PSS, USS, the import floor
+    for key in ("rss.anon_end_mb", "rss.file_end_mb", "pss.end_mb", "uss.end_mb", "rss.imports_anon_mb"):
+        assert float(figures[key]) > 0, key
 
 
 @pytest.mark.slow

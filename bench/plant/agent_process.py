@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, ProcSample, proc_sample, pss_kb, thread_times
+from bench.common import ROOT, ProcSample, proc_sample, pss_kb, smaps_rollup_kb, thread_times, uss_kb
 from bench.plant.config_copy import SimWatcher
 from bench.plant.profiler import finish_profiler, start_profiler
 from bench.plant.subscriber import Collector, Record, drain
@@ -33,9 +33,10 @@ class Run:
     exit_code: int | None = None
     log: str = ""
     profile: str = ""
-    imports_kb: int | None = None  # RSS of a fresh interpreter importing the agent's modules
+    imports: ProcSample | None = None  # a fresh interpreter importing the agent's modules (RSS, anon, file)
     start_cpu_s: float = math.nan  # agent CPU seconds at the first data message
     pss: list[tuple[float, int]] = field(default_factory=list)  # agent PSS, kB
+    uss: list[tuple[float, int]] = field(default_factory=list)  # agent USS (private pages), kB
     sim_samples: list[tuple[float, ProcSample, int]] = field(default_factory=list)  # simulator, with PSS
     threads_warm: tuple[float, dict[int, tuple[str, int]]] | None = None
     threads_end: tuple[float, dict[int, tuple[str, int]]] | None = None
@@ -60,12 +61,15 @@ for name in open(sys.argv[1]).read().split():
             importlib.import_module(name)
         except Exception:
             pass
-print(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+status = open("/proc/self/status").read()
+print(*(re.search(key + r":\\s+(\\d+)", status).group(1) for key in ("VmRSS", "RssAnon", "RssFile")))
 """
 
 
-def import_floor_kb(modules: Path, env: dict[str, str]) -> int | None:
-    """RSS of a fresh interpreter that imports the modules the agent had loaded, running nothing."""
+def import_floor(modules: Path, env: dict[str, str]) -> ProcSample | None:
+    """RSS (anonymous, mapped files) of a fresh interpreter that imports the modules the agent had
+    loaded, running nothing. Taken right after the run, so the shared libraries' pages sit in the
+    page cache as they did for the agent (their resident size depends on it: see docs/performance.md)."""
     if not modules.exists():
         return None
     out = subprocess.run(
@@ -76,7 +80,10 @@ def import_floor_kb(modules: Path, env: dict[str, str]) -> int | None:
         cwd=ROOT,
         timeout=120,
     )
-    return int(out.stdout.split()[-1]) if out.returncode == 0 and out.stdout.strip() else None
+    if out.returncode != 0 or len(out.stdout.split()) < 3:
+        return None
+    rss, anon, file = (int(x) for x in out.stdout.split()[-3:])
+    return ProcSample(math.nan, rss, 1, 0, anon, file)
 
 
 def installed_env() -> dict[str, str]:
@@ -146,7 +153,7 @@ def run_agent(
     time.sleep(1.0)
     drain(q, col)
     run.log = (tmp / "agent.log").read_text(errors="replace")
-    run.imports_kb = import_floor_kb(tmp / "modules.txt", env)
+    run.imports = import_floor(tmp / "modules.txt", env)
     return run
 
 
@@ -165,7 +172,9 @@ def _sample(run: Run, pid: int, sim: SimWatcher | None) -> None:
     """One look at the agent (raises OSError once it is gone) and at the simulator."""
     now = time.time()
     run.samples.append((now, proc_sample(pid)))
-    run.pss.append((now, pss_kb(pid)))
+    rollup = smaps_rollup_kb(pid)
+    run.pss.append((now, rollup.get("Pss", 0)))
+    run.uss.append((now, uss_kb(rollup)))
     if run.warm_s and run.threads_warm is None and now >= run.warm_s:
         run.threads_warm = (now, thread_times(pid))
         run.sim_warm = sim.status() if sim else {}

@@ -92,6 +92,7 @@ def _meta(
         load_end=loadavg(),
         profiled=str(args.profile),
         rss_trace=" ".join(f"{t - run.t0:.0f}s:{x.rss_kb / 1024:.1f}" for t, x in run.samples[::60]),
+        anon_trace=" ".join(f"{t - run.t0:.0f}s:{x.rss_anon_kb / 1024:.1f}" for t, x in run.samples[::60]),
     )
 
 

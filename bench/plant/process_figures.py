@@ -7,7 +7,7 @@ import itertools
 import math
 from typing import Any
 
-from bench.common import percentile, thread_cpu_pct
+from bench.common import ProcSample, percentile, thread_cpu_pct
 from bench.plant.agent_process import Run
 from bench.plant.subscriber import Collector
 
@@ -29,7 +29,8 @@ def cpu_figures(run: Run) -> list[Metric]:
 
 
 def memory_figures(run: Run, first_data_s: float | None) -> list[Metric]:
-    """RSS, PSS, the import floor, threads and open files of the agent process."""
+    """RSS (split into anonymous memory and mapped files), PSS, USS, the import floor, threads and
+    open files of the agent process."""
     start = next(
         (s for t, s in run.samples if first_data_s is not None and t >= first_data_s),
         run.samples[0][1],
@@ -41,27 +42,47 @@ def memory_figures(run: Run, first_data_s: float | None) -> list[Metric]:
         ("rss.warm_mb", warm.rss_kb / 1024, "MB after warm-up"),
         ("rss.end_mb", end.rss_kb / 1024, "MB"),
         ("rss.max_mb", max(s.rss_kb for _, s in run.samples) / 1024, "MB"),
+        ("rss.anon_end_mb", end.rss_anon_kb / 1024, "MB of RSS that is the process's own memory (RssAnon)"),
+        ("rss.file_end_mb", end.rss_file_kb / 1024, "MB of RSS that is mapped files: code, shared (RssFile)"),
         (
             "rss.growth_pct",
             100.0 * (end.rss_kb - warm.rss_kb) / warm.rss_kb,
             "% after warm-up -> end",
         ),
         ("rss.slope_mb_per_h", _slope_mb_per_h(run), "MB/h over the second half of the window"),
-        (
-            "rss.imports_mb",
-            run.imports_kb / 1024 if run.imports_kb else math.nan,
-            "MB: a fresh interpreter importing the agent's modules, running nothing",
-        ),
-        (
-            "rss.above_imports_mb",
-            (end.rss_kb - run.imports_kb) / 1024 if run.imports_kb else math.nan,
-            "MB: end RSS minus the import floor",
-        ),
+        *_floor_figures(run, end),
         ("pss.end_mb", run.pss[-1][1] / 1024 if run.pss else math.nan, "MB (shared pages split)"),
+        ("uss.end_mb", run.uss[-1][1] / 1024 if run.uss else math.nan, "MB (pages only the agent maps)"),
         ("threads.start", start.threads, ""),
         ("threads.end", end.threads, ""),
         ("fds.start", start.fds, ""),
         ("fds.end", end.fds, ""),
+    ]
+
+
+def _floor_figures(run: Run, end: ProcSample) -> list[Metric]:
+    """The import floor and what the run holds above it, in all and in anonymous memory alone (the
+    file-backed part of both moves with the kernel's page cache, not with our code)."""
+    floor = run.imports
+    nan = math.nan
+    return [
+        (
+            "rss.imports_mb",
+            floor.rss_kb / 1024 if floor else nan,
+            "MB: a fresh interpreter importing the agent's modules, running nothing",
+        ),
+        ("rss.imports_anon_mb", floor.rss_anon_kb / 1024 if floor else nan, "MB of it anonymous"),
+        ("rss.imports_file_mb", floor.rss_file_kb / 1024 if floor else nan, "MB of it mapped files"),
+        (
+            "rss.above_imports_mb",
+            (end.rss_kb - floor.rss_kb) / 1024 if floor else nan,
+            "MB: end RSS minus the import floor",
+        ),
+        (
+            "rss.anon_above_imports_mb",
+            (end.rss_anon_kb - floor.rss_anon_kb) / 1024 if floor else nan,
+            "MB: end RssAnon minus the floor's (the run's own data)",
+        ),
     ]
 
 
