@@ -118,8 +118,11 @@ class History:
             self.clock_stepped(int(fields["from_ms"]), int(fields["to_ms"]), float(fields["step_s"]))
 
     def clock_stepped(self, from_ms: int, to_ms: int, step_s: float) -> None:
-        """Close every open minute (stamped by the clock before the step) and keep the step for readers."""
-        self.close_minutes(math.inf)
+        """Close the open minutes stamped by the clock before the step and keep the step for readers.
+
+        After a step forward the minutes of the new clock (those stamped in the second before the
+        watch saw the step) stay open; after a step back every open minute is the old clock's."""
+        self.close_minutes(math.inf if step_s < 0 else from_ms / 1000 + 60)
         self._steps.append((from_ms, to_ms, step_s))
 
     def instance_started(self, name: str, specs: tuple[ValueSpec, ...]) -> None:

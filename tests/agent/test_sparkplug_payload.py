@@ -126,3 +126,30 @@ def test_a_value_that_does_not_fit_its_metric_type_is_null_never_an_exception() 
             m = Payload().metrics.add()
             set_value(m, datatype, junk)  # must not raise
             assert m.is_null or m.WhichOneof("value") is not None
+
+
+def test_a_primary_host_is_accepted_before_the_clock_is_synchronised() -> None:
+    """Issue 29: a Pi boots with its last shutdown's time (here 3 days behind). Judged by that
+    clock every real host's STATE is 'ahead' and the node was never born; until the clock is
+    synchronised the host's own last timestamp (plus the time passed) is the measure."""
+    import json
+    import time
+    from types import SimpleNamespace
+
+    from edge_agent.agent.sparkplug.commands import NodeCommands
+
+    told: list[str] = []
+    node = SimpleNamespace(
+        host_ts=0, host_ts_at_s=0.0, host_online=False, born=False, clock_trusted=lambda: False,
+        s=SimpleNamespace(primary_host_id="scada"), event=lambda *a: told.append(a[1]), births=lambda: None,
+    )  # fmt: skip
+    cmds = NodeCommands(node, write=None)  # type: ignore[arg-type]
+    host_now = int(time.time() * 1000) + 3 * 86_400_000  # the host's clock: 3 days ahead of ours
+    state = lambda online, ts: json.dumps({"online": online, "timestamp": ts}).encode()  # noqa: E731
+    cmds.on_state("spBv1.0/STATE/scada", state(True, host_now))
+    assert node.host_online and node.host_ts == host_now and told == []
+    cmds.on_state("spBv1.0/STATE/scada", state(False, host_now + 10 * 365 * 86_400_000))  # a forgery from the future
+    assert node.host_online and told == ["state_refused"], "judged against the host's own clock"
+    node.clock_trusted = lambda: True  # synchronised (and 3 days behind the host: the host is now refused)
+    cmds.on_state("spBv1.0/STATE/scada", state(False, host_now + 1))
+    assert node.host_online and told == ["state_refused", "state_refused"]
