@@ -15,6 +15,7 @@ import asyncio
 import ctypes
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +70,7 @@ class ClockWatch:
         self._mode = mode  # "auto": ask the system; "trust": never mark (an RTC the kernel does not report)
         self._is_synced = is_synced
         self._offset_s = time.time() - time.monotonic()
+        self._lock = threading.Lock()  # look_for_step() runs on the loop and in a plugin's thread
         self.trusted = True
         self.steps = 0
         self._task: asyncio.Task[None] | None = None
@@ -77,9 +79,16 @@ class ClockWatch:
     def check(self) -> float | None:
         """One look: the step in seconds if the wall clock stepped since the last look, else None."""
         self._check_sync()
-        offset = time.time() - time.monotonic()
-        step = offset - self._offset_s
-        self._offset_s = offset
+        return self.look_for_step()
+
+    def look_for_step(self) -> float | None:
+        """The step since the last look (announced as ``clock_step``), else None. Also called right
+        before a calendar decision (a shift's report), so that a step the 1-s check has not seen
+        yet is announced before it, never after."""
+        with self._lock:
+            offset = time.time() - time.monotonic()
+            step = offset - self._offset_s
+            self._offset_s = offset
         if abs(step) < STEP_MIN_S:
             return None
         self.steps += 1

@@ -42,6 +42,7 @@ class Maintenance:
         plugin_of: Callable[[str], str | None],
         declared: Callable[[str], list[str] | None],
         flush_s: float = FLUSH_S,
+        clock_check: Callable[[], object] = lambda: None,
     ) -> None:
         self.publisher = publisher
         self.flush_s = flush_s
@@ -50,7 +51,9 @@ class Maintenance:
         self.cal = Calibrations(self.store, self._publish_calibration, self._event)
         self.recorder = Recorder(state_dir / "captures", self._event, self.store)
         self.planner = Planner(self.store, lambda i: plugin_of(i) == "maintenance", self._publish_due)
-        self.reports = ShiftReports(self.store, plugin_of, self._publish_report, self._event, self.planner)
+        self.reports = ShiftReports(
+            self.store, plugin_of, self._publish_report, self._event, self.planner, clock_check=clock_check
+        )
         self._task: asyncio.Task[None] | None = None
 
     # -- publishing ------------------------------------------------------------------------------

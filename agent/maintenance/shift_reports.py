@@ -10,6 +10,13 @@ retained on ``{p}/{agent}/report/{line}`` and announced by a ``shift_report`` ev
 accumulators are saved in the state store, so a restart within the shift loses nothing (and
 the time the agent was down is known). Times in the data are UTC (``*_ms``, ``*_utc``); the
 report names the plant's time zone (the production instance's ``timezone``) for people.
+
+The wall clock can step (issue 29). The production figures (time per state, OEE) run on the
+monotonic clock and never see it; the stamps kept here (alarm episodes, the agent's gaps) are
+moved by the step at the ``clock_step`` event, so a duration stays what passed, and the report
+lists the steps of its shift (``clock_steps``, summed in ``clock_step_s``): when no step crosses
+the shift's start or end, its wall-clock span minus that sum is the time that passed. Time a
+step forward skipped is never "agent not running".
 """
 
 from __future__ import annotations
@@ -79,8 +86,12 @@ class ShiftReports:
         publish: Callable[[str, dict[str, Any]], None],
         event: EventFn,
         planner: Planner | None = None,
+        clock_check: Callable[[], object] = lambda: None,
     ) -> None:
         self.store, self.plugin_of, self.publish, self.event = store, plugin_of, publish, event
+        # announces a clock step not yet seen (ClockWatch.look_for_step): a step that ended the
+        # shift is then in its report, not in the next one's
+        self.clock_check = clock_check
         self.acc: dict[str, dict[str, Any]] = {}
         self.alive_saved_ms: dict[str, int] = {}  # per line: when its sign of life was last saved
         # what is due comes from the agent's planner (fed by the service); alone, from one of its own
@@ -124,6 +135,7 @@ class ShiftReports:
 
     def on_event(self, instance: str, kind: str, severity: str, fields: Mapping[str, Any]) -> None:
         if kind == "shift_end" and self._line(instance) is not None:
+            self.clock_check()
             self._report(instance, dict(fields))
             return
         if kind == "clock_step" and instance == "agent":
@@ -222,8 +234,7 @@ class ShiftReports:
             "temperature_alarms": acc["temp_alarms"],
             "not_monitored": _not_monitored(acc, episodes, start_ms, end_ms),
             "maintenance_due": self.planner.due(),
-            "clock_steps": [{**c, "to_utc": utc_iso(c["to_ms"])} for c in acc.get("clock_steps", [])],
-            "clock_step_s": round(sum(float(c["step_s"]) for c in acc.get("clock_steps", [])), 3),
+            **_clock_steps(acc.get("clock_steps", [])),
         }
         report["record_id"] = self.store.record(NS, line, report)
         self.acc[line] = _next_shift(acc, end_ms, now)
@@ -276,6 +287,19 @@ def _clipped(e: Mapping[str, Any], start_ms: int, end_ms: int) -> dict[str, Any]
     return out
 
 
+def _clock_steps(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The steps of the wall clock in a shift and their sum ``clock_step_s``."""
+    out = [{**c, "to_utc": utc_iso(int(c["to_ms"]))} for c in steps]
+    return {"clock_steps": out, "clock_step_s": round(sum(float(c["step_s"]) for c in out), 3)}
+
+
+def _minus(spans: list[tuple[int, int]], cuts: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``spans`` outside every ``cut`` (all half-open, in ms)."""
+    for cut_lo, cut_hi in cuts:
+        spans = [p for lo, hi in spans for p in ((lo, min(hi, cut_lo)), (max(lo, cut_hi), hi)) if p[1] > p[0]]
+    return spans
+
+
 def _not_monitored(
     acc: Mapping[str, Any], episodes: list[dict[str, Any]], start_ms: int, end_ms: int
 ) -> dict[str, Any]:
@@ -283,8 +307,10 @@ def _not_monitored(
     each instance faulty (sensor, device or driver fault). Seconds per cause, and the periods."""
     periods: list[dict[str, Any]] = []
     since = int(acc.get("since_ms") or start_ms)
-    if since - start_ms > GAP_MS:
-        periods.append({"what": "agent", "reason": "agent not running", "from_ms": start_ms, "to_ms": since})
+    jumped = [(int(c["from_ms"]), int(c["to_ms"])) for c in acc.get("clock_steps", []) if c["to_ms"] > c["from_ms"]]
+    for lo, hi in _minus([(start_ms, since)], jumped):  # time a step forward skipped nobody missed
+        if hi - lo > GAP_MS:
+            periods.append({"what": "agent", "reason": "agent not running", "from_ms": lo, "to_ms": hi})
     for gap in acc.get("gaps", []):
         lo, hi = max(int(gap["from_ms"]), start_ms), min(int(gap["to_ms"]), end_ms)
         if hi > lo:

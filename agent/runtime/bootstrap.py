@@ -56,8 +56,8 @@ def build_runtime(
     extensions, topics, running = Extensions(), Topics(config.mqtt.prefix, config.agent_id), RunningConfig(config)
     seqs, outbox, publisher, agent_events = _messaging(config, state_dir, topics, extensions)
     lanes = Lanes(config.agent.max_lane_threads)
-    _clock_watch(config, publisher, extensions)
-    maintenance = _maintenance(state_dir, publisher, running, extensions)
+    watch = _clock_watch(config, publisher, extensions)
+    maintenance = _maintenance(state_dir, publisher, running, extensions, watch)
     instances = _instances(config, running, publisher, lanes, extensions, maintenance, lambda: reporter)  # built below
     control = AgentControl(
         instances, registry, file_config=file_config or config, layer=layer or PushedLayer(), config_path=config_path
@@ -135,10 +135,17 @@ def _clock_watch(config: Config, publisher: Publisher, extensions: Extensions) -
     return watch
 
 
-def _maintenance(state_dir: Path, publisher: Publisher, running: RunningConfig, extensions: Extensions) -> Maintenance:
+def _maintenance(
+    state_dir: Path, publisher: Publisher, running: RunningConfig, extensions: Extensions, watch: ClockWatch
+) -> Maintenance:
     """Calibration, captures and shift reports: a publish hook, a driver wrapper and a service."""
     maintenance = Maintenance(
-        state_dir, publisher, running.plugin_of, running.driver_keys, flush_s=running.config.agent.state_flush_s
+        state_dir,
+        publisher,
+        running.plugin_of,
+        running.driver_keys,
+        flush_s=running.config.agent.state_flush_s,
+        clock_check=watch.look_for_step,
     )
     extensions.hooks.append(maintenance)  # calibration due marks, capture triggers, report tallies
     extensions.wrappers.append(maintenance)  # the driver tap: calibration and capture rings

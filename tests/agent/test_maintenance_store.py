@@ -447,6 +447,15 @@ def test_a_shift_report_across_clock_steps_keeps_durations_and_lists_the_steps(m
     assert [c["step_s"] for c in r["clock_steps"]] == [10800, -3600] and r["clock_step_s"] == 7200.0
     span_s = (shift_reports._ms(r["ended"]) - shift_reports._ms(r["started"])) / 1000
     assert span_s - r["clock_step_s"] == 900.0, "the span minus the steps is the time that passed"
+    # a step forward past the next shift's start (the agent's first reading of it comes after the
+    # jump): the part skipped is a clock step, not time the agent was not running
+    late = {"name": "late", "started": ended, "ended": shift_reports.utc_iso(t0_ms + 20 * 3600_000)}
+    step(12 * 3600)
+    at(960)
+    rep.on_event("line1", "shift_end", "info", late)
+    r2 = published[-1]
+    assert r2["not_monitored"]["seconds"] == {}, r2["not_monitored"]
+    assert [c["step_s"] for c in r2["clock_steps"]] == [12 * 3600] and r2["clock_step_s"] == 12 * 3600
     from edge_agent.agent.ops import report_render
 
     text = report_render.table(r)
