@@ -146,6 +146,23 @@ def test_panel_end_to_end(plant: PanelPlant) -> None:
     sign_off = {"instance": "maintenance", "asset": "pump1", "plan": "regrease", "notes": "ok"}
     status, done = b.call("/api/agent/line1/maintenance_done", sign_off)
     assert status == 200 and done["by"] == "tech", done
+    # a channel's calibration as the agent keeps it (calibrate action=show, a read: no login needed)
+    where = "/api/agent/line1/calibration?instance=thermo-a&channel=motor_de"
+    assert Browser(plant.url).call(where) == (200, {"active": None, "pending": [], "history": []})
+    for ref in (40.0, 60.0):
+        body = {
+            "instance": "thermo-a",
+            "channel": "motor_de",
+            "action": "point",
+            "reading": ref + 0.5,
+            "reference": ref,
+        }
+        assert b.call("/api/agent/line1/calibrate", body)[0] == 200
+    cal = {"instance": "thermo-a", "channel": "motor_de", "action": "apply", "note": "bath"}
+    assert b.call("/api/agent/line1/calibrate", cal)[0] == 200
+    status, shown = Browser(plant.url).call(where)
+    assert status == 200 and shown["active"]["by"] == "tech" and shown["active"]["as_found_error"] == 0.5, shown
+    assert Browser(plant.url).call("/api/agent/line1/calibration?instance=thermo-a")[0] == 400
     # the capture the alarm triggered, drawn as a PNG
     plant.sub.wait_for(lambda: b.call("/api/agent/line1/captures")[1].get("captures"), 30, "a capture saved")
     first = b.call("/api/agent/line1/captures")[1]["captures"][0]

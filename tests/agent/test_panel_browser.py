@@ -103,6 +103,8 @@ def test_a_technician_in_a_browser(tmp_path: Path, broker: Any, browser: Any) ->
         # overview
         d.get(plant.url + "/#/")
         wait("the overview", lambda: "thermo-a" in text(d))
+        card, main = d.find_element(By.CSS_SELECTOR, ".grid.agents .card"), d.find_element(By.ID, "main")
+        assert card.size["width"] > 0.9 * main.size["width"], "one agent's card uses the width"
         shoot(d, "overview")
         # live values change without a reload, and a trend is drawn
         d.get(plant.url + "/#/a/line1/i/thermo-a")
@@ -140,14 +142,41 @@ def test_a_technician_in_a_browser(tmp_path: Path, broker: Any, browser: Any) ->
         # sign off a maintenance plan
         d.get(plant.url + "/#/a/line1/maintenance")
         button = wait("a plan", lambda: d.find_elements(By.CSS_SELECTOR, "[data-plan='regrease']"))
+        due = wait(
+            "its due date", lambda: "CET" in text(d) and any(w in text(d) for w in ("overdue by", "due now", " in "))
+        )
+        assert due, text(d)
         shoot(d, "maintenance")
         button[0].click()
         wait("the sign-off form", lambda: d.find_element(By.ID, "ask").get_attribute("open") is not None)
         d.find_element(By.CSS_SELECTOR, "#ask-fields textarea").send_keys("regreased DE and NDE")
         d.find_element(By.ID, "ask-ok").click()
         wait("signed off", lambda: "regreased DE and NDE" in text(d))
+        # calibrate a channel (one point: an offset), then find its record when the page opens again
         d.get(plant.url + "/#/a/line1/calibration")
-        wait("the calibration form", lambda: d.find_elements(By.ID, "cal-point"))
+        try:
+            wait("the calibration form", lambda: "Record of" in d.find_element(By.ID, "cal-title").text)
+        except AssertionError:
+            raise AssertionError(text(d) + repr(d.get_log("browser"))) from None
+        channel = d.find_element(By.ID, "cal-ch")
+        channel.clear()
+        channel.send_keys("motor_de\t")
+        wait("motor_de's record", lambda: "motor_de" in d.find_element(By.ID, "cal-title").text)
+        d.find_element(By.ID, "cal-ref").send_keys("50")
+        d.find_element(By.ID, "cal-point").click()
+        wait("the point taken", lambda: "Points taken" in d.find_element(By.ID, "cal-out").text)
+        d.find_element(By.ID, "cal-note").send_keys("dry block 4711")
+        d.find_element(By.ID, "cal-apply").click()
+        wait("applied", lambda: "As found" in d.find_element(By.ID, "cal-out").text)
+        d.get(plant.url + "/#/")
+        wait("the overview", lambda: "thermo-a" in text(d))
+        d.get(plant.url + "/#/a/line1/calibration")
+        wait("the calibration form", lambda: "Pick a channel" not in d.find_element(By.ID, "cal-out").text)
+        channel = d.find_element(By.ID, "cal-ch")
+        channel.clear()
+        channel.send_keys("motor_de\t")
+        record = wait("the record shown again", lambda: "dry block 4711" in d.find_element(By.ID, "cal-out").text)
+        assert record and "by tech" in d.find_element(By.ID, "cal-out").text
         shoot(d, "calibration")
         d.get(plant.url + "/#/a/line1/reports")
         wait("the reports page", lambda: "Shift reports" in text(d))

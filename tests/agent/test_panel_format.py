@@ -123,3 +123,20 @@ def test_audit_entries_read_as_sentences() -> None:
     assert [g["note"] for g in got] == ["checking the grease", "sensor swap", "DE and NDE", "bath 12", ""]
     assert [g["ok"] for g in got] == [True, True, True, False, True]
     assert got[0]["rest"] == "" and got[4]["rest"] == 'level 3, mode {"a":1}'
+
+
+def test_due_times_and_errors_read_for_a_person() -> None:
+    h = 3_600_000
+    got = js(
+        [
+            ("untilText", [5 * h, 0]),
+            ("untilText", [0, 3 * h]),
+            ("untilText", [40 * 60_000, 0]),
+            ("untilText", [30_000, 0]),
+            ("untilText", [12 * 24 * h, 0]),
+            ("fmtDelta", [0.05, "degC"]),
+            ("fmtDelta", [-0.4123, "degC"]),
+            ("fmtDelta", [-0.001, "degC"]),
+        ]
+    )
+    assert got == ["in 5 h", "overdue by 3 h", "in 40 min", "due now", "in 12 d", "+0.05", "-0.41", "0.00"]

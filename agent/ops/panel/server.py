@@ -176,6 +176,8 @@ class Handler(BaseHTTPRequestHandler):
         elif len(parts) == 4 and parts[0] == "agent" and parts[2] == "instance":
             found = plant.instance(parts[1], parts[3])
             self._json(found) if found is not None else self._error(404, "no such agent")
+        elif len(parts) == 3 and parts[0] == "agent" and parts[2] == "calibration":
+            self._calibration(parts[1], q)
         elif len(parts) == 3 and parts[0] == "agent" and parts[2] in READS:
             self._read(parts[1], parts[2], q)
         elif len(parts) == 4 and parts[0] == "agent" and parts[2] == "capture":
@@ -200,6 +202,13 @@ class Handler(BaseHTTPRequestHandler):
         else:
             req = {}
         self._relay(agent, name, req)
+
+    def _calibration(self, agent: str, q: dict[str, list[str]]) -> None:
+        """A channel's calibration as the agent keeps it: ``calibrate`` with ``action = "show"`` (a read)."""
+        instance, channel = q.get("instance", [""])[0], q.get("channel", [""])[0]
+        if not instance or not channel:
+            raise ValueError("calibration needs ?instance=NAME&channel=NAME")
+        self._relay(agent, "calibrate", {"instance": instance, "args": {"channel": channel, "action": "show"}})
 
     def _relay(self, agent: str, name: str, req: dict[str, Any]) -> None:
         d = self.panel.plant.ask(agent, name, req)

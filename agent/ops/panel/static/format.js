@@ -34,6 +34,25 @@ function fmtValue(v, unit) {
   return /^-0(\.0*)?$/.test(text) ? text.slice(1) : text;  // float noise below the resolution reads 0, not -0.0
 }
 
+// A difference (a calibration error): signed, one decimal finer than the unit's values.
+function fmtDelta(v, unit) {
+  if (typeof v !== "number" || !Number.isFinite(v)) return "-";
+  const d = unit in DECIMALS ? DECIMALS[unit] + 1 : decimalsFor("", v);
+  const text = v.toFixed(d);
+  return /^-?0(\.0*)?$/.test(text) ? text.replace("-", "") : `${v > 0 ? "+" : ""}${text}`;
+}
+
+// How far off a time is, for a person: "in 40 min", "in 5 h", "in 12 d", "overdue by 3 h"; within a
+// minute "due now" (a plan's days_left is kept to 0.001 d, 86 s: "overdue by 0 s" would be noise)
+function untilText(dueMs, nowMs) {
+  if (typeof dueMs !== "number" || !Number.isFinite(dueMs)) return "";
+  const s = Math.abs(dueMs - nowMs) / 1000;
+  if (s < 60) return "due now";
+  const span = s < 90 * 60 ? `${Math.round(s / 60)} min`
+    : s < 48 * 3600 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} d`;
+  return dueMs >= nowMs ? `in ${span}` : `overdue by ${span}`;
+}
+
 // Round axis ticks: a step of 1, 2 or 5 times a power of ten (at least ``minStep``), about ``want``
 // of them within [lo, hi] widened by 6 % (so the data does not touch the frame).
 function niceTicks(lo, hi, want = 5, minStep = 0) {
@@ -149,4 +168,4 @@ function auditEntry(e) {
   return { what, note, rest, ok, result: outcome };
 }
 
-if (typeof module !== "undefined") module.exports = { DECIMALS, fmtValue, niceTicks, knownZone, plantTime, timeTicks, zoneOffsetMs, auditEntry };
+if (typeof module !== "undefined") module.exports = { DECIMALS, fmtValue, fmtDelta, untilText, niceTicks, knownZone, plantTime, timeTicks, zoneOffsetMs, auditEntry };

@@ -30,6 +30,7 @@ function toast(text) {
 
 // times in the plant's zone, named ("2026-12-07 23:14:39 CET"); values by their unit (format.js)
 const when = (ms) => plantTime(ms, zone);
+const whenMin = (ms) => plantTime(ms, zone, false);
 const fmt = (v, unit) => fmtValue(v, unit);
 // an agent's view; sets the zone its times are shown in
 async function getAgent(agent) {
@@ -165,14 +166,15 @@ async function pageOverview() {
     const insts = Object.entries(a.instances).map(([i, s]) => `<tr class="pick" data-href="#/a/${enc(name)}/i/${enc(i)}">
       <td><a href="#/a/${enc(name)}/i/${enc(i)}">${esc(i)}</a><div class="muted">${esc(s.plugin)}</div></td>
       <td><span class="state st-${esc(s.state)}">${esc(s.state)}</span></td>
-      <td><span class="q ${qClass(s.worst_quality)}">${esc(s.worst_quality)}</span></td></tr>`).join("");
+      <td><span class="q ${qClass(s.worst_quality)}">${esc(s.worst_quality)}</span></td>
+      <td class="num-plain">${s.age_s === null || s.age_s === undefined ? "-" : `${esc(fmt(s.age_s, "s"))} s ago`}</td></tr>`).join("");
     return `<section class="card"><h2><a href="#/a/${enc(name)}">${esc(name)}</a>
       <span class="state st-${a.online ? "running" : "offline"}">${a.online ? "online" : "offline"}</span></h2>
       <p><a href="#/a/${enc(name)}/alarms"><span class="big">${active}</span> active ${active === 1 ? "alarm" : "alarms"}</a>,
       ${c.active_unack || 0} not acknowledged, ${c.cleared_unack || 0} cleared to acknowledge</p>
-      <table><tr><th>instance</th><th>state</th><th>worst quality</th></tr>${insts}</table></section>`;
+      <table><tr><th>instance</th><th>state</th><th>worst quality</th><th>last data</th></tr>${insts}</table></section>`;
   }).join("");
-  $("#main").innerHTML = `<h1>Overview</h1><div class="grid">${cards || '<p class="muted">No agent seen on the broker yet.</p>'}</div>`;
+  $("#main").innerHTML = `<h1>Overview</h1><div class="grid agents">${cards || '<p class="muted">No agent seen on the broker yet.</p>'}</div>`;
   bindRows();
   setView(pageOverview, ["*"]);
 }
@@ -376,6 +378,24 @@ function maintenancePlans(values) {
   return Object.values(plans);
 }
 
+// When a plan is due: on the calendar a date and "in 5 h" / "overdue by 3 h" (days_left as of the
+// data's time); on running hours, cycles or parts what is left of them (no date: it depends on the line).
+const COUNTED = [["running_hours", "h", "running h"], ["cycles", "", "cycles"], ["parts", "parts", "parts"]];
+function dueText(p, tsMs) {
+  const out = [];
+  if (typeof p.days_left === "number" && typeof tsMs === "number") {
+    const due = tsMs + p.days_left * 86400000;
+    out.push(`<b>${esc(whenMin(due))}</b><div class="${due < Date.now() ? "late" : "muted"}">${esc(untilText(due, Date.now()))}</div>`);
+  }
+  for (const [basis, unit, label] of COUNTED) {
+    const left = p[`${basis}_left`];
+    if (typeof left !== "number") continue;
+    const text = left >= 0 ? `${fmt(left, unit)} ${label} left` : `overdue by ${fmt(-left, unit)} ${label}`;
+    out.push(`<div class="${left < 0 ? "late" : p.basis === basis ? "" : "muted"}">${esc(text)}</div>`);
+  }
+  return out.join("") || '<span class="muted">-</span>';
+}
+
 async function pageMaintenance(agent) {
   const [ov, a] = await Promise.all([api("/api/overview"), getAgent(agent)]);
   nav(agent, `#/a/${enc(agent)}/maintenance`, a.alarms.counts);
@@ -387,10 +407,11 @@ async function pageMaintenance(agent) {
       const st = String(p.status || "ok");
       const cls = st === "overdue" ? "st-active_unack" : st === "due" ? "st-cleared_unack" : "st-normal";
       return `<tr><td><b>${esc(p.asset)}</b> ${esc(p.plan)}<div class="muted">${esc(p.task || "")}</div></td>
-        <td><span class="state ${cls}">${esc(st)}</span></td>
+        <td><span class="state ${cls}">${esc(st)}</span>${typeof p.used_pct === "number" ? `<div class="muted">${esc(fmt(p.used_pct, "%"))} % used</div>` : ""}</td>
+        <td>${dueText(p, d.ts)}</td>
         <td><button class="btn primary" type="button" data-inst="${esc(inst)}" data-asset="${esc(p.asset)}" data-plan="${esc(p.plan)}">Sign off</button></td></tr>`;
     }).join("");
-    html += `<section class="card"><h2>${esc(inst)}</h2><table><tr><th>asset and plan</th><th>status</th><th></th></tr>${rows}</table></section>`;
+    html += `<section class="card"><h2>${esc(inst)}</h2><table><tr><th>asset and plan</th><th>status</th><th>due</th><th></th></tr>${rows}</table></section>`;
   }
   const done = a.events.filter((e) => e.kind === "maintenance_done").slice(0, 20).map((e) =>
     `<tr><td>${when(e.ts)}</td><td>${esc(e.asset)} ${esc(e.plan)}</td><td>${esc(e.by)}</td><td>${esc(e.notes)}</td></tr>`).join("");
@@ -408,10 +429,29 @@ async function pageMaintenance(agent) {
   setView(null, []);
 }
 
-// A record's field as a technician reads it: points as "reading -> reference" (not [[48.216314937742396,60]]).
-function calText(k, v) {
-  if (k === "points" && Array.isArray(v)) return v.map((p) => (Array.isArray(p) ? `${fmt(p[0])} -> ${fmt(p[1])}` : fmt(p))).join(", ");
-  return typeof v === "object" && v !== null ? JSON.stringify(v) : fmt(v);
+// The channel's calibration as the agent keeps it (calibrate action=show): points taken and not yet
+// applied, the record in force (as found, as left, next due) and the earlier ones.
+function calRecord(r) {
+  const a = r.active;
+  const unit = (a && a.unit) || "";
+  const u = (v) => `${fmt(v, unit)}${unit ? ` ${unit}` : ""}`;
+  const err = (v) => (typeof v === "number" ? `${fmtDelta(v, unit)}${unit ? ` ${unit}` : ""}` : "-");
+  const rows = [];
+  const pending = r.pending || [];
+  if (pending.length) rows.push(["Points taken, not applied", pending.map((p) => `${u(p[0])} -> ${u(p[1])}`).join("; ")]);
+  if (a) {
+    rows.push(["Calibrated", `${whenMin(a.ts_ms)} by ${a.by}`]);
+    if (a.note) rows.push(["Note", a.note]);
+    rows.push(["Points (reading -> reference, as found)", (a.references || []).map((p) => `${u(p.reading)} -> ${u(p.reference)} (${err(p.as_found_error)})`).join("; ") || "-"]);
+    rows.push(["As found (worst)", err(a.as_found_error)], ["Fit residual", err(a.fit_residual)]);
+    rows.push(["As left", (a.as_left || []).length ? a.as_left.map((c) => `${u(c.reading)} at ${u(c.reference)} (${err(c.error)})`).join("; ") : "not checked yet"]);
+    if (typeof a.next_due_ms === "number") rows.push(["Next due", `${whenMin(a.next_due_ms)}, ${untilText(a.next_due_ms, Date.now())}`]);
+  }
+  const earlier = (r.history || []).filter((h) => typeof h.ts_ms === "number" && (!a || h.ts_ms !== a.ts_ms)).slice(0, 5)
+    .map((h) => `${whenMin(h.ts_ms)} ${h.by}: ${h.cleared ? "cleared" : `as found ${err(h.as_found_error)}`}`);
+  if (earlier.length) rows.push(["Earlier", earlier.join("; ")]);
+  const head = a ? "" : `<p class="muted">${pending.length ? "Not calibrated yet." : "Not calibrated yet, no points taken."}</p>`;
+  return `${head}<div class="kv">${rows.map(([k, v]) => `<span>${esc(k)}</span><b>${esc(v)}</b>`).join("")}</div>`;
 }
 
 async function pageCalibration(agent) {
@@ -427,24 +467,35 @@ async function pageCalibration(agent) {
     <label>Note (standard used, certificate)<input id="cal-note"></label>
     <div class="row"><button class="btn" id="cal-point" type="button">Take point</button>
     <button class="btn primary" id="cal-apply" type="button">Apply</button><button class="btn danger" id="cal-cancel" type="button">Cancel points</button></div>
-    </section><section class="card"><h2>Record</h2><div id="cal-out" class="muted">No points yet.</div></section></div>`;
+    </section><section class="card"><h2 id="cal-title">Record</h2><div id="cal-out" class="muted">Pick a channel.</div></section></div>`;
   const base = () => ({ instance: $("#cal-inst").value, channel: $("#cal-ch").value.trim() });
-  // the instance's channels to pick from (typing "bearing_nde" with gloves is slow): the part of each key before "."
+  const load = async () => {
+    const b = base();
+    $("#cal-title").textContent = b.channel ? `Record of ${b.instance} ${b.channel}` : "Record";
+    if (!b.channel) { $("#cal-out").textContent = "Pick a channel."; return; }
+    try {
+      const r = await api(`/api/agent/${enc(agent)}/calibration?instance=${enc(b.instance)}&channel=${enc(b.channel)}`);
+      if (b.channel === base().channel && b.instance === base().instance) $("#cal-out").innerHTML = calRecord(r);
+    } catch (err) {
+      $("#cal-out").textContent = err.message;
+    }
+  };
+  // the instance's channels to pick from (typing "bearing_nde" with gloves is slow): the part of each key before ".";
+  // the first is picked, so its record shows at once
   const channels = async () => {
     const d = await api(`/api/agent/${enc(agent)}/instance/${enc($("#cal-inst").value)}`).catch(() => ({ values: {} }));
     const names = [...new Set(Object.keys(d.values || {}).filter((k) => k.includes(".")).map((k) => k.split(".")[0]))].sort();
     $("#cal-chs").innerHTML = names.map((n) => `<option value="${esc(n)}">`).join("");
+    if (!names.includes($("#cal-ch").value.trim())) $("#cal-ch").value = names[0] || "";
+    await load();
   };
   $("#cal-inst").onchange = channels;
-  channels();
-  const show = (r) => {
-    const rows = Object.entries(r).filter(([, v]) => v !== null && v !== "").map(([k, v]) =>
-      `<span>${esc(k.replace(/_/g, " "))}</span><b>${esc(calText(k, v))}</b>`).join("");
-    $("#cal-out").innerHTML = `<div class="kv">${rows}</div>`;
-  };
-  $("#cal-point").onclick = async () => show(await act(agent, "calibrate", { ...base(), action: "point", reference: Number($("#cal-ref").value) }));
-  $("#cal-apply").onclick = async () => show(await act(agent, "calibrate", { ...base(), action: "apply", note: $("#cal-note").value }));
-  $("#cal-cancel").onclick = async () => show(await act(agent, "calibrate", { ...base(), action: "cancel" }));
+  $("#cal-ch").onchange = load;
+  await channels();
+  const run = async (body, done) => { await act(agent, "calibrate", { ...base(), ...body }); toast(done); await load(); };
+  $("#cal-point").onclick = () => run({ action: "point", reference: Number($("#cal-ref").value) }, "point taken");
+  $("#cal-apply").onclick = () => run({ action: "apply", note: $("#cal-note").value }, "calibration applied");
+  $("#cal-cancel").onclick = () => run({ action: "cancel" }, "points cancelled");
   setView(null, []);
 }
 
