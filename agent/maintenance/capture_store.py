@@ -337,7 +337,7 @@ class Recorder:
         tmp = self.dir / f".{cid}.tmp"
         tmp.write_bytes(data)
         tmp.replace(self.dir / f"{cid}.cap")
-        return len(data), self._evict()
+        return len(data), self._evict(cid)
 
     def _limits(self) -> tuple[int, int]:
         opts = list(self.rules.values())
@@ -345,9 +345,14 @@ class Recorder:
             return 200, 100 * 1024 * 1024
         return min(o.max_captures for o in opts), int(min(o.max_mb for o in opts) * 1024 * 1024)
 
-    def _evict(self) -> int:
+    def _evict(self, newest: str) -> int:
+        """Delete the oldest captures past the limits, oldest by write order (the index's), not by
+        name: a name holds the wall-clock time, and after a step back (issue 29) the newest capture
+        would sort first and go first. Files the index does not know go before those it knows."""
         max_n, max_bytes = self._limits()
-        files = sorted(self.dir.glob("*.cap"))
+        rank = {cid: i for i, cid in enumerate(self.store.load("recorder", "index") or {})}
+        rank[newest] = len(rank)  # written just now, indexed after this
+        files = sorted(self.dir.glob("*.cap"), key=lambda f: (f.stem in rank, rank.get(f.stem, 0), f.name))
         total = sum(f.stat().st_size for f in files)
         n = 0
         while files and (len(files) > max_n or total > max_bytes):

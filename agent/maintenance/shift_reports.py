@@ -22,6 +22,7 @@ step forward skipped is never "agent not running".
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -87,13 +88,16 @@ class ShiftReports:
         event: EventFn,
         planner: Planner | None = None,
         clock_check: Callable[[], object] = lambda: None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.plugin_of, self.publish, self.event = store, plugin_of, publish, event
         # announces a clock step not yet seen (ClockWatch.look_for_step): a step that ended the
         # shift is then in its report, not in the next one's
         self.clock_check = clock_check
         self.acc: dict[str, dict[str, Any]] = {}
-        self.alive_saved_ms: dict[str, int] = {}  # per line: when its sign of life was last saved
+        # per line: when its sign of life was last saved (monotonic s: a cadence, whatever the wall clock does)
+        self.alive_saved_s: dict[str, float] = {}
+        self.monotonic = monotonic
         # what is due comes from the agent's planner (fed by the service); alone, from one of its own
         self.own_planner = planner is None
         self.planner = planner or Planner(store, lambda i: plugin_of(i) == "maintenance", lambda d: None)
@@ -120,9 +124,10 @@ class ShiftReports:
             now = clock.now_ms()
             acc["alive_ms"] = now
             # against the last save, not the last reading: readings every 10 s must still be saved
-            if now - self.alive_saved_ms.get(instance, 0) >= ALIVE_SAVE_MS:
+            mono = self.monotonic()
+            if instance not in self.alive_saved_s or (mono - self.alive_saved_s[instance]) * 1000 >= ALIVE_SAVE_MS:
                 self.store.save(NS, instance, acc)
-                self.alive_saved_ms[instance] = now
+                self.alive_saved_s[instance] = mono
         zone = values.get("iso_zone")
         if isinstance(zone, str) and zone in ZONES:
             for line, acc in self._each():

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from edge_agent.agent.bounds import MAX_SAFE_INT, int_in, short_repr
+from edge_agent.agent.clock import now_ms
 from edge_agent.agent.sparkplug.payload import DataType, Payload, get_value
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ class NodeCommands:
         """Our wall clock once synchronised; before, the host's last timestamp plus the time passed."""
         node = self.edge_node
         if node.clock_trusted():
-            return int(time.time() * 1000)
+            return now_ms()
         if not node.host_ts:
             return None
         return node.host_ts + round((time.monotonic() - node.host_ts_at_s) * 1000)

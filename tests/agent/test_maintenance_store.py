@@ -122,6 +122,13 @@ def test_triggers_hold_off_eviction_and_pre_trigger_data(tmp_path: Path, monkeyp
             rec.on_event("probe", "alarm", {"active": True})
             await _until(lambda: rec.saved == n + 1, "one more capture")  # noqa: B023 - awaited here
         assert rec.stats()["captures"] == 2 and rec.evicted == 2
+        newest = [e[4]["id"] for e in events if e[1] == "capture_saved"][-1]
+        wall.ahead_ns -= 3600 * 1_000_000_000  # the clock steps back an hour: the next id sorts first
+        n = rec.saved
+        rec.on_event("probe", "alarm", {"active": True})
+        await _until(lambda: rec.saved == n + 1, "a capture after the step")
+        after = [e[4]["id"] for e in events if e[1] == "capture_saved"][-1]
+        assert after < newest and {c["id"] for c in rec.list()} == {newest, after}, "the oldest by write order went"
         # hold-off: a burst saves one capture and counts the rest
         rec.configure("rec", _opts(holdoff_s=60.0))
         rec.last_fired.clear()
@@ -389,7 +396,8 @@ def test_a_sign_of_life_every_10_s_is_saved_every_30_s(monkeypatch: Any) -> None
     now = {"ms": 1_800_000_000_000}
     monkeypatch.setattr(shift_reports.clock, "now_ms", lambda: now["ms"])
     store = CopyingStore()
-    rep = ShiftReports(store, {"line1": "production"}.get, lambda line, r: None, lambda *a: None)
+    mono = lambda: now["ms"] / 1000  # noqa: E731 - the save cadence runs on the monotonic clock
+    rep = ShiftReports(store, {"line1": "production"}.get, lambda line, r: None, lambda *a: None, monotonic=mono)
     for _ in range(30):
         rep.on_data("line1", {"state": "running"})
         now["ms"] += 10_000

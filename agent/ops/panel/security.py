@@ -161,7 +161,7 @@ class Session:
     user: str
     role: str
     csrf: str
-    expires: float
+    expires: float  # time.monotonic() seconds
 
 
 class Sessions:
@@ -174,9 +174,10 @@ class Sessions:
 
     def create(self, user: User) -> tuple[str, Session]:
         token = secrets.token_urlsafe(32)
-        s = Session(user.name, user.role, secrets.token_urlsafe(24), time.time() + self.ttl_s)
+        # monotonic: a session lasts ttl_s of time that passed, whatever the wall clock does (issue 29)
+        s = Session(user.name, user.role, secrets.token_urlsafe(24), time.monotonic() + self.ttl_s)
         with self._lock:
-            now = time.time()
+            now = time.monotonic()
             self._by_token = {t: v for t, v in self._by_token.items() if v.expires > now}
             self._by_token[token] = s
         return token, s
@@ -186,7 +187,7 @@ class Sessions:
             return None
         with self._lock:
             s = self._by_token.get(token)
-            if s is None or s.expires < time.time():
+            if s is None or s.expires < time.monotonic():
                 self._by_token.pop(token, None)
                 return None
             return s
