@@ -9,7 +9,7 @@ import numpy as np
 from edge_agent.plugins.vibration import features as F
 from edge_agent.plugins.vibration.bearing import Orders, Tone
 from edge_agent.plugins.vibration.diagnosis import Diagnosis, Fault, diagnose, quiet, symptoms
-from edge_agent.plugins.vibration.envelope import envelope_spectrum, evaluate_tone
+from edge_agent.plugins.vibration.envelope import envelope_spectrum, tone_table
 from edge_agent.plugins.vibration.iso import iso_zone
 
 # Which harmonics of a tone decide its ratio: a ball defect hits both races, so 2xBSF counts.
@@ -52,7 +52,7 @@ def _f(v: Any) -> float:
 
 
 def _axis_message(
-    i: int, st: F.TimeStats, vel: Any, amp: Any, power: Any, sp: F.Spectrum, cfg: FeatureConfig
+    i: int, st: F.TimeStats, vel: Any, amp: Any, sp: F.Spectrum, cfg: FeatureConfig, bands: list[Any]
 ) -> dict[str, Any]:
     m: dict[str, Any] = {
         "rms_g": _f(st.rms_g[i]),
@@ -68,7 +68,7 @@ def _axis_message(
         m["peaks_hz"] = [p[0] for p in peaks]
         m["peaks_g"] = [p[1] for p in peaks]
     if cfg.bands_hz:
-        m["bands_g"] = [_f(F.band_rms_g(power[i], sp, lo, hi)) for lo, hi in cfg.bands_hz]
+        m["bands_g"] = [_f(b[i]) for b in bands]
     return m
 
 
@@ -81,14 +81,16 @@ def _bearing(sp: F.Spectrum, shaft_hz: float, cfg: FeatureConfig, a: Analysis) -
     assert cfg.orders is not None
     top = max(cfg.orders.hz(shaft_hz)[t] * max(cfg.tone_harmonics, 2) for t in Tone)
     env = envelope_spectrum(sp, *cfg.envelope_band_hz, max_env_hz=top * 1.2 + 20 * sp.df_hz)
+    hz = cfg.orders.hz(shaft_hz)
+    amp_g, ratio_db = tone_table(
+        env, [(f_hz, DETECT_HARMONICS[t]) for t, f_hz in hz.items()],
+        harmonics=cfg.tone_harmonics, tol_pct=cfg.tone_tolerance_pct,
+    )  # fmt: skip
+    best = ratio_db.argmax(axis=0)  # per tone the axis where it stands out most (the first of equals)
     out: dict[str, Any] = {}
-    for tone, f_hz in cfg.orders.hz(shaft_hz).items():
-        results = evaluate_tone(
-            env, f_hz, harmonics=cfg.tone_harmonics, detect=DETECT_HARMONICS[tone], tol_pct=cfg.tone_tolerance_pct
-        )
-        best = max(results, key=lambda r: r.ratio_db)
-        a.tone_ratio_db[tone] = best.ratio_db
-        out[tone.value] = {"hz": f_hz, "amp_g": best.amp_g, "ratio_db": best.ratio_db}
+    for i, (tone, f_hz) in enumerate(hz.items()):
+        a.tone_ratio_db[tone] = float(ratio_db[best[i], i])
+        out[tone.value] = {"hz": f_hz, "amp_g": float(amp_g[best[i], i]), "ratio_db": float(ratio_db[best[i], i])}
     return out
 
 
@@ -102,7 +104,8 @@ def analyse(
     power = sp.power()
     amp = sp.amplitude_g()
     vel = F.velocity_rms_mm_s(power, sp, *cfg.velocity_band_hz)
-    msg: dict[str, Any] = {name: _axis_message(i, st, vel, amp, power, sp, cfg) for i, name in enumerate(cfg.axes)}
+    bands = [F.band_rms_g(power, sp, lo, hi) for lo, hi in cfg.bands_hz]  # every axis at once
+    msg: dict[str, Any] = {name: _axis_message(i, st, vel, amp, sp, cfg, bands) for i, name in enumerate(cfg.axes)}
     vmax = float(vel.max())
     msg["velocity_rms_mm_s"] = vmax
     msg["iso_zone"] = iso_zone(vmax, cfg.iso_limits_mm_s).value
@@ -112,8 +115,9 @@ def analyse(
     if shaft_hz is None:
         return a
     msg["rpm"] = shaft_hz * 60.0
+    orders = _orders(power, sp, shaft_hz, cfg)  # every axis at once
     for i, name in enumerate(cfg.axes):
-        for h, v in zip((1, 2, 3), _orders(power, sp, shaft_hz, cfg), strict=True):
+        for h, v in zip((1, 2, 3), orders, strict=True):
             msg[name][f"{h}x_g"] = _f(v[i])
     if cfg.orders is not None:
         msg["bearing"] = _bearing(sp, shaft_hz, cfg, a)

@@ -9,6 +9,7 @@ the cost is set by the band width, not the sample rate.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,25 +65,45 @@ class ToneResult:
     ratio_db: float  # best of the detection harmonics, over the local noise floor
 
 
-def _peak_and_floor(amp: Array, k: float, tol_bins: float, floor_bins: int) -> tuple[Array, Array]:
-    """Per axis: the highest bin within +-tol of bin k, and the median of the bins around it."""
+def _window(k: float, tol_bins: float, floor_bins: int, bins: int) -> tuple[int, int, int, int] | None:
+    """Bins [lo, hi] searched for the peak around bin k, and [f_lo, f_hi] whose rest is its floor;
+    None when the window reaches the spectrum's end (or is empty)."""
     lo, hi = max(math.floor(k - tol_bins), 2), math.ceil(k + tol_bins)
-    axes = amp.shape[0]
-    if hi >= amp.shape[1] - 1 or hi < lo:
-        return np.zeros(axes), np.full(axes, np.inf)
-    peak = amp[:, lo : hi + 1].max(axis=1)
-    f_lo, f_hi = max(lo - floor_bins, 2), min(hi + floor_bins, amp.shape[1] - 1)
-    around = np.concatenate((amp[:, f_lo:lo], amp[:, hi + 1 : f_hi + 1]), axis=1)
-    floor = _row_median(around) if around.shape[1] else np.full(axes, np.inf)
+    if hi >= bins - 1 or hi < lo:
+        return None
+    return lo, hi, max(lo - floor_bins, 2), min(hi + floor_bins, bins - 1)
+
+
+def _peaks_and_floors(amp: Array, windows: list[tuple[int, int, int, int] | None]) -> tuple[Array, Array]:
+    """Per window (axes x windows): the highest bin within [lo, hi], and the median of the bins of
+    [f_lo, f_hi] outside it; 0 and inf for a window that is None. Every window in one gather (the
+    search windows padded with their first bin, which leaves a max unchanged), the floors sorted
+    once per floor size: one call per window cost more than the math at 3.2 kHz."""
+    axes, n = amp.shape[0], len(windows)
+    peak, floor = np.zeros((axes, n)), np.full((axes, n), np.inf)
+    ok = [(j, w) for j, w in enumerate(windows) if w is not None]
+    if not ok:
+        return peak, floor
+    width = max(hi - lo + 1 for _, (lo, hi, _, _) in ok)
+    idx = np.array([[*range(lo, hi + 1)] + [lo] * (width - (hi - lo + 1)) for _, (lo, hi, _, _) in ok])
+    peak[:, [j for j, _ in ok]] = amp[:, idx].max(axis=2)
+    by_size: dict[int, list[tuple[int, list[int]]]] = {}
+    for j, (lo, hi, f_lo, f_hi) in ok:
+        around = [*range(f_lo, lo), *range(hi + 1, f_hi + 1)]
+        by_size.setdefault(len(around), []).append((j, around))
+    for size, group in by_size.items():
+        if size:
+            cols = [j for j, _ in group]
+            floor[:, cols] = _row_median(amp[:, np.array([a for _, a in group])])
     return peak, floor
 
 
 def _row_median(a: Array) -> Array:
-    """``np.median(a, axis=1)`` for the few dozen bins of a floor, without its generic machinery
+    """``np.median(a, axis=-1)`` for the few dozen bins of a floor, without its generic machinery
     (np.median was a quarter of a 3.2 kHz window's analysis); same values (no NaN here)."""
-    s = np.sort(a, axis=1)
-    h = s.shape[1] // 2
-    return s[:, h] if s.shape[1] % 2 else 0.5 * (s[:, h - 1] + s[:, h])
+    s = np.sort(a, axis=-1)
+    h = s.shape[-1] // 2
+    return s[..., h] if s.shape[-1] % 2 else 0.5 * (s[..., h - 1] + s[..., h])
 
 
 def evaluate_tone(
@@ -95,16 +116,35 @@ def evaluate_tone(
     floor_bins: int = 20,
 ) -> list[ToneResult]:
     """Per axis: amplitude with harmonics and ratio (dB) over the local envelope-spectrum median floor."""
-    axes = env.amp_g.shape[0]
-    sq, best_db = np.zeros(axes), np.full(axes, -np.inf)
-    for h in range(1, max(harmonics, *detect) + 1):
-        k = h * f_hz / env.df_hz
-        peak, floor = _peak_and_floor(env.amp_g, k, max(k * tol_pct / 100.0, 1.0), floor_bins)
-        if h <= harmonics:
-            sq += peak * peak
-        if h in detect:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                db = 20 * np.log10(peak / floor)
-            best_db = np.maximum(best_db, np.where(np.isfinite(db), db, -np.inf))
-    best_db = np.where(np.isfinite(best_db), best_db, 0.0)
-    return [ToneResult(f_hz, float(math.sqrt(sq[a])), float(best_db[a])) for a in range(axes)]
+    amp, db = tone_table(env, [(f_hz, detect)], harmonics=harmonics, tol_pct=tol_pct, floor_bins=floor_bins)
+    return [ToneResult(f_hz, float(amp[a, 0]), float(db[a, 0])) for a in range(amp.shape[0])]
+
+
+def tone_table(
+    env: EnvelopeSpectrum,
+    tones: Sequence[tuple[float, tuple[int, ...]]],
+    *,
+    harmonics: int = 3,
+    tol_pct: float = 1.0,
+    floor_bins: int = 20,
+) -> tuple[Array, Array]:
+    """:func:`evaluate_tone` of several tones ``(f_hz, detect harmonics)`` at once: (amplitude g,
+    ratio dB), axes x tones, from one gather of every harmonic's window."""
+    axes, bins = env.amp_g.shape
+    n_h = max([harmonics, *(h for _, detect in tones for h in detect)])
+    windows: list[tuple[int, int, int, int] | None] = []
+    for f_hz, _ in tones:  # column t * n_h + h - 1: harmonic h of tone t
+        for h in range(1, n_h + 1):
+            k = h * f_hz / env.df_hz
+            windows.append(_window(k, max(k * tol_pct / 100.0, 1.0), floor_bins, bins))
+    peaks, floors = _peaks_and_floors(env.amp_g, windows)
+    peaks = peaks.reshape(axes, len(tones), n_h)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        db = 20 * np.log10(peaks / floors.reshape(axes, len(tones), n_h))
+    db = np.where(np.isfinite(db), db, -np.inf)
+    sq = np.zeros((axes, len(tones)))
+    for h in range(harmonics):  # harmonic by harmonic, the order the sum always had
+        sq += peaks[:, :, h] * peaks[:, :, h]
+    detected = np.array([[h + 1 in detect for h in range(n_h)] for _, detect in tones])
+    best_db = np.where(detected, db, -np.inf).max(axis=2)
+    return np.sqrt(sq), np.where(np.isfinite(best_db), best_db, 0.0)
