@@ -16,6 +16,21 @@ import numpy as np
 from edge_agent.drivers.dotted_keys import numeric_leaves
 
 INK, MUTED, ALARM = "#1f4e79", "#555555", "#c62828"
+# Type for pictures read on a screen (a capture in the panel on a 10-inch tablet, a trend), in points
+# at 100 dpi (1 pt = 1.39 px): a figure 10 in wide is 1000 px, shown 1:1 in the panel at 1280 px, so
+# 11 pt ticks and legends are 15 px, about the panel's own smallest text. The A4 shift report sets
+# its own sizes for paper and is drawn without this.
+SCREEN_TYPE_PT = {
+    "font.size": 12,
+    "axes.titlesize": 13,
+    "axes.labelsize": 12,
+    "xtick.labelsize": 11,
+    "ytick.labelsize": 11,
+    "legend.fontsize": 11,
+    "figure.titlesize": 14,
+}
+SCREEN_WIDTH_IN = 10.0
+TONE_LABEL_PT = 10  # a bearing tone's name beside its line (rotated; several close together)
 
 
 def pyplot() -> Any:
@@ -26,6 +41,13 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def screen_type() -> Any:
+    """A context in which a figure is drawn with the type of ``SCREEN_TYPE_PT``."""
+    import matplotlib
+
+    return matplotlib.rc_context(SCREEN_TYPE_PT)
 
 
 def save(fig: Any, path: Path, dpi: int = 100) -> None:
@@ -64,10 +86,15 @@ def envelope_band(meta: dict[str, Any]) -> tuple[float, float]:
 # -- pictures ---------------------------------------------------------------------------------------
 def capture(path: Path, meta: dict[str, Any], g: Any) -> None:
     """Waveform, spectrum and envelope spectrum (bearing tones marked) of the first axis."""
+    with screen_type():
+        _capture(path, meta, g)
+
+
+def _capture(path: Path, meta: dict[str, Any], g: Any) -> None:
     plt = pyplot()
     rate, x = float(meta["rate_hz"]), g[:, 0].astype(np.float64)
     band = envelope_band(meta)
-    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(10, 9))
+    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(SCREEN_WIDTH_IN, 9))
     ax1.plot(np.arange(len(g)) / rate, g, linewidth=0.5)
     ax1.set(xlabel="s", ylabel="g", title=f"waveform ({', '.join(meta['axes'])})")
     f, spec = spectrum(x, rate)
@@ -79,7 +106,7 @@ def capture(path: Path, meta: dict[str, Any], g: Any) -> None:
     ax3.plot(f[keep], env[keep], linewidth=0.7)
     for name, hz in (meta.get("bearing_hz") or {}).items():
         ax3.axvline(hz, linestyle="--", linewidth=0.8, color="red")
-        ax3.text(hz, float(env[keep].max()) * 0.9, name.upper(), rotation=90, color="red", fontsize=8)
+        ax3.text(hz, float(env[keep].max()) * 0.9, name.upper(), rotation=90, color="red", fontsize=TONE_LABEL_PT)
     ax3.set(xlabel="Hz", ylabel="g", title=f"envelope spectrum {band[0]:.0f}-{band[1]:.0f} Hz")
     fig.tight_layout()
     save(fig, path)
@@ -136,7 +163,7 @@ def _mark_tones(ax: Any, tones: dict[str, float], top_hz: float, y: float, fired
             if h * hz < top_hz:
                 ax.axvline(h * hz, linestyle="--", linewidth=0.8, color=color, alpha=0.8)
                 label = name.upper() if h == 1 else f"{h}x{name.upper()}"
-                ax.text(h * hz, y, label, rotation=90, color=color, fontsize=7, va="top", ha="right")
+                ax.text(h * hz, y, label, rotation=90, color=color, fontsize=TONE_LABEL_PT, va="top", ha="right")
 
 
 def _feature_trend(ax: Any, doc: dict[str, Any], inst: str) -> None:
@@ -155,9 +182,9 @@ def _feature_trend(ax: Any, doc: dict[str, Any], inst: str) -> None:
     unit = unit_of(key or "")
     ax.set(xlabel="min from the trigger", ylabel=unit or "value")
     what = f"{key} ({unit})" if unit else str(key)
-    ax.set_title(f"{inst}: {what}, {len(pts)} readings" if pts else f"{inst}: no feature trend recorded", fontsize=9)
+    ax.set_title(f"{inst}: {what}, {len(pts)} readings" if pts else f"{inst}: no feature trend recorded")
     if pts:
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
 
 
@@ -176,7 +203,7 @@ def _waveform_panels(axs: Any, doc: dict[str, Any], inst: str, s: dict[str, Any]
     t, rms = _rms_per_block(g, rate)
     axs[0].plot(t - pre, rms, linewidth=0.8)
     axs[0].axvline(0.0, color=ALARM, linestyle="--", linewidth=1)
-    axs[0].legend(s["axes"], fontsize=7, loc="upper left")
+    axs[0].legend(s["axes"], loc="upper left")
     axs[0].set(xlabel="s from the trigger", ylabel=f"{unit} RMS", title=f"{inst}: RMS per 0.1 s ({pre:.0f} s before)")
     i0 = int(pre * rate)
     zoom = g[i0 : i0 + int(0.25 * rate), 0]
@@ -202,7 +229,7 @@ def _waveform_panels(axs: Any, doc: dict[str, Any], inst: str, s: dict[str, Any]
     _mark_tones(axs[3], tones, top, peak, (doc["meta"].get("trigger") or {}).get("tone"))
     axs[3].set(xlabel="Hz", ylabel=unit, title=f"envelope spectrum {band[0]:.0f}-{band[1]:.0f} Hz, bearing tones")
     for ax in axs[2:]:
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(loc="upper right")
 
 
 def _steady_axis(ax: Any) -> None:
@@ -231,22 +258,27 @@ def _values_panels(axs: Any, inst: str, s: dict[str, Any], limit: tuple[str, flo
         if limit is not None and limit[0] == unit:
             ax.axhline(limit[1], color=ALARM, linestyle=":", linewidth=1, label=f"limit {limit[1]:g} {unit}")
         ax.set(xlabel="s from the trigger", ylabel=unit or "value", title=f"{inst} ({unit or 'no unit'})")
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(loc="upper left")
         ax.grid(alpha=0.3)
 
 
-def recording(doc: dict[str, Any], path: Path) -> None:
+def recording(doc: dict[str, Any], path: Path, *, time_zone: str = "UTC") -> None:
     """A saved capture for diagnosis: the triggering feature's trend (minutes, with unit and limit),
     then per waveform the RMS over the capture, the waveform, the spectrum and the envelope
     spectrum with the bearing tones and harmonics (after the trigger against before), and the
-    values series one axis per unit."""
+    values series one axis per unit; its time in ``time_zone`` (the plant's, in the panel)."""
+    with screen_type():
+        _recording(doc, path, time_zone)
+
+
+def _recording(doc: dict[str, Any], path: Path, time_zone: str) -> None:
     plt = pyplot()
     m = doc["meta"]
     waves = [(i, s) for i, s in doc["series"].items() if s["kind"] == "waveform"]
     values = [(i, s) for i, s in doc["series"].items() if s["kind"] == "values"]
     units = [len({unit_of(k) for r in s["rows"] for k in numeric_leaves(r.get("values") or {})}) for _, s in values]
     n_rows = 1 + 2 * len(waves) + sum(max(1, u) for u in units)
-    fig = plt.figure(figsize=(11, 2.6 * n_rows))
+    fig = plt.figure(figsize=(SCREEN_WIDTH_IN, 3.0 * n_rows))
     grid = fig.add_gridspec(n_rows, 2)
     _feature_trend(fig.add_subplot(grid[0, :]), doc, str(m.get("instance")))
     row = 1
@@ -262,12 +294,20 @@ def recording(doc: dict[str, Any], path: Path) -> None:
         axs = [fig.add_subplot(grid[row + i, :]) for i in range(max(1, u))]
         _values_panels(axs, inst, s, limit if inst == m.get("instance") else None)
         row += max(1, u)
-    when = dt.datetime.fromtimestamp(float(m.get("ts_ms", 0)) / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    fig.suptitle(
-        f"capture {m['id']} - rule {m['rule']}: {trig.get('kind')} on {m.get('instance')} at {when}", fontsize=10
-    )
+    when = dt.datetime.fromtimestamp(float(m.get("ts_ms", 0)) / 1000, _zone(time_zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+    fig.suptitle(f"capture {m['id']} - rule {m['rule']}: {trig.get('kind')} on {m.get('instance')} at {when}")
     fig.tight_layout()
     save(fig, path)
+
+
+def _zone(name: str) -> dt.tzinfo:
+    """An IANA zone, UTC when unknown (a picture is still drawn)."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError, OSError):  # zoneinfo raises several kinds for an unknown key
+        return dt.UTC
 
 
 def _utc(t_s: float) -> dt.datetime:
@@ -276,9 +316,16 @@ def _utc(t_s: float) -> dt.datetime:
 
 def trend(answer: dict[str, Any], path: Path, *, title: str = "") -> None:
     """A ``cmd/history`` answer: mean line, min-max band, bad-quality buckets marked, one axis per key."""
+    with screen_type():
+        _trend(answer, path, title)
+
+
+def _trend(answer: dict[str, Any], path: Path, title: str) -> None:
     plt = pyplot()
     series = answer["series"]
-    fig, axes = plt.subplots(max(1, len(series)), 1, figsize=(10, 3.2 * max(1, len(series))), squeeze=False)
+    fig, axes = plt.subplots(
+        max(1, len(series)), 1, figsize=(SCREEN_WIDTH_IN, 3.6 * max(1, len(series))), squeeze=False
+    )
     for ax, (key, s) in zip(axes[:, 0], series.items(), strict=False):
         rows = [r for r in s["points"] if r[2] is not None]
         t = [_utc(r[0]) for r in rows]
@@ -290,12 +337,12 @@ def trend(answer: dict[str, Any], path: Path, *, title: str = "") -> None:
         if bad:
             ax.plot([b[0] for b in bad], [b[1] for b in bad], "o", color=ALARM, markersize=3, label="not all good")
         unit = f" ({s['unit']})" if s.get("unit") else ""
-        ax.set_title(f"{answer['instance']} {key}{unit}, per {answer['resolution']} (UTC)", fontsize=10)
+        ax.set_title(f"{answer['instance']} {key}{unit}, per {answer['resolution']} (UTC)")
         ax.set_xlim(_utc(answer["from_ms"] / 1000), _utc(answer["until_ms"] / 1000))  # the range asked for
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(loc="upper left")
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title)
     fig.autofmt_xdate()
     fig.tight_layout()
     save(fig, path)

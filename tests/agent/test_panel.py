@@ -193,18 +193,15 @@ def test_viewing_can_require_a_login(tmp_path: Path, broker: Any) -> None:
         plant.close()
 
 
-@pytest.mark.slow  # a subprocess
-def test_a_vibration_capture_is_drawn_with_the_bearing_tones(tmp_path: Path) -> None:
-    """The panel's capture viewer (a child process): waveform, spectrum, envelope spectrum, tones."""
-    import msgpack
+def _bearing_capture() -> dict[str, Any]:
+    """A recorder capture of an accelerometer with an outer-race fault (90 Hz bursts)."""
     import numpy as np
 
-    pytest.importorskip("matplotlib")
     rate, n = 3200.0, 6400
     t = np.arange(n) / rate
     bursts = (np.sin(2 * np.pi * 90.0 * t) > 0.95) * np.sin(2 * np.pi * 600.0 * t)  # an outer-race tone
     g = np.stack([0.2 * np.sin(2 * np.pi * 25.0 * t) + bursts, 0.1 * np.random.default_rng(1).normal(size=n)], axis=1)
-    doc = {
+    return {
         "meta": {"id": "x", "rule": "bearing", "instance": "pump1-de", "ts_ms": 1_796_000_000_000,
                  "trigger": {"kind": "bearing_fault", "tone": "bpfo", "active": True}},
         "snapshot": {"pump1-de": {"values": {"bearing": {"bpfo": {"hz": 90.0}, "bpfi": {"hz": 135.0}}}}},
@@ -215,14 +212,43 @@ def test_a_vibration_capture_is_drawn_with_the_bearing_tones(tmp_path: Path) -> 
             }
         },
     }  # fmt: skip
+
+
+@pytest.mark.slow  # a subprocess
+def test_a_vibration_capture_is_drawn_with_the_bearing_tones(tmp_path: Path) -> None:
+    """The panel's capture viewer (a child process): waveform, spectrum, envelope spectrum, tones."""
+    import msgpack
+
+    pytest.importorskip("matplotlib")
     cap, png = tmp_path / "c.cap", tmp_path / "c.png"
-    cap.write_bytes(msgpack.packb(doc))
+    cap.write_bytes(msgpack.packb(_bearing_capture()))
     done = subprocess.run(
-        [sys.executable, "-m", "edge_agent.agent.ops.panel.render", str(cap), str(png)], capture_output=True, text=True
+        [sys.executable, "-m", "edge_agent.agent.ops.panel.render", str(cap), str(png), "Europe/Berlin"],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert png.read_bytes()[:4] == b"\x89PNG"
-    Path("/tmp/panel-capture.png").write_bytes(png.read_bytes())
+    assert int.from_bytes(png.read_bytes()[16:20], "big") == 1000  # shown 1:1 in the panel (max 1000 px)
+
+
+def test_a_capture_reads_on_a_tablet_in_the_plants_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every text of the capture picture at 10 pt or more (1000 px wide, shown 1:1: 14 px and up;
+    it had 7-pt legends, 10 px); its time in the plant's zone. The A4 report keeps its own type."""
+    pytest.importorskip("matplotlib")
+    from edge_agent.agent.ops import plots
+
+    figs: list[Any] = []
+    monkeypatch.setattr(plots, "save", lambda fig, path, dpi=100: figs.append(fig))
+    plots.recording(_bearing_capture(), tmp_path / "c.png", time_zone="Europe/Berlin")
+    (fig,) = figs
+    texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text")) if t.get_text()]
+    small = sorted({(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < 10}, key=str)
+    assert len(texts) > 40 and not small, small
+    assert fig.get_size_inches()[0] == plots.SCREEN_WIDTH_IN
+    assert fig._suptitle.get_text().endswith("2026-11-30 01:53:20 CET")
+    plots.report({"line": "line1", "shift": "A", "production": {}, "maintenance_due": []}, tmp_path / "r.png")
+    assert min(t.get_fontsize() for t in figs[-1].texts) == 7  # its footer: paper, not a screen
 
 
 def test_the_page_styles_survive_its_own_csp() -> None:

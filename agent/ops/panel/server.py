@@ -224,7 +224,8 @@ class Handler(BaseHTTPRequestHandler):
         if not cid.replace("-", "").replace("_", "").isalnum():
             self._error(400, "bad capture id")
             return
-        png = self.panel.cache / f"{agent}-{cid}.png"
+        zone = str((self.panel.plant.agent(agent) or {}).get("time_zone") or self.panel.cfg.panel.timezone)
+        png = self.panel.cache / f"{agent}-{cid}-{zone.replace('/', '_')}.png"  # drawn in the plant's time
         if not png.exists():
             d = self.panel.plant.ask(agent, "capture_get", {"args": {"id": cid}}, timeout_s=30)
             if d is None or not d.get("ok"):
@@ -233,7 +234,7 @@ class Handler(BaseHTTPRequestHandler):
             cap = png.with_suffix(".cap")
             cap.write_bytes(d["data"])
             done = subprocess.run(
-                [sys.executable, "-m", "edge_agent.agent.ops.panel.render", str(cap), str(png)],
+                [sys.executable, "-m", "edge_agent.agent.ops.panel.render", str(cap), str(png), zone],
                 capture_output=True, text=True, timeout=120, check=False,
             )  # fmt: skip
             if done.returncode != 0:

@@ -360,11 +360,12 @@ async function pageCapture(agent, id) {
   nav(agent, `#/a/${enc(agent)}/captures`, a.alarms.counts);
   $("#main").innerHTML = `<h1>Capture ${esc(id)}</h1><p class="muted">An accelerometer's capture: waveform, spectrum and envelope spectrum, the bearing fault frequencies
     at the trigger as dashed red lines. Other captures: the recorded values around the trigger (red line).</p>
-    <p id="cap-note">Drawing&hellip;</p><img class="plot" id="cap-img" alt="capture ${esc(id)}">`;
+    <p id="cap-note">Drawing&hellip;</p><a id="cap-full" target="_blank" rel="noopener"><img class="plot" id="cap-img" alt="capture ${esc(id)}"></a>`;
   const img = $("#cap-img");
-  img.onload = () => { $("#cap-note").textContent = ""; };
+  img.onload = () => { $("#cap-note").textContent = "Tap the picture to open it alone (zoom in with two fingers)."; };
   img.onerror = () => { $("#cap-note").textContent = "the capture could not be drawn (see the panel's log)"; };
   img.src = `/api/agent/${enc(agent)}/capture/${enc(id)}`;
+  $("#cap-full").href = img.src;
   setView(null, []);
 }
 
