@@ -47,7 +47,8 @@ def screen_type() -> Any:
     """A context in which a figure is drawn with the type of ``SCREEN_TYPE_PT``."""
     import matplotlib
 
-    return matplotlib.rc_context(SCREEN_TYPE_PT)
+    rc: Any = SCREEN_TYPE_PT  # matplotlib types its keys as a Literal of every rc name
+    return matplotlib.rc_context(rc)
 
 
 def save(fig: Any, path: Path, dpi: int = 100) -> None:
