@@ -91,9 +91,9 @@ def bench_drain(n: int, rounds: int = 3) -> None:
         for _ in range(rounds):
             memory = max(memory, asyncio.run(drain_memory(broker.url, n)))
             with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
-                path = Path(d) / "spool.sqlite"
+                path = Path(d) / "spool"
                 asyncio.run(fill_spool(path, n))
-                size_mb = sum(p.stat().st_size for p in Path(d).iterdir()) / 2**20
+                size_mb = sum(p.stat().st_size for p in path.iterdir()) / 2**20
                 spool = max(spool, asyncio.run(drain_spool(broker.url, path, n, 10**9)))
                 asyncio.run(fill_spool(path, n))
                 limited = max(limited, asyncio.run(drain_spool(broker.url, path, n, 10_000)))
@@ -115,12 +115,14 @@ def measure_io(fn: Callable[[], Any]) -> tuple[int, int]:
     return after["wchar"] - before["wchar"], after["write_bytes"] - before["write_bytes"]
 
 
-def spool_outage_cycle(d: Path, n: int, per_tick: int, connected: bool, sync: str = "NORMAL") -> None:
+def spool_outage_cycle(
+    d: Path, n: int, per_tick: int, connected: bool, sync: str = "NORMAL", interval_ms: int = 200
+) -> None:
     """Spool ``n`` messages at ``per_tick`` per commit interval (simulated clock, so the background
     sync of NORMAL hardly runs: see the real-time figures), then drain them."""
 
     async def go() -> None:
-        box = SpoolOutbox(d / "spool.sqlite", SpoolSection(synchronous=sync))
+        box = SpoolOutbox(d / "spool", SpoolSection(synchronous=sync, commit_interval_ms=interval_ms))
         for i in range(n):
             box.put(make(i))
             if connected:
@@ -157,7 +159,10 @@ def bench_bytes(n: int) -> None:
         ("connected, acks within an interval", lambda d: spool_outage_cycle(d, n, per_tick, True)),
         ("outage 40 msg/s, 200 ms commits, NORMAL", lambda d: spool_outage_cycle(d, n, per_tick, False)),
         ("outage 40 msg/s, 200 ms commits, FULL", lambda d: spool_outage_cycle(d, n, per_tick, False, "FULL")),
-        ("outage 40 msg/s, 1 s commits, NORMAL", lambda d: spool_outage_cycle(d, n, 5 * per_tick, False)),
+        (
+            "outage 40 msg/s, 1 s commits, NORMAL",
+            lambda d: spool_outage_cycle(d, n, 5 * per_tick, False, "NORMAL", 1000),
+        ),
         ("naive: write before send, delete on ack", lambda d: naive_cycle(d, n)),
     ]:
         with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
@@ -193,7 +198,7 @@ def bench_cpu(seconds: float) -> None:
             with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
 
                 async def spool(d: str = d, rate: int = rate, sync: str = sync) -> tuple[float, float]:
-                    box = SpoolOutbox(Path(d) / "spool.sqlite", SpoolSection(synchronous=sync))
+                    box = SpoolOutbox(Path(d) / "spool", SpoolSection(synchronous=sync))
                     return await spool_realtime(box, rate, seconds)
 
                 async def memory(rate: int = rate) -> tuple[float, float]:
@@ -211,10 +216,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=50_000)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--parts", nargs="+", default=["drain", "bytes", "cpu"], choices=["drain", "bytes", "cpu"])
     args = ap.parse_args()
-    bench_drain(args.messages)
-    bench_bytes(min(args.messages, 20_000))
-    bench_cpu(args.seconds)
+    if "drain" in args.parts:
+        bench_drain(args.messages)
+    if "bytes" in args.parts:
+        bench_bytes(min(args.messages, 20_000))
+    if "cpu" in args.parts:
+        bench_cpu(args.seconds)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
-"""The durable outbox: store-and-forward in SQLite (WAL) in ``state_dir``.
+"""The durable outbox: store-and-forward in append-only segment files in ``{state_dir}/spool``.
 
-A message lives in memory first. Every ``commit_interval_ms`` a group commit writes the messages
+A message lives in memory first. Every ``commit_interval_ms`` a group commit appends the messages
 that are still unacknowledged after a full interval (and all of them once ``commit_messages``
-wait), and deletes the written ones the broker has acknowledged since. While the broker is
-connected and acknowledges within an interval, nothing is written at all. During an outage the
-queue in memory is bounded (``memory_window``); beyond it new messages are only on disk and are
-read back in order as the backlog drains. See docs/spool.md for the guarantees.
+wait), and the acknowledgements of written ones since (``spool_segments``: each message is
+written once). While the broker is connected and acknowledges within an interval, nothing is
+written at all. During an outage the queue in memory is bounded (``memory_window``); beyond it
+new messages are only on disk and are read back in order as the backlog drains. See
+docs/spool.md for the guarantees.
 
-On a disk error (full, read-only, corrupt) the spool logs, reports a fault and goes on in memory;
-a corrupt file found at start is renamed aside, never deleted.
+On a disk error (full, read-only) the spool logs, reports a fault and goes on in memory; a
+damaged segment found at start keeps its good frames, the rest is kept aside, never deleted. A
+``spool.sqlite`` of an earlier version beside the directory is read in once, then removed.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from edge_agent.agent.config.schema import SpoolSection
 from edge_agent.agent.messaging.outbox import Message, Priority
 from edge_agent.agent.messaging.seq_store import SeqStore
+from edge_agent.agent.messaging.spool_segments import BadFrame, Row, Scan, SegmentStore, log_of
 from edge_agent.agent.messaging.spool_storage import DB_ERRORS, Fault, Syncer, TokenBucket, classify, move_aside
 
 log = logging.getLogger("agent.spool")
@@ -35,13 +37,8 @@ ROW_OVERHEAD_B = 40  # per-row bytes counted against max_mb beside topic and pay
 PAGE_ROWS = 1000  # backlog rows read from disk at once
 DISK_DROP_ROWS = 100  # oldest rows dropped from disk at once when full
 DROP_REPORT_INTERVAL_S = 10.0  # at most one drop event per interval (an event per drop would feed itself)
-COLUMNS = "id, topic, seq, prio, qos, retain, payload"
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, seq INTEGER NOT NULL,"
-    " prio INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL)",
-    # events are few: a partial index lets the events backlog page past a large data backlog cheaply
-    "CREATE INDEX IF NOT EXISTS spool_events ON spool (id) WHERE prio > 0",
-)
+LEGACY_FILE = "spool.sqlite"  # the SQLite spool of earlier versions, read in once at start
+IO_ERRORS = (OSError, BadFrame)
 
 DropHandler = Callable[[dict[str, int], dict[str, int]], None]
 FaultHandler = Callable[["Fault", str], None]
@@ -62,10 +59,6 @@ class Backlog(enum.IntEnum):
     @classmethod
     def of(cls, prio: Priority) -> Backlog:
         return cls.DATA if prio is Priority.DATA else cls.EVENTS
-
-    @property
-    def sql(self) -> str:
-        return "prio = 0" if self is Backlog.DATA else "prio > 0"
 
 
 @dataclass
@@ -99,7 +92,7 @@ class SpoolOutbox:
         self._inflight: dict[int, Message] = {}
         self._fresh: dict[int, Message] = {}  # put since the last commit tick, not on disk
         self._aging: dict[int, Message] = {}  # put before the last tick, not on disk: written next tick
-        self._deletes: list[int] = []  # on disk and acknowledged or dropped
+        self._deletes: list[tuple[int, int]] = []  # (id, log) on disk and acknowledged or dropped
         self._backlogs = {backlog: BacklogState() for backlog in Backlog}
         self._count = self._bytes = 0
         self._next_id = 1
@@ -113,61 +106,62 @@ class SpoolOutbox:
         self._trim_due = True  # the link is down and the seq reservations not yet trimmed
         self._ready = asyncio.Event()
         self._bucket = TokenBucket(cfg.drain_rate_per_s)
-        self._db: sqlite3.Connection | None = None
+        self._store: SegmentStore | None = None  # None: fallen back to memory
         self._syncer: Syncer | None = None
-        self._db = self._open()
-        if self._db is not None and cfg.synchronous == "NORMAL":
-            self._syncer = Syncer(path, cfg.sync_interval_ms / 1000)
+        self._store = self._open()
+        if self._store is not None and cfg.synchronous == "NORMAL":
+            self._syncer = Syncer(self._store.sync, cfg.sync_interval_ms / 1000)
         self._task = asyncio.get_running_loop().create_task(self._tick_loop(), name="spool-commit")
 
     # --- open, faults -----------------------------------------------------------------
-    def _open(self) -> sqlite3.Connection | None:
-        for attempt in (1, 2):
-            try:
-                return self._connect()
-            except DB_ERRORS as exc:
-                kind = classify(exc)
-                if kind is Fault.CORRUPT and attempt == 1:
-                    try:
-                        aside = move_aside(self.path)
-                    except OSError as err:
-                        self._fault(kind, f"corrupt spool {self.path} ({exc}) cannot be moved aside: {err}")
-                        return None
-                    self._fault(
-                        kind,
-                        f"corrupt spool {self.path} ({exc}): moved aside to {aside.name}, starting an empty spool",
-                        fallback=False,
-                    )
-                    continue
-                self._fault(kind, f"cannot open spool {self.path}: {exc}")
-                return None
-        return None
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+    def _open(self) -> SegmentStore | None:
+        store = SegmentStore(self.path)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={self.cfg.synchronous}")
-            db.execute("PRAGMA journal_size_limit=4194304")  # keep the WAL small once checkpointed
-            db.execute("PRAGMA busy_timeout=1000")  # the background checkpoint may hold a lock briefly
-            for statement in SCHEMA:
-                db.execute(statement)
-            count, size, max_id = db.execute(
-                "SELECT count(*), coalesce(sum(length(payload) + length(topic)), 0), coalesce(max(id), 0) FROM spool"
-            ).fetchone()
-            spooled_max = dict(db.execute("SELECT topic, max(seq) FROM spool GROUP BY topic").fetchall())
-        except BaseException:
-            db.close()
-            raise
-        self._count, self._bytes = count, size + count * ROW_OVERHEAD_B
-        self._next_id = max_id + 1
-        self._backlogs = {backlog: BacklogState(spilled=count > 0) for backlog in Backlog}
+            scan = store.open()
+            self._migrate(store, scan)
+        except IO_ERRORS as exc:
+            self._fault(classify(exc), f"cannot open spool {self.path}: {exc}")
+            return None
+        for why in scan.damaged:
+            self._fault(Fault.CORRUPT, f"damaged spool segment {why}; the frames before it are kept", fallback=False)
+        self._count, self._bytes = scan.count, scan.bytes + scan.count * ROW_OVERHEAD_B
+        self._next_id = scan.max_id + 1
+        self._backlogs = {backlog: BacklogState(spilled=scan.count > 0) for backlog in Backlog}
         if self.seqs is not None:
-            self.seqs.seed(spooled_max)
-        if count:
-            log.info("spool %s: resuming %d message(s) from the previous run", self.path, count)
-        return db
+            self.seqs.seed(scan.spooled_max)
+        if scan.count:
+            log.info("spool %s: resuming %d message(s) from the previous run", self.path, scan.count)
+        return store
+
+    def _migrate(self, store: SegmentStore, scan: Scan) -> None:
+        """Read in the SQLite spool of an earlier version (its backlog is delivered), then remove it."""
+        legacy = self.path.with_name(LEGACY_FILE)
+        if legacy == self.path or not legacy.exists():
+            return
+        try:
+            db = sqlite3.connect(f"file:{legacy}?mode=ro", uri=True)
+            try:
+                has_table = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'spool'").fetchone()
+                query = "SELECT id, topic, seq, prio, qos, retain, payload FROM spool ORDER BY id"
+                rows = db.execute(query).fetchall() if has_table else []  # empty file: nothing to move
+            finally:
+                db.close()
+        except DB_ERRORS as exc:
+            kind = classify(exc)
+            aside = move_aside(legacy) if kind is Fault.CORRUPT else legacy
+            self._fault(
+                kind, f"spool of an earlier version {legacy} unreadable ({exc}): kept as {aside.name}", fallback=False
+            )
+            return
+        base = scan.max_id  # ids after anything already in the segments, in the old order
+        moved: list[Row] = [(base + i + 1, t, s, p, q, r, bytes(b)) for i, (_id, t, s, p, q, r, b) in enumerate(rows)]
+        store.commit(moved, [], sync=True)
+        for row in moved:
+            scan.count, scan.bytes, scan.max_id = scan.count + 1, scan.bytes + len(row[6]) + len(row[1]), row[0]
+            scan.spooled_max[row[1]] = max(scan.spooled_max.get(row[1], 0), row[2])
+        for suffix in ("", "-wal", "-shm"):
+            legacy.with_name(legacy.name + suffix).unlink(missing_ok=True)
+        log.info("spool: %d message(s) of %s moved into %s", len(moved), legacy, self.path)
 
     def _fault(self, kind: Fault, why: str, *, fallback: bool = True) -> None:
         """Log and queue a fault notice; with ``fallback`` go on in memory only."""
@@ -184,12 +178,12 @@ class SpoolOutbox:
         if self._syncer is not None:
             self._syncer.stop(timeout_s=0.0)
             self._syncer = None
-        if self._db is not None:
+        if self._store is not None:
             try:
-                self._db.close()
-            except DB_ERRORS:
+                self._store.close()
+            except IO_ERRORS:
                 pass
-        self._db = None
+        self._store = None
         # spilled messages not yet written are not queued in memory: queue them now
         unwritten = [m for m in (*self._aging.values(), *self._fresh.values()) if self._is_spilled(m)]
         left = self._count - self._mem_queued - len(self._inflight) - len(unwritten)
@@ -214,7 +208,7 @@ class SpoolOutbox:
         self._count += 1
         self._bytes += size
         backlog = self._backlogs[Backlog.of(msg.priority)]
-        if self._db is not None:
+        if self._store is not None:
             self._fresh[msg.spool_id] = msg
             if not backlog.spilled and backlog.queued >= self.memory_window:
                 backlog.spilled, backlog.cursor = True, msg.spool_id - 1
@@ -280,27 +274,26 @@ class SpoolOutbox:
 
     def on_disk(self) -> bool:
         """True while the spool is durable (False after falling back to memory)."""
-        return self._db is not None
+        return self._store is not None
 
     async def close(self) -> None:
         """Write everything not yet acknowledged, so the next run resumes it."""
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._report()
-        if self._db is None:
+        if self._store is None:
             if self._count:
                 log.error("spool in memory only: %d unsent message(s) lost at stop", self._count)
             return
         self._commit(everything=True)
         if self._syncer is not None:
             self._syncer.stop()
-        if self._db is not None:
+        if self._store is not None:
             try:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except DB_ERRORS:
-                pass
-            self._db.close()
-            self._db = None
+                self._store.close()  # synced: a clean stop loses nothing, power cut or not
+            except IO_ERRORS as exc:
+                log.error("spool %s: cannot sync at stop: %s", self.path, exc)
+            self._store = None
 
     # --- internals ----------------------------------------------------------------------
     def _enqueue(self, msg: Message) -> None:
@@ -326,13 +319,13 @@ class SpoolOutbox:
         self._count -= 1
         self._bytes -= size_of(msg)
         sid = msg.spool_id or 0
-        if self._fresh.pop(sid, None) is None and self._aging.pop(sid, None) is None and self._db is not None:
-            self._deletes.append(sid)
+        if self._fresh.pop(sid, None) is None and self._aging.pop(sid, None) is None and self._store is not None:
+            self._deletes.append((sid, log_of(msg.priority)))
 
     def _full(self, size: int) -> bool:
         if self._bytes + size > self.max_bytes:
             return True
-        return self._db is None and self._count >= self.memory_max_messages
+        return self._store is None and self._count >= self.memory_max_messages
 
     def _make_room(self, incoming: Priority, size: int) -> bool:
         """Drop the oldest messages of the lowest class not above ``incoming``; False if none."""
@@ -365,41 +358,33 @@ class SpoolOutbox:
     def _drop_disk(self, prio: Priority) -> bool:
         """Drop the oldest rows of class ``prio`` that are only on disk; False if none."""
         state = self._backlogs[Backlog.of(prio)]
-        if self._db is None or not state.spilled:
+        if self._store is None or not state.spilled:
             return False
         self._commit(everything=True)
-        if self._db is None:
+        if self._store is None:
             return False
+        backlog = Backlog.of(prio)
         try:
-            rows = self._db.execute(
-                f"SELECT id, length(payload) + length(topic) FROM spool"
-                f" WHERE {Backlog.of(prio).sql} AND prio = ? AND id > ? ORDER BY id LIMIT ?",
-                (int(prio), state.cursor, DISK_DROP_ROWS),
-            ).fetchall()
-            with self._db:
-                self._db.execute("BEGIN")
-                self._db.executemany("DELETE FROM spool WHERE id = ?", [(r[0],) for r in rows])
-        except DB_ERRORS as exc:
+            rows = self._store.page(backlog, state.cursor, DISK_DROP_ROWS, int(prio))
+            self._store.commit([], [(r[0], backlog) for r in rows], sync=self.cfg.synchronous == "FULL")
+        except IO_ERRORS as exc:
             self._db_error(exc)
             return False
         self._count -= len(rows)
-        self._bytes -= sum(r[1] + ROW_OVERHEAD_B for r in rows)
+        self._bytes -= sum(len(r[6]) + len(r[1]) + ROW_OVERHEAD_B for r in rows)
         self._dropped[prio.name.lower()] += len(rows)
         return bool(rows)
 
     def _commit(self, *, everything: bool) -> None:
         """Group commit: write the unacknowledged messages due, delete the acknowledged ones."""
-        if self._db is None:
+        if self._store is None:
             return
         rows = list(self._aging.values()) + (list(self._fresh.values()) if everything else [])
         if not rows and not self._deletes:
             return
         try:
-            with self._db:
-                self._db.execute("BEGIN")
-                self._db.executemany(f"INSERT INTO spool ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", _rows(rows))
-                self._db.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in self._deletes])
-        except DB_ERRORS as exc:
+            self._store.commit(_rows(rows), self._deletes, sync=self.cfg.synchronous == "FULL")
+        except IO_ERRORS as exc:
             self._db_error(exc)
             return
         self.written_rows += len(rows)
@@ -414,14 +399,12 @@ class SpoolOutbox:
         """Read the next part of a backlog from disk into memory, in id (creation) order."""
         self._commit(everything=True)  # spilled messages must be on disk to be read in order
         state = self._backlogs[backlog]
-        if self._db is None:
+        if self._store is None:
             return
         limit = max(1, min(PAGE_ROWS, self.memory_window - state.queued))
         try:
-            rows = self._db.execute(
-                f"SELECT {COLUMNS} FROM spool WHERE {backlog.sql} AND id > ? ORDER BY id LIMIT ?", (state.cursor, limit)
-            ).fetchall()
-        except DB_ERRORS as exc:
+            rows = self._store.page(backlog, state.cursor, limit)
+        except IO_ERRORS as exc:
             self._db_error(exc)
             return
         for sid, topic, seq, prio, qos, retain, payload in rows:
@@ -468,5 +451,5 @@ class SpoolOutbox:
                 self.on_drop(since, dict(self._dropped))
 
 
-def _rows(msgs: Iterable[Message]) -> list[tuple[Any, ...]]:
-    return [(m.spool_id, m.topic, m.seq, int(m.priority), m.qos, int(m.retain), m.payload) for m in msgs]
+def _rows(msgs: Iterable[Message]) -> list[Row]:
+    return [(m.spool_id or 0, m.topic, m.seq, int(m.priority), m.qos, int(m.retain), m.payload) for m in msgs]

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from edge_agent.drivers.named_thread import NamedThread
@@ -17,7 +18,6 @@ from edge_agent.drivers.named_thread import NamedThread
 log = logging.getLogger("agent.spool")
 
 DB_ERRORS = (sqlite3.Error, OSError)
-CHECKPOINT_EVERY = 30  # background syncs per checkpoint (a checkpoint costs the writer one header fsync)
 
 
 class Fault(enum.StrEnum):
@@ -59,12 +59,12 @@ def move_aside(path: Path) -> Path:
 
 class Syncer:
     """Makes commits durable from a thread: every interval in which something was committed it
-    fdatasyncs the WAL, and every ``CHECKPOINT_EVERY`` of those it checkpoints (which syncs too).
-    With ``synchronous=NORMAL`` this bounds what a power cut can take, while the event loop never
-    waits for the storage device (an fsync on an SD card can take tens or hundreds of ms)."""
+    calls ``sync`` (the spool's fdatasync of what it appended). With ``synchronous=NORMAL`` this
+    bounds what a power cut can take, while the event loop never waits for the storage device
+    (an fsync on an SD card can take tens or hundreds of ms)."""
 
-    def __init__(self, path: Path, interval_s: float) -> None:
-        self.path, self.interval_s = path, interval_s
+    def __init__(self, sync: Callable[[], None], interval_s: float) -> None:
+        self.sync, self.interval_s = sync, interval_s
         self.dirty = threading.Event()
         self.syncs = 0
         self._stop = threading.Event()
@@ -73,31 +73,13 @@ class Syncer:
 
     def _run(self) -> None:
         try:
-            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA synchronous=FULL")
-        except DB_ERRORS as exc:
-            log.error("spool: no background sync (%s)", exc)
-            return
-        try:
             while not self._stop.wait(self.interval_s):
                 if self.dirty.is_set():
                     self.dirty.clear()
-                    self._sync(db)
-        except DB_ERRORS as exc:
+                    self.syncs += 1
+                    self.sync()
+        except OSError as exc:
             log.error("spool: background sync failed, none until restart: %s", exc)
-        finally:
-            db.close()
-
-    def _sync(self, db: sqlite3.Connection) -> None:
-        self.syncs += 1
-        if self.syncs % CHECKPOINT_EVERY == 0:
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # syncs the WAL, copies, syncs the file
-            return
-        fd = os.open(f"{self.path}-wal", os.O_RDONLY)
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
 
     def stop(self, timeout_s: float = 2.0) -> None:
         self._stop.set()

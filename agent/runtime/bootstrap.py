@@ -200,7 +200,7 @@ def _outbox(
 
     seqs.reserve_when_handed(eager=(topics.status, topics.config_state))
     return SpoolOutbox(
-        state_dir / "spool.sqlite",
+        state_dir / "spool",
         config.spool,
         seqs=seqs,
         memory_max_messages=config.mqtt.queue_max,

@@ -431,13 +431,12 @@ def test_a_reload_flood_shares_runs() -> None:
 def test_the_spool_keeps_a_refused_message_until_its_own_ack(tmp_path: Path) -> None:
     """Issue 30, 2, with the durable spool: a message the client refused goes back first in its
     topic, is not deleted by another message's ack, survives a stop, and is sent again in order."""
-    import sqlite3
 
     from edge_agent.agent.config.schema import SpoolSection
     from edge_agent.agent.messaging.outbox import Message, Priority
     from edge_agent.agent.messaging.spool import SpoolOutbox
 
-    path = tmp_path / "spool.sqlite"
+    path = tmp_path / "spool"
 
     def msg(seq: int) -> Message:
         return Message("edge/t1/data/probe", seq.to_bytes(4, "big"), 1, False, Priority.DATA, seq)
@@ -455,7 +454,6 @@ def test_the_spool_keeps_a_refused_message_until_its_own_ack(tmp_path: Path) -> 
         await box.close()  # 2 (in flight, unacked) and 3 (queued) stay for the next run
 
     asyncio.run(go())
-    db = sqlite3.connect(path)
-    left = [seq for (seq,) in db.execute("SELECT seq FROM spool ORDER BY id")]
-    db.close()
-    assert left == [2, 3]
+    from edge_agent.agent.messaging.spool_segments import read_live
+
+    assert [r[2] for r in read_live(path)] == [2, 3]

@@ -4,7 +4,6 @@ the drop policy counted exactly, and seq numbers across a crash."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from edge_agent.agent.config.schema import SpoolSection
 from edge_agent.agent.messaging.outbox import Message, Priority
 from edge_agent.agent.messaging.seq_store import SeqStore
 from edge_agent.agent.messaging.spool import ROW_OVERHEAD_B, SpoolOutbox
+from edge_agent.agent.messaging.spool_segments import read_live
 
 
 def msg(topic: str, seq: int, prio: Priority = Priority.DATA, size: int = 20) -> Message:
@@ -19,11 +19,8 @@ def msg(topic: str, seq: int, prio: Priority = Priority.DATA, size: int = 20) ->
 
 
 def rows(path: Path) -> list[tuple[Any, ...]]:
-    db = sqlite3.connect(path)
-    try:
-        return db.execute("SELECT topic, seq FROM spool ORDER BY id").fetchall()
-    finally:
-        db.close()
+    """(topic, seq) of every unacknowledged message in the spool directory, in id order."""
+    return [(r[1], r[2]) for r in read_live(path)] if path.exists() else []
 
 
 def spool(path: Path, **kw: Any) -> SpoolOutbox:
@@ -43,7 +40,7 @@ async def take(box: SpoolOutbox, n: int, *, ack: bool = True) -> list[Message]:
 
 def test_quick_acks_never_touch_the_disk(tmp_path: Path) -> None:
     async def go() -> None:
-        box = spool(tmp_path / "s.sqlite")
+        box = spool(tmp_path / "spool")
         for i in range(1, 201):
             box.put(msg("a", i))
             await take(box, 1)
@@ -55,11 +52,11 @@ def test_quick_acks_never_touch_the_disk(tmp_path: Path) -> None:
         await box.close()
 
     asyncio.run(go())
-    assert rows(tmp_path / "s.sqlite") == []
+    assert rows(tmp_path / "spool") == []
 
 
 def test_unacked_messages_are_written_after_one_interval_and_resumed_in_order(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
+    path = tmp_path / "spool"
 
     async def first() -> None:
         box = spool(path)
@@ -97,7 +94,7 @@ def test_unacked_messages_are_written_after_one_interval_and_resumed_in_order(tm
 
 def test_backlog_beyond_the_memory_window_pages_from_disk_fairly_and_in_order(tmp_path: Path) -> None:
     async def go() -> list[Message]:
-        box = spool(tmp_path / "s.sqlite", memory_window=10, commit_messages=7)
+        box = spool(tmp_path / "spool", memory_window=10, commit_messages=7)
         for i in range(1, 301):
             box.put(msg(f"t{i % 3}", i))
         box.put(msg("late", 1, Priority.EVENT))
@@ -113,14 +110,14 @@ def test_backlog_beyond_the_memory_window_pages_from_disk_fairly_and_in_order(tm
         per = [m.seq for m in got if m.topic == t]
         assert per == sorted(per) and len(per) == 100
     assert sorted(m.seq for m in got if m.topic != "late") == list(range(1, 301))
-    assert rows(tmp_path / "s.sqlite") == []
+    assert rows(tmp_path / "spool") == []
     first = {m.topic for m in got[:10]}
     assert first == {"t0", "t1", "t2", "late"}, "topics take turns; an event is not stuck behind a data backlog"
 
 
 def test_close_keeps_unsent_messages_for_the_next_run(tmp_path: Path) -> None:
     async def run(n_put: int, n_take: int) -> list[int]:
-        box = spool(tmp_path / "s.sqlite")
+        box = spool(tmp_path / "spool")
         for i in range(n_put):
             box.put(msg("a", 100 + i))
         got = [m.seq for m in await take(box, n_take)]
@@ -141,7 +138,7 @@ def test_full_spool_drops_oldest_data_first_keeps_events_and_counts_exactly(tmp_
     async def go() -> None:
         unit = _size(msg("d", 1))  # every message here has the same size
         box = spool(
-            tmp_path / "s.sqlite", max_mb=10 * unit / 2**20, on_drop=lambda since, total: reports.append((since, total))
+            tmp_path / "spool", max_mb=10 * unit / 2**20, on_drop=lambda since, total: reports.append((since, total))
         )
         for i in range(1, 4):
             box.put(msg("e", i, Priority.EVENT))
@@ -169,7 +166,7 @@ def test_full_spool_drops_oldest_data_first_keeps_events_and_counts_exactly(tmp_
 def test_full_spool_drops_the_oldest_rows_on_disk_in_chunks(tmp_path: Path) -> None:
     async def go() -> None:
         unit = _size(msg("d", 1))
-        box = spool(tmp_path / "s.sqlite", max_mb=1000 * unit / 2**20, memory_window=10)
+        box = spool(tmp_path / "spool", max_mb=1000 * unit / 2**20, memory_window=10)
         box.put(msg("e", 1, Priority.EVENT))
         for i in range(1, 1000):
             box.put(msg("d", i))
@@ -190,7 +187,7 @@ def test_seq_during_an_outage_continues_without_gap_after_a_crash(tmp_path: Path
     async def run(handed_first: int, created: int) -> list[int]:
         seqs = SeqStore(tmp_path / "seq.sqlite")
         seqs.reserve_when_handed(eager=["status"])
-        box = spool(tmp_path / "s.sqlite", seqs=seqs)
+        box = spool(tmp_path / "spool", seqs=seqs)
         out = []
         for _ in range(created):
             s = seqs.next("a")
@@ -206,14 +203,14 @@ def test_seq_during_an_outage_continues_without_gap_after_a_crash(tmp_path: Path
     first = asyncio.run(run(3, 10))
     second = asyncio.run(run(0, 5))
     assert first == list(range(1, 11)) and second == list(range(11, 16)), "no gap, no repeat"
-    assert rows(tmp_path / "s.sqlite") == [("a", s) for s in range(4, 16)]
+    assert rows(tmp_path / "spool") == [("a", s) for s in range(4, 16)]
     seqs = SeqStore(tmp_path / "seq.sqlite")
     assert not seqs.was_clean and seqs.next("status") > 2, "eager topics still skip their reserved block"
 
 
 def test_normal_mode_syncs_in_the_background_and_full_mode_needs_no_thread(tmp_path: Path) -> None:
     async def go(sync: str) -> int | None:
-        box = spool(tmp_path / f"{sync}.sqlite", synchronous=sync, sync_interval_ms=10)
+        box = spool(tmp_path / sync, synchronous=sync, sync_interval_ms=10)
         for i in range(1, 4):
             box.put(msg("a", i))
         box.tick()
@@ -228,4 +225,4 @@ def test_normal_mode_syncs_in_the_background_and_full_mode_needs_no_thread(tmp_p
 
     assert asyncio.run(go("FULL")) is None
     assert asyncio.run(go("NORMAL")) == 1, "one sync for one interval with commits"
-    assert len(rows(tmp_path / "NORMAL.sqlite")) == 3
+    assert len(rows(tmp_path / "NORMAL")) == 3

@@ -9,7 +9,6 @@ The outage lasts 4 s rather than 30 s: what matters is that the backlog outgrows
 from __future__ import annotations
 
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.messaging import codec
+from edge_agent.agent.messaging.spool_segments import read_live
 from paho.mqtt.enums import CallbackAPIVersion
 from support import AgentProcess, scaled, write_config
 
@@ -157,26 +157,15 @@ def test_broker_outage_and_a_clean_restart_every_seq_arrives_in_order(
 
 
 def _spooled_rows(state: Path, topic: str) -> int:
-    """Rows of `topic` in the spool file (0 while it is not there yet or busy)."""
-    try:
-        db = sqlite3.connect(f"file:{state / 'spool.sqlite'}?mode=ro", uri=True, timeout=0.5)  # never creates it
-        try:
-            return int(db.execute("SELECT count(*) FROM spool WHERE topic = ?", (topic,)).fetchone()[0])
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
+    """Messages of `topic` in the spool's segments (0 while there are none yet)."""
+    spool = state / "spool"
+    return sum(1 for r in read_live(spool) if r[1] == topic) if spool.exists() else 0
 
 
 def _spooled(state: Path) -> set[tuple[str, int]]:
-    db = sqlite3.connect(state / "spool.sqlite")
-    try:
-        # the subscriber listens to data and events; retained state (config/state follows every
-        # instance state change) is spooled and delivered too, but not observed here
-        rows = db.execute("SELECT topic, seq FROM spool").fetchall()
-        return {(t, s) for t, s in rows if "/data/" in t or "/event/" in t}
-    finally:
-        db.close()
+    # the subscriber listens to data and events; retained state (config/state follows every
+    # instance state change) is spooled and delivered too, but not observed here
+    return {(r[1], r[2]) for r in read_live(state / "spool") if "/data/" in r[1] or "/event/" in r[1]}
 
 
 def test_sigkill_ten_times_during_an_outage_loses_nothing_spooled(tmp_path: Path, pbroker: PersistentBroker) -> None:
