@@ -9,9 +9,10 @@ Buckets follow the wall clock (``ts`` of each message), which can step (issue 29
 RTC, NTP's first sync). A ``clock_step`` event closes every open minute (no bucket mixes samples
 of two clocks) and is kept in the store's ``clock_steps`` table, which every answer of
 ``cmd/history`` lists in its range: a reader sees the gap a forward step leaves. A minute once
-closed is never written again, so after a step back the samples stamped before the newest closed
-minute are dropped (counted) until the clock has caught up: rows stay in order, nothing is
-counted twice, nothing already written is overwritten.
+closed is never written again, so after a step back (of up to a day) the samples stamped before
+the newest closed minute are dropped (counted) until the clock has caught up: rows stay in order,
+nothing is counted twice, nothing already written is overwritten. A clock found more than a day
+ahead (set wrong, then corrected) does not stop history for that long: rows resume at once.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ log = logging.getLogger("agent.history")
 
 _NOT_TRENDED = frozenset({DType.BOOL, DType.STR})  # flags and text; everything else with a number is
 MAX_POINTS = 50_000  # one answer: 30 days of minutes fit
+HOLD_MAX_S = 86_400  # after a step back of at most this, samples before the newest closed minute are dropped
 _SINCE_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -89,7 +91,9 @@ class History:
         minute = int(t_s // 60 * 60)
         bucket = self._open.get((instance, minute))
         if bucket is None:
-            if minute < self._closed_before_s:  # written or about to be: never a second row for it
+            # written or about to be: never a second row for it (unless the clock was more than
+            # HOLD_MAX_S ahead: then its rows are wrong, and history must not stop for that long)
+            if minute < self._closed_before_s <= minute + HOLD_MAX_S:
                 self.dropped += 1
                 return
             bucket = self._open[(instance, minute)] = {}

@@ -387,7 +387,13 @@ class HistoryStore:
         """(inst id, hour start) of complete hours that have minutes but no hour row yet (looked
         for from the newest hour row on: hours roll in order, also after a crash)."""
         with self._lock:
-            newest = self.db.execute(f"SELECT MAX(k) >> {INST_BITS} FROM hour").fetchone()[0] or 0
+            # the newest hour row before now: rows of a clock that was ahead must not stop the roll-up
+            newest = (
+                self.db.execute(
+                    f"SELECT MAX(k) >> {INST_BITS} FROM hour WHERE k < ?", (max(0, before_s) << INST_BITS,)
+                ).fetchone()[0]
+                or 0
+            )
             rows = self.db.execute(
                 "SELECT DISTINCT m.inst, m.t / 3600 * 3600 AS h FROM minute m WHERE m.k >= ? AND m.k < ? "
                 f"AND NOT EXISTS (SELECT 1 FROM hour WHERE hour.k = (m.t / 3600 * 3600) << {INST_BITS} | m.inst)",

@@ -249,3 +249,33 @@ def test_clock_steps_leave_a_visible_gap_and_never_count_twice(tmp_path: Path) -
     again.data("m", {"x": 9.0}, None, T0 * 1000)
     assert again.dropped == 1, "a restart with the clock behind writes no older minute either"
     asyncio.run(again.close())
+
+
+def test_a_clock_found_years_ahead_does_not_stop_history(tmp_path: Path) -> None:
+    """A clock set years ahead by mistake, then corrected: history resumes at once (holding it
+    until the wrong date came round would stop it for years), and hours roll up again."""
+    ahead = T0 + 3 * 365 * 86400
+    clock = Clock(ahead)
+    h = History(tmp_path, HistorySection(), lambda name: None, clock)
+    for i in range(7200):
+        clock.t = ahead + i
+        h.data("m", {"x": 1.0}, None, (ahead + i) * 1000)
+    h.close_minutes(clock.t)
+    h.flush()  # the wrong clock's first hour is rolled up: an hour row years ahead
+    assert len(h.store.query("m", "x", ahead, ahead + 7200, HOUR)) == 1
+    h.event(
+        "agent", "clock_step", "", "warning", {"step_s": float(T0 - ahead), "from_ms": ahead * 1000, "to_ms": T0 * 1000}
+    )
+    h.close_minutes(math.inf)
+    h.flush()
+    asyncio.run(h.close())
+    h = History(tmp_path, HistorySection(), lambda name: None, clock)  # restarted, the store's newest row years ahead
+    for i in range(3 * 3600):
+        clock.t = T0 + i
+        h.data("m", {"x": 2.0}, None, (T0 + i) * 1000)
+        if i % 600 == 0:
+            h.close_minutes(clock.t)
+            h.flush()
+    assert h.dropped == 0
+    assert [p.mean for p in h.store.query("m", "x", T0, T0 + 3 * 3600, HOUR)] == [2.0, 2.0], "hours roll up"
+    asyncio.run(h.close())
