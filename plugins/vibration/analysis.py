@@ -77,10 +77,10 @@ def _orders(power: Any, sp: F.Spectrum, shaft_hz: float, cfg: FeatureConfig) -> 
     return [F.tone_amplitude_g(power, sp, h * shaft_hz, h * tol) for h in (1, 2, 3)]
 
 
-def _bearing(sp: F.Spectrum, shaft_hz: float, cfg: FeatureConfig, a: Analysis) -> dict[str, Any]:
+def _bearing(sp: F.Spectrum, shaft_hz: float, cfg: FeatureConfig, a: Analysis, work: F.Workspace) -> dict[str, Any]:
     assert cfg.orders is not None
     top = max(cfg.orders.hz(shaft_hz)[t] * max(cfg.tone_harmonics, 2) for t in Tone)
-    env = envelope_spectrum(sp, *cfg.envelope_band_hz, max_env_hz=top * 1.2 + 20 * sp.df_hz)
+    env = envelope_spectrum(sp, *cfg.envelope_band_hz, max_env_hz=top * 1.2 + 20 * sp.df_hz, work=work)
     hz = cfg.orders.hz(shaft_hz)
     amp_g, ratio_db = tone_table(
         env, [(f_hz, DETECT_HARMONICS[t]) for t, f_hz in hz.items()],
@@ -95,14 +95,24 @@ def _bearing(sp: F.Spectrum, shaft_hz: float, cfg: FeatureConfig, a: Analysis) -
 
 
 def analyse(
-    x: Any, rate_hz: float, cfg: FeatureConfig, shaft_hz: float | None = None, *, estimate_speed: bool = False
+    x: Any,
+    rate_hz: float,
+    cfg: FeatureConfig,
+    shaft_hz: float | None = None,
+    *,
+    estimate_speed: bool = False,
+    work: F.Workspace | None = None,
 ) -> Analysis:
-    """All features of one contiguous window ``x`` (n, axes) in g; speed estimated when asked and unknown."""
-    xt = np.ascontiguousarray(np.asarray(x, dtype=np.float64).T)
-    st = F.time_stats(xt)
-    sp = F.spectrum(xt, rate_hz)
-    power = sp.power()
-    amp = sp.amplitude_g()
+    """All features of one contiguous window ``x`` (n, axes) in g; speed estimated when asked and
+    unknown; ``work``: the instance's arrays, reused (the Analysis keeps none of them)."""
+    work = work or F.Workspace()
+    x = np.asarray(x)
+    xc = work.array("samples", (x.shape[1], x.shape[0]))
+    np.copyto(xc, x.T)  # float64, axes x samples
+    xc -= xc.mean(axis=1, keepdims=True)
+    st = F.centred_stats(xc, work.array("windowed", xc.shape))  # x^2 there until the spectrum needs it
+    sp = F.centred_spectrum(xc, rate_hz, work)
+    power, amp = sp.power_and_amplitude(work)
     vel = F.velocity_rms_mm_s(power, sp, *cfg.velocity_band_hz)
     bands = [F.band_rms_g(power, sp, lo, hi) for lo, hi in cfg.bands_hz]  # every axis at once
     msg: dict[str, Any] = {name: _axis_message(i, st, vel, amp, sp, cfg, bands) for i, name in enumerate(cfg.axes)}
@@ -120,7 +130,7 @@ def analyse(
         for h, v in zip((1, 2, 3), orders, strict=True):
             msg[name][f"{h}x_g"] = _f(v[i])
     if cfg.orders is not None:
-        msg["bearing"] = _bearing(sp, shaft_hz, cfg, a)
+        msg["bearing"] = _bearing(sp, shaft_hz, cfg, a, work)
     if cfg.diagnosis_gate_mm_s is not None:
         a.diagnoses = quiet(vmax, shaft_hz, cfg.diagnosis_gate_mm_s, cfg.velocity_band_hz) or diagnose(
             symptoms(power, sp, shaft_hz, cfg.axes, cfg.axial_axis, vel), cfg.diagnosis_gate_mm_s

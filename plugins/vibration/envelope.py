@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
-from edge_agent.plugins.vibration.features import Array, Spectrum
+from edge_agent.plugins.vibration.features import Array, Spectrum, Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +40,27 @@ def _fast_len(n: int) -> int:
     return best
 
 
-def envelope_spectrum(sp: Spectrum, lo_hz: float, hi_hz: float, max_env_hz: float = 1000.0) -> EnvelopeSpectrum:
-    """Envelope spectrum of the band [lo_hz, hi_hz] per axis, up to at least ``max_env_hz``."""
+def envelope_spectrum(
+    sp: Spectrum, lo_hz: float, hi_hz: float, max_env_hz: float = 1000.0, work: Workspace | None = None
+) -> EnvelopeSpectrum:
+    """Envelope spectrum of the band [lo_hz, hi_hz] per axis, up to at least ``max_env_hz``;
+    ``work``: arrays reused from window to window (see features.Workspace)."""
+    work = work or Workspace()
     k0 = max(sp.bin(lo_hz), 1)
     k1 = min(sp.bin(hi_hz), sp.X.shape[1] - 1)
     band = max(k1 - k0 + 1, 0)
     m = _fast_len(max(band, math.ceil(2 * max_env_hz / sp.df_hz) + 2))
-    z: npt.NDArray[np.complex128] = np.zeros((sp.X.shape[0], m), dtype=np.complex128)
+    axes = sp.X.shape[0]
+    z = work.array("band", (axes, m), np.complex128)
     z[:, :band] = sp.X[:, k0 : k1 + 1]
+    z[:, band:] = 0.0
     # |analytic(w x)| of the band, resampled to m points: ifft scale 1/m, analytic x2, undo 1/n
-    env = np.abs(np.fft.ifft(z, axis=1)) * (2.0 * m / sp.n)
+    analytic = np.fft.ifft(z, axis=1, out=z)  # in place: the same values, one array less
+    env = np.abs(analytic, out=work.array("envelope", (axes, m)))
+    env *= 2.0 * m / sp.n
     # env already carries the Hann window, so its rfft needs only the amplitude correction
-    amp = np.abs(np.fft.rfft(env, axis=1)) * (4.0 / m)
+    env_x = np.fft.rfft(env, axis=1, out=work.array("envelope_X", (axes, m // 2 + 1), np.complex128))
+    amp = np.abs(env_x) * (4.0 / m)
     return EnvelopeSpectrum(amp, sp.df_hz)
 
 

@@ -19,6 +19,7 @@ from edge_agent.plugins.vibration.analysis import Analysis, FeatureConfig, analy
 from edge_agent.plugins.vibration.bearing import NofM, Tone
 from edge_agent.plugins.vibration.capture import Capture
 from edge_agent.plugins.vibration.diagnosis import Fault, summary
+from edge_agent.plugins.vibration.features import Workspace
 from edge_agent.plugins.vibration.iso import Zone
 from edge_agent.plugins.vibration.options import SpeedSource, VibrationOptions
 
@@ -54,6 +55,7 @@ class VibrationPlugin(Plugin):
         self.last_overrun_s = 0.0
         self.captures: list[Capture] = []
         self.last: Analysis | None = None
+        self.work = Workspace()  # the analysis' arrays, reused window after window (one lane: never shared)
 
     # -- configuration resolved at the first block ---------------------------------------------
     def _config(self, wf: Waveform) -> FeatureConfig:
@@ -168,7 +170,7 @@ class VibrationPlugin(Plugin):
         # 1-3 ms of numpy per window: run it in the I/O pool so the loop (MQTT, other instances)
         # is never held; numpy releases the GIL for the FFTs.
         a = await self.ctx.call(
-            functools.partial(analyse, estimate_speed=estimate), window, rate_hz, self.cfg, shaft_hz
+            functools.partial(analyse, estimate_speed=estimate, work=self.work), window, rate_hz, self.cfg, shaft_hz
         )
         self.last = a
         now = self.ctx.clock.monotonic()
