@@ -314,7 +314,7 @@ def judge(soak: Soak, ev: Event) -> str:
 
 def _instance_starts(soak: Soak, instance: str) -> list[float]:
     starts = list(soak.agent.starts if soak.agent else [soak.t0])
-    starts += [t for t, a, d in soak.done if a.what == "restart" and a.target == instance]
+    starts += [t for t, a, d in soak.done if a.what == "cmd" and a.arg == "restart" and a.target == instance]
     return starts
 
 
@@ -336,7 +336,7 @@ def event_figures(soak: Soak) -> tuple[list[Metric], list[tuple[Event, str]]]:
 def answer_figures(soak: Soak) -> list[Metric]:
     """The answer to every command and push the soak sent (each must get one), and the agent's exits."""
     answered = {str(d.get("id")) for _, _, d in soak.msgs.answers}
-    ids = [d.split("(id ")[1].rstrip(")") for _, a, d in soak.done if a.what in ("restart", "push") and "(id " in d]
+    ids = [d.split("(id ")[1].rstrip(")") for _, a, d in soak.done if a.what in ("cmd", "push") and "(id " in d]
     out: list[Metric] = [
         ("commands.sent", len(ids), "cmd restart and config pushes"),
         (

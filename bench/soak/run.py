@@ -42,6 +42,7 @@ class Soak:
     done: list[tuple[float, Action, str]] = field(default_factory=list)  # when, what, "do"/"undo"
     outages: list[tuple[float, float]] = field(default_factory=list)  # the relay down -> up again
     down_since: float = 0.0
+    pings: list[tuple[float, int]] = field(default_factory=list)  # armed at an outage: (since, step number)
     offsets: list[tuple[float, float]] = field(default_factory=list)  # (from epoch s, agent clock offset s)
     ticks: list[Tick] = field(default_factory=list)
     mem: list[MemLook] = field(default_factory=list)
@@ -138,12 +139,30 @@ def _loop(
             detail = _do(step, soak, agent, plant, proxy, clock, client)
             soak.done.append((time.time(), step.action, detail))
             print(f"soak: {time.time() - soak.t0:7.1f} s  {detail}", flush=True)
+        _ping_when_online(soak, client, plant)
         _look(soak, agent, now >= next_min, plant)
         if now >= next_min:
             next_min += 60.0
             _progress(soak)
         drain(q, soak.msgs)
         time.sleep(max(0.0, 1.0 - (time.time() - now)))
+
+
+def _ping_when_online(soak: Soak, client: Any, plant: Plant) -> None:
+    """``cmd ping`` 5 s after the agent announced itself online again after an outage (armed by a
+    ping step at the outage's start): the answer proves its subscriptions came back with it."""
+    for since, n in list(soak.pings):
+        online = [t for t, s in soak.msgs.status if t > since and s.startswith("online")]
+        if online and time.time() >= online[0] + 5.0 and _after_outage(soak, since, online[0]):
+            soak.pings.remove((since, n))
+            detail = _command(client, plant, "ping", {"id": f"soak-{n}", "args": {}})
+            soak.done.append((time.time(), Action(time.time() - soak.t0, "cmd", arg="ping"), detail))
+            print(f"soak: {time.time() - soak.t0:7.1f} s  {detail} (online again at {online[0] - soak.t0:.1f} s)")
+
+
+def _after_outage(soak: Soak, since: float, online: float) -> bool:
+    """Is ``online`` after the end of the outage that began at ``since``?"""
+    return any(d0 >= since - 1.0 and online >= d1 for d0, d1 in soak.outages)
 
 
 def _look(soak: Soak, agent: Agent, minute: bool, plant: Plant) -> None:
@@ -200,8 +219,11 @@ def _do(
         clock.set_offset(float(a.target))
         soak.offsets.append((time.time(), clock.offset_s))
         return f"agent wall clock stepped {clock.offset_s - before:+.0f} s (offset {clock.offset_s:+.0f} s)"
-    if a.what == "restart":
-        return _command(client, plant, "restart", {"id": f"soak-{step.n}", "instance": a.target, "args": {}})
+    if a.what == "ping":
+        soak.pings.append((time.time(), step.n))
+        return "ping armed: 5 s after the agent is online again"
+    if a.what == "cmd":
+        return _command(client, plant, a.arg, {"id": f"soak-{step.n}", "instance": a.target, "args": {}})
     if a.what == "push":
         return _push(client, plant, a, step.n)
     if a.what == "agent_restart":

@@ -16,9 +16,9 @@ class Action:
     """One thing done to the plant ``at_s`` after the agent's first start, undone ``for_s`` later."""
 
     at_s: float
-    what: str  # fault | plc | outage | clock | restart | push | agent_restart
+    what: str  # fault | plc | outage | clock | cmd | ping | push | agent_restart
     target: str = ""  # instance, PLC or (clock) the new offset in s
-    arg: Any = None  # fault name and its options, PLC state
+    arg: Any = None  # fault name and its options, PLC state, command name
     for_s: float = 0.0
 
     def label(self) -> str:
@@ -37,19 +37,23 @@ SCENARIO: tuple[Action, ...] = (
     Action(360, "plc", "plc1", "silent", 60),
     Action(480, "outage", for_s=60),
     Action(600, "clock", "+7200"),  # -1 h
-    Action(660, "restart", "plc1"),
+    Action(480, "ping"),  # 5 s after the agent is back online: its subscriptions must be back too
+    Action(660, "cmd", "plc1", "restart"),
     Action(780, "clock", "+0"),  # -2 h: back to the real time
     Action(900, "agent_restart", arg="without libfaketime"),
     Action(1300, "outage", for_s=600),  # the 10-minute outage, with faults inside it
+    Action(1300, "ping"),
     Action(1400, "fault", "fan2", {"fault": "inner", "fault_g": 0.4, "growth_g_per_min": 0.0}, 200),
     Action(1500, "plc", "plc1", "busy", 60),
-    Action(2000, "restart", "pump1-nde"),
+    Action(2000, "cmd", "pump1-nde", "restart"),
     Action(2100, "push", "meter1", {"options.heartbeat_s": 30}),
     Action(2200, "outage", for_s=30),
+    Action(2200, "ping"),
     Action(2300, "fault", "pump1-nde", {"fault": "ball", "fault_g": 0.2, "growth_g_per_min": 0.05}, 500),
     Action(2500, "plc", "plc1", "silent", 120),
-    Action(2700, "restart", "thermo-a"),
+    Action(2700, "cmd", "thermo-a", "restart"),
     Action(2900, "outage", for_s=90),
+    Action(2900, "ping"),
     Action(3100, "plc", "meter1", "busy", 60),
 )
 
@@ -94,7 +98,8 @@ EXPECTED: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "outage": (),
     "clock": (("agent", "clock_step"), ("line1", "shift_report")),
-    "restart": (("agent", "audit"), ("{target}", "sensor_ok")),
+    "cmd": (("agent", "audit"), ("{target}", "sensor_ok")),
+    "ping": (),
     "push": (("agent", "audit"),),
     "agent_restart": (),
     # within the grace after every start of the agent: the line's state is new, and the simulated
