@@ -63,8 +63,12 @@ class History:
         settings: HistorySection,
         declared: Callable[[str], Iterable[ValueSpec] | None],
         clock: Callable[[], float] = time.time,
+        clock_trusted: Callable[[], bool] = lambda: True,
     ) -> None:
         self.settings = settings
+        # rows expire by age only by a synchronised clock: a clock set years ahead by mistake
+        # would otherwise delete every row at the next commit (the size bound holds regardless)
+        self.clock_trusted = clock_trusted
         self.declared = declared
         self.clock = clock
         self.store = HistoryStore(state_dir / "history.sqlite")
@@ -177,7 +181,7 @@ class History:
             rows,
             self._units,
             roll_before_s=now // 3600 * 3600,
-            expire_at=(now, s.minute_days, s.hour_days),
+            expire_at=(now, s.minute_days, s.hour_days) if self.clock_trusted() else None,
             clock_steps=steps,
         )
         self.store.shrink(int(s.max_mb * 1024 * 1024))

@@ -63,7 +63,7 @@ def build_runtime(
         instances, registry, file_config=file_config or config, layer=layer or PushedLayer(), config_path=config_path
     )
     messages = StatusMessages(control, publisher, topics, lanes)
-    history = _history(config, state_dir, extensions, running)
+    history = _history(config, state_dir, extensions, running, publisher)
     alarm_list, audit_log = _alarm_list_and_audit(state_dir, extensions, publisher, outbox, topics)
     parts = (maintenance, history, alarm_list, audit_log)
     agent_commands = {name: part for part in parts if part is not None for name in part.COMMANDS}
@@ -177,11 +177,13 @@ def _instances(
     )
 
 
-def _history(config: Config, state_dir: Path, extensions: Extensions, running: RunningConfig) -> History | None:
+def _history(
+    config: Config, state_dir: Path, extensions: Extensions, running: RunningConfig, publisher: Publisher
+) -> History | None:
     """On-device history (agent/history): an output, an instance listener and a service; None when off."""
     if not config.history.enabled:
         return None
-    history = History(state_dir, config.history, running.declared)
+    history = History(state_dir, config.history, running.declared, clock_trusted=lambda: publisher.clock_trusted())
     extensions.outputs.append(history)
     extensions.listeners.append(history)  # a stopped instance is forgotten (a push may change its values)
     extensions.services.append(history)

@@ -279,3 +279,18 @@ def test_a_clock_found_years_ahead_does_not_stop_history(tmp_path: Path) -> None
     assert h.dropped == 0
     assert [p.mean for p in h.store.query("m", "x", T0, T0 + 3 * 3600, HOUR)] == [2.0, 2.0], "hours roll up"
     asyncio.run(h.close())
+
+
+def test_rows_expire_by_age_only_by_a_synchronised_clock(tmp_path: Path) -> None:
+    """A clock set years ahead by mistake, not synchronised, deletes nothing by age at its commits."""
+    clock, trusted = Clock(T0), [False]
+    h = History(tmp_path, HistorySection(), lambda name: None, clock, clock_trusted=lambda: trusted[0])
+    h.data("m", {"x": 1.0}, None, T0 * 1000)
+    h.close_minutes(math.inf)
+    clock.t = T0 + 3 * 365 * 86400
+    h.flush()
+    assert len(h.store.query("m", "x", T0, T0 + 60)) == 1, "kept while the clock is not synchronised"
+    trusted[0] = True
+    h.flush()
+    assert h.store.query("m", "x", T0, T0 + 60) == [], "expired by a synchronised clock"
+    asyncio.run(h.close())
