@@ -37,8 +37,9 @@ class AgentSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     io_threads: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4  # unused since lanes; accepted for old configs
     max_lane_threads: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 64  # hard ceiling on driver-call threads
     stop_timeout_s: Annotated[float, msgspec.Meta(ge=1.0, le=600.0)] = 5.0  # SIGTERM -> exit within this
-    # maintenance.sqlite written this often: ~8 kB of card writes a commit; a power cut loses one interval
-    state_flush_s: Annotated[float, msgspec.Meta(ge=1.0, le=3600.0)] = 120.0
+    # maintenance.sqlite written this often: ~16-24 kB of card writes a commit by the kernel's count;
+    # a power cut loses one interval of counters (docs/deployment.md, "SD-card writes")
+    state_flush_s: Annotated[float, msgspec.Meta(ge=1.0, le=3600.0)] = 300.0
     log_level: str = "info"
     # "auto": messages say "tq": "unsynced" until the kernel or timesyncd says the clock is synchronised;
     # "trust": never (an RTC or a time service the kernel does not report)

@@ -27,7 +27,7 @@ from edge_agent.agent.messaging.outbox import Priority
 from edge_agent.plugins.contract import Severity, UnknownCommand
 
 log = logging.getLogger("agent.maintenance")
-FLUSH_S = 120.0  # default of [agent] state_flush_s: state written this often; a power cut loses at most this
+FLUSH_S = 300.0  # default of [agent] state_flush_s: state written this often; a power cut loses at most this
 
 
 class Maintenance:

@@ -54,6 +54,7 @@ class SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         try:
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")  # one process: no -shm index dirtied at every commit
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process kill
             for stmt in SCHEMA:

@@ -6,7 +6,7 @@ After a crash the next run starts above ``reserved`` (and above every number sti
 spool, see ``seed``), so a number a consumer may have seen is never reused.
 
 Writing every number would wear an SD card, so numbers are reserved in blocks of about
-``RESERVE_AHEAD_S`` (15 minutes) of traffic, and when one topic needs a new block every topic that
+``RESERVE_AHEAD_S`` (an hour) of traffic, and when one topic needs a new block every topic that
 has used half of its block gets its next one in the same transaction: one small synced write every
 few minutes for the whole agent instead of one a topic a minute (docs/deployment.md, "SD card").
 The price of a crash or power cut is a forward jump of at most one block per topic, announced by
@@ -32,7 +32,10 @@ from edge_agent.agent.messaging.spool_storage import Fault, classify, move_aside
 log = logging.getLogger(__name__)
 
 BLOCK_MIN = 32
-RESERVE_AHEAD_S = 900.0  # a block holds this long of a topic's traffic (rate over the last window)
+# a block holds this long of a topic's traffic (rate over the last window): each synced commit
+# costs ~25-35 kB of card writes by the kernel's count, so 15-min blocks (~36 commits/h at the
+# reference plant) were ~25 MB/day; a crash costs a forward jump of at most one block per topic
+RESERVE_AHEAD_S = 3600.0
 MIN_WINDOW_S = 10.0  # a rate is measured over at least this long (the first block after start)
 TRANSIENT_TOPICS = 256  # topics named by the network (answers to unknown command names), kept in memory
 DB_ERRORS = (sqlite3.Error, OSError)
@@ -68,6 +71,9 @@ class SeqStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         try:
+            # before WAL is first used: no shared-memory index file (-shm), whose mmapped pages every
+            # commit dirtied (8-12 kB of card writes a commit by the kernel's count); one process only
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")  # rare writes; a lost reservation could repeat a number
             db.execute("CREATE TABLE IF NOT EXISTS seq (topic TEXT PRIMARY KEY, reserved INTEGER NOT NULL)")

@@ -119,8 +119,8 @@ def test_seq_store_failing_during_the_run_says_so_once_and_goes_on_in_memory(tmp
     first = [store.next("a") for _ in range(3)]
     assert store._db is not None
     store._db.close()  # the file becomes unusable (disk gone, I/O error...)
-    later = [store.next("a") for _ in range(200)]  # beyond the reserved block: a write is attempted
-    assert first + later == list(range(1, 204))  # no number repeated or skipped in this run
+    later = [store.next("a") for _ in range(2000)]  # beyond the reserved block: a write is attempted
+    assert first + later == list(range(1, 2004))  # no number repeated or skipped in this run
     assert len(faults) == 1 and "seq.sqlite" in faults[0]
     assert store.fault == faults[0]
     store.close()  # nothing to write any more: no error

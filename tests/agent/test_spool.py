@@ -197,7 +197,10 @@ def test_seq_during_an_outage_continues_without_gap_after_a_crash(tmp_path: Path
         box.tick()
         box.tick()  # the rest is spooled; the seq reservation is trimmed to what was handed
         seqs.next("status")
-        box._task.cancel()  # SIGKILL: neither the spool nor the seq store is closed
+        box._task.cancel()  # SIGKILL: neither the spool nor the seq store is closed, only their files
+        assert seqs._db is not None and box._store is not None
+        seqs._db.close()  # (the process's death releases the seq file's lock)
+        box._store.close()
         return out
 
     first = asyncio.run(run(3, 10))
