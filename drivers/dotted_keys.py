@@ -5,7 +5,7 @@ agent/ can all use it without importing upwards."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 # Types that are never a nested map: checked by identity first, because ``isinstance(v, Mapping)``
@@ -52,3 +52,16 @@ def _numbers(values: Mapping[Any, Any], prefix: str, out: dict[Any, float]) -> N
             _numbers(v, f"{prefix}{key}.", out)
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
             out[prefix + key if isinstance(key, str) else key] = float(v)
+
+
+def numbers_at(message: Mapping[str, Any], keys: Iterable[str]) -> dict[str, float]:
+    """``numeric_leaves(message)`` restricted to ``keys``, without flattening the whole message
+    (a plugin with two alarms on an 80-value message looks up two values)."""
+    out: dict[str, float] = {}
+    for key in keys:
+        v: Any = message
+        for part in key.split("."):
+            v = v.get(part) if is_map(v) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[key] = float(v)
+    return out

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from edge_agent.plugins.contract import StateStore
@@ -101,7 +101,11 @@ class AlarmSet:
             for alarm in self.alarms:
                 alarm.active = f"{alarm.cfg.feature}:{alarm.cfg.level}" in saved
 
-    def update(self, values: dict[str, float], now_s: float) -> list[AlarmTransition]:
+    def features(self) -> frozenset[str]:
+        """The feature keys the alarms watch."""
+        return frozenset(a.cfg.feature for a in self.alarms)
+
+    def update(self, values: Mapping[str, Any], now_s: float) -> list[AlarmTransition]:
         """Feed a flat map of feature values; return every transition, in config order."""
         out: list[AlarmTransition] = []
         for alarm in self.alarms:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from edge_agent.drivers.contract import Quality, Waveform
-from edge_agent.drivers.dotted_keys import numeric_leaves
+from edge_agent.drivers.dotted_keys import numbers_at
 from edge_agent.drivers.errors import DriverError
 from edge_agent.plugins.common.alarms import AlarmSet
 from edge_agent.plugins.common.state_store import state_store
@@ -41,6 +41,7 @@ class VibrationPlugin(Plugin):
         super().__init__(ctx)
         self.o: VibrationOptions = ctx.options
         self.alarms = AlarmSet(self.o.alarms, state_store(ctx), ctx.instance)
+        self.alarm_features = self.alarms.features()
         self.indicators = {t: NofM(self.o.fault_n, self.o.fault_m) for t in INDICATED}
         self.machine_faults = {f: NofM(self.o.fault_n, self.o.fault_m) for f in Fault}
         self.pending: list[Any] = []  # contiguous (n, axes) blocks not yet analysed
@@ -177,7 +178,7 @@ class VibrationPlugin(Plugin):
         self._bearing_indicators(a)
         self._machine_faults(a)
         self._iso_event(a.message)
-        for t in self.alarms.update(numeric_leaves(a.message), now):
+        for t in self.alarms.update(numbers_at(a.message, self.alarm_features), now):
             sev = Severity.ALARM if t.active else Severity.INFO
             state = "raised" if t.active else "cleared"
             self.ctx.event(
