@@ -17,6 +17,7 @@ import asyncio
 import logging
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -57,6 +58,31 @@ class Ring:
     def window(self, since: float, until: float) -> list[tuple[float, int, Any]]:
         with self._lock:
             return [it for it in self.items if since <= it[0] <= until]
+
+
+class FeatureRows:
+    """The published numbers of one instance over the last ``keep_s`` seconds, one row per data
+    message, kept compactly: the keys once while they stay the same, the numbers as doubles. A row
+    as a dict of floats cost ~4 kB for a vibration message (a key string and a float object per
+    number); ten minutes of pump1-de were ~2.5 MB that grew for ten minutes, now ~0.5 MB."""
+
+    def __init__(self, keep_s: float) -> None:
+        self.keep_s = keep_s
+        # (monotonic, ts_ms, keys, numbers)
+        self.rows: deque[tuple[float, int, tuple[Any, ...], array[float]]] = deque()
+        self._keys: tuple[Any, ...] = ()
+
+    def add(self, now: float, ts_ms: int, leaves: Mapping[Any, float]) -> None:
+        keys = tuple(leaves)
+        if keys != self._keys:  # a new shape; an unchanged one shares the tuple of the rows before
+            self._keys = keys
+        self.rows.append((now, ts_ms, self._keys, array("d", leaves.values())))
+        while self.rows and self.rows[0][0] < now - self.keep_s:
+            self.rows.popleft()
+
+    def since(self, t: float) -> list[tuple[float, int, dict[Any, float]]]:
+        """The rows from ``t`` on (monotonic), as (monotonic, ts_ms, {key: number})."""
+        return [(m, ts, dict(zip(keys, numbers, strict=True))) for m, ts, keys, numbers in list(self.rows) if m >= t]
 
 
 def _payload(reading: Any) -> tuple[Any, int]:
@@ -149,8 +175,8 @@ class Recorder:
         self.event, self.store = event, store
         self.rules: dict[str, Any] = {}  # owner -> RecorderOptions
         self.rings: dict[str, Ring] = {}
-        # instance -> (keep s, rows of its published numeric features): the cheap, long pre-trigger
-        self.features: dict[str, tuple[float, deque[tuple[float, int, dict[str, float]]]]] = {}
+        # instance -> rows of its published numeric features: the cheap, long pre-trigger
+        self.features: dict[str, FeatureRows] = {}
         self.latest: dict[str, dict[str, Any]] = {}  # instance -> latest values (merged)
         self.latest_q: dict[str, dict[str, str]] = {}
         self.last_fired: dict[tuple[str, str], float] = {}
@@ -188,7 +214,11 @@ class Recorder:
                 src = r.value.instance if r.value is not None else r.instance
                 for inst in {*(r.record or []), *([src] if src else [])}:
                     feats[inst] = max(feats.get(inst, 0.0), r.features_pre_s + r.post_s + 1.0)
-        self.features = {i: (k, self.features[i][1] if i in self.features else deque()) for i, k in feats.items()}
+        for inst in list(self.features):
+            if inst not in feats:
+                del self.features[inst]
+        for inst, keep_s in feats.items():
+            self.features.setdefault(inst, FeatureRows(keep_s)).keep_s = keep_s
         for inst, keep_s in keep.items():
             ring = self.rings.get(inst)
             if ring is None:
@@ -213,10 +243,7 @@ class Recorder:
             q.update(quality)
         feats = self.features.get(instance)
         if feats is not None:
-            now, (keep_s, rows) = time.monotonic(), feats
-            rows.append((now, time.time_ns() // 1_000_000, numeric_leaves(values)))
-            while rows and rows[0][0] < now - keep_s:
-                rows.popleft()
+            feats.add(time.monotonic(), time.time_ns() // 1_000_000, numeric_leaves(values))
         for owner, opts in self.rules.items():
             for r in opts.rules:
                 if r.value is not None and r.value.instance == instance:
@@ -321,8 +348,7 @@ class Recorder:
         features = {}
         for inst in {*rings, meta["instance"]}:
             got = self.features.get(inst)
-            since = t - float(meta.get("features_pre_s", 0.0))
-            rows = [r for r in list(got[1]) if r[0] >= since] if got else []
+            rows = got.since(t - float(meta.get("features_pre_s", 0.0))) if got else []
             features[inst] = {"rows": [{"t_s": round(m - t, 3), "ts_ms": ts, "values": v} for m, ts, v in rows]}
         return self._write(cid, {"meta": meta, "snapshot": snapshot, "series": series, "features": features})
 

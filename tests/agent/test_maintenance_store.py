@@ -468,3 +468,19 @@ def test_a_shift_report_across_clock_steps_keeps_durations_and_lists_the_steps(m
 
     text = report_render.table(r)
     assert "clock stepped forward  3:00:00" in text and "clock stepped back     1:00:00" in text, text
+
+
+def test_feature_rows_keep_numbers_compactly_and_give_them_back_as_dicts() -> None:
+    """The recorder's feature pre-trigger holds minutes of rows: one key tuple while the keys stay
+    the same, the numbers as doubles; what comes back equals what went in, older rows dropped."""
+    from edge_agent.agent.maintenance.capture_store import FeatureRows
+
+    rows = FeatureRows(keep_s=10.0)
+    for i in range(20):
+        rows.add(float(i), 1_000 + i, {"x.rms_g": 0.1 * i, "y.rms_g": -1.5, "zone": 2.0})
+    rows.add(20.0, 1_020, {"x.rms_g": 7.0})  # another shape (a key left out of this message)
+    kept = rows.rows
+    assert [r[0] for r in kept] == [float(i) for i in range(10, 21)]
+    assert kept[0][2] is kept[1][2] and kept[-1][2] == ("x.rms_g",)
+    got = rows.since(19.0)
+    assert got == [(19.0, 1_019, {"x.rms_g": 0.1 * 19, "y.rms_g": -1.5, "zone": 2.0}), (20.0, 1_020, {"x.rms_g": 7.0})]
