@@ -155,6 +155,8 @@ def lifecycle_figures(run: Run, col: Collector) -> list[Metric]:
             (col.first_data_s or math.nan) - run.t0,
             "s process start -> first data",
         ),
+        ("start.online_s", (col.online_s or math.nan) - run.t0, "s process start -> 'online' status (connected)"),
+        ("start.first_instance", col.first_data_instance or "-", "the instance whose data came first"),
         ("start.cpu_s", run.start_cpu_s, "CPU s the agent used until its first data (10-ms ticks)"),
         ("stop.clean_s", run.exit_s - run.stop_s, "s SIGTERM -> exit"),
         (

@@ -119,6 +119,8 @@ class Collector:
     data_window: Counter[str] = field(default_factory=Counter)  # data messages per instance after warm-up
     events: Counter[str] = field(default_factory=Counter)
     first_data_s: float | None = None
+    first_data_instance: str = ""  # which instance published first
+    online_s: float | None = None  # arrival of the agent's first "online" status (connected, birth sent)
     status: list[str] = field(default_factory=list)
     system: dict[str, Any] = field(default_factory=dict)
     state: dict[str, dict[str, Any]] = field(default_factory=dict)  # data topic -> every value seen, latest
@@ -137,7 +139,9 @@ class Collector:
             self.undecodable += 1
             return
         if kind == "data" and self.first_data_s is None:
-            self.first_data_s = t
+            self.first_data_s, self.first_data_instance = t, instance
+        if kind == "status" and self.online_s is None and env["d"].get("state") == "online":
+            self.online_s = t
         if kind in ("data", "event") and not retained:
             self._seq(topic, int(env["seq"]))
         self._content(kind, plugin, instance, env)
