@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from edge_agent.agent import cli
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from support import AgentProcess, write_config
 
@@ -68,19 +69,38 @@ driver = { type = "sim", profile = "ramp" }
 
 
 @pytest.mark.slow
-def test_malloc_arenas_tuned_in_a_child_unless_the_environment_says_otherwise() -> None:
-    """The CLI caps glibc malloc arenas itself (demo, bench, shell), like the unit's MALLOC_ARENA_MAX."""
+def test_malloc_tuned_in_a_child_unless_the_environment_says_otherwise() -> None:
+    """The CLI sets glibc malloc's arenas and thresholds itself (demo, bench, shell), as the unit's
+    Environment= lines do; a variable set in the environment wins (mallopt is not called for it)."""
     import os
     import subprocess
     import sys
 
-    code = "import os, edge_agent.agent.cli as c; c.few_malloc_arenas(); print(os.environ.get('MALLOC_ARENA_MAX', '-'))"
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    code = """
+import ctypes, edge_agent.agent.cli as c
+calls = []
+class Libc:
+    def mallopt(self, parameter, value):
+        calls.append((parameter, value))
+        return 1
+ctypes.CDLL = lambda name: Libc()
+c.tune_malloc()
+print(calls)
+"""
+    names = {name for name, _, _ in cli.MALLOC_SETTINGS}
+    env = {k: v for k, v in os.environ.items() if k not in names}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "-" and out.stderr == ""
-    env["MALLOC_ARENA_MAX"] = "4"  # an explicit setting wins: nothing is called
+    assert out.stdout.strip() == str([(p, v) for _, p, v in cli.MALLOC_SETTINGS]) and out.stderr == ""
+    env["MALLOC_ARENA_MAX"] = "4"  # an explicit setting wins: its mallopt is not called
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "4"
+    assert out.stdout.strip() == str([(p, v) for n, p, v in cli.MALLOC_SETTINGS if n != "MALLOC_ARENA_MAX"])
+
+
+def test_the_unit_sets_what_the_cli_sets() -> None:
+    """systemd/edge-agent.service shows the malloc settings the CLI applies, with the same values."""
+    unit = (ROOT / "systemd" / "edge-agent.service").read_text()
+    for name, _, value in cli.MALLOC_SETTINGS:
+        assert f"{name}={value}" in unit, name
 
 
 def test_settle_gc_freezes_start_up_objects() -> None:
