@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import functools
 import re
 import types
 import typing
@@ -210,12 +211,20 @@ def _field(value: Any, tp: Any, path: str, errors: list[str]) -> Any:
         return None
 
 
+@functools.cache
+def _fields(cls: type[msgspec.Struct]) -> dict[str, msgspec.structs.FieldInfo]:
+    """A struct's fields by their config name. Cached: ``msgspec.structs.fields`` evaluates the
+    class's annotations anew each call (typing's string evaluation), about a third of validating
+    the reference plant's config at start-up, where the same option structs recur per instance."""
+    return {f.encode_name: f for f in msgspec.structs.fields(cls)}
+
+
 def validate(data: Any, cls: type[msgspec.Struct], path: str, errors: list[str]) -> Any:
     """Convert ``data`` into ``cls``; append every problem to ``errors``; None when invalid."""
     if not isinstance(data, dict):
         errors.append(f"{path or '(top)'}: expected a table, got {describe(data)}")
         return None
-    fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+    fields = _fields(cls)
     before = len(errors)
     converted: dict[str, Any] = {}
     for key, value in data.items():
