@@ -60,3 +60,25 @@ def test_every_bench_module_imports() -> None:
     code = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)"
     run = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_disk_writes_names_each_store_and_estimates_its_pages() -> None:
+    """bench.disk_writes' strace parsing: bytes per file, pages between syncs, files to stores."""
+    from bench.disk_writes import parse_strace, per_store
+
+    state = "/tmp/x/state"
+    lines = [
+        f'101 pwrite64(7<{state}/seq.sqlite-wal>, ""..., 4096, 32) = 4096',  # pages 0 and 1
+        f'101 pwrite64(7<{state}/seq.sqlite-wal>, ""..., 24, 4128) = 24',  # page 1 again
+        f"101 fdatasync(7<{state}/seq.sqlite-wal>) = 0",
+        f'101 pwrite64(7<{state}/seq.sqlite-wal>, ""..., 100, 4200) = 100',  # page 1 after the sync
+        f'102 write(9<{state}/spool/d-0000000000000001.seg>, ""..., 5000) = 5000',  # pages 0, 1
+        f'102 write(9<{state}/spool/d-0000000000000001.seg>, ""..., 100) = 100',  # page 1
+        f'103 write(4<{state}/captures/.20261207T221510-bearing.tmp>, ""..., 8192) = 8192',
+        '104 write(3<socket:[1234]>, ""..., 99) = 99',
+        f'105 write(5<{state}/alarms.json.tmp>, ""..., 10) = -1 ENOSPC (No space left on device)',
+    ]
+    stores = per_store(parse_strace("\n".join(lines), state))
+    assert stores["seq"] == {"bytes": 4220, "writes": 3, "syncs": 1, "pages": 3}
+    assert stores["spool"]["bytes"] == 5100 and stores["spool"]["pages"] == 2
+    assert stores["captures"]["pages"] == 2 and "alarms" not in stores and len(stores) == 3
