@@ -47,7 +47,7 @@ from bench.plant.report import loadavg
 DAY_S = 86400.0
 MB = 1e6
 PAGE = 4096
-BUDGET_MB_DAY = 50.0  # DESIGN.md: <= 50 MB/day at steady state with every store on
+BUDGET_MB_DAY = 50.0  # the product's target: <= 50 MB/day at steady state with every store on
 DAILY_MB_DEFAULT = 20.0  # the recorder's daily_mb default (plugins/recorder)
 # 1234 write(7</tmp/x/state/seq.sqlite-wal>, ""..., 4096) = 4096   (pid prefix with -f)
 CALL = re.compile(
