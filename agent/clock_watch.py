@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edge_agent.agent.clock import span_text
 from edge_agent.plugins.contract import Severity
 
 log = logging.getLogger("agent.clock")
@@ -96,7 +97,7 @@ class ClockWatch:
         self._event(
             "agent",
             "clock_step",
-            f"the wall clock stepped {'forward' if step > 0 else 'back'} by {_span(abs(step))}",
+            f"the wall clock stepped {'forward' if step > 0 else 'back'} by {span_text(abs(step))}",
             Severity.WARNING,
             {"step_s": round(step, 3), "from_ms": now_ms - int(step * 1000), "to_ms": now_ms, "synced": self.trusted},
         )
@@ -125,13 +126,3 @@ class ClockWatch:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-
-
-def _span(seconds: float) -> str:
-    """``3 d 0 h``, ``3 h 0 min``, ``61 s``: a step's size for the event's message."""
-    seconds = round(seconds)
-    if seconds >= 86400:
-        return f"{int(seconds // 86400)} d {int(seconds % 86400 // 3600)} h"
-    if seconds >= 3600:
-        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
-    return f"{seconds:.0f} s"

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge_agent.agent.clock import span_text
 from edge_agent.agent.ops.connection import ClientError, resolve
 from edge_agent.agent.ops.fleet import request
 
@@ -50,7 +51,7 @@ def _step_line(step: dict[str, Any]) -> str:
     """A clock step between two rows: the trend has a gap (forward) or re-lived time (back) there."""
     way = "forward" if step["step_s"] > 0 else "back"
     return (
-        f"-- the agent's clock stepped {way} by {abs(step['step_s']):g} s "
+        f"-- the agent's clock stepped {way} by {span_text(abs(step['step_s']))} "
         f"({_when(step['from_ms'] / 1000)} -> {_when(step['to_ms'] / 1000)}) --"
     )
 

@@ -9,10 +9,12 @@ follows the file name: ``.png`` or ``.svg``. Used by ``edge-agent history --png`
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from edge_agent.agent.clock import span_text
 from edge_agent.drivers.dotted_keys import numeric_leaves
 
 INK, MUTED, ALARM = "#1f4e79", "#555555", "#c62828"
@@ -327,8 +329,9 @@ def _trend(answer: dict[str, Any], path: Path, title: str) -> None:
     fig, axes = plt.subplots(
         max(1, len(series)), 1, figsize=(SCREEN_WIDTH_IN, 3.6 * max(1, len(series))), squeeze=False
     )
+    resumes = sorted(max(c["from_ms"], c["to_ms"]) / 1000 for c in answer.get("clock_steps") or [])
     for ax, (key, s) in zip(axes[:, 0], series.items(), strict=False):
-        rows = [r for r in s["points"] if r[2] is not None]
+        rows = _broken([r for r in s["points"] if r[2] is not None], resumes)
         t = [_utc(r[0]) for r in rows]
         ax.fill_between(
             t, [r[1] for r in rows], [r[3] for r in rows], color=INK, alpha=0.18, linewidth=0, label="min-max"
@@ -337,6 +340,12 @@ def _trend(answer: dict[str, Any], path: Path, title: str) -> None:
         bad = [(ti, r[2]) for ti, r in zip(t, rows, strict=True) if r[6] < 1.0]
         if bad:
             ax.plot([b[0] for b in bad], [b[1] for b in bad], "o", color=ALARM, markersize=3, label="not all good")
+        for c in answer.get("clock_steps") or []:  # the rows resume here: not a stop of the plant
+            step = c["step_s"]
+            ax.axvline(_utc(max(c["from_ms"], c["to_ms"]) / 1000), color=MUTED, linestyle="--", linewidth=1.2)
+            way = f"clock {'+' if step > 0 else '-'}{span_text(abs(step))}"
+            ax.annotate(way, (_utc(max(c["from_ms"], c["to_ms"]) / 1000), 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, -12), textcoords="offset points", color=MUTED, fontsize=9)  # fmt: skip
         unit = f" ({s['unit']})" if s.get("unit") else ""
         ax.set_title(f"{answer['instance']} {key}{unit}, per {answer['resolution']} (UTC)")
         ax.set_xlim(_utc(answer["from_ms"] / 1000), _utc(answer["until_ms"] / 1000))  # the range asked for
@@ -347,6 +356,19 @@ def _trend(answer: dict[str, Any], path: Path, title: str) -> None:
     fig.autofmt_xdate()
     fig.tight_layout()
     save(fig, path)
+
+
+def _broken(rows: list[Any], resumes: list[float]) -> list[Any]:
+    """The rows with a gap (NaN) where the wall clock stepped: no line drawn across the step."""
+    out: list[Any] = []
+    cuts = list(resumes)
+    for r in rows:
+        while cuts and r[0] >= cuts[0]:
+            gap = cuts.pop(0)
+            if out:
+                out.append([gap, math.nan, math.nan, math.nan, math.nan, 0, 1.0])
+        out.append(r)
+    return out
 
 
 REPORT_ROW = 0.021  # one text row of the report page, in figure heights

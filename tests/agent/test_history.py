@@ -240,7 +240,7 @@ def test_clock_steps_leave_a_visible_gap_and_never_count_twice(tmp_path: Path) -
     answer = asyncio.run(h.command("history", ask))
     assert [s["step_s"] for s in answer["clock_steps"]] == [-3600.0, 10800.0], "the reader sees both steps"
     text = table(answer, "x")
-    assert "stepped back by 3600 s" in text and "stepped forward by 10800 s" in text, text
+    assert "stepped back by 1 h 0 min" in text and "stepped forward by 3 h 0 min" in text, text
     lines = text.splitlines()
     gap = next(i for i, line in enumerate(lines) if "forward" in line)
     assert lines[gap - 1].split()[2] == "2" and lines[gap + 1].split()[2] == "3", f"the marker marks the gap: {text}"
@@ -294,3 +294,11 @@ def test_rows_expire_by_age_only_by_a_synchronised_clock(tmp_path: Path) -> None
     h.flush()
     assert h.store.query("m", "x", T0, T0 + 60) == [], "expired by a synchronised clock"
     asyncio.run(h.close())
+
+
+def test_a_trend_picture_draws_no_line_across_a_clock_step() -> None:
+    from edge_agent.agent.ops.plots import _broken
+
+    rows = [[60, 1, 1, 1, 1, 1, 1.0], [120, 1, 1, 1, 1, 1, 1.0], [10_920, 2, 2, 2, 2, 1, 1.0]]
+    out = _broken(rows, [10_900.0])
+    assert [r[0] for r in out] == [60, 120, 10_900.0, 10_920] and math.isnan(out[2][2])

@@ -251,11 +251,32 @@ async function drawTrend(agent, inst, units) {
   }
   if (key !== trend.key || !document.getElementById("chart")) return;  // another value was picked meanwhile
   const pts = ((h.series || {})[key] || { points: [] }).points.filter((p) => p[2] !== null);
-  $("#trend-note").textContent = `${pts.length} ${pts.length === 1 ? "point" : "points"}, per ${h.resolution}, plant time (${zone}); band = min to max, line = mean, red = not all samples good`;
-  chart($("#chart"), pts, h.from_ms, h.until_ms, units[key]);
+  const steps = h.clock_steps || [];  // the agent's wall clock stepped: the rows resume at the dashed line
+  const stepNote = steps.length ? `; dashed = the agent's clock stepped (${steps.length}x): a gap there is time the clock skipped` : "";
+  $("#trend-note").textContent = `${pts.length} ${pts.length === 1 ? "point" : "points"}, per ${h.resolution}, plant time (${zone}); band = min to max, line = mean, red = not all samples good${stepNote}`;
+  chart($("#chart"), pts, h.from_ms, h.until_ms, units[key], steps);
 }
 
-function chart(canvas, pts, fromMs, untilMs, unit) {
+// The points split where the wall clock stepped, so no line or band is drawn across a step.
+function segments(pts, resumes) {
+  const out = [[]];
+  let i = 0;
+  for (const p of pts) {
+    while (i < resumes.length && p[0] >= resumes[i]) { if (out[out.length - 1].length) out.push([]); i++; }
+    out[out.length - 1].push(p);
+  }
+  return out.filter((seg) => seg.length);
+}
+
+// A step's size as agent/clock.py span_text writes it: "3 d 0 h", "2 h 20 min", "61 s".
+function stepLabel(s) {
+  const a = Math.round(Math.abs(s)), sign = s > 0 ? "+" : "-";
+  const text = a >= 86400 ? `${Math.floor(a / 86400)} d ${Math.floor((a % 86400) / 3600)} h`
+    : a >= 3600 ? `${Math.floor(a / 3600)} h ${Math.floor((a % 3600) / 60)} min` : `${a} s`;
+  return `clock ${sign}${text}`;
+}
+
+function chart(canvas, pts, fromMs, untilMs, unit, steps = []) {
   const dpr = window.devicePixelRatio || 1;
   const w = canvas.clientWidth, hgt = canvas.clientHeight;
   canvas.width = w * dpr; canvas.height = hgt * dpr;
@@ -285,15 +306,26 @@ function chart(canvas, pts, fromMs, untilMs, unit) {
     g.fillText(tick.label, Math.max(L, Math.min(tx, w - R - 24)), hgt - 14);
   }
   g.textAlign = "start";
-  g.fillStyle = "rgba(31,78,121,0.18)";
-  g.beginPath();
-  pts.forEach((p, i) => (i ? g.lineTo(x(p[0]), y(p[3])) : g.moveTo(x(p[0]), y(p[3]))));
-  for (let i = pts.length - 1; i >= 0; i--) g.lineTo(x(pts[i][0]), y(pts[i][1]));
-  g.closePath(); g.fill();
-  g.strokeStyle = "#1f4e79"; g.lineWidth = 2.5;
-  g.beginPath();
-  pts.forEach((p, i) => (i ? g.lineTo(x(p[0]), y(p[2])) : g.moveTo(x(p[0]), y(p[2]))));
-  g.stroke();
+  const resumes = steps.map((c) => Math.max(c.from_ms, c.to_ms) / 1000).sort((a, b) => a - b);
+  for (const seg of segments(pts, resumes)) {
+    g.fillStyle = "rgba(31,78,121,0.18)";
+    g.beginPath();
+    seg.forEach((p, i) => (i ? g.lineTo(x(p[0]), y(p[3])) : g.moveTo(x(p[0]), y(p[3]))));
+    for (let i = seg.length - 1; i >= 0; i--) g.lineTo(x(seg[i][0]), y(seg[i][1]));
+    g.closePath(); g.fill();
+    g.strokeStyle = "#1f4e79"; g.lineWidth = 2.5;
+    g.beginPath();
+    seg.forEach((p, i) => (i ? g.lineTo(x(p[0]), y(p[2])) : g.moveTo(x(p[0]), y(p[2]))));
+    g.stroke();
+  }
+  g.strokeStyle = "#55636f"; g.fillStyle = "#55636f"; g.lineWidth = 1.5; g.setLineDash([6, 4]);
+  for (const c of steps) {
+    const t = Math.max(c.from_ms, c.to_ms) / 1000;
+    if (t < t0 || t > t1) continue;
+    g.beginPath(); g.moveTo(x(t), T); g.lineTo(x(t), hgt - B); g.stroke();
+    g.fillText(stepLabel(c.step_s), Math.min(x(t) + 4, w - R - 110), T + 16);
+  }
+  g.setLineDash([]);
   g.fillStyle = "#b71c1c";
   pts.filter((p) => p[6] < 1).forEach((p) => { g.beginPath(); g.arc(x(p[0]), y(p[2]), 4, 0, 7); g.fill(); });
   if (pts.length < 3) {  // too few for a band: each bucket as a min-max bar with its mean
