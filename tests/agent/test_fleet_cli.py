@@ -391,11 +391,12 @@ def test_group_joiner_after_key_rotation_with_resign(tmp_path: Path, acl_broker:
 def test_the_panel_user_reads_and_acknowledges_but_cannot_push_or_write(tmp_path: Path, acl_broker: AclBroker) -> None:
     """deploy/mosquitto/acl, user panel (issue 26): least privilege for the technician's panel."""
     ops = Spy(acl_broker, "ops", ["edge/#"])
-    panel = Spy(acl_broker, "panel", ["edge/+/alarms", "edge/+/data/+", "edge/+/config/set"])
+    panel = Spy(acl_broker, "panel", ["edge/+/alarms", "edge/+/data/+", "edge/+/config/set", "edge/+/calibration/+/+"])
     try:
         agent = Spy(acl_broker, "t1", [])
         agent.publish("edge/t1/alarms", b"list")  # an agent may publish its alarm list ...
         agent.publish("edge/t1/audit", b"log")  # ... and its audit trail
+        agent.publish("edge/t1/calibration/tc/motor_de", b"record")  # ... and a channel's calibration
         agent.close()
         for topic in ("edge/t1/cmd/ack", "edge/t1/cmd/maintenance_done", "edge/t1/cmd/history"):
             panel.publish(topic, b"{}")
@@ -407,6 +408,7 @@ def test_the_panel_user_reads_and_acknowledges_but_cannot_push_or_write(tmp_path
         assert not {"edge/t1/cmd/write", "edge/t1/cmd/restart", "edge/t1/config/desired"} & set(ops.got)
         assert ops.got.count("edge/t1/config/set") == 1  # the ops one only
         assert "edge/t1/alarms" in panel.got and "edge/t1/config/set" not in panel.got
+        assert "edge/t1/calibration/tc/motor_de" in panel.got  # the calibration page lists the records
     finally:
         ops.close()
         panel.close()

@@ -105,6 +105,21 @@ def test_times_are_in_the_zone_of_the_agents_shift_reports_else_the_panels() -> 
     assert plant.agent("a1")["time_zone"] == "Europe/Berlin"  # type: ignore[index]
 
 
+def test_the_panel_keeps_each_channels_retained_calibration_record() -> None:
+    from edge_agent.agent.messaging import codec
+    from edge_agent.agent.ops.connection import ClientSettings
+    from edge_agent.agent.ops.panel.plant import Plant
+
+    plant = Plant(ClientSettings(url="mqtt://127.0.0.1:1"), [])
+    rec = {"instance": "tc", "channel": "motor_de", "unit": "degC", "ts_ms": 1, "by": "ana", "next_due_ms": 9,
+           "as_found_error": -0.4, "references": [{"reading": 1.0, "reference": 2.0}] * 20}  # fmt: skip
+    plant.take("edge/a1/calibration/tc/motor_de", codec.encode(rec, ts_ms=1, seq=1))
+    plant.take("edge/a1/calibration/tc", codec.encode(rec, ts_ms=1, seq=2))  # not a channel's topic
+    (got,) = plant.agent("a1")["calibrations"].values()  # type: ignore[index]
+    assert got["by"] == "ana" and got["next_due_ms"] == 9 and "references" not in got  # the list, not the record
+    assert plant.changes_since(0)[1] == [("a1", "calibration")]
+
+
 def test_panel_end_to_end(plant: PanelPlant) -> None:
     b = Browser(plant.url)
     status, page = 0, b""

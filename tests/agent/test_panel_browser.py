@@ -177,6 +177,7 @@ def test_a_technician_in_a_browser(tmp_path: Path, broker: Any, browser: Any) ->
         channel.send_keys("motor_de\t")
         record = wait("the record shown again", lambda: "dry block 4711" in d.find_element(By.ID, "cal-out").text)
         assert record and "by tech" in d.find_element(By.ID, "cal-out").text
+        assert d.find_elements(By.CSS_SELECTOR, "tr[data-cal-ch='motor_de']"), "listed among the calibrated channels"
         shoot(d, "calibration")
         d.get(plant.url + "/#/a/line1/reports")
         wait("the reports page", lambda: "Shift reports" in text(d))

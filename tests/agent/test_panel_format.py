@@ -41,6 +41,9 @@ def test_values_show_what_their_unit_resolves() -> None:
         ((12.46, "s"), "12"),
         ((7, ""), "7"),  # a count or code stays whole
         ((48.216314937742396, ""), "48.2"),  # no unit: three significant digits
+        ((0.004, ""), "0.004"),  # ... and no trailing zeros (no column of one unit to align)
+        ((0.9, ""), "0.9"),
+        (([0.03145230076084317, 0.030493377259410644, 0.11257945937883963], "g"), "0.031, 0.030, 0.113"),
         ((0.000123, "ohm"), "0.0"),
         ((0.000123, ""), "0.000123"),
         ((0.0000123, ""), "1.23e-5"),
@@ -111,6 +114,8 @@ def test_audit_entries_read_as_sentences() -> None:
         {"command": "calibrate", "outcome": "refused: no points taken", "instance": "thermo-a",
          "args": {"action": "apply", "channel": "motor_de", "note": "bath 12"}},
         {"command": "frobnicate", "outcome": "done", "instance": "plc1", "args": {"level": 3, "mode": {"a": 1}}},
+        {"command": "calibrate", "outcome": "done", "instance": "thermo-a",
+         "args": {"action": "check", "channel": "motor_de", "reference": 60, "reading": 60.05}},
     ]  # fmt: skip
     got = js([("auditEntry", [e]) for e in entries])
     assert [g["what"] for g in got] == [
@@ -119,9 +124,10 @@ def test_audit_entries_read_as_sentences() -> None:
         "Signed off pump1 regrease (maintenance), work order 4711",
         "Applied the calibration of thermo-a motor_de",
         "frobnicate on plc1",
+        "As-left check of thermo-a motor_de: reference 60, hand reading 60.05",  # as the person gave it
     ]
-    assert [g["note"] for g in got] == ["checking the grease", "sensor swap", "DE and NDE", "bath 12", ""]
-    assert [g["ok"] for g in got] == [True, True, True, False, True]
+    assert [g["note"] for g in got] == ["checking the grease", "sensor swap", "DE and NDE", "bath 12", "", ""]
+    assert [g["ok"] for g in got] == [True, True, True, False, True, True]
     assert got[0]["rest"] == "" and got[4]["rest"] == 'level 3, mode {"a":1}'
 
 

@@ -21,12 +21,24 @@ from edge_agent.agent.ops.connection import ClientSettings, Connection
 from edge_agent.agent.ops.panel.security import known_zone
 
 EVENTS_KEPT = 100
+# what the calibration page lists of each channel's retained record (the rest comes with action=show)
+CALIBRATION_FIELDS = (
+    "instance",
+    "channel",
+    "unit",
+    "ts_ms",
+    "by",
+    "as_found_error",
+    "as_left_error",
+    "next_due_ms",
+    "cleared",
+)
 
 
 def _agent_view() -> dict[str, Any]:
     return {
         "status": {}, "state": {}, "alarms": {"alarms": [], "counts": {}}, "audit": {"entries": []},
-        "values": {}, "quality": {}, "ts": {}, "reports": {}, "events": deque(maxlen=EVENTS_KEPT),
+        "values": {}, "quality": {}, "ts": {}, "reports": {}, "calibrations": {}, "events": deque(maxlen=EVENTS_KEPT),
     }  # fmt: skip
 
 
@@ -54,6 +66,7 @@ class Plant:
         for a in who:
             out += [f"{p}/{a}/status", f"{p}/{a}/config/state", f"{p}/{a}/data/+", f"{p}/{a}/event/+"]
             out += [f"{p}/{a}/alarms", f"{p}/{a}/audit", f"{p}/{a}/report/+", f"{p}/{a}/cmd/+/result"]
+            out += [f"{p}/{a}/calibration/+/+"]
         return out
 
     def start(self) -> None:
@@ -106,6 +119,9 @@ class Plant:
         if head == "report" and len(what) == 2:
             view["reports"][what[1]] = d
             return "reports"
+        if head == "calibration" and len(what) == 3:
+            view["calibrations"][f"{what[1]}/{what[2]}"] = {k: d.get(k) for k in CALIBRATION_FIELDS}
+            return "calibration"
         if head == "data" and len(what) == 2:
             inst = what[1]
             view["values"].setdefault(inst, {}).update(flatten(d))
@@ -178,7 +194,7 @@ class Plant:
             if v is None:
                 return None
             return {
-                **{k: v[k] for k in ("status", "state", "alarms", "audit", "reports")},
+                **{k: v[k] for k in ("status", "state", "alarms", "audit", "reports", "calibrations")},
                 "events": list(v["events"]),
                 "time_zone": self._zone(v),
             }

@@ -21,16 +21,20 @@ function decimalsFor(unit, v) {
   return Math.min(6, Math.max(0, OTHER_SIGNIFICANT - 1 - Math.floor(Math.log10(Math.abs(v)))));
 }
 
-// A value as the panel shows it: numbers by the rule above, booleans on/off, "-" for none.
+// A value as the panel shows it: numbers by the rule above (a list of them, such as spectrum peaks,
+// each so), booleans on/off, "-" for none.
 function fmtValue(v, unit) {
   if (v === null || v === undefined) return "-";
+  if (Array.isArray(v)) return v.map((x) => fmtValue(x, unit)).join(", ");
   if (typeof v === "boolean") return v ? "on" : "off";
   if (typeof v !== "number") return String(v);
   if (!Number.isFinite(v)) return String(v);
-  if (Number.isInteger(v) && !(unit in DECIMALS)) return String(v);  // counts, codes, states
+  const known = unit in DECIMALS;
+  if (Number.isInteger(v) && !known) return String(v);  // counts, codes, states
   const a = Math.abs(v);
-  if (!(unit in DECIMALS) && a !== 0 && (a >= 1e6 || a < 1e-4)) return v.toExponential(OTHER_SIGNIFICANT - 1);
-  const text = v.toFixed(decimalsFor(unit || "", v));
+  if (!known && a !== 0 && (a >= 1e6 || a < 1e-4)) return v.toExponential(OTHER_SIGNIFICANT - 1);
+  let text = v.toFixed(decimalsFor(unit || "", v));
+  if (!known && text.includes(".")) text = text.replace(/\.?0+$/, "");  // no unit, no column to align: 0.004, not 0.00400
   return /^-0(\.0*)?$/.test(text) ? text.slice(1) : text;  // float noise below the resolution reads 0, not -0.0
 }
 
@@ -132,11 +136,12 @@ const durationText = (s) => (s % 86400 === 0 ? `${s / 86400} d` : s % 3600 === 0
 // an alarm's id "thermo-a/alarm/bearing_nde.temp_c/high" as "thermo-a bearing_nde.temp_c high"
 const alarmText = (id) => String(id ?? "?").split("/").filter((p) => p !== "alarm").join(" ");
 const on = (inst, what) => [inst, what].filter((x) => x !== undefined && x !== null && x !== "").join(" ");
+const typed = (v) => (typeof v === "number" ? String(v) : fmtValue(v));  // an argument a person gave, as given
 const CALIBRATE = {
-  point: (a, i) => `Took a calibration point on ${on(i, a.channel)}: reference ${fmtValue(a.reference)}`,
+  point: (a, i) => `Took a calibration point on ${on(i, a.channel)}: reference ${typed(a.reference)}`,
   apply: (a, i) => `Applied the calibration of ${on(i, a.channel)}`,
   cancel: (a, i) => `Cancelled the calibration points of ${on(i, a.channel)}`,
-  check: (a, i) => `As-left check of ${on(i, a.channel)}: reference ${fmtValue(a.reference)}${a.reading !== undefined ? `, hand reading ${fmtValue(a.reading)}` : ""}`,
+  check: (a, i) => `As-left check of ${on(i, a.channel)}: reference ${typed(a.reference)}${a.reading !== undefined ? `, hand reading ${typed(a.reading)}` : ""}`,
 };
 const ACTIONS = {
   ack: (a) => `Acknowledged alarm ${alarmText(a.id)}`,
@@ -146,7 +151,7 @@ const ACTIONS = {
   calibrate: (a, i) => (CALIBRATE[a.action] || ((x) => `Calibrated ${on(i, x.channel)}${Array.isArray(x.points) ? ` with ${x.points.length} points` : ""}`))(a, i),
   restart: (a, i) => `Restarted ${i || "an instance"}`,
   reload: () => "Reloaded the agent's config",
-  write: (a, i) => `Wrote ${fmtValue(a.value)} to ${on(i, a.tag || a.key)}`,
+  write: (a, i) => `Wrote ${typed(a.value)} to ${on(i, a.tag || a.key)}`,
   config_push: (a) => `Config pushed${a.version !== undefined ? `: version ${a.version}` : ""}${a.source ? ` from ${a.source}` : ""}`,
 };
 const SHOWN = { ack: ["id"], shelve: ["id", "for_s"], unshelve: ["id"], maintenance_done: ["asset", "plan", "work_order", "instance"],
@@ -161,7 +166,7 @@ function auditEntry(e) {
   const what = ACTIONS[cmd] ? ACTIONS[cmd](a, e.instance) : `${cmd}${e.instance ? ` on ${e.instance}` : ""}`;
   const skip = new Set(["by", "via", ...NOTES, ...(SHOWN[cmd] || [])]);
   const rest = Object.entries(a).filter(([k]) => !skip.has(k))
-    .map(([k, v]) => `${k.replace(/_/g, " ")} ${typeof v === "object" && v !== null ? JSON.stringify(v) : fmtValue(v)}`).join(", ");
+    .map(([k, v]) => `${k.replace(/_/g, " ")} ${typeof v === "object" && v !== null ? JSON.stringify(v) : typed(v)}`).join(", ");
   const note = NOTES.map((k) => a[k]).filter((v) => typeof v === "string" && v.trim()).join("; ");
   const outcome = String(e.outcome ?? "");
   const ok = outcome === "done" || outcome.startsWith("accepted") || outcome.startsWith("applied");

@@ -418,13 +418,14 @@ function dueText(p, tsMs) {
   const out = [];
   if (typeof p.days_left === "number" && typeof tsMs === "number") {
     const due = tsMs + p.days_left * 86400000;
-    out.push(`<b>${esc(whenMin(due))}</b><div class="${due < Date.now() ? "late" : "muted"}">${esc(untilText(due, Date.now()))}</div>`);
+    const date = p.basis && p.basis !== "days" ? esc(whenMin(due)) : `<b>${esc(whenMin(due))}</b>`;  // the basis furthest along in bold
+    out.push(`${date}<div class="${due < Date.now() ? "late" : "muted"}">${esc(untilText(due, Date.now()))}</div>`);
   }
   for (const [basis, unit, label] of COUNTED) {
     const left = p[`${basis}_left`];
     if (typeof left !== "number") continue;
     const text = left >= 0 ? `${fmt(left, unit)} ${label} left` : `overdue by ${fmt(-left, unit)} ${label}`;
-    out.push(`<div class="${left < 0 ? "late" : p.basis === basis ? "" : "muted"}">${esc(text)}</div>`);
+    out.push(`<div class="${left < 0 ? "late" : p.basis === basis ? "strong" : "muted"}">${esc(text)}</div>`);
   }
   return out.join("") || '<span class="muted">-</span>';
 }
@@ -487,10 +488,23 @@ function calRecord(r) {
   return `${head}<div class="kv">${rows.map(([k, v]) => `<span>${esc(k)}</span><b>${esc(v)}</b>`).join("")}</div>`;
 }
 
+// Every channel with a calibration record (retained by the agent), soonest due first: tap one to open it.
+function calChannels(cals) {
+  const rows = Object.values(cals || {}).filter((c) => !c.cleared)
+    .sort((x, y) => (x.next_due_ms ?? Infinity) - (y.next_due_ms ?? Infinity)).map((c) => {
+      const late = typeof c.next_due_ms === "number" && c.next_due_ms < Date.now();
+      return `<tr class="pick" data-cal-inst="${esc(c.instance)}" data-cal-ch="${esc(c.channel)}"><td><b>${esc(c.instance)}</b> ${esc(c.channel)}</td>
+      <td>${esc(whenMin(c.ts_ms))}<div class="muted">${esc(c.by)}</div></td>
+      <td>${esc(whenMin(c.next_due_ms))}<div class="${late ? "late" : "muted"}">${esc(untilText(c.next_due_ms, Date.now()))}</div></td></tr>`;
+    }).join("");
+  return `<table><tr><th>channel</th><th>calibrated</th><th>next due</th></tr>${rows || '<tr><td colspan="3" class="muted">none yet</td></tr>'}</table>`;
+}
+
 async function pageCalibration(agent) {
   const [ov, a] = await Promise.all([api("/api/overview"), getAgent(agent)]);
   nav(agent, `#/a/${enc(agent)}/calibration`, a.alarms.counts);
   const insts = Object.keys((ov[agent] || { instances: {} }).instances);
+  const first = Object.values(a.calibrations || {}).filter((c) => !c.cleared).sort((x, y) => (x.next_due_ms ?? Infinity) - (y.next_due_ms ?? Infinity))[0];
   $("#main").innerHTML = `<h1>Calibrate a channel</h1><div class="two"><section class="card">
     <p class="muted">Put the sensor in a reference (bath, calibrator), wait until it settles, enter the reference value and
     take the point; repeat for each reference; then apply. The agent records as found and as left.</p>
@@ -500,7 +514,9 @@ async function pageCalibration(agent) {
     <label>Note (standard used, certificate)<input id="cal-note"></label>
     <div class="row"><button class="btn" id="cal-point" type="button">Take point</button>
     <button class="btn primary" id="cal-apply" type="button">Apply</button><button class="btn danger" id="cal-cancel" type="button">Cancel points</button></div>
-    </section><section class="card"><h2 id="cal-title">Record</h2><div id="cal-out" class="muted">Pick a channel.</div></section></div>`;
+    </section><div><section class="card"><h2 id="cal-title">Record</h2><div id="cal-out" class="muted">Pick a channel.</div></section>
+    <section class="card gap"><h2>Calibrated channels</h2>${calChannels(a.calibrations)}</section></div></div>`;
+  if (first) $("#cal-inst").value = first.instance;
   const base = () => ({ instance: $("#cal-inst").value, channel: $("#cal-ch").value.trim() });
   const load = async () => {
     const b = base();
@@ -522,6 +538,12 @@ async function pageCalibration(agent) {
     if (!names.includes($("#cal-ch").value.trim())) $("#cal-ch").value = names[0] || "";
     await load();
   };
+  document.querySelectorAll("tr[data-cal-ch]").forEach((tr) => tr.addEventListener("click", async () => {
+    $("#cal-inst").value = tr.dataset.calInst;
+    $("#cal-ch").value = tr.dataset.calCh;
+    await channels();
+  }));
+  if (first) $("#cal-ch").value = first.channel;
   $("#cal-inst").onchange = channels;
   $("#cal-ch").onchange = load;
   await channels();
