@@ -14,6 +14,7 @@ declares nothing is checked for NaN and infinity only.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
@@ -25,6 +26,7 @@ from edge_agent.drivers.dotted_keys import is_map
 
 BAD_VALUE: Final = str(Quality.BAD_VALUE)  # docs/messages.md, quality codes
 FLOAT32_MAX: Final = 3.4028234663852886e38  # a larger float32 value would travel as an infinity
+FLOAT64_MAX: Final = sys.float_info.max
 MAX_SHOWN_CHARS: Final = 80  # what came, as the event shows it
 MAX_NAMED_KEYS: Final = 10_000  # undeclared keys remembered (a driver inventing names must not grow memory)
 
@@ -108,6 +110,13 @@ class ValueGuard:
         self._exact = {s.key: s for s in specs or () if WILDCARD not in s.key}
         self._patterns = [s for s in specs or () if WILDCARD in s.key]
         self._cache: dict[str, ValueSpec | None] = {}  # concrete keys matched against the patterns
+        # scalar float declarations by key: the range a float must lie in (NaN never does); a finite
+        # float of a declared key, the common case, is then one lookup and one comparison
+        self._float_range = {
+            s.key: (-FLOAT32_MAX, FLOAT32_MAX) if s.dtype is DType.FLOAT32 else (-FLOAT64_MAX, FLOAT64_MAX)
+            for s in specs or ()
+            if WILDCARD not in s.key and s.length is None and s.dtype in _FLOATS
+        }
         self._report = report
         self.bad: set[str] = set()  # keys in a bad_value episode
         self._named: set[str] = set()  # undeclared keys already named in an event
@@ -150,7 +159,15 @@ class ValueGuard:
     ) -> None:
         prefix = ".".join(path) + "." if path else ""
         exact = None if self._open or self._patterns else self._exact  # spec() inlined: 500 tags a second
+        ranges = self._float_range if exact is not None else {}
+        bad = self.bad
         for k, value in d.items():
+            if type(value) is float and type(k) is str:  # the common case first: a declared float in range
+                span = ranges.get(prefix + k)
+                if span is not None and span[0] <= value <= span[1]:
+                    if bad and prefix + k in bad:
+                        bad.discard(prefix + k)
+                    continue
             if is_map(value) and isinstance(k, str):
                 self._walk(value, (*path, k), quality, changes, marks, undeclared)
                 continue
