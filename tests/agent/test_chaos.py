@@ -20,10 +20,15 @@ import msgpack
 import pytest
 from chaos_drivers import HOSTILE, install, instances_toml
 from edge_agent.agent.devtools.local_broker import LocalBroker
-from support import OTHER, STEADY, AgentProcess, RemoteAgent, Subscriber, write_config
+from support import OTHER, STEADY, AgentProcess, RemoteAgent, Subscriber, time_factor, write_config
 
 HEALTHY_INTERVAL_S = 0.5
 SLACK_S = 1.0  # on a loaded 2-core machine; the goal (interval + 100 ms) is measured by bench/chaos.py
+
+
+def slack_s() -> float:
+    """SLACK_S scaled to this machine now: an emulated Pi at nice 19 saw a 1.59-s gap at 0.5 s."""
+    return SLACK_S * time_factor()
 
 
 class Watchdog:
@@ -115,7 +120,7 @@ def test_hostile_drivers_cost_only_themselves(tmp_path: Path) -> None:
         sub.close()
     log = agent.log()
     assert rc == 0, log
-    assert stop_s < 5.0 + SLACK_S, f"stop took {stop_s:.2f} s"
+    assert stop_s < 5.0 + slack_s(), f"stop took {stop_s:.2f} s"
     assert "exiting with" in log and "still stuck" in log, "stuck reads were left behind, not waited for"
     assert "closing driver failed: RuntimeError: boom in close" in log, "a raising close() is logged, nothing more"
     assert threads_after <= threads_before + 1, f"100 restarts: threads {threads_before} -> {threads_after}"
@@ -127,7 +132,7 @@ def test_hostile_drivers_cost_only_themselves(tmp_path: Path) -> None:
     seqs = [e["seq"] for e in healthy]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "healthy: seq with no gap"
     gap_ms = max(b["ts"] - a["ts"] for a, b in itertools.pairwise(healthy))
-    assert gap_ms <= (HEALTHY_INTERVAL_S + SLACK_S) * 1000, f"healthy: largest gap {gap_ms} ms"
+    assert gap_ms <= (HEALTHY_INTERVAL_S + slack_s()) * 1000, f"healthy: largest gap {gap_ms} ms"
     assert all(e["d"]["value"] is not None for e in healthy if "value" in e["d"])
 
     # hang: one driver_hung per episode, even across 100 restarts; nulls with quality timeout
@@ -213,5 +218,5 @@ def test_pushes_of_hanging_instances_leave_the_others_alone(tmp_path: Path) -> N
     assert threads["lane_threads"] <= 2 + 5 and len(threads["stuck"]) <= 5, threads
     msgs = [m.env for m in agent.sub.on("edge/t1/data/steady")]  # 0.1 s, published every poll
     gap_ms = max(b["ts"] - a["ts"] for a, b in itertools.pairwise(msgs))
-    assert len(msgs) > 100 and gap_ms <= (0.1 + SLACK_S) * 1000, f"steady: largest gap {gap_ms} ms"
+    assert len(msgs) > 100 and gap_ms <= (0.1 + slack_s()) * 1000, f"steady: largest gap {gap_ms} ms"
     assert [e["seq"] for e in msgs] == list(range(msgs[0]["seq"], msgs[0]["seq"] + len(msgs)))
