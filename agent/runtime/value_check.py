@@ -35,6 +35,7 @@ _FLOATS: Final = (DType.FLOAT32, DType.FLOAT64)
 _NUMBERS: Final = (DType.FLOAT32, DType.FLOAT64, DType.INT)
 _OPEN: Final = ValueSpec(key=WILDCARD, dtype=DType.FLOAT64)  # marker: the source declares nothing
 _DROP: Final = object()
+_UNSEEN: Final = (math.inf, -math.inf)  # a key whose float range is not looked up yet (matches no float)
 
 Report = Callable[[str, str, dict[str, Any]], None]  # (kind, message, fields): an event of the instance
 
@@ -112,7 +113,7 @@ class ValueGuard:
         self._cache: dict[str, ValueSpec | None] = {}  # concrete keys matched against the patterns
         # scalar float declarations by key: the range a float must lie in (NaN never does); a finite
         # float of a declared key, the common case, is then one lookup and one comparison
-        self._float_range = {
+        self._float_range: dict[str, tuple[float, float] | None] = {
             s.key: (-FLOAT32_MAX, FLOAT32_MAX) if s.dtype is DType.FLOAT32 else (-FLOAT64_MAX, FLOAT64_MAX)
             for s in specs or ()
             if WILDCARD not in s.key and s.length is None and s.dtype in _FLOATS
@@ -133,6 +134,18 @@ class ValueGuard:
                 self._cache.clear()
             self._cache[key] = next((s for s in self._patterns if key_matches(s.key, key)), None)
         return self._cache[key]
+
+    def _learn_range(self, key: str) -> tuple[float, float] | None:
+        """The float range of ``key`` from its declaration (a pattern's, or none), remembered."""
+        spec = self.spec(key)
+        span = None
+        if spec is _OPEN:
+            span = (-FLOAT64_MAX, FLOAT64_MAX)  # a source that declares nothing: any finite float
+        elif spec is not None and spec.length is None and spec.dtype in _FLOATS:
+            span = (-FLOAT32_MAX, FLOAT32_MAX) if spec.dtype is DType.FLOAT32 else (-FLOAT64_MAX, FLOAT64_MAX)
+        if len(self._float_range) < MAX_NAMED_KEYS:  # a source inventing names must not grow memory
+            self._float_range[key] = span
+        return span
 
     def check(
         self, values: Mapping[str, Any], quality: Mapping[str, str] | None
@@ -159,11 +172,13 @@ class ValueGuard:
     ) -> None:
         prefix = ".".join(path) + "." if path else ""
         exact = None if self._open or self._patterns else self._exact  # spec() inlined: 500 tags a second
-        ranges = self._float_range if exact is not None else {}
+        ranges = self._float_range
         bad = self.bad
         for k, value in d.items():
             if type(value) is float and type(k) is str:  # the common case first: a declared float in range
-                span = ranges.get(prefix + k)
+                span = ranges.get(prefix + k, _UNSEEN)
+                if span is _UNSEEN:
+                    span = self._learn_range(prefix + k)
                 if span is not None and span[0] <= value <= span[1]:
                     if bad and prefix + k in bad:
                         bad.discard(prefix + k)
