@@ -145,6 +145,11 @@ def test_clock_steps_are_events_and_nothing_storms(tmp_path: Path, broker: Local
     for m in msgs:
         per_s[int(m.at)] = per_s.get(int(m.at), 0) + 1
     assert max(per_s.values()) <= 20, f"a burst after a step: {sorted(per_s.items())}"
+    ev_per_s: dict[int, list[str]] = {}  # every event of every instance: no storm after a step either
+    for m in subscriber.messages:
+        if m.topic.startswith("edge/t1/event/"):
+            ev_per_s.setdefault(int(m.at), []).append(f"{m.topic.rsplit('/', 1)[1]}:{m.env['d'].get('kind')}")
+    assert max(len(v) for v in ev_per_s.values()) <= 10, f"an event storm: {max(ev_per_s.values(), key=len)}"
     stamps = [m.env["ts"] for m in msgs]
     jumps = [b - a for a, b in itertools.pairwise(stamps) if abs(b - a) > 60_000]
     assert len(jumps) == len(STEPS), f"the ts of the data steps with the clock, once per step: {jumps}"
