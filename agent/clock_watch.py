@@ -50,11 +50,28 @@ def kernel_synchronised() -> bool | None:
     return None if state < 0 else state != TIME_ERROR
 
 
-def synchronised(flag: Path = TIMESYNCD_FLAG) -> bool | None:
-    """True once systemd-timesyncd or the kernel's NTP state says so; None when neither can tell."""
+TIMESYNCD = (Path("/usr/lib/systemd/systemd-timesyncd"), Path("/lib/systemd/systemd-timesyncd"))
+
+
+@functools.cache
+def _timesyncd_installed(paths: tuple[Path, ...] = TIMESYNCD) -> bool:
+    """Whether systemd-timesyncd is the time service (Debian installs one time daemon at a time)."""
+    return any(p.exists() for p in paths)
+
+
+def synchronised(flag: Path = TIMESYNCD_FLAG, timesyncd: tuple[Path, ...] = TIMESYNCD) -> bool | None:
+    """True once systemd-timesyncd or the kernel's NTP state says so; None when neither can tell.
+
+    Under the hardened unit (``ProtectClock=yes``, ``SystemCallFilter=~@privileged``) even a
+    read-only adjtimex is refused (EPERM; systemd issue 26413), so the kernel cannot be asked: where
+    systemd-timesyncd is the time service, no flag then means not yet synchronised (it writes the
+    flag at its first sync), or the clock of a Pi before NTP would pass for synchronised."""
     if flag.exists():
         return True
-    return kernel_synchronised()
+    kernel = kernel_synchronised()
+    if kernel is not None:
+        return kernel
+    return False if _timesyncd_installed(timesyncd) else None
 
 
 class ClockWatch:

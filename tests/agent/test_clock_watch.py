@@ -4,6 +4,7 @@ marks every envelope ``"tq": "unsynced"``."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,3 +59,17 @@ def test_the_envelope_says_tq_only_when_unsynced() -> None:
 
 def test_the_kernel_state_is_read_without_changing_it() -> None:
     assert clock_watch.kernel_synchronised() in (True, False, None)  # read-only adjtimex, any machine
+
+
+def test_under_the_hardened_unit_timesyncd_without_its_flag_is_not_synchronised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ProtectClock=yes refuses even a read-only adjtimex (EPERM): the kernel cannot tell. Then a
+    timesyncd that has not written its flag means a clock not synchronised yet (a Pi before NTP)."""
+    monkeypatch.setattr(clock_watch, "kernel_synchronised", lambda: None)
+    flag, binary = tmp_path / "synchronized", tmp_path / "systemd-timesyncd"
+    assert clock_watch.synchronised(flag, (tmp_path / "absent",)) is None, "no timesyncd, no kernel: cannot tell"
+    binary.touch()
+    assert clock_watch.synchronised(flag, (binary,)) is False
+    flag.touch()
+    assert clock_watch.synchronised(flag, (binary,)) is True
