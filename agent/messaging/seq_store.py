@@ -37,6 +37,7 @@ BLOCK_MIN = 32
 # reference plant) were ~25 MB/day; a crash costs a forward jump of at most one block per topic
 RESERVE_AHEAD_S = 3600.0
 MIN_WINDOW_S = 10.0  # a rate is measured over at least this long (the first block after start)
+FIRST_RATE_PER_S = 1.0  # assumed for a topic's first block, before its rate is known
 TRANSIENT_TOPICS = 256  # topics named by the network (answers to unknown command names), kept in memory
 DB_ERRORS = (sqlite3.Error, OSError)
 
@@ -205,9 +206,15 @@ class SeqStore:
         return self._handed.get(topic)
 
     def _block(self, topic: str, now: float, *, reset: bool = True) -> int:
-        """About RESERVE_AHEAD_S of ``topic``'s traffic, at least BLOCK_MIN numbers."""
+        """About RESERVE_AHEAD_S of ``topic``'s traffic, at least BLOCK_MIN numbers; while the rate
+        is not known yet (the first block of a topic), an hour at one message a second: a guess
+        from a few messages in a few seconds (360 numbers from one) made every 1-Hz topic reserve
+        again within minutes of the start, each a synced commit."""
         since, count = self._window.get(topic, (now, 0))
-        block = max(BLOCK_MIN, int(count / max(now - since, MIN_WINDOW_S) * RESERVE_AHEAD_S))
+        if now - since < MIN_WINDOW_S:
+            block = max(BLOCK_MIN, int(RESERVE_AHEAD_S * FIRST_RATE_PER_S))
+        else:
+            block = max(BLOCK_MIN, int(count / (now - since) * RESERVE_AHEAD_S))
         if reset:
             self._window[topic] = (now, 0)
         return block

@@ -98,7 +98,7 @@ def test_seq_clean_restart_continues_and_crash_never_repeats(tmp_path: Path) -> 
     s = SeqStore(tmp_path / "seq.sqlite")
     assert not s.was_clean
     nxt = s.next("a")
-    block = max(BLOCK_MIN, int(1 / seq_store.MIN_WINDOW_S * seq_store.RESERVE_AHEAD_S))  # 1 message so far
+    block = max(BLOCK_MIN, int(seq_store.FIRST_RATE_PER_S * seq_store.RESERVE_AHEAD_S))  # rate not known yet
     assert 9 < nxt <= 6 + block + 1, "after a crash seq skips the reserved block, never repeats"
     s.close()
 
@@ -119,8 +119,8 @@ def test_seq_store_failing_during_the_run_says_so_once_and_goes_on_in_memory(tmp
     first = [store.next("a") for _ in range(3)]
     assert store._db is not None
     store._db.close()  # the file becomes unusable (disk gone, I/O error...)
-    later = [store.next("a") for _ in range(2000)]  # beyond the reserved block: a write is attempted
-    assert first + later == list(range(1, 2004))  # no number repeated or skipped in this run
+    later = [store.next("a") for _ in range(4000)]  # beyond the reserved block: a write is attempted
+    assert first + later == list(range(1, 4004))  # no number repeated or skipped in this run
     assert len(faults) == 1 and "seq.sqlite" in faults[0]
     assert store.fault == faults[0]
     store.close()  # nothing to write any more: no error
@@ -137,8 +137,9 @@ class _Clock:
 
 
 def test_seq_reservations_are_rare_and_batched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # 40 topics at 1 msg/s for an hour: one synced write every few minutes for the whole agent
-    # (it was one per topic per minute: 2,400 an hour), and a crash still never repeats a number.
+    # 40 topics at 1 msg/s for two hours: a first block each (an hour at 1 msg/s), then the
+    # top-ups ride together (it was one write per topic per minute: 2,400 an hour), and a crash
+    # still never repeats a number.
     clock = _Clock()
     monkeypatch.setattr(seq_store, "time", clock)
     s = SeqStore(tmp_path / "seq.sqlite")
@@ -146,11 +147,11 @@ def test_seq_reservations_are_rare_and_batched(tmp_path: Path, monkeypatch: pyte
     real_write = s._write
     monkeypatch.setattr(s, "_write", lambda values: (writes.append(len(values)), real_write(values)))
     topics = [f"edge/a/data/i{n}" for n in range(40)]
-    for _ in range(3600):
+    for _ in range(7200):
         clock.now += 1.0
         for t in topics:
             s.next(t)
-    assert len(writes) <= 40 + 12, writes  # a first block each, then a few batched top-ups
+    assert len(writes) <= 40 + 6, writes  # a first block each, then a few batched top-ups
     assert max(writes) > 1, "top-ups of the other topics ride along in one transaction"
     last = {t: s._last[t] for t in topics}
     assert s._db is not None
