@@ -143,6 +143,19 @@ def test_due_times_and_errors_read_for_a_person() -> None:
             ("fmtDelta", [0.05, "degC"]),
             ("fmtDelta", [-0.4123, "degC"]),
             ("fmtDelta", [-0.001, "degC"]),
+            ("fmtDelta", [0.004, ""]),
+            ("fmtValue", [60.05, "degC", 1]),  # a calibration's reading: one decimal finer
         ]
     )
-    assert got == ["in 5 h", "overdue by 3 h", "in 40 min", "due now", "in 12 d", "+0.05", "-0.41", "0.00"]
+    assert got == [
+        "in 5 h",
+        "overdue by 3 h",
+        "in 40 min",
+        "due now",
+        "in 12 d",
+        "+0.05",
+        "-0.41",
+        "0.00",
+        "+0.004",
+        "60.05",
+    ]

@@ -9,7 +9,7 @@ const DECIMALS = {
   degC: 1, C: 1, degF: 1, K: 1, "degC/min": 2, "K/min": 2,
   "mm/s": 2, "in/s": 3, g: 3, "m/s2": 2, um: 0, Hz: 1, rpm: 0, dB: 1,
   "%": 1, s: 0, min: 1, h: 1, d: 1,
-  parts: 0, "parts/min": 1, "parts/h": 0, kWh: 1, "kWh/part": 3, kW: 2, W: 0,
+  parts: 0, "parts/min": 1, "parts/h": 0, kWh: 2, "kWh/part": 3, kW: 2, W: 0,
   V: 1, mV: 0, A: 2, mA: 2, ohm: 1, bar: 2, mbar: 0, kPa: 1, MPa: 3, psi: 1,
   "m3/h": 1, "l/min": 1, "kg/h": 1, kg: 2, mm: 2, m: 2,
 };
@@ -22,10 +22,11 @@ function decimalsFor(unit, v) {
 }
 
 // A value as the panel shows it: numbers by the rule above (a list of them, such as spectrum peaks,
-// each so), booleans on/off, "-" for none.
-function fmtValue(v, unit) {
+// each so), booleans on/off, "-" for none. ``finer``: decimals beyond the unit's (a calibration's
+// readings and references are finer than a routine reading).
+function fmtValue(v, unit, finer = 0) {
   if (v === null || v === undefined) return "-";
-  if (Array.isArray(v)) return v.map((x) => fmtValue(x, unit)).join(", ");
+  if (Array.isArray(v)) return v.map((x) => fmtValue(x, unit, finer)).join(", ");
   if (typeof v === "boolean") return v ? "on" : "off";
   if (typeof v !== "number") return String(v);
   if (!Number.isFinite(v)) return String(v);
@@ -33,7 +34,7 @@ function fmtValue(v, unit) {
   if (Number.isInteger(v) && !known) return String(v);  // counts, codes, states
   const a = Math.abs(v);
   if (!known && a !== 0 && (a >= 1e6 || a < 1e-4)) return v.toExponential(OTHER_SIGNIFICANT - 1);
-  let text = v.toFixed(decimalsFor(unit || "", v));
+  let text = v.toFixed(decimalsFor(unit || "", v) + (known ? finer : 0));
   if (!known && text.includes(".")) text = text.replace(/\.?0+$/, "");  // no unit, no column to align: 0.004, not 0.00400
   return /^-0(\.0*)?$/.test(text) ? text.slice(1) : text;  // float noise below the resolution reads 0, not -0.0
 }
@@ -41,9 +42,8 @@ function fmtValue(v, unit) {
 // A difference (a calibration error): signed, one decimal finer than the unit's values.
 function fmtDelta(v, unit) {
   if (typeof v !== "number" || !Number.isFinite(v)) return "-";
-  const d = unit in DECIMALS ? DECIMALS[unit] + 1 : decimalsFor("", v);
-  const text = v.toFixed(d);
-  return /^-?0(\.0*)?$/.test(text) ? text.replace("-", "") : `${v > 0 ? "+" : ""}${text}`;
+  const text = fmtValue(v, unit, 1);
+  return v > 0 && /[1-9]/.test(text) ? `+${text}` : text;
 }
 
 // How far off a time is, for a person: "in 40 min", "in 5 h", "in 12 d", "overdue by 3 h"; within a

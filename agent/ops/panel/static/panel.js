@@ -213,7 +213,8 @@ async function pageInstance(agent, inst) {
   if (!trend.key || !(trend.key in data.values)) trend.key = keys.find((k) => k in units && typeof data.values[k] === "number") || keys[0];
   const rows = keys.map((k) => {
     const q = data.quality[k] || "good";
-    return `<tr class="pick ${k === trend.key ? "chosen" : ""}" data-key="${esc(k)}"><td>${esc(k)}</td>
+    // a long dotted key (diagnosis.misalignment.evidence) may wrap after a dot, not push the table past the screen
+    return `<tr class="pick ${k === trend.key ? "chosen" : ""}" data-key="${esc(k)}"><td>${esc(k).replace(/\./g, ".<wbr>")}</td>
       <td class="num" id="v-${esc(k)}">${esc(fmt(data.values[k], units[k]))}</td><td>${esc(units[k] || "")}</td>
       <td><span class="q ${qClass(q)}">${esc(q)}</span></td></tr>`;
   }).join("");
@@ -468,7 +469,7 @@ async function pageMaintenance(agent) {
 function calRecord(r) {
   const a = r.active;
   const unit = (a && a.unit) || "";
-  const u = (v) => `${fmt(v, unit)}${unit ? ` ${unit}` : ""}`;
+  const u = (v) => `${fmtValue(v, unit, 1)}${unit ? ` ${unit}` : ""}`;  // a calibration is finer than a reading
   const err = (v) => (typeof v === "number" ? `${fmtDelta(v, unit)}${unit ? ` ${unit}` : ""}` : "-");
   const rows = [];
   const pending = r.pending || [];
@@ -481,7 +482,8 @@ function calRecord(r) {
     rows.push(["As left", (a.as_left || []).length ? a.as_left.map((c) => `${u(c.reading)} at ${u(c.reference)} (${err(c.error)})`).join("; ") : "not checked yet"]);
     if (typeof a.next_due_ms === "number") rows.push(["Next due", `${whenMin(a.next_due_ms)}, ${untilText(a.next_due_ms, Date.now())}`]);
   }
-  const earlier = (r.history || []).filter((h) => typeof h.ts_ms === "number" && (!a || h.ts_ms !== a.ts_ms)).slice(0, 5)
+  // the records before (the one in force is above; its as-left checks are in its "As left")
+  const earlier = (r.history || []).filter((h) => typeof h.ts_ms === "number" && !h.check && (!a || h.ts_ms !== a.ts_ms)).slice(0, 5)
     .map((h) => `${whenMin(h.ts_ms)} ${h.by}: ${h.cleared ? "cleared" : `as found ${err(h.as_found_error)}`}`);
   if (earlier.length) rows.push(["Earlier", earlier.join("; ")]);
   const head = a ? "" : `<p class="muted">${pending.length ? "Not calibrated yet." : "Not calibrated yet, no points taken."}</p>`;
