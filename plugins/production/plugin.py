@@ -40,6 +40,7 @@ from edge_agent.plugins.production.oee import (
 
 STATE_KEY = "production"  # the plugin's key in the state store
 TOP_REASONS = 5
+BEGUN_KEPT = 8  # shifts remembered as begun: more than a step back can reach into
 
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 
@@ -131,7 +132,8 @@ class ProductionPlugin(Plugin):
         self.lifetime = Totals()
         self.shift_totals = Totals()
         self.shift_key: tuple[str, dt.datetime] | None = None
-        self.newest_start: dt.datetime | None = None  # the latest shift begun: never begun again
+        # the last shifts begun (name, start): never begun again (a step back into a reported one)
+        self.begun: list[tuple[str, dt.datetime]] = []
         self.energy = EnergyCounter()
         self.state: RunState | None = None
         self.state_since = 0.0
@@ -149,8 +151,8 @@ class ProductionPlugin(Plugin):
                 name, started = saved["shift_key"]
                 self.shift_key = (str(name), dt.datetime.fromisoformat(started))
                 self.shift_totals = Totals.from_dict(saved["shift"])
-            newest = saved.get("newest_start") or (self.shift_key[1].isoformat() if self.shift_key else None)
-            self.newest_start = None if newest is None else dt.datetime.fromisoformat(newest)
+            begun = saved.get("begun") or ([list(saved["shift_key"])] if saved.get("shift_key") else [])
+            self.begun = [(str(n), dt.datetime.fromisoformat(t)) for n, t in begun]
             self.total.last, self.second.last = saved.get("total_last"), saved.get("second_last")
             self.energy.last = saved.get("energy_last")
         except (KeyError, TypeError, ValueError) as exc:  # a damaged or foreign entry: start afresh
@@ -166,7 +168,7 @@ class ProductionPlugin(Plugin):
                 "lifetime": self.lifetime.to_dict(),
                 "shift_key": key,
                 "shift": self.shift_totals.to_dict(),
-                "newest_start": None if self.newest_start is None else self.newest_start.isoformat(),
+                "begun": [[n, t.isoformat()] for n, t in self.begun],
                 "total_last": self.total.last,
                 "second_last": self.second.last,
                 "energy_last": self.energy.last,
@@ -273,7 +275,7 @@ class ProductionPlugin(Plugin):
         self.shift_key = key
         self.shift_totals = Totals()
         if key is not None:
-            self.newest_start = key[1]
+            self.begun = [*self.begun, key][-BEGUN_KEPT:]
 
     def _stepped_back(self, key: tuple[str, dt.datetime] | None, wall: dt.datetime) -> bool:
         """The wall clock stepped back (issue 29): a time before the running shift's start does not
@@ -281,7 +283,7 @@ class ProductionPlugin(Plugin):
         shift's time per state runs on the monotonic clock, so nothing is counted twice."""
         if self.shift_key is not None and wall < self.shift_key[1]:
             return True
-        return key is not None and self.newest_start is not None and key[1] <= self.newest_start
+        return key in self.begun
 
     def _end_of(self, key: tuple[str, dt.datetime]) -> dt.datetime:
         shift = next((s for s in self.shifts if s.name == key[0]), None)

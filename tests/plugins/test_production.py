@@ -197,3 +197,34 @@ def test_a_clock_that_steps_neither_ends_a_shift_twice_nor_books_the_jump() -> N
     assert booked == pytest.approx(119 * 60.0), "only the time that passed (119 poll intervals), not the jumps"
     assert h.emitted[-1].values["shift"]["name"] == "B"
     assert h.emitted[-1].values["shift"]["running_s"] == pytest.approx(30 * 60.0)
+
+
+def test_a_new_shift_calendar_pushed_mid_shift_takes_over_at_once() -> None:
+    """The 'never begin a shift twice' rule (a step back) must not hold a pushed calendar back:
+    shift A (06:00-14:00) runs, a push replaces it by X (05:00-13:00); the restarted instance ends
+    A and runs X at once, as before."""
+    from edge_agent.plugins.contract import AgentInfo, MemoryStore
+
+    link, store = StaticLink(), MemoryStore()
+    clock = ManualClock(start_s=0.0, epoch_ms=MONDAY_0600_UTC_MS + 3600_000)  # 07:00
+    link.values.update({("plc", "parts"): 0, ("plc", "running"): True})
+
+    def run(shifts: list[dict[str, str]], polls: int) -> Harness:
+        options = {"total_count": {"instance": "plc", "key": "parts"}, "running": {"instance": "plc", "key": "running"},
+                   "ideal_cycle_time_s": 2.0, "shifts": shifts}  # fmt: skip
+        h = Harness(SPEC, options=options, clock=clock, link=link, interval_s=60, agent=AgentInfo(store=store))
+
+        async def main() -> None:
+            await h.start()
+            for _ in range(polls):
+                await h.poll()
+                clock.advance(60.0)
+            await h.close()
+
+        asyncio.run(main())
+        return h
+
+    run([{"name": "A", "start": "06:00", "end": "14:00"}], 5)
+    h = run([{"name": "X", "start": "05:00", "end": "13:00"}], 3)
+    assert [e.fields["name"] for e in h.events if e.kind == "shift_end"] == ["A"]
+    assert h.emitted[-1].values["shift"]["name"] == "X"
