@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.agent.ops.panel.security import set_user
-from support import ROOT, AgentProcess, Subscriber, write_config
+from support import ROOT, AgentProcess, Subscriber, scaled, write_config
 
 INSTANCES = """
 [[instances]]
@@ -125,7 +125,7 @@ class PanelPlant:
         self._wait_panel()
 
     def _wait_panel(self) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + scaled(30)
         while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(self.url + "/api/me", timeout=2).read()

@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from edge_agent.agent.devtools.local_broker import free_port, wait_port
 from paho.mqtt.enums import CallbackAPIVersion
-from support import BASE, ROOT, AgentProcess, cli, write_config
+from support import BASE, ROOT, AgentProcess, cli, scaled, write_config
 
 USERS = ("ops", "t1", "t2", "t3", "scada", "panel")
 
@@ -145,7 +145,7 @@ def test_ops_fleet_against_mosquitto_with_passwords_and_acl(tmp_path: Path, acl_
         forged = {"version": version + 5, "config": {"instances": []}, "id": "forged"}
         spy.publish("edge/t1/config/set", msgpack.packb(forged))
         t3 = start_agent(tmp_path, acl_broker, "t3")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + scaled(30)
         while time.monotonic() < deadline:
             inv = {a["id"]: a for a in json.loads(cli("fleet", "--json", "--wait", "1.5", *ops).stdout)}
             if inv["t3"]["online"] and inv["t3"]["version"] == version:
@@ -239,7 +239,7 @@ def test_sparkplug_through_the_shipped_acl(tmp_path: Path, acl_broker: AclBroker
         write_config(d / "agent.toml", state_dir=d / "state", instances=BASE, extra=extra), acl_broker.url
     )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + scaled(20)
         while "spBv1.0/plant/DDATA/t1/steady" not in scada.got and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "spBv1.0/plant/NBIRTH/t1" in scada.got and "spBv1.0/plant/DBIRTH/t1/steady" in scada.got, scada.got[:5]

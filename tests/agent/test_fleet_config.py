@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge_agent.agent.devtools.local_broker import LocalBroker, free_port
 from edge_agent.agent.remote.signing import TrustedKeyError, key_id, parse_public_key, sign
-from support import BASE, OTHER, ROOT, STEADY, AgentProcess, Subscriber, write_config
+from support import BASE, OTHER, ROOT, STEADY, AgentProcess, Subscriber, scaled, write_config
 
 
 class Agent:
@@ -309,7 +309,7 @@ def test_run_does_not_claim_a_remote_config_when_none_is_applied(tmp_path: Path,
             env=env,
         )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + scaled(20)
         while "connected to" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge_agent.agent.config.layers import APPLIED_FILE
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.remote.signing import sign
-from support import OTHER, STEADY, AgentProcess, RemoteAgent
+from support import OTHER, STEADY, AgentProcess, RemoteAgent, scaled
 
 
 def bound(version: int, config: dict[str, Any], target: str = "agent:t1", ttl: float = 60) -> dict[str, Any]:
@@ -173,7 +173,7 @@ def test_atomic_write_is_old_or_new_after_sigkill(tmp_path: Path) -> None:
     target = tmp_path / APPLIED_FILE
     for i in range(10):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], env={**os.environ})
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + scaled(20)
         while not target.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.01 + 0.013 * i)  # kill at varied moments of the write cycle

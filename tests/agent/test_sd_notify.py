@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from edge_agent.agent.runtime.sd_notify import Notifier, socket_address, watchdog_task
+from support import scaled
 
 
 class FakeSystemd:
@@ -225,12 +226,12 @@ def test_real_agent_under_fake_systemd(tmp_path: Path) -> None:
     )
     proc = subprocess.Popen([cli, "run", "-c", str(config)], env=env, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + scaled(30)
         while len(fake.ping_times()) < 3 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-        deadline = time.monotonic() + 5  # STOPPING=1 was sent before exit; let the reader catch up
+        _, stderr = proc.communicate(timeout=scaled(30))
+        deadline = time.monotonic() + scaled(5)  # STOPPING=1 was sent before exit; let the reader catch up
         while "STOPPING=1" not in fake.messages() and time.monotonic() < deadline:
             time.sleep(0.005)
     finally:

@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from edge_agent.drivers.gpio.driver import SPEC, Debouncer, GpioDriver, GpioOptions, Tachometer, check, make_factory
 from gpiozero.pins.mock import MockFactory, MockPin, PinState
+from support import scaled
 
 
 class ScriptedPin(MockPin):
@@ -131,7 +132,7 @@ def test_sim_backend_generates_pulses() -> None:
     d = SPEC.factory(o)
     assert isinstance(d, GpioDriver)
     d.open()
-    deadline = time.monotonic() + 5.0
+    deadline = time.monotonic() + scaled(5.0)
     while d.read().values["parts"] == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     d.close()
