@@ -274,7 +274,7 @@ def test_the_page_styles_survive_its_own_csp() -> None:
     from edge_agent.agent.ops import panel
 
     static = Path(panel.__file__).parent / "static"
-    for name in ("panel.js", "index.html"):
+    for name in ("panel.js", "format.js", "index.html"):
         text = (static / name).read_text(encoding="utf-8")
         assert not re.search(r"\bstyle\s*=", text), f"{name}: inline style attribute, blocked by the CSP"
     css = (static / "panel.css").read_text(encoding="utf-8")
