@@ -155,10 +155,13 @@ class Authority:
         if doc["target"] != mine:
             raise Unauthorized(f"target: {doc['target']!r} is not this agent ({mine})")
         expires, now = doc["expires"], time.time()
+        # a Pi before NTP judges expiry by a clock days behind: the answer says what it reads (issue 29)
+        reads = f"; this agent's clock reads {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(now))} UTC"
         if not isinstance(expires, int) or isinstance(expires, bool) or expires < now:
-            raise Unauthorized("expires: the command has expired (or is not Unix seconds)")
+            raise Unauthorized(f"expires: the command has expired (or is not Unix seconds{reads})")
         if expires > now + MAX_COMMAND_TTL_S:
-            raise Unauthorized(f"expires: more than {MAX_COMMAND_TTL_S} s ahead (signed commands are short-lived)")
+            ahead = f"more than {MAX_COMMAND_TTL_S} s ahead"
+            raise Unauthorized(f"expires: {ahead} (signed commands are short-lived{reads})")
         if not isinstance(doc["nonce"], str) or not 8 <= len(doc["nonce"]) <= 128:
             raise Unauthorized("nonce: must be a string of 8-128 characters")
 
