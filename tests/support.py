@@ -217,7 +217,9 @@ class RemoteAgent:
             state_dir=tmp / "state",
             instances=BASE,
             # tests push and command as fast as they can: no inbound flood limit in their way
-            extra="[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\ninbound_per_s = 100000\ninbound_burst = 100000\n"
+            # and the 3-s window a pushed instance has to prove itself grows with the machine's slowness
+            extra=f"[remote]\nmin_interval_s = 0\nverify_timeout_s = {scaled(3):.1f}\n"
+            + "inbound_per_s = 100000\ninbound_burst = 100000\n"
             + extra,
         )
         self.sub = Subscriber(broker.url)
@@ -238,7 +240,9 @@ class RemoteAgent:
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """``edge-agent ARGS`` as a child process, never with the developer's own CLI config."""
+    """``edge-agent ARGS`` as a child process, never with the developer's own CLI config.
+
+    ``timeout`` is in idle-VM seconds (scaled to this machine)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_AGENT_")}
     full_env["EDGE_AGENT_CLI_CONFIG"] = os.devnull + ".absent"  # never the developer's own file
     full_env.update(env or {})
@@ -249,7 +253,7 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> s
         [sys.executable, "-m", "edge_agent.agent", *args],
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=scaled(timeout),
         env=full_env,
         cwd=ROOT,
     )

@@ -19,7 +19,7 @@ from edge_agent.agent.remote.write_gate import WriteRefused, check_authority, ch
 from edge_agent.agent.sparkplug.payload import DataType, Payload, set_value
 from plc_known import known_plc_server, toml_tags
 from spb_rules import Recorder
-from support import AgentProcess, RemoteAgent, Subscriber, cli, write_config
+from support import AgentProcess, RemoteAgent, Subscriber, cli, scaled, write_config
 
 
 def _plc_table(name: str, port: int, tags: list[dict[str, Any]], allow_writes: bool) -> dict[str, Any]:
@@ -63,7 +63,7 @@ class PlcAgent:
             tmp / "a.toml",
             state_dir=tmp / "s",
             instances=_instances_toml(plc1),
-            extra="[remote]\nmin_interval_s = 0\nverify_timeout_s = 5\n" + extra,
+            extra=f"[remote]\nmin_interval_s = 0\nverify_timeout_s = {scaled(5):.1f}\n" + extra,
         )
         self.sub = Subscriber(broker.url)
         self.proc = AgentProcess(cfg, broker.url)

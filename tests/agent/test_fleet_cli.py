@@ -74,7 +74,7 @@ def start_agent(tmp: Path, broker: AclBroker, agent_id: str, groups: str = "", r
     d = tmp / agent_id
     d.mkdir(exist_ok=True)
     extra = f'username = "{agent_id}"\npassword_file = "{tmp / (agent_id + ".pass")}"\n'
-    extra += '[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\npush_hosts = ["127.0.0.1"]\n' + remote
+    extra += f'[remote]\nmin_interval_s = 0\nverify_timeout_s = {scaled(3):.1f}\npush_hosts = ["127.0.0.1"]\n' + remote
     cfg = write_config(d / "agent.toml", state_dir=d / "state", instances=BASE, agent_id=agent_id, extra=extra)
     if groups:
         cfg.write_text(cfg.read_text().replace(f'id = "{agent_id}"\n', f'id = "{agent_id}"\ngroups = [{groups}]\n'))

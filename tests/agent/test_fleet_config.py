@@ -27,7 +27,7 @@ class Agent:
         self.id = agent_id
         self.dir = tmp / agent_id
         self.dir.mkdir(exist_ok=True)
-        self.remote_extra = "[remote]\nmin_interval_s = 0\nverify_timeout_s = 3\n" + extra
+        self.remote_extra = f"[remote]\nmin_interval_s = 0\nverify_timeout_s = {scaled(3):.1f}\n" + extra
         self.agent_extra = agent_extra
         self.cfg = self.write(BASE)
         self.broker = broker

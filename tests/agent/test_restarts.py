@@ -13,7 +13,7 @@ from edge_agent.agent.config.registry import load_registry
 from edge_agent.agent.config.schema import build
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.runtime.bootstrap import build_runtime
-from support import Subscriber
+from support import Subscriber, scaled
 
 RESTARTS = 400
 
@@ -23,7 +23,7 @@ def _config(tmp: Path, url: str) -> Any:
         "agent": {"id": "t1", "state_dir": str(tmp / "state")},
         "mqtt": {"url": url, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
         "spool": {"enabled": False},
-        "remote": {"min_interval_s": 0, "verify_timeout_s": 3},
+        "remote": {"min_interval_s": 0, "verify_timeout_s": scaled(3)},
         "instances": [
             {"name": "other", "plugin": "values", "interval_s": 0.2, "driver": {"type": "sim", "profile": "square"}},
             {"name": "steady", "plugin": "values", "interval_s": 0.5, "driver": {"type": "sim"}},
