@@ -23,6 +23,13 @@ TAHU_JS = ROOT / "tests" / "agent" / "tahu_decode.js"
 VALUE_FIELD = {1: "intValue", 2: "intValue", 3: "intValue", 5: "intValue", 6: "intValue", 7: "intValue"}
 VALUE_FIELD |= {4: "longValue", 8: "longValue", 13: "longValue", 9: "floatValue", 10: "doubleValue"}
 VALUE_FIELD |= {11: "booleanValue", 12: "stringValue", 14: "stringValue"}
+# PropertyValue types (6.4.8: the basic types, PropertySet 20, PropertySetList 21)
+PROPERTY_TYPES = set(range(1, 15)) | {20, 21}
+QUALITY_CODES = {0, 192, 500}  # 6.4.9.1 (tck-id-payloads-propertyset-quality-value-value)
+# types of the property keys hosts know: Quality by the spec (Int32), the rest by the convention
+# Tahu and Ignition's MQTT Engine read (engUnit, readOnly, ...); qualityReason is ours
+KNOWN_PROPERTY_TYPES = {"Quality": {3}, "engUnit": {12}, "engLow": {9, 10}, "engHigh": {9, 10}}
+KNOWN_PROPERTY_TYPES |= {"readOnly": {11}, "Documentation": {12}, "Tooltip": {12}, "qualityReason": {12}}
 
 
 def tahu_available() -> bool:
@@ -204,7 +211,7 @@ def _births(where: str, metrics: list[dict[str, Any]], types: dict[int, int]) ->
         types[alias] = m["datatype"]
         if not m.get("isNull") and VALUE_FIELD.get(m["datatype"]) not in m:
             bad.append(f"{where}: {m['name']} value not in the field of datatype {m['datatype']}")
-    return bad
+    return bad + [p for m in metrics for p in property_violations(where, m)]
 
 
 def _data(where: str, metrics: list[dict[str, Any]], types: dict[int, int]) -> list[str]:
@@ -220,6 +227,37 @@ def _data(where: str, metrics: list[dict[str, Any]], types: dict[int, int]) -> l
             bad.append(f"{where}: DATA metric {alias} without timestamp")
         if not m.get("isNull") and VALUE_FIELD.get(types[alias]) not in m:
             bad.append(f"{where}: alias {alias} value not in the field of its datatype {types[alias]}")
+        bad += property_violations(where, m)
+    return bad
+
+
+def property_violations(where: str, metric: dict[str, Any]) -> list[str]:
+    """A metric's PropertySet against 6.4.8-6.4.9 (Payloads): as many values as keys, every value
+    typed (with a type a property may have) and in the field of its type, the Quality property an
+    Int32 0, 192 or 500, and the keys hosts know with the type they read."""
+    props = metric.get("properties")
+    if props is None:
+        return []
+    what = f"{where}: metric {metric.get('name', metric.get('alias'))}"
+    keys, values = props.get("keys", []), props.get("values", [])
+    if len(keys) != len(values):
+        return [f"{what}: PropertySet with {len(keys)} keys and {len(values)} values"]
+    bad = []
+    for key, pv in zip(keys, values, strict=True):
+        kind = pv.get("type")
+        if kind not in PROPERTY_TYPES:
+            bad.append(f"{what}: property {key} with type {kind}")
+            continue
+        allowed = KNOWN_PROPERTY_TYPES.get(key)
+        if allowed is not None and kind not in allowed:
+            bad.append(f"{what}: property {key} of type {kind}, hosts read {sorted(allowed)}")
+        if pv.get("isNull"):
+            continue
+        field = VALUE_FIELD.get(kind)
+        if field is not None and field not in pv:
+            bad.append(f"{what}: property {key} value not in the field of its type {kind}: {pv}")
+        if key == "Quality" and pv.get("intValue") not in QUALITY_CODES:
+            bad.append(f"{what}: Quality {pv.get('intValue')} is not one of 0, 192, 500")
     return bad
 
 

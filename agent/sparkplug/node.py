@@ -23,7 +23,7 @@ from edge_agent.agent.sparkplug.commands import NEXT_SERVER, REBIRTH, NodeComman
 from edge_agent.agent.sparkplug.payload import (
     DataType,
     Payload,
-    quality_code,
+    quality_properties,
     set_properties,
     set_value,
 )
@@ -245,8 +245,8 @@ class SparkplugNode:
         props: dict[str, tuple[DataType, Any]] = {}
         if birth and md.unit:
             props["engUnit"] = (DataType.STRING, md.unit)
-        if birth or quality:
-            props["Quality"] = (DataType.INT32, quality_code(md.quality))
+        if birth or quality:  # 0, 192 or 500 only, our reason beside it (docs/sparkplug.md, quality)
+            props.update(quality_properties(md.quality, birth=birth))
         if props:
             set_properties(m, props)
 

@@ -48,26 +48,31 @@ FROM_DTYPE = {
 _32_BIT = {DataType.INT8, DataType.INT16, DataType.INT32, DataType.UINT8, DataType.UINT16, DataType.UINT32}
 _64_BIT = {DataType.INT64, DataType.UINT64, DataType.DATETIME}
 
-# Our quality codes -> OPC DA quality (what Ignition's MQTT Engine reads from the "Quality"
-# property: 192 good, 64 uncertain, 0-28 bad with a sub-status).
-OPC_QUALITY = {
-    "good": 192,
-    "uncertain": 64,
-    "stale": 68,  # uncertain, last usable value
-    "out_of_range": 84,  # uncertain, engineering units exceeded
-    "implausible": 84,
-    "bad": 0,
-    "illegal_address": 4,  # bad, configuration error
-    "device_busy": 8,  # bad, not connected (the device cannot answer now)
-    "device_error": 12,  # bad, device failure
-    "open_circuit": 16,  # bad, sensor failure
-    "short_circuit": 16,
-    "stuck": 16,
-    "overrun": 20,  # bad, last known value
-    "timeout": 24,  # bad, communication failure
-    "comm_error": 24,
+
+class QualityCode(enum.IntEnum):
+    """The only values of a metric's ``Quality`` property (Int32; Sparkplug 3.0 6.4.9.1, Quality
+    Codes: tck-id-payloads-propertyset-quality-value-type and -value-value)."""
+
+    BAD = 0
+    GOOD = 192
+    STALE = 500
+
+
+QUALITY_KEY = "Quality"  # the one property key the specification defines
+REASON_KEY = "qualityReason"  # ours (a custom PropertySet key, 6.4.8): our quality code, e.g. "open_circuit"
+REASON_MAX_CHARS = 64  # a plugin's quality string is not checked against the list: bound what we forward
+
+# Our quality codes (docs/messages.md) -> Sparkplug. Sparkplug has no "uncertain" level: GOOD
+# would tell every host the value can be trusted (alarms, historians and "use only good values"
+# logic take it), which we do not claim; STALE says "not updated", which is not what uncertain
+# means. So anything not good and not stale is BAD; the value itself still travels (not is_null)
+# and REASON_KEY says why (docs/sparkplug.md, quality).
+SPARKPLUG_QUALITY: dict[str, QualityCode] = {
+    "good": QualityCode.GOOD,
+    "stale": QualityCode.STALE,  # a held value, not updated
+    # everything else, including codes this table does not know: BAD
 }
-GOOD = 192
+GOOD = int(QualityCode.GOOD)
 
 
 def guess_type(value: Any) -> DataType:
@@ -138,8 +143,25 @@ def set_properties(m: Any, props: Mapping[str, tuple[DataType, Any]]) -> None:
             pv.string_value = str(value)
 
 
-def quality_code(q: str | None) -> int:
-    return GOOD if q is None else OPC_QUALITY.get(q, 0)
+def quality_code(q: str | None) -> QualityCode:
+    """Our quality code (None: good) -> the Sparkplug ``Quality`` value (0, 192 or 500)."""
+    return QualityCode.GOOD if q is None else SPARKPLUG_QUALITY.get(q, QualityCode.BAD)
+
+
+def quality_properties(q: str | None, *, birth: bool) -> dict[str, tuple[DataType, Any]]:
+    """The ``Quality`` property (Int32, 0/192/500) and, beside it, our reason (String): with every
+    quality that is not good, and as "good" in a DATA that clears one (a host keeping the last
+    property value must not keep an old reason); a birth of a good metric needs none."""
+    props: dict[str, tuple[DataType, Any]] = {QUALITY_KEY: (DataType.INT32, quality_code(q))}
+    if q is not None or not birth:
+        props[REASON_KEY] = (DataType.STRING, _reason(q))
+    return props
+
+
+def _reason(q: str | None) -> str:
+    """Our code as a property string: bounded, valid UTF-8 whatever a plugin put in it."""
+    text = "good" if q is None else str(q)
+    return text.encode("utf-8", "replace").decode("utf-8")[:REASON_MAX_CHARS]
 
 
 def metric_name(key: str) -> str:

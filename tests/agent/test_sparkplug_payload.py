@@ -9,8 +9,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from edge_agent.agent.sparkplug.payload import DataType, Payload, get_value, set_value, to_dict
+from edge_agent.agent.sparkplug.payload import (
+    REASON_MAX_CHARS,
+    DataType,
+    Payload,
+    QualityCode,
+    get_value,
+    quality_code,
+    quality_properties,
+    set_properties,
+    set_value,
+    to_dict,
+)
 from edge_agent.agent.sparkplug.topics import event_flags
+from edge_agent.drivers.contract import Quality
+from spb_rules import property_violations
 
 ROOT = Path(__file__).resolve().parents[2]
 SP = ROOT / "agent" / "sparkplug"
@@ -153,3 +166,47 @@ def test_a_primary_host_is_accepted_before_the_clock_is_synchronised() -> None:
     node.clock_trusted = lambda: True  # synchronised (and 3 days behind the host: the host is now refused)
     cmds.on_state("spBv1.0/STATE/scada", state(False, host_now + 1))
     assert node.host_online and told == ["state_refused", "state_refused"]
+
+
+@pytest.mark.parametrize("q", [None, *(str(q) for q in Quality), "something_new", "\ud800" + "x" * 200])
+def test_every_quality_code_becomes_bad_good_or_stale_with_our_reason_beside_it(q: str | None) -> None:
+    """Sparkplug 3.0 6.4.9.1: the Quality property is an Int32 0, 192 or 500; our code (even one
+    the table does not know, or a hostile string) goes in qualityReason, bounded and valid UTF-8."""
+    p = Payload()
+    m = p.metrics.add()
+    set_properties(m, quality_properties(q, birth=False))
+    back = Payload()
+    back.ParseFromString(p.SerializeToString())
+    props = dict(zip(back.metrics[0].properties.keys, back.metrics[0].properties.values, strict=True))
+    assert props["Quality"].type == DataType.INT32 and props["Quality"].WhichOneof("value") == "int_value"
+    expected = {None: 192, "good": 192, "stale": 500}.get(q, 0)
+    assert props["Quality"].int_value == expected == quality_code(q)
+    assert props["qualityReason"].type == DataType.STRING
+    reason = props["qualityReason"].string_value
+    if q is None or len(q) <= REASON_MAX_CHARS:
+        assert reason == (q or "good")
+    else:
+        assert reason == "?" + "x" * (REASON_MAX_CHARS - 1)  # the lone surrogate replaced, then cut
+
+
+def test_a_birth_of_a_good_metric_carries_quality_alone() -> None:
+    assert quality_properties(None, birth=True) == {"Quality": (DataType.INT32, QualityCode.GOOD)}
+    assert set(quality_properties("timeout", birth=True)) == {"Quality", "qualityReason"}
+
+
+def test_the_property_rules_catch_what_a_host_would_flag() -> None:
+    """tests/spb_rules.property_violations fires on each rule (a checker that passes all is no check)."""
+
+    def check(keys: list[str], values: list[dict[str, object]]) -> list[str]:
+        return property_violations("x", {"name": "m", "properties": {"keys": keys, "values": values}})
+
+    assert check(["Quality", "engUnit", "qualityReason"], [
+        {"type": 3, "intValue": 0}, {"type": 12, "stringValue": "mm/s"}, {"type": 12, "stringValue": "timeout"},
+    ]) == []  # fmt: skip
+    assert "not one of 0, 192, 500" in check(["Quality"], [{"type": 3, "intValue": 68}])[0]
+    assert "hosts read [3]" in check(["Quality"], [{"type": 7, "intValue": 192}])[0]
+    assert "hosts read [12]" in check(["engUnit"], [{"type": 3, "intValue": 1}])[0]
+    assert "hosts read [11]" in check(["readOnly"], [{"type": 12, "stringValue": "yes"}])[0]
+    assert "not in the field" in check(["custom"], [{"type": 10, "stringValue": "1.5"}])[0]
+    assert "with type 0" in check(["custom"], [{"type": 0}])[0]
+    assert "2 keys and 1 values" in check(["a", "b"], [{"type": 12, "stringValue": "x"}])[0]
