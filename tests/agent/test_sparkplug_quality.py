@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.sparkplug.payload import Payload
-from spb_rules import QUALITY_CODES, Recorder, tahu_available, tahu_decode, violations
+from spb_rules import QUALITY_CODES, Recorder, birth_names, tahu_available, tahu_decode, violations
 from support import AgentProcess, write_config
 
 pytestmark = pytest.mark.skipif(not tahu_available(), reason="needs node and `make npm` (Tahu's sparkplug-payload)")
@@ -141,3 +141,5 @@ def test_every_quality_is_bad_good_or_stale_through_faults_and_replay(
     assert any(d == "plc" and r in ("comm_error", "timeout", "device_busy") for d, r in reasons), reasons
     assert ("junk", "bad_value") in reasons, reasons
     assert any(h and q.get("intValue") == 0 for _, h, q in quality), "the replay carries the faults' quality"
+    plc = birth_names(decoded, "plc")
+    assert any(n.startswith("Faults/") and m.get("booleanValue") for n, m in plc.items()), "the PLC down as a Fault"
