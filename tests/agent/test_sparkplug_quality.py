@@ -44,7 +44,7 @@ sim = {{ start_c = 40.0 }}
 [[instances.driver.channels]]
 name = "opens"
 device = "/dev/spidev0.1"
-sim = {{ start_c = 50.0, fault = "open_circuit", fault_after_s = 1.5, fault_for_s = 6 }}
+sim = {{ start_c = 50.0, fault = "open_circuit", fault_after_s = 1.5, fault_for_s = 12 }}
 
 [[instances]]
 name = "plc"
@@ -120,7 +120,7 @@ def test_every_quality_is_bad_good_or_stale_through_faults_and_replay(
         time.sleep(1.5)  # the faults go to the store
         rec.publish("spBv1.0/STATE/scada", state(True, 3000), retain=True)
         rec.wait_for(lambda: len(rec.of("NBIRTH")) >= 2, 15, "the second birth")
-        rec.wait_for(lambda: has_quality(rec, "thermo", 192, "good"), 20, "the thermocouple good again")
+        rec.wait_for(lambda: has_quality(rec, "thermo", 192, "good"), 30, "the thermocouple good again")
     finally:
         assert agent.stop() == 0, agent.log()
     rec.wait_for(lambda: len(rec.of("NDEATH")) >= 2, 5, "the final NDEATH")
