@@ -122,8 +122,20 @@ def test_a_technician_in_a_browser(tmp_path: Path, broker: Any, browser: Any) ->
         d.get(plant.url + "/#/a/line1/alarms")
         wait("the alarm list", lambda: "bearing_nde" in text(d))
         shoot(d, "alarms")
-        buttons = d.find_elements(By.CSS_SELECTOR, "[data-ack]")
-        next(b for b in buttons if "bearing_nde" in b.get_attribute("data-ack")).click()
+
+        # the list is redrawn on every live update (the test plant's plan falls due every 4 s): find the
+        # button and click it in one go, again if a redraw took it away in between
+        def ack_bearing() -> bool:
+            buttons = d.find_elements(By.CSS_SELECTOR, "[data-ack]")
+            mine = [b for b in buttons if "bearing_nde" in (b.get_attribute("data-ack") or "")]
+            if mine:
+                mine[0].click()
+            return bool(mine)
+
+        try:
+            wait("the bearing alarm's Acknowledge", ack_bearing)
+        except AssertionError:
+            raise AssertionError(text(d) + repr(d.get_log("browser"))) from None
         wait("the ack dialog", lambda: d.find_element(By.ID, "ask").get_attribute("open") is not None)
         d.find_element(By.CSS_SELECTOR, "#ask-fields textarea").send_keys("checking the grease")
         d.find_element(By.ID, "ask-ok").click()

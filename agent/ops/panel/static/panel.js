@@ -151,14 +151,20 @@ async function drawRoute() {
 // Another page (the back button, a link): a form left open would cover it and act on the old page.
 window.addEventListener("hashchange", () => {
   if ($("#ask").open) $("#ask-cancel").click();
+  setView(null, []);  // no live redraw of the page left behind
   route();
 });
 
 function setView(render, deps) { view = { render, deps }; }
+// A page drawn by a live update of the page before (the overview redraws on every change) that
+// finishes after the technician went to another page would cover it: it stops instead.
+const stale = (seq) => seq !== routeSeq;
 
 // -- pages ----------------------------------------------------------------------------------------
 async function pageOverview() {
+  const seq = routeSeq;  // drawn only if no other page was asked for meanwhile (stale())
   const agents = await api("/api/overview");
+  if (stale(seq)) return;
   nav(null, "#/");
   const cards = Object.entries(agents).map(([name, a]) => {
     const c = a.alarm_counts || {};
@@ -174,6 +180,7 @@ async function pageOverview() {
       ${c.active_unack || 0} not acknowledged, ${c.cleared_unack || 0} cleared to acknowledge</p>
       <table><tr><th>instance</th><th>state</th><th>worst quality</th><th>last data</th></tr>${insts}</table></section>`;
   }).join("");
+  if (stale(seq)) return;
   $("#main").innerHTML = `<h1>Overview</h1><div class="grid agents">${cards || '<p class="muted">No agent seen on the broker yet.</p>'}</div>`;
   bindRows();
   setView(pageOverview, ["*"]);
@@ -184,14 +191,17 @@ function bindRows() {
 }
 
 async function pageAgent(agent) {
+  const seq = routeSeq;  // drawn only if no other page was asked for meanwhile (stale())
   const [ov, a] = await Promise.all([api("/api/overview"), getAgent(agent)]);
   const mine = ov[agent] || { instances: {} };
+  if (stale(seq)) return;
   nav(agent, `#/a/${enc(agent)}`, a.alarms.counts);
   const rows = Object.entries(mine.instances).map(([i, s]) => `<tr class="pick" data-href="#/a/${enc(agent)}/i/${enc(i)}">
     <td><a href="#/a/${enc(agent)}/i/${enc(i)}">${esc(i)}</a></td><td>${esc(s.plugin)}</td>
     <td><span class="state st-${esc(s.state)}">${esc(s.state)}</span></td><td><span class="q ${qClass(s.worst_quality)}">${esc(s.worst_quality)}</span></td>
     <td>${s.age_s === null ? "-" : `${fmt(s.age_s, "s")} s ago`}</td></tr>`).join("");
   const ev = a.events.slice(0, 15).map((e) => `<tr><td>${when(e.ts)}</td><td>${esc(e.instance)}</td><td>${esc(e.severity)}</td><td>${esc(e.msg)}</td></tr>`).join("");
+  if (stale(seq)) return;
   $("#main").innerHTML = `<h1>${esc(agent)} <span class="state st-${mine.online ? "running" : "offline"}">${mine.online ? "online" : "offline"}</span></h1>
     <table><tr><th>instance</th><th>plugin</th><th>state</th><th>worst quality</th><th>last data</th></tr>${rows}</table>
     <h2 class="gap">Latest events</h2><table><tr><th>time</th><th>instance</th><th>severity</th><th>what</th></tr>${ev}</table>`;
@@ -202,11 +212,13 @@ async function pageAgent(agent) {
 const trend = { key: null, range: "1h" };
 
 async function pageInstance(agent, inst) {
+  const seq = routeSeq;  // drawn only if no other page was asked for meanwhile (stale())
   const [data, a, cat] = await Promise.all([
     api(`/api/agent/${enc(agent)}/instance/${enc(inst)}`),
     getAgent(agent),
     api(`/api/agent/${enc(agent)}/history?instance=${enc(inst)}&list=1`).catch(() => ({ keys: {} })),
   ]);
+  if (stale(seq)) return;
   nav(agent, "", a.alarms.counts);
   const units = cat.keys || {};
   const keys = Object.keys(data.values).sort();
@@ -219,6 +231,7 @@ async function pageInstance(agent, inst) {
       <td><span class="q ${qClass(q)}">${esc(q)}</span></td></tr>`;
   }).join("");
   const st = data.state || {};
+  if (stale(seq)) return;
   $("#main").innerHTML = `<h1>${esc(inst)} <span class="state st-${esc(st.state)}">${esc(st.state || "?")}</span>
     <span class="muted sub">${esc(st.plugin || "")}, last data ${when(data.ts)}</span></h1>
     <div class="two"><div><table><tr><th>value</th><th class="num">now</th><th>unit</th><th>quality</th></tr>${rows}</table></div>
@@ -336,8 +349,10 @@ function chart(canvas, pts, fromMs, untilMs, unit, steps = []) {
 }
 
 async function pageAlarms(agent) {
+  const seq = routeSeq;  // drawn only if no other page was asked for meanwhile (stale())
   const [a, full] = await Promise.all([getAgent(agent), api(`/api/agent/${enc(agent)}/alarms`).catch(() => null)]);
   const list = (full || a.alarms).alarms || [];
+  if (stale(seq)) return;
   nav(agent, `#/a/${enc(agent)}/alarms`, a.alarms.counts);
   const rows = list.map((x) => `<tr><td><span class="state st-${esc(x.state)}">${esc(x.state.replace("_", " "))}</span>
       ${x.shelved ? `<span class="state st-shelved">shelved to ${when(x.shelved_until_ms)}</span>` : ""}</td>
@@ -348,6 +363,7 @@ async function pageAlarms(agent) {
       ${x.shelved ? `<button class="btn" data-unshelve="${esc(x.id)}" type="button">Unshelve</button>` : `<button class="btn" data-shelve="${esc(x.id)}" data-name="${esc(`${x.instance} ${x.name}`)}" type="button">Shelve</button>`}</div></td></tr>`).join("");
   const recent = ((full && full.recent) || []).slice().reverse().slice(0, 20).map((x) => `<tr><td>${when(x.cleared_ms)}</td>
     <td>${esc(x.instance)} ${esc(x.name)}</td><td>${esc(x.ack_by)} ${esc(x.ack_comment)}</td></tr>`).join("");
+  if (stale(seq)) return;
   $("#main").innerHTML = `<h1>Alarms of ${esc(agent)}</h1>
     ${list.length ? `<table><tr><th>state</th><th>alarm</th><th>since</th><th>acknowledged by</th><th></th></tr>${rows}</table>` : '<p class="big ok">No alarms</p>'}
     <h2 class="gap">Recently back to normal</h2><table><tr><th>cleared</th><th>alarm</th><th>acknowledged by</th></tr>${recent || '<tr><td colspan="3" class="muted">none</td></tr>'}</table>`;
@@ -376,12 +392,15 @@ async function pageAlarms(agent) {
 }
 
 async function pageCaptures(agent) {
+  const seq = routeSeq;  // drawn only if no other page was asked for meanwhile (stale())
   const [a, c] = await Promise.all([getAgent(agent), api(`/api/agent/${enc(agent)}/captures`)]);
+  if (stale(seq)) return;
   nav(agent, `#/a/${enc(agent)}/captures`, a.alarms.counts);
   const rows = (c.captures || []).map((x) => `<tr class="pick" data-href="#/a/${enc(agent)}/capture/${enc(x.id)}">
     <td><a href="#/a/${enc(agent)}/capture/${enc(x.id)}">${when(x.ts_ms || x.mtime_ms)}</a></td><td><b>${esc(x.instance || "-")}</b></td>
     <td>${esc(x.trigger || "-")}<div class="muted">rule ${esc(x.rule || "-")}</div></td>
     <td>${(x.bytes / 1024).toFixed(1)} kB</td></tr>`).join("");
+  if (stale(seq)) return;
   $("#main").innerHTML = `<h1>Captures of ${esc(agent)}</h1><p class="muted">Saved around alarms by the recorder. Tap one to open it.</p>
     <table><tr><th>triggered</th><th>instance</th><th>trigger</th><th>size</th></tr>${rows || '<tr><td colspan="4">none yet</td></tr>'}</table>`;
   bindRows();
@@ -389,8 +408,11 @@ async function pageCaptures(agent) {
 }
 
 async function pageCapture(agent, id) {
+  const seq = routeSeq;  // drawn only if no other page was asked for meanwhile (stale())
   const a = await getAgent(agent);
+  if (stale(seq)) return;
   nav(agent, `#/a/${enc(agent)}/captures`, a.alarms.counts);
+  if (stale(seq)) return;
   $("#main").innerHTML = `<h1>Capture ${esc(id)}</h1><p class="muted">An accelerometer's capture: waveform, spectrum and envelope spectrum, the bearing fault frequencies
     at the trigger as dashed red lines. Other captures: the recorded values around the trigger (red line).</p>
     <p id="cap-note">Drawing&hellip;</p><a id="cap-full" target="_blank" rel="noopener"><img class="plot" id="cap-img" alt="capture ${esc(id)}"></a>`;
@@ -432,7 +454,9 @@ function dueText(p, tsMs) {
 }
 
 async function pageMaintenance(agent) {
+  const seq = routeSeq;  // drawn only if no other page was asked for meanwhile (stale())
   const [ov, a] = await Promise.all([api("/api/overview"), getAgent(agent)]);
+  if (stale(seq)) return;
   nav(agent, `#/a/${enc(agent)}/maintenance`, a.alarms.counts);
   const insts = Object.entries((ov[agent] || { instances: {} }).instances).filter(([, s]) => s.plugin === "maintenance").map(([i]) => i);
   let html = `<h1>Maintenance of ${esc(agent)}</h1>`;
@@ -452,6 +476,7 @@ async function pageMaintenance(agent) {
     `<tr><td>${when(e.ts)}</td><td>${esc(e.asset)} ${esc(e.plan)}</td><td>${esc(e.by)}</td><td>${esc(e.notes)}</td></tr>`).join("");
   html += `<h2 class="gap">Signed off (this panel session; every sign-off is in the audit log)</h2>
     <table><tr><th>time</th><th>plan</th><th>by</th><th>notes</th></tr>${done || '<tr><td colspan="4" class="muted">none yet</td></tr>'}</table>`;
+  if (stale(seq)) return;
   $("#main").innerHTML = insts.length ? html : `<h1>Maintenance</h1><p class="muted">No maintenance instance on ${esc(agent)}.</p>`;
   document.querySelectorAll("[data-plan]").forEach((b) => b.addEventListener("click", async () => {
     if (!loggedIn()) return;
@@ -503,10 +528,13 @@ function calChannels(cals) {
 }
 
 async function pageCalibration(agent) {
+  const seq = routeSeq;  // drawn only if no other page was asked for meanwhile (stale())
   const [ov, a] = await Promise.all([api("/api/overview"), getAgent(agent)]);
+  if (stale(seq)) return;
   nav(agent, `#/a/${enc(agent)}/calibration`, a.alarms.counts);
   const insts = Object.keys((ov[agent] || { instances: {} }).instances);
   const first = Object.values(a.calibrations || {}).filter((c) => !c.cleared).sort((x, y) => (x.next_due_ms ?? Infinity) - (y.next_due_ms ?? Infinity))[0];
+  if (stale(seq)) return;
   $("#main").innerHTML = `<h1>Calibrate a channel</h1><div class="two"><section class="card">
     <p class="muted">Put the sensor in a reference (bath, calibrator), wait until it settles, enter the reference value and
     take the point; repeat for each reference; then apply. The agent records as found and as left.</p>
@@ -557,7 +585,9 @@ async function pageCalibration(agent) {
 }
 
 async function pageReports(agent) {
+  const seq = routeSeq;  // drawn only if no other page was asked for meanwhile (stale())
   const a = await getAgent(agent);
+  if (stale(seq)) return;
   nav(agent, `#/a/${enc(agent)}/reports`, a.alarms.counts);
   const lines = Object.keys(a.reports);
   let html = `<h1>Shift reports of ${esc(agent)}</h1>`;
@@ -566,12 +596,15 @@ async function pageReports(agent) {
     html += `<section class="card"><h2>${esc(r.title)}</h2><p class="muted">${esc(r.period)}</p><div class="grid">${r.sections.map(([head, rows]) =>
       `<div><h2>${esc(head)}</h2><div class="kv">${rows.map(([k, v]) => `<span>${esc(k)}</span><b>${esc(v)}</b>`).join("")}</div></div>`).join("")}</div></section>`;
   }
+  if (stale(seq)) return;
   $("#main").innerHTML = lines.length ? html : `${html}<p class="muted">No shift report published yet.</p>`;
   setView(() => pageReports(agent), [`${agent}/reports`]);
 }
 
 async function pageAudit(agent) {
+  const seq = routeSeq;  // drawn only if no other page was asked for meanwhile (stale())
   const [a, full] = await Promise.all([getAgent(agent), api(`/api/agent/${enc(agent)}/audit`).catch(() => null)]);
+  if (stale(seq)) return;
   nav(agent, `#/a/${enc(agent)}/audit`, a.alarms.counts);
   const entries = (full || a.audit).entries || [];
   const rows = entries.map((e) => {
@@ -580,6 +613,7 @@ async function pageAudit(agent) {
     <td>${esc(x.what)}${x.note ? `<div class="quote">&ldquo;${esc(x.note)}&rdquo;</div>` : ""}${x.rest ? `<div class="muted">${esc(x.rest)}</div>` : ""}</td>
     <td><span class="${x.ok ? "ok" : "error"}">${esc(x.result)}</span></td></tr>`;
   }).join("");
+  if (stale(seq)) return;
   $("#main").innerHTML = `<h1>Audit log of ${esc(agent)}</h1><p class="muted">Every action that changed something: when, who (and from where), what, and how it ended.</p>
     <table><tr><th>when</th><th>who</th><th>what</th><th>result</th></tr>${rows || '<tr><td colspan="4">nothing recorded yet</td></tr>'}</table>`;
   setView(() => pageAudit(agent), [`${agent}/audit`]);
