@@ -8,6 +8,7 @@ the agent's threads (from /proc/PID/task/*/comm, which the agent sets itself).""
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,38 @@ def test_disk_writes_names_each_store_and_estimates_its_pages() -> None:
     assert stores["seq"] == {"bytes": 4220, "writes": 3, "syncs": 1, "pages": 3}
     assert stores["spool"]["bytes"] == 5100 and stores["spool"]["pages"] == 2
     assert stores["captures"]["pages"] == 2 and "alarms" not in stores and len(stores) == 3
+
+
+def test_tasks_hook_books_loop_callbacks_and_lane_jobs(tmp_path: Path) -> None:
+    """bench.plant --tasks: the hook inside the agent times a named task's steps and a lane's jobs
+    from SIGUSR2 on, and the summary names them."""
+    from bench.plant.agent_process import MODULES_HOOK
+    from bench.plant.task_cpu import TASKS_HOOK, summarize_tasks
+
+    program = (
+        MODULES_HOOK
+        + TASKS_HOOK
+        + """
+import asyncio, signal
+from edge_agent.drivers.lanes import Lane
+async def busy():
+    for _ in range(5):
+        sum(range(20000))
+        await asyncio.sleep(0.01)
+async def main():
+    os.kill(os.getpid(), signal.SIGUSR2)
+    await asyncio.sleep(0.01)
+    await asyncio.get_running_loop().create_task(busy(), name="instance:demo")
+    lane = Lane("demo")
+    lane.call_sync(lambda: sum(range(20000)))
+    lane.release()
+asyncio.run(main())
+"""
+    )
+    out = tmp_path / "tasks.json"
+    env = {**os.environ, "EDGE_BENCH_TASKS": str(out), "EDGE_BENCH_MODULES": str(tmp_path / "modules.txt")}
+    subprocess.run([sys.executable, "-c", program], env=env, check=True, timeout=60, cwd=tmp_path)
+    table = summarize_tasks(out)
+    assert "task instance:demo: busy" in table
+    assert "lane demo: <lambda>()" in table
+    assert "main thread" in table

@@ -3,7 +3,7 @@
 Run by hand (``make bench [SECONDS=N] [COMPARE=bench/results/X.csv]``)::
 
     .venv/bin/python -m bench.plant [--seconds 60 | --soak 600] [--label NAME] [--compare OLD.csv]
-                                    [--profile] [--config examples/reference-plant.toml]
+                                    [--profile] [--tasks] [--config examples/reference-plant.toml]
 
 Starts a broker (mosquitto on a free port, else the embedded one) and the plant simulator
 (``edge-agent plantsim``: the simulated PLCs, IIO accelerometers and serial instruments of the config),
@@ -13,7 +13,8 @@ child process for the given time, samples it every second from /proc (per thread
 ``task/*/schedstat``, named by ``task/*/comm``), stops it with SIGTERM and prints one table. The
 figures are also written to ``bench/results/<date>-<label>.csv`` (kept out of git unless
 docs/performance.md cites them; ``--compare`` prints the differences against an older one).
-``--profile`` samples the agent with py-spy after warm-up and prints the top functions.
+``--profile`` samples the agent with py-spy after warm-up and prints the top functions; ``--tasks``
+times the agent's event-loop callbacks and lane jobs from inside (:mod:`.task_cpu`).
 
 The modules, one job each: :mod:`.config_copy` (the config and the simulator), :mod:`.subscriber`
 (what reaches the broker), :mod:`.agent_process` (the agent as a child process), :mod:`.profiler`,

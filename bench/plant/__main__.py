@@ -45,6 +45,11 @@ def main() -> int:
         help="sample the agent with py-spy after warm-up",
     )
     p.add_argument(
+        "--tasks",
+        action="store_true",
+        help="CPU by event-loop task/callback and lane job, timed inside the agent after warm-up",
+    )
+    p.add_argument(
         "--env",
         action="append",
         default=[],

@@ -19,6 +19,7 @@ from bench.common import ROOT, ProcSample, proc_sample, pss_kb, smaps_rollup_kb,
 from bench.plant.config_copy import SimWatcher
 from bench.plant.profiler import finish_profiler, start_profiler
 from bench.plant.subscriber import Collector, Record, drain
+from bench.plant.task_cpu import TASKS_HOOK, summarize_tasks
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Run:
     exit_code: int | None = None
     log: str = ""
     profile: str = ""
+    tasks: str = ""  # --tasks: CPU by loop callback and lane job (bench/plant/task_cpu.py)
     imports: ProcSample | None = None  # a fresh interpreter importing the agent's modules (RSS, anon, file)
     start_cpu_s: float = math.nan  # agent CPU seconds at the first data message
     pss: list[tuple[float, int]] = field(default_factory=list)  # agent PSS, kB
@@ -124,6 +126,7 @@ def run_agent(
     run.t0 = time.time()
     proc = subprocess.Popen(agent_command(config), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     profiler: subprocess.Popen[bytes] | None = None
+    tasks_started = False
     try:
         end = run.t0 + args.seconds
         run.start_cpu_s = _until_first_data(proc, q, col, end)
@@ -132,6 +135,9 @@ def run_agent(
             if not run.warm_s and col.first_data_s is not None:
                 run.warm_s = col.first_data_s + args.warmup
                 col.window = (run.warm_s, math.inf)
+            if run.warm_s and getattr(args, "tasks", False) and not tasks_started and time.time() >= run.warm_s:
+                tasks_started = True
+                proc.send_signal(signal.SIGUSR2)  # the --tasks hook counts from here
             if run.warm_s and args.profile and profiler is None and time.time() >= run.warm_s:
                 profiler = start_profiler(proc.pid, max(1, int(end - time.time()) - 1), tmp)
             try:
@@ -153,6 +159,8 @@ def run_agent(
     time.sleep(1.0)
     drain(q, col)
     run.log = (tmp / "agent.log").read_text(errors="replace")
+    if getattr(args, "tasks", False):
+        run.tasks = summarize_tasks(tmp / "tasks.json")
     run.imports = import_floor(tmp / "modules.txt", env)
     return run
 
@@ -162,7 +170,9 @@ def _agent_env(args: argparse.Namespace, broker_url: str, tmp: Path) -> dict[str
     env = dict(installed_env(), EDGE_AGENT_MQTT_URL=broker_url, **dict(e.split("=", 1) for e in args.env))
     site = tmp / "site"
     site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(MODULES_HOOK)
+    (site / "sitecustomize.py").write_text(MODULES_HOOK + (TASKS_HOOK if getattr(args, "tasks", False) else ""))
+    if getattr(args, "tasks", False):
+        env["EDGE_BENCH_TASKS"] = str(tmp / "tasks.json")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), str(site)) if p)
     env["EDGE_BENCH_MODULES"] = str(tmp / "modules.txt")
     return env

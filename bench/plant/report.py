@@ -84,6 +84,8 @@ def print_table(meta: dict[str, str], figures: list[Metric], col: Collector, run
         print("agent log warnings/errors (last 5):", *problems[-5:], sep="\n  ")
     if run.profile:
         print("\n" + run.profile)
+    if run.tasks:
+        print("\n" + run.tasks)
 
 
 def write_csv(path: Path, meta: dict[str, str], figures: list[Metric]) -> None:
