@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -181,6 +182,7 @@ def main() -> int:
     p.add_argument("--no-strace", action="store_true", help="only /proc/PID/io (no per-file table)")
     p.add_argument("--outage", action="store_true", help="the broker stopped for the window, then the drain")
     p.add_argument("--drain-s", type=float, default=180.0, help="--outage: wait at most this long for the drain")
+    p.add_argument("--keep-state", metavar="DIR", help="copy the agent's state dir here at the end (to look into)")
     args = p.parse_args()
     load_start = loadavg()
     with ExitStack() as stack:
@@ -220,6 +222,8 @@ def main() -> int:
             _report_amplification(per_file, drain, watcher.stop())
         elif per_file:
             _report_budget(io0, io1, t1 - t0, per_file, daily_mb_of(plant.data))
+        if args.keep_state:
+            shutil.copytree(state_dir, args.keep_state, dirs_exist_ok=True)
     return 0
 
 

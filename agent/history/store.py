@@ -9,7 +9,8 @@ per-key index would dirty one page per key and minute: ruinous for an SD card).
 
 The row id is ``t << 12 | instance``: time first, so every commit appends to the end of one
 B-tree (a few pages per minute for the whole agent) and a time range is a row-id range.
-One transaction per commit interval (minutes, hour roll-ups, expiry) with a rollback journal
+A row is stored zlib-compressed (under its layout id negated) when that saves a tenth: the card's
+writes follow the bytes. One transaction per commit interval (minutes, hour roll-ups, expiry) with a rollback journal
 (``JOURNAL``): a SIGKILL or power cut loses only what was not committed, never the file.
 """
 
@@ -20,6 +21,7 @@ import logging
 import math
 import struct
 import threading
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,6 +146,14 @@ def unpack_one(blob: bytes, nkeys: int, index: int, resolution: str) -> Agg | No
         return Agg(n, good, v, x, x * v, x, x) if v else Agg(n, good, 0)
     n, good, v, lo, mean, hi, last = rec.unpack_from(blob, offset)
     return Agg(n, good, v, lo, mean * v, hi, last)
+
+
+def _compressed(lid: int, raw: bytes) -> tuple[int, bytes]:
+    """(layout, blob) as stored: zlib-compressed under the negated layout id when that saves at
+    least a tenth (the counts repeat and a value's min/mean/max/last share their leading bytes:
+    the card's writes follow the bytes), else as packed."""
+    packed = zlib.compress(raw, 6)
+    return (-lid, packed) if len(packed) < len(raw) * 0.9 else (lid, raw)
 
 
 def unpack_all(blob: bytes, layout: Sequence[str], resolution: str) -> dict[str, Agg]:
@@ -330,19 +340,23 @@ class HistoryStore:
         for instance, t_s, aggs in rows:
             iid = self._inst_id(instance)
             lid, layout = self._layout(iid, aggs, units.get(instance, {}))
+            stored_lid, blob = _compressed(lid, pack(layout, aggs, resolution))
             self.db.execute(
                 f"INSERT OR REPLACE INTO {resolution}(k, inst, t, layout, data) VALUES (?, ?, ?, ?, ?)",
-                (t_s << INST_BITS | iid, iid, t_s, lid, pack(layout, aggs, resolution)),
+                (t_s << INST_BITS | iid, iid, t_s, stored_lid, blob),
             )
             count += 1
         return count
 
     # -- reading ------------------------------------------------------------------------------------
     def _rows(self, iid: int, since_s: int, until_s: int, resolution: str) -> Iterator[tuple[int, int, bytes]]:
-        yield from self.db.execute(
+        """(t, layout, packed row) in time order; a compressed row (negative layout) inflated."""
+        decompress = zlib.decompress
+        for t, lid, blob in self.db.execute(
             f"SELECT t, layout, data FROM {resolution} WHERE k >= ? AND k < ? AND inst = ? ORDER BY k",
             (max(0, since_s) << INST_BITS, max(0, until_s) << INST_BITS, iid),
-        )
+        ):
+            yield (t, -lid, decompress(blob)) if lid < 0 else (t, lid, blob)
 
     def query(self, instance: str, key: str, since_s: int, until_s: int, resolution: str = MINUTE) -> list[Point]:
         """Points of one value between two times (bucket starts, seconds since the epoch)."""

@@ -304,3 +304,21 @@ def test_a_trend_picture_draws_no_line_across_a_clock_step() -> None:
     rows = [[60, 1, 1, 1, 1, 1, 1.0], [120, 1, 1, 1, 1, 1, 1.0], [10_920, 2, 2, 2, 2, 1, 1.0]]
     out = _broken(rows, [10_900.0])
     assert [r[0] for r in out] == [60, 120, 10_900.0, 10_920] and math.isnan(out[2][2])
+
+
+def test_rows_are_stored_compressed_and_rows_of_earlier_versions_still_read(tmp_path: Path) -> None:
+    """The card's writes follow the bytes: a row is kept zlib-compressed (negative layout id) when
+    that saves a tenth; an uncompressed row (an earlier version's, or one that does not shrink) reads as before."""
+    s = HistoryStore(tmp_path / "h.sqlite")
+    s.write([("plc", T0 + 60 * m, {f"k{i}": agg(20.0 + i, 20.5 + i) for i in range(300)}) for m in range(3)], {})
+    (lid, size), *_ = s.db.execute("SELECT layout, length(data) FROM minute").fetchall()
+    assert lid < 0 and size < 300 * 22 * 0.9
+    s.db.execute("UPDATE minute SET layout = -layout, data = ? WHERE t = ?", (pack_plain(s), T0))  # as before
+    pts = s.query("plc", "k7", T0, T0 + 180)
+    assert [(p.min, p.max) for p in pts] == [(27.0, 27.5)] * 3
+    s.close()
+
+
+def pack_plain(s: HistoryStore) -> bytes:
+    layout = s._layouts[s._inst["plc"]][1]
+    return pack(layout, {f"k{i}": agg(20.0 + i, 20.5 + i) for i in range(300)}, MINUTE)
