@@ -47,7 +47,9 @@ def test_scan_layout_aligns_each_element() -> None:
     assert scan_layout(chans) == ([0, 4, 8], 12)
 
 
-def fake_device(root: Path, dev_dir: Path, *, name: str = "adxl355", kind: str = "accel") -> Path:
+def fake_device(
+    root: Path, dev_dir: Path, *, name: str = "adxl355", kind: str = "accel", scan_type: str = "le:s20/32>>4"
+) -> Path:
     dev = root / "iio:device3"
     (dev / "scan_elements").mkdir(parents=True)
     (dev / "buffer").mkdir()
@@ -58,8 +60,8 @@ def fake_device(root: Path, dev_dir: Path, *, name: str = "adxl355", kind: str =
         ch = f"in_{kind}_{ax}"
         (dev / "scan_elements" / f"{ch}_en").write_text("0\n")
         (dev / "scan_elements" / f"{ch}_index").write_text(f"{i}\n")
-        (dev / "scan_elements" / f"{ch}_type").write_text("le:s20/32>>4\n")
-    if kind == "accel":
+        (dev / "scan_elements" / f"{ch}_type").write_text(f"{scan_type}\n")
+    if kind == "accel" and scan_type.endswith("/32>>4"):
         (dev / "in_accel_z_offset").write_text("100\n")
     for f in ("in_timestamp_en", "in_timestamp_index", "in_timestamp_type"):
         (dev / "scan_elements" / f).write_text({"en": "1", "ex": "3", "pe": "le:s64/64>>0"}[f[-2:]] + "\n")
@@ -75,7 +77,8 @@ def scans(counts: np.ndarray) -> bytes:
 
 
 def make(tmp_path: Path, **opts: Any) -> tuple[IioDriver, Path]:
-    dev = fake_device(tmp_path / "sys", tmp_path / "dev", kind=opts.pop("kind", "accel"))
+    kind, scan_type = opts.pop("kind", "accel"), opts.pop("scan_type", "le:s20/32>>4")
+    dev = fake_device(tmp_path / "sys", tmp_path / "dev", kind=kind, scan_type=scan_type)
     o = {"device": "adxl355", "sysfs_root": str(tmp_path / "sys"), "dev_dir": str(tmp_path / "dev"), **opts}
     return IioDriver(msgspec.convert(o, IioOptions)), dev
 
@@ -107,6 +110,31 @@ def test_reads_scans_from_the_pipe(tmp_path: Path) -> None:
     assert g[0, 0] == pytest.approx(1.0, rel=1e-3)
     assert second.axes == ("x", "y", "z") and second.rate_hz == 8000.0 and second.unit == "g"
     assert (dev / "buffer" / "enable").read_text() == "0"
+
+
+def test_16_bit_counts_come_with_the_samples_for_captures(tmp_path: Path) -> None:
+    """An ADXL345-style device (signed 16-bit storage, one scale, no offset): each block carries its
+    int16 counts and the scale (what the capture rings keep: half of float32); a 20-in-32-bit
+    device with an offset (above) carries none."""
+    drv, _ = make(tmp_path, rate_hz=3200, scan_type="le:s13/16>>0")
+    drv.open()
+    writer = os.open(tmp_path / "dev" / "iio:device3", os.O_WRONLY)
+    try:
+        counts = np.array([[256, -256, 4095], [1, -1, -4096]])
+        os.write(writer, b"".join(struct.pack("<3h", *(int(c) for c in row)) for row in counts))
+        wf = drv.read()
+    finally:
+        os.close(writer)
+        drv.close()
+    assert wf.raw is not None and wf.raw.dtype == np.int16 and np.array_equal(wf.raw, counts)
+    assert wf.scale == pytest.approx(SCALE_M_S2 / 9.80665)
+    assert np.allclose(wf.raw * wf.scale, wf.samples, rtol=1e-6)
+    wide, _ = make(tmp_path / "wide", rate_hz=3200)
+    wide.open()
+    try:
+        assert wide.read().raw is None
+    finally:
+        wide.close()
 
 
 def test_rate_from_device_and_channel_subset(tmp_path: Path) -> None:
