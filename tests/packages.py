@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support import scaled
+
 NO_ISOLATION = importlib.util.find_spec("setuptools") is not None and importlib.util.find_spec("wheel") is not None
 
 
@@ -24,5 +26,5 @@ def pip_install(packages: list[Path], target: Path) -> dict[str, str]:
 def run_package_tests(package: Path, env: dict[str, str]) -> None:
     """The package's own tests, as its author runs them (``pytest`` in its folder)."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    proc = subprocess.run(cmd, cwd=package, capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(cmd, cwd=package, capture_output=True, text=True, env=env, timeout=scaled(300))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

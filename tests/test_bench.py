@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, scaled
 
 
 @pytest.mark.slow
 def test_plant_bench_smoke_run(tmp_path: Path) -> None:
     out = tmp_path / "smoke.csv"
     cmd = [sys.executable, "-m", "bench.plant", "--seconds", "20", "--label", "smoke", "--out", str(out)]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=110)
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=scaled(110))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     with open(out, newline="") as f:
         figures = {row["metric"]: row["value"] for row in csv.DictReader(f)}
@@ -59,7 +59,9 @@ def test_every_bench_module_imports() -> None:
         if p.name not in ("__init__.py", "__main__.py")
     )
     code = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)"
-    run = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=scaled(120)
+    )
     assert run.returncode == 0, run.stderr[-2000:]
 
 

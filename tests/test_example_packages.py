@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from packages import pip_install, run_package_tests
+from support import scaled
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PACKAGES = sorted(p.parent for p in EXAMPLES.glob("*/pyproject.toml"))
@@ -30,5 +31,5 @@ def test_example_package(tmp_path: Path, package: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[agent]\nid = "t"\n' + snippet.group(1).replace('device = "/dev/i2c-1", ', 'backend = "sim", '))
     cmd = [sys.executable, "-m", "edge_agent.agent", "check-config", str(config)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=scaled(120))
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from support import ROOT
+from support import ROOT, scaled
 
 pytestmark = pytest.mark.slow  # starts brokers or processes
 
@@ -19,7 +19,7 @@ def test_fifty_agents_in_waves_and_an_offline_one_catches_up() -> None:
         [sys.executable, str(ROOT / "bench" / "fleet.py"), "--agents", "50", "--wave", "10"],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=scaled(240),
         cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr[-3000:]

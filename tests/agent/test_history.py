@@ -178,7 +178,7 @@ def test_a_commit_interval_is_one_transaction_minutes_hours_and_expiry(tmp_path:
 
 
 def test_cmd_history_against_a_running_agent(tmp_path: Path, broker: Any) -> None:
-    from support import RemoteAgent, cmd
+    from support import RemoteAgent, cmd, scaled
 
     agent = RemoteAgent(tmp_path, broker, extra="[history]\ncommit_interval_s = 1\n")
     try:
@@ -191,11 +191,13 @@ def test_cmd_history_against_a_running_agent(tmp_path: Path, broker: Any) -> Non
         # minute boundary (failed once at load 8: the new minute had fewer than 5 yet)
         assert points and sum(p[5] for p in points[-2:]) >= 5
         base = [sys.executable, "-m", "edge_agent.agent", "history", "t1", "steady", key, "--url", broker.url]
-        shown = subprocess.run([*base, "--since", "10m"], capture_output=True, text=True, timeout=60)
+        shown = subprocess.run([*base, "--since", "10m"], capture_output=True, text=True, timeout=scaled(60))
         assert shown.returncode == 0 and f"steady {key}, per minute" in shown.stdout, shown.stderr
         out = tmp_path / "v.csv"
         png = tmp_path / "v.png"
-        done = subprocess.run([*base, "--csv", str(out), "--png", str(png)], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [*base, "--csv", str(out), "--png", str(png)], capture_output=True, text=True, timeout=scaled(60)
+        )
         assert done.returncode == 0, done.stderr
         assert out.read_text().splitlines()[0] == "time_utc,t_s,min,mean,max,last,n,good_share"
         assert png.read_bytes()[:4] == b"\x89PNG"

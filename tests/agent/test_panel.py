@@ -23,6 +23,7 @@ from edge_agent.agent.ops.panel.security import (
     may,
 )
 from panel_plant import PASSWORD, PanelPlant
+from support import scaled
 
 
 class Browser:
@@ -39,7 +40,7 @@ class Browser:
         if csrf and self.csrf:
             req.add_header("X-CSRF-Token", self.csrf)
         try:
-            with self.opener.open(req, timeout=30) as r:
+            with self.opener.open(req, timeout=scaled(30)) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
@@ -74,7 +75,7 @@ def test_passwords_roles_limits_and_config() -> None:
 @pytest.mark.slow  # a subprocess
 def test_the_panel_is_off_unless_configured_and_binds_localhost(tmp_path: Path) -> None:
     absent = subprocess.run(
-        [sys.executable, "-m", "edge_agent.agent", "panel"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "edge_agent.agent", "panel"], capture_output=True, text=True, timeout=scaled(60)
     )
     assert absent.returncode != 0 and "--config" in absent.stderr
     (tmp_path / "p.toml").write_text("[panel]\n")
@@ -183,7 +184,7 @@ def test_panel_end_to_end(plant: PanelPlant) -> None:
     first = b.call("/api/agent/line1/captures")[1]["captures"][0]
     assert first["instance"] == "thermo-a" and first["rule"] == "overheat" and first["trigger"].startswith("alarm")
     cid = first["id"]
-    with b.opener.open(f"{plant.url}/api/agent/line1/capture/{cid}", timeout=120) as r:
+    with b.opener.open(f"{plant.url}/api/agent/line1/capture/{cid}", timeout=scaled(120)) as r:
         assert r.headers["Content-Type"] == "image/png" and r.read()[:4] == b"\x89PNG"
     # nothing else can be sent: no config push, no tag write, no restart through the panel
     assert b.call("/api/agent/line1/write", {"tag": "x", "value": 1})[0] == 404

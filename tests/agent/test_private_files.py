@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.drivers.private_dirs import NotPrivate, check, claim, exposed_root
-from support import ROOT, AgentProcess, RemoteAgent, cli, write_config
+from support import ROOT, AgentProcess, RemoteAgent, cli, scaled, write_config
 
 OTHER_UID = 65534  # nobody
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="making a directory of another user needs root")
@@ -106,7 +106,7 @@ def test_plantsim_refuses_a_control_directory_it_did_not_create(tmp_path: Path) 
         cfg = tmp_path / "plant.toml"
         cfg.write_text(PLANT.format(port=0))
         proc = _plantsim("-c", str(cfg), "--control", str(shared / "control.sock"))
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=scaled(60))
         assert proc.returncode == 1 and f"is owned by uid {OTHER_UID}" in err, (out, err)
         assert not (shared / "control.sock").exists()
         # and the client does not ask a socket there
@@ -131,7 +131,7 @@ def test_plantsim_makes_a_fresh_private_control_directory(tmp_path: Path) -> Non
         assert status.returncode == 0 and '"plc"' in status.stdout, status.stderr
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=scaled(30))
         assert f"made a fresh private directory {shared}" in err
         if shared.exists():
             for p in shared.iterdir():

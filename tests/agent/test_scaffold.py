@@ -15,7 +15,7 @@ from edge_agent.agent.cli import main
 from edge_agent.agent.devtools.local_broker import LocalBroker
 from edge_agent.agent.devtools.scaffold import names, render, write_package
 from packages import pip_install, run_package_tests
-from support import AgentProcess, Subscriber, write_config
+from support import AgentProcess, Subscriber, scaled, write_config
 
 INSTANCES = """
 [[instances]]
@@ -48,7 +48,7 @@ def test_scaffold_to_published_value(tmp_path: Path, broker: LocalBroker) -> Non
 
     cfg = write_config(tmp_path / "agent.toml", state_dir=tmp_path / "state", instances=INSTANCES)
     check = [sys.executable, "-m", "edge_agent.agent", "check-config", str(cfg)]
-    proc = subprocess.run(check, capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(check, capture_output=True, text=True, env=env, timeout=scaled(120))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     listing = subprocess.run(
         [sys.executable, "-m", "edge_agent.agent", "drivers"], capture_output=True, text=True, env=env

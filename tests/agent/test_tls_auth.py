@@ -138,7 +138,7 @@ def test_tls_and_password(tmp_path: Path) -> None:
                     ],
                     capture_output=True,
                     text=True,
-                    timeout=60,
+                    timeout=scaled(60),
                 )
                 assert r.returncode == 0 and r.stdout.startswith("pong (up "), r.stderr
         finally:

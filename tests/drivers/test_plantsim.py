@@ -16,6 +16,7 @@ import pytest
 from edge_agent.agent.devtools.local_broker import free_port
 from edge_agent.drivers.iio.driver import IioDriver, IioOptions
 from edge_agent.drivers.simulation.plantsim import PlantSimError, plan, send
+from support import scaled
 
 CONFIG = """
 [[instances]]
@@ -115,7 +116,7 @@ def test_agent_drivers_read_the_simulated_plant_and_faults_switch(plantsim, tmp_
         assert send(sock, {"cmd": "plc", "instance": "plc1", "state": "busy"})["ok"]
         flagless = subprocess.run(  # `plantsim status` finds the running simulator without --control
             [sys.executable, "-m", "edge_agent.drivers.simulation.plantsim", "status"],
-            capture_output=True, text=True, timeout=30, env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)},
+            capture_output=True, text=True, timeout=scaled(30), env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)},
         )  # fmt: skip
         assert flagless.returncode == 0 and '"plc1"' in flagless.stdout, flagless.stderr
         status = send(sock, {"cmd": "status"})
@@ -123,7 +124,7 @@ def test_agent_drivers_read_the_simulated_plant_and_faults_switch(plantsim, tmp_
     finally:
         drv.close()
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=10)
+    out, _ = proc.communicate(timeout=scaled(10))
     final = [json.loads(x) for x in out.splitlines() if x.startswith('{"final"')]
     assert final and final[0]["final"]["iio"]["pump"]["produced"] > 3000
     assert not (tmp_path / "sys" / "iio:device0").exists() and not Path(sock).exists()
