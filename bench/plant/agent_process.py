@@ -146,6 +146,9 @@ def run_agent(
                 break  # the agent is gone
             time.sleep(max(0.0, 1.0 - (time.time() - run.samples[-1][0])) if run.samples else 1.0)
         run.sim_end = sim.status() if sim else {}
+        if tasks_started:
+            proc.send_signal(signal.SIGUSR2)  # --tasks: the count ends before the stop's own work
+            time.sleep(0.1)
         run.stop_s = time.time()
         col.window = (col.window[0], run.stop_s)
         _stop_agent(proc, run)

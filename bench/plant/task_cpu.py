@@ -4,7 +4,7 @@ A hook in the agent (the bench's ``sitecustomize``) times every callback of the 
 asyncio task's step is booked to the task's name and coroutine: ``instance:plc1`` is the plc1
 instance's supervisor and plugin) and every job of every lane (``lane fan2: call()`` is the
 vibration analysis, ``read()`` the driver's read) with ``time.thread_time()``, from the end of
-warm-up (the bench sends SIGUSR2) to the exit. What no callback holds is the loop's own work:
+warm-up to the stop (the bench sends SIGUSR2 at both). What no callback holds is the loop's own work:
 waiting in epoll, waking up, ordering timers. Two clock reads per callback add ~3 us each, so the
 figures are a little high; the shares are what counts.
 """
@@ -22,7 +22,9 @@ if _os.environ.get("EDGE_BENCH_TASKS"):
         acc = collections.defaultdict(lambda: [0.0, 0])
         lanes = collections.defaultdict(lambda: [0.0, 0])
         state = {}
-        def start(signum, frame):
+        def start(signum, frame):  # the first SIGUSR2 starts the count, the second (before SIGTERM) ends it
+            if "t0" in state:
+                state.setdefault("t1", (time.monotonic(), time.thread_time()))
             state.setdefault("t0", (time.monotonic(), time.thread_time()))
         signal.signal(signal.SIGUSR2, start)
         def key(cb):
@@ -34,7 +36,7 @@ if _os.environ.get("EDGE_BENCH_TASKS"):
             return "callback " + (name or "writer/reader (paho loop_write)")
         run = asyncio.events.Handle._run
         def timed(self):
-            if "t0" not in state:
+            if "t0" not in state or "t1" in state:
                 return run(self)
             cb, c0 = self._callback, time.thread_time()
             try:
@@ -53,7 +55,7 @@ if _os.environ.get("EDGE_BENCH_TASKS"):
                     try:
                         return fn(*a)
                     finally:
-                        if "t0" in state:
+                        if "t0" in state and "t1" not in state:
                             x = lanes["lane " + lane + ": " + call]
                             x[0] += time.thread_time() - c0
                             x[1] += 1
@@ -76,7 +78,8 @@ if _os.environ.get("EDGE_BENCH_TASKS"):
             if "t0" not in state:
                 return
             t0, c0 = state["t0"]
-            out = {"window_s": time.monotonic() - t0, "main_cpu_s": time.thread_time() - c0,
+            t1, c1 = state.get("t1", (time.monotonic(), time.thread_time()))
+            out = {"window_s": t1 - t0, "main_cpu_s": c1 - c0,
                    "loop": {k: v for k, v in acc.items()}, "lanes": {k: v for k, v in lanes.items()}}
             with open(_os.environ["EDGE_BENCH_TASKS"], "w") as f:
                 json.dump(out, f)
