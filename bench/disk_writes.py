@@ -358,17 +358,20 @@ def _report_stores(per_file: dict[str, dict[str, int]], window_s: float, what: s
 def _report_budget(
     io0: dict[str, int], io1: dict[str, int], window_s: float, per_file: dict[str, dict[str, int]], daily_mb: float
 ) -> None:
-    """write_bytes against the budget, the captures counted at most at their daily_mb."""
+    """write_bytes against the budget: the stores without the captures as measured, plus the
+    captures at their daily_mb (a plant that triggers often writes that much; a short window
+    holds one capture or none, which no rate can be taken from)."""
     scale = DAY_S / window_s / MB
     total = (io1["write_bytes"] - io0["write_bytes"]) * scale
     captures = per_store(per_file).get("captures", {}).get("bytes", 0) * scale
-    bounded = total - captures + min(captures, daily_mb)
-    verdict = "within" if bounded <= BUDGET_MB_DAY else "OVER"
+    ceiling = total - captures + daily_mb
+    verdict = "within" if ceiling <= BUDGET_MB_DAY else "OVER"
     print(f"\n  budget: <= {BUDGET_MB_DAY:.0f} MB/day at steady state, every store on (kernel's count, write_bytes)")
     print(f"  {'write_bytes in the window':40s} {total:9.1f} MB/day")
     print(f"  {'captures in the window':40s} {captures:9.1f} MB/day at this window's rate")
-    print(f"  {'captures, bounded by daily_mb':40s} {min(captures, daily_mb):9.1f} MB/day (daily_mb = {daily_mb:g})")
-    print(f"  {'for the budget':40s} {bounded:9.1f} MB/day: {verdict} the budget")
+    print(f"  {'without the captures':40s} {total - captures:9.1f} MB/day")
+    print(f"  {'captures at their ceiling, daily_mb':40s} {daily_mb:9.1f} MB/day")
+    print(f"  {'for the budget':40s} {ceiling:9.1f} MB/day: {verdict} the budget")
 
 
 def _report_amplification(outage: dict[str, dict[str, int]], drain: dict[str, dict[str, int]], spooled: int) -> None:
