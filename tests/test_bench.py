@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,11 @@ from support import ROOT, scaled
 @pytest.mark.slow
 def test_plant_bench_smoke_run(tmp_path: Path) -> None:
     out = tmp_path / "smoke.csv"
-    cmd = [sys.executable, "-m", "bench.plant", "--seconds", "20", "--label", "smoke", "--out", str(out)]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=scaled(110))
+    # 20 s of the idle VM: under emulation the agent takes 6-10 s to import and connect, and a
+    # 20-s run ended 3 s after it had connected, before any data (the figures are per second)
+    seconds = f"{scaled(20):.0f}"
+    cmd = [sys.executable, "-m", "bench.plant", "--seconds", seconds, "--label", "smoke", "--out", str(out)]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=scaled(130))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     with open(out, newline="") as f:
         figures = {row["metric"]: row["value"] for row in csv.DictReader(f)}
@@ -41,6 +45,8 @@ def test_plant_bench_smoke_run(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_only_result_files_the_docs_cite_are_committed() -> None:
     """bench/results/ is ignored; a result joins the repository (``git add -f``) when a doc cites it."""
+    if shutil.which("git") is None:
+        pytest.skip("no git here (the emulated Pi's root has none)")
     listed = subprocess.run(["git", "ls-files", "bench/results"], cwd=ROOT, capture_output=True, text=True)
     if listed.returncode != 0:
         pytest.skip("not a git checkout")

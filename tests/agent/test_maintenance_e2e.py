@@ -15,7 +15,7 @@ INSTANCES = """
 name = "probe"
 plugin = "values"
 interval_s = 0.2
-driver = { type = "sim", profile = "ramp", amplitude = 1000.0, period_s = 1000, channels = 1 }
+driver = { type = "sim", profile = "ramp", amplitude = 1000.0, period_s = 4000, channels = 1 }
 options = { heartbeat_s = 0, report_by_exception = false }
 
 [[instances]]
@@ -49,6 +49,9 @@ id = "lube"
 task = "Lubricate the main slide"
 every_parts = 3
 every_days = 30
+# Due at 3 parts, overdue at 6: at 0.5 parts a second (the ramp at 0.25/s, calibrated 2 x raw + 1)
+# an emulated Pi went from 2 to 4 parts between two looks and said only maintenance_overdue.
+grace_percent = 100
 
 [[instances]]
 name = "rec"

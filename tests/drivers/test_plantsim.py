@@ -110,6 +110,9 @@ def test_agent_drivers_read_the_simulated_plant_and_faults_switch(plantsim, tmp_
         block = drv.read().samples
         assert 2600 <= len(block) <= 3800  # one second of scans at 3.2 kHz, fed in real time
         assert 0.15 < float(block[:, 0].std()) < 0.6  # the unbalance (0.5 g 1x) is there
+        # read within the 2-s buffer: nothing lost (asked now: under emulation the `plantsim
+        # status` run below takes longer than the buffer holds, and nobody reads meanwhile)
+        assert send(sock, {"cmd": "status"})["iio"]["pump"]["lost"] == 0
         answer = send(sock, {"cmd": "fault", "instance": "pump", "fault": "outer", "fault_g": 0.4})
         assert answer == {"ok": True, "instance": "pump", "fault": "outer"}
         assert not send(sock, {"cmd": "fault", "instance": "nope", "fault": "outer"})["ok"]
@@ -120,7 +123,7 @@ def test_agent_drivers_read_the_simulated_plant_and_faults_switch(plantsim, tmp_
         )  # fmt: skip
         assert flagless.returncode == 0 and '"plc1"' in flagless.stdout, flagless.stderr
         status = send(sock, {"cmd": "status"})
-        assert status["iio"]["pump"]["enabled"] and status["iio"]["pump"]["lost"] == 0
+        assert status["iio"]["pump"]["enabled"]
     finally:
         drv.close()
     proc.send_signal(signal.SIGTERM)

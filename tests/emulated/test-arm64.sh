@@ -11,7 +11,8 @@
 #     `make test`; ARM64_DEPLOY_TESTS=1 runs them here too);
 #  5. the reference plant with simulated hardware for 60 s (ARM64_PLANT_S), read back with
 #     `edge-agent tail` and checked by tests/emulated/check_tail.py.
-# ARM64_SUITE=0 skips 4 (install and plant only, about 10 min).
+# ARM64_SUITE=0 skips 4 (install and plant only, about 10 min); ARM64_PYTEST_ARGS adds pytest
+# arguments; ARM64_PLANT_NICE=N runs 5 at niceness N (default 0, see plant()).
 # Logs and a summary: build/arm64/. Mounts are undone on any exit.
 set -euo pipefail
 
@@ -101,7 +102,7 @@ suite() {
     # Waits scale by the measured speed factor (tests/support.py), capped at 8 natively; emulated
     # Python is 9-10x slower than native here before any load, so the cap is raised for the suite.
     ER_ENV=(PATH=/opt/edge-agent-tests/bin:/opt/edge-agent/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin
-        EDGE_AGENT_TEST_TIME_CAP="${EDGE_AGENT_TEST_TIME_CAP:-40}")
+        EDGE_AGENT_TEST_TIME_CAP="${EDGE_AGENT_TEST_TIME_CAP:-40}" EDGE_AGENT_TEST_RELEASE=1)
     er_run /bin/sh -c "cd /src && exec /opt/edge-agent-tests/bin/python -m pytest -p no:cacheprovider \
         --junitxml=/src/junit.xml --durations=15 ${ignore[*]} ${ARM64_PYTEST_ARGS:-}" >"$OUT/pytest.log" 2>&1 || rc=$?
     cp "$ER_ROOT/src/junit.xml" "$OUT/junit.xml" 2>/dev/null || true
@@ -147,7 +148,8 @@ plant() {
     cp "$OUT/src/tests/emulated/plant-run.sh" "$ER_ROOT/root/plant-run.sh"
     # At normal priority, not `make`'s nice 10: the simulated sensors run in real time (an ADXL345
     # FIFO holds 10 ms at 3.2 kHz), so this step measures the agent, not the neighbours' load.
-    ER_NICE="$((-$(nice)))"
+    # ARM64_PLANT_NICE=N keeps it at niceness N instead (a benchmark running beside it).
+    ER_NICE="$((${ARM64_PLANT_NICE:-0} - $(nice)))"
     er_run /bin/bash /root/plant-run.sh "$mqtt_port" "$PLANT_S" "${ports[@]}" >"$OUT/plant.log" 2>&1 ||
         { tail -n 30 "$OUT/plant.log"; return 1; }
     ER_NICE=""
