@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.agent.cadence import sleep_to_grid
 from edge_agent.agent.clock import span_text
 from edge_agent.plugins.contract import Severity
 
@@ -135,7 +134,7 @@ class ClockWatch:
 
     async def _loop(self) -> None:
         while True:
-            await sleep_to_grid(CHECK_S)  # with the 1-s polls: one wake-up for all
+            await asyncio.sleep(CHECK_S)
             try:
                 self.check()
             except Exception:  # the watch must never take the agent down

@@ -34,7 +34,6 @@ from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from edge_agent.agent.backoff import backoff_delays
-from edge_agent.agent.cadence import sleep_to_grid
 from edge_agent.agent.messaging.inbound import Handler, InboundGate, ShedReport, TokenBucket
 from edge_agent.agent.messaging.outbox import Message, Outbox
 from paho.mqtt.enums import CallbackAPIVersion
@@ -317,7 +316,7 @@ class MqttSession:
 
     async def _misc_loop(self) -> None:
         while True:
-            await sleep_to_grid(1.0)  # with the 1-s polls: one wake-up for all
+            await asyncio.sleep(1.0)
             self.client.loop_misc()
             if self.inbound_client is not None:
                 self.inbound_client.loop_misc()

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.agent.cadence import sleep_to_grid
 from edge_agent.agent.config.schema import SpoolSection
 from edge_agent.agent.messaging.outbox import Message, Priority
 from edge_agent.agent.messaging.seq_store import SeqStore
@@ -418,7 +417,7 @@ class SpoolOutbox:
     async def _tick_loop(self) -> None:
         interval_s = self.cfg.commit_interval_ms / 1000
         while True:
-            await sleep_to_grid(interval_s)  # on the shared grid: every 1-s poll's wake-up serves one tick
+            await asyncio.sleep(interval_s)
             self.tick()
 
     def tick(self) -> None:

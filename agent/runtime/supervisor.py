@@ -1,8 +1,6 @@
 """One supervised task per plugin instance: its own lane, drift-free ticks, faults as data.
 
-The first poll runs at once; later ticks fall on the multiples of interval_s on the monotonic clock
-(agent/cadence.py: instances of one interval wake the loop together; those whose driver does its
-I/O on the loop at 0.4 of an interval later); a poll that overruns skips the ticks it
+Ticks fall at start + k x interval_s on the monotonic clock; a poll that overruns skips the ticks it
 missed (``skipped_ticks``). The instance's blocking driver calls run on its own lane
 (:mod:`edge_agent.drivers.lanes`) with a deadline. While the instance cannot poll (its driver is
 stuck in a call, ``open()`` failed, or it waits out a backoff after an error), it keeps its
@@ -15,7 +13,6 @@ retained ``config/state`` from it.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import math
 import time
@@ -23,7 +20,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from edge_agent.agent.backoff import backoff_delays
-from edge_agent.agent.cadence import LOOP_IO_PHASE, grid_origin
 from edge_agent.agent.config.declared_values import WILDCARD, declared
 from edge_agent.agent.config.schema import Instance
 from edge_agent.agent.extensions import DriverFactory
@@ -416,9 +412,7 @@ class InstanceRunner:
     async def _ticks(self, plugin: Plugin) -> None:
         loop = asyncio.get_running_loop()
         interval = self.inst.interval_s
-        # poll now, then on the shared grid (agent/cadence.py); loop-I/O drivers at their own phase
-        phase = LOOP_IO_PHASE * interval if inspect.iscoroutinefunction(getattr(self.driver, "read", None)) else 0.0
-        start = grid_origin(loop.time(), interval, phase)
+        start = loop.time()
         k = 0
         timeout = max(30.0, 10 * interval)
         while True:
