@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test-arm64`: edge-agent on an emulated Raspberry Pi OS 64-bit (bookworm arm64), installed the
-# way a Pi is installed, then tested there. Not part of `make test` (about 15-25 min, needs root).
+# way a Pi is installed, then tested there. Not part of `make test` (about 45 min at load 4, needs root).
 #
 #  1. deploy/build-wheelhouse.sh --arch aarch64 here: the offline bundle a technician carries, and a
 #     second wheelhouse with the test tools (pytest, hypothesis, scipy, ...);
@@ -11,8 +11,9 @@
 #     `make test`; ARM64_DEPLOY_TESTS=1 runs them here too);
 #  5. the reference plant with simulated hardware for 60 s (ARM64_PLANT_S), read back with
 #     `edge-agent tail` and checked by tests/emulated/check_tail.py.
-# ARM64_SUITE=0 skips 4 (install and plant only, about 10 min); ARM64_PYTEST_ARGS adds pytest
-# arguments; ARM64_PLANT_NICE=N runs 5 at niceness N (default 0, see plant()).
+# ARM64_SUITE=0 skips 4 (install and plant only, about 10 min); ARM64_WORKERS=N sets its pytest-xdist
+# workers (2, as `make test`: 1,453 tests in 28 min at load 4.4); ARM64_PYTEST_ARGS adds pytest
+# arguments (test ids run only those); ARM64_PLANT_NICE=N runs 5 at niceness N (default 0, see plant()).
 # Logs and a summary: build/arm64/. Mounts are undone on any exit.
 set -euo pipefail
 
@@ -104,7 +105,8 @@ suite() {
     ER_ENV=(PATH=/opt/edge-agent-tests/bin:/opt/edge-agent/venv/bin:/usr/sbin:/usr/bin:/sbin:/bin
         EDGE_AGENT_TEST_TIME_CAP="${EDGE_AGENT_TEST_TIME_CAP:-40}" EDGE_AGENT_TEST_RELEASE=1)
     er_run /bin/sh -c "cd /src && exec /opt/edge-agent-tests/bin/python -m pytest -p no:cacheprovider \
-        --junitxml=/src/junit.xml --durations=15 ${ignore[*]} ${ARM64_PYTEST_ARGS:-}" >"$OUT/pytest.log" 2>&1 || rc=$?
+        --junitxml=/src/junit.xml --durations=15 -n ${ARM64_WORKERS:-2} --dist worksteal ${ignore[*]} ${ARM64_PYTEST_ARGS:-}" \
+        >"$OUT/pytest.log" 2>&1 || rc=$?
     cp "$ER_ROOT/src/junit.xml" "$OUT/junit.xml" 2>/dev/null || true
     echo "pytest (exit $rc): $(tail -n 1 "$OUT/pytest.log")" | tee -a "$OUT/summary.txt"
     # Emulation runs 3-4x slower on a shared machine, and a few end-to-end tests have time budgets:
