@@ -96,6 +96,15 @@ def decoder(tag: Tag) -> Decoder:
     return _numeric(tag)
 
 
+def plain_code(tag: Tag) -> str | None:
+    """The struct code of a numeric tag whose registers need no reordering (None for bits, strings
+    and swapped orders): the tags of one request with such codes unpack in one call."""
+    code = STRUCT_CODE.get(tag.type)  # none for bits, bools and strings
+    if code is None or _permutation(tag.count, tag.byte_order, tag.word_order) is not None:
+        return None
+    return code
+
+
 def decode_registers(tag: Tag, regs: Sequence[int]) -> Scalar:
     """Decode one tag from exactly its own registers (convenience for tests and tools)."""
     return decoder(tag)(registers_to_bytes(regs), 0)
