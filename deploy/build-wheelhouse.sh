@@ -2,7 +2,7 @@
 # Build an offline installation bundle for air-gapped plants:
 #
 #   edge-agent-<version>-<arch>/
-#     install.sh  edge-agent.service  edge-agent.example.toml  deployment.md
+#     install.sh  edge-agent.service  edge-agent-panel.service  edge-agent.example.toml  deployment.md
 #     wheelhouse/   every wheel edge-agent needs (dependencies included)
 #   edge-agent-<version>-<arch>.tar.gz
 #
@@ -153,6 +153,7 @@ main() {
     copy_asset "$bundle" "$SCRIPT_DIR/install.sh"
     copy_asset "$bundle" "$SCRIPT_DIR/edge-agent.example.toml"
     copy_asset "$bundle" "$SCRIPT_DIR/edge-agent.service" "$REPO_DIR/systemd/edge-agent.service"
+    copy_asset "$bundle" "$SCRIPT_DIR/edge-agent-panel.service" "$REPO_DIR/systemd/edge-agent-panel.service"
     copy_asset "$bundle" "$SCRIPT_DIR/deployment.md" "$REPO_DIR/docs/deployment.md"
     if ((${#extra[@]})); then
         # install.sh next to this list installs these too (by name, from the bundled wheelhouse)

@@ -15,6 +15,7 @@ umask 022
 
 readonly PKG="edge-agent"
 readonly SVC_USER="edge-agent"
+readonly PANEL_USER="edge-agent-panel"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly SCRIPT_DIR
 
@@ -34,6 +35,7 @@ ENABLE_I2C=0
 START=1
 FORCE=0
 SETTLE_S=10
+PANEL=0
 PIP_ARGS=()
 WITH=()    # third-party packages (drivers, plugins) to install beside edge-agent
 WITHOUT=() # remembered third-party packages to drop
@@ -64,6 +66,8 @@ Host:
   --force              reinstall even when the same version is installed
   --settle SECONDS     how long the restarted service must stay up before the upgrade counts
                        as good (default: 10; otherwise the previous release is restored)
+  --panel              also install the technician's panel as edge-agent-panel.service (its own
+                       user; starts once /etc/edge-agent-panel/panel.toml exists; docs/panel.md)
 
 Removal:
   --uninstall          remove program, unit and drop-ins; keep config, state and the user
@@ -96,6 +100,7 @@ parse_args() {
             --no-start) START=0 ;;
             --force) FORCE=1 ;;
             --settle) SETTLE_S="${2:?--settle needs seconds}"; shift ;;
+            --panel) PANEL=1 ;;
             --uninstall) MODE="uninstall" ;;
             --purge) PURGE=1 ;;
             --root) ROOT="${2:?--root needs a directory}"; shift ;;
@@ -137,6 +142,8 @@ set_paths() {
     UNIT_DIR="$p/etc/systemd/system"
     UNIT="$UNIT_DIR/edge-agent.service"
     DROPIN_DIR="$UNIT_DIR/edge-agent.service.d"
+    PANEL_UNIT="$UNIT_DIR/edge-agent-panel.service"
+    PANEL_ETC="$p/etc/edge-agent-panel"
 }
 
 real_system() { [[ "$ROOT" == "/" ]]; }
@@ -451,6 +458,32 @@ EOF
     sys_run systemctl enable edge-agent.service
 }
 
+# The panel (--panel): its own user and config directory, its unit; started once it has a config.
+install_panel() {
+    local unit
+    ((PANEL)) || return 0
+    unit="$(find_asset edge-agent-panel.service ../systemd/edge-agent-panel.service)" ||
+        die "edge-agent-panel.service not found"
+    if real_system && getent passwd "$PANEL_USER" >/dev/null; then
+        note "user $PANEL_USER exists"
+    else
+        sys_run useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin --comment "edge-agent panel" "$PANEL_USER"
+    fi
+    # Owned by the panel's user, so `sudo -u edge-agent-panel edge-agent panel-user ...` can write
+    # its users file; read-only for the running service all the same (ProtectSystem=strict).
+    run install -d -m 0700 "$PANEL_ETC"
+    sys_run chown "$PANEL_USER:$PANEL_USER" "$PANEL_ETC"
+    run install -m 0644 "$unit" "$PANEL_UNIT"
+    sys_run systemctl daemon-reload
+    sys_run systemctl enable edge-agent-panel.service
+    if [[ -f "$PANEL_ETC/panel.toml" ]] && ((START)); then
+        sys_run systemctl restart edge-agent-panel.service
+    else
+        note "panel: write $PANEL_ETC/panel.toml (docs/panel.md), then systemctl start edge-agent-panel"
+    fi
+}
+
 # After READY=1 (which `systemctl restart` waits for), the service must stay up for SETTLE_S.
 stays_up() {
     local since
@@ -524,6 +557,7 @@ do_install() {
     save_packages
     install_unit
     restart_or_roll_back "$previous"
+    install_panel
     prune_releases
     sys_run systemctl --no-pager --lines=5 status edge-agent.service || true
     note "edge-agent ${NEW_VERSION:-(dry run)} installed; config: $ETC/config.toml; logs: journalctl -u edge-agent -f"
@@ -532,12 +566,17 @@ do_install() {
 do_uninstall() {
     if real_system && ((!DRY_RUN)) && ((EUID != 0)); then die "run as root (sudo)"; fi
     sys_run systemctl disable --now edge-agent.service || true
+    if [[ -e "$PANEL_UNIT" ]]; then
+        sys_run systemctl disable --now edge-agent-panel.service || true
+        run rm -f "$PANEL_UNIT"
+    fi
     run rm -rf "$DROPIN_DIR"
     run rm -f "$UNIT"
     sys_run systemctl daemon-reload
     run rm -rf "$APP"
     if ((PURGE)); then
-        run rm -rf "$ETC" "$STATE"
+        run rm -rf "$ETC" "$STATE" "$PANEL_ETC"
+        if real_system && getent passwd "$PANEL_USER" >/dev/null; then sys_run userdel "$PANEL_USER"; fi
         if real_system && getent passwd "$SVC_USER" >/dev/null; then sys_run userdel "$SVC_USER"; fi
         if real_system && getent group "$SVC_USER" >/dev/null; then sys_run groupdel "$SVC_USER"; fi
         note "edge-agent purged"

@@ -253,6 +253,7 @@ def test_offline_bundle_from_wheelhouse(tmp_path: Path) -> None:
     assert (out / f"{bundle.name}.tar.gz").is_file()
     assert sorted(p.name for p in bundle.iterdir()) == [
         "deployment.md",
+        "edge-agent-panel.service",
         "edge-agent.example.toml",
         "edge-agent.service",
         "install.sh",
@@ -361,3 +362,23 @@ def test_offline_bundle_carries_third_party_packages(tmp_path: Path) -> None:
     sh(bundle / "install.sh", *args)
     assert imports(root, "sht3x_standin")
     assert "edge_sht3x" in (root / "etc/edge-agent/extra-packages.txt").read_text().split()
+
+
+@pytest.mark.slow
+def test_panel_is_installed_only_when_asked_and_removed_with_the_agent(tmp_path: Path) -> None:
+    root, wheels = tmp_path / "root", tmp_path / "wheels"
+    panel_unit = root / "etc/systemd/system/edge-agent-panel.service"
+    install(root, "--wheel", make_wheel(wheels, "1.0.0"))
+    assert not panel_unit.exists() and not (root / "etc/edge-agent-panel").exists()
+
+    out = install(root, "--wheel", make_wheel(wheels, "1.0.0"), "--panel").stdout
+    assert panel_unit.read_text() == (REPO / "systemd/edge-agent-panel.service").read_text()
+    assert (root / "etc/edge-agent-panel").is_dir()
+    assert "- skipped (--root): useradd --system --user-group" in out
+    assert "- skipped (--root): systemctl enable edge-agent-panel.service" in out
+    assert "write " in out and "edge-agent-panel/panel.toml" in out  # no config yet: not started
+
+    install(root, "--uninstall")
+    assert not panel_unit.exists() and (root / "etc/edge-agent-panel").is_dir()
+    install(root, "--uninstall", "--purge")
+    assert not (root / "etc/edge-agent-panel").exists()

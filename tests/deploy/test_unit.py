@@ -11,6 +11,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "edge-agent.service"
+PANEL_UNIT = REPO / "systemd" / "edge-agent-panel.service"
+PANEL_EXEC = "ExecStart=/opt/edge-agent/venv/bin/edge-agent panel -c /etc/edge-agent-panel/panel.toml"
 EXPOSURE_LIMIT = 2.0
 EXEC_START = "/opt/edge-agent/venv/bin/edge-agent"
 
@@ -145,3 +147,43 @@ def test_the_unit_allows_only_private_addresses_and_the_drop_in_adds_the_configs
     if shutil.which("systemd-analyze") is not None:
         proc = verify(unit_copy(tmp_path, text_in))
         assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def panel_unit_copy(directory: Path) -> Path:
+    """The panel's unit, ExecStart pointed at an existing binary (verify fails on a missing one)."""
+    text = PANEL_UNIT.read_text()
+    assert PANEL_EXEC in text
+    path = directory / PANEL_UNIT.name
+    path.write_text(text.replace(f"ExecStart={EXEC_START}", f"ExecStart={shutil.which('true')}"))
+    return path
+
+
+def test_panel_unit_runs_as_its_own_user_only_when_configured() -> None:
+    text = PANEL_UNIT.read_text()
+    for line in (
+        PANEL_EXEC,
+        "ConditionPathExists=/etc/edge-agent-panel/panel.toml",
+        "User=edge-agent-panel",
+        "ProtectSystem=strict",
+        "PrivateDevices=yes",
+        "CapabilityBoundingSet=",
+        "InaccessiblePaths=-/etc/edge-agent -/var/lib/edge-agent",
+        "IPAddressDeny=any",
+    ):
+        assert re.search(rf"^{re.escape(line)}$", text, re.M), line
+    assert not re.search(r"^(SupplementaryGroups|DeviceAllow|StateDirectory)=", text, re.M)
+
+
+@pytest.mark.slow
+@needs_analyze
+def test_panel_unit_verify_is_clean(tmp_path: Path) -> None:
+    proc = verify(panel_unit_copy(tmp_path))
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+@pytest.mark.slow
+@needs_analyze
+def test_panel_unit_security_exposure_at_most_2(tmp_path: Path) -> None:
+    value = exposure(panel_unit_copy(tmp_path))
+    print(f"systemd-analyze security exposure of the panel: {value}")
+    assert value <= EXPOSURE_LIMIT
