@@ -93,6 +93,7 @@ def test_disk_writes_names_each_store_and_estimates_its_pages() -> None:
     assert stores["captures"]["pages"] == 2 and "alarms" not in stores and len(stores) == 3
 
 
+@pytest.mark.slow
 def test_tasks_hook_books_loop_callbacks_and_lane_jobs(tmp_path: Path) -> None:
     """bench.plant --tasks: the hook inside the agent times a named task's steps and a lane's jobs
     from SIGUSR2 on, and the summary names them."""

@@ -1,3 +1,3 @@
 """The alarm list (ISA-18.2 states) and the audit trail: what is wrong now, who did what.
 
-May import: agent.config.layers (atomic_write), the plugin contract."""
+May import: agent.slot_file, the plugin contract."""

@@ -1,9 +1,10 @@
 """The alarm list and the audit trail of one agent: outputs of the publisher, with commands.
 
 ``AlarmList`` follows the events that raise and clear alarms (agent/alarms/model.py), keeps every
-alarm not yet normal in ``alarms.json`` in the state dir (written on each change: alarms change
-rarely) and publishes the list retained on ``{p}/{agent}/alarms``. Commands: ``alarms`` (the list
-and the recent history), ``ack``, ``shelve``, ``unshelve``.
+alarm not yet normal in ``alarms.json.0``/``.1`` in the state dir (agent/slot_file.py: written in
+place on each change, no file created or renamed, since the SD card pays for each) and publishes
+the list retained on ``{p}/{agent}/alarms``. Commands: ``alarms`` (the list and the recent
+history), ``ack``, ``shelve``, ``unshelve``.
 
 ``AuditLog`` keeps every ``audit`` event (agent/remote/authority.py ``record_action``: who, when,
 what, from where, outcome) in ``audit.sqlite``, publishes the latest entries retained on
@@ -25,7 +26,7 @@ from typing import Any
 from edge_agent.agent import state_files
 from edge_agent.agent.alarms.model import AlarmRecord, AlarmState, Change, alarm_change
 from edge_agent.agent.clock import now_ms
-from edge_agent.agent.config.layers import atomic_write
+from edge_agent.agent.slot_file import SlotFile
 
 log = logging.getLogger("agent.alarms")
 
@@ -69,6 +70,7 @@ class AlarmList:
 
     def __init__(self, state_dir: Path, publish: Publish, clock: Callable[[], int] = now_ms) -> None:
         self.path = state_dir / "alarms.json"
+        self.store = SlotFile(self.path)
         self.publish = publish
         self.clock = clock
         self.alarms: dict[str, AlarmRecord] = {}
@@ -84,11 +86,12 @@ class AlarmList:
     # -- persistence -------------------------------------------------------------------------------
     def _load(self) -> None:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = self.store.read()
+            if raw is None:
+                return
+            data = json.loads(raw.decode("utf-8"))
             self.alarms = {a["id"]: AlarmRecord.from_wire(a) for a in data.get("alarms", [])}
             self.recent.extend(data.get("recent", []))
-        except FileNotFoundError:
-            return
         except (OSError, ValueError, TypeError, KeyError) as exc:  # a broken file must not stop the agent
             log.error("alarms: cannot read %s (%s): starting with an empty list", self.path, exc)
 
@@ -97,7 +100,7 @@ class AlarmList:
         now = self.clock()
         doc = {"alarms": [a.to_wire(now) for a in self.alarms.values()], "recent": list(self.recent)}
         try:
-            atomic_write(self.path, json.dumps(doc).encode())
+            self.store.write(json.dumps(doc).encode())
         except OSError as exc:
             log.error("alarms: cannot write %s: %s", self.path, exc)
         self.publish("alarms", self.summary())

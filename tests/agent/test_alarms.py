@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from edge_agent.agent.alarms.model import AlarmState, alarm_change
 from edge_agent.agent.alarms.service import REEVALUATE_DATA, AlarmList, AuditLog
+from edge_agent.agent.slot_file import SlotFile
 from edge_agent.plugins.common.alarms import AlarmConfig, AlarmSet
 from edge_agent.plugins.contract import MemoryStore
 
@@ -66,7 +67,9 @@ def test_states_ack_clear_and_no_duplicate_raise(tmp_path: Path) -> None:
     assert b.state is AlarmState.CLEARED_UNACK  # cleared before anyone looked: stays until acknowledged
     reloaded = AlarmList(tmp_path, lambda topic, d: None, clock)  # an agent restart
     assert reloaded.alarms[b.id].state is AlarmState.CLEARED_UNACK
-    assert json.loads((tmp_path / "alarms.json").read_text())["recent"][0]["ack_by"] == "ana"
+    stored = SlotFile(tmp_path / "alarms.json").read()
+    assert stored is not None and json.loads(stored)["recent"][0]["ack_by"] == "ana"
+    assert not (tmp_path / "alarms.json").exists(), "written in place in its two slots, no file renamed"
 
 
 def test_shelving_needs_a_reason_and_expires(tmp_path: Path) -> None:
