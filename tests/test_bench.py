@@ -32,8 +32,12 @@ def test_plant_bench_smoke_run(tmp_path: Path) -> None:
     assert figures["seq.gaps"] == "0" and figures["seq.dups"] == "0"
     assert figures["stop.exit_code"] == "0" and figures["stop.offline_seen"] == "1"
     assert figures["msgs.undecodable"] == "0"
-    # 500 tags in the protocol minimum of 8 requests; a request retried on a loaded machine adds one now and then
-    assert 8 <= float(figures["modbus.plc1.requests_per_poll"]) < 10
+    # 500 tags in the protocol minimum of 8 requests; a request retried on a loaded machine adds one now and then.
+    # The simulated PLC groups requests less than 0.3 s apart into one poll: an emulated agent's requests can
+    # be further apart (4.9 and 7.7 per poll measured), so the minimum shows in the largest poll seen whole,
+    # and no more than the minimum (plus a retry) on average.
+    assert float(figures["modbus.plc1.requests_max"]) >= 8
+    assert float(figures["modbus.plc1.requests_per_poll"]) < 10
     assert float(figures["flow.total.msgs_per_s"]) > 0
     assert any(k.startswith("thread.lane:") for k in figures), sorted(figures)
     assert "thread.spool-sync.cpu_pct" in figures
