@@ -15,7 +15,16 @@ from typing import Any
 import pytest
 from edge_agent.agent.history.service import History, auto_resolution, parse_since
 from edge_agent.agent.history.settings import HistorySection
-from edge_agent.agent.history.store import HOUR, MINUTE, Agg, HistoryStore, pack, unpack_all, unpack_one
+from edge_agent.agent.history.store import (
+    HOUR,
+    MINUTE,
+    Agg,
+    HistoryStore,
+    PackedAggs,
+    pack,
+    unpack_all,
+    unpack_one,
+)
 from edge_agent.agent.ops.history import table
 from edge_agent.drivers.contract import DType, ValueSpec
 
@@ -49,6 +58,23 @@ def test_a_row_keeps_only_present_keys_and_reads_one_key_without_the_others() ->
     assert k17 is not None and (k17.n, k17.last, k17.mean) == (1, 5.0, 5.0)
     assert k19 is not None and (k19.n, k19.v) == (1, 0) and math.isnan(k19.last)
     assert sorted(unpack_all(blob, layout, MINUTE)) == ["k17", "k19", "k3"]
+
+
+def test_a_packed_bucket_reads_back_every_aggregate_exactly() -> None:
+    aggs = {"a": agg(None, 3.0, 1.0, 2.0, bad=1), "b": agg(None), "c": agg(0.1, 1e30, -2.5), "d": Agg()}
+    aggs["e"] = agg(*([7.25] * 70_000))  # a count past a minute row's 16 bits stays exact in memory
+    packed = PackedAggs.of(aggs)
+    assert list(packed) == list(aggs) and len(packed) == 5 and "c" in packed and "x" not in packed
+    for key, a in aggs.items():
+        b = packed[key]
+        assert (b.n, b.good, b.v, b.total) == (a.n, a.good, a.v, a.total)
+        assert repr((b.lo, b.hi, b.last)) == repr((a.lo, a.hi, a.last))  # NaN (no number) kept as NaN
+    with pytest.raises(KeyError):
+        packed["x"]
+    assert pack(sorted(aggs), packed, MINUTE) == pack(sorted(aggs), aggs, MINUTE)  # the same row on disk
+    # an instance's minutes share their key order; another order or key set gets its own
+    assert PackedAggs.of(aggs, packed.order).order is packed.order
+    assert PackedAggs.of(dict(reversed(aggs.items())), packed.order).order is not packed.order
 
 
 def test_store_query_layouts_grow_and_hours_roll_up(tmp_path: Path) -> None:
@@ -111,6 +137,8 @@ def test_service_trends_declared_numbers_with_quality(tmp_path: Path) -> None:
     assert (live.n, live.good_share, live.last) == (10, 0.9, 29.0)
     clock.t = T0 + 61
     h.close_minutes(clock.t)
+    (closed,) = h.query("thermo", "motor.temp_c", T0, T0 + 60, MINUTE)  # closed, packed, not yet written
+    assert closed == live
     h.flush()
     assert h.store.query("thermo", "motor.temp_c", T0, T0 + 60)[0].max == 29.0
     answer = asyncio.run(h.command("history", {"instance": "thermo", "keys": ["motor.temp_c"], "since": "1h"}))
