@@ -48,11 +48,16 @@ def main() -> int:
     p.add_argument("--config", default=str(DEFAULT_CONFIG))
     p.add_argument("--no-clock", action="store_true", help="no libfaketime: leave the clock steps out")
     p.add_argument("--label", help="name of the result files (default soak<N>)")
+    p.add_argument(
+        "--out",
+        metavar="STEM",
+        help="result files STEM.csv and STEM-timeline.csv (default bench/results/<date>-<label>)",
+    )
     args = p.parse_args()
     if args.warmup is None:
         args.warmup = max(30.0, 300.0 * args.seconds / 3600.0)
     label = args.label or f"soak{args.seconds:.0f}"
-    stem = RESULTS / f"{datetime.now(UTC).strftime('%Y%m%d-%H%M')}-{label}"
+    stem = Path(args.out) if args.out else RESULTS / f"{datetime.now(UTC).strftime('%Y%m%d-%H%M')}-{label}"
     load_start = loadavg()
     soak = run(args, Path(f"/tmp/{stem.name}-agent.log"))
     if not soak.ticks or soak.msgs.first_data_s is None:

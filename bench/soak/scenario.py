@@ -36,8 +36,8 @@ SCENARIO: tuple[Action, ...] = (
     Action(300, "clock", "+10800"),  # +3 h: NTP's first sync after a boot with an old time
     Action(360, "plc", "plc1", "silent", 60),
     Action(480, "outage", for_s=60),
-    Action(600, "clock", "+7200"),  # -1 h
     Action(480, "ping"),  # 5 s after the agent is back online: its subscriptions must be back too
+    Action(600, "clock", "+7200"),  # -1 h
     Action(660, "cmd", "plc1", "restart"),
     Action(780, "clock", "+0"),  # -2 h: back to the real time
     Action(900, "agent_restart", arg="without libfaketime"),
