@@ -14,6 +14,7 @@ from bench.common import machine
 from bench.plant.measure import DEFAULT_CONFIG
 from bench.plant.process_figures import Metric
 from bench.plant.report import RESULTS, fmt, loadavg, write_csv
+from bench.soak.agent import Agent
 from bench.soak.figures import (
     answer_figures,
     cpu_figures,
@@ -53,13 +54,19 @@ def main() -> int:
         metavar="STEM",
         help="result files STEM.csv and STEM-timeline.csv (default bench/results/<date>-<label>)",
     )
+    p.add_argument(
+        "--again", metavar="PICKLE", help="judge a kept run again (/tmp/<stem>.pickle) and rewrite its files"
+    )
     args = p.parse_args()
     if args.warmup is None:
         args.warmup = max(30.0, 300.0 * args.seconds / 3600.0)
     label = args.label or f"soak{args.seconds:.0f}"
     stem = Path(args.out) if args.out else RESULTS / f"{datetime.now(UTC).strftime('%Y%m%d-%H%M')}-{label}"
-    load_start = loadavg()
-    soak = run(args, Path(f"/tmp/{stem.name}-agent.log"))
+    if args.again:
+        soak, load_start, stem = _kept(Path(args.again), args)
+    else:
+        load_start = loadavg()
+        soak = run(args, Path(f"/tmp/{stem.name}-agent.log"))
     if not soak.ticks or soak.msgs.first_data_s is None:
         print("soak: the agent published no data; its log:\n" + soak.log[-3000:], file=sys.stderr)
         return 1
@@ -67,20 +74,21 @@ def main() -> int:
     meta = dict(
         machine(),
         label=label,
-        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        date=datetime.fromtimestamp(soak.t0, UTC).strftime("%Y-%m-%d %H:%M UTC") + " (start)",
         seconds=f"{args.seconds:.0f}",
         warmup_s=f"{args.warmup:.0f}",
         commit=soak.commit,
         broker=soak.broker,
         clock="libfaketime" if not args.no_clock else "real",
         load_start=load_start,
-        load_end=loadavg(),
+        load_end=soak.load[-1][1] if args.again and soak.load else loadavg(),
         agent_log=f"/tmp/{stem.name}-agent.log",
     )
     _print(meta, figures, judged, soak)
     write_csv(Path(f"{stem}.csv"), meta, figures)
     _timeline(Path(f"{stem}-timeline.csv"), soak, judged)
-    _keep(soak, Path(f"/tmp/{stem.name}.pickle"))
+    if not args.again:
+        _keep(soak, Path(f"/tmp/{stem.name}.pickle"))
     print(f"\nwritten {stem}.csv and {stem}-timeline.csv; the agent's log: {meta['agent_log']}")
     vals = {k: v for k, v, _ in figures}
     return 0 if vals.get("seq.gaps") == 0 and vals.get("events.unexpected") == 0 else 1
@@ -94,6 +102,20 @@ def _keep(soak: Soak, path: Path) -> None:
     with open(path, "wb") as f:
         pickle.dump((soak, agent.starts if agent else [], agent.stops if agent else []), f)
     soak.agent = agent
+
+
+def _kept(path: Path, args: argparse.Namespace) -> tuple[Soak, str, Path]:
+    """A run kept by ``_keep``: the soak (its agent's starts and stops), its load at the start, its
+    result stem (bench/results/<name of the pickle>); the agent's log is read again."""
+    with open(path, "rb") as f:
+        soak, starts, stops = pickle.load(f)
+    agent = Agent.__new__(Agent)
+    agent.starts, agent.stops, agent.faked = starts, stops, soak.faked
+    soak.agent = agent
+    log = Path(f"/tmp/{path.stem}-agent.log")
+    soak.log = log.read_text(errors="replace") if log.exists() else soak.log
+    args.seconds, args.warmup = soak.seconds, soak.warmup_s
+    return soak, soak.load[0][1] if soak.load else "?", Path(args.out) if args.out else RESULTS / path.stem
 
 
 def _figures(soak: Soak) -> tuple[list[Metric], list[tuple[Event, str]]]:

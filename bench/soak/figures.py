@@ -39,11 +39,16 @@ def pairs(soak: Soak, faked: bool = False) -> list[Pair]:
     starts = soak.agent.starts if soak.agent else [soak.t0]
     out = []
     for a, b in itertools.pairwise(soak.ticks):
-        i = max((n for n, s in enumerate(starts) if s <= a.t), default=0)
-        was_faked = soak.faked[i] if i < len(soak.faked) else False
-        if a.pid == b.pid and a.t >= starts[i] + soak.warmup_s and b.t > a.t and was_faked == faked:
+        started = starts[_run_at(soak, a.t)]
+        if a.pid == b.pid and a.t >= started + soak.warmup_s and b.t > a.t and faked_at(soak, a.t) == faked:
             out.append(Pair(a, b))
     return out
+
+
+def _run_at(soak: Soak, t: float) -> int:
+    """Which start of the agent (0, 1, ...) was running at ``t``."""
+    starts = soak.agent.starts if soak.agent else [soak.t0]
+    return max((n for n, s in enumerate(starts) if s <= t), default=0)
 
 
 def phase(soak: Soak, t: float) -> str:
@@ -261,6 +266,12 @@ def iio_losses(soak: Soak) -> list[tuple[float, str, int]]:
     return out
 
 
+def faked_at(soak: Soak, t: float) -> bool:
+    """Was the agent running at ``t`` the one under libfaketime?"""
+    i = _run_at(soak, t)
+    return soak.faked[i] if i < len(soak.faked) else False
+
+
 def _restarting(soak: Soak, t: float, device: str) -> bool:
     """Within a warm-up after a start of the agent or a restart of this instance?"""
     return any(s <= t <= s + soak.warmup_s for s in _instance_starts(soak, device))
@@ -275,10 +286,12 @@ def iio_figures(soak: Soak) -> list[Metric]:
     losses = iio_losses(soak)
     out: list[Metric] = []
     for name in sorted(last):
-        outside = sum(n for t, dev, n in losses if dev == name and not _restarting(soak, t, name))
+        mine = [(t, n) for t, dev, n in losses if dev == name]
+        outside = sum(n for t, n in mine if not _restarting(soak, t, name) and not faked_at(soak, t))
         out += [
             (f"iio.{name}.lost", last[name]["lost"] - first.get(name, {}).get("lost", 0), "scans lost"),
-            (f"iio.{name}.lost_running", outside, "of them not within a warm-up after a (re)start (goal 0)"),
+            (f"iio.{name}.lost_faketime", sum(n for t, n in mine if faked_at(soak, t)), "of them under libfaketime"),
+            (f"iio.{name}.lost_running", outside, "the others, not within a warm-up after a (re)start (goal 0)"),
             (f"iio.{name}.produced", last[name]["produced"] - first.get(name, {}).get("produced", 0), "scans"),
         ]
     return out

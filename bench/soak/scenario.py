@@ -114,6 +114,13 @@ BASELINE: tuple[tuple[str, str, str], ...] = (
     ("pump1-thermal", "thermal_severity", "the simulated thermal image has a hot motor_de by design"),
     ("maintenance", "maintenance_due", "press1's die check every 100 parts: the simulated part counter gets there"),
     ("maintenance", "maintenance_overdue", "the same plan 10 % later"),
+    (
+        "pump1-de",
+        "bearing_fault",
+        "the config's own outer-race defect on pump1-de, growing from 60 s after plantsim starts",
+    ),
+    ("pump1-thermal", "alarm", "the simulated hot spot grows 3 C/min by design: motor_de.max_c passes 70 C"),
+    ("recorder", "capture_saved", "the recorder's rules (bearing, overheat) fire on the designed faults above"),
 )
 
 
