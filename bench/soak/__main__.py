@@ -54,6 +54,7 @@ def main() -> int:
         metavar="STEM",
         help="result files STEM.csv and STEM-timeline.csv (default bench/results/<date>-<label>)",
     )
+    p.add_argument("--png", metavar="FILE", help="draw the run on one page (matplotlib)")
     p.add_argument(
         "--again", metavar="PICKLE", help="judge a kept run again (/tmp/<stem>.pickle) and rewrite its files"
     )
@@ -64,6 +65,7 @@ def main() -> int:
     stem = Path(args.out) if args.out else RESULTS / f"{datetime.now(UTC).strftime('%Y%m%d-%H%M')}-{label}"
     if args.again:
         soak, load_start, stem = _kept(Path(args.again), args)
+        label = args.label or stem.name.split("-", 2)[-1]
     else:
         load_start = loadavg()
         soak = run(args, Path(f"/tmp/{stem.name}-agent.log"))
@@ -90,8 +92,20 @@ def main() -> int:
     if not args.again:
         _keep(soak, Path(f"/tmp/{stem.name}.pickle"))
     print(f"\nwritten {stem}.csv and {stem}-timeline.csv; the agent's log: {meta['agent_log']}")
+    if args.png:
+        from bench.soak.plot import plot
+
+        load = f"load {vals_load(figures)}"
+        plot(soak, Path(args.png), f"bench.soak {label}, commit {soak.commit}, {meta['date']}; {load}")
+        print(f"plot: {args.png}")
     vals = {k: v for k, v, _ in figures}
     return 0 if vals.get("seq.gaps") == 0 and vals.get("events.unexpected") == 0 else 1
+
+
+def vals_load(figures: list[Metric]) -> str:
+    """The load average over the run, as the plot's title says it."""
+    v = {k: val for k, val, _ in figures}
+    return f"{fmt(v['load.1m_min'])}-{fmt(v['load.1m_max'])}, mean {fmt(v['load.1m_mean'])}"
 
 
 def _keep(soak: Soak, path: Path) -> None:
