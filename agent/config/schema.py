@@ -92,7 +92,7 @@ class SpoolSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     drain_rate_per_s: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     synchronous: Annotated[str, msgspec.Meta(pattern="^(NORMAL|FULL)$")] = "NORMAL"
     sync_interval_ms: Annotated[int, msgspec.Meta(ge=10, le=60_000)] = 1000  # background WAL fdatasync (NORMAL)
-    memory_window: Annotated[int, msgspec.Meta(ge=10, le=1_000_000)] = 4096  # queued messages held in memory
+    memory_window: Annotated[int, msgspec.Meta(ge=10, le=1_000_000)] = 1000  # queued messages held in memory (one page)
 
 
 class InstanceSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
