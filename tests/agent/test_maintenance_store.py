@@ -484,3 +484,21 @@ def test_feature_rows_keep_numbers_compactly_and_give_them_back_as_dicts() -> No
     assert kept[0][2] is kept[1][2] and kept[-1][2] == ("x.rms_g",)
     got = rows.since(19.0)
     assert got == [(19.0, 1_019, {"x.rms_g": 0.1 * 19, "y.rms_g": -1.5, "zone": 2.0}), (20.0, 1_020, {"x.rms_g": 7.0})]
+
+
+def test_feature_rows_across_chunks_keep_exactly_their_window_and_drop_whole_chunks() -> None:
+    """Rows live in chunks of column arrays; a chunk leaves only whole, yet what comes back is
+    exactly the last ``keep_s`` seconds, across chunk boundaries, and old chunks do not pile up."""
+    from edge_agent.agent.maintenance.capture_store import FEATURE_CHUNK_ROWS, FeatureRows
+
+    rows = FeatureRows(keep_s=300.0)
+    for i in range(4 * FEATURE_CHUNK_ROWS + 7):
+        rows.add(float(i), 5_000 + i, {"a": float(i), "b": -float(i)} if i % 3 else {"a": float(i)})
+    newest = 4 * FEATURE_CHUNK_ROWS + 6
+    kept = rows.rows
+    assert [r[0] for r in kept] == [float(i) for i in range(newest - 300, newest + 1)]
+    assert len(rows._chunks) <= 300 // FEATURE_CHUNK_ROWS + 2
+    got = rows.since(newest - 2.0)
+    assert got == [(float(i), 5_000 + i, {"a": float(i), "b": -float(i)} if i % 3 else {"a": float(i)})
+                   for i in range(newest - 2, newest + 1)]  # fmt: skip
+    assert FeatureRows(keep_s=5.0).since(0.0) == []
