@@ -167,6 +167,19 @@ def _constant(a: Agg) -> bool:
     return a.v == 0 or (a.lo == a.hi and a.last == a.lo)
 
 
+F32_MAX = 3.4028234663852886e38  # beyond it struct's "f" raises OverflowError
+
+
+def _f32(x: float) -> float:
+    """A value as float32 can hold it: beyond float32's range it is stored as +-inf, so one huge
+    value (a PLC's 1e39) cannot make the whole row, and every instance's minute, fail to pack."""
+    if x > F32_MAX:
+        return math.inf
+    if x < -F32_MAX:
+        return -math.inf
+    return x
+
+
 def pack(layout: Sequence[str], aggs: Mapping[str, Agg], resolution: str) -> bytes:
     """A row's blob: bitmaps of the layout's keys present and constant, then their records in order."""
     rec, const, cap = _RECORD[resolution], _CONST[resolution], _COUNT_MAX[resolution]
@@ -180,9 +193,9 @@ def pack(layout: Sequence[str], aggs: Mapping[str, Agg], resolution: str) -> byt
         counts = (min(a.n, cap), min(a.good, cap), min(a.v, cap))
         if _constant(a):
             constant |= 1 << i
-            parts.append(const.pack(*counts, a.lo))
+            parts.append(const.pack(*counts, _f32(a.lo)))
         else:
-            parts.append(rec.pack(*counts, a.lo, a.mean, a.hi, a.last))
+            parts.append(rec.pack(*counts, _f32(a.lo), _f32(a.mean), _f32(a.hi), _f32(a.last)))
     nbytes = (len(layout) + 7) // 8
     return present.to_bytes(nbytes, "little") + constant.to_bytes(nbytes, "little") + b"".join(parts)
 

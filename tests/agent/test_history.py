@@ -60,6 +60,17 @@ def test_a_row_keeps_only_present_keys_and_reads_one_key_without_the_others() ->
     assert sorted(unpack_all(blob, layout, MINUTE)) == ["k17", "k19", "k3"]
 
 
+def test_a_value_beyond_float32_is_stored_as_infinity_not_lost_with_its_row() -> None:
+    """One PLC value of 1e39 made pack() raise OverflowError: the commit lost every instance's minute."""
+    aggs = {"huge": agg(1e39, 2.0), "neg": agg(-1e39), "ok": agg(1.5, 2.5)}
+    layout = sorted(aggs)
+    blob = pack(layout, aggs, MINUTE)
+    huge, neg, ok = (unpack_one(blob, 3, i, MINUTE) for i in range(3))
+    assert huge is not None and huge.hi == math.inf and huge.lo == 2.0 and huge.last == 2.0
+    assert neg is not None and neg.lo == -math.inf
+    assert ok is not None and (ok.lo, ok.hi) == (1.5, 2.5)
+
+
 def test_a_packed_bucket_reads_back_every_aggregate_exactly() -> None:
     aggs = {"a": agg(None, 3.0, 1.0, 2.0, bad=1), "b": agg(None), "c": agg(0.1, 1e30, -2.5), "d": Agg()}
     aggs["e"] = agg(*([7.25] * 70_000))  # a count past a minute row's 16 bits stays exact in memory
