@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from edge_agent.agent.config.registry import Registry
     from edge_agent.agent.config.schema import Instance
 
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32: beyond it a value travels or is stored as +-inf
 WILDCARD = "*"  # a key segment standing for a name known only at run time (system: instance names)
 
 

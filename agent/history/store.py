@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from edge_agent.agent import state_files
+from edge_agent.agent.config.declared_values import FLOAT32_MAX
 
 log = logging.getLogger("agent.history")
 
@@ -167,15 +168,12 @@ def _constant(a: Agg) -> bool:
     return a.v == 0 or (a.lo == a.hi and a.last == a.lo)
 
 
-F32_MAX = 3.4028234663852886e38  # beyond it struct's "f" raises OverflowError
-
-
 def _f32(x: float) -> float:
     """A value as float32 can hold it: beyond float32's range it is stored as +-inf, so one huge
     value (a PLC's 1e39) cannot make the whole row, and every instance's minute, fail to pack."""
-    if x > F32_MAX:
+    if x > FLOAT32_MAX:
         return math.inf
-    if x < -F32_MAX:
+    if x < -FLOAT32_MAX:
         return -math.inf
     return x
 

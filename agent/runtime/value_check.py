@@ -19,13 +19,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
-from edge_agent.agent.config.declared_values import WILDCARD, declared, driver_values, fits, key_matches
+from edge_agent.agent.config.declared_values import FLOAT32_MAX, WILDCARD, declared, driver_values, fits, key_matches
 from edge_agent.agent.config.schema import Instance
 from edge_agent.drivers.contract import DType, Quality, Values, ValueSpec
 from edge_agent.drivers.dotted_keys import is_map
 
 BAD_VALUE: Final = str(Quality.BAD_VALUE)  # docs/messages.md, quality codes
-FLOAT32_MAX: Final = 3.4028234663852886e38  # a larger float32 value would travel as an infinity
 FLOAT64_MAX: Final = sys.float_info.max
 MAX_SHOWN_CHARS: Final = 80  # what came, as the event shows it
 MAX_NAMED_KEYS: Final = 10_000  # undeclared keys remembered (a driver inventing names must not grow memory)
