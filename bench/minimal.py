@@ -20,19 +20,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from edge_agent.agent.devtools.local_broker import LocalBroker  # noqa: E402
 from support import Subscriber  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+from bench.common import proc_sample  # noqa: E402
 
 
 def main() -> None:
@@ -56,13 +44,14 @@ def main() -> None:
             first_s = first.at - t0
             time.sleep(2)
             samples_cpu, samples_rss = [], []
-            last_cpu, last_t = proc_cpu_s(proc.pid), time.monotonic()
+            last_cpu, last_t = proc_sample(proc.pid).cpu_s, time.monotonic()
             end = time.monotonic() + args.seconds
             while time.monotonic() < end:
                 time.sleep(1)
-                c, t = proc_cpu_s(proc.pid), time.monotonic()
+                sample, t = proc_sample(proc.pid), time.monotonic()
+                c = sample.cpu_s
                 samples_cpu.append(100 * (c - last_cpu) / (t - last_t))
-                samples_rss.append(rss_mb(proc.pid))
+                samples_rss.append(sample.rss_kb / 1024)
                 last_cpu, last_t = c, t
             threads = len(os.listdir(f"/proc/{proc.pid}/task"))
             t_stop = time.monotonic()

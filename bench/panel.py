@@ -19,31 +19,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from edge_agent.agent.devtools.local_broker import LocalBroker  # noqa: E402
 from panel_plant import PanelPlant  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from bench.common import proc_sample  # noqa: E402
 
 
 def window(pid: int, seconds: float) -> tuple[float, float]:
     """(CPU % of one core over the window, RSS MB at its end)."""
-    c0, t0 = cpu_s(pid), time.monotonic()
+    c0, t0 = proc_sample(pid).cpu_s, time.monotonic()
     time.sleep(seconds)
-    return 100 * (cpu_s(pid) - c0) / (time.monotonic() - t0), rss_mb(pid)
+    end = proc_sample(pid)
+    return 100 * (end.cpu_s - c0) / (time.monotonic() - t0), end.rss_kb / 1024
 
 
 def tablet(url: str) -> object:
